@@ -1,0 +1,169 @@
+//! GPU forward benchmark: the fused kernel against the cuBLAS baselines
+//! B1 (two GEMMs + act_and_mul), B2 (one GEMM over [2N,K] + act_and_mul) and
+//! B3 (two GEMMs + separate activation and multiply kernels).
+//!
+//! bf16, K = 4096, N ∈ {11008, 14336}, M ∈ {1 … 16384}. Every timing is
+//! CUDA-event based: criterion's `iter_custom` records an event pair around
+//! the launches, and the summary table takes the median of per-launch event
+//! timings after warm-up. The weights (2·N·K·2 bytes ≥ 180 MB) are three
+//! times the H200's 60 MB L2 or more, so no run reads them from cache.
+//!
+//! `SWIGLU_BENCH_QUICK=1` shortens criterion's sampling (the table is
+//! always complete). Results: `$SWIGLU_RESULTS_DIR/bench_gpu.json` and
+//! `bench_gpu.md` (default `target/bench-results/`).
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use cudarc::driver::sys::CUevent_flags;
+use cudarc::driver::{CudaSlice, CudaStream};
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+use swiglu::cuda::{CudaGlu, DeviceGluWeights, Path};
+use swiglu::{Activation, DType, bf16};
+
+const K: usize = 4096;
+const NS: [usize; 2] = [11008, 14336];
+const MS: [usize; 9] = [1, 16, 64, 256, 512, 2048, 4096, 8192, 16384];
+const PATHS: [Path; 4] = [Path::FusedMma, Path::CublasSplit, Path::CublasConcat, Path::CublasEager];
+
+fn quick() -> bool {
+    std::env::var("SWIGLU_BENCH_QUICK").is_ok_and(|v| v == "1")
+}
+
+/// Fills a device buffer with values uniform in [-scale, scale) (host-generated once).
+fn random_bf16(s: &Arc<CudaStream>, len: usize, scale: f32, seed: u64) -> CudaSlice<bf16> {
+    let mut state = seed;
+    let host: Vec<bf16> = (0..len)
+        .map(|_| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let u = ((state >> 40) as f32) / (1u64 << 24) as f32;
+            bf16::from_f32((u * 2.0 - 1.0) * scale)
+        })
+        .collect();
+    s.clone_htod(&host).expect("upload")
+}
+
+struct Case<'a> {
+    g: &'a CudaGlu,
+    x: &'a CudaSlice<bf16>,
+    w: &'a DeviceGluWeights<'a, bf16>,
+    out: &'a std::cell::RefCell<CudaSlice<bf16>>,
+    m: usize,
+}
+
+impl Case<'_> {
+    fn launch(&self, path: Path) {
+        let xv = self.x.slice(..self.m * K);
+        let mut out = self.out.borrow_mut();
+        let n = self.w.n();
+        let mut ov = out.slice_mut(..self.m * n);
+        self.g.forward(&xv, &[self.m, K], self.w, Activation::Silu, &mut ov, path).expect("forward");
+    }
+
+    /// Seconds for `iters` back-to-back launches, by CUDA events.
+    fn time(&self, path: Path, iters: u64) -> f64 {
+        let ctx = self.g.context();
+        let s = self.g.stream();
+        let start = ctx.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT)).unwrap();
+        let end = ctx.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT)).unwrap();
+        start.record(s).unwrap();
+        for _ in 0..iters {
+            self.launch(path);
+        }
+        end.record(s).unwrap();
+        end.synchronize().unwrap();
+        start.elapsed_ms(&end).unwrap() as f64 / 1e3
+    }
+
+    /// Median seconds per launch over `reps` single-launch event pairs.
+    fn median(&self, path: Path, reps: usize) -> f64 {
+        for _ in 0..3 {
+            self.launch(path);
+        }
+        let mut t: Vec<f64> = (0..reps).map(|_| self.time(path, 1)).collect();
+        t.sort_by(|a, b| a.total_cmp(b));
+        t[reps / 2]
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let g = match CudaGlu::new(0) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("SKIPPED gpu bench: {e}");
+            return;
+        }
+    };
+    let name = g.device_name().unwrap_or_default();
+    let s = g.stream().clone();
+    let mut json = String::from("{\n");
+    writeln!(json, "  \"device\": {name:?},\n  \"compute_capability\": \"{}.{}\",", g.compute_capability().0, g.compute_capability().1).unwrap();
+    writeln!(json, "  \"dtype\": \"bf16\", \"k\": {K}, \"activation\": \"silu\",\n  \"results\": [").unwrap();
+    let mut md = String::from(
+        "| N | M | path | time (us) | TFLOP/s | fused speedup vs this | extra device memory (MB) |\n|---|---|---|---|---|---|---|\n",
+    );
+    let max_m = *MS.iter().max().unwrap();
+    let x = random_bf16(&s, max_m * K, 1.0, 1);
+    let mut first = true;
+    for n in NS {
+        let gu = random_bf16(&s, 2 * n * K, 1.0 / 64.0, 2 + n as u64);
+        let w = DeviceGluWeights::from_gate_up(gu.as_view(), K, n).unwrap();
+        let out = std::cell::RefCell::new(s.alloc_zeros::<bf16>(max_m * n).unwrap());
+        let mut group = c.benchmark_group(format!("glu_fwd_bf16_k{K}_n{n}"));
+        if quick() {
+            group.sample_size(10).warm_up_time(Duration::from_millis(200)).measurement_time(Duration::from_millis(400));
+        } else {
+            group.sample_size(20).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+        }
+        for m in MS {
+            let case = Case { g: &g, x: &x, w: &w, out: &out, m };
+            let flops = 4.0 * m as f64 * n as f64 * K as f64;
+            let reps = if m >= 4096 { 15 } else { 41 };
+            let times: Vec<(Path, f64)> = PATHS.iter().map(|&p| (p, case.median(p, reps))).collect();
+            let fused = times[0].1;
+            for &(p, t) in &times {
+                let mem = p.workspace_bytes(m, n, DType::BF16) as f64 / 1e6;
+                writeln!(
+                    md,
+                    "| {n} | {m} | {} | {:.1} | {:.1} | {:.3} | {:.1} |",
+                    p.name(),
+                    t * 1e6,
+                    flops / t / 1e12,
+                    t / fused,
+                    mem
+                )
+                .unwrap();
+                if !first {
+                    json.push_str(",\n");
+                }
+                first = false;
+                write!(
+                    json,
+                    "    {{\"n\": {n}, \"m\": {m}, \"path\": \"{}\", \"median_s\": {t:.9}, \"tflops\": {:.3}, \"fused_speedup\": {:.4}, \"workspace_bytes\": {}}}",
+                    p.name(),
+                    flops / t / 1e12,
+                    t / fused,
+                    p.workspace_bytes(m, n, DType::BF16)
+                )
+                .unwrap();
+                eprintln!("N={n:>5} M={m:>5} {:<10} {:>9.1} us {:>6.1} TFLOP/s  fused speedup {:.3}", p.name(), t * 1e6, flops / t / 1e12, t / fused);
+            }
+            // Quick mode keeps only the event-timed table above.
+            for p in PATHS.iter().copied().filter(|_| !quick()) {
+                group.bench_function(format!("{}/m{m}", p.name()), |b| {
+                    b.iter_custom(|iters| Duration::from_secs_f64(case.time(p, iters)))
+                });
+            }
+        }
+        group.finish();
+    }
+    json.push_str("\n  ]\n}\n");
+    let dir = std::env::var("SWIGLU_RESULTS_DIR").unwrap_or_else(|_| "target/bench-results".into());
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(std::path::Path::new(&dir).join("bench_gpu.json"), &json);
+    let _ = std::fs::write(std::path::Path::new(&dir).join("bench_gpu.md"), &md);
+    println!("{md}");
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,151 @@
+//! Compiles `kernels/*.cu` into fatbins (SASS for sm_80 and sm_90a, PTX for
+//! compute_80) in `OUT_DIR` and generates `OUT_DIR/kernels.rs`, which embeds
+//! them. Without nvcc the crate still builds, CPU-only, with a warning;
+//! `SWIGLU_REQUIRE_KERNELS=1` turns that into a build error.
+
+use std::env;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const ARCH_FLAGS: &[&str] = &[
+    "-gencode=arch=compute_80,code=sm_80",
+    "-gencode=arch=compute_90a,code=sm_90a",
+    "-gencode=arch=compute_80,code=compute_80",
+];
+
+fn main() {
+    let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let kernels_rs = out_dir.join("kernels.rs");
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=kernels");
+    for var in ["NVCC", "CUDA_HOME", "CUDA_PATH", "SWIGLU_REQUIRE_KERNELS", "SWIGLU_NVCC_FLAGS"] {
+        println!("cargo:rerun-if-env-changed={var}");
+    }
+    let require = env::var("SWIGLU_REQUIRE_KERNELS").is_ok_and(|v| v == "1");
+
+    let mut sources: Vec<PathBuf> = std::fs::read_dir("kernels")
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    sources.retain(|p| p.extension().is_some_and(|e| e == "cu" || e == "cuh"));
+    sources.sort();
+    for s in &sources {
+        println!("cargo:rerun-if-changed={}", s.display());
+    }
+    let cu: Vec<&PathBuf> = sources.iter().filter(|p| p.extension().is_some_and(|e| e == "cu")).collect();
+
+    if env::var_os("CARGO_FEATURE_CUDA").is_none() {
+        write_stub(&kernels_rs, "the `cuda` feature is off");
+        return;
+    }
+    let Some(nvcc) = find_nvcc() else {
+        println!("cargo:rerun-if-env-changed=PATH");
+        let why = "nvcc not found (set NVCC or CUDA_HOME, or put nvcc on PATH)";
+        if require {
+            panic!("SWIGLU_REQUIRE_KERNELS=1 but {why}");
+        }
+        println!("cargo:warning=swiglu: {why}; building without CUDA kernels (CPU path only)");
+        write_stub(&kernels_rs, why);
+        return;
+    };
+
+    let extra: Vec<String> = env::var("SWIGLU_NVCC_FLAGS")
+        .map(|s| s.split_whitespace().map(String::from).collect())
+        .unwrap_or_default();
+    // Compile the kernel families in parallel: each is one nvcc process.
+    let results: Vec<(String, Result<PathBuf, String>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = cu
+            .iter()
+            .map(|src| {
+                let (nvcc, out_dir, extra) = (&nvcc, &out_dir, &extra);
+                s.spawn(move || {
+                    let stem = src.file_stem().unwrap().to_string_lossy().into_owned();
+                    let r = compile(nvcc, src, out_dir, &stem, extra);
+                    (stem, r)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("nvcc thread")).collect()
+    });
+
+    let failures: Vec<String> =
+        results.iter().filter_map(|(stem, r)| r.as_ref().err().map(|e| format!("{stem}: {e}"))).collect();
+    if !failures.is_empty() {
+        let msg = failures.join("\n");
+        if require {
+            panic!("SWIGLU_REQUIRE_KERNELS=1 and kernel compilation failed:\n{msg}");
+        }
+        for line in msg.lines().take(40) {
+            println!("cargo:warning=swiglu: {line}");
+        }
+        println!("cargo:warning=swiglu: kernel build failed; building without CUDA kernels (CPU path only)");
+        write_stub(&kernels_rs, "kernel compilation failed at build time");
+        return;
+    }
+
+    let mut code = String::new();
+    writeln!(code, "/// Whether `build.rs` compiled and embedded the CUDA kernels.").unwrap();
+    writeln!(code, "pub const KERNELS_BUILT: bool = true;").unwrap();
+    writeln!(code, "/// Why the kernels are missing (empty when they were built).").unwrap();
+    writeln!(code, "pub const KERNELS_MISSING_REASON: &str = \"\";").unwrap();
+    writeln!(code, "/// `(module name, fatbin image)` for every kernel family.").unwrap();
+    writeln!(code, "pub static FATBINS: &[(&str, &[u8])] = &[").unwrap();
+    for (stem, r) in &results {
+        let path = r.as_ref().unwrap();
+        writeln!(code, "    ({stem:?}, include_bytes!({:?})),", path.display().to_string()).unwrap();
+    }
+    writeln!(code, "];").unwrap();
+    std::fs::write(&kernels_rs, code).expect("write kernels.rs");
+}
+
+fn compile(nvcc: &Path, src: &Path, out_dir: &Path, stem: &str, extra: &[String]) -> Result<PathBuf, String> {
+    let out = out_dir.join(format!("{stem}.fatbin"));
+    let output = Command::new(nvcc)
+        .arg("-fatbin")
+        .args(["-O3", "-std=c++17", "-lineinfo", "-Xptxas", "-v", "-Ikernels"])
+        .args(ARCH_FLAGS)
+        .args(extra)
+        .arg(src)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .map_err(|e| format!("could not run {}: {e}", nvcc.display()))?;
+    // Keep the ptxas report (registers, spills, stack) next to the fatbin.
+    let mut report = String::from_utf8_lossy(&output.stdout).into_owned();
+    report.push_str(&String::from_utf8_lossy(&output.stderr));
+    let _ = std::fs::write(out_dir.join(format!("{stem}.ptxas.txt")), &report);
+    if !output.status.success() {
+        let tail: Vec<&str> = report.lines().filter(|l| !l.starts_with("ptxas info")).collect();
+        return Err(format!("nvcc exited with {}:\n{}", output.status, tail.join("\n")));
+    }
+    Ok(out)
+}
+
+fn write_stub(path: &Path, why: &str) {
+    let code = format!(
+        "/// Whether `build.rs` compiled and embedded the CUDA kernels.\n\
+         pub const KERNELS_BUILT: bool = false;\n\
+         /// Why the kernels are missing (empty when they were built).\n\
+         pub const KERNELS_MISSING_REASON: &str = {why:?};\n\
+         /// `(module name, fatbin image)` for every kernel family.\n\
+         pub static FATBINS: &[(&str, &[u8])] = &[];\n"
+    );
+    std::fs::write(path, code).expect("write kernels.rs");
+}
+
+fn find_nvcc() -> Option<PathBuf> {
+    if let Some(p) = env::var_os("NVCC").map(PathBuf::from) {
+        return p.is_file().then_some(p);
+    }
+    for var in ["CUDA_HOME", "CUDA_PATH"] {
+        if let Some(root) = env::var_os(var) {
+            let p = Path::new(&root).join("bin").join("nvcc");
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    env::var_os("PATH").and_then(|paths| {
+        env::split_paths(&paths).map(|d| d.join("nvcc")).find(|p| p.is_file())
+    })
+}

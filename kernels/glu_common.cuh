@@ -1,0 +1,255 @@
+// Shared device helpers for the swiglu kernels:
+//   * glu_act / glu_act_grad      activation and its derivative (f32, accurate
+//                                 libm: expf/erff/tanhf, NaN propagates)
+//   * to_f32 / from_f32           scalar dtype conversions (round-to-nearest-even)
+//   * load/store of 16-byte vectors as f32 lanes (elementwise kernels)
+//   * named inline-PTX wrappers: cp.async, ldmatrix, mma.m16n8k16
+// All kernels are built for compute_80 / sm_80 / sm_90a; the sm_80+ PTX is
+// guarded by __CUDA_ARCH__ >= 800 so the host pass and any older target parse.
+#pragma once
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+#include <stdint.h>
+#include "glu_params.cuh"
+
+#if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 800)
+#define GLU_SM80 1
+#else
+#define GLU_SM80 0
+#endif
+
+// ---------------------------------------------------------------------------
+// Activations
+// ---------------------------------------------------------------------------
+__device__ __forceinline__ float glu_sigmoid(float z) {
+  return 1.0f / (1.0f + expf(-z));
+}
+
+// act(z). NaN in -> NaN out for every activation (ReLU written explicitly:
+// fmaxf(NaN, 0) would return 0).
+__device__ __forceinline__ float glu_act(float z, int act, float beta) {
+  switch (act) {
+    case GLU_ACT_SILU:
+      return z / (1.0f + expf(-z));
+    case GLU_ACT_SWISH:
+      return z / (1.0f + expf(-beta * z));
+    case GLU_ACT_SIGMOID:
+      return glu_sigmoid(z);
+    case GLU_ACT_GELU_ERF:
+      return 0.5f * z * (1.0f + erff(z * 0.70710678118654752440f));
+    case GLU_ACT_GELU_TANH: {
+      const float k0 = 0.79788456080286535588f;  // sqrt(2/pi)
+      float u = k0 * (z + 0.044715f * z * z * z);
+      return 0.5f * z * (1.0f + tanhf(u));
+    }
+    case GLU_ACT_RELU:
+      return z > 0.0f ? z : (z != z ? z : 0.0f);
+    case GLU_ACT_IDENTITY:
+    default:
+      return z;
+  }
+}
+
+// d act(z) / dz. NaN in -> NaN out (identity: always 1).
+// ReLU: 1 for z > 0, 0 for z <= 0, NaN for NaN.
+__device__ __forceinline__ float glu_act_grad(float z, int act, float beta) {
+  switch (act) {
+    case GLU_ACT_SILU: {
+      float s = glu_sigmoid(z);
+      return s * (1.0f + z * (1.0f - s));
+    }
+    case GLU_ACT_SWISH: {
+      float s = glu_sigmoid(beta * z);
+      return s + beta * z * s * (1.0f - s);
+    }
+    case GLU_ACT_SIGMOID: {
+      float s = glu_sigmoid(z);
+      return s * (1.0f - s);
+    }
+    case GLU_ACT_GELU_ERF: {
+      const float inv_sqrt2 = 0.70710678118654752440f;
+      const float inv_sqrt2pi = 0.39894228040143267794f;
+      return 0.5f * (1.0f + erff(z * inv_sqrt2)) +
+             z * inv_sqrt2pi * expf(-0.5f * z * z);
+    }
+    case GLU_ACT_GELU_TANH: {
+      const float k0 = 0.79788456080286535588f;  // sqrt(2/pi)
+      const float k1 = 0.044715f;
+      float t = tanhf(k0 * (z + k1 * z * z * z));
+      return 0.5f * (1.0f + t) +
+             0.5f * z * (1.0f - t * t) * k0 * (1.0f + 3.0f * k1 * z * z);
+    }
+    case GLU_ACT_RELU:
+      return z > 0.0f ? 1.0f : (z != z ? z : 0.0f);
+    case GLU_ACT_IDENTITY:
+    default:
+      return 1.0f;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// dtype conversions
+// ---------------------------------------------------------------------------
+template <typename T> __device__ __forceinline__ float to_f32(T v);
+template <> __device__ __forceinline__ float to_f32<float>(float v) { return v; }
+template <> __device__ __forceinline__ float to_f32<__half>(__half v) {
+  return __half2float(v);
+}
+template <> __device__ __forceinline__ float to_f32<__nv_bfloat16>(__nv_bfloat16 v) {
+  return __bfloat162float(v);
+}
+
+template <typename T> __device__ __forceinline__ T from_f32(float v);
+template <> __device__ __forceinline__ float from_f32<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half from_f32<__half>(float v) {
+  return __float2half_rn(v);
+}
+template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);
+}
+
+// 16-bit payload <-> f32 (used by the vector paths and the mma epilogue).
+template <typename T> __device__ __forceinline__ float bits16_to_f32(uint32_t b);
+template <> __device__ __forceinline__ float bits16_to_f32<__half>(uint32_t b) {
+  return __half2float(__ushort_as_half((unsigned short)(b & 0xffffu)));
+}
+template <> __device__ __forceinline__ float bits16_to_f32<__nv_bfloat16>(uint32_t b) {
+  return __uint_as_float((b & 0xffffu) << 16);  // bf16 -> f32 is exact
+}
+template <typename T> __device__ __forceinline__ uint32_t f32_to_bits16(float v);
+template <> __device__ __forceinline__ uint32_t f32_to_bits16<__half>(float v) {
+  return (uint32_t)__half_as_ushort(__float2half_rn(v));
+}
+template <> __device__ __forceinline__ uint32_t f32_to_bits16<__nv_bfloat16>(float v) {
+  return (uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(v));
+}
+
+// Number of T elements in 16 bytes.
+template <typename T> struct GluVec { static constexpr int N = 16 / (int)sizeof(T); };
+
+// Load 16 bytes (p must be 16-byte aligned) as GluVec<T>::N floats.
+template <typename T> __device__ __forceinline__ void load16_f32(const T* p, float* f);
+template <> __device__ __forceinline__ void load16_f32<float>(const float* p, float* f) {
+  float4 v = *reinterpret_cast<const float4*>(p);
+  f[0] = v.x; f[1] = v.y; f[2] = v.z; f[3] = v.w;
+}
+template <typename T> __device__ __forceinline__ void load16_f32_16bit(const T* p, float* f) {
+  uint4 v = *reinterpret_cast<const uint4*>(p);
+  uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    f[2 * i] = bits16_to_f32<T>(w[i]);
+    f[2 * i + 1] = bits16_to_f32<T>(w[i] >> 16);
+  }
+}
+template <> __device__ __forceinline__ void load16_f32<__half>(const __half* p, float* f) {
+  load16_f32_16bit<__half>(p, f);
+}
+template <> __device__ __forceinline__ void load16_f32<__nv_bfloat16>(const __nv_bfloat16* p,
+                                                                     float* f) {
+  load16_f32_16bit<__nv_bfloat16>(p, f);
+}
+
+// Store GluVec<T>::N floats as 16 bytes (p 16-byte aligned), rounding once.
+template <typename T> __device__ __forceinline__ void store16_f32(T* p, const float* f);
+template <> __device__ __forceinline__ void store16_f32<float>(float* p, const float* f) {
+  *reinterpret_cast<float4*>(p) = make_float4(f[0], f[1], f[2], f[3]);
+}
+template <typename T> __device__ __forceinline__ void store16_f32_16bit(T* p, const float* f) {
+  uint32_t w[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+    w[i] = f32_to_bits16<T>(f[2 * i]) | (f32_to_bits16<T>(f[2 * i + 1]) << 16);
+  *reinterpret_cast<uint4*>(p) = make_uint4(w[0], w[1], w[2], w[3]);
+}
+template <> __device__ __forceinline__ void store16_f32<__half>(__half* p, const float* f) {
+  store16_f32_16bit<__half>(p, f);
+}
+template <> __device__ __forceinline__ void store16_f32<__nv_bfloat16>(__nv_bfloat16* p,
+                                                                      const float* f) {
+  store16_f32_16bit<__nv_bfloat16>(p, f);
+}
+
+__device__ __forceinline__ bool glu_aligned16(const void* p) {
+  return (reinterpret_cast<uintptr_t>(p) & 15u) == 0;
+}
+
+// ---------------------------------------------------------------------------
+// Inline PTX (sm_80+). Shared-memory operands are 32-bit shared-window
+// addresses (cvta.to.shared), as ldmatrix/cp.async expect.
+// ---------------------------------------------------------------------------
+__device__ __forceinline__ uint32_t smem_u32(const void* p) {
+  return (uint32_t)__cvta_generic_to_shared(p);
+}
+
+// 16-byte async copy global->shared, L2 only (.cg). src_size = 0 when !pred:
+// nothing is read from global and the 16 destination bytes are zero-filled.
+// The caller still passes an in-allocation address when !pred.
+__device__ __forceinline__ void cp_async_16_zfill(uint32_t dst, const void* src, bool pred) {
+#if GLU_SM80
+  int src_size = pred ? 16 : 0;
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
+               "r"(src_size)
+               : "memory");
+#endif
+}
+
+__device__ __forceinline__ void cp_async_commit() {
+#if GLU_SM80
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+#if GLU_SM80
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+#endif
+}
+
+// Lane l supplies the address of row (l % 8) of matrix (l / 8); register i
+// receives matrix i: thread t holds row t/4, elements 2*(t%4), 2*(t%4)+1.
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr) {
+#if GLU_SM80
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+#endif
+}
+
+// .trans: thread t holds elements [2*(t%4)][t/4] and [2*(t%4)+1][t/4] of the
+// stored 8x8 matrix (i.e. column t/4 of the stored rows).
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t addr) {
+#if GLU_SM80
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+#endif
+}
+
+// D = A*B + D, m16n8k16, A row-major, B "col" (k contiguous per n), f32 acc.
+template <typename T>
+__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4],
+                                          uint32_t b0, uint32_t b1);
+template <>
+__device__ __forceinline__ void mma_16816<__nv_bfloat16>(float (&d)[4], const uint32_t (&a)[4],
+                                                         uint32_t b0, uint32_t b1) {
+#if GLU_SM80
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+      "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
+}
+template <>
+__device__ __forceinline__ void mma_16816<__half>(float (&d)[4], const uint32_t (&a)[4],
+                                                  uint32_t b0, uint32_t b1) {
+#if GLU_SM80
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+      "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
+}

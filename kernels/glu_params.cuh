@@ -1,0 +1,112 @@
+// Parameter blocks shared by every swiglu kernel and mirrored, field for
+// field, by `src/cuda/params.rs`. Both sides assert the same offsets and
+// sizes (static_assert here, `const` asserts there), so a change to one
+// side that is not made on the other fails the build.
+//
+// Conventions
+//   * Matrices are row-major. x is [M,K], out is [M,N].
+//   * Weights: layout KN -> w[k*N + n]   ([K,N] row-major)
+//              layout NK -> w[n*K + k]   ([N,K] row-major, nn.Linear / checkpoints)
+//     A concatenated gate_up [2N,K] tensor is passed as w_gate = base,
+//     w_up = base + N*K with layout NK: no copy.
+//   * Biases are optional: a null pointer means "no bias".
+//   * Everything accumulates in f32; the output is rounded once.
+#pragma once
+#include <stdint.h>
+
+#define GLU_ACT_SILU 0
+#define GLU_ACT_SWISH 1      // z * sigmoid(beta * z)
+#define GLU_ACT_SIGMOID 2    // GLU
+#define GLU_ACT_GELU_ERF 3
+#define GLU_ACT_GELU_TANH 4
+#define GLU_ACT_RELU 5
+#define GLU_ACT_IDENTITY 6   // bilinear
+
+#define GLU_LAYOUT_KN 0
+#define GLU_LAYOUT_NK 1
+
+// Tile shape of the portable tensor-core kernel (fused_glu_mma_*).
+// One block computes a GLU_MMA_BM x GLU_MMA_BN tile of `out`, i.e. the same
+// columns of both the gate and the up projection.
+#define GLU_MMA_BM 128
+#define GLU_MMA_BN 64
+#define GLU_MMA_BK 32
+#define GLU_MMA_STAGES 4
+#define GLU_MMA_THREADS 256
+// Dynamic shared memory the launcher must provide (bytes).
+#define GLU_MMA_SMEM_BYTES \
+  (GLU_MMA_STAGES * (GLU_MMA_BM * GLU_MMA_BK + 2 * GLU_MMA_BN * GLU_MMA_BK) * 2)
+
+// Tile shape of the generic SIMT kernel (fused_glu_simt_*): any alignment,
+// exact f32 arithmetic, every dtype. Static shared memory only.
+#define GLU_SIMT_BM 64
+#define GLU_SIMT_BN 64
+#define GLU_SIMT_THREADS 256
+
+// Elementwise kernels use a 1-D grid-stride loop of this many threads/block.
+#define GLU_ELT_THREADS 256
+
+// The fused forward: out = act(x*Wg + bg) * (x*Wu + bu).
+struct GluParams {
+  const void* x;       // [M,K]
+  const void* w_gate;  // see layout
+  const void* w_up;    // see layout
+  const void* b_gate;  // [N] or null
+  const void* b_up;    // [N] or null
+  void* out;           // [M,N]
+  int64_t m;
+  int64_t n;
+  int64_t k;
+  int32_t layout;      // GLU_LAYOUT_*
+  int32_t act;         // GLU_ACT_*
+  float beta;          // Swish beta (ignored by other activations)
+  int32_t reserved;    // must be 0
+};
+
+// Elementwise kernels (baselines and the backward's gate stage).
+//   act_and_mul : out0[r,c] = act(a[r,c] + bias_a[c]) * (b[r,c] + bias_b[c])
+//   act_inplace : out0[r,c] = act(a[r,c] + bias_a[c])           (B3, step 1)
+//   mul_bias    : out0[r,c] = a[r,c] * (b[r,c] + bias_b[c])     (B3, step 2)
+//   glu_bwd     : g = a (gate pre-activation, bias included), u = b (up, bias
+//                 included), d = c (dOut):
+//                 out0[r,c] = d * u * act'(g)   (dGate)
+//                 out1[r,c] = d * act(g)        (dUp)
+// Strides are in elements and let a, b address the two halves of one
+// [M,2N] buffer (ld = 2N), as the concatenated-weights baseline produces.
+struct GluEltParams {
+  const void* a;
+  const void* b;
+  const void* c;
+  const void* bias_a;  // [n] or null
+  const void* bias_b;  // [n] or null
+  void* out0;
+  void* out1;
+  int64_t rows;
+  int64_t n;
+  int64_t ld_a;
+  int64_t ld_b;
+  int64_t ld_c;
+  int64_t ld_out0;
+  int64_t ld_out1;
+  int32_t act;
+  float beta;
+};
+
+#ifdef __cplusplus
+#include <stddef.h>
+static_assert(sizeof(void*) == 8, "64-bit only");
+static_assert(offsetof(GluParams, x) == 0, "GluParams layout");
+static_assert(offsetof(GluParams, out) == 40, "GluParams layout");
+static_assert(offsetof(GluParams, m) == 48, "GluParams layout");
+static_assert(offsetof(GluParams, k) == 64, "GluParams layout");
+static_assert(offsetof(GluParams, layout) == 72, "GluParams layout");
+static_assert(offsetof(GluParams, act) == 76, "GluParams layout");
+static_assert(offsetof(GluParams, beta) == 80, "GluParams layout");
+static_assert(sizeof(GluParams) == 88, "GluParams layout");
+static_assert(offsetof(GluEltParams, out1) == 48, "GluEltParams layout");
+static_assert(offsetof(GluEltParams, rows) == 56, "GluEltParams layout");
+static_assert(offsetof(GluEltParams, ld_out1) == 104, "GluEltParams layout");
+static_assert(offsetof(GluEltParams, act) == 112, "GluEltParams layout");
+static_assert(offsetof(GluEltParams, beta) == 116, "GluEltParams layout");
+static_assert(sizeof(GluEltParams) == 120, "GluEltParams layout");
+#endif

@@ -1,0 +1,61 @@
+// XOR-swizzled shared-memory tile addressing for fused_glu_mma_* (and the
+// fragment probe). Plain C++ so kernels/tests/swizzle_test.cpp checks the very
+// same functions on the host.
+//
+// Shared memory has 32 banks x 4 B: a 16-byte chunk occupies 4 banks and the
+// 8 chunk "slots" of one 128-byte line cover all 32 banks. ldmatrix serves
+// one 8x8 matrix (8 row addresses of 16 B) per phase; it is conflict-free
+// iff the 8 addresses fall in 8 distinct slots (addr / 16 % 8 distinct).
+//
+// Tile kinds (all 16-bit elements, chunk = 8 elements = 16 B):
+//   * 64-byte rows (4 chunks):  x tile [BM rows][BK=32 k] and NK weight tiles
+//     [BN rows (n)][BK=32 k]. Two rows share a 128 B line; the chunk is XORed
+//     with (row >> 1) & 3, so 8 consecutive rows at one logical chunk hit
+//     slots (row & 1) * 4 + (chunk ^ ((row >> 1) & 3)) = all 8 distinct.
+//   * 128-byte rows (8 chunks): KN weight tile [BK=32 rows (k)][BN=64 n].
+//     chunk ^ (row & 7): 8 consecutive rows -> 8 distinct slots.
+// Both are bijections on the chunks of a row, and rows stay in place, so
+// cp.async 16-byte stores of 8 consecutive chunks are conflict-free too.
+#pragma once
+#include <stdint.h>
+
+#if defined(__CUDACC__)
+#define GLU_HD __host__ __device__ __forceinline__
+#else
+#define GLU_HD inline
+#endif
+
+// Byte offset of 16-byte chunk `chunk` (0..3) of row `row` in a tile with
+// 64-byte rows.
+GLU_HD uint32_t glu_swz64(uint32_t row, uint32_t chunk) {
+  return row * 64u + ((chunk ^ ((row >> 1) & 3u)) << 4);
+}
+
+// Byte offset of 16-byte chunk `chunk` (0..7) of row `row` in a tile with
+// 128-byte rows.
+GLU_HD uint32_t glu_swz128(uint32_t row, uint32_t chunk) {
+  return row * 128u + ((chunk ^ (row & 7u)) << 4);
+}
+
+// ldmatrix x4 lane -> (row, chunk) maps used by the fragment loaders.
+// A operand (16x16 at rows m0.., k chunk kc0 = k0/8), non-trans: matrices
+// 0..3 = (rows 0-7, k 0-7), (rows 8-15, k 0-7), (rows 0-7, k 8-15),
+// (rows 8-15, k 8-15) -> registers a0a1, a2a3, a4a5, a6a7.
+GLU_HD uint32_t glu_a_ld_row(uint32_t m0, uint32_t lane) { return m0 + (lane & 15u); }
+GLU_HD uint32_t glu_a_ld_chunk(uint32_t kc0, uint32_t lane) { return kc0 + (lane >> 4); }
+
+// B operand, two n8 tiles (n0..n0+15) x k16, matrices 0..3 =
+// (n 0-7, k 0-7), (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15)
+// -> registers b0b1/b2b3 of n-tile 0, then b0b1/b2b3 of n-tile 1.
+// NK tile (rows = n, contiguous k), non-trans ldmatrix:
+GLU_HD uint32_t glu_bnk_ld_row(uint32_t n0, uint32_t lane) {
+  return n0 + (lane & 7u) + ((lane >> 4) << 3);
+}
+GLU_HD uint32_t glu_bnk_ld_chunk(uint32_t kc0, uint32_t lane) {
+  return kc0 + ((lane >> 3) & 1u);
+}
+// KN tile (rows = k, contiguous n), ldmatrix.trans:
+GLU_HD uint32_t glu_bkn_ld_row(uint32_t k0, uint32_t lane) {
+  return k0 + (lane & 7u) + (((lane >> 3) & 1u) << 3);
+}
+GLU_HD uint32_t glu_bkn_ld_chunk(uint32_t nc0, uint32_t lane) { return nc0 + (lane >> 4); }

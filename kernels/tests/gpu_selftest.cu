@@ -1,0 +1,302 @@
+// Standalone GPU self-test of every kernel in kernels/*.cu against a double
+// precision CPU reference (no Rust needed). Not compiled by build.rs (it only
+// compiles kernels/*.cu).
+//   build (no GPU needed):
+//     $NVCC -O2 -std=c++17 -gencode=arch=compute_90a,code=sm_90a \
+//           -gencode=arch=compute_80,code=sm_80 -I kernels \
+//           kernels/tests/gpu_selftest.cu -o gpu_selftest
+//   run on the GPU machine: ./gpu_selftest      (exit 0 = all passed, ~seconds)
+#include "../act_and_mul.cu"
+#include "../fused_glu_mma.cu"
+#include "../fused_glu_simt.cu"
+#include "../probe.cu"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { \
+  std::printf("CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__); std::exit(2); } } while (0)
+
+static int g_fail = 0, g_checks = 0;
+
+// ---- host reference -------------------------------------------------------
+static double ref_act(double z, int act, double beta) {
+  switch (act) {
+    case GLU_ACT_SILU: return z / (1.0 + std::exp(-z));
+    case GLU_ACT_SWISH: return z / (1.0 + std::exp(-beta * z));
+    case GLU_ACT_SIGMOID: return 1.0 / (1.0 + std::exp(-z));
+    case GLU_ACT_GELU_ERF: return 0.5 * z * (1.0 + std::erf(z / std::sqrt(2.0)));
+    case GLU_ACT_GELU_TANH:
+      return 0.5 * z * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (z + 0.044715 * z * z * z)));
+    case GLU_ACT_RELU: return z > 0 ? z : (z != z ? z : 0.0);
+    default: return z;
+  }
+}
+static double ref_act_grad(double z, int act, double beta) {  // central difference
+  if (act == GLU_ACT_RELU) return z > 0 ? 1.0 : (z != z ? z : 0.0);
+  if (act == GLU_ACT_IDENTITY) return 1.0;
+  const double h = 1e-5;
+  return (ref_act(z + h, act, beta) - ref_act(z - h, act, beta)) / (2 * h);
+}
+
+template <typename T> struct HT;
+template <> struct HT<float> {
+  static float from(float v) { return v; }
+  static float to(float v) { return v; }
+  static constexpr double tol = 2e-5;
+  static constexpr const char* name = "f32";
+};
+template <> struct HT<__half> {
+  static __half from(float v) { return __float2half_rn(v); }
+  static float to(__half v) { return __half2float(v); }
+  static constexpr double tol = 4e-3;
+  static constexpr const char* name = "f16";
+};
+template <> struct HT<__nv_bfloat16> {
+  static __nv_bfloat16 from(float v) { return __float2bfloat16_rn(v); }
+  static float to(__nv_bfloat16 v) { return __bfloat162float(v); }
+  static constexpr double tol = 1.6e-2;
+  static constexpr const char* name = "bf16";
+};
+
+static std::mt19937 rng(1234);
+static float urand(float lo, float hi) { return std::uniform_real_distribution<float>(lo, hi)(rng); }
+
+template <typename T>
+static std::vector<T> rand_vec(size_t n, float lo, float hi) {
+  std::vector<T> v(n);
+  for (auto& e : v) e = HT<T>::from(urand(lo, hi));
+  return v;
+}
+
+// Device buffer with an element offset (to create misaligned pointers).
+template <typename T> struct DBuf {
+  char* base = nullptr;
+  T* p = nullptr;
+  size_t n = 0;
+  DBuf(const std::vector<T>& h, size_t off_elems = 0) : n(h.size()) {
+    CK(cudaMalloc(&base, (h.size() + off_elems + 16) * sizeof(T)));
+    p = reinterpret_cast<T*>(base) + off_elems;
+    if (!h.empty()) CK(cudaMemcpy(p, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  std::vector<T> get() const {
+    std::vector<T> h(n);
+    CK(cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost));
+    return h;
+  }
+  ~DBuf() { cudaFree(base); }
+};
+
+static bool close_enough(double got, double ref, double tol, double scale) {
+  if (std::isnan(ref)) return std::isnan(got);
+  return std::fabs(got - ref) <= tol * (std::fabs(ref) + scale);
+}
+
+// ---- fused kernels ----------------------------------------------------------
+typedef void (*GluKernel)(GluParams);
+
+template <typename T>
+static void test_fused(const char* kname, GluKernel kern, bool mma, int layout, int64_t M,
+                       int64_t N, int64_t K, int act, bool bias, size_t misalign) {
+  auto x = rand_vec<T>(M * K, -1, 1);
+  auto wg = rand_vec<T>(N * K, -1, 1), wu = rand_vec<T>(N * K, -1, 1);
+  auto bg = rand_vec<T>(N, -0.5, 0.5), bu = rand_vec<T>(N, -0.5, 0.5);
+  DBuf<T> dx(x, misalign), dwg(wg, misalign), dwu(wu, 0), dbg(bg, misalign), dbu(bu, 0);
+  std::vector<T> o(M * N, HT<T>::from(12345.f));
+  DBuf<T> dout(o, misalign);
+  GluParams p{};
+  p.x = dx.p; p.w_gate = dwg.p; p.w_up = dwu.p;
+  p.b_gate = bias ? dbg.p : nullptr; p.b_up = bias ? dbu.p : nullptr;
+  p.out = dout.p; p.m = M; p.n = N; p.k = K; p.layout = layout; p.act = act;
+  p.beta = 1.7f; p.reserved = 0;
+  dim3 grid, block;
+  size_t smem = 0;
+  if (mma) {
+    grid = dim3((N + GLU_MMA_BN - 1) / GLU_MMA_BN, (M + GLU_MMA_BM - 1) / GLU_MMA_BM);
+    block = dim3(GLU_MMA_THREADS);
+    smem = GLU_MMA_SMEM_BYTES;
+    CK(cudaFuncSetAttribute((const void*)kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+  } else {
+    grid = dim3((N + GLU_SIMT_BN - 1) / GLU_SIMT_BN, (M + GLU_SIMT_BM - 1) / GLU_SIMT_BM);
+    block = dim3(GLU_SIMT_THREADS);
+  }
+  kern<<<grid, block, smem>>>(p);
+  CK(cudaGetLastError());
+  CK(cudaDeviceSynchronize());
+  auto got = dout.get();
+  int bad = 0;
+  double worst = 0;
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      double g = bias ? HT<T>::to(bg[n]) : 0, u = bias ? HT<T>::to(bu[n]) : 0, ga = 0, ua = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        double xv = HT<T>::to(x[m * K + k]);
+        int64_t wi = layout == GLU_LAYOUT_KN ? k * N + n : n * K + k;
+        g += xv * HT<T>::to(wg[wi]); u += xv * HT<T>::to(wu[wi]);
+        ga += std::fabs(xv * HT<T>::to(wg[wi])); ua += std::fabs(xv * HT<T>::to(wu[wi]));
+      }
+      double ref = ref_act(g, act, 1.7f) * u;
+      double scale = 1e-2 + 1e-5 * (ga + ua);  // accumulation slack for large K
+      double v = HT<T>::to(got[m * N + n]);
+      if (!close_enough(v, ref, HT<T>::tol, scale)) {
+        if (bad < 3) std::printf("    %s m=%lld n=%lld got %g ref %g\n", kname, (long long)m, (long long)n, v, ref);
+        ++bad;
+      }
+      worst = std::fmax(worst, std::fabs(v - ref));
+    }
+  ++g_checks;
+  if (bad) ++g_fail;
+  std::printf("%s %-24s M=%lld N=%lld K=%lld act=%d bias=%d mis=%zu: %s (max abs err %.3g)\n",
+              bad ? "FAIL" : "ok  ", kname, (long long)M, (long long)N, (long long)K, act, bias,
+              misalign, bad ? "MISMATCH" : "pass", worst);
+}
+
+// ---- elementwise ------------------------------------------------------------
+typedef void (*EltKernel)(GluEltParams);
+
+template <typename T>
+static void test_elt(const char* kname, EltKernel kern, int op, int64_t rows, int64_t n, int64_t ld,
+                     int act, bool bias, size_t misalign, int grid) {
+  auto a = rand_vec<T>(rows * ld, -4, 4), b = rand_vec<T>(rows * ld, -2, 2),
+       c = rand_vec<T>(rows * ld, -2, 2);
+  auto ba = rand_vec<T>(n, -1, 1), bb = rand_vec<T>(n, -1, 1);
+  if (rows * ld > 3) { a[1] = HT<T>::from(NAN); a[2] = HT<T>::from(0.f); }
+  std::vector<T> init(rows * ld, HT<T>::from(777.f));
+  DBuf<T> da(a, misalign), db(b, 0), dc(c, 0), dba(ba, 0), dbb(bb, 0), do0(init, 0), do1(init, 0);
+  GluEltParams p{};
+  p.a = da.p; p.b = db.p; p.c = dc.p;
+  p.bias_a = bias ? dba.p : nullptr; p.bias_b = bias ? dbb.p : nullptr;
+  p.out0 = do0.p; p.out1 = do1.p; p.rows = rows; p.n = n;
+  p.ld_a = p.ld_b = p.ld_c = p.ld_out0 = p.ld_out1 = ld; p.act = act; p.beta = 0.8f;
+  kern<<<grid, GLU_ELT_THREADS>>>(p);
+  CK(cudaGetLastError());
+  CK(cudaDeviceSynchronize());
+  auto o0 = do0.get(), o1 = do1.get();
+  int bad = 0;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < ld; ++j) {
+      size_t i = r * ld + j;
+      double av = HT<T>::to(a[i]), bv = HT<T>::to(b[i]), cv = HT<T>::to(c[i]);
+      double bav = (bias && j < n) ? HT<T>::to(ba[j]) : 0, bbv = (bias && j < n) ? HT<T>::to(bb[j]) : 0;
+      double r0 = 777, r1 = 777;
+      if (j < n) {
+        if (op == 0) r0 = ref_act(av + bav, act, 0.8f) * (bv + bbv);
+        if (op == 1) r0 = ref_act(av + bav, act, 0.8f);
+        if (op == 2) r0 = av * (bv + bbv);
+        if (op == 3) { r0 = cv * bv * ref_act_grad(av, act, 0.8f); r1 = cv * ref_act(av, act, 0.8f); }
+      }
+      double g0 = HT<T>::to(o0[i]), g1 = HT<T>::to(o1[i]);
+      bool ok = close_enough(g0, r0, HT<T>::tol + 1e-4, 1e-3);
+      if (op == 3 || j >= n) ok = ok && close_enough(g1, r1, HT<T>::tol + 1e-4, 1e-3);
+      if (!ok) {
+        if (bad < 3) std::printf("    %s r=%lld c=%lld a=%g got %g,%g ref %g,%g\n", kname, (long long)r,
+                                 (long long)j, av, g0, g1, r0, r1);
+        ++bad;
+      }
+    }
+  ++g_checks;
+  if (bad) ++g_fail;
+  std::printf("%s %-18s rows=%lld n=%lld ld=%lld act=%d bias=%d mis=%zu grid=%d: %s\n",
+              bad ? "FAIL" : "ok  ", kname, (long long)rows, (long long)n, (long long)ld, act, bias,
+              misalign, grid, bad ? "MISMATCH" : "pass");
+}
+
+// ---- probes -----------------------------------------------------------------
+static void test_probes() {
+  DBuf<float> f(std::vector<float>(256, -1.f));
+  mma_fragment_probe<<<1, 32>>>(f.p);
+  CK(cudaDeviceSynchronize());
+  auto v = f.get();
+  int bad = 0;
+  for (int half = 0; half < 2; ++half)
+    for (int r = 0; r < 16; ++r)
+      for (int c = 0; c < 8; ++c)
+        if (v[half * 128 + r * 8 + c] != (float)(r * 16 + c)) {
+          if (bad < 5) std::printf("    fragment probe %s r=%d c=%d got %g\n", half ? "KN" : "NK", r, c, v[half * 128 + r * 8 + c]);
+          ++bad;
+        }
+  ++g_checks; if (bad) ++g_fail;
+  std::printf("%s mma_fragment_probe\n", bad ? "FAIL" : "ok  ");
+
+  GluParams p{};
+  p.x = (void*)0x1000; p.w_gate = (void*)0x2000; p.w_up = (void*)0x3000; p.b_gate = nullptr;
+  p.b_up = (void*)0x5000; p.out = (void*)0x6000; p.m = 7; p.n = -8; p.k = 1LL << 40;
+  p.layout = 1; p.act = 4; p.beta = 1.5f; p.reserved = 0;
+  GluEltParams e{};
+  e.a = (void*)0x11; e.b = (void*)0x12; e.c = (void*)0x13; e.bias_a = (void*)0x14; e.bias_b = nullptr;
+  e.out0 = (void*)0x16; e.out1 = (void*)0x17; e.rows = 21; e.n = 22; e.ld_a = 23; e.ld_b = 24;
+  e.ld_c = 25; e.ld_out0 = 26; e.ld_out1 = 27; e.act = 5; e.beta = -2.0f;
+  DBuf<unsigned long long> o(std::vector<unsigned long long>(29, 0));
+  glu_params_probe<<<1, 1>>>(p, e, o.p);
+  CK(cudaDeviceSynchronize());
+  auto w = o.get();
+  uint32_t b1, b2;
+  std::memcpy(&b1, &p.beta, 4); std::memcpy(&b2, &e.beta, 4);
+  unsigned long long want[29] = {7, (unsigned long long)-8LL, 1ULL << 40, 1, 4, b1, 0, 0x1000, 0x2000, 0x3000, 0,
+                                 0x5000, 0x6000, 21, 22, 23, 24, 25, 26, 27, 5, b2,
+                                 0x11, 0x12, 0x13, 0x14, 0, 0x16, 0x17};
+  bad = 0;
+  for (int i = 0; i < 29; ++i) if (w[i] != want[i]) { std::printf("    params probe [%d] %llx != %llx\n", i, w[i], want[i]); ++bad; }
+  ++g_checks; if (bad) ++g_fail;
+  std::printf("%s glu_params_probe\n", bad ? "FAIL" : "ok  ");
+}
+
+int main() {
+  test_probes();
+
+  struct Shape { int64_t m, n, k; };
+  const Shape mma_shapes[] = {{128, 64, 32}, {1, 8, 8}, {130, 72, 40}, {257, 200, 328}, {64, 136, 1000}, {515, 264, 96}};
+  for (auto s : mma_shapes)
+    for (int layout : {GLU_LAYOUT_KN, GLU_LAYOUT_NK}) {
+      int act = (int)((s.m + s.n + layout) % 7);
+      bool bias = (s.k / 8 + layout) % 2 == 0;
+      if (layout == GLU_LAYOUT_KN) {
+        test_fused<__nv_bfloat16>("fused_glu_mma_kn_bf16", fused_glu_mma_kn_bf16, true, layout, s.m, s.n, s.k, act, bias, 0);
+        test_fused<__half>("fused_glu_mma_kn_f16", fused_glu_mma_kn_f16, true, layout, s.m, s.n, s.k, (act + 1) % 7, !bias, 0);
+      } else {
+        test_fused<__nv_bfloat16>("fused_glu_mma_nk_bf16", fused_glu_mma_nk_bf16, true, layout, s.m, s.n, s.k, act, bias, 0);
+        test_fused<__half>("fused_glu_mma_nk_f16", fused_glu_mma_nk_f16, true, layout, s.m, s.n, s.k, (act + 1) % 7, !bias, 0);
+      }
+    }
+
+  const Shape simt_shapes[] = {{64, 64, 16}, {1, 1, 1}, {67, 33, 19}, {130, 129, 77}, {200, 70, 300}};
+  for (auto s : simt_shapes)
+    for (int layout : {GLU_LAYOUT_KN, GLU_LAYOUT_NK})
+      for (size_t mis : {0, 1}) {
+        int act = (int)((s.m + s.k + layout + mis) % 7);
+        bool bias = (s.n + mis) % 2 == 0;
+        GluKernel f32k = layout ? fused_glu_simt_nk_f32 : fused_glu_simt_kn_f32;
+        GluKernel f16k = layout ? fused_glu_simt_nk_f16 : fused_glu_simt_kn_f16;
+        GluKernel b16k = layout ? fused_glu_simt_nk_bf16 : fused_glu_simt_kn_bf16;
+        test_fused<float>(layout ? "fused_glu_simt_nk_f32" : "fused_glu_simt_kn_f32", f32k, false, layout, s.m, s.n, s.k, act, bias, mis);
+        test_fused<__half>(layout ? "fused_glu_simt_nk_f16" : "fused_glu_simt_kn_f16", f16k, false, layout, s.m, s.n, s.k, act, bias, mis);
+        test_fused<__nv_bfloat16>(layout ? "fused_glu_simt_nk_bf16" : "fused_glu_simt_kn_bf16", b16k, false, layout, s.m, s.n, s.k, act, bias, mis);
+      }
+
+  EltKernel ek[4][3] = {{act_and_mul_f32, act_and_mul_f16, act_and_mul_bf16},
+                        {act_inplace_f32, act_inplace_f16, act_inplace_bf16},
+                        {mul_bias_f32, mul_bias_f16, mul_bias_bf16},
+                        {glu_bwd_f32, glu_bwd_f16, glu_bwd_bf16}};
+  const char* en[4] = {"act_and_mul", "act_inplace", "mul_bias", "glu_bwd"};
+  struct EShape { int64_t rows, n, ld; size_t mis; int grid; };
+  const EShape es[] = {{33, 64, 128, 0, 7}, {5, 37, 40, 0, 3}, {17, 48, 48, 1, 1000}, {3, 16, 16, 0, 1}};
+  for (int op = 0; op < 4; ++op)
+    for (auto s : es)
+      for (int act = 0; act < 7; ++act) {
+        char nm[64];
+        bool bias = (act + op) % 2 == 0;
+        std::snprintf(nm, sizeof nm, "%s_f32", en[op]);
+        test_elt<float>(nm, ek[op][0], op, s.rows, s.n, s.ld, act, bias, s.mis, s.grid);
+        std::snprintf(nm, sizeof nm, "%s_f16", en[op]);
+        test_elt<__half>(nm, ek[op][1], op, s.rows, s.n, s.ld, act, bias, s.mis, s.grid);
+        std::snprintf(nm, sizeof nm, "%s_bf16", en[op]);
+        test_elt<__nv_bfloat16>(nm, ek[op][2], op, s.rows, s.n, s.ld, act, bias, s.mis, s.grid);
+      }
+
+  std::printf("\n%d/%d checks passed\n", g_checks - g_fail, g_checks);
+  return g_fail ? 1 : 0;
+}

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Compile every kernels/*.cu exactly as build.rs does and check the results:
+#   * no compile error;
+#   * ptxas -v: every kernel has 0 bytes stack frame, 0 spill stores/loads;
+#   * SASS (cuobjdump) of fused_glu_mma_* for sm_80 and sm_90a contains HMMA
+#     and LDSM and no LDL/STL (local memory);
+#   * host test kernels/tests/swizzle_test.cpp (swizzle bijection, bank
+#     conflicts, ldmatrix/mma fragment emulation) passes, if g++ is present.
+# Usage: scripts/check-kernels.sh            (NVCC, OUTDIR may be overridden)
+#        BUILD_SELFTEST=1 scripts/check-kernels.sh
+#          also builds $OUTDIR/gpu_selftest (kernels/tests/gpu_selftest.cu, sm_90a,
+#          static cudart): run it on the GPU machine, exit 0 = every kernel
+#          matches the CPU reference.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+NVCC="${NVCC:-/root/.cache/swiglu-cuda-venv/lib/python3.11/site-packages/nvidia/cu13/bin/nvcc}"
+CUOBJDUMP="${CUOBJDUMP:-$(dirname "$NVCC")/cuobjdump}"
+OUTDIR="${OUTDIR:-$(mktemp -d -t swiglu-kernels.XXXXXX)}"
+mkdir -p "$OUTDIR"
+
+fail=0
+err() { echo "FAIL: $*" >&2; fail=1; }
+
+shopt -s nullglob
+cu_files=(kernels/*.cu)
+[ ${#cu_files[@]} -gt 0 ] || { echo "no kernels/*.cu" >&2; exit 1; }
+
+for cu in "${cu_files[@]}"; do
+  name="$(basename "$cu" .cu)"
+  log="$OUTDIR/$name.ptxas.log"
+  echo "== $cu"
+  if ! "$NVCC" -fatbin -O3 -std=c++17 -lineinfo -Xptxas -v \
+      -gencode=arch=compute_80,code=sm_80 \
+      -gencode=arch=compute_90a,code=sm_90a \
+      -gencode=arch=compute_80,code=compute_80 \
+      -I kernels "$cu" -o "$OUTDIR/$name.fatbin" >"$log" 2>&1; then
+    cat "$log" >&2
+    err "compile $cu"
+    continue
+  fi
+  if grep -qiE "warning" "$log"; then
+    grep -iE "warning" "$log" >&2
+    err "compiler warnings in $cu"
+  fi
+
+  # ptxas report: "Compiling entry function 'F' for 'sm_XX'", then
+  # "Function properties for F" / "N bytes stack frame, N bytes spill stores,
+  # N bytes spill loads" / "Used R registers, ... S bytes smem ...".
+  report="$(awk '
+    /Compiling entry function/ { match($0, /function .[^'"'"']*/); f = substr($0, RSTART + 10, RLENGTH - 10);
+                                 match($0, /for .sm_[0-9a-z]*/); a = substr($0, RSTART + 5, RLENGTH - 5); next }
+    /bytes stack frame/ { st = $1; ss = $5; sl = $9; next }
+    /Used [0-9]+ registers/ { r = $0; sub(/.*Used /, "", r); sub(/ registers.*/, "", r);
+                              sm = 0; if (match($0, /[0-9]+ bytes smem/)) { sm = substr($0, RSTART, RLENGTH); sub(/ bytes smem/, "", sm) }
+                              printf "%-26s %-6s regs=%-4s smem=%-6s stack=%s spill_st=%s spill_ld=%s\n", f, a, r, sm, st, ss, sl }
+  ' "$log")"
+  if [ -z "$report" ]; then
+    err "no ptxas report parsed for $cu"
+  else
+    echo "$report"
+    while read -r line; do
+      case "$line" in
+        *"stack=0 spill_st=0 spill_ld=0") ;;
+        *) err "stack/spill: $line" ;;
+      esac
+    done <<<"$report"
+  fi
+
+  if [ "$name" = "fused_glu_mma" ]; then
+    for arch in sm_80 sm_90a; do
+      sass="$OUTDIR/$name.$arch.sass"
+      "$CUOBJDUMP" --dump-sass -arch "$arch" "$OUTDIR/$name.fatbin" >"$sass" || { err "cuobjdump $arch"; continue; }
+      funcs="$(grep -oE 'Function : [A-Za-z0-9_]+' "$sass" | awk '{print $3}' | sort -u)"
+      for k in fused_glu_mma_kn_bf16 fused_glu_mma_nk_bf16 fused_glu_mma_kn_f16 fused_glu_mma_nk_f16; do
+        echo "$funcs" | grep -qx "$k" || { err "$k missing from $arch SASS"; continue; }
+        body="$(awk -v k="$k" '/Function : /{ on = ($3 == k) } on' "$sass")"
+        nh=$(grep -c "HMMA" <<<"$body" || true)
+        nl=$(grep -c "LDSM" <<<"$body" || true)
+        nc=$(grep -c "LDGSTS" <<<"$body" || true)
+        nloc=$(grep -cE "\b(LDL|STL)\b" <<<"$body" || true)
+        echo "   $arch $k: HMMA=$nh LDSM=$nl LDGSTS=$nc LDL/STL=$nloc"
+        [ "$nh" -gt 0 ] || err "$arch $k: no HMMA"
+        [ "$nl" -gt 0 ] || err "$arch $k: no LDSM"
+        [ "$nloc" -eq 0 ] || err "$arch $k: local memory (LDL/STL)"
+      done
+    done
+  fi
+done
+
+if command -v g++ >/dev/null 2>&1; then
+  echo "== kernels/tests/swizzle_test.cpp"
+  if g++ -std=c++17 -O1 -Wall -I kernels kernels/tests/swizzle_test.cpp -o "$OUTDIR/swizzle_test"; then
+    "$OUTDIR/swizzle_test" || err "swizzle_test"
+  else
+    err "compile swizzle_test"
+  fi
+else
+  echo "(g++ not found: host swizzle test skipped)"
+fi
+
+if [ "${BUILD_SELFTEST:-0}" = "1" ]; then
+  echo "== kernels/tests/gpu_selftest.cu"
+  CUDA_LIB="${CUDA_LIB:-$(dirname "$NVCC")/../lib}"
+  if "$NVCC" -O2 -std=c++17 -gencode=arch=compute_90a,code=sm_90a \
+      -gencode=arch=compute_80,code=sm_80 -I kernels kernels/tests/gpu_selftest.cu \
+      -L "$CUDA_LIB" -o "$OUTDIR/gpu_selftest"; then
+    echo "built $OUTDIR/gpu_selftest"
+  else
+    err "compile gpu_selftest"
+  fi
+fi
+
+echo "outputs in $OUTDIR"
+if [ "$fail" -ne 0 ]; then
+  echo "check-kernels: FAILED" >&2
+  exit 1
+fi
+echo "check-kernels: OK"

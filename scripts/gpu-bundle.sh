@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Builds, on a machine with nvcc but no GPU, everything a GPU host without a
+# Rust toolchain needs to validate and benchmark swiglu, into one folder:
+#
+#   gpu-bundle/
+#     run.sh            runs it all: ./run.sh OUTDIR
+#     bin/gpu_*         release test executables (kernels embedded)
+#     bin/bench_gpu     the criterion benchmark executable
+#     bin/swiglu        the CLI
+#     bin/gpu_selftest  standalone CUDA C++ kernel self-test (no Rust involved)
+#     MANIFEST          commit, date, sizes
+#
+# Usage: scripts/gpu-bundle.sh [DEST]   (default: gpu-bundle/ in the repo root)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+DEST="${1:-$ROOT/gpu-bundle}"
+VENV_NVCC=/root/.cache/swiglu-cuda-venv/lib/python3.11/site-packages/nvidia/cu13/bin/nvcc
+export NVCC="${NVCC:-$VENV_NVCC}"
+export SWIGLU_REQUIRE_KERNELS=1
+[ -x "$NVCC" ] || { echo "nvcc not found at $NVCC (run .ci/run once, or set NVCC)" >&2; exit 1; }
+
+rm -rf "$DEST"
+mkdir -p "$DEST/bin"
+
+# Release test executables: every integration test whose name starts with gpu_.
+cargo test --release --no-run --message-format=json 2>/dev/null \
+  | python3 -c '
+import json, sys
+for line in sys.stdin:
+    try: m = json.loads(line)
+    except Exception: continue
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]:
+        name = m["target"]["name"]
+        if name.startswith("gpu_"):
+            print(name, m["executable"])
+' > "$DEST/.tests"
+[ -s "$DEST/.tests" ] || { echo "no gpu_* test executables were built" >&2; exit 1; }
+while read -r name exe; do cp "$exe" "$DEST/bin/$name"; done < "$DEST/.tests"
+rm "$DEST/.tests"
+
+bench_exe=$(cargo bench --bench gpu --no-run --message-format=json 2>/dev/null | python3 -c '
+import json, sys
+for line in sys.stdin:
+    try: m = json.loads(line)
+    except Exception: continue
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "gpu":
+        print(m["executable"])
+')
+cp "$bench_exe" "$DEST/bin/bench_gpu"
+
+cargo build --release --bin swiglu
+cp target/release/swiglu "$DEST/bin/swiglu"
+
+BUILD_SELFTEST=1 OUTDIR="$ROOT/target/kcheck" bash scripts/check-kernels.sh > "$ROOT/target/kcheck.log" 2>&1 \
+  || { tail -30 "$ROOT/target/kcheck.log" >&2; echo "kernel checks failed" >&2; exit 1; }
+cp "$ROOT/target/kcheck/gpu_selftest" "$DEST/bin/gpu_selftest"
+
+cp scripts/gpu-run.sh "$DEST/run.sh"
+chmod +x "$DEST/run.sh" "$DEST"/bin/*
+strip --strip-debug "$DEST"/bin/* 2>/dev/null || true
+{
+  echo "commit: $(git rev-parse HEAD 2>/dev/null || echo none)$(git diff --quiet 2>/dev/null || echo ' (+uncommitted changes)')"
+  echo "built: $(date -u +%FT%TZ) on $(uname -m)"
+  echo "nvcc: $("$NVCC" --version | tail -1)"
+  (cd "$DEST" && du -ab bin | sort -k2)
+} > "$DEST/MANIFEST"
+du -sh "$DEST"

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Runs the swiglu GPU bundle on a host with the NVIDIA driver and CUDA
+# libraries but no Rust toolchain. Usage: ./run.sh OUTDIR
+# Writes at most 8 files into OUTDIR: env.log, selftest.log, tests.log,
+# gpu_forward_errors.tsv, sanitizer.log, bench.log, bench_gpu.json, bench_gpu.md.
+set -uo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+OUT="${1:-$HERE/results}"
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+BIN="$HERE/bin"
+export SWIGLU_REQUIRE_GPU=1 SWIGLU_RESULTS_DIR="$OUT" CRITERION_HOME=/tmp/swiglu-criterion
+QUICK_BENCH="${SWIGLU_BENCH_QUICK:-1}"
+
+# --- find the CUDA libraries (cuBLAS) ---------------------------------------
+libdirs=()
+add() { [ -d "$1" ] && ls "$1"/libcublas.so* >/dev/null 2>&1 && libdirs+=("$1"); }
+for d in "${CUDA_HOME:-}/lib64" /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/local/cuda-*/lib64; do add "$d"; done
+for py in python3 /opt/torch/.venv/bin/python3; do
+  command -v "$py" >/dev/null 2>&1 || continue
+  for d in $("$py" -c 'import glob, os, site
+dirs = site.getsitepackages() + [site.getusersitepackages()]
+for s in dirs:
+    for lib in glob.glob(os.path.join(s, "nvidia", "**", "libcublas.so*"), recursive=True):
+        print(os.path.dirname(lib))' 2>/dev/null | sort -u); do add "$d"; done
+done
+LD_EXTRA="$(IFS=:; echo "${libdirs[*]:-}")"
+export LD_LIBRARY_PATH="${LD_EXTRA}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+{
+  echo "date: $(date -u +%FT%TZ)"
+  cat "$HERE/MANIFEST" 2>/dev/null
+  echo "--- nvidia-smi"
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv 2>&1
+  echo "--- cuBLAS found in: ${LD_EXTRA:-<nowhere; relying on ldconfig>}"
+  ldconfig -p 2>/dev/null | grep -E "libcuda.so|libcublas" | head
+  command -v compute-sanitizer || echo "compute-sanitizer: not on PATH"
+} > "$OUT/env.log" 2>&1
+cat "$OUT/env.log"
+
+status=()
+record() { status+=("$1: $2"); }
+
+# --- 1. standalone kernel self-test (CUDA C++, no Rust) ----------------------
+if [ -x "$BIN/gpu_selftest" ]; then
+  timeout 180 "$BIN/gpu_selftest" > "$OUT/selftest.log" 2>&1; rc=$?
+  tail -25 "$OUT/selftest.log"; record selftest "rc=$rc"
+fi
+
+# --- 2. every GPU test, GPU required ------------------------------------------
+: > "$OUT/tests.log"
+for t in "$BIN"/gpu_*; do
+  name="$(basename "$t")"; [ "$name" = gpu_selftest ] && continue
+  echo "=== $name" | tee -a "$OUT/tests.log"
+  timeout 600 "$t" --test-threads=1 2>&1 | tee -a "$OUT/tests.log" | grep -E "^test |worst|test result|FAIL|panicked" ; rc=${PIPESTATUS[0]}
+  record "$name" "rc=$rc"
+done
+
+# --- 3. compute-sanitizer on a few small tests -------------------------------
+SAN="$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)"
+if [ -n "$SAN" ] && [ -x "$BIN/gpu_forward" ]; then
+  {
+    echo "=== memcheck"
+    timeout 240 "$SAN" --tool memcheck --error-exitcode 9 "$BIN/gpu_forward" --test-threads=1 \
+      misaligned_buffers nan_in_x gate_grads leading_batch params_reach mma_fragment 2>&1 | tail -30
+    echo "rc=${PIPESTATUS[0]}"
+    echo "=== racecheck"
+    timeout 180 "$SAN" --tool racecheck --error-exitcode 9 "$BIN/gpu_forward" --test-threads=1 \
+      nan_in_x mma_fragment 2>&1 | tail -30
+    echo "rc=${PIPESTATUS[0]}"
+  } > "$OUT/sanitizer.log" 2>&1
+  grep -E "^===|ERROR SUMMARY|rc=" "$OUT/sanitizer.log"
+  record sanitizer "$(grep -c '^rc=0' "$OUT/sanitizer.log")/2 clean"
+else
+  echo "compute-sanitizer not available" > "$OUT/sanitizer.log"; record sanitizer "not available"
+fi
+
+# --- 4. benchmark table --------------------------------------------------------
+if [ -x "$BIN/bench_gpu" ]; then
+  (cd /tmp && SWIGLU_BENCH_QUICK="$QUICK_BENCH" timeout 420 "$BIN/bench_gpu" --bench > "$OUT/bench.log" 2>&1); rc=$?
+  record bench "rc=$rc"
+  [ -f "$OUT/bench_gpu.md" ] && cat "$OUT/bench_gpu.md"
+fi
+
+echo "=== summary"
+printf '%s\n' "${status[@]}"

@@ -1,0 +1,132 @@
+//! The cuBLAS baselines B1, B2, B3: what users run today without fusion.
+
+use super::elementwise::EltOp;
+use super::params::{GluEltParams, GluParams};
+use super::{CudaElement, CudaGlu, Path};
+use crate::error::{GluError, Result};
+use crate::types::{DType, WeightLayout};
+use cudarc::cublas::{result as blas, sys as bsys};
+use cudarc::driver::DevicePtrMut;
+use std::ffi::{c_int, c_void};
+
+fn to_c_int(what: &'static str, v: i64) -> Result<c_int> {
+    c_int::try_from(v).map_err(|_| GluError::Overflow { what, dims: vec![v as usize], limit: "cuBLAS's 32-bit int" })
+}
+
+fn cuda_dtype(d: DType) -> bsys::cudaDataType {
+    match d {
+        DType::F32 => bsys::cudaDataType::CUDA_R_32F,
+        DType::F16 => bsys::cudaDataType::CUDA_R_16F,
+        DType::BF16 => bsys::cudaDataType::CUDA_R_16BF,
+    }
+}
+
+impl CudaGlu {
+    /// Row-major `C[m, n] (ldc) = x[m, k] · W` where `W` is `[k, n]` in
+    /// `layout`; f32 compute (no TF32: cuBLAS's default math mode).
+    ///
+    /// # Safety
+    /// `x`, `w`, `c` must be device buffers of at least `m*k`, `k*n` and
+    /// `(m-1)*ldc + n` elements of `dtype`, live until the stream passes this call.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) unsafe fn gemm_rowmajor(
+        &self,
+        dtype: DType,
+        x: u64,
+        w: u64,
+        layout: WeightLayout,
+        c: u64,
+        (m, n, k): (i64, i64, i64),
+        ldc: i64,
+    ) -> Result<()> {
+        // Column-major view: C^T [n, m] = W^T [n, k] · x^T [k, m].
+        let (mi, ni, ki, ldci) =
+            (to_c_int("M", m)?, to_c_int("N", n)?, to_c_int("K", k)?, to_c_int("ldc", ldc)?);
+        let (transa, lda) = match layout {
+            WeightLayout::KN => (bsys::cublasOperation_t::CUBLAS_OP_N, ni),
+            WeightLayout::NK => (bsys::cublasOperation_t::CUBLAS_OP_T, ki),
+        };
+        let (alpha, beta) = (1.0f32, 0.0f32);
+        let t = cuda_dtype(dtype);
+        // SAFETY: extents guaranteed by the caller; alpha/beta are f32 host
+        // scalars as CUBLAS_COMPUTE_32F expects in the default pointer mode.
+        unsafe {
+            blas::gemm_ex(
+                *self.blas.handle(),
+                transa,
+                bsys::cublasOperation_t::CUBLAS_OP_N,
+                ni,
+                mi,
+                ki,
+                (&alpha) as *const f32 as *const c_void,
+                w as *const c_void,
+                t,
+                lda,
+                x as *const c_void,
+                t,
+                ki,
+                (&beta) as *const f32 as *const c_void,
+                c as *mut c_void,
+                t,
+                ldci,
+                bsys::cublasComputeType_t::CUBLAS_COMPUTE_32F,
+                bsys::cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+            )
+        }?;
+        Ok(())
+    }
+
+    /// Runs baseline `path` for the validated parameters `p`.
+    pub(crate) fn baseline<T: CudaElement>(&self, path: Path, p: &GluParams, layout: WeightLayout) -> Result<()> {
+        let (m, n, k) = (p.m, p.n, p.k);
+        let (mu, nu) = (m as usize, n as usize);
+        let d = T::DTYPE;
+        // SAFETY: uninitialised scratch is fully written by the GEMMs below
+        // before anything reads it.
+        let mut scratch = unsafe { self.stream.alloc::<T>(2 * mu * nu) }?;
+        let (sp, _gs) = scratch.device_ptr_mut(&self.stream);
+        let esize = d.size() as u64;
+        let mut e = GluEltParams::empty(mu, nu, p.act, p.beta);
+        e.bias_a = p.b_gate;
+        e.bias_b = p.b_up;
+        e.out0 = p.out;
+        // SAFETY (all blocks below): `p` was validated by `forward` (x [m,k],
+        // weights [k*n] in `layout`, biases [n] or null, out [m,n]); the
+        // scratch holds 2*m*n elements, used either as two [m,n] halves
+        // (gate at sp, up at sp + m*n) or as one [m,2n] matrix.
+        unsafe {
+            match path {
+                Path::CublasSplit | Path::CublasEager => {
+                    let (g, u) = (sp, sp + (mu * nu) as u64 * esize);
+                    self.gemm_rowmajor(d, p.x as u64, p.w_gate as u64, layout, g, (m, n, k), n)?;
+                    self.gemm_rowmajor(d, p.x as u64, p.w_up as u64, layout, u, (m, n, k), n)?;
+                    e.a = g as *const c_void;
+                    e.b = u as *const c_void;
+                    if path == Path::CublasSplit {
+                        self.launch_elt(EltOp::ActAndMul, d, &e)?;
+                    } else {
+                        // Eager: act in place into the gate buffer, then multiply.
+                        let mut act = e;
+                        act.out0 = g as *mut c_void;
+                        act.bias_b = std::ptr::null();
+                        self.launch_elt(EltOp::ActInplace, d, &act)?;
+                        let mut mul = e;
+                        mul.bias_a = std::ptr::null();
+                        self.launch_elt(EltOp::MulBias, d, &mul)?;
+                    }
+                }
+                Path::CublasConcat => {
+                    // gate_up is [2N, K] (NK): one GEMM with N' = 2N into [m, 2n].
+                    self.gemm_rowmajor(d, p.x as u64, p.w_gate as u64, WeightLayout::NK, sp, (m, 2 * n, k), 2 * n)?;
+                    e.a = sp as *const c_void;
+                    e.b = (sp + nu as u64 * esize) as *const c_void;
+                    e.ld_a = 2 * n;
+                    e.ld_b = 2 * n;
+                    self.launch_elt(EltOp::ActAndMul, d, &e)?;
+                }
+                _ => unreachable!("not a baseline"),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,264 @@
+//! Forward dispatch: choose a path, validate, launch.
+
+use super::params::{self, GluParams};
+use super::{CudaElement, CudaGlu, DeviceGluWeights};
+use crate::error::{GluError, Result};
+use crate::types::{Activation, DType, WeightLayout};
+use crate::weights::{GluWeights, check_io};
+use cudarc::driver::{DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg};
+use std::ffi::c_void;
+
+/// Which implementation computes the forward pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Path {
+    /// Let the dispatcher pick (reported back as the concrete path).
+    Auto,
+    /// Fused dual-GEMM on tensor cores (`mma.sync`, bf16/f16). Needs K and N
+    /// multiples of 8 and 16-byte aligned buffers.
+    FusedMma,
+    /// Fused dual-GEMM on CUDA cores: exact f32 arithmetic, any alignment,
+    /// every dtype. The default for f32.
+    FusedSimt,
+    /// Baseline B1: two cuBLAS GEMMs + one vectorised `act_and_mul` kernel.
+    CublasSplit,
+    /// Baseline B2: one cuBLAS GEMM over the concatenated `[2N, K]` weights +
+    /// `act_and_mul`. Needs weights made with [`DeviceGluWeights::from_gate_up`].
+    CublasConcat,
+    /// Baseline B3 (eager framework style): two cuBLAS GEMMs + an activation
+    /// kernel + a multiply kernel.
+    CublasEager,
+}
+
+impl Path {
+    /// Every concrete path (not `Auto`).
+    pub const CONCRETE: [Path; 5] =
+        [Path::FusedMma, Path::FusedSimt, Path::CublasSplit, Path::CublasConcat, Path::CublasEager];
+
+    /// Short name for tables and CLI flags.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Path::Auto => "auto",
+            Path::FusedMma => "fused-mma",
+            Path::FusedSimt => "fused-simt",
+            Path::CublasSplit => "cublas-b1",
+            Path::CublasConcat => "cublas-b2",
+            Path::CublasEager => "cublas-b3",
+        }
+    }
+
+    /// Whether this path is one of the fused kernels.
+    pub const fn is_fused(self) -> bool {
+        matches!(self, Path::FusedMma | Path::FusedSimt)
+    }
+
+    /// Device bytes a call allocates besides its inputs and output (the
+    /// baselines' `[M, 2N]` intermediate; zero for the fused kernels).
+    pub fn workspace_bytes(self, m: usize, n: usize, dtype: DType) -> usize {
+        if self.is_fused() || self == Path::Auto { 0 } else { 2 * m * n * dtype.size() }
+    }
+}
+
+/// Device address of an optional buffer (0 for `None`) and its sync guard.
+pub(crate) fn opt_ptr<'a, T>(
+    v: Option<&'a cudarc::driver::CudaView<'a, T>>,
+    s: &'a cudarc::driver::CudaStream,
+) -> (u64, Option<cudarc::driver::SyncOnDrop<'a>>) {
+    match v {
+        Some(v) => {
+            let (p, g) = v.device_ptr(s);
+            (p, Some(g))
+        }
+        None => (0, None),
+    }
+}
+
+pub(crate) fn is_aligned16(ptrs: &[u64]) -> bool {
+    ptrs.iter().all(|p| p % 16 == 0)
+}
+
+impl CudaGlu {
+    /// `out = act(x·Wg + bg) ⊙ (x·Wu + bu)` on the device.
+    ///
+    /// `x` holds `x_shape` (`[.., K]`) elements, `out` the same leading dims
+    /// with `N` last. Returns the path that ran. With [`Path::Auto`]: bf16/f16
+    /// take [`Path::FusedMma`] when aligned, else [`Path::FusedSimt`]; f32
+    /// takes [`Path::FusedSimt`] (exact).
+    ///
+    /// Errors (nothing launched, `out` untouched): shape and length checks
+    /// as on the CPU path, [`GluError::Unsupported`] for a path that cannot
+    /// take this dtype or weight form, [`GluError::Misaligned`] when
+    /// [`Path::FusedMma`] is forced on unaligned data, [`GluError::Overflow`]
+    /// when a dimension exceeds what a kernel or cuBLAS can index.
+    pub fn forward<T: CudaElement, X: DevicePtr<T>, O: DevicePtrMut<T>>(
+        &self,
+        x: &X,
+        x_shape: &[usize],
+        w: &DeviceGluWeights<'_, T>,
+        act: Activation,
+        out: &mut O,
+        path: Path,
+    ) -> Result<Path> {
+        act.validate()?;
+        let (k, n) = (w.k, w.n);
+        let m = check_io(x.len(), x_shape, k, n, out.len())?;
+        // The guards record read/write events when dropped, so they live
+        // until after the launch at the end of this function.
+        let s = &self.stream;
+        let (xp, _gx) = x.device_ptr(s);
+        let (op, _go) = out.device_ptr_mut(s);
+        let (wg, _gwg) = w.gate.device_ptr(s);
+        let (wu, _gwu) = w.up.device_ptr(s);
+        let (bg, _gbg) = opt_ptr(w.bias_gate.as_ref(), s);
+        let (bu, _gbu) = opt_ptr(w.bias_up.as_ref(), s);
+
+        let mma_ok = T::DTYPE != DType::F32 && k % 8 == 0 && n % 8 == 0 && is_aligned16(&[xp, op, wg, wu]);
+        let path = match path {
+            Path::Auto if mma_ok => Path::FusedMma,
+            Path::Auto => Path::FusedSimt,
+            Path::FusedMma if T::DTYPE == DType::F32 => {
+                return Err(GluError::Unsupported {
+                    what: "the tensor-core fused kernel takes bf16/f16 (use FusedSimt for exact f32)".into(),
+                    dtype: T::DTYPE,
+                    layout: w.layout,
+                });
+            }
+            Path::FusedMma if !mma_ok => {
+                return Err(if k % 8 != 0 || n % 8 != 0 {
+                    GluError::Misaligned {
+                        what: "K and N (tensor-core path needs multiples of 8)",
+                        required: 16,
+                        value: if k % 8 != 0 { k * T::DTYPE.size() } else { n * T::DTYPE.size() },
+                    }
+                } else {
+                    let bad = [xp, op, wg, wu].into_iter().find(|p| p % 16 != 0).unwrap_or(0);
+                    GluError::Misaligned { what: "device buffer", required: 16, value: bad as usize }
+                });
+            }
+            Path::CublasConcat if !w.concatenated => {
+                return Err(GluError::Unsupported {
+                    what: "baseline B2 needs one concatenated [2N,K] weight (DeviceGluWeights::from_gate_up)"
+                        .into(),
+                    dtype: T::DTYPE,
+                    layout: w.layout,
+                });
+            }
+            p => p,
+        };
+        if m == 0 {
+            return Ok(path);
+        }
+        let p = GluParams {
+            x: xp as *const c_void,
+            w_gate: wg as *const c_void,
+            w_up: wu as *const c_void,
+            b_gate: bg as *const c_void,
+            b_up: bu as *const c_void,
+            out: op as *mut c_void,
+            m: m as i64,
+            n: n as i64,
+            k: k as i64,
+            layout: w.layout.code(),
+            act: act.code(),
+            beta: act.beta(),
+            reserved: 0,
+        };
+        match path {
+            Path::FusedMma => self.launch_fused(&p, "fused_glu_mma", params::MMA_BM, params::MMA_BN, params::MMA_THREADS, params::MMA_SMEM_BYTES, T::DTYPE, w.layout)?,
+            Path::FusedSimt => self.launch_fused(&p, "fused_glu_simt", params::SIMT_BM, params::SIMT_BN, params::SIMT_THREADS, 0, T::DTYPE, w.layout)?,
+            Path::CublasSplit | Path::CublasConcat | Path::CublasEager => {
+                self.baseline::<T>(path, &p, w.layout)?
+            }
+            Path::Auto => unreachable!("resolved above"),
+        }
+        Ok(path)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn launch_fused(
+        &self,
+        p: &GluParams,
+        module: &'static str,
+        bm: usize,
+        bn: usize,
+        threads: u32,
+        smem: u32,
+        dtype: DType,
+        layout: WeightLayout,
+    ) -> Result<()> {
+        let (m, n) = (p.m as usize, p.n as usize);
+        let grid_y = m.div_ceil(bm);
+        if grid_y > 65_535 {
+            return Err(GluError::Overflow { what: "rows of x (grid y of the fused kernel)", dims: vec![m], limit: "65535 row tiles" });
+        }
+        let grid_x = n.div_ceil(bn);
+        if grid_x > i32::MAX as usize {
+            return Err(GluError::Overflow { what: "N (grid x)", dims: vec![n], limit: "2^31-1 column tiles" });
+        }
+        let lay = match layout {
+            WeightLayout::KN => "kn",
+            WeightLayout::NK => "nk",
+        };
+        let name = format!("{module}_{lay}_{}", dtype.name());
+        let f = self.function_with_smem(module, &name, smem)?;
+        let cfg = LaunchConfig { grid_dim: (grid_x as u32, grid_y as u32, 1), block_dim: (threads, 1, 1), shared_mem_bytes: smem };
+        // SAFETY: `p` was built by `forward` from buffers whose lengths were
+        // checked against (m, n, k) and the layout; the kernel reads x [m,k],
+        // both weights [k*n], biases [n] when non-null, and writes out [m,n]
+        // only, with every tail predicated. The tensor-core variant is only
+        // chosen when its preconditions (K, N multiples of 8, 16-byte aligned
+        // pointers) hold, and its dynamic shared memory limit was raised by
+        // `function_with_smem`. All buffers outlive the launch on this stream.
+        unsafe { self.stream.launch_builder(&f).arg(p).launch(cfg) }?;
+        Ok(())
+    }
+
+    /// [`CudaGlu::function`], raising the kernel's dynamic shared memory limit to `smem` on first load.
+    pub(crate) fn function_with_smem(&self, module: &'static str, name: &str, smem: u32) -> Result<cudarc::driver::CudaFunction> {
+        let f = self.function(module, name)?;
+        if smem > 48 * 1024 {
+            f.set_attribute(
+                cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                smem as i32,
+            )?;
+        }
+        Ok(f)
+    }
+
+    /// Host-memory convenience: copies `x` and the weights to the device,
+    /// runs [`CudaGlu::forward`], and copies the output back.
+    pub fn forward_host<T: CudaElement>(
+        &self,
+        x: &[T],
+        x_shape: &[usize],
+        w: &GluWeights<'_, T>,
+        act: Activation,
+        path: Path,
+    ) -> Result<(Vec<T>, Path)> {
+        let m = check_io(x.len(), x_shape, w.k(), w.n(), 0).or_else(|e| match e {
+            GluError::LengthMismatch { what: "out", expected, .. } => Ok(expected / w.n()),
+            e => Err(e),
+        })?;
+        let s = &self.stream;
+        let dx = s.clone_htod(x)?;
+        let (dwg, dwu);
+        let dgu;
+        let concat = w.layout() == WeightLayout::NK && path == Path::CublasConcat;
+        let dw = if concat {
+            let mut gu = Vec::with_capacity(2 * w.gate().len());
+            gu.extend_from_slice(w.gate());
+            gu.extend_from_slice(w.up());
+            dgu = s.clone_htod(&gu)?;
+            DeviceGluWeights::from_gate_up(dgu.as_view(), w.k(), w.n())?
+        } else {
+            dwg = s.clone_htod(w.gate())?;
+            dwu = s.clone_htod(w.up())?;
+            DeviceGluWeights::new(dwg.as_view(), dwu.as_view(), w.k(), w.n(), w.layout())?
+        };
+        let dbg = w.bias_gate().map(|b| s.clone_htod(b)).transpose()?;
+        let dbu = w.bias_up().map(|b| s.clone_htod(b)).transpose()?;
+        let dw = dw.with_biases(dbg.as_ref().map(|b| b.as_view()), dbu.as_ref().map(|b| b.as_view()))?;
+        let mut dout = s.alloc_zeros::<T>(m * w.n())?;
+        let ran = self.forward(&dx, x_shape, &dw, act, &mut dout, path)?;
+        Ok((s.clone_dtoh(&dout)?, ran))
+    }
+}

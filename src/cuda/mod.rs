@@ -1,0 +1,187 @@
+//! The CUDA path: fused kernels, cuBLAS baselines and dispatch.
+//!
+//! [`CudaGlu`] owns (or borrows) a context and stream, loads the embedded
+//! kernel modules lazily, holds a cuBLAS handle, and runs the gated FFN on
+//! device buffers ([`cudarc::driver::CudaSlice`] / views) without hidden copies.
+//! Every entry point validates shapes, lengths and alignment first and
+//! returns a [`GluError`]; nothing is launched or written on error.
+//!
+//! Nothing here panics when CUDA is missing: [`CudaGlu::new`] checks for the
+//! driver library, a device, cuBLAS and the embedded kernels, and says which
+//! one is missing.
+
+mod backward;
+mod baselines;
+mod diagnostics;
+mod elementwise;
+mod forward;
+pub mod params;
+mod weights;
+
+pub use forward::Path;
+pub use weights::DeviceGluWeights;
+
+use crate::error::{GluError, Result};
+use crate::types::Element;
+use cudarc::cublas::CudaBlas;
+use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream, DeviceRepr, ValidAsZeroBits};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/kernels.rs"));
+}
+
+/// Whether this build embeds the CUDA kernels (false when nvcc was missing at build time).
+pub const KERNELS_BUILT: bool = embedded::KERNELS_BUILT;
+
+/// An element type the CUDA path handles: `f32`, `f16`, `bf16`.
+pub trait CudaElement: Element + DeviceRepr + ValidAsZeroBits {}
+impl<T: Element + DeviceRepr + ValidAsZeroBits> CudaElement for T {}
+
+/// Why CUDA cannot be used on this machine, or `None` if it can be tried.
+///
+/// Checks, in order: kernels embedded at build time, the driver library
+/// (`libcuda`), at least one device, cuBLAS. Never panics.
+pub fn unavailable_reason() -> Option<String> {
+    if !embedded::KERNELS_BUILT {
+        return Some(format!("kernels not built: {}", embedded::KERNELS_MISSING_REASON));
+    }
+    // SAFETY: `is_culib_present` only tries to dlopen the library by name.
+    if !unsafe { cudarc::driver::sys::is_culib_present() } {
+        return Some("NVIDIA driver library (libcuda) not found".into());
+    }
+    match CudaContext::device_count() {
+        Ok(0) => return Some("no CUDA device".into()),
+        Ok(_) => {}
+        Err(e) => return Some(format!("CUDA driver error while counting devices: {e:?}")),
+    }
+    // SAFETY: as above, a dlopen probe.
+    if !unsafe { cudarc::cublas::sys::is_culib_present() } {
+        return Some("cuBLAS library (libcublas) not found".into());
+    }
+    None
+}
+
+/// A handle to one GPU: context, stream, kernel modules and cuBLAS.
+///
+/// `Send + Sync`: several threads may share one `CudaGlu`; launches are
+/// serialised on its stream.
+pub struct CudaGlu {
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    blas: CudaBlas,
+    cc: (i32, i32),
+    sm_count: u32,
+    modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
+    functions: Mutex<HashMap<String, CudaFunction>>,
+}
+
+impl std::fmt::Debug for CudaGlu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CudaGlu")
+            .field("ordinal", &self.ctx.ordinal())
+            .field("compute_capability", &self.cc)
+            .field("sm_count", &self.sm_count)
+            .finish()
+    }
+}
+
+impl CudaGlu {
+    /// Opens device `ordinal` with its own new stream.
+    ///
+    /// Returns [`GluError::CudaUnavailable`] when the driver, a device, cuBLAS
+    /// or the embedded kernels are missing.
+    pub fn new(ordinal: usize) -> Result<Self> {
+        if let Some(why) = unavailable_reason() {
+            return Err(GluError::CudaUnavailable(why));
+        }
+        let count = CudaContext::device_count()? as usize;
+        if ordinal >= count {
+            return Err(GluError::CudaUnavailable(format!("device {ordinal} requested, {count} present")));
+        }
+        let ctx = CudaContext::new(ordinal)?;
+        let stream = ctx.new_stream()?;
+        Self::with_stream(stream)
+    }
+
+    /// Runs everything on a caller-provided stream (and its context).
+    pub fn with_stream(stream: Arc<CudaStream>) -> Result<Self> {
+        if let Some(why) = unavailable_reason() {
+            return Err(GluError::CudaUnavailable(why));
+        }
+        let ctx = stream.context().clone();
+        let cc = ctx.compute_capability()?;
+        if cc.0 < 8 {
+            return Err(GluError::CudaUnavailable(format!(
+                "compute capability {}.{} is below the 8.0 the kernels need",
+                cc.0, cc.1
+            )));
+        }
+        let sm_count = ctx.attribute(
+            cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
+        )? as u32;
+        let blas = CudaBlas::new(stream.clone())?;
+        Ok(Self {
+            ctx,
+            stream,
+            blas,
+            cc,
+            sm_count,
+            modules: Mutex::new(HashMap::new()),
+            functions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The context.
+    pub fn context(&self) -> &Arc<CudaContext> {
+        &self.ctx
+    }
+    /// The stream every launch goes to.
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+    /// Compute capability `(major, minor)`.
+    pub fn compute_capability(&self) -> (i32, i32) {
+        self.cc
+    }
+    /// Number of streaming multiprocessors.
+    pub fn sm_count(&self) -> u32 {
+        self.sm_count
+    }
+    /// Device name as the driver reports it.
+    pub fn device_name(&self) -> Result<String> {
+        Ok(self.ctx.name()?)
+    }
+
+    /// Looks up (loading its module on first use) the kernel `name` in module `module`.
+    pub(crate) fn function(&self, module: &'static str, name: &str) -> Result<CudaFunction> {
+        if let Some(f) = self.functions.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
+            return Ok(f.clone());
+        }
+        let m = {
+            let mut mods = self.modules.lock().unwrap_or_else(|p| p.into_inner());
+            match mods.get(module) {
+                Some(m) => m.clone(),
+                None => {
+                    let image = embedded::FATBINS
+                        .iter()
+                        .find(|(n, _)| *n == module)
+                        .map(|(_, img)| *img)
+                        .ok_or_else(|| GluError::CudaUnavailable(format!("kernel module `{module}` not embedded")))?;
+                    let m = self.ctx.load_module(cudarc::nvrtc::Ptx::from_binary(image.to_vec()))?;
+                    mods.insert(module, m.clone());
+                    m
+                }
+            }
+        };
+        let f = m.load_function(name)?;
+        self.functions.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), f.clone());
+        Ok(f)
+    }
+
+    /// Waits for all work on the stream.
+    pub fn synchronize(&self) -> Result<()> {
+        Ok(self.stream.synchronize()?)
+    }
+}

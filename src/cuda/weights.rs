@@ -1,0 +1,84 @@
+//! Device-side weight views.
+
+use super::CudaElement;
+use crate::error::{GluError, Result};
+use crate::types::WeightLayout;
+use crate::weights::{check_dims, check_len};
+use cudarc::driver::CudaView;
+
+/// Gate and up weights (and optional biases) of one gated FFN in device
+/// memory. The device twin of [`crate::GluWeights`]: same shapes, same
+/// layouts, no copies.
+#[derive(Debug)]
+pub struct DeviceGluWeights<'a, T> {
+    pub(crate) gate: CudaView<'a, T>,
+    pub(crate) up: CudaView<'a, T>,
+    pub(crate) k: usize,
+    pub(crate) n: usize,
+    pub(crate) layout: WeightLayout,
+    pub(crate) bias_gate: Option<CudaView<'a, T>>,
+    pub(crate) bias_up: Option<CudaView<'a, T>>,
+    /// True when `up` starts right where `gate` ends in one allocation with
+    /// layout NK, i.e. the pair is one `[2N, K]` tensor (baseline B2 needs it).
+    pub(crate) concatenated: bool,
+}
+
+impl<'a, T: CudaElement> DeviceGluWeights<'a, T> {
+    /// Separate gate and up matrices of logical shape `[k, n]` stored in `layout`.
+    pub fn new(gate: CudaView<'a, T>, up: CudaView<'a, T>, k: usize, n: usize, layout: WeightLayout) -> Result<Self> {
+        check_dims(k, n)?;
+        let shape = match layout {
+            WeightLayout::KN => [k, n],
+            WeightLayout::NK => [n, k],
+        };
+        check_len("gate weight", &shape, gate.len())?;
+        check_len("up weight", &shape, up.len())?;
+        Ok(Self { gate, up, k, n, layout, bias_gate: None, bias_up: None, concatenated: false })
+    }
+
+    /// One concatenated `[2N, K]` tensor (`gate_up_proj`): rows `0..N` gate,
+    /// `N..2N` up. Split without copying.
+    pub fn from_gate_up(gate_up: CudaView<'a, T>, k: usize, n: usize) -> Result<Self> {
+        check_dims(k, n)?;
+        let two_n = n.checked_mul(2).ok_or_else(|| GluError::Overflow {
+            what: "2N",
+            dims: vec![2, n],
+            limit: "usize",
+        })?;
+        check_len("gate_up weight", &[two_n, k], gate_up.len())?;
+        let (gate, up) = gate_up.split_at(n * k);
+        let mut w = Self::new(gate, up, k, n, WeightLayout::NK)?;
+        w.concatenated = true;
+        Ok(w)
+    }
+
+    /// Attaches optional biases of length `n`.
+    pub fn with_biases(mut self, bias_gate: Option<CudaView<'a, T>>, bias_up: Option<CudaView<'a, T>>) -> Result<Self> {
+        if let Some(b) = &bias_gate {
+            check_len("gate bias", &[self.n], b.len())?;
+        }
+        if let Some(b) = &bias_up {
+            check_len("up bias", &[self.n], b.len())?;
+        }
+        self.bias_gate = bias_gate;
+        self.bias_up = bias_up;
+        Ok(self)
+    }
+
+    /// Input features K.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+    /// Hidden features N.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+    /// Storage layout.
+    pub fn layout(&self) -> WeightLayout {
+        self.layout
+    }
+    /// Whether gate and up form one `[2N, K]` tensor.
+    pub fn is_concatenated(&self) -> bool {
+        self.concatenated
+    }
+}

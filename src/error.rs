@@ -1,0 +1,94 @@
+//! The crate's one error type.
+
+use crate::types::{DType, WeightLayout};
+
+/// Everything that can go wrong in a `swiglu` call.
+///
+/// Every variant names the offending shape, dtype, layout or alignment. A call
+/// that returns an error has written nothing to its output.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GluError {
+    /// A buffer's length does not match the shape it was declared with.
+    #[error("{what}: expected {expected} elements for shape {shape:?}, got {got}")]
+    LengthMismatch {
+        /// Which argument.
+        what: &'static str,
+        /// The declared shape.
+        shape: Vec<usize>,
+        /// Elements the shape implies.
+        expected: usize,
+        /// Elements supplied.
+        got: usize,
+    },
+    /// Two arguments disagree on a dimension.
+    #[error("dimension mismatch: {what} (expected {expected}, got {got})")]
+    DimMismatch {
+        /// Which dimension.
+        what: &'static str,
+        /// The value implied by the other arguments.
+        expected: usize,
+        /// The value supplied.
+        got: usize,
+    },
+    /// A dimension that must be positive is zero, or an input has no dimensions.
+    #[error("invalid shape {shape:?} for {what}: {why}")]
+    BadShape {
+        /// Which argument.
+        what: &'static str,
+        /// The shape supplied.
+        shape: Vec<usize>,
+        /// Why it is rejected.
+        why: &'static str,
+    },
+    /// A product of dimensions overflows `usize` or a kernel's index range.
+    #[error("{what} = {dims:?} overflows {limit}")]
+    Overflow {
+        /// Which product.
+        what: &'static str,
+        /// Its factors.
+        dims: Vec<usize>,
+        /// The bound it exceeds.
+        limit: &'static str,
+    },
+    /// An activation parameter is not usable (for example a non-finite Swish beta).
+    #[error("invalid activation parameter: {0}")]
+    BadActivation(String),
+    /// The requested combination of dtype, layout and path is not supported.
+    #[error("unsupported: {what} (dtype {dtype:?}, layout {layout:?})")]
+    Unsupported {
+        /// What was asked for.
+        what: String,
+        /// The element type.
+        dtype: DType,
+        /// The weight layout.
+        layout: WeightLayout,
+    },
+    /// A device pointer or stride does not meet a kernel's alignment requirement.
+    #[error("misaligned {what}: needs {required}-byte alignment (address or stride {value:#x})")]
+    Misaligned {
+        /// Which argument.
+        what: &'static str,
+        /// Required alignment in bytes.
+        required: usize,
+        /// The offending address or byte stride.
+        value: usize,
+    },
+    /// The backward pass was given saved state that does not match its inputs.
+    #[error("saved state mismatch: {0}")]
+    SavedMismatch(String),
+    /// No usable CUDA device: no driver library, no GPU, no cuBLAS, or kernels not built.
+    #[error("CUDA unavailable: {0}")]
+    CudaUnavailable(String),
+    /// A CUDA driver call failed.
+    #[cfg(feature = "cuda")]
+    #[error("CUDA driver error: {0:?}")]
+    Driver(#[from] cudarc::driver::DriverError),
+    /// A cuBLAS call failed.
+    #[cfg(feature = "cuda")]
+    #[error("cuBLAS error: {0:?}")]
+    Cublas(#[from] cudarc::cublas::result::CublasError),
+}
+
+/// Shorthand for `Result<T, GluError>`.
+pub type Result<T> = std::result::Result<T, GluError>;

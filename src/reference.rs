@@ -1,0 +1,245 @@
+//! A slow, obviously-correct f64 oracle for the forward and backward passes.
+//!
+//! Every product and sum is taken in `f64` straight from the definitions, with
+//! no blocking, no parallelism and no rounding of the results, so the numbers
+//! returned here are what the fast paths ([`crate::cpu`], `cuda`) are compared
+//! against. The inputs are the caller's (already rounded) `T` values widened
+//! exactly to `f64`; tests round the reference to `T` themselves when they want
+//! to compare an output of type `T`.
+//!
+//! ```
+//! use swiglu::{reference, Activation, GluWeights, WeightLayout};
+//! let (k, n) = (2, 1);
+//! let x = [1.0f32, 2.0];
+//! let wg = [0.5f32, 0.25];
+//! let wu = [1.0f32, -1.0];
+//! let w = GluWeights::new(&wg, &wu, k, n, WeightLayout::KN).unwrap();
+//! let out = reference::forward_f64(&x, &[1, 2], &w, Activation::Identity).unwrap();
+//! // g = 1*0.5 + 2*0.25 = 1, u = 1 - 2 = -1
+//! assert_eq!(out, vec![-1.0]);
+//! ```
+
+use crate::error::{GluError, Result};
+use crate::types::{Activation, Element};
+use crate::weights::{GluWeights, check_io, checked_elems};
+
+/// Gradients computed by [`backward_f64`], all in `f64`.
+///
+/// Bias gradients are always computed (a layer without biases simply ignores
+/// them). Weight gradients are stored in the weights' own layout, exactly like
+/// the weights they belong to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RefGrads {
+    /// `dL/dx`, shape `[M, K]` row-major.
+    pub dx: Vec<f64>,
+    /// `dL/dWg`, `K*N` elements in the weights' layout.
+    pub d_w_gate: Vec<f64>,
+    /// `dL/dWu`, `K*N` elements in the weights' layout.
+    pub d_w_up: Vec<f64>,
+    /// `dL/dbg`, `N` elements.
+    pub d_b_gate: Vec<f64>,
+    /// `dL/dbu`, `N` elements.
+    pub d_b_up: Vec<f64>,
+}
+
+/// The gate and up pre-activations `g = x·Wg + bg`, `u = x·Wu + bu` in f64,
+/// each `[M, N]` row-major.
+fn pre_activations<T: Element>(
+    x: &[T],
+    m: usize,
+    w: &GluWeights<T>,
+) -> (Vec<f64>, Vec<f64>) {
+    let (k, n) = (w.k(), w.n());
+    let mut g = vec![0.0f64; m * n];
+    let mut u = vec![0.0f64; m * n];
+    for i in 0..m {
+        let row = &x[i * k..(i + 1) * k];
+        for j in 0..n {
+            let mut sg = w.bias_gate().map_or(0.0, |b| b[j].to_f64());
+            let mut su = w.bias_up().map_or(0.0, |b| b[j].to_f64());
+            for (kk, xv) in row.iter().enumerate() {
+                let xv = xv.to_f64();
+                sg += xv * w.gate_at(kk, j).to_f64();
+                su += xv * w.up_at(kk, j).to_f64();
+            }
+            g[i * n + j] = sg;
+            u[i * n + j] = su;
+        }
+    }
+    (g, u)
+}
+
+/// `act(x·Wg + bg) ⊙ (x·Wu + bu)` in f64, `[M, N]` row-major (M is the product
+/// of the leading dims of `x_shape`), not rounded.
+///
+/// Validates exactly like [`crate::cpu::forward`]: `x_shape` must end in K and
+/// match `x.len()`, and the activation must be valid. `M = 0` gives an empty
+/// vector.
+pub fn forward_f64<T: Element>(
+    x: &[T],
+    x_shape: &[usize],
+    w: &GluWeights<T>,
+    act: Activation,
+) -> Result<Vec<f64>> {
+    act.validate()?;
+    let m = rows_of_checked(x, x_shape, w)?;
+    let (g, u) = pre_activations(x, m, w);
+    Ok(g.iter()
+        .zip(&u)
+        .map(|(&g, &u)| act.apply_f64(g) * u)
+        .collect())
+}
+
+/// The gradients of `L = Σ d_out ⊙ out` with respect to `x`, both weights and
+/// both biases, in f64, given the upstream gradient `d_out` (`[M, N]`).
+///
+/// With `g = x·Wg + bg`, `u = x·Wu + bu`:
+/// `dG = d_out ⊙ u ⊙ act'(g)`, `dU = d_out ⊙ act(g)`,
+/// `dx = dG·Wgᵀ + dU·Wuᵀ`, `dWg = xᵀ·dG`, `dWu = xᵀ·dU`,
+/// `dbg = Σ_rows dG`, `dbu = Σ_rows dU`.
+pub fn backward_f64<T: Element>(
+    x: &[T],
+    x_shape: &[usize],
+    w: &GluWeights<T>,
+    act: Activation,
+    d_out: &[f64],
+) -> Result<RefGrads> {
+    act.validate()?;
+    let m = rows_of_checked(x, x_shape, w)?;
+    let (k, n) = (w.k(), w.n());
+    if d_out.len() != m * n {
+        return Err(GluError::LengthMismatch {
+            what: "d_out",
+            shape: vec![m, n],
+            expected: m * n,
+            got: d_out.len(),
+        });
+    }
+    let (g, u) = pre_activations(x, m, w);
+    let dg: Vec<f64> = (0..m * n)
+        .map(|i| d_out[i] * u[i] * act.grad_f64(g[i]))
+        .collect();
+    let du: Vec<f64> = (0..m * n)
+        .map(|i| d_out[i] * act.apply_f64(g[i]))
+        .collect();
+
+    let mut dx = vec![0.0f64; m * k];
+    for i in 0..m {
+        for kk in 0..k {
+            let mut s = 0.0;
+            for j in 0..n {
+                s += dg[i * n + j] * w.gate_at(kk, j).to_f64()
+                    + du[i * n + j] * w.up_at(kk, j).to_f64();
+            }
+            dx[i * k + kk] = s;
+        }
+    }
+    let mut d_w_gate = vec![0.0f64; k * n];
+    let mut d_w_up = vec![0.0f64; k * n];
+    for kk in 0..k {
+        for j in 0..n {
+            let (mut sg, mut su) = (0.0, 0.0);
+            for i in 0..m {
+                let xv = x[i * k + kk].to_f64();
+                sg += xv * dg[i * n + j];
+                su += xv * du[i * n + j];
+            }
+            let idx = w.layout().index(kk, j, k, n);
+            d_w_gate[idx] = sg;
+            d_w_up[idx] = su;
+        }
+    }
+    let colsum = |d: &[f64]| -> Vec<f64> {
+        (0..n)
+            .map(|j| (0..m).map(|i| d[i * n + j]).sum())
+            .collect()
+    };
+    Ok(RefGrads {
+        dx,
+        d_w_gate,
+        d_w_up,
+        d_b_gate: colsum(&dg),
+        d_b_up: colsum(&du),
+    })
+}
+
+/// Validates `x` against the weights and returns M.
+fn rows_of_checked<T: Element>(x: &[T], x_shape: &[usize], w: &GluWeights<T>) -> Result<usize> {
+    let m = crate::weights::rows_of(x_shape, w.k())?;
+    let mn = checked_elems("M*N", m, w.n())?;
+    check_io(x.len(), x_shape, w.k(), w.n(), mn)
+}
+
+/// Relative error `‖got − want‖₂ / ‖want‖₂`, built so that a NaN never passes.
+///
+/// * Elements where both sides are NaN, or both are the same infinity, count
+///   as equal and are left out of both norms.
+/// * Any other NaN or infinity on either side (a NaN where a number was
+///   expected, a number where NaN was expected, mismatched infinities), or a
+///   length mismatch, gives `f64::INFINITY`.
+/// * If `want` is all zeros the result is 0 when `got` is too and
+///   `f64::INFINITY` otherwise.
+///
+/// ```
+/// use swiglu::reference::rel_err;
+/// assert_eq!(rel_err(&[1.0, 2.0], &[1.0, 2.0]), 0.0);
+/// assert!(rel_err(&[1.0, 2.1], &[1.0, 2.0]) < 0.05);
+/// assert_eq!(rel_err(&[f64::NAN], &[1.0]), f64::INFINITY);
+/// assert_eq!(rel_err(&[1.0], &[f64::NAN]), f64::INFINITY);
+/// assert_eq!(rel_err(&[f64::NAN, 1.0], &[f64::NAN, 1.0]), 0.0);
+/// ```
+pub fn rel_err(got: &[f64], want: &[f64]) -> f64 {
+    if got.len() != want.len() {
+        return f64::INFINITY;
+    }
+    let (mut num, mut den) = (0.0f64, 0.0f64);
+    for (&g, &w) in got.iter().zip(want) {
+        if g.is_finite() && w.is_finite() {
+            num += (g - w) * (g - w);
+            den += w * w;
+        } else if (g.is_nan() && w.is_nan()) || g == w {
+            // Both NaN, or the same infinity: equal, and no contribution.
+        } else {
+            return f64::INFINITY;
+        }
+    }
+    if den == 0.0 {
+        return if num == 0.0 { 0.0 } else { f64::INFINITY };
+    }
+    let r = (num / den).sqrt();
+    if r.is_nan() { f64::INFINITY } else { r }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::WeightLayout;
+
+    #[test]
+    fn tiny_hand_checked_forward_and_backward() {
+        // x = [1, 2], Wg = [[1], [0]], Wu = [[0], [1]] (KN), identity: out = x0 * x1.
+        let x = [1.0f32, 2.0];
+        let wg = [1.0f32, 0.0];
+        let wu = [0.0f32, 1.0];
+        let w = GluWeights::new(&wg, &wu, 2, 1, WeightLayout::KN).unwrap();
+        let out = forward_f64(&x, &[1, 2], &w, Activation::Identity).unwrap();
+        assert_eq!(out, vec![2.0]);
+        let g = backward_f64(&x, &[1, 2], &w, Activation::Identity, &[1.0]).unwrap();
+        assert_eq!(g.dx, vec![2.0, 1.0]);
+        assert_eq!(g.d_w_gate, vec![2.0, 4.0]);
+        assert_eq!(g.d_w_up, vec![1.0, 2.0]);
+        assert_eq!(g.d_b_gate, vec![2.0]);
+        assert_eq!(g.d_b_up, vec![1.0]);
+    }
+
+    #[test]
+    fn rel_err_rejects_nan_and_inf_mismatches() {
+        assert_eq!(rel_err(&[1.0], &[1.0, 2.0]), f64::INFINITY);
+        assert_eq!(rel_err(&[f64::INFINITY], &[1.0]), f64::INFINITY);
+        assert_eq!(rel_err(&[f64::INFINITY], &[f64::NEG_INFINITY]), f64::INFINITY);
+        assert_eq!(rel_err(&[f64::INFINITY, 1.0], &[f64::INFINITY, 1.0]), 0.0);
+        assert_eq!(rel_err(&[0.0], &[0.0]), 0.0);
+        assert_eq!(rel_err(&[1e-300], &[0.0]), f64::INFINITY);
+        assert_eq!(rel_err(&[], &[]), 0.0);
+    }
+}

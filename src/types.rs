@@ -1,0 +1,432 @@
+//! Element types, activations and weight layouts.
+
+use crate::error::{GluError, Result};
+use half::{bf16, f16};
+
+/// The element type of a tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DType {
+    /// IEEE binary32.
+    F32,
+    /// IEEE binary16.
+    F16,
+    /// bfloat16.
+    BF16,
+}
+
+impl DType {
+    /// Size of one element in bytes.
+    pub const fn size(self) -> usize {
+        match self {
+            DType::F32 => 4,
+            DType::F16 | DType::BF16 => 2,
+        }
+    }
+
+    /// Short lowercase name used in kernel names and CLI flags (`f32`, `f16`, `bf16`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "f32",
+            DType::F16 => "f16",
+            DType::BF16 => "bf16",
+        }
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for half::f16 {}
+    impl Sealed for half::bf16 {}
+}
+
+/// A supported element type: `f32`, [`half::f16`] or [`half::bf16`].
+///
+/// Arithmetic always happens in `f32` (or `f64` in the reference); these
+/// conversions are the only place the element type matters.
+pub trait Element:
+    sealed::Sealed + Copy + Default + Send + Sync + std::fmt::Debug + PartialEq + 'static
+{
+    /// The runtime tag of this type.
+    const DTYPE: DType;
+    /// Widen to `f32` (exact).
+    fn to_f32(self) -> f32;
+    /// Round from `f32` (round to nearest even).
+    fn from_f32(v: f32) -> Self;
+    /// Widen to `f64` (exact).
+    fn to_f64(self) -> f64 {
+        self.to_f32() as f64
+    }
+    /// Round from `f64`.
+    fn from_f64(v: f64) -> Self;
+}
+
+impl Element for f32 {
+    const DTYPE: DType = DType::F32;
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        self
+    }
+    #[inline(always)]
+    fn from_f32(v: f32) -> Self {
+        v
+    }
+    #[inline(always)]
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+}
+
+impl Element for f16 {
+    const DTYPE: DType = DType::F16;
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        f16::to_f32(self)
+    }
+    #[inline(always)]
+    fn from_f32(v: f32) -> Self {
+        f16::from_f32(v)
+    }
+    #[inline(always)]
+    fn from_f64(v: f64) -> Self {
+        f16::from_f64(v)
+    }
+}
+
+impl Element for bf16 {
+    const DTYPE: DType = DType::BF16;
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        bf16::to_f32(self)
+    }
+    #[inline(always)]
+    fn from_f32(v: f32) -> Self {
+        bf16::from_f32(v)
+    }
+    #[inline(always)]
+    fn from_f64(v: f64) -> Self {
+        bf16::from_f64(v)
+    }
+}
+
+/// How a weight matrix of logical shape `[K, N]` is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WeightLayout {
+    /// `[K, N]` row-major: element `(k, n)` at `k * N + n`.
+    KN,
+    /// `[N, K]` row-major, as `nn.Linear` and checkpoints store `gate_proj` /
+    /// `up_proj`: element `(k, n)` at `n * K + k`.
+    NK,
+}
+
+impl WeightLayout {
+    /// Index of logical element `(k, n)` in a matrix of logical shape `[k_dim, n_dim]`.
+    #[inline(always)]
+    pub fn index(self, k: usize, n: usize, k_dim: usize, n_dim: usize) -> usize {
+        match self {
+            WeightLayout::KN => k * n_dim + n,
+            WeightLayout::NK => n * k_dim + k,
+        }
+    }
+
+    /// The code the kernels use (`GLU_LAYOUT_*` in `kernels/glu_params.cuh`).
+    pub const fn code(self) -> i32 {
+        match self {
+            WeightLayout::KN => 0,
+            WeightLayout::NK => 1,
+        }
+    }
+}
+
+/// The gate activation: `out = act(x·Wg + bg) ⊙ (x·Wu + bu)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    /// `z·σ(z)`: SwiGLU (LLaMA, PaLM).
+    Silu,
+    /// `z·σ(βz)`: Swish-β. `Swish { beta: 1.0 }` equals [`Activation::Silu`].
+    Swish {
+        /// The β parameter; must be finite.
+        beta: f32,
+    },
+    /// `σ(z)`: the original GLU.
+    Sigmoid,
+    /// `0.5·z·(1 + erf(z/√2))`: GEGLU with exact GELU.
+    GeluErf,
+    /// `0.5·z·(1 + tanh(√(2/π)(z + 0.044715z³)))`: GEGLU as in T5 v1.1.
+    GeluTanh,
+    /// `max(z, 0)`: ReGLU. NaN stays NaN.
+    Relu,
+    /// `z`: the bilinear layer.
+    Identity,
+}
+
+impl Activation {
+    /// Every activation, with β = 1.5 for Swish (for tests and sweeps).
+    pub const ALL: [Activation; 7] = [
+        Activation::Silu,
+        Activation::Swish { beta: 1.5 },
+        Activation::Sigmoid,
+        Activation::GeluErf,
+        Activation::GeluTanh,
+        Activation::Relu,
+        Activation::Identity,
+    ];
+
+    /// The code the kernels use (`GLU_ACT_*` in `kernels/glu_params.cuh`).
+    pub const fn code(self) -> i32 {
+        match self {
+            Activation::Silu => 0,
+            Activation::Swish { .. } => 1,
+            Activation::Sigmoid => 2,
+            Activation::GeluErf => 3,
+            Activation::GeluTanh => 4,
+            Activation::Relu => 5,
+            Activation::Identity => 6,
+        }
+    }
+
+    /// β for Swish, 1 otherwise.
+    pub const fn beta(self) -> f32 {
+        match self {
+            Activation::Swish { beta } => beta,
+            _ => 1.0,
+        }
+    }
+
+    /// Short name used by the CLI (`silu`, `swish`, `sigmoid`, `gelu`, `gelu-tanh`, `relu`, `identity`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Activation::Silu => "silu",
+            Activation::Swish { .. } => "swish",
+            Activation::Sigmoid => "sigmoid",
+            Activation::GeluErf => "gelu",
+            Activation::GeluTanh => "gelu-tanh",
+            Activation::Relu => "relu",
+            Activation::Identity => "identity",
+        }
+    }
+
+    /// Rejects a non-finite Swish β.
+    pub fn validate(self) -> Result<()> {
+        match self {
+            Activation::Swish { beta } if !beta.is_finite() => Err(GluError::BadActivation(
+                format!("Swish beta must be finite, got {beta}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// `act(z)` in f64 (the reference).
+    pub fn apply_f64(self, z: f64) -> f64 {
+        match self {
+            Activation::Silu => z * sigmoid64(z),
+            Activation::Swish { beta } => z * sigmoid64(beta as f64 * z),
+            Activation::Sigmoid => sigmoid64(z),
+            Activation::GeluErf => 0.5 * z * (1.0 + erf64(z / std::f64::consts::SQRT_2)),
+            Activation::GeluTanh => 0.5 * z * (1.0 + gelu_tanh_inner64(z).tanh()),
+            Activation::Relu => relu(z),
+            Activation::Identity => z,
+        }
+    }
+
+    /// `act'(z)` in f64 (the reference).
+    pub fn grad_f64(self, z: f64) -> f64 {
+        match self {
+            Activation::Silu => swish_grad64(z, 1.0),
+            Activation::Swish { beta } => swish_grad64(z, beta as f64),
+            Activation::Sigmoid => {
+                let s = sigmoid64(z);
+                s * (1.0 - s)
+            }
+            Activation::GeluErf => {
+                let cdf = 0.5 * (1.0 + erf64(z / std::f64::consts::SQRT_2));
+                let pdf = (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt();
+                cdf + z * pdf
+            }
+            Activation::GeluTanh => {
+                let c = (2.0 / std::f64::consts::PI).sqrt();
+                let t = gelu_tanh_inner64(z).tanh();
+                0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * c * (1.0 + 3.0 * 0.044715 * z * z)
+            }
+            Activation::Relu => {
+                if z.is_nan() {
+                    z
+                } else if z > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Activation::Identity => 1.0,
+        }
+    }
+
+    /// `act(z)` in f32, as the CPU path and the kernels compute it.
+    #[inline(always)]
+    pub fn apply_f32(self, z: f32) -> f32 {
+        match self {
+            Activation::Silu => z * sigmoid32(z),
+            Activation::Swish { beta } => z * sigmoid32(beta * z),
+            Activation::Sigmoid => sigmoid32(z),
+            Activation::GeluErf => 0.5 * z * (1.0 + erf64((z / std::f32::consts::SQRT_2) as f64) as f32),
+            Activation::GeluTanh => {
+                let c = (2.0f32 / std::f32::consts::PI).sqrt();
+                0.5 * z * (1.0 + (c * (z + 0.044715 * z * z * z)).tanh())
+            }
+            Activation::Relu => relu(z),
+            Activation::Identity => z,
+        }
+    }
+
+    /// `act'(z)` in f32.
+    #[inline(always)]
+    pub fn grad_f32(self, z: f32) -> f32 {
+        match self {
+            Activation::Silu | Activation::Swish { .. } | Activation::Sigmoid => {
+                let b = self.beta();
+                let s = sigmoid32(if matches!(self, Activation::Sigmoid) { z } else { b * z });
+                match self {
+                    Activation::Sigmoid => s * (1.0 - s),
+                    _ => s + b * z * s * (1.0 - s),
+                }
+            }
+            // The GELUs are rare enough in training loops that the f64 form is fine here.
+            Activation::GeluErf | Activation::GeluTanh => self.grad_f64(z as f64) as f32,
+            Activation::Relu => {
+                if z.is_nan() {
+                    z
+                } else if z > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Activation::Identity => 1.0,
+        }
+    }
+}
+
+#[inline(always)]
+fn relu<F: PartialOrd + Default + Copy>(z: F) -> F {
+    // `z > 0 ? z : 0` would turn NaN into 0; keep NaN.
+    #[allow(clippy::eq_op)]
+    if z > F::default() || z != z { z } else { F::default() }
+}
+
+#[inline(always)]
+fn sigmoid32(z: f32) -> f32 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+fn sigmoid64(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+fn swish_grad64(z: f64, beta: f64) -> f64 {
+    let s = sigmoid64(beta * z);
+    s + beta * z * s * (1.0 - s)
+}
+
+fn gelu_tanh_inner64(z: f64) -> f64 {
+    (2.0 / std::f64::consts::PI).sqrt() * (z + 0.044715 * z * z * z)
+}
+
+/// erf in f64, accurate to about 1e-15 (W. J. Cody's rational approximations
+/// would do too; this uses the complementary error function's continued
+/// fraction tail and a Taylor series near zero).
+pub(crate) fn erf64(x: f64) -> f64 {
+    if x.is_nan() {
+        return x;
+    }
+    let ax = x.abs();
+    let r = if ax < 2.5 {
+        // Taylor series: erf(x) = 2/sqrt(pi) * sum (-1)^n x^(2n+1) / (n! (2n+1))
+        let mut term = ax;
+        let mut sum = ax;
+        let x2 = ax * ax;
+        let mut n = 0.0;
+        loop {
+            n += 1.0;
+            term *= -x2 / n;
+            let add = term / (2.0 * n + 1.0);
+            sum += add;
+            if add.abs() < 1e-17 * sum.abs() {
+                break;
+            }
+        }
+        sum * 2.0 / std::f64::consts::PI.sqrt()
+    } else if ax > 6.0 {
+        1.0
+    } else {
+        // erfc via continued fraction (Lentz), good for x >= 2.5.
+        let tiny = 1e-300;
+        let mut f = ax;
+        let mut c = ax;
+        let mut d = 0.0;
+        let mut i = 1.0;
+        loop {
+            let a = i / 2.0;
+            d = ax + a * d;
+            d = if d.abs() < tiny { tiny } else { d };
+            c = ax + a / c;
+            c = if c.abs() < tiny { tiny } else { c };
+            d = 1.0 / d;
+            let delta = c * d;
+            f *= delta;
+            i += 1.0;
+            if (delta - 1.0).abs() < 1e-16 || i > 500.0 {
+                break;
+            }
+        }
+        let erfc = (-ax * ax).exp() / (f * std::f64::consts::PI.sqrt());
+        1.0 - erfc
+    };
+    if x < 0.0 { -r } else { r }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn erf_matches_known_values() {
+        let cases = [
+            (0.0, 0.0),
+            (0.5, 0.520_499_877_813_046_5),
+            (1.0, 0.842_700_792_949_714_9),
+            (2.0, 0.995_322_265_018_952_7),
+            (3.0, 0.999_977_909_503_001_4),
+            (-1.5, -0.966_105_146_475_310_7),
+        ];
+        for (x, want) in cases {
+            assert!((erf64(x) - want).abs() < 1e-14, "erf({x}) = {} want {want}", erf64(x));
+        }
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        for act in Activation::ALL {
+            for &z in &[-3.1, -0.7, -0.01, 0.3, 1.2, 4.0] {
+                let h = 1e-6;
+                let fd = (act.apply_f64(z + h) - act.apply_f64(z - h)) / (2.0 * h);
+                let g = act.grad_f64(z);
+                assert!((fd - g).abs() < 1e-7, "{act:?} at {z}: fd {fd} vs {g}");
+                let g32 = act.grad_f32(z as f32) as f64;
+                assert!((g32 - g).abs() < 1e-5, "{act:?} f32 grad at {z}: {g32} vs {g}");
+                let a32 = act.apply_f32(z as f32) as f64;
+                assert!((a32 - act.apply_f64(z)).abs() < 1e-5, "{act:?} f32 at {z}");
+            }
+        }
+    }
+
+    #[test]
+    fn nan_propagates_through_every_activation() {
+        for act in Activation::ALL {
+            assert!(act.apply_f64(f64::NAN).is_nan(), "{act:?}");
+            assert!(act.apply_f32(f32::NAN).is_nan(), "{act:?}");
+            if act != Activation::Identity {
+                assert!(act.grad_f32(f32::NAN).is_nan(), "{act:?}");
+            }
+        }
+    }
+}

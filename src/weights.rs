@@ -1,0 +1,230 @@
+//! Shape checking and the host-side weight view.
+
+use crate::error::{GluError, Result};
+use crate::types::{Element, WeightLayout};
+
+/// Rows of an input of shape `[.., K]`: the product of the leading dims.
+///
+/// Fails if the shape is empty, its last dim is not `k`, or the product overflows.
+pub fn rows_of(shape: &[usize], k: usize) -> Result<usize> {
+    let Some((&last, lead)) = shape.split_last() else {
+        return Err(GluError::BadShape {
+            what: "x",
+            shape: shape.to_vec(),
+            why: "x needs at least one dimension (its last is K)",
+        });
+    };
+    if last != k {
+        return Err(GluError::DimMismatch {
+            what: "last dimension of x vs K of the weights",
+            expected: k,
+            got: last,
+        });
+    }
+    lead.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| GluError::Overflow {
+        what: "rows of x",
+        dims: lead.to_vec(),
+        limit: "usize",
+    })
+}
+
+/// `a * b` or an [`GluError::Overflow`] naming `what`.
+pub(crate) fn checked_elems(what: &'static str, a: usize, b: usize) -> Result<usize> {
+    a.checked_mul(b)
+        .filter(|&v| v <= isize::MAX as usize)
+        .ok_or_else(|| GluError::Overflow { what, dims: vec![a, b], limit: "isize::MAX" })
+}
+
+/// Checks that `len` equals the element count of `shape`.
+pub(crate) fn check_len(what: &'static str, shape: &[usize], len: usize) -> Result<()> {
+    let expected = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| GluError::Overflow { what, dims: shape.to_vec(), limit: "usize" })?;
+    if expected != len {
+        return Err(GluError::LengthMismatch { what, shape: shape.to_vec(), expected, got: len });
+    }
+    Ok(())
+}
+
+/// The gate and up projection weights (and optional biases) of one gated FFN,
+/// borrowed from host memory.
+///
+/// Logical shapes: `Wg`, `Wu` are `[K, N]` (stored as [`WeightLayout::KN`] or
+/// [`WeightLayout::NK`]), biases `[N]`. Nothing is copied.
+#[derive(Clone, Copy, Debug)]
+pub struct GluWeights<'a, T> {
+    gate: &'a [T],
+    up: &'a [T],
+    k: usize,
+    n: usize,
+    layout: WeightLayout,
+    bias_gate: Option<&'a [T]>,
+    bias_up: Option<&'a [T]>,
+}
+
+impl<'a, T: Element> GluWeights<'a, T> {
+    /// Separate gate and up matrices, each of logical shape `[k, n]` stored in `layout`.
+    ///
+    /// ```
+    /// use swiglu::{GluWeights, WeightLayout};
+    /// let (k, n) = (4, 3);
+    /// let wg = vec![0.1f32; k * n];
+    /// let wu = vec![0.2f32; k * n];
+    /// let w = GluWeights::new(&wg, &wu, k, n, WeightLayout::NK).unwrap();
+    /// assert_eq!((w.k(), w.n()), (4, 3));
+    /// assert!(GluWeights::new(&wg[1..], &wu, k, n, WeightLayout::NK).is_err());
+    /// ```
+    pub fn new(gate: &'a [T], up: &'a [T], k: usize, n: usize, layout: WeightLayout) -> Result<Self> {
+        check_dims(k, n)?;
+        let shape = match layout {
+            WeightLayout::KN => [k, n],
+            WeightLayout::NK => [n, k],
+        };
+        check_len("gate weight", &shape, gate.len())?;
+        check_len("up weight", &shape, up.len())?;
+        Ok(Self { gate, up, k, n, layout, bias_gate: None, bias_up: None })
+    }
+
+    /// One concatenated `[2N, K]` tensor (the `gate_up_proj` of merged
+    /// checkpoints): rows `0..N` are the gate, rows `N..2N` the up projection.
+    /// Split without copying.
+    pub fn from_gate_up(gate_up: &'a [T], k: usize, n: usize) -> Result<Self> {
+        check_dims(k, n)?;
+        let two_n = n.checked_mul(2).ok_or_else(|| GluError::Overflow {
+            what: "2N",
+            dims: vec![2, n],
+            limit: "usize",
+        })?;
+        check_len("gate_up weight", &[two_n, k], gate_up.len())?;
+        let (gate, up) = gate_up.split_at(n * k);
+        Self::new(gate, up, k, n, WeightLayout::NK)
+    }
+
+    /// Attaches optional biases of length `n` to the gate and up projections.
+    pub fn with_biases(mut self, bias_gate: Option<&'a [T]>, bias_up: Option<&'a [T]>) -> Result<Self> {
+        if let Some(b) = bias_gate {
+            check_len("gate bias", &[self.n], b.len())?;
+        }
+        if let Some(b) = bias_up {
+            check_len("up bias", &[self.n], b.len())?;
+        }
+        self.bias_gate = bias_gate;
+        self.bias_up = bias_up;
+        Ok(self)
+    }
+
+    /// Input features K.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+    /// Hidden (output) features N.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+    /// Storage layout of both matrices.
+    pub fn layout(&self) -> WeightLayout {
+        self.layout
+    }
+    /// The gate matrix, as stored.
+    pub fn gate(&self) -> &'a [T] {
+        self.gate
+    }
+    /// The up matrix, as stored.
+    pub fn up(&self) -> &'a [T] {
+        self.up
+    }
+    /// The gate bias, if any.
+    pub fn bias_gate(&self) -> Option<&'a [T]> {
+        self.bias_gate
+    }
+    /// The up bias, if any.
+    pub fn bias_up(&self) -> Option<&'a [T]> {
+        self.bias_up
+    }
+    /// Logical element `(k, n)` of the gate matrix.
+    #[inline(always)]
+    pub fn gate_at(&self, k: usize, n: usize) -> T {
+        self.gate[self.layout.index(k, n, self.k, self.n)]
+    }
+    /// Logical element `(k, n)` of the up matrix.
+    #[inline(always)]
+    pub fn up_at(&self, k: usize, n: usize) -> T {
+        self.up[self.layout.index(k, n, self.k, self.n)]
+    }
+}
+
+/// K and N must be positive and `K * N` must fit.
+pub(crate) fn check_dims(k: usize, n: usize) -> Result<()> {
+    if k == 0 || n == 0 {
+        return Err(GluError::BadShape {
+            what: "weights",
+            shape: vec![k, n],
+            why: "K and N must be positive",
+        });
+    }
+    checked_elems("K*N", k, n)?;
+    Ok(())
+}
+
+/// Validates `x` of shape `x_shape` against `k` and an output of `out_len`
+/// elements; returns M.
+pub(crate) fn check_io(x_len: usize, x_shape: &[usize], k: usize, n: usize, out_len: usize) -> Result<usize> {
+    let m = rows_of(x_shape, k)?;
+    check_len("x", x_shape, x_len)?;
+    let mn = checked_elems("M*N", m, n)?;
+    if out_len != mn {
+        let mut shape = x_shape.to_vec();
+        if let Some(last) = shape.last_mut() {
+            *last = n;
+        }
+        return Err(GluError::LengthMismatch { what: "out", shape, expected: mn, got: out_len });
+    }
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_of_flattens_leading_dims() {
+        assert_eq!(rows_of(&[2, 3, 5], 5).unwrap(), 6);
+        assert_eq!(rows_of(&[5], 5).unwrap(), 1);
+        assert_eq!(rows_of(&[0, 5], 5).unwrap(), 0);
+        assert!(matches!(rows_of(&[], 5), Err(GluError::BadShape { .. })));
+        assert!(matches!(rows_of(&[2, 4], 5), Err(GluError::DimMismatch { .. })));
+        assert!(matches!(rows_of(&[usize::MAX, 2, 5], 5), Err(GluError::Overflow { .. })));
+    }
+
+    #[test]
+    fn weights_validate_lengths_and_biases() {
+        let w = vec![1.0f32; 12];
+        assert!(GluWeights::new(&w, &w, 3, 4, WeightLayout::KN).is_ok());
+        assert!(matches!(
+            GluWeights::new(&w[..11], &w, 3, 4, WeightLayout::KN),
+            Err(GluError::LengthMismatch { what: "gate weight", .. })
+        ));
+        assert!(matches!(GluWeights::new(&w, &w, 0, 4, WeightLayout::KN), Err(GluError::BadShape { .. })));
+        let gw = GluWeights::new(&w, &w, 3, 4, WeightLayout::NK).unwrap();
+        let b = vec![0.0f32; 3];
+        assert!(matches!(gw.with_biases(Some(&b), None), Err(GluError::LengthMismatch { what: "gate bias", .. })));
+        assert!(matches!(gw.with_biases(None, Some(&b)), Err(GluError::LengthMismatch { what: "up bias", .. })));
+        assert!(matches!(
+            GluWeights::<f32>::new(&[], &[], usize::MAX, 3, WeightLayout::NK),
+            Err(GluError::Overflow { .. })
+        ));
+    }
+
+    #[test]
+    fn gate_up_splits_without_copy() {
+        let (k, n) = (3, 2);
+        let gu: Vec<f32> = (0..2 * n * k).map(|i| i as f32).collect();
+        let w = GluWeights::from_gate_up(&gu, k, n).unwrap();
+        assert_eq!(w.gate().as_ptr(), gu.as_ptr());
+        // up row 0 starts at N*K.
+        assert_eq!(w.up_at(0, 0), (n * k) as f32);
+        assert_eq!(w.gate_at(2, 1), (k + 2) as f32);
+        assert!(GluWeights::from_gate_up(&gu[1..], k, n).is_err());
+    }
+}

@@ -1,0 +1,369 @@
+//! GPU forward tests: every path against an f64 reference on odd shapes,
+//! every activation, biases on/off, every layout and dtype.
+//!
+//! Without a usable GPU these tests print why and pass as skipped; with
+//! `SWIGLU_REQUIRE_GPU=1` they fail instead.
+#![cfg(feature = "cuda")]
+
+mod common;
+
+use common::{Rng, preact_f64, rel_err, store};
+use std::fmt::Write as _;
+use std::sync::OnceLock;
+use swiglu::cuda::{CudaElement, CudaGlu, DeviceGluWeights, Path};
+use swiglu::{Activation, DType, GluError, GluWeights, WeightLayout, bf16, f16};
+
+fn gpu() -> Option<&'static CudaGlu> {
+    static GPU: OnceLock<Option<CudaGlu>> = OnceLock::new();
+    GPU.get_or_init(|| match CudaGlu::new(0) {
+        Ok(g) => Some(g),
+        Err(e) => {
+            if std::env::var("SWIGLU_REQUIRE_GPU").is_ok_and(|v| v == "1") {
+                panic!("SWIGLU_REQUIRE_GPU=1 but no usable GPU: {e}");
+            }
+            eprintln!("SKIPPED (no usable GPU): {e}");
+            None
+        }
+    })
+    .as_ref()
+}
+
+macro_rules! need_gpu {
+    () => {
+        match gpu() {
+            Some(g) => g,
+            None => return,
+        }
+    };
+}
+
+fn tolerance(d: DType) -> f64 {
+    match d {
+        DType::BF16 => 1e-2,
+        DType::F16 => 2e-3,
+        DType::F32 => 1e-5,
+    }
+}
+
+/// Writes `text` to `$SWIGLU_RESULTS_DIR/name` when that variable is set.
+fn save(name: &str, text: &str) {
+    if let Ok(dir) = std::env::var("SWIGLU_RESULTS_DIR") {
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = std::fs::write(std::path::Path::new(&dir).join(name), text);
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Form {
+    Kn,
+    Nk,
+    Concat,
+}
+
+const SHAPES: &[(usize, usize, usize)] = &[
+    (1, 8, 8),
+    (2, 16, 8),
+    (7, 40, 24),
+    (31, 64, 72),
+    (64, 128, 64),
+    (129, 72, 136),
+    (127, 256, 56),
+    (128, 32, 128),
+    (255, 264, 200),
+    (257, 512, 264),
+    (1, 4096, 128),
+    (33, 1024, 520),
+    // Not multiples of 8: tensor-core path not eligible, everything else is.
+    (1, 1, 1),
+    (2, 7, 2),
+    (7, 31, 129),
+    (129, 257, 7),
+    (31, 33, 65),
+];
+
+/// Runs one dtype through every shape, form, activation, bias setting and
+/// applicable path; returns the table rows and the failures.
+fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, table: &mut String) -> Vec<String> {
+    let d = T::DTYPE;
+    let tol = tolerance(d);
+    let mut failures = Vec::new();
+    let s = g.stream();
+    for &(m, k, n) in SHAPES {
+        let x: Vec<T> = rng.vec(m * k, 1.0);
+        let scale = 1.0 / (k as f32).sqrt();
+        let wg_l: Vec<T> = rng.vec(k * n, scale);
+        let wu_l: Vec<T> = rng.vec(k * n, scale);
+        let bg: Vec<T> = rng.vec(n, 0.5);
+        let bu: Vec<T> = rng.vec(n, 0.5);
+        let dx = s.clone_htod(&x).unwrap();
+        for form in [Form::Kn, Form::Nk, Form::Concat] {
+            let layout = if form == Form::Kn { WeightLayout::KN } else { WeightLayout::NK };
+            let (wg, wu) = (store(&wg_l, k, n, layout), store(&wu_l, k, n, layout));
+            let mut gu = wg.clone();
+            gu.extend_from_slice(&wu);
+            let (dwg, dwu, dgu) = (s.clone_htod(&wg).unwrap(), s.clone_htod(&wu).unwrap(), s.clone_htod(&gu).unwrap());
+            let (dbg, dbu) = (s.clone_htod(&bg).unwrap(), s.clone_htod(&bu).unwrap());
+            for (bias_g, bias_u) in [(false, false), (true, true), (true, false)] {
+                let hw = GluWeights::new(&wg, &wu, k, n, layout)
+                    .unwrap()
+                    .with_biases(bias_g.then_some(&bg[..]), bias_u.then_some(&bu[..]))
+                    .unwrap();
+                let gate = preact_f64(&x, m, hw.gate(), hw.bias_gate(), k, n, layout);
+                let up = preact_f64(&x, m, hw.up(), hw.bias_up(), k, n, layout);
+                for act in Activation::ALL {
+                    // The gate-only bias case runs with one activation only.
+                    if bias_g != bias_u && act != Activation::Silu {
+                        continue;
+                    }
+                    let want: Vec<f64> = gate.iter().zip(&up).map(|(g, u)| act.apply_f64(*g) * u).collect();
+                    let dw = match form {
+                        Form::Concat => DeviceGluWeights::from_gate_up(dgu.as_view(), k, n),
+                        _ => DeviceGluWeights::new(dwg.as_view(), dwu.as_view(), k, n, layout),
+                    }
+                    .unwrap()
+                    .with_biases(bias_g.then(|| dbg.as_view()), bias_u.then(|| dbu.as_view()))
+                    .unwrap();
+                    let mut paths = vec![Path::FusedSimt, Path::CublasSplit, Path::CublasEager];
+                    if d != DType::F32 && k % 8 == 0 && n % 8 == 0 {
+                        paths.push(Path::FusedMma);
+                    }
+                    if form == Form::Concat {
+                        paths.push(Path::CublasConcat);
+                    }
+                    paths.push(Path::Auto);
+                    for path in paths {
+                        let mut out = s.clone_htod(&vec![T::from_f32(f32::NAN); m * n]).unwrap();
+                        let ran = g.forward(&dx, &[m, k], &dw, act, &mut out, path);
+                        let row = match ran {
+                            Ok(ran) => {
+                                let got = s.clone_dtoh(&out).unwrap();
+                                let err = rel_err(&got, &want);
+                                let ok = err <= tol;
+                                let line = format!(
+                                    "{}\t{form:?}\t{m}x{k}x{n}\t{}\tbias={}{}\t{}\t{err:.3e}\t{}",
+                                    d.name(),
+                                    act.name(),
+                                    bias_g as u8,
+                                    bias_u as u8,
+                                    ran.name(),
+                                    if ok { "ok" } else { "FAIL" }
+                                );
+                                if !ok {
+                                    failures.push(line.clone());
+                                }
+                                line
+                            }
+                            Err(e) => {
+                                let line = format!("{}\t{form:?}\t{m}x{k}x{n}\t{}\t{}\tERROR {e}", d.name(), act.name(), path.name());
+                                failures.push(line.clone());
+                                line
+                            }
+                        };
+                        writeln!(table, "{row}").unwrap();
+                    }
+                }
+            }
+        }
+    }
+    failures
+}
+
+#[test]
+fn forward_all_paths_match_reference() {
+    let g = need_gpu!();
+    let mut rng = Rng::fresh("forward_all_paths_match_reference");
+    let mut table = String::from("dtype\tform\tMxKxN\tact\tbias\tpath\trel_err\tstatus\n");
+    let mut failures = sweep::<bf16>(g, &mut rng, &mut table);
+    failures.extend(sweep::<f16>(g, &mut rng, &mut table));
+    failures.extend(sweep::<f32>(g, &mut rng, &mut table));
+    save("gpu_forward_errors.tsv", &table);
+    // Worst error per (dtype, path), a compact summary for the log.
+    let mut worst: std::collections::BTreeMap<(String, String), f64> = Default::default();
+    for line in table.lines().skip(1) {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() >= 8 {
+            let e: f64 = f[6].parse().unwrap_or(f64::INFINITY);
+            let w = worst.entry((f[0].to_string(), f[5].to_string())).or_insert(0.0);
+            *w = w.max(e);
+        }
+    }
+    for ((d, p), e) in &worst {
+        eprintln!("worst rel_err {d:>5} {p:<12} {e:.3e} (tol {:.0e})", tolerance(match d.as_str() {
+            "bf16" => DType::BF16,
+            "f16" => DType::F16,
+            _ => DType::F32,
+        }));
+    }
+    for f in failures.iter().take(60) {
+        eprintln!("{f}");
+    }
+    assert!(failures.is_empty(), "{} of {} GPU forward checks failed (see above)", failures.len(), table.lines().count() - 1);
+}
+
+#[test]
+fn params_reach_kernels_intact() {
+    let g = need_gpu!();
+    g.probe_params().unwrap();
+}
+
+#[test]
+fn mma_fragment_layouts_match() {
+    let g = need_gpu!();
+    let bad = g.probe_mma_fragments().unwrap();
+    for b in bad.iter().take(20) {
+        eprintln!("fragment mismatch: {b:?}");
+    }
+    assert!(bad.is_empty(), "{} fragment mismatches", bad.len());
+}
+
+#[test]
+fn large_shape_fused_matches_cublas_and_reference_rows() {
+    let g = need_gpu!();
+    let mut rng = Rng::fresh("large_shape");
+    let (m, k, n) = (1000, 4096, 2816);
+    let s = g.stream();
+    let x: Vec<bf16> = rng.vec(m * k, 1.0);
+    let gu: Vec<bf16> = rng.vec(2 * n * k, 1.0 / 64.0);
+    let dx = s.clone_htod(&x).unwrap();
+    let dgu = s.clone_htod(&gu).unwrap();
+    let dw = DeviceGluWeights::from_gate_up(dgu.as_view(), k, n).unwrap();
+    let run = |p| {
+        let mut out = s.clone_htod(&vec![bf16::NAN; m * n]).unwrap();
+        let ran = g.forward(&dx, &[m, k], &dw, Activation::Silu, &mut out, p).unwrap();
+        assert_eq!(ran, p);
+        s.clone_dtoh(&out).unwrap()
+    };
+    let fused = run(Path::FusedMma);
+    let b1 = run(Path::CublasSplit);
+    let b2 = run(Path::CublasConcat);
+    let b1f: Vec<f64> = b1.iter().map(|v| v.to_f64()).collect();
+    let e_b1 = rel_err(&fused, &b1f);
+    let e_b2 = rel_err(&b2, &b1f);
+    eprintln!("1000x4096x2816 bf16: fused vs B1 {e_b1:.3e}, B2 vs B1 {e_b2:.3e}");
+    assert!(e_b1 < 1e-2 && e_b2 < 1e-2);
+    // 16 sampled rows against f64.
+    let hw = GluWeights::from_gate_up(&gu, k, n).unwrap();
+    for i in 0..16 {
+        let r = (rng.next_u64() as usize) % m;
+        let want = common::reference(&x[r * k..(r + 1) * k], 1, &hw, Activation::Silu);
+        let e = rel_err(&fused[r * n..(r + 1) * n], &want);
+        assert!(e < 1e-2, "row {r} (sample {i}): rel_err {e}");
+    }
+}
+
+#[test]
+fn misaligned_buffers_take_the_exact_path_or_error() {
+    let g = need_gpu!();
+    let mut rng = Rng::fresh("misaligned");
+    let (m, k, n) = (33, 64, 72);
+    let s = g.stream();
+    let x: Vec<bf16> = rng.vec(m * k + 1, 1.0);
+    let wg: Vec<bf16> = rng.vec(k * n, 0.125);
+    let wu: Vec<bf16> = rng.vec(k * n, 0.125);
+    let dx = s.clone_htod(&x).unwrap();
+    let (dwg, dwu) = (s.clone_htod(&wg).unwrap(), s.clone_htod(&wu).unwrap());
+    let dw = DeviceGluWeights::new(dwg.as_view(), dwu.as_view(), k, n, WeightLayout::NK).unwrap();
+    let xv = dx.slice(1..); // 2-byte offset: not 16-byte aligned
+    let mut out = s.clone_htod(&vec![bf16::NAN; m * n]).unwrap();
+    let err = g.forward(&xv, &[m, k], &dw, Activation::Silu, &mut out, Path::FusedMma).unwrap_err();
+    assert!(matches!(err, GluError::Misaligned { .. }), "{err}");
+    assert!(s.clone_dtoh(&out).unwrap().iter().all(|v| v.is_nan()), "output written on error");
+    let ran = g.forward(&xv, &[m, k], &dw, Activation::Silu, &mut out, Path::Auto).unwrap();
+    assert_eq!(ran, Path::FusedSimt);
+    let hw = GluWeights::new(&wg, &wu, k, n, WeightLayout::NK).unwrap();
+    let want = common::reference(&x[1..], m, &hw, Activation::Silu);
+    let e = rel_err(&s.clone_dtoh(&out).unwrap(), &want);
+    assert!(e < 1e-2, "rel_err {e}");
+}
+
+#[test]
+fn bad_requests_are_typed_errors_and_write_nothing() {
+    let g = need_gpu!();
+    let s = g.stream();
+    let (m, k, n) = (4, 16, 8);
+    let x = s.clone_htod(&vec![1.0f32; m * k]).unwrap();
+    let w = s.clone_htod(&vec![0.5f32; k * n]).unwrap();
+    let dw = DeviceGluWeights::new(w.as_view(), w.as_view(), k, n, WeightLayout::KN).unwrap();
+    let mut out = s.clone_htod(&vec![f32::NAN; m * n]).unwrap();
+    let e = g.forward(&x, &[m, k], &dw, Activation::Silu, &mut out, Path::FusedMma).unwrap_err();
+    assert!(matches!(e, GluError::Unsupported { .. }), "{e}");
+    let e = g.forward(&x, &[m, k], &dw, Activation::Silu, &mut out, Path::CublasConcat).unwrap_err();
+    assert!(matches!(e, GluError::Unsupported { .. }), "{e}");
+    let e = g.forward(&x, &[m, k + 1], &dw, Activation::Silu, &mut out, Path::Auto).unwrap_err();
+    assert!(matches!(e, GluError::DimMismatch { .. }), "{e}");
+    let e = g.forward(&x, &[m + 1, k], &dw, Activation::Silu, &mut out, Path::Auto).unwrap_err();
+    assert!(matches!(e, GluError::LengthMismatch { .. }), "{e}");
+    let e = g.forward(&x, &[m, k], &dw, Activation::Swish { beta: f32::NAN }, &mut out, Path::Auto).unwrap_err();
+    assert!(matches!(e, GluError::BadActivation(_)), "{e}");
+    assert!(s.clone_dtoh(&out).unwrap().iter().all(|v| v.is_nan()), "output written on error");
+    // M = 0: nothing to do, Ok.
+    let mut empty = s.alloc_zeros::<f32>(0).unwrap();
+    let x0 = s.alloc_zeros::<f32>(0).unwrap();
+    g.forward(&x0, &[0, k], &dw, Activation::Silu, &mut empty, Path::Auto).unwrap();
+}
+
+#[test]
+fn nan_in_x_poisons_only_its_row() {
+    let g = need_gpu!();
+    let mut rng = Rng::fresh("nan_row");
+    let (m, k, n) = (20, 64, 64);
+    let s = g.stream();
+    let mut x: Vec<bf16> = rng.vec(m * k, 1.0);
+    x[5 * k + 3] = bf16::NAN;
+    let w: Vec<bf16> = rng.vec(k * n, 0.125);
+    let (dx, dw_) = (s.clone_htod(&x).unwrap(), s.clone_htod(&w).unwrap());
+    let dw = DeviceGluWeights::new(dw_.as_view(), dw_.as_view(), k, n, WeightLayout::NK).unwrap();
+    for path in [Path::FusedMma, Path::FusedSimt, Path::CublasSplit] {
+        for act in Activation::ALL {
+            let mut out = s.alloc_zeros::<bf16>(m * n).unwrap();
+            g.forward(&dx, &[m, k], &dw, act, &mut out, path).unwrap();
+            let o = s.clone_dtoh(&out).unwrap();
+            for r in 0..m {
+                let nans = o[r * n..(r + 1) * n].iter().filter(|v| v.is_nan()).count();
+                if r == 5 {
+                    assert_eq!(nans, n, "{path:?} {act:?}: NaN row not propagated");
+                } else {
+                    assert_eq!(nans, 0, "{path:?} {act:?}: NaN leaked into row {r}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn gate_grads_match_reference() {
+    let g = need_gpu!();
+    let mut rng = Rng::fresh("gate_grads");
+    let s = g.stream();
+    for &(rows, n) in &[(1usize, 1usize), (7, 129), (64, 64), (33, 4104)] {
+        for act in Activation::ALL {
+            let gate: Vec<f32> = rng.vec(rows * n, 3.0);
+            let up: Vec<f32> = rng.vec(rows * n, 2.0);
+            let dout: Vec<f32> = rng.vec(rows * n, 1.0);
+            let (dgt, dup, ddo) = (s.clone_htod(&gate).unwrap(), s.clone_htod(&up).unwrap(), s.clone_htod(&dout).unwrap());
+            let mut dg = s.clone_htod(&vec![f32::NAN; rows * n]).unwrap();
+            let mut du = s.clone_htod(&vec![f32::NAN; rows * n]).unwrap();
+            g.gate_grads(&dgt, &dup, &ddo, rows, n, act, &mut dg, &mut du).unwrap();
+            let (dg, du) = (s.clone_dtoh(&dg).unwrap(), s.clone_dtoh(&du).unwrap());
+            let want_g: Vec<f64> = (0..rows * n).map(|i| dout[i] as f64 * up[i] as f64 * act.grad_f64(gate[i] as f64)).collect();
+            let want_u: Vec<f64> = (0..rows * n).map(|i| dout[i] as f64 * act.apply_f64(gate[i] as f64)).collect();
+            let (eg, eu) = (rel_err(&dg, &want_g), rel_err(&du, &want_u));
+            assert!(eg < 1e-5 && eu < 1e-5, "{act:?} {rows}x{n}: dGate {eg:.2e} dUp {eu:.2e}");
+        }
+    }
+}
+
+#[test]
+fn leading_batch_dims_are_flattened() {
+    let g = need_gpu!();
+    let mut rng = Rng::fresh("batch_dims");
+    let (b, t, k, n) = (3, 5, 32, 24);
+    let s = g.stream();
+    let x: Vec<f16> = rng.vec(b * t * k, 1.0);
+    let w: Vec<f16> = rng.vec(2 * n * k, 0.2);
+    let hw = GluWeights::from_gate_up(&w, k, n).unwrap();
+    let (out, ran) = g.forward_host(&x, &[b, t, k], &hw, Activation::GeluTanh, Path::Auto).unwrap();
+    assert_eq!(ran, Path::FusedMma);
+    let want = common::reference(&x, b * t, &hw, Activation::GeluTanh);
+    assert!(rel_err(&out, &want) < 2e-3);
+}
