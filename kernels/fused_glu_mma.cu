@@ -3,18 +3,32 @@
 //
 // Kernels: fused_glu_mma_{kn,nk}_{bf16,f16}(GluParams p)
 //
-// Tiling
-//   block tile   GLU_MMA_BM x GLU_MMA_BN = 128 x 64 of out (same columns of
-//                gate and up), k-tile GLU_MMA_BK = 32
-//   grid         x = ceil(N/64) column tiles, y = ceil(M/128) row tiles
-//   threads      256 = 8 warps in a 4 (m) x 2 (n) grid; each warp owns a
-//                32 x 32 sub-tile = 2 (m16) x 4 (n8) mma tiles, with TWO f32
-//                accumulator sets (gate, up): 64 accumulators per thread
-//   pipeline     GLU_MMA_STAGES = 4 stage cp.async ring (3 k-tiles in flight)
-//   smem/stage   x [128][32] (8 KiB) + Wg tile (4 KiB) + Wu tile (4 KiB)
-//                NK tile: [64 n][32 k]; KN tile: [32 k][64 n]
-//                total 4 x 16 KiB = 64 KiB = GLU_MMA_SMEM_BYTES (dynamic;
-//                the launcher must raise cudaFuncAttributeMaxDynamicSharedMemorySize)
+// Tiling (design notes and performance model: kernels/NOTES-mma.md)
+//   block tile   GLU_MMA_BM x GLU_MMA_BN = 128 x 128 of out, i.e. the same
+//                128 columns of gate AND up: an effective 128 x 256 GEMM tile
+//                against [Wg | Wu]; k-tile GLU_MMA_BK = 32
+//   grid         2-D, x = ceil(N/128) column tiles, y = ceil(M/128) row
+//                tiles, exactly as before; the block remaps its linear id
+//                (y * gridDim.x + x) with glu_grouped_tile (groups of
+//                kGroupM = 8 row tiles) for L2 reuse of the weight tiles.
+//   threads      256 = 8 warps in a 2 (m) x 4 (n) grid; each warp owns a
+//                64 x 32 sub-tile of out = 4 (m16) x 4 (n8) mma tiles, with
+//                TWO f32 accumulator sets (gate, up): 128 accumulators per
+//                thread (warp tile 64 x 64 of the effective GEMM)
+//   per k16      4 ldmatrix.x4 (A) + 2 + 2 ldmatrix.x4 (Wg, Wu) feed 32 mma;
+//                the fragments of step k16+1 are loaded (double buffer)
+//                before the mma of step k16 are issued
+//   pipeline     GLU_MMA_STAGES = 4 stage cp.async ring (3 k-tiles in flight),
+//                ONE __syncthreads per k-tile; the cp.asyncs of k-tile kt+3
+//                are issued right after the first fragment loads of kt
+//   smem/stage   x [128][32] (8 KiB) + Wg tile (8 KiB) + Wu tile (8 KiB)
+//                NK tile: [128 n][32 k] (64-byte rows);
+//                KN tile: [32 k][128 n] (256-byte rows)
+//                total 4 x 24 KiB = 96 KiB = GLU_MMA_SMEM_BYTES (dynamic; the
+//                launcher must raise cudaFuncAttributeMaxDynamicSharedMemorySize).
+//                96 KiB fits every sm_80+ part (sm_86/89 allow 99 KiB).
+//   occupancy    __launch_bounds__(256, 1): 1 block (8 warps) per SM, up to
+//                255 registers per thread
 //   swizzle      XOR, see glu_swizzle.cuh (conflict-free ldmatrix + cp.async)
 //   operands     x: ldmatrix -> A (row); NK tile: ldmatrix -> B (col);
 //                KN tile: ldmatrix.trans -> B (col). See glu_mma_frag.cuh.
@@ -24,57 +38,120 @@
 //   all global offsets are int64. Out-of-range rows / cols / k of a tile are
 //   zero-filled in smem (cp.async src-size 0, address clamped to the base);
 //   stores are predicated. Zero-filled k contributes 0 to both dot products.
+// Summation order per output: k-tiles ascending, each k16 step one mma
+// (f32 accumulation inside the tensor core), then + bias, act, multiply,
+// one rounding to T.
 #include "glu_mma_frag.cuh"
 
-static_assert(GLU_MMA_BM == 128 && GLU_MMA_BN == 64 && GLU_MMA_BK == 32,
-              "tile loaders and the 4x2 warp grid assume 128x64x32");
+static_assert(GLU_MMA_BM == 128 && GLU_MMA_BN == 128 && GLU_MMA_BK == 32,
+              "tile loaders and the 2x4 warp grid assume 128x128x32");
 static_assert(GLU_MMA_THREADS == 256, "8 warps");
-static_assert(GLU_MMA_STAGES >= 2, "pipeline");
+static_assert(GLU_MMA_STAGES >= 3, "pipeline (one barrier per k-tile needs >= 3 stages)");
 
 namespace {
 
 constexpr int kBM = GLU_MMA_BM, kBN = GLU_MMA_BN, kBK = GLU_MMA_BK;
 constexpr int kStages = GLU_MMA_STAGES;
+constexpr int kKS = kBK / 16;  // k16 steps per k-tile (2)
+constexpr int kMI = 4;         // m16 tiles per warp (64 rows)
+constexpr int kNI = 4;         // n8 tiles per warp and projection (32 cols)
+constexpr uint64_t kGroupM = 8;  // row tiles per block-order group
 constexpr uint32_t kABytes = kBM * kBK * 2;  // 8192
-constexpr uint32_t kBBytes = kBN * kBK * 2;  // 4096 (either layout)
+constexpr uint32_t kBBytes = kBN * kBK * 2;  // 8192 (either layout)
 constexpr uint32_t kStageBytes = kABytes + 2 * kBBytes;
 static_assert(kStages * kStageBytes == GLU_MMA_SMEM_BYTES, "smem size contract");
+static_assert(kKS == 2, "fragment double buffer indexing below assumes 2 k16 steps");
 
-// Issue the cp.asyncs of k-tile starting at k0 into one stage (4 x 16 B per
-// thread: 2 for x, 1 per weight). Predicated-off chunks are zero-filled.
+// Issue the cp.asyncs of the k-tile starting at k0 into one stage (6 x 16 B
+// per thread: 2 for x, 2 per weight). Predicated-off chunks are zero-filled.
+// Chunk mapping (replicated in kernels/tests/swizzle_test.cpp):
+//   x / NK tile: id = tid + 256 j (j < 2), row = id >> 2, chunk = id & 3
+//   KN tile:     id = tid + 256 j (j < 2), row = id >> 4, chunk = id & 15
 template <typename T, int LAYOUT>
-__device__ __forceinline__ void load_stage(uint32_t s_a, uint32_t s_bg, uint32_t s_bu,
-                                           const T* __restrict__ x, const T* __restrict__ wg,
-                                           const T* __restrict__ wu, int64_t M, int64_t N,
-                                           int64_t K, int64_t m_blk, int64_t n_blk, int64_t k0,
-                                           int tid) {
-  // x tile: 128 rows x 4 chunks = 512 chunks.
+__device__ __forceinline__ void load_stage(uint32_t st, const T* __restrict__ x,
+                                           const T* __restrict__ wg, const T* __restrict__ wu,
+                                           int64_t M, int64_t N, int64_t K, int64_t m_blk,
+                                           int64_t n_blk, int64_t k0, int tid) {
+  const uint32_t s_a = st, s_bg = st + kABytes, s_bu = st + kABytes + kBBytes;
+  {
+    // x tile [128 m][32 k]: 128 rows x 4 chunks = 512 chunks.
+    const int c = tid & 3;
+    const int64_t gk = k0 + c * 8;
 #pragma unroll
-  for (int j = 0; j < 2; ++j) {
-    const int id = tid + j * GLU_MMA_THREADS;
-    const int r = id >> 2, c = id & 3;
-    const int64_t gm = m_blk + r, gk = k0 + c * 8;
-    const bool pred = (gm < M) && (gk < K);
-    const T* src = pred ? x + (gm * K + gk) : x;
-    cp_async_16_zfill(s_a + glu_swz64(r, c), src, pred);
+    for (int j = 0; j < 2; ++j) {
+      const int r = (tid >> 2) + 64 * j;
+      const int64_t gm = m_blk + r;
+      const bool pred = (gm < M) && (gk < K);
+      const T* src = pred ? x + (gm * K + gk) : x;
+      cp_async_16_zfill(s_a + glu_swz64(r, c), src, pred);
+    }
   }
   if (LAYOUT == GLU_LAYOUT_NK) {
-    // [64 n][32 k]: 64 rows x 4 chunks = 256 chunks per weight.
-    const int r = tid >> 2, c = tid & 3;
-    const int64_t gn = n_blk + r, gk = k0 + c * 8;
-    const bool pred = (gn < N) && (gk < K);
-    const int64_t off = pred ? gn * K + gk : 0;
-    cp_async_16_zfill(s_bg + glu_swz64(r, c), wg + off, pred);
-    cp_async_16_zfill(s_bu + glu_swz64(r, c), wu + off, pred);
+    // [128 n][32 k]: 128 rows x 4 chunks = 512 chunks per weight.
+    const int c = tid & 3;
+    const int64_t gk = k0 + c * 8;
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const int r = (tid >> 2) + 64 * j;
+      const int64_t gn = n_blk + r;
+      const bool pred = (gn < N) && (gk < K);
+      const int64_t off = pred ? gn * K + gk : 0;
+      cp_async_16_zfill(s_bg + glu_swz64(r, c), wg + off, pred);
+      cp_async_16_zfill(s_bu + glu_swz64(r, c), wu + off, pred);
+    }
   } else {
-    // [32 k][64 n]: 32 rows x 8 chunks = 256 chunks per weight.
-    const int r = tid >> 3, c = tid & 7;
-    const int64_t gk = k0 + r, gn = n_blk + c * 8;
-    const bool pred = (gk < K) && (gn < N);
-    const int64_t off = pred ? gk * N + gn : 0;
-    cp_async_16_zfill(s_bg + glu_swz128(r, c), wg + off, pred);
-    cp_async_16_zfill(s_bu + glu_swz128(r, c), wu + off, pred);
+    // [32 k][128 n]: 32 rows x 16 chunks = 512 chunks per weight.
+    const int c = tid & 15;
+    const int64_t gn = n_blk + c * 8;
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const int r = (tid >> 4) + 16 * j;
+      const int64_t gk = k0 + r;
+      const bool pred = (gk < K) && (gn < N);
+      const int64_t off = pred ? gk * N + gn : 0;
+      cp_async_16_zfill(s_bg + glu_swz256(r, c), wg + off, pred);
+      cp_async_16_zfill(s_bu + glu_swz256(r, c), wu + off, pred);
+    }
   }
+}
+
+// Fragments of one k16 step for one warp: A for 4 m16 tiles, B for 4 n8
+// tiles of each projection.
+struct Frags {
+  uint32_t a[kMI][4];
+  uint32_t bg[kNI][2];
+  uint32_t bu[kNI][2];
+};
+
+template <int LAYOUT>
+__device__ __forceinline__ void load_frags(Frags& f, uint32_t st, uint32_t ks, uint32_t warp_m,
+                                           uint32_t warp_n, uint32_t lane) {
+  const uint32_t s_a = st, s_bg = st + kABytes, s_bu = st + kABytes + kBBytes;
+#pragma unroll
+  for (uint32_t mi = 0; mi < kMI; ++mi)
+    glu_load_a_frag(f.a[mi], s_a, warp_m * 64 + mi * 16, ks, lane);
+#pragma unroll
+  for (uint32_t nj = 0; nj < kNI / 2; ++nj) {
+    uint32_t t[2][2];
+    glu_load_b_frag_wide<LAYOUT>(t, s_bg, warp_n * 32 + nj * 16, ks, lane);
+    f.bg[nj * 2][0] = t[0][0]; f.bg[nj * 2][1] = t[0][1];
+    f.bg[nj * 2 + 1][0] = t[1][0]; f.bg[nj * 2 + 1][1] = t[1][1];
+    glu_load_b_frag_wide<LAYOUT>(t, s_bu, warp_n * 32 + nj * 16, ks, lane);
+    f.bu[nj * 2][0] = t[0][0]; f.bu[nj * 2][1] = t[0][1];
+    f.bu[nj * 2 + 1][0] = t[1][0]; f.bu[nj * 2 + 1][1] = t[1][1];
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ void mma_frags(float (&acc_g)[kMI][kNI][4], float (&acc_u)[kMI][kNI][4],
+                                          const Frags& f) {
+#pragma unroll
+  for (int mi = 0; mi < kMI; ++mi)
+#pragma unroll
+    for (int ni = 0; ni < kNI; ++ni) {
+      mma_16816<T>(acc_g[mi][ni], f.a[mi], f.bg[ni][0], f.bg[ni][1]);
+      mma_16816<T>(acc_u[mi][ni], f.a[mi], f.bu[ni][0], f.bu[ni][1]);
+    }
 }
 
 template <typename T>
@@ -90,23 +167,28 @@ __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
   const T* __restrict__ wg = static_cast<const T*>(p.w_gate);
   const T* __restrict__ wu = static_cast<const T*>(p.w_up);
   const int64_t M = p.m, N = p.n, K = p.k;
-  const int64_t m_blk = (int64_t)blockIdx.y * kBM;
-  const int64_t n_blk = (int64_t)blockIdx.x * kBN;
+
+  // Grouped tile order (grid: x = column tiles, y = row tiles).
+  uint64_t tile_m, tile_n;
+  glu_grouped_tile((uint64_t)blockIdx.y * gridDim.x + blockIdx.x, gridDim.y, gridDim.x, kGroupM,
+                   &tile_m, &tile_n);
+  const int64_t m_blk = (int64_t)tile_m * kBM;
+  const int64_t n_blk = (int64_t)tile_n * kBN;
 
   const int tid = threadIdx.x;
   const uint32_t lane = tid & 31;
   const uint32_t warp = tid >> 5;
-  const uint32_t warp_m = warp >> 1;  // 0..3 -> rows warp_m*32
-  const uint32_t warp_n = warp & 1;   // 0..1 -> cols warp_n*32
+  const uint32_t warp_m = warp >> 2;  // 0..1 -> rows warp_m*64
+  const uint32_t warp_n = warp & 3;   // 0..3 -> cols warp_n*32
 
   const uint32_t smem = smem_u32(glu_mma_smem);
 
-  float acc_g[2][4][4];
-  float acc_u[2][4][4];
+  float acc_g[kMI][kNI][4];
+  float acc_u[kMI][kNI][4];
 #pragma unroll
-  for (int i = 0; i < 2; ++i)
+  for (int i = 0; i < kMI; ++i)
 #pragma unroll
-    for (int j = 0; j < 4; ++j)
+    for (int j = 0; j < kNI; ++j)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         acc_g[i][j][e] = 0.0f;
@@ -115,66 +197,58 @@ __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
 
   const int64_t k_tiles = (K + kBK - 1) / kBK;
 
-  // Prologue: k-tiles 0 .. kStages-2. One commit group per slot, even when
-  // empty, so the wait_group arithmetic below is uniform.
+  // Prologue: k-tiles 0 .. kStages-2, one commit group per slot (even when
+  // empty) so that group j always holds k-tile j and the wait arithmetic is
+  // uniform.
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
-    if (s < k_tiles) {
-      const uint32_t st = smem + s * kStageBytes;
-      load_stage<T, LAYOUT>(st, st + kABytes, st + kABytes + kBBytes, x, wg, wu, M, N, K, m_blk,
-                            n_blk, (int64_t)s * kBK, tid);
-    }
+    if (s < k_tiles)
+      load_stage<T, LAYOUT>(smem + s * kStageBytes, x, wg, wu, M, N, K, m_blk, n_blk,
+                            (int64_t)s * kBK, tid);
     cp_async_commit();
   }
+  // Groups committed: kStages-1; allowing kStages-2 pending -> group 0
+  // (k-tile 0) complete for this thread; the barrier publishes everyone's.
+  cp_async_wait<kStages - 2>();
+  __syncthreads();
+
+  Frags fr[2];
+  load_frags<LAYOUT>(fr[0], smem, 0, warp_m, warp_n, lane);
+
+  uint32_t read_stage = 0;             // stage holding k-tile kt
+  uint32_t write_stage = kStages - 1;  // stage receiving k-tile kt + kStages - 1
 
   for (int64_t kt = 0; kt < k_tiles; ++kt) {
-    // Groups committed so far: (kStages-1) + kt. Allowing kStages-2 pending
-    // means groups 0..kt are complete: k-tile kt has landed (for this thread);
-    // the barrier publishes every thread's copies and also guarantees that
-    // all warps finished reading stage (kt-1) % kStages, refilled below.
-    cp_async_wait<kStages - 2>();
-    __syncthreads();
-
+    // ---- k16 step 0 of k-tile kt ------------------------------------------
+    // Fragments of step 1 (same stage) into buffer 1.
+    load_frags<LAYOUT>(fr[1], smem + read_stage * kStageBytes, 1, warp_m, warp_n, lane);
+    // Refill: k-tile kt + kStages - 1 into write_stage = (kt - 1) % kStages.
+    // Safe: every warp passed the barrier of iteration kt-1 (below) after it
+    // had loaded its last fragments of k-tile kt-1 from that stage (for
+    // kt = 0 the stage was never read).
     {
       const int64_t pf = kt + (kStages - 1);
-      if (pf < k_tiles) {
-        const uint32_t st = smem + (uint32_t)(pf % kStages) * kStageBytes;
-        load_stage<T, LAYOUT>(st, st + kABytes, st + kABytes + kBBytes, x, wg, wu, M, N, K,
-                              m_blk, n_blk, pf * kBK, tid);
-      }
+      if (pf < k_tiles)
+        load_stage<T, LAYOUT>(smem + write_stage * kStageBytes, x, wg, wu, M, N, K, m_blk,
+                              n_blk, pf * kBK, tid);
       cp_async_commit();
+      write_stage = (write_stage + 1 == (uint32_t)kStages) ? 0 : write_stage + 1;
     }
+    mma_frags<T>(acc_g, acc_u, fr[0]);
 
-    const uint32_t st = smem + (uint32_t)(kt % kStages) * kStageBytes;
-    const uint32_t s_a = st, s_bg = st + kABytes, s_bu = st + kABytes + kBBytes;
-
-#pragma unroll
-    for (uint32_t ks = 0; ks < kBK / 16; ++ks) {
-      uint32_t a[2][4];
-#pragma unroll
-      for (uint32_t mi = 0; mi < 2; ++mi)
-        glu_load_a_frag(a[mi], s_a, warp_m * 32 + mi * 16, ks, lane);
-
-      uint32_t bg[4][2], bu[4][2];
-#pragma unroll
-      for (uint32_t nj = 0; nj < 2; ++nj) {
-        uint32_t t[2][2];
-        glu_load_b_frag<LAYOUT>(t, s_bg, warp_n * 32 + nj * 16, ks, lane);
-        bg[nj * 2][0] = t[0][0]; bg[nj * 2][1] = t[0][1];
-        bg[nj * 2 + 1][0] = t[1][0]; bg[nj * 2 + 1][1] = t[1][1];
-        glu_load_b_frag<LAYOUT>(t, s_bu, warp_n * 32 + nj * 16, ks, lane);
-        bu[nj * 2][0] = t[0][0]; bu[nj * 2][1] = t[0][1];
-        bu[nj * 2 + 1][0] = t[1][0]; bu[nj * 2 + 1][1] = t[1][1];
-      }
-
-#pragma unroll
-      for (int mi = 0; mi < 2; ++mi)
-#pragma unroll
-        for (int ni = 0; ni < 4; ++ni) {
-          mma_16816<T>(acc_g[mi][ni], a[mi], bg[ni][0], bg[ni][1]);
-          mma_16816<T>(acc_u[mi][ni], a[mi], bu[ni][0], bu[ni][1]);
-        }
-    }
+    // ---- k16 step 1 of k-tile kt ------------------------------------------
+    // Groups committed so far: (kStages-1) + (kt+1). Allowing kStages-2
+    // pending means groups 0..kt+1 are complete: k-tile kt+1 has landed for
+    // this thread; the barrier publishes every thread's copies AND certifies
+    // that every warp has loaded all of its fragments of k-tile kt (step 1
+    // was loaded above), so stage kt % kStages may be refilled next iteration.
+    cp_async_wait<kStages - 2>();
+    __syncthreads();
+    read_stage = (read_stage + 1 == (uint32_t)kStages) ? 0 : read_stage + 1;
+    // Fragments of step 0 of k-tile kt+1 into buffer 0 (for the last k-tile
+    // this reads a stale, fully written stage: harmless, unused).
+    load_frags<LAYOUT>(fr[0], smem + read_stage * kStageBytes, 0, warp_m, warp_n, lane);
+    mma_frags<T>(acc_g, acc_u, fr[1]);
   }
   cp_async_wait<0>();  // only empty groups can remain; keep the ring clean
 
@@ -188,7 +262,7 @@ __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
   const bool pair_ok = (N & 1) == 0;  // always true under N % 8 == 0
 
 #pragma unroll
-  for (int ni = 0; ni < 4; ++ni) {
+  for (int ni = 0; ni < kNI; ++ni) {
     const int64_t col = n_blk + warp_n * 32 + ni * 8 + t4 * 2;
     if (col >= N) continue;
     const bool has1 = col + 1 < N;
@@ -196,10 +270,10 @@ __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
     const float bg1 = has1 ? load_bias<T>(bgp, col + 1) : 0.0f;
     const float bu1 = has1 ? load_bias<T>(bup, col + 1) : 0.0f;
 #pragma unroll
-    for (int mi = 0; mi < 2; ++mi)
+    for (int mi = 0; mi < kMI; ++mi)
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        const int64_t row = m_blk + warp_m * 32 + mi * 16 + g + h * 8;
+        const int64_t row = m_blk + warp_m * 64 + mi * 16 + g + h * 8;
         if (row >= M) continue;
         const float v0 = glu_act(acc_g[mi][ni][2 * h] + bg0, act, beta) *
                          (acc_u[mi][ni][2 * h] + bu0);
@@ -219,9 +293,9 @@ __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
 
 }  // namespace
 
-#define GLU_MMA_KERNEL(NAME, T, LAYOUT)                                     \
-  extern "C" __global__ void __launch_bounds__(GLU_MMA_THREADS) NAME(GluParams p) { \
-    fused_glu_mma_body<T, LAYOUT>(p);                                       \
+#define GLU_MMA_KERNEL(NAME, T, LAYOUT)                                              \
+  extern "C" __global__ void __launch_bounds__(GLU_MMA_THREADS, 1) NAME(GluParams p) { \
+    fused_glu_mma_body<T, LAYOUT>(p);                                                \
   }
 
 GLU_MMA_KERNEL(fused_glu_mma_kn_bf16, __nv_bfloat16, GLU_LAYOUT_KN)

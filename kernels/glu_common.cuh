@@ -1,6 +1,7 @@
 // Shared device helpers for the swiglu kernels:
 //   * glu_act / glu_act_grad      activation and its derivative (f32, accurate
-//                                 libm: expf/erff/tanhf, NaN propagates)
+//                                 libm: expf/erfcf, cancellation-free forms
+//                                 for z < 0, NaN propagates)
 //   * to_f32 / from_f32           scalar dtype conversions (round-to-nearest-even)
 //   * load/store of 16-byte vectors as f32 lanes (elementwise kernels)
 //   * named inline-PTX wrappers: cp.async, ldmatrix, mma.m16n8k16
@@ -36,11 +37,15 @@ __device__ __forceinline__ float glu_act(float z, int act, float beta) {
     case GLU_ACT_SIGMOID:
       return glu_sigmoid(z);
     case GLU_ACT_GELU_ERF:
-      return 0.5f * z * (1.0f + erff(z * 0.70710678118654752440f));
+      // z * Phi(z) with Phi(z) = 0.5 * erfc(-z / sqrt(2)): no cancellation
+      // for z < 0 (0.5*z*(1 + erf(z/sqrt2)) loses all digits near z = -4).
+      return 0.5f * z * erfcf(-z * 0.70710678118654752440f);
     case GLU_ACT_GELU_TANH: {
+      // 0.5*z*(1 + tanh(u)) == z * sigmoid(2u) == z / (1 + exp(-2u)):
+      // accurate for z < 0, and -> -0 (not NaN) when exp overflows.
       const float k0 = 0.79788456080286535588f;  // sqrt(2/pi)
-      float u = k0 * (z + 0.044715f * z * z * z);
-      return 0.5f * z * (1.0f + tanhf(u));
+      const float u = k0 * (z + 0.044715f * z * z * z);
+      return z / (1.0f + expf(-2.0f * u));
     }
     case GLU_ACT_RELU:
       return z > 0.0f ? z : (z != z ? z : 0.0f);
@@ -67,17 +72,20 @@ __device__ __forceinline__ float glu_act_grad(float z, int act, float beta) {
       return s * (1.0f - s);
     }
     case GLU_ACT_GELU_ERF: {
+      // Phi(z) + z * phi(z), Phi(z) = 0.5 * erfc(-z / sqrt(2)).
       const float inv_sqrt2 = 0.70710678118654752440f;
       const float inv_sqrt2pi = 0.39894228040143267794f;
-      return 0.5f * (1.0f + erff(z * inv_sqrt2)) +
-             z * inv_sqrt2pi * expf(-0.5f * z * z);
+      return 0.5f * erfcf(-z * inv_sqrt2) + z * inv_sqrt2pi * expf(-0.5f * z * z);
     }
     case GLU_ACT_GELU_TANH: {
+      // act = z * s, s = sigmoid(2u), u = k0 (z + k1 z^3):
+      // act' = s + z * 2 s (1 - s) * u',  u' = k0 (1 + 3 k1 z^2).
       const float k0 = 0.79788456080286535588f;  // sqrt(2/pi)
       const float k1 = 0.044715f;
-      float t = tanhf(k0 * (z + k1 * z * z * z));
-      return 0.5f * (1.0f + t) +
-             0.5f * z * (1.0f - t * t) * k0 * (1.0f + 3.0f * k1 * z * z);
+      const float u = k0 * (z + k1 * z * z * z);
+      const float s = 1.0f / (1.0f + expf(-2.0f * u));
+      const float du = k0 * (1.0f + 3.0f * k1 * z * z);
+      return s + z * 2.0f * s * (1.0f - s) * du;
     }
     case GLU_ACT_RELU:
       return z > 0.0f ? 1.0f : (z != z ? z : 0.0f);

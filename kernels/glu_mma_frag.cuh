@@ -52,3 +52,25 @@ __device__ __forceinline__ void glu_load_b_frag(uint32_t (&b)[2][2], uint32_t ti
   else
     glu_load_b_frag_kn(b, tile, n0, ks, lane);
 }
+
+// KN layout with 256-byte rows of n (fused_glu_mma's [32 k][128 n] tiles):
+// same lane mapping as glu_load_b_frag_kn, glu_swz256 addressing.
+__device__ __forceinline__ void glu_load_b_frag_kn256(uint32_t (&b)[2][2], uint32_t tile,
+                                                      uint32_t n0, uint32_t ks, uint32_t lane) {
+  uint32_t r[4];
+  ldmatrix_x4_trans(r, tile + glu_swz256(glu_bkn_ld_row(ks * 16u, lane),
+                                         glu_bkn_ld_chunk(n0 >> 3, lane)));
+  b[0][0] = r[0]; b[0][1] = r[1];
+  b[1][0] = r[2]; b[1][1] = r[3];
+}
+
+// fused_glu_mma's B loader: NK tiles have 64-byte rows of k ([128 n][32 k]),
+// KN tiles 256-byte rows of n ([32 k][128 n]).
+template <int LAYOUT>
+__device__ __forceinline__ void glu_load_b_frag_wide(uint32_t (&b)[2][2], uint32_t tile,
+                                                     uint32_t n0, uint32_t ks, uint32_t lane) {
+  if (LAYOUT == GLU_LAYOUT_NK)
+    glu_load_b_frag_nk(b, tile, n0, ks, lane);
+  else
+    glu_load_b_frag_kn256(b, tile, n0, ks, lane);
+}

@@ -29,7 +29,7 @@
 // One block computes a GLU_MMA_BM x GLU_MMA_BN tile of `out`, i.e. the same
 // columns of both the gate and the up projection.
 #define GLU_MMA_BM 128
-#define GLU_MMA_BN 64
+#define GLU_MMA_BN 128
 #define GLU_MMA_BK 32
 #define GLU_MMA_STAGES 4
 #define GLU_MMA_THREADS 256

@@ -12,8 +12,12 @@
 //     [BN rows (n)][BK=32 k]. Two rows share a 128 B line; the chunk is XORed
 //     with (row >> 1) & 3, so 8 consecutive rows at one logical chunk hit
 //     slots (row & 1) * 4 + (chunk ^ ((row >> 1) & 3)) = all 8 distinct.
-//   * 128-byte rows (8 chunks): KN weight tile [BK=32 rows (k)][BN=64 n].
+//   * 128-byte rows (8 chunks): [32 rows][64 n] KN tiles (fragment probe).
 //     chunk ^ (row & 7): 8 consecutive rows -> 8 distinct slots.
+//   * 256-byte rows (16 chunks): KN weight tile of fused_glu_mma
+//     [BK=32 rows (k)][BN=128 n]. chunk ^ (row & 7) (only the low 3 bits of
+//     the chunk change): 8 consecutive rows at one logical chunk -> 8
+//     distinct slots; 8 consecutive chunks of one row -> 8 distinct slots.
 // Both are bijections on the chunks of a row, and rows stay in place, so
 // cp.async 16-byte stores of 8 consecutive chunks are conflict-free too.
 #pragma once
@@ -35,6 +39,32 @@ GLU_HD uint32_t glu_swz64(uint32_t row, uint32_t chunk) {
 // 128-byte rows.
 GLU_HD uint32_t glu_swz128(uint32_t row, uint32_t chunk) {
   return row * 128u + ((chunk ^ (row & 7u)) << 4);
+}
+
+// Byte offset of 16-byte chunk `chunk` (0..15) of row `row` in a tile with
+// 256-byte rows.
+GLU_HD uint32_t glu_swz256(uint32_t row, uint32_t chunk) {
+  return row * 256u + ((chunk ^ (row & 7u)) << 4);
+}
+
+// Grouped ("super-tile") block order for L2 reuse. The grid stays 2-D
+// (x = ceil(N/BN) column tiles, y = ceil(M/BM) row tiles); the linear block
+// id pid = y * gridDim.x + x (the hardware's dispatch order) is remapped so
+// that consecutive blocks walk `group` row tiles first, then the next column
+// tile: a wave of resident blocks covers ~group row tiles x (wave/group)
+// column tiles, so each weight k-slab is fetched from DRAM once per group of
+// row tiles instead of once per row tile. The last group may be shorter.
+// Bijection of [0, tiles_m * tiles_n) onto the tile grid (tested on the host).
+GLU_HD void glu_grouped_tile(uint64_t pid, uint64_t tiles_m, uint64_t tiles_n, uint64_t group,
+                             uint64_t* tile_m, uint64_t* tile_n) {
+  const uint64_t per_group = group * tiles_n;
+  const uint64_t gid = pid / per_group;
+  const uint64_t first_m = gid * group;
+  const uint64_t rem_m = tiles_m - first_m;
+  const uint64_t gsize = rem_m < group ? rem_m : group;
+  const uint64_t in_group = pid - gid * per_group;
+  *tile_m = first_m + in_group % gsize;
+  *tile_n = in_group / gsize;
 }
 
 // ldmatrix x4 lane -> (row, chunk) maps used by the fragment loaders.

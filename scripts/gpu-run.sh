@@ -52,7 +52,7 @@ fi
 for t in "$BIN"/gpu_*; do
   name="$(basename "$t")"; [ "$name" = gpu_selftest ] && continue
   echo "=== $name" | tee -a "$OUT/tests.log"
-  timeout 600 "$t" --test-threads=1 2>&1 | tee -a "$OUT/tests.log" | grep -E "^test |worst|test result|FAIL|panicked" ; rc=${PIPESTATUS[0]}
+  timeout 600 "$t" --test-threads=1 --nocapture 2>&1 | tee -a "$OUT/tests.log" | grep -E "^test |worst|test result|FAIL|panicked" ; rc=${PIPESTATUS[0]}
   record "$name" "rc=$rc"
 done
 

@@ -222,8 +222,9 @@ impl Activation {
             Activation::Silu => z * sigmoid64(z),
             Activation::Swish { beta } => z * sigmoid64(beta as f64 * z),
             Activation::Sigmoid => sigmoid64(z),
-            Activation::GeluErf => 0.5 * z * (1.0 + erf64(z / std::f64::consts::SQRT_2)),
-            Activation::GeluTanh => 0.5 * z * (1.0 + gelu_tanh_inner64(z).tanh()),
+            Activation::GeluErf => 0.5 * z * erfc64(-z / std::f64::consts::SQRT_2),
+            // z·σ(2u) equals 0.5·z·(1 + tanh u) without its cancellation for z ≪ 0.
+            Activation::GeluTanh => z * sigmoid64(2.0 * gelu_tanh_inner64(z)),
             Activation::Relu => relu(z),
             Activation::Identity => z,
         }
@@ -239,14 +240,15 @@ impl Activation {
                 s * (1.0 - s)
             }
             Activation::GeluErf => {
-                let cdf = 0.5 * (1.0 + erf64(z / std::f64::consts::SQRT_2));
+                let cdf = 0.5 * erfc64(-z / std::f64::consts::SQRT_2);
                 let pdf = (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt();
                 cdf + z * pdf
             }
             Activation::GeluTanh => {
+                // With s = σ(2u): d/dz z·s = s + 2·z·s·(1−s)·u'.
                 let c = (2.0 / std::f64::consts::PI).sqrt();
-                let t = gelu_tanh_inner64(z).tanh();
-                0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * c * (1.0 + 3.0 * 0.044715 * z * z)
+                let s = sigmoid64(2.0 * gelu_tanh_inner64(z));
+                s + 2.0 * z * s * (1.0 - s) * c * (1.0 + 3.0 * 0.044715 * z * z)
             }
             Activation::Relu => {
                 if z.is_nan() {
@@ -268,10 +270,11 @@ impl Activation {
             Activation::Silu => z * sigmoid32(z),
             Activation::Swish { beta } => z * sigmoid32(beta * z),
             Activation::Sigmoid => sigmoid32(z),
-            Activation::GeluErf => 0.5 * z * (1.0 + erf64((z / std::f32::consts::SQRT_2) as f64) as f32),
+            // The erf form has no f32 std implementation; f64 is exact enough and rare enough.
+            Activation::GeluErf => self.apply_f64(z as f64) as f32,
             Activation::GeluTanh => {
                 let c = (2.0f32 / std::f32::consts::PI).sqrt();
-                0.5 * z * (1.0 + (c * (z + 0.044715 * z * z * z)).tanh())
+                z * sigmoid32(2.0 * c * (z + 0.044715 * z * z * z))
             }
             Activation::Relu => relu(z),
             Activation::Identity => z,
@@ -331,57 +334,69 @@ fn gelu_tanh_inner64(z: f64) -> f64 {
     (2.0 / std::f64::consts::PI).sqrt() * (z + 0.044715 * z * z * z)
 }
 
-/// erf in f64, accurate to about 1e-15 (W. J. Cody's rational approximations
-/// would do too; this uses the complementary error function's continued
-/// fraction tail and a Taylor series near zero).
+/// erf in f64 (about 1e-15 absolute): a Taylor series for |x| < 2.5,
+/// else `1 - erfc`.
 pub(crate) fn erf64(x: f64) -> f64 {
     if x.is_nan() {
         return x;
     }
     let ax = x.abs();
-    let r = if ax < 2.5 {
-        // Taylor series: erf(x) = 2/sqrt(pi) * sum (-1)^n x^(2n+1) / (n! (2n+1))
-        let mut term = ax;
-        let mut sum = ax;
-        let x2 = ax * ax;
-        let mut n = 0.0;
-        loop {
-            n += 1.0;
-            term *= -x2 / n;
-            let add = term / (2.0 * n + 1.0);
-            sum += add;
-            if add.abs() < 1e-17 * sum.abs() {
-                break;
-            }
-        }
-        sum * 2.0 / std::f64::consts::PI.sqrt()
-    } else if ax > 6.0 {
-        1.0
-    } else {
-        // erfc via continued fraction (Lentz), good for x >= 2.5.
-        let tiny = 1e-300;
-        let mut f = ax;
-        let mut c = ax;
-        let mut d = 0.0;
-        let mut i = 1.0;
-        loop {
-            let a = i / 2.0;
-            d = ax + a * d;
-            d = if d.abs() < tiny { tiny } else { d };
-            c = ax + a / c;
-            c = if c.abs() < tiny { tiny } else { c };
-            d = 1.0 / d;
-            let delta = c * d;
-            f *= delta;
-            i += 1.0;
-            if (delta - 1.0).abs() < 1e-16 || i > 500.0 {
-                break;
-            }
-        }
-        let erfc = (-ax * ax).exp() / (f * std::f64::consts::PI.sqrt());
-        1.0 - erfc
-    };
+    let r = if ax < 2.5 { erf_taylor(ax) } else { 1.0 - erfc_cf(ax) };
     if x < 0.0 { -r } else { r }
+}
+
+/// erfc in f64 with full relative accuracy in the tail (x ≫ 0), where
+/// `1 - erf(x)` would cancel.
+pub(crate) fn erfc64(x: f64) -> f64 {
+    if x.is_nan() {
+        return x;
+    }
+    if x >= 2.5 { erfc_cf(x) } else { 1.0 - erf64(x) }
+}
+
+/// erf(x) for 0 ≤ x < 2.5: 2/√π · Σ (−1)ⁿ x^(2n+1) / (n!·(2n+1)).
+fn erf_taylor(ax: f64) -> f64 {
+    let mut term = ax;
+    let mut sum = ax;
+    let x2 = ax * ax;
+    let mut n = 0.0;
+    loop {
+        n += 1.0;
+        term *= -x2 / n;
+        let add = term / (2.0 * n + 1.0);
+        sum += add;
+        if add.abs() <= 1e-17 * sum.abs() {
+            break;
+        }
+    }
+    sum * 2.0 / std::f64::consts::PI.sqrt()
+}
+
+/// erfc(x) for x ≥ 2.5 by its continued fraction (modified Lentz).
+fn erfc_cf(ax: f64) -> f64 {
+    if ax.is_infinite() {
+        return 0.0;
+    }
+    let tiny = 1e-300;
+    let mut f = ax;
+    let mut c = ax;
+    let mut d = 0.0;
+    let mut i = 1.0;
+    loop {
+        let a = i / 2.0;
+        d = ax + a * d;
+        d = if d.abs() < tiny { tiny } else { d };
+        c = ax + a / c;
+        c = if c.abs() < tiny { tiny } else { c };
+        d = 1.0 / d;
+        let delta = c * d;
+        f *= delta;
+        i += 1.0;
+        if (delta - 1.0).abs() < 1e-16 || i > 500.0 {
+            break;
+        }
+    }
+    (-ax * ax).exp() / (f * std::f64::consts::PI.sqrt())
 }
 
 #[cfg(test)]
@@ -401,6 +416,17 @@ mod tests {
         for (x, want) in cases {
             assert!((erf64(x) - want).abs() < 1e-14, "erf({x}) = {} want {want}", erf64(x));
         }
+    }
+
+    #[test]
+    fn erfc_keeps_relative_accuracy_in_the_tail() {
+        // erfc(3) = 2.209049699858544e-5, erfc(5) = 1.5374597944280349e-12.
+        assert!((erfc64(3.0) / 2.209_049_699_858_544e-5 - 1.0).abs() < 1e-13);
+        assert!((erfc64(5.0) / 1.537_459_794_428_035e-12 - 1.0).abs() < 1e-13);
+        assert!((erfc64(-1.0) - 1.842_700_792_949_715).abs() < 1e-14);
+        // GELU far in the negative tail is tiny but not zero, in f32 too.
+        assert!(Activation::GeluErf.apply_f32(-6.0) < 0.0);
+        assert!(Activation::GeluTanh.apply_f32(-6.0) < 0.0);
     }
 
     #[test]

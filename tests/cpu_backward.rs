@@ -26,7 +26,13 @@ fn central(v: f32, mut f: impl FnMut(f32) -> f64) -> f64 {
 }
 
 /// Finite-difference gradients of [`loss`] with respect to every input.
-fn finite_differences(x: &[f32], x_shape: &[usize], w: &Owned<f32>, act: Activation, d_out: &[f64]) -> RefGrads {
+fn finite_differences(
+    x: &[f32],
+    x_shape: &[usize],
+    w: &Owned<f32>,
+    act: Activation,
+    d_out: &[f64],
+) -> RefGrads {
     let mut xs = x.to_vec();
     let dx = (0..x.len())
         .map(|i| {
@@ -41,7 +47,9 @@ fn finite_differences(x: &[f32], x_shape: &[usize], w: &Owned<f32>, act: Activat
     let mut wp = w.clone();
     let kn = w.k * w.n;
     // For GateUp, `gate` holds both halves: the first K*N are the gate.
-    let mut grad_of = |pick: &dyn Fn(&mut Owned<f32>) -> &mut Vec<f32>, range: std::ops::Range<usize>| -> Vec<f64> {
+    let mut grad_of = |pick: &dyn Fn(&mut Owned<f32>) -> &mut Vec<f32>,
+                       range: std::ops::Range<usize>|
+     -> Vec<f64> {
         range
             .map(|i| {
                 let orig = pick(&mut wp)[i];
@@ -55,13 +63,33 @@ fn finite_differences(x: &[f32], x_shape: &[usize], w: &Owned<f32>, act: Activat
             .collect()
     };
     let (d_w_gate, d_w_up) = match w.lay {
-        Lay::GateUp => (grad_of(&|o| &mut o.gate, 0..kn), grad_of(&|o| &mut o.gate, kn..2 * kn)),
-        _ => (grad_of(&|o| &mut o.gate, 0..kn), grad_of(&|o| &mut o.up, 0..kn)),
+        Lay::GateUp => (
+            grad_of(&|o| &mut o.gate, 0..kn),
+            grad_of(&|o| &mut o.gate, kn..2 * kn),
+        ),
+        _ => (
+            grad_of(&|o| &mut o.gate, 0..kn),
+            grad_of(&|o| &mut o.up, 0..kn),
+        ),
     };
     let n = w.n;
-    let d_b_gate = if w.bg.is_some() { grad_of(&|o| o.bg.as_mut().unwrap(), 0..n) } else { vec![] };
-    let d_b_up = if w.bu.is_some() { grad_of(&|o| o.bu.as_mut().unwrap(), 0..n) } else { vec![] };
-    RefGrads { dx, d_w_gate, d_w_up, d_b_gate, d_b_up }
+    let d_b_gate = if w.bg.is_some() {
+        grad_of(&|o| o.bg.as_mut().unwrap(), 0..n)
+    } else {
+        vec![]
+    };
+    let d_b_up = if w.bu.is_some() {
+        grad_of(&|o| o.bu.as_mut().unwrap(), 0..n)
+    } else {
+        vec![]
+    };
+    RefGrads {
+        dx,
+        d_w_gate,
+        d_w_up,
+        d_b_gate,
+        d_b_up,
+    }
 }
 
 #[test]
@@ -96,7 +124,14 @@ fn reference_backward_matches_finite_differences() {
 }
 
 /// `cpu::backward` (both save modes) against the reference for input type `T`, G = f32.
-fn backward_case<T: Element>(seed: u64, x_shape: &[usize], n: usize, lay: Lay, bias: (bool, bool), act: Activation) {
+fn backward_case<T: Element>(
+    seed: u64,
+    x_shape: &[usize],
+    n: usize,
+    lay: Lay,
+    bias: (bool, bool),
+    act: Activation,
+) {
     let k = *x_shape.last().unwrap();
     let m: usize = x_shape[..x_shape.len() - 1].iter().product();
     let ctx = format!(
@@ -116,8 +151,18 @@ fn backward_case<T: Element>(seed: u64, x_shape: &[usize], n: usize, lay: Lay, b
         let got: Grads<f32> = cpu::backward(&x, x_shape, &wv, act, &saved, &d_out).unwrap();
         let tol = 1e-5;
         check_grad(&f64s(&got.dx), &want.dx, tol, &format!("{ctx}: dx"));
-        check_grad(&f64s(&got.d_w_gate), &want.d_w_gate, tol, &format!("{ctx}: dWg"));
-        check_grad(&f64s(&got.d_w_up), &want.d_w_up, tol, &format!("{ctx}: dWu"));
+        check_grad(
+            &f64s(&got.d_w_gate),
+            &want.d_w_gate,
+            tol,
+            &format!("{ctx}: dWg"),
+        );
+        check_grad(
+            &f64s(&got.d_w_up),
+            &want.d_w_up,
+            tol,
+            &format!("{ctx}: dWu"),
+        );
         assert_eq!(got.d_b_gate.is_some(), bias.0, "{ctx}");
         assert_eq!(got.d_b_up.is_some(), bias.1, "{ctx}");
         if let Some(db) = &got.d_b_gate {
@@ -152,7 +197,14 @@ fn cpu_backward_matches_reference() {
     }
     backward_case::<f16>(s0, &[31, 64], 129, Lay::Nk, (true, true), Activation::Silu);
     // Several row blocks in the fused forward that fills the saved state.
-    backward_case::<f32>(s0, &[600, 7], 70, Lay::Kn, (true, false), Activation::GeluTanh);
+    backward_case::<f32>(
+        s0,
+        &[600, 7],
+        70,
+        Lay::Kn,
+        (true, false),
+        Activation::GeluTanh,
+    );
 }
 
 /// A small random problem for the gradient-plumbing tests.
@@ -168,7 +220,12 @@ fn problem(seed: u64, m: usize, k: usize, n: usize, lay: Lay, bias: (bool, bool)
     let w = Owned::<f32>::random(&mut r, k, n, lay, bias);
     let x = rand_vec(&mut r, m * k, 1.0);
     let d_out = rand_vec(&mut r, m * n, 1.0);
-    Problem { w, x, d_out, shape: [m, k] }
+    Problem {
+        w,
+        x,
+        d_out,
+        shape: [m, k],
+    }
 }
 
 #[test]
@@ -177,9 +234,19 @@ fn narrow_gradient_types_are_the_f32_gradients_rounded_once() {
     let p = problem(s, 31, 64, 129, Lay::Kn, (true, true));
     let act = Activation::GeluErf;
     let mut out = vec![0.0f32; 31 * 129];
-    let saved = cpu::forward_train(&p.x, &p.shape, &p.w.view(), act, SaveMode::Recompute, &mut out).unwrap();
-    let g32: Grads<f32> = cpu::backward(&p.x, &p.shape, &p.w.view(), act, &saved, &p.d_out).unwrap();
-    let gb: Grads<bf16> = cpu::backward(&p.x, &p.shape, &p.w.view(), act, &saved, &p.d_out).unwrap();
+    let saved = cpu::forward_train(
+        &p.x,
+        &p.shape,
+        &p.w.view(),
+        act,
+        SaveMode::Recompute,
+        &mut out,
+    )
+    .unwrap();
+    let g32: Grads<f32> =
+        cpu::backward(&p.x, &p.shape, &p.w.view(), act, &saved, &p.d_out).unwrap();
+    let gb: Grads<bf16> =
+        cpu::backward(&p.x, &p.shape, &p.w.view(), act, &saved, &p.d_out).unwrap();
     let round = |v: &[f32]| v.iter().map(|&x| bf16::from_f32(x)).collect::<Vec<_>>();
     assert_eq!(gb.dx, round(&g32.dx), "seed {s}");
     assert_eq!(gb.d_w_gate, round(&g32.d_w_gate), "seed {s}");
@@ -196,8 +263,10 @@ fn save_modes_agree() {
         let act = Activation::Swish { beta: 1.5 };
         let run = |mode| {
             let mut out = vec![0.0f32; 64 * 129];
-            let saved = cpu::forward_train(&p.x, &p.shape, &p.w.view(), act, mode, &mut out).unwrap();
-            let g: Grads<f32> = cpu::backward(&p.x, &p.shape, &p.w.view(), act, &saved, &p.d_out).unwrap();
+            let saved =
+                cpu::forward_train(&p.x, &p.shape, &p.w.view(), act, mode, &mut out).unwrap();
+            let g: Grads<f32> =
+                cpu::backward(&p.x, &p.shape, &p.w.view(), act, &saved, &p.d_out).unwrap();
             g
         };
         let (a, b) = (run(SaveMode::PreActivations), run(SaveMode::Recompute));
@@ -205,7 +274,12 @@ fn save_modes_agree() {
         check_grad(&f64s(&a.dx), &f64s(&b.dx), 1e-6, &ctx);
         check_grad(&f64s(&a.d_w_gate), &f64s(&b.d_w_gate), 1e-6, &ctx);
         check_grad(&f64s(&a.d_w_up), &f64s(&b.d_w_up), 1e-6, &ctx);
-        check_grad(&f64s(a.d_b_up.as_ref().unwrap()), &f64s(b.d_b_up.as_ref().unwrap()), 1e-6, &ctx);
+        check_grad(
+            &f64s(a.d_b_up.as_ref().unwrap()),
+            &f64s(b.d_b_up.as_ref().unwrap()),
+            1e-6,
+            &ctx,
+        );
     }
 }
 
@@ -216,7 +290,8 @@ fn backward_into_accumulates_weight_and_bias_grads_and_overwrites_dx() {
     let act = Activation::Silu;
     let wv = p.w.view();
     let mut out = vec![0.0f32; 7 * 64];
-    let saved = cpu::forward_train(&p.x, &p.shape, &wv, act, SaveMode::PreActivations, &mut out).unwrap();
+    let saved =
+        cpu::forward_train(&p.x, &p.shape, &wv, act, SaveMode::PreActivations, &mut out).unwrap();
     let once: Grads<f32> = cpu::backward(&p.x, &p.shape, &wv, act, &saved, &p.d_out).unwrap();
 
     let mut acc = Grads::<f32>::zeros(&p.shape, &wv).unwrap();
@@ -226,10 +301,28 @@ fn backward_into_accumulates_weight_and_bias_grads_and_overwrites_dx() {
     assert_eq!(acc.dx, once.dx, "seed {s}: dx from zeros");
     cpu::backward_into(&p.x, &p.shape, &wv, act, &saved, &p.d_out, &mut acc, true).unwrap();
     let twice = |v: &[f32]| f64s(v).iter().map(|x| 2.0 * x).collect::<Vec<_>>();
-    assert_eq!(acc.dx, once.dx, "seed {s}: dx is overwritten, not accumulated");
-    check_grad(&f64s(&acc.d_w_gate), &twice(&once.d_w_gate), 1e-6, "dWg accumulated");
-    check_grad(&f64s(&acc.d_w_up), &twice(&once.d_w_up), 1e-6, "dWu accumulated");
-    check_grad(&f64s(acc.d_b_up.as_ref().unwrap()), &twice(once.d_b_up.as_ref().unwrap()), 1e-6, "dbu");
+    assert_eq!(
+        acc.dx, once.dx,
+        "seed {s}: dx is overwritten, not accumulated"
+    );
+    check_grad(
+        &f64s(&acc.d_w_gate),
+        &twice(&once.d_w_gate),
+        1e-6,
+        "dWg accumulated",
+    );
+    check_grad(
+        &f64s(&acc.d_w_up),
+        &twice(&once.d_w_up),
+        1e-6,
+        "dWu accumulated",
+    );
+    check_grad(
+        &f64s(acc.d_b_up.as_ref().unwrap()),
+        &twice(once.d_b_up.as_ref().unwrap()),
+        1e-6,
+        "dbu",
+    );
 
     // accumulate = false overwrites everything.
     cpu::backward_into(&p.x, &p.shape, &wv, act, &saved, &p.d_out, &mut acc, false).unwrap();
@@ -239,7 +332,12 @@ fn backward_into_accumulates_weight_and_bias_grads_and_overwrites_dx() {
     let mut accb = Grads::<bf16>::zeros(&p.shape, &wv).unwrap();
     cpu::backward_into(&p.x, &p.shape, &wv, act, &saved, &p.d_out, &mut accb, true).unwrap();
     cpu::backward_into(&p.x, &p.shape, &wv, act, &saved, &p.d_out, &mut accb, true).unwrap();
-    check_grad(&f64s(&accb.d_w_up), &twice(&once.d_w_up), 1e-2, "bf16 dWu accumulated");
+    check_grad(
+        &f64s(&accb.d_w_up),
+        &twice(&once.d_w_up),
+        1e-2,
+        "bf16 dWu accumulated",
+    );
 }
 
 #[test]
@@ -248,8 +346,10 @@ fn zero_rows_gives_zero_weight_grads() {
     let wv = p.w.view();
     for mode in [SaveMode::PreActivations, SaveMode::Recompute] {
         let mut out: [f32; 0] = [];
-        let saved = cpu::forward_train(&[], &[0, 7], &wv, Activation::Silu, mode, &mut out).unwrap();
-        let g: Grads<f32> = cpu::backward(&[], &[0, 7], &wv, Activation::Silu, &saved, &[]).unwrap();
+        let saved =
+            cpu::forward_train(&[], &[0, 7], &wv, Activation::Silu, mode, &mut out).unwrap();
+        let g: Grads<f32> =
+            cpu::backward(&[], &[0, 7], &wv, Activation::Silu, &saved, &[]).unwrap();
         assert!(g.dx.is_empty());
         assert!(g.d_w_gate.iter().chain(&g.d_w_up).all(|&v| v == 0.0));
         assert_eq!(g.d_b_gate.as_deref(), Some(&[0.0f32; 5][..]));
@@ -257,7 +357,17 @@ fn zero_rows_gives_zero_weight_grads() {
         // Accumulating zero rows leaves existing gradients alone.
         let mut acc = Grads::<f32>::zeros(&[0, 7], &wv).unwrap();
         acc.d_w_gate.fill(1.5);
-        cpu::backward_into(&[], &[0, 7], &wv, Activation::Silu, &saved, &[], &mut acc, true).unwrap();
+        cpu::backward_into(
+            &[],
+            &[0, 7],
+            &wv,
+            Activation::Silu,
+            &saved,
+            &[],
+            &mut acc,
+            true,
+        )
+        .unwrap();
         assert!(acc.d_w_gate.iter().all(|&v| v == 1.5));
     }
 }
@@ -266,10 +376,28 @@ fn zero_rows_gives_zero_weight_grads() {
 fn saved_state_reports_its_memory() {
     let p = problem(4, 9, 7, 33, Lay::Nk, (false, false));
     let mut out = vec![0.0f32; 9 * 33];
-    let pre = cpu::forward_train(&p.x, &p.shape, &p.w.view(), Activation::Relu, SaveMode::PreActivations, &mut out)
-        .unwrap();
+    let pre = cpu::forward_train(
+        &p.x,
+        &p.shape,
+        &p.w.view(),
+        Activation::Relu,
+        SaveMode::PreActivations,
+        &mut out,
+    )
+    .unwrap();
     assert_eq!(pre.bytes(), 2 * 9 * 33 * 4);
-    assert_eq!((pre.m(), pre.n(), pre.mode()), (9, 33, SaveMode::PreActivations));
-    let re = cpu::forward_train(&p.x, &p.shape, &p.w.view(), Activation::Relu, SaveMode::Recompute, &mut out).unwrap();
+    assert_eq!(
+        (pre.m(), pre.n(), pre.mode()),
+        (9, 33, SaveMode::PreActivations)
+    );
+    let re = cpu::forward_train(
+        &p.x,
+        &p.shape,
+        &p.w.view(),
+        Activation::Relu,
+        SaveMode::Recompute,
+        &mut out,
+    )
+    .unwrap();
     assert_eq!(re.bytes(), 0);
 }

@@ -12,7 +12,14 @@ const BIASES: [(bool, bool); 4] = [(false, false), (true, false), (false, true),
 
 /// Runs one case for dtype `T`: fused, unfused and the training forward
 /// against the reference (the training forward must equal `forward` bit for bit).
-fn case<T: Element>(seed: u64, x_shape: &[usize], n: usize, lay: Lay, bias: (bool, bool), act: Activation) {
+fn case<T: Element>(
+    seed: u64,
+    x_shape: &[usize],
+    n: usize,
+    lay: Lay,
+    bias: (bool, bool),
+    act: Activation,
+) {
     let k = *x_shape.last().unwrap();
     let m: usize = x_shape[..x_shape.len() - 1].iter().product();
     let ctx = format!(
@@ -33,13 +40,24 @@ fn case<T: Element>(seed: u64, x_shape: &[usize], n: usize, lay: Lay, bias: (boo
     check_out(&unfused, &want, &format!("{ctx}: unfused"));
 
     let mut train = vec![T::from_f32(7.0); m * n];
-    let saved = cpu::forward_train(&x, x_shape, &wv, act, cpu::SaveMode::PreActivations, &mut train).unwrap();
+    let saved = cpu::forward_train(
+        &x,
+        x_shape,
+        &wv,
+        act,
+        cpu::SaveMode::PreActivations,
+        &mut train,
+    )
+    .unwrap();
     assert_eq!(train, got, "{ctx}: forward_train differs from forward");
     assert_eq!(saved.bytes(), 2 * m * n * 4, "{ctx}");
     // The saved pre-activations are the biased f32 gate/up values.
     let (g, u) = (saved.gate_pre().unwrap(), saved.up_pre().unwrap());
     let act_of = |i: usize| T::from_f32(act.apply_f32(g[i]) * u[i]);
-    assert!((0..m * n).all(|i| act_of(i) == got[i]), "{ctx}: saved pre-activations do not reproduce out");
+    assert!(
+        (0..m * n).all(|i| act_of(i) == got[i]),
+        "{ctx}: saved pre-activations do not reproduce out"
+    );
 }
 
 /// Two Latin squares over DIMS: every value appears in every position (M, K,
@@ -77,6 +95,30 @@ fn shape_sweep_every_dtype_activation_and_arrangement() {
 }
 
 #[test]
+fn full_shape_cube_with_rotating_configs() {
+    // All 7³ (M, K, N) combinations, each with one activation / arrangement /
+    // bias pattern / dtype picked in rotation (the other tests cover the
+    // configurations exhaustively on fewer shapes).
+    let s0 = seed();
+    let mut i = 0usize;
+    for m in DIMS {
+        for k in DIMS {
+            for n in DIMS {
+                i += 1;
+                let s = s0.wrapping_add(1000 + i as u64);
+                let act = Activation::ALL[i % 7];
+                let (lay, bias) = (LAYS[i % 3], BIASES[(i / 3) % 4]);
+                match i % 3 {
+                    0 => case::<f32>(s, &[m, k], n, lay, bias, act),
+                    1 => case::<bf16>(s, &[m, k], n, lay, bias, act),
+                    _ => case::<f16>(s, &[m, k], n, lay, bias, act),
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn every_activation_arrangement_bias_and_dtype_on_one_shape() {
     let s0 = seed();
     let mut i = 0u64;
@@ -97,8 +139,22 @@ fn every_activation_arrangement_bias_and_dtype_on_one_shape() {
 fn leading_batch_dims_flatten_into_rows() {
     let s = seed();
     case::<f32>(s, &[3, 5, 31], 7, Lay::Nk, (true, true), Activation::Silu);
-    case::<bf16>(s, &[2, 1, 4, 64], 129, Lay::GateUp, (false, false), Activation::GeluTanh);
-    case::<f16>(s, &[7, 2, 7], 2, Lay::Kn, (true, false), Activation::Swish { beta: 1.5 });
+    case::<bf16>(
+        s,
+        &[2, 1, 4, 64],
+        129,
+        Lay::GateUp,
+        (false, false),
+        Activation::GeluTanh,
+    );
+    case::<f16>(
+        s,
+        &[7, 2, 7],
+        2,
+        Lay::Kn,
+        (true, false),
+        Activation::Swish { beta: 1.5 },
+    );
     // The batch layout must not matter: [B, S, K] equals [B*S, K].
     let mut r = rng(s);
     let w = Owned::<f32>::random(&mut r, 31, 64, Lay::Nk, (true, true));
@@ -113,7 +169,14 @@ fn many_row_blocks_and_column_blocks() {
     // M above the 512-row tile with a ragged last block; N not a multiple of 64.
     let s = seed();
     case::<f32>(s, &[1100, 31], 70, Lay::Kn, (true, true), Activation::Silu);
-    case::<bf16>(s, &[2, 520, 7], 129, Lay::Nk, (true, false), Activation::Relu);
+    case::<bf16>(
+        s,
+        &[2, 520, 7],
+        129,
+        Lay::Nk,
+        (true, false),
+        Activation::Relu,
+    );
 }
 
 #[test]
@@ -123,7 +186,10 @@ fn results_do_not_depend_on_thread_count() {
     let w = Owned::<f32>::random(&mut r, 64, 257, Lay::Nk, (true, true));
     let x: Vec<f32> = rand_vec(&mut r, 129 * 64, 1.0);
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
         pool.install(|| cpu::forward_alloc(&x, &[129, 64], &w.view(), Activation::GeluErf).unwrap())
     };
     let one = run(1);
@@ -136,12 +202,23 @@ fn zero_rows_is_ok_and_empty() {
     let mut r = rng(1);
     let w = Owned::<f32>::random(&mut r, 7, 5, Lay::Kn, (true, true));
     for shape in [&[0usize, 7][..], &[2, 0, 7], &[0, 3, 7]] {
-        assert!(cpu::forward_alloc::<f32>(&[], shape, &w.view(), Activation::Silu).unwrap().is_empty());
+        assert!(
+            cpu::forward_alloc::<f32>(&[], shape, &w.view(), Activation::Silu)
+                .unwrap()
+                .is_empty()
+        );
         let mut out: [f32; 0] = [];
         cpu::forward(&[], shape, &w.view(), Activation::Silu, &mut out).unwrap();
         cpu::unfused_forward(&[], shape, &w.view(), Activation::Silu, &mut out).unwrap();
-        let saved = cpu::forward_train(&[], shape, &w.view(), Activation::Silu, cpu::SaveMode::PreActivations, &mut out)
-            .unwrap();
+        let saved = cpu::forward_train(
+            &[],
+            shape,
+            &w.view(),
+            Activation::Silu,
+            cpu::SaveMode::PreActivations,
+            &mut out,
+        )
+        .unwrap();
         assert_eq!((saved.m(), saved.bytes()), (0, 0));
     }
 }
@@ -160,13 +237,23 @@ fn nan_case<T: Element>(seed: u64, act: Activation) {
     for (i, row) in got.chunks(n).enumerate() {
         let ctx = format!("seed {seed} {:?} {act:?} row {i}", T::DTYPE);
         if i == bad_row {
-            assert!(row.iter().all(|v| v.is_nan()), "{ctx}: NaN row not all NaN: {row:?}");
+            assert!(
+                row.iter().all(|v| v.is_nan()),
+                "{ctx}: NaN row not all NaN: {row:?}"
+            );
         } else {
-            assert!(row.iter().all(|v| v.is_finite()), "{ctx}: NaN leaked: {row:?}");
+            assert!(
+                row.iter().all(|v| v.is_finite()),
+                "{ctx}: NaN leaked: {row:?}"
+            );
         }
     }
     let want = reference::forward_f64(&x, &[m, k], &w.view(), act).unwrap();
-    check_out(&cpu::forward_alloc(&x, &[m, k], &w.view(), act).unwrap(), &want, "NaN case, fused");
+    check_out(
+        &cpu::forward_alloc(&x, &[m, k], &w.view(), act).unwrap(),
+        &want,
+        "NaN case, fused",
+    );
     check_out(&unfused, &want, "NaN case, unfused");
 }
 
@@ -197,7 +284,11 @@ fn infinities_behave_like_the_reference() {
             let xb: Vec<bf16> = x.iter().map(|&v| bf16::from_f32(v)).collect();
             let wb = Owned::<bf16>::random(&mut r, k, n, Lay::Nk, (true, true));
             let want = reference::forward_f64(&xb, &[m, k], &wb.view(), act).unwrap();
-            check_out(&cpu::forward_alloc(&xb, &[m, k], &wb.view(), act).unwrap(), &want, "bf16 Inf");
+            check_out(
+                &cpu::forward_alloc(&xb, &[m, k], &wb.view(), act).unwrap(),
+                &want,
+                "bf16 Inf",
+            );
         }
     }
 }
@@ -208,10 +299,24 @@ fn recompute_mode_saves_nothing() {
     let w = Owned::<f32>::random(&mut r, 31, 64, Lay::Nk, (true, false));
     let x: Vec<f32> = rand_vec(&mut r, 7 * 31, 1.0);
     let mut out = vec![0.0f32; 7 * 64];
-    let saved = cpu::forward_train(&x, &[7, 31], &w.view(), Activation::Silu, cpu::SaveMode::Recompute, &mut out).unwrap();
-    assert_eq!((saved.bytes(), saved.mode(), saved.m(), saved.n()), (0, cpu::SaveMode::Recompute, 7, 64));
+    let saved = cpu::forward_train(
+        &x,
+        &[7, 31],
+        &w.view(),
+        Activation::Silu,
+        cpu::SaveMode::Recompute,
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(
+        (saved.bytes(), saved.mode(), saved.m(), saved.n()),
+        (0, cpu::SaveMode::Recompute, 7, 64)
+    );
     assert!(saved.gate_pre().is_none() && saved.up_pre().is_none());
-    assert_eq!(out, cpu::forward_alloc(&x, &[7, 31], &w.view(), Activation::Silu).unwrap());
+    assert_eq!(
+        out,
+        cpu::forward_alloc(&x, &[7, 31], &w.view(), Activation::Silu).unwrap()
+    );
 }
 
 #[test]

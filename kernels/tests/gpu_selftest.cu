@@ -23,43 +23,102 @@
 
 static int g_fail = 0, g_checks = 0;
 
-// ---- host reference -------------------------------------------------------
+// ---- host reference (double) ------------------------------------------------
+static double sigm(double z) { return 1.0 / (1.0 + std::exp(-z)); }
+static const double kK0 = 0.79788456080286535588;  // sqrt(2/pi)
+static const double kK1 = 0.044715;
+
 static double ref_act(double z, int act, double beta) {
   switch (act) {
-    case GLU_ACT_SILU: return z / (1.0 + std::exp(-z));
-    case GLU_ACT_SWISH: return z / (1.0 + std::exp(-beta * z));
-    case GLU_ACT_SIGMOID: return 1.0 / (1.0 + std::exp(-z));
-    case GLU_ACT_GELU_ERF: return 0.5 * z * (1.0 + std::erf(z / std::sqrt(2.0)));
-    case GLU_ACT_GELU_TANH:
-      return 0.5 * z * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (z + 0.044715 * z * z * z)));
+    case GLU_ACT_SILU: return z * sigm(z);
+    case GLU_ACT_SWISH: return z * sigm(beta * z);
+    case GLU_ACT_SIGMOID: return sigm(z);
+    case GLU_ACT_GELU_ERF: return 0.5 * z * std::erfc(-z / std::sqrt(2.0));
+    case GLU_ACT_GELU_TANH: return z * sigm(2.0 * kK0 * (z + kK1 * z * z * z));
     case GLU_ACT_RELU: return z > 0 ? z : (z != z ? z : 0.0);
     default: return z;
   }
 }
-static double ref_act_grad(double z, int act, double beta) {  // central difference
-  if (act == GLU_ACT_RELU) return z > 0 ? 1.0 : (z != z ? z : 0.0);
-  if (act == GLU_ACT_IDENTITY) return 1.0;
-  const double h = 1e-5;
-  return (ref_act(z + h, act, beta) - ref_act(z - h, act, beta)) / (2 * h);
+// Analytic derivative; *scale (optional) receives the sum of the absolute
+// values of the terms of the formula the kernels evaluate (the magnitude
+// their f32 rounding errors scale with, e.g. near a root of act').
+static double ref_act_grad(double z, int act, double beta, double* scale = nullptr) {
+  double d, sc;
+  switch (act) {
+    case GLU_ACT_SILU: {
+      double s = sigm(z);
+      d = s * (1.0 + z * (1.0 - s)); sc = s + std::fabs(z) * s * (1.0 - s);
+      break;
+    }
+    case GLU_ACT_SWISH: {
+      double s = sigm(beta * z);
+      d = s + beta * z * s * (1.0 - s); sc = s + std::fabs(beta * z) * s * (1.0 - s);
+      break;
+    }
+    case GLU_ACT_SIGMOID: {
+      double s = sigm(z);
+      d = sc = s * (1.0 - s);
+      break;
+    }
+    case GLU_ACT_GELU_ERF: {
+      double Phi = 0.5 * std::erfc(-z / std::sqrt(2.0));
+      double phi = std::exp(-0.5 * z * z) / std::sqrt(2.0 * M_PI);
+      d = Phi + z * phi; sc = Phi + std::fabs(z) * phi;
+      break;
+    }
+    case GLU_ACT_GELU_TANH: {
+      double s = sigm(2.0 * kK0 * (z + kK1 * z * z * z));
+      double du = kK0 * (1.0 + 3.0 * kK1 * z * z);
+      d = s + 2.0 * z * s * (1.0 - s) * du; sc = s + std::fabs(2.0 * z * s * (1.0 - s) * du);
+      break;
+    }
+    case GLU_ACT_RELU: d = z > 0 ? 1.0 : (z != z ? z : 0.0); sc = 1.0; break;
+    default: d = 1.0; sc = 1.0; break;
+  }
+  if (scale) *scale = sc;
+  return d;
+}
+
+// Error model (units: unit roundoff u = 2^-p of each format)
+//   * the output is rounded once to T: tol_rel(T) = 2 u_T (margin x2);
+//   * a dot product accumulated in f32 (tensor core or fmaf) of k terms plus
+//     a bias has |err| <= gamma * (sum_k |x_k w_k| + |b|), gamma = (k + 4) u_acc,
+//     u_acc = 2^-23 (allows truncating tensor-core adders): the standard
+//     worst-case bound, propagated through out = act(g) * u:
+//       |act'(g)| * errg * |u| + |act(g)| * erru;
+//   * f32 evaluation of act (expf/erfcf/division, argument products like
+//     beta*z or z/sqrt2): relative (16 + 4 (1 + beta^2) z^2) u_32;
+//   * an absolute floor of the smallest subnormal of T (underflow).
+// NaN (or inf) never passes unless the reference is NaN (then got must be NaN).
+static const double kU32 = 1.0 / 16777216.0;  // 2^-24
+static const double kUAcc = 2.0 * kU32;       // 2^-23
+static double act_eval_slack(double z, double beta) {
+  return (16.0 + 4.0 * (1.0 + beta * beta) * z * z) * kU32;
 }
 
 template <typename T> struct HT;
 template <> struct HT<float> {
   static float from(float v) { return v; }
   static float to(float v) { return v; }
-  static constexpr double tol = 2e-5;
+  static constexpr double u = 1.0 / 16777216.0;  // 2^-24
+  static constexpr double tiny = 1.401298464324817e-45;
+  static constexpr double norm_tol = 1e-5;
   static constexpr const char* name = "f32";
 };
 template <> struct HT<__half> {
   static __half from(float v) { return __float2half_rn(v); }
   static float to(__half v) { return __half2float(v); }
-  static constexpr double tol = 4e-3;
+  static constexpr double u = 1.0 / 2048.0;  // 2^-11
+  static constexpr double tiny = 5.960464477539063e-08;
+  static constexpr double norm_tol = 2e-3;
   static constexpr const char* name = "f16";
 };
 template <> struct HT<__nv_bfloat16> {
   static __nv_bfloat16 from(float v) { return __float2bfloat16_rn(v); }
   static float to(__nv_bfloat16 v) { return __bfloat162float(v); }
-  static constexpr double tol = 1.6e-2;
+  static constexpr double u = 1.0 / 256.0;  // 2^-8
+  static constexpr double tiny = 9.183549615799121e-41;
+  static constexpr double norm_tol = 1e-2;
   static constexpr const char* name = "bf16";
 };
 
@@ -91,10 +150,31 @@ template <typename T> struct DBuf {
   ~DBuf() { cudaFree(base); }
 };
 
-static bool close_enough(double got, double ref, double tol, double scale) {
-  if (std::isnan(ref)) return std::isnan(got);
-  return std::fabs(got - ref) <= tol * (std::fabs(ref) + scale);
-}
+// Per-test accumulator: elementwise bound + normwise relative error.
+struct Checker {
+  int bad = 0;
+  double worst_ratio = 0;  // max |got-ref| / allowance
+  double err2 = 0, ref2 = 0;
+  bool nan_bad = false;
+  // Returns true when the element passes.
+  bool add(double got, double ref, double allow) {
+    if (std::isnan(ref)) {
+      if (!std::isnan(got)) { ++bad; return false; }
+      return true;
+    }
+    if (!std::isfinite(got)) { ++bad; nan_bad = true; return false; }
+    const double e = std::fabs(got - ref);
+    err2 += e * e;
+    ref2 += ref * ref;
+    if (allow > 0) worst_ratio = std::fmax(worst_ratio, e / allow);
+    if (!(e <= allow)) { ++bad; return false; }
+    return true;
+  }
+  double normwise() const { return ref2 > 0 ? std::sqrt(err2 / ref2) : std::sqrt(err2); }
+  bool pass(double norm_tol) const {
+    return bad == 0 && (ref2 == 0 ? err2 == 0 : normwise() <= norm_tol);
+  }
+};
 
 // ---- fused kernels ----------------------------------------------------------
 typedef void (*GluKernel)(GluParams);
@@ -128,31 +208,36 @@ static void test_fused(const char* kname, GluKernel kern, bool mma, int layout, 
   CK(cudaGetLastError());
   CK(cudaDeviceSynchronize());
   auto got = dout.get();
-  int bad = 0;
-  double worst = 0;
+  const double beta = 1.7f;
+  Checker ck;
   for (int64_t m = 0; m < M; ++m)
     for (int64_t n = 0; n < N; ++n) {
-      double g = bias ? HT<T>::to(bg[n]) : 0, u = bias ? HT<T>::to(bu[n]) : 0, ga = 0, ua = 0;
+      double g = bias ? HT<T>::to(bg[n]) : 0, u = bias ? HT<T>::to(bu[n]) : 0;
+      double ga = std::fabs(g), ua = std::fabs(u);
       for (int64_t k = 0; k < K; ++k) {
         double xv = HT<T>::to(x[m * K + k]);
         int64_t wi = layout == GLU_LAYOUT_KN ? k * N + n : n * K + k;
-        g += xv * HT<T>::to(wg[wi]); u += xv * HT<T>::to(wu[wi]);
-        ga += std::fabs(xv * HT<T>::to(wg[wi])); ua += std::fabs(xv * HT<T>::to(wu[wi]));
+        double pg = xv * HT<T>::to(wg[wi]), pu = xv * HT<T>::to(wu[wi]);
+        g += pg; u += pu;
+        ga += std::fabs(pg); ua += std::fabs(pu);
       }
-      double ref = ref_act(g, act, 1.7f) * u;
-      double scale = 1e-2 + 1e-5 * (ga + ua);  // accumulation slack for large K
-      double v = HT<T>::to(got[m * N + n]);
-      if (!close_enough(v, ref, HT<T>::tol, scale)) {
-        if (bad < 3) std::printf("    %s m=%lld n=%lld got %g ref %g\n", kname, (long long)m, (long long)n, v, ref);
-        ++bad;
-      }
-      worst = std::fmax(worst, std::fabs(v - ref));
+      const double a = ref_act(g, act, beta), da = ref_act_grad(g, act, beta);
+      const double ref = a * u;
+      const double gamma = (double)(K + 4) * kUAcc;
+      const double allow = 2.0 * HT<T>::u * std::fabs(ref) +
+                           gamma * (std::fabs(da) * ga * std::fabs(u) + std::fabs(a) * ua) +
+                           act_eval_slack(g, beta) * std::fabs(ref) + HT<T>::tiny;
+      const double v = HT<T>::to(got[m * N + n]);
+      if (!ck.add(v, ref, allow) && ck.bad <= 3)
+        std::printf("    %s m=%lld n=%lld got %.9g ref %.9g allow %.3g\n", kname, (long long)m,
+                    (long long)n, v, ref, allow);
     }
+  const bool ok = ck.pass(HT<T>::norm_tol);
   ++g_checks;
-  if (bad) ++g_fail;
-  std::printf("%s %-24s M=%lld N=%lld K=%lld act=%d bias=%d mis=%zu: %s (max abs err %.3g)\n",
-              bad ? "FAIL" : "ok  ", kname, (long long)M, (long long)N, (long long)K, act, bias,
-              misalign, bad ? "MISMATCH" : "pass", worst);
+  if (!ok) ++g_fail;
+  std::printf("%s %-24s M=%lld N=%lld K=%lld act=%d bias=%d mis=%zu: %s (bad %d, worst err/bound %.3g, normwise %.3g)\n",
+              ok ? "ok  " : "FAIL", kname, (long long)M, (long long)N, (long long)K, act, bias,
+              misalign, ok ? "pass" : "MISMATCH", ck.bad, ck.worst_ratio, ck.normwise());
 }
 
 // ---- elementwise ------------------------------------------------------------
@@ -160,12 +245,13 @@ typedef void (*EltKernel)(GluEltParams);
 
 template <typename T>
 static void test_elt(const char* kname, EltKernel kern, int op, int64_t rows, int64_t n, int64_t ld,
-                     int act, bool bias, size_t misalign, int grid) {
-  auto a = rand_vec<T>(rows * ld, -4, 4), b = rand_vec<T>(rows * ld, -2, 2),
+                     int act, bool bias, size_t misalign, int grid, float arange = 4.0f) {
+  auto a = rand_vec<T>(rows * ld, -arange, arange), b = rand_vec<T>(rows * ld, -2, 2),
        c = rand_vec<T>(rows * ld, -2, 2);
   auto ba = rand_vec<T>(n, -1, 1), bb = rand_vec<T>(n, -1, 1);
   if (rows * ld > 3) { a[1] = HT<T>::from(NAN); a[2] = HT<T>::from(0.f); }
-  std::vector<T> init(rows * ld, HT<T>::from(777.f));
+  const T init_v = HT<T>::from(777.f);
+  std::vector<T> init(rows * ld, init_v);
   DBuf<T> da(a, misalign), db(b, 0), dc(c, 0), dba(ba, 0), dbb(bb, 0), do0(init, 0), do1(init, 0);
   GluEltParams p{};
   p.a = da.p; p.b = db.p; p.c = dc.p;
@@ -176,33 +262,60 @@ static void test_elt(const char* kname, EltKernel kern, int op, int64_t rows, in
   CK(cudaGetLastError());
   CK(cudaDeviceSynchronize());
   auto o0 = do0.get(), o1 = do1.get();
-  int bad = 0;
+  const double beta = 0.8f, tr = 2.0 * HT<T>::u, tiny = HT<T>::tiny;
+  Checker ck;
+  int untouched_bad = 0;
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t j = 0; j < ld; ++j) {
       size_t i = r * ld + j;
-      double av = HT<T>::to(a[i]), bv = HT<T>::to(b[i]), cv = HT<T>::to(c[i]);
-      double bav = (bias && j < n) ? HT<T>::to(ba[j]) : 0, bbv = (bias && j < n) ? HT<T>::to(bb[j]) : 0;
-      double r0 = 777, r1 = 777;
-      if (j < n) {
-        if (op == 0) r0 = ref_act(av + bav, act, 0.8f) * (bv + bbv);
-        if (op == 1) r0 = ref_act(av + bav, act, 0.8f);
-        if (op == 2) r0 = av * (bv + bbv);
-        if (op == 3) { r0 = cv * bv * ref_act_grad(av, act, 0.8f); r1 = cv * ref_act(av, act, 0.8f); }
-      }
       double g0 = HT<T>::to(o0[i]), g1 = HT<T>::to(o1[i]);
-      bool ok = close_enough(g0, r0, HT<T>::tol + 1e-4, 1e-3);
-      if (op == 3 || j >= n) ok = ok && close_enough(g1, r1, HT<T>::tol + 1e-4, 1e-3);
-      if (!ok) {
-        if (bad < 3) std::printf("    %s r=%lld c=%lld a=%g got %g,%g ref %g,%g\n", kname, (long long)r,
-                                 (long long)j, av, g0, g1, r0, r1);
-        ++bad;
+      if (j >= n) {  // padding columns: never written
+        const bool ok = g0 == 777.0 && (op != 3 || g1 == 777.0);
+        if (!ok && untouched_bad++ < 3)
+          std::printf("    %s r=%lld c=%lld (padding) overwritten: %g,%g\n", kname, (long long)r,
+                      (long long)j, g0, g1);
+        continue;
       }
+      double av = HT<T>::to(a[i]), bv = HT<T>::to(b[i]), cv = HT<T>::to(c[i]);
+      double bav = bias ? HT<T>::to(ba[j]) : 0, bbv = bias ? HT<T>::to(bb[j]) : 0;
+      bool ok = true;
+      double r0 = 0, r1 = 0;
+      if (op == 0 || op == 1) {  // act(a + ba) [* (b + bb)]
+        const double z = av + bav, U = op == 0 ? bv + bbv : 1.0;
+        const double Ua = op == 0 ? std::fabs(bv) + std::fabs(bbv) : 0.0;
+        const double A = ref_act(z, act, beta), dA = ref_act_grad(z, act, beta);
+        r0 = A * U;
+        const double allow = tr * std::fabs(r0) +
+                             4 * kU32 * (std::fabs(dA) * (std::fabs(av) + std::fabs(bav)) * std::fabs(U) +
+                                         std::fabs(A) * Ua) +
+                             act_eval_slack(z, beta) * std::fabs(r0) + tiny;
+        ok = ck.add(g0, r0, allow);
+      } else if (op == 2) {  // a * (b + bb)
+        r0 = av * (bv + bbv);
+        const double allow = tr * std::fabs(r0) +
+                             4 * kU32 * std::fabs(av) * (std::fabs(bv) + std::fabs(bbv)) + tiny;
+        ok = ck.add(g0, r0, allow);
+      } else {  // glu_bwd: out0 = d * u * act'(g), out1 = d * act(g)
+        double sc;
+        const double dA = ref_act_grad(av, act, beta, &sc), A = ref_act(av, act, beta);
+        r0 = cv * bv * dA;
+        r1 = cv * A;
+        const double slack = act_eval_slack(av, beta);
+        const double allow0 = tr * std::fabs(r0) + slack * std::fabs(cv * bv) * sc + tiny;
+        const double allow1 = tr * std::fabs(r1) + slack * std::fabs(r1) + tiny;
+        ok = ck.add(g0, r0, allow0);
+        ok = ck.add(g1, r1, allow1) && ok;
+      }
+      if (!ok && ck.bad <= 3)
+        std::printf("    %s r=%lld c=%lld a=%.9g got %.9g,%.9g ref %.9g,%.9g\n", kname, (long long)r,
+                    (long long)j, av, g0, g1, r0, r1);
     }
+  const bool pass = ck.pass(HT<T>::norm_tol) && untouched_bad == 0;
   ++g_checks;
-  if (bad) ++g_fail;
-  std::printf("%s %-18s rows=%lld n=%lld ld=%lld act=%d bias=%d mis=%zu grid=%d: %s\n",
-              bad ? "FAIL" : "ok  ", kname, (long long)rows, (long long)n, (long long)ld, act, bias,
-              misalign, grid, bad ? "MISMATCH" : "pass");
+  if (!pass) ++g_fail;
+  std::printf("%s %-18s rows=%lld n=%lld ld=%lld act=%d bias=%d mis=%zu grid=%d a=+-%g: %s (worst err/bound %.3g, normwise %.3g)\n",
+              pass ? "ok  " : "FAIL", kname, (long long)rows, (long long)n, (long long)ld, act, bias,
+              misalign, grid, arange, pass ? "pass" : "MISMATCH", ck.worst_ratio, ck.normwise());
 }
 
 // ---- probes -----------------------------------------------------------------
@@ -249,10 +362,16 @@ int main() {
   test_probes();
 
   struct Shape { int64_t m, n, k; };
-  const Shape mma_shapes[] = {{128, 64, 32}, {1, 8, 8}, {130, 72, 40}, {257, 200, 328}, {64, 136, 1000}, {515, 264, 96}};
+  // Tensor-core kernel: tile 128 x 128 (x2 projections) x 32. Tails around
+  // every tile edge: M 127/128/129, N 8 below / at / above the tile, K in
+  // {8, 24, 40} (partial k-tiles), K spanning more k-tiles than pipeline
+  // stages, > 8 row tiles (a partial block-order group), large K.
+  const Shape mma_shapes[] = {{128, 128, 32}, {1, 8, 8},      {127, 120, 24}, {129, 136, 40},
+                              {128, 128, 8},  {130, 72, 40},  {257, 264, 328}, {64, 136, 1000},
+                              {515, 264, 96}, {1100, 24, 136}, {255, 384, 64}, {129, 256, 4096}};
   for (auto s : mma_shapes)
     for (int layout : {GLU_LAYOUT_KN, GLU_LAYOUT_NK}) {
-      int act = (int)((s.m + s.n + layout) % 7);
+      int act = (int)((s.m + s.n + s.k / 8 + layout) % 7);
       bool bias = (s.k / 8 + layout) % 2 == 0;
       if (layout == GLU_LAYOUT_KN) {
         test_fused<__nv_bfloat16>("fused_glu_mma_kn_bf16", fused_glu_mma_kn_bf16, true, layout, s.m, s.n, s.k, act, bias, 0);
@@ -262,6 +381,11 @@ int main() {
         test_fused<__half>("fused_glu_mma_nk_f16", fused_glu_mma_nk_f16, true, layout, s.m, s.n, s.k, (act + 1) % 7, !bias, 0);
       }
     }
+  // Every activation on both layouts, one tail-heavy shape.
+  for (int act = 0; act < 7; ++act) {
+    test_fused<__nv_bfloat16>("fused_glu_mma_nk_bf16", fused_glu_mma_nk_bf16, true, GLU_LAYOUT_NK, 200, 136, 72, act, act % 2 == 0, 0);
+    test_fused<__half>("fused_glu_mma_kn_f16", fused_glu_mma_kn_f16, true, GLU_LAYOUT_KN, 200, 136, 72, act, act % 2 == 1, 0);
+  }
 
   const Shape simt_shapes[] = {{64, 64, 16}, {1, 1, 1}, {67, 33, 19}, {130, 129, 77}, {200, 70, 300}};
   for (auto s : simt_shapes)
@@ -296,6 +420,14 @@ int main() {
         std::snprintf(nm, sizeof nm, "%s_bf16", en[op]);
         test_elt<__nv_bfloat16>(nm, ek[op][2], op, s.rows, s.n, s.ld, act, bias, s.mis, s.grid);
       }
+  // Deep negative / large pre-activations (GELU cancellation regime, exp
+  // overflow in the sigmoid forms), f32.
+  for (int op : {0, 3})
+    for (int act = 0; act < 7; ++act) {
+      char nm[64];
+      std::snprintf(nm, sizeof nm, "%s_f32", en[op]);
+      test_elt<float>(nm, ek[op][0], op, 64, 64, 64, act, false, 0, 4, 12.0f);
+    }
 
   std::printf("\n%d/%d checks passed\n", g_checks - g_fail, g_checks);
   return g_fail ? 1 : 0;

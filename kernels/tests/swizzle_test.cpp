@@ -1,17 +1,28 @@
-// Host-side check of the fused_glu_mma shared-memory indexing, using the very
-// functions in kernels/glu_swizzle.cuh.
+// Host-side proof of the fused_glu_mma tiling, using the very functions in
+// kernels/glu_swizzle.cuh.
 //   g++ -std=c++17 -O1 -I kernels kernels/tests/swizzle_test.cpp -o /tmp/swz && /tmp/swz
 // Checks
-//   1. each swizzle is a bijection of the chunks of a row (no two (row, chunk)
-//      share a 16-byte slot in the tile);
+//   1. each swizzle (64/128/256-byte rows) is a bijection of the chunks of a
+//      row (no two (row, chunk) share a 16-byte slot in the tile);
 //   2. every ldmatrix phase (8 lanes = one 8x8 matrix) the kernel issues hits
-//      8 distinct bank groups (conflict-free), and every 8 consecutive threads'
-//      cp.async 16-byte stores do too;
-//   3. an emulation of ldmatrix / ldmatrix.trans (PTX ISA semantics) + the
-//      m16n8k16 fragment layouts reproduces the exact 128x64 block tile of
-//      x*Wg and x*Wu for a whole k-tile, for both weight layouts, using the
-//      kernel's cp.async chunk mapping (replicated from load_stage) and lane
-//      addressing (glu_*_ld_row/chunk).
+//      8 distinct bank groups (conflict-free), and every 8 consecutive
+//      threads' cp.async 16-byte stores do too;
+//   3. glu_grouped_tile is a bijection of the linear block ids onto the tile
+//      grid, for many grid shapes;
+//   4. a whole-kernel emulation of fused_glu_mma for a set of (M, N, K)
+//      shapes with tails (M, N, K around multiples of 128 / 128 / 32), both
+//      layouts: grouped block order, the cp.async chunk mapping and zero-fill
+//      predicates (replicated from load_stage), the 4-stage ring with the
+//      kernel's exact order of fragment loads / refills / barriers, the
+//      ldmatrix / ldmatrix.trans lane addressing (glu_*_ld_row/chunk +
+//      swizzles, PTX ISA semantics), the m16n8k16 fragment layouts, the 2x4
+//      warp grid and the epilogue mapping reproduce x*Wg and x*Wu EXACTLY
+//      (small integers, int64 accumulation) for every output element, each
+//      written exactly once;
+//   5. the ring schedule is race-free: a stage is never read in a barrier
+//      interval in which a cp.async into it may still be in flight, and never
+//      refilled before every read of its previous k-tile happened in an
+//      earlier barrier interval.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -26,6 +37,13 @@ static int failures = 0;
   std::printf("FAIL %s:%d: ", __FILE__, __LINE__); std::printf(__VA_ARGS__); std::printf("\n"); } } } while (0)
 
 constexpr int BM = GLU_MMA_BM, BN = GLU_MMA_BN, BK = GLU_MMA_BK, THREADS = GLU_MMA_THREADS;
+constexpr int STAGES = GLU_MMA_STAGES;
+constexpr int KS = BK / 16;
+constexpr uint64_t GROUP_M = 8;  // kGroupM in fused_glu_mma.cu
+constexpr int WARPS_M = 2, WARPS_N = 4, WM = 64, WN = 32, MI = WM / 16, NI = WN / 8;
+constexpr uint32_t A_BYTES = BM * BK * 2, B_BYTES = BN * BK * 2;
+static_assert(WARPS_M * WARPS_N * 32 == THREADS && WARPS_M * WM == BM && WARPS_N * WN == BN,
+              "warp grid");
 
 // Byte-addressed emulated shared memory of int16 values.
 struct Smem {
@@ -36,18 +54,16 @@ struct Smem {
 };
 
 // ldmatrix.x4: addr[l] = row address supplied by lane l. Returns r[lane][i][half].
-static void ldmatrix_x4(const Smem& s, const uint32_t addr[32], bool trans, int16_t r[32][4][2]) {
-  for (int i = 0; i < 4; ++i) {
-    for (int T = 0; T < 32; ++T) {
+static void ldmatrix_x4(const Smem& s, uint32_t base, const uint32_t addr[32], bool trans,
+                        int16_t r[32][4][2]) {
+  for (int i = 0; i < 4; ++i)
+    for (int T = 0; T < 32; ++T)
       for (int h = 0; h < 2; ++h) {
-        if (!trans) {  // row T/4, element 2*(T%4)+h
-          r[T][i][h] = s.at(addr[8 * i + T / 4] + 2 * (2 * (T % 4) + h));
-        } else {       // stored row 2*(T%4)+h, column T/4
-          r[T][i][h] = s.at(addr[8 * i + 2 * (T % 4) + h] + 2 * (T / 4));
-        }
+        if (!trans)  // row T/4, element 2*(T%4)+h
+          r[T][i][h] = s.at(base + addr[8 * i + T / 4] + 2 * (2 * (T % 4) + h));
+        else         // stored row 2*(T%4)+h, column T/4
+          r[T][i][h] = s.at(base + addr[8 * i + 2 * (T % 4) + h] + 2 * (T / 4));
       }
-    }
-  }
 }
 
 static void check_phase_banks(const uint32_t addr[32], const char* what) {
@@ -98,149 +114,352 @@ static void test_bijection() {
         CHECK(seen.insert(o).second, "swz64 collision r=%u c=%u", r, c);
       }
   }
-  std::set<uint32_t> seen;
-  for (uint32_t r = 0; r < 32; ++r)
-    for (uint32_t c = 0; c < 8; ++c) {
-      uint32_t o = glu_swz128(r, c);
-      CHECK(o / 128 == r, "swz128 leaves its row");
-      CHECK(seen.insert(o).second, "swz128 collision r=%u c=%u", r, c);
+  {
+    std::set<uint32_t> seen;
+    for (uint32_t r = 0; r < 32; ++r)
+      for (uint32_t c = 0; c < 8; ++c) {
+        uint32_t o = glu_swz128(r, c);
+        CHECK(o / 128 == r, "swz128 leaves its row");
+        CHECK(seen.insert(o).second, "swz128 collision r=%u c=%u", r, c);
+      }
+  }
+  {
+    std::set<uint32_t> seen;
+    for (uint32_t r = 0; r < 32; ++r)
+      for (uint32_t c = 0; c < 16; ++c) {
+        uint32_t o = glu_swz256(r, c);
+        CHECK(o / 256 == r, "swz256 leaves its row");
+        CHECK(seen.insert(o).second, "swz256 collision r=%u c=%u", r, c);
+      }
+  }
+}
+
+static void test_grouped_order() {
+  for (uint64_t tm = 1; tm <= 40; ++tm)
+    for (uint64_t tn : {1, 2, 3, 7, 8, 9, 86, 112}) {
+      std::vector<int> hit(tm * tn, 0);
+      for (uint64_t pid = 0; pid < tm * tn; ++pid) {
+        uint64_t m, n;
+        glu_grouped_tile(pid, tm, tn, GROUP_M, &m, &n);
+        CHECK(m < tm && n < tn, "grouped tile out of range tm=%llu tn=%llu pid=%llu",
+              (unsigned long long)tm, (unsigned long long)tn, (unsigned long long)pid);
+        if (m < tm && n < tn) hit[m * tn + n]++;
+      }
+      for (int h : hit) CHECK(h == 1, "grouped order not a bijection tm=%llu tn=%llu",
+                              (unsigned long long)tm, (unsigned long long)tn);
     }
+  // Large grids (64-bit ids): spot-check range and inverse consistency.
+  const uint64_t tm = 65535, tn = 1ull << 20;
+  for (uint64_t pid : {(uint64_t)0, (uint64_t)1, tm * tn - 1, tm * tn / 2 + 12345}) {
+    uint64_t m, n;
+    glu_grouped_tile(pid, tm, tn, GROUP_M, &m, &n);
+    CHECK(m < tm && n < tn, "grouped tile out of range (large grid)");
+  }
 }
 
 // cp.async mapping, replicated from load_stage() in fused_glu_mma.cu.
-struct Chunk { uint32_t smem; int row, col; };  // row/col of the first element (tile coords)
+// Each chunk: smem byte offset within its tile, tile coordinates of its
+// first element (row, col): x (m, k); NK (n, k); KN (k, n).
+struct Chunk { uint32_t smem; int row, col; };
 static std::vector<Chunk> a_chunks(int tid) {
   std::vector<Chunk> v;
+  const int c = tid & 3;
   for (int j = 0; j < 2; ++j) {
-    int id = tid + j * THREADS, r = id >> 2, c = id & 3;
-    v.push_back({glu_swz64(r, c), r, c * 8});  // (m, k)
+    const int r = (tid >> 2) + 64 * j;
+    v.push_back({glu_swz64(r, c), r, c * 8});
   }
   return v;
 }
-static Chunk b_chunk(int tid, int layout) {
+static std::vector<Chunk> b_chunks(int tid, int layout) {
+  std::vector<Chunk> v;
   if (layout == GLU_LAYOUT_NK) {
-    int r = tid >> 2, c = tid & 3;
-    return {glu_swz64(r, c), r, c * 8};  // (n, k)
+    const int c = tid & 3;
+    for (int j = 0; j < 2; ++j) {
+      const int r = (tid >> 2) + 64 * j;
+      v.push_back({glu_swz64(r, c), r, c * 8});
+    }
+  } else {
+    const int c = tid & 15;
+    for (int j = 0; j < 2; ++j) {
+      const int r = (tid >> 4) + 16 * j;
+      v.push_back({glu_swz256(r, c), r, c * 8});
+    }
   }
-  int r = tid >> 3, c = tid & 7;
-  return {glu_swz128(r, c), r, c * 8};  // (k, n)
+  return v;
 }
 
-static void test_cp_async_banks() {
+static void test_cp_async_mapping() {
   for (int layout : {GLU_LAYOUT_KN, GLU_LAYOUT_NK}) {
-    for (int base = 0; base < THREADS; base += 8) {
-      std::set<uint32_t> sa0, sa1, sb;
-      for (int t = base; t < base + 8; ++t) {
-        auto a = a_chunks(t);
-        sa0.insert((a[0].smem / 16) % 8);
-        sa1.insert((a[1].smem / 16) % 8);
-        sb.insert((b_chunk(t, layout).smem / 16) % 8);
+    // Banks: each 8-thread phase of one cp.async instruction (j fixed).
+    for (int j = 0; j < 2; ++j)
+      for (int base = 0; base < THREADS; base += 8) {
+        std::set<uint32_t> sa, sb;
+        for (int t = base; t < base + 8; ++t) {
+          sa.insert((a_chunks(t)[j].smem / 16) % 8);
+          sb.insert((b_chunks(t, layout)[j].smem / 16) % 8);
+        }
+        CHECK(sa.size() == 8 && sb.size() == 8, "cp.async bank conflict layout %d", layout);
       }
-      CHECK(sa0.size() == 8 && sa1.size() == 8 && sb.size() == 8, "cp.async bank conflict");
-    }
-  }
-}
-
-static void test_tile(int layout, unsigned seed) {
-  std::srand(seed);
-  // Logical tile data (small ints: products and sums stay exact).
-  std::vector<int> X(BM * BK), G(BK * BN), U(BK * BN);  // X[m][k], G[k][n], U[k][n]
-  for (auto& e : X) e = std::rand() % 17 - 8;
-  for (auto& e : G) e = std::rand() % 17 - 8;
-  for (auto& e : U) e = std::rand() % 17 - 8;
-
-  Smem sa(BM * BK * 2), sg(BN * BK * 2), su(BN * BK * 2);
-  std::vector<int> filled_a(BM * BK, 0), filled_b(BN * BK, 0);
-  for (int tid = 0; tid < THREADS; ++tid) {
-    for (auto ch : a_chunks(tid))
-      for (int e = 0; e < 8; ++e) {
-        sa.put(ch.smem + 2 * e, (int16_t)X[ch.row * BK + ch.col + e]);
-        filled_a[ch.row * BK + ch.col + e]++;
-      }
-    Chunk ch = b_chunk(tid, layout);
-    for (int e = 0; e < 8; ++e) {
-      int k, n;
-      if (layout == GLU_LAYOUT_NK) { n = ch.row; k = ch.col + e; } else { k = ch.row; n = ch.col + e; }
-      sg.put(ch.smem + 2 * e, (int16_t)G[k * BN + n]);
-      su.put(ch.smem + 2 * e, (int16_t)U[k * BN + n]);
-      filled_b[k * BN + n]++;
-    }
-  }
-  for (int c : filled_a) CHECK(c == 1, "x tile element loaded %d times", c);
-  for (int c : filled_b) CHECK(c == 1, "w tile element loaded %d times", c);
-
-  // Per warp: acc[mi][ni][lane][e]; compare against the reference.
-  for (uint32_t warp = 0; warp < 8; ++warp) {
-    uint32_t wm = warp >> 1, wn = warp & 1;
-    static int64_t accg[2][4][32][4], accu[2][4][32][4];
-    std::memset(accg, 0, sizeof accg);
-    std::memset(accu, 0, sizeof accu);
-    for (uint32_t ks = 0; ks < BK / 16; ++ks) {
-      int16_t a[2][32][4][2];
-      for (uint32_t mi = 0; mi < 2; ++mi) {
-        uint32_t addr[32];
-        for (uint32_t l = 0; l < 32; ++l)
-          addr[l] = glu_swz64(glu_a_ld_row(wm * 32 + mi * 16, l), glu_a_ld_chunk(ks * 2, l));
-        check_phase_banks(addr, "A ldmatrix");
-        ldmatrix_x4(sa, addr, false, a[mi]);
-      }
-      int16_t bg[4][32][2][2], bu[4][32][2][2];
-      for (uint32_t nj = 0; nj < 2; ++nj) {
-        uint32_t n0 = wn * 32 + nj * 16, addr[32];
-        for (uint32_t l = 0; l < 32; ++l)
-          addr[l] = layout == GLU_LAYOUT_NK
-                        ? glu_swz64(glu_bnk_ld_row(n0, l), glu_bnk_ld_chunk(ks * 2, l))
-                        : glu_swz128(glu_bkn_ld_row(ks * 16, l), glu_bkn_ld_chunk(n0 >> 3, l));
-        check_phase_banks(addr, layout == GLU_LAYOUT_NK ? "B nk ldmatrix" : "B kn ldmatrix.trans");
-        int16_t rg[32][4][2], ru[32][4][2];
-        ldmatrix_x4(sg, addr, layout == GLU_LAYOUT_KN, rg);
-        ldmatrix_x4(su, addr, layout == GLU_LAYOUT_KN, ru);
-        for (int l = 0; l < 32; ++l)
-          for (int h = 0; h < 2; ++h) {  // r0,r1 -> n-tile 2nj ; r2,r3 -> n-tile 2nj+1
-            bg[2 * nj][l][0][h] = rg[l][0][h]; bg[2 * nj][l][1][h] = rg[l][1][h];
-            bg[2 * nj + 1][l][0][h] = rg[l][2][h]; bg[2 * nj + 1][l][1][h] = rg[l][3][h];
-            bu[2 * nj][l][0][h] = ru[l][0][h]; bu[2 * nj][l][1][h] = ru[l][1][h];
-            bu[2 * nj + 1][l][0][h] = ru[l][2][h]; bu[2 * nj + 1][l][1][h] = ru[l][3][h];
-          }
-      }
-      for (int mi = 0; mi < 2; ++mi)
-        for (int ni = 0; ni < 4; ++ni) {
-          mma_emu(a[mi], bg[ni], accg[mi][ni]);
-          mma_emu(a[mi], bu[ni], accu[mi][ni]);
+    // Coverage: every element of each tile is written exactly once.
+    std::vector<int> fa(BM * BK, 0), fb(BN * BK, 0);
+    for (int t = 0; t < THREADS; ++t) {
+      for (auto ch : a_chunks(t))
+        for (int e = 0; e < 8; ++e) fa[ch.row * BK + ch.col + e]++;
+      for (auto ch : b_chunks(t, layout))
+        for (int e = 0; e < 8; ++e) {
+          int k, n;
+          if (layout == GLU_LAYOUT_NK) { n = ch.row; k = ch.col + e; } else { k = ch.row; n = ch.col + e; }
+          CHECK(k < BK && n < BN, "b chunk outside tile");
+          if (k < BK && n < BN) fb[k * BN + n]++;
         }
     }
-    // Epilogue mapping (as in the kernel): c[2h+e] -> row g+8h, col 2t+e.
-    for (int mi = 0; mi < 2; ++mi)
-      for (int ni = 0; ni < 4; ++ni)
-        for (int l = 0; l < 32; ++l)
-          for (int h = 0; h < 2; ++h)
-            for (int e = 0; e < 2; ++e) {
-              int row = wm * 32 + mi * 16 + (l >> 2) + 8 * h;
-              int col = wn * 32 + ni * 8 + (l & 3) * 2 + e;
-              int64_t rg = 0, ru = 0;
-              for (int k = 0; k < BK; ++k) {
-                rg += (int64_t)X[row * BK + k] * G[k * BN + col];
-                ru += (int64_t)X[row * BK + k] * U[k * BN + col];
-              }
-              CHECK(accg[mi][ni][l][2 * h + e] == rg, "gate mismatch layout %d row %d col %d", layout, row, col);
-              CHECK(accu[mi][ni][l][2 * h + e] == ru, "up mismatch layout %d row %d col %d", layout, row, col);
-            }
+    for (int c : fa) CHECK(c == 1, "x tile element loaded %d times", c);
+    for (int c : fb) CHECK(c == 1, "w tile element loaded %d times (layout %d)", c, layout);
   }
+}
+
+// ---------------------------------------------------------------------------
+// Whole-kernel emulation.
+// ---------------------------------------------------------------------------
+struct Problem {
+  int64_t M, N, K;
+  int layout;
+  std::vector<int16_t> x, wg, wu;  // x [M,K]; weights in `layout`
+};
+
+// Stage bookkeeping for the race check (barrier intervals).
+struct StageState {
+  int64_t tile = -1;          // k-tile held (or being written)
+  int64_t group = -1;         // cp.async group that writes it
+  int64_t issued = -1;        // interval of the issue
+  int64_t complete = -1;      // last interval in which the copy may be in flight
+  int64_t last_read = -1;     // interval of the latest read of the current tile
+};
+
+struct Emu {
+  const Problem& P;
+  Smem smem{(size_t)STAGES * (A_BYTES + 2 * B_BYTES)};
+  StageState st[STAGES];
+  int64_t interval = 0, committed = 0;
+  std::vector<int64_t> group_tile;  // group id -> stage (for completion marks)
+  explicit Emu(const Problem& p) : P(p) {}
+
+  uint32_t stage_base(int s) const { return (uint32_t)s * (A_BYTES + 2 * B_BYTES); }
+
+  // load_stage(): replicate the index expressions and predicates.
+  void load_stage(int s, int64_t m_blk, int64_t n_blk, int64_t k0) {
+    StageState& S = st[s];
+    CHECK(S.last_read < interval, "stage %d refilled in the interval of a read of its old tile", s);
+    S.tile = k0 / BK;
+    S.group = committed;
+    S.issued = interval;
+    S.complete = INT64_MAX;
+    S.last_read = -1;
+    const uint32_t base = stage_base(s);
+    const int64_t M = P.M, N = P.N, K = P.K;
+    for (int tid = 0; tid < THREADS; ++tid) {
+      for (auto ch : a_chunks(tid)) {
+        const int64_t gm = m_blk + ch.row, gk = k0 + ch.col;
+        const bool pred = (gm < M) && (gk < K);
+        for (int e = 0; e < 8; ++e)
+          smem.put(base + ch.smem + 2 * e, pred ? P.x[gm * K + gk + e] : 0);
+      }
+      for (auto ch : b_chunks(tid, P.layout)) {
+        int64_t off;
+        bool pred;
+        if (P.layout == GLU_LAYOUT_NK) {
+          const int64_t gn = n_blk + ch.row, gk = k0 + ch.col;
+          pred = (gn < N) && (gk < K);
+          off = pred ? gn * K + gk : 0;
+        } else {
+          const int64_t gk = k0 + ch.row, gn = n_blk + ch.col;
+          pred = (gk < K) && (gn < N);
+          off = pred ? gk * N + gn : 0;
+        }
+        const uint32_t so = ch.smem;
+        for (int e = 0; e < 8; ++e) {
+          smem.put(base + A_BYTES + so + 2 * e, pred ? P.wg[off + e] : 0);
+          smem.put(base + A_BYTES + B_BYTES + so + 2 * e, pred ? P.wu[off + e] : 0);
+        }
+      }
+    }
+  }
+  void commit() { ++committed; }
+  // cp.async.wait_group<W> + __syncthreads: groups < committed - W complete,
+  // visible after the barrier; then a new interval starts.
+  void wait_barrier(int W) {
+    for (auto& S : st)
+      if (S.complete == INT64_MAX && S.group < committed - W) S.complete = interval;
+    ++interval;
+  }
+  void mark_read(int s, int64_t want_tile) {
+    StageState& S = st[s];
+    CHECK(S.tile == want_tile, "stage %d holds k-tile %lld, expected %lld", s, (long long)S.tile,
+          (long long)want_tile);
+    CHECK(S.complete < interval, "stage %d read while its cp.async may be in flight", s);
+    S.last_read = interval;
+  }
+};
+
+struct WarpFrags {
+  int16_t a[MI][32][4][2];
+  int16_t bg[NI][32][2][2], bu[NI][32][2][2];
+};
+
+// load_frags() of fused_glu_mma.cu for one warp.
+static void load_frags(const Emu& E, WarpFrags& f, uint32_t st, uint32_t ks, uint32_t wm,
+                       uint32_t wn, int layout) {
+  const uint32_t s_a = st, s_bg = st + A_BYTES, s_bu = st + A_BYTES + B_BYTES;
+  for (uint32_t mi = 0; mi < MI; ++mi) {
+    uint32_t addr[32];
+    for (uint32_t l = 0; l < 32; ++l)
+      addr[l] = glu_swz64(glu_a_ld_row(wm * WM + mi * 16, l), glu_a_ld_chunk(ks * 2, l));
+    check_phase_banks(addr, "A ldmatrix");
+    ldmatrix_x4(E.smem, s_a, addr, false, f.a[mi]);
+  }
+  for (uint32_t nj = 0; nj < NI / 2; ++nj) {
+    const uint32_t n0 = wn * WN + nj * 16;
+    uint32_t addr[32];
+    for (uint32_t l = 0; l < 32; ++l)
+      addr[l] = layout == GLU_LAYOUT_NK
+                    ? glu_swz64(glu_bnk_ld_row(n0, l), glu_bnk_ld_chunk(ks * 2, l))
+                    : glu_swz256(glu_bkn_ld_row(ks * 16, l), glu_bkn_ld_chunk(n0 >> 3, l));
+    check_phase_banks(addr, layout == GLU_LAYOUT_NK ? "B nk ldmatrix" : "B kn ldmatrix.trans");
+    int16_t rg[32][4][2], ru[32][4][2];
+    ldmatrix_x4(E.smem, s_bg, addr, layout == GLU_LAYOUT_KN, rg);
+    ldmatrix_x4(E.smem, s_bu, addr, layout == GLU_LAYOUT_KN, ru);
+    for (int l = 0; l < 32; ++l)
+      for (int h = 0; h < 2; ++h) {  // r0,r1 -> n-tile 2nj ; r2,r3 -> n-tile 2nj+1
+        f.bg[2 * nj][l][0][h] = rg[l][0][h]; f.bg[2 * nj][l][1][h] = rg[l][1][h];
+        f.bg[2 * nj + 1][l][0][h] = rg[l][2][h]; f.bg[2 * nj + 1][l][1][h] = rg[l][3][h];
+        f.bu[2 * nj][l][0][h] = ru[l][0][h]; f.bu[2 * nj][l][1][h] = ru[l][1][h];
+        f.bu[2 * nj + 1][l][0][h] = ru[l][2][h]; f.bu[2 * nj + 1][l][1][h] = ru[l][3][h];
+      }
+  }
+}
+
+struct WarpAcc { int64_t g[MI][NI][32][4], u[MI][NI][32][4]; };
+
+static void mma_frags(WarpAcc& acc, const WarpFrags& f) {
+  for (int mi = 0; mi < MI; ++mi)
+    for (int ni = 0; ni < NI; ++ni) {
+      mma_emu(f.a[mi], f.bg[ni], acc.g[mi][ni]);
+      mma_emu(f.a[mi], f.bu[ni], acc.u[mi][ni]);
+    }
+}
+
+static void emulate_kernel(int64_t M, int64_t N, int64_t K, int layout, unsigned seed) {
+  Problem P{M, N, K, layout, {}, {}, {}};
+  std::srand(seed);
+  P.x.resize(M * K);
+  P.wg.resize(N * K);
+  P.wu.resize(N * K);
+  for (auto& e : P.x) e = (int16_t)(std::rand() % 17 - 8);
+  for (auto& e : P.wg) e = (int16_t)(std::rand() % 17 - 8);
+  for (auto& e : P.wu) e = (int16_t)(std::rand() % 17 - 8);
+
+  const uint64_t grid_x = (N + BN - 1) / BN, grid_y = (M + BM - 1) / BM;
+  std::vector<int> written(M * N, 0);
+  std::vector<int64_t> got_g(M * N, 0), got_u(M * N, 0);
+  const int64_t k_tiles = (K + BK - 1) / BK;
+  static WarpFrags fr[8][2];
+  static WarpAcc acc[8];
+
+  for (uint64_t by = 0; by < grid_y; ++by)
+    for (uint64_t bx = 0; bx < grid_x; ++bx) {
+      uint64_t tile_m, tile_n;
+      glu_grouped_tile(by * grid_x + bx, grid_y, grid_x, GROUP_M, &tile_m, &tile_n);
+      const int64_t m_blk = (int64_t)tile_m * BM, n_blk = (int64_t)tile_n * BN;
+      Emu E(P);
+      std::memset(acc, 0, sizeof acc);
+      auto frags_all = [&](int buf, int stage, uint32_t ks, int64_t tile, bool check) {
+        if (check) E.mark_read(stage, tile);
+        for (uint32_t w = 0; w < 8; ++w)
+          load_frags(E, fr[w][buf], E.stage_base(stage), ks, w >> 2, w & 3, layout);
+      };
+      auto mma_all = [&](int buf) {
+        for (int w = 0; w < 8; ++w) mma_frags(acc[w], fr[w][buf]);
+      };
+      // ---- the kernel's schedule, step by step ----
+      for (int s = 0; s < STAGES - 1; ++s) {
+        if (s < k_tiles) E.load_stage(s, m_blk, n_blk, (int64_t)s * BK);
+        E.commit();
+      }
+      E.wait_barrier(STAGES - 2);
+      frags_all(0, 0, 0, 0, true);
+      int read_stage = 0, write_stage = STAGES - 1;
+      for (int64_t kt = 0; kt < k_tiles; ++kt) {
+        frags_all(1, read_stage, 1, kt, true);
+        const int64_t pf = kt + (STAGES - 1);
+        if (pf < k_tiles) E.load_stage(write_stage, m_blk, n_blk, pf * BK);
+        E.commit();
+        write_stage = (write_stage + 1 == STAGES) ? 0 : write_stage + 1;
+        mma_all(0);
+        E.wait_barrier(STAGES - 2);
+        read_stage = (read_stage + 1 == STAGES) ? 0 : read_stage + 1;
+        // Last k-tile: the kernel reads a stale stage and never uses it.
+        frags_all(0, read_stage, 0, kt + 1, kt + 1 < k_tiles);
+        mma_all(1);
+      }
+      // ---- epilogue mapping ----
+      for (uint32_t w = 0; w < 8; ++w) {
+        const uint32_t wm = w >> 2, wn = w & 3;
+        for (int ni = 0; ni < NI; ++ni)
+          for (int mi = 0; mi < MI; ++mi)
+            for (int l = 0; l < 32; ++l)
+              for (int h = 0; h < 2; ++h)
+                for (int e = 0; e < 2; ++e) {
+                  const int64_t col = n_blk + wn * WN + ni * 8 + (l & 3) * 2 + e;
+                  const int64_t row = m_blk + wm * WM + mi * 16 + (l >> 2) + h * 8;
+                  if (col >= N || row >= M) continue;
+                  written[row * N + col]++;
+                  got_g[row * N + col] = acc[w].g[mi][ni][l][2 * h + e];
+                  got_u[row * N + col] = acc[w].u[mi][ni][l][2 * h + e];
+                }
+      }
+    }
+
+  int bad = 0;
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      int64_t rg = 0, ru = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        const int64_t wi = layout == GLU_LAYOUT_KN ? k * N + n : n * K + k;
+        rg += (int64_t)P.x[m * K + k] * P.wg[wi];
+        ru += (int64_t)P.x[m * K + k] * P.wu[wi];
+      }
+      const bool ok = written[m * N + n] == 1 && got_g[m * N + n] == rg && got_u[m * N + n] == ru;
+      if (!ok) ++bad;
+      CHECK(ok, "kernel emulation M=%lld N=%lld K=%lld layout %d: (%lld,%lld) written %d gate %lld/%lld up %lld/%lld",
+            (long long)M, (long long)N, (long long)K, layout, (long long)m, (long long)n,
+            written[m * N + n], (long long)got_g[m * N + n], (long long)rg,
+            (long long)got_u[m * N + n], (long long)ru);
+    }
+  std::printf("  emulated M=%-4lld N=%-4lld K=%-4lld %s: %s\n", (long long)M, (long long)N,
+              (long long)K, layout == GLU_LAYOUT_KN ? "kn" : "nk", bad ? "MISMATCH" : "exact");
 }
 
 int main() {
-  static_assert(GLU_MMA_SMEM_BYTES == 65536, "expected 64 KiB");
+  static_assert(GLU_MMA_SMEM_BYTES == STAGES * (A_BYTES + 2 * B_BYTES), "smem size");
+  static_assert(GLU_MMA_SMEM_BYTES <= 99 * 1024, "must fit sm_86/sm_89 (99 KiB opt-in)");
   test_bijection();
-  test_cp_async_banks();
-  for (unsigned s = 1; s <= 3; ++s) {
-    test_tile(GLU_LAYOUT_KN, s);
-    test_tile(GLU_LAYOUT_NK, s);
-  }
+  test_cp_async_mapping();
+  test_grouped_order();
+  struct S { int64_t m, n, k; };
+  // Tails around BM=128, BN=128, BK=32; k-tile counts 1..(> STAGES) so the
+  // ring wraps; N 8 below/above the tile; a grid with > GROUP_M row tiles.
+  const S shapes[] = {{128, 128, 32}, {1, 8, 8},     {127, 120, 24}, {129, 136, 40},
+                      {130, 264, 136}, {257, 248, 96}, {64, 128, 200}, {1100, 16, 64},
+                      {255, 384, 8},  {129, 8, 328}};
+  unsigned seed = 1;
+  for (auto s : shapes)
+    for (int layout : {GLU_LAYOUT_KN, GLU_LAYOUT_NK}) emulate_kernel(s.m, s.n, s.k, layout, seed++);
   if (failures) {
     std::printf("swizzle_test: %d failure(s)\n", failures);
     return 1;
   }
-  std::printf("swizzle_test: OK (bijection, bank-conflict-free ldmatrix/cp.async, "
-              "fragment emulation KN+NK exact)\n");
+  std::printf("swizzle_test: OK (bijections, grouped block order, bank-conflict-free "
+              "ldmatrix/cp.async, race-free 4-stage ring, whole-kernel emulation KN+NK exact "
+              "incl. M/N/K tails)\n");
   return 0;
 }

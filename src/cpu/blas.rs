@@ -34,8 +34,17 @@ pub(crate) struct Mat<'a> {
 impl<'a> Mat<'a> {
     /// A view; panics (an internal bug, never user input) if it does not fit.
     pub(crate) fn new(data: &'a [f32], rows: usize, cols: usize, rs: usize, cs: usize) -> Self {
-        assert!(fits(data.len(), rows, cols, rs, cs), "matrix view out of bounds");
-        Self { data, rows, cols, rs, cs }
+        assert!(
+            fits(data.len(), rows, cols, rs, cs),
+            "matrix view out of bounds"
+        );
+        Self {
+            data,
+            rows,
+            cols,
+            rs,
+            cs,
+        }
     }
 
     /// A dense row-major `[rows, cols]` matrix.
@@ -53,14 +62,24 @@ impl<'a> Mat<'a> {
 
     /// The transpose (no copy).
     pub(crate) fn t(self) -> Self {
-        Self { rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs, data: self.data }
+        Self {
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+            data: self.data,
+        }
     }
 
     /// Rows `r0..r0+nr`.
     pub(crate) fn rows(self, r0: usize, nr: usize) -> Self {
         assert!(r0 + nr <= self.rows);
         if nr == 0 || self.cols == 0 {
-            return Self { data: &[], rows: nr, ..self };
+            return Self {
+                data: &[],
+                rows: nr,
+                ..self
+            };
         }
         Self::new(&self.data[r0 * self.rs..], nr, self.cols, self.rs, self.cs)
     }
@@ -84,9 +103,18 @@ impl<'a> MatMut<'a> {
     /// A view; panics (an internal bug, never user input) if it does not fit or
     /// if distinct elements could alias (`rs == cs` with both dims above 1).
     pub(crate) fn new(data: &'a mut [f32], rows: usize, cols: usize, rs: usize, cs: usize) -> Self {
-        assert!(fits(data.len(), rows, cols, rs, cs), "matrix view out of bounds");
+        assert!(
+            fits(data.len(), rows, cols, rs, cs),
+            "matrix view out of bounds"
+        );
         assert!(rows <= 1 || cols <= 1 || rs != cs, "aliasing destination");
-        Self { data, rows, cols, rs, cs }
+        Self {
+            data,
+            rows,
+            cols,
+            rs,
+            cs,
+        }
     }
 
     /// A dense row-major `[rows, cols]` matrix.
@@ -106,8 +134,17 @@ impl<'a> MatMut<'a> {
 /// `dst = a·b` (or `dst += a·b` when `accumulate`), f32 accumulation.
 ///
 /// Shapes are internal invariants: a mismatch is a bug and panics.
-pub(crate) fn matmul(dst: &mut MatMut<'_>, a: Mat<'_>, b: Mat<'_>, accumulate: bool, par: Parallelism) {
-    assert!(a.rows == dst.rows && b.cols == dst.cols && a.cols == b.rows, "matmul shapes");
+pub(crate) fn matmul(
+    dst: &mut MatMut<'_>,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    accumulate: bool,
+    par: Parallelism,
+) {
+    assert!(
+        a.rows == dst.rows && b.cols == dst.cols && a.cols == b.rows,
+        "matmul shapes"
+    );
     let (m, n, k) = (dst.rows, dst.cols, a.cols);
     if m == 0 || n == 0 {
         return;
@@ -204,6 +241,8 @@ pub(crate) fn narrow_into<G: Element>(src: &[f32], dst: &mut [G]) {
             .zip(src.par_chunks(PAR_MIN))
             .for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, s)| *d = G::from_f32(*s)));
     } else {
-        dst.iter_mut().zip(src).for_each(|(d, s)| *d = G::from_f32(*s));
+        dst.iter_mut()
+            .zip(src)
+            .for_each(|(d, s)| *d = G::from_f32(*s));
     }
 }

@@ -19,23 +19,34 @@ use std::borrow::Cow;
 /// 512 rows keep that below 1% of the arithmetic (64-row tiles measured 35%
 /// slower than the unfused path at M=512, K=1024, N=2816).
 pub(crate) const TILE_M: usize = 512;
-/// Columns per tile (at most); shrunk when there are too few tiles to share.
-pub(crate) const TILE_N: usize = 64;
-/// Smallest column tile the planner shrinks to.
+/// Target elements per tile (`mb · nb`): 512 × 64, i.e. 128 KiB per f32 tile.
+const TILE_AREA: usize = TILE_M * 64;
+/// Column-tile bounds.
 const TILE_N_MIN: usize = 16;
+const TILE_N_MAX: usize = 2048;
+/// Tiles to aim for, whatever the thread count (see [`plan`]).
+const TASKS: usize = 32;
+/// `gemm` computes outputs of at most this many elements with a dot-product
+/// kernel, measured 2× slower than its GEMV path for skinny tiles.
+const DOT_PATH_MAX: usize = 256;
 
-/// Tile sizes `(mb, nb)` for an `[m, n]` output on the current rayon pool.
+/// Tile sizes `(mb, nb)` for an `[m, n]` output.
+///
+/// Rows: balanced blocks of at most [`TILE_M`]. Columns: about [`TASKS`]
+/// tiles in all, at most [`TILE_AREA`] elements each (so wide tiles for small
+/// M), never so small that `gemm` takes its slow dot-product path. Widths are
+/// multiples of 16 (the f32 micro-kernel width).
+///
+/// The plan depends on the shape only, not on the thread count, so results
+/// are bit-for-bit the same on every pool size.
 pub(crate) fn plan(m: usize, n: usize) -> (usize, usize) {
-    let threads = rayon::current_num_threads().max(1);
-    // Balanced row blocks of at most TILE_M rows.
     let mb = m.div_ceil(m.div_ceil(TILE_M).max(1)).max(1);
-    let mut nb = n.clamp(1, TILE_N);
-    // Enough tasks for every thread to get several (load balance), without
-    // making tiles so thin that gemm's packing dominates.
-    while nb > TILE_N_MIN && m.div_ceil(mb).saturating_mul(n.div_ceil(nb)) < 4 * threads {
-        nb /= 2;
-    }
-    (mb, nb)
+    let row_blocks = m.div_ceil(mb).max(1);
+    let col_blocks = TASKS.div_ceil(row_blocks);
+    let cap = (TILE_AREA / mb).clamp(TILE_N_MIN, TILE_N_MAX);
+    let floor = (DOT_PATH_MAX / mb + 1).next_multiple_of(TILE_N_MIN).min(cap);
+    let nb = n.div_ceil(col_blocks).min(cap).next_multiple_of(TILE_N_MIN);
+    (mb, nb.max(floor).min(n).max(1))
 }
 
 /// Extra memory of the fused path in bytes for an `[m, n]` output with
@@ -49,7 +60,8 @@ pub(crate) fn working_set_bytes(m: usize, n: usize, k: usize, elem: usize) -> us
     let widened = if elem == 4 {
         0
     } else {
-        m.saturating_mul(k).saturating_add(k.saturating_mul(n).saturating_mul(2))
+        m.saturating_mul(k)
+            .saturating_add(k.saturating_mul(n).saturating_mul(2))
     };
     tiles.saturating_add(widened).saturating_mul(4)
 }
@@ -75,8 +87,11 @@ struct Scratch {
     up: Vec<f32>,
 }
 
+/// An optional f32 vector, borrowed when the input already is f32.
+pub(crate) type MaybeF32<'a> = Option<Cow<'a, [f32]>>;
+
 /// The biases as f32 (borrowed for f32 inputs).
-pub(crate) fn biases<'a, T: Element>(w: &GluWeights<'a, T>) -> (Option<Cow<'a, [f32]>>, Option<Cow<'a, [f32]>>) {
+pub(crate) fn biases<'a, T: Element>(w: &GluWeights<'a, T>) -> (MaybeF32<'a>, MaybeF32<'a>) {
     (w.bias_gate().map(to_f32), w.bias_up().map(to_f32))
 }
 
@@ -196,7 +211,11 @@ pub(crate) fn fused<T: Element>(
 
 /// The two full `[m, n]` f32 pre-activation GEMMs `x·Wg` and `x·Wu` (biases
 /// not added), each multi-threaded inside `gemm`. `x32` is `x` widened.
-pub(crate) fn full_gemms<T: Element>(x32: &[f32], m: usize, w: &GluWeights<T>) -> (Vec<f32>, Vec<f32>) {
+pub(crate) fn full_gemms<T: Element>(
+    x32: &[f32],
+    m: usize,
+    w: &GluWeights<T>,
+) -> (Vec<f32>, Vec<f32>) {
     let (k, n) = (w.k(), w.n());
     let xm = Mat::row_major(x32, m, k);
     let mut g = vec![0.0f32; m * n];
@@ -204,12 +223,24 @@ pub(crate) fn full_gemms<T: Element>(x32: &[f32], m: usize, w: &GluWeights<T>) -
     {
         let wg32 = to_f32(w.gate());
         let wg = Mat::weight(&wg32, k, n, w.layout());
-        matmul(&mut MatMut::row_major(&mut g, m, n), xm, wg, false, Parallelism::Rayon(0));
+        matmul(
+            &mut MatMut::row_major(&mut g, m, n),
+            xm,
+            wg,
+            false,
+            Parallelism::Rayon(0),
+        );
     }
     {
         let wu32 = to_f32(w.up());
         let wu = Mat::weight(&wu32, k, n, w.layout());
-        matmul(&mut MatMut::row_major(&mut u, m, n), xm, wu, false, Parallelism::Rayon(0));
+        matmul(
+            &mut MatMut::row_major(&mut u, m, n),
+            xm,
+            wu,
+            false,
+            Parallelism::Rayon(0),
+        );
     }
     (g, u)
 }
@@ -221,7 +252,13 @@ pub(crate) fn rows_per_chunk(n: usize) -> usize {
 
 /// The unfused baseline on validated inputs: [`full_gemms`] into two `[m, n]`
 /// f32 buffers, then a separate bias + activation + multiply pass.
-pub(crate) fn unfused<T: Element>(x: &[T], m: usize, w: &GluWeights<T>, act: Activation, out: &mut [T]) {
+pub(crate) fn unfused<T: Element>(
+    x: &[T],
+    m: usize,
+    w: &GluWeights<T>,
+    act: Activation,
+    out: &mut [T],
+) {
     let n = w.n();
     if m == 0 {
         return;

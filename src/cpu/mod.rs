@@ -8,10 +8,11 @@
 //! and the output is rounded to `T` once.
 //!
 //! **Fused forward.** The `[M, N]` output is split into tiles of up to 512
-//! rows (balanced row blocks) by up to 64 columns (narrower when there are
-//! too few tiles to keep every thread busy). Each tile is one rayon task: two
-//! single-threaded GEMMs compute the matching `x·Wg` and `x·Wu` tiles into
-//! task-local f32 buffers (at most 2 × 128 KiB), then bias + `act(g)·u` is
+//! rows (balanced row blocks) by a column width chosen so that a tile holds
+//! about 512 × 64 elements (wider for small M) while every thread still gets
+//! several tiles. Each tile is one rayon task: two single-threaded GEMMs
+//! compute the matching `x·Wg` and `x·Wu` tiles into task-local f32 buffers
+//! (about 2 × 128 KiB), then bias + `act(g)·u` is
 //! applied and the tile is rounded into `out`. The `[M, 2N]` intermediate is
 //! never materialised. f32 inputs are read in place, weights in either
 //! layout (an `[N, K]` matrix is just a transposed stride pattern); f16/bf16
@@ -143,7 +144,8 @@ pub fn working_set_bytes<T: Element>(m: usize, k: usize, n: usize) -> (usize, us
     let widen = if T::DTYPE.size() == 4 {
         0
     } else {
-        m.saturating_mul(k).saturating_add(k.saturating_mul(n).saturating_mul(2))
+        m.saturating_mul(k)
+            .saturating_add(k.saturating_mul(n).saturating_mul(2))
     };
     let unfused = m
         .saturating_mul(n)
@@ -202,7 +204,7 @@ pub fn backward<T: Element, G: Element>(
 ) -> Result<Grads<G>> {
     // Validate before allocating the gradients.
     act.validate()?;
-    check_io(x.len(), x_shape, w.k(), w.n(), d_out.len())?;
+    train::check_backward_io(x, x_shape, w, d_out.len())?;
     let mut grads = Grads::zeros(x_shape, w)?;
     train::backward_into(x, x_shape, w, act, saved, d_out, &mut grads, false)?;
     Ok(grads)

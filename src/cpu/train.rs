@@ -113,7 +113,12 @@ impl<G: Element> Grads<G> {
             if got == expected {
                 Ok(())
             } else {
-                Err(GluError::LengthMismatch { what, shape, expected, got })
+                Err(GluError::LengthMismatch {
+                    what,
+                    shape,
+                    expected,
+                    got,
+                })
             }
         };
         len("grads.dx", vec![m, k], self.dx.len())?;
@@ -159,7 +164,14 @@ pub(crate) fn forward_train<T: Element>(
             fused(x, m, w, act, out, Some((&mut gate, &mut up)));
         }
     }
-    Ok(Saved { mode, m, n, gate, up, _t: PhantomData })
+    Ok(Saved {
+        mode,
+        m,
+        n,
+        gate,
+        up,
+        _t: PhantomData,
+    })
 }
 
 /// Turns the biased pre-activations `g`, `u` (in place) into
@@ -224,9 +236,38 @@ fn weight_grad_into<G: Element>(
         if accumulate {
             widen_into(dst, &mut tmp);
         }
-        matmul(&mut MatMut::weight(&mut tmp, k, n, layout), a, b, accumulate, par);
+        matmul(
+            &mut MatMut::weight(&mut tmp, k, n, layout),
+            a,
+            b,
+            accumulate,
+            par,
+        );
         narrow_into(&tmp, dst);
     }
+}
+
+/// Validates `x` and `d_out` (whose length errors name `d_out`); returns M.
+pub(crate) fn check_backward_io<T: Element>(
+    x: &[T],
+    x_shape: &[usize],
+    w: &GluWeights<T>,
+    d_out_len: usize,
+) -> Result<usize> {
+    check_io(x.len(), x_shape, w.k(), w.n(), d_out_len).map_err(|e| match e {
+        GluError::LengthMismatch {
+            what: "out",
+            shape,
+            expected,
+            got,
+        } => GluError::LengthMismatch {
+            what: "d_out",
+            shape,
+            expected,
+            got,
+        },
+        e => e,
+    })
 }
 
 /// See [`super::backward_into`].
@@ -243,7 +284,7 @@ pub(crate) fn backward_into<T: Element, G: Element>(
 ) -> Result<()> {
     act.validate()?;
     let (k, n, layout) = (w.k(), w.n(), w.layout());
-    let m = check_io(x.len(), x_shape, k, n, d_out.len())?;
+    let m = check_backward_io(x, x_shape, w, d_out.len())?;
     if saved.m != m || saved.n != n {
         return Err(GluError::SavedMismatch(format!(
             "saved state is for M={}, N={} but the backward call has M={m}, N={n}",

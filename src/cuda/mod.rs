@@ -15,6 +15,8 @@ mod baselines;
 mod diagnostics;
 mod elementwise;
 mod forward;
+mod hopper;
+mod skinny;
 pub mod params;
 mod weights;
 

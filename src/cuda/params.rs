@@ -11,7 +11,7 @@ use std::mem::{offset_of, size_of};
 /// Tile rows of the tensor-core fused kernel (`GLU_MMA_BM`).
 pub const MMA_BM: usize = 128;
 /// Tile columns of the tensor-core fused kernel (`GLU_MMA_BN`).
-pub const MMA_BN: usize = 64;
+pub const MMA_BN: usize = 128;
 /// k-step of the tensor-core fused kernel (`GLU_MMA_BK`).
 pub const MMA_BK: usize = 32;
 /// Pipeline stages of the tensor-core fused kernel (`GLU_MMA_STAGES`).

@@ -14,7 +14,10 @@ pub const DIMS: [usize; 7] = [1, 2, 7, 31, 64, 129, 257];
 /// The seed for this test run: `SWIGLU_TEST_SEED` if set, else fresh from the
 /// clock. Every failure message includes it; rerun with it to reproduce.
 pub fn seed() -> u64 {
-    if let Some(s) = std::env::var("SWIGLU_TEST_SEED").ok().and_then(|s| s.parse().ok()) {
+    if let Some(s) = std::env::var("SWIGLU_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
         return s;
     }
     std::time::SystemTime::now()
@@ -77,7 +80,15 @@ impl<T: Element> Owned<T> {
         };
         let bg = bias.0.then(|| rand_vec(rng, n, 0.5));
         let bu = bias.1.then(|| rand_vec(rng, n, 0.5));
-        Self { k, n, lay, gate, up, bg, bu }
+        Self {
+            k,
+            n,
+            lay,
+            gate,
+            up,
+            bg,
+            bu,
+        }
     }
 
     /// The storage layout the crate sees.
@@ -96,7 +107,8 @@ impl<T: Element> Owned<T> {
             Lay::GateUp => GluWeights::from_gate_up(&self.gate, self.k, self.n),
         }
         .expect("valid weights");
-        w.with_biases(self.bg.as_deref(), self.bu.as_deref()).expect("valid biases")
+        w.with_biases(self.bg.as_deref(), self.bu.as_deref())
+            .expect("valid biases")
     }
 }
 
@@ -108,7 +120,11 @@ pub fn ulp<T: Element>(v: f64) -> f64 {
         DType::BF16 => (7, -126),
     };
     let a = v.abs();
-    let e = if a == 0.0 { min_exp } else { (a.log2().floor() as i32).max(min_exp) };
+    let e = if a == 0.0 {
+        min_exp
+    } else {
+        (a.log2().floor() as i32).max(min_exp)
+    };
     2f64.powi(e - mant_bits)
 }
 
@@ -130,8 +146,14 @@ pub fn check_out<T: Element>(got: &[T], want: &[f64], ctx: &str) {
         assert!(e <= 1e-5, "{ctx}: f32 rel_err {e:e} > 1e-5");
         return;
     }
-    assert!(e.is_finite(), "{ctx}: NaN/Inf pattern differs from the reference");
-    let scale = want.iter().filter(|v| v.is_finite()).fold(0.0f64, |a, v| a.max(v.abs()));
+    assert!(
+        e.is_finite(),
+        "{ctx}: NaN/Inf pattern differs from the reference"
+    );
+    let scale = want
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, |a, v| a.max(v.abs()));
     for (i, (&g, &w)) in g.iter().zip(want).enumerate() {
         if !w.is_finite() {
             continue; // pattern checked by rel_err above

@@ -1,0 +1,385 @@
+// Fused gated FFN for decode-sized M (1..64) on tensor cores (sm_80+).
+// out[m,n] = act(x[m,:]*Wg[:,n] + bg[n]) * (x[m,:]*Wu[:,n] + bu[n])
+//
+// Kernels: fused_glu_skinny_{kn,nk}_{bf16,f16}_m{16,32,64}(GluParams, GluSkinnySplit)
+//
+// Regime: M <= 64 is bound by streaming the 2*N*K weights from HBM, so the
+// design maximises weight bytes in flight per SM and wastes nothing else:
+//   * block tile: all (padded) rows x GLU_SKINNY_BN = 64 columns of out (64
+//     columns of gate AND of up: 2 x 8 KiB of weights per 64-deep k-tile);
+//     grid.x = ceil(N/64) column tiles, grid.y = split-K slices.
+//   * cp.async ring of STAGES (4..6) k-tiles of BK = 64: x [16*MT][64] +
+//     Wg, Wu tiles (16 KiB); (STAGES-1) x 16 KiB of weights in flight per
+//     block, 2 blocks per SM (smem <= 108 KiB, <= 255 regs x 128 threads).
+//   * warps: WM along M x WK along K. Each warp runs mma.m16n8k16 for its
+//     MTW = MT/WM m16 tiles x all 16 n8 tiles (8 gate + 8 up) on the k16
+//     steps ks = wk, wk+WK, ... of each stage. Warps along K each hold a full
+//     partial tile; they are reduced through shared memory at the end (fixed
+//     order, deterministic). This reads every weight byte from smem exactly
+//     WM times and every x byte once (no ldmatrix redundancy along N).
+//       m16: MT=1, WM=1, WK=4  -> 64 f32 accumulators/thread
+//       m32: MT=2, WM=1, WK=4  -> 128
+//       m64: MT=4, WM=2, WK=2  -> 128
+//   * split-K across blocks (only when ceil(N/64) leaves most of the
+//     2 x #SM block slots empty, see glu_skinny_plan): f32 partials go to a
+//     workspace, the last block of each column tile (atomic ticket) reduces
+//     the slices in order, applies bias + activation and stores: one launch,
+//     deterministic, no memset of the workspace.
+//   * tiles are 128-byte rows, XOR-swizzled (chunk ^ row & 7): conflict-free
+//     cp.async stores and ldmatrix reads. x: [rows][k], NK weight: [n][k]
+//     (ldmatrix -> B "col" fragment), KN weight: [k][n] (ldmatrix.trans).
+// Preconditions (checked by src/cuda/skinny.rs): bf16/f16, 1 <= M <= 16*MT,
+// K % 8 == 0, N % 8 == 0, x / w_gate / w_up / out 16-byte aligned (biases
+// read as scalars). Tails: k >= K and n >= N chunks are zero-filled
+// (cp.async src-size 0); x rows >= M are zeroed once and never loaded; only
+// rows < M and columns < N are stored. All global offsets are int64.
+#include "glu_common.cuh"
+#include "glu_skinny.cuh"
+
+namespace skinny {
+
+constexpr int kBN = GLU_SKINNY_BN;
+constexpr int kBK = GLU_SKINNY_BK;
+constexpr uint32_t kWBytes = kBN * kBK * 2;  // one projection's tile: 8 KiB
+static_assert(kBN == 64 && kBK == 64, "loaders assume 64 x 64 tiles of 128-byte rows");
+
+// Byte offset of 16-byte chunk `c` (0..7) of row `r` in a 128-byte-row tile.
+__device__ __forceinline__ uint32_t swz(uint32_t r, uint32_t c) {
+  return r * 128u + ((c ^ (r & 7u)) << 4);
+}
+
+// cp.async 16 B, L2 only, with a 256-byte L2 prefetch hint (the next k-tile
+// of the same weight row is the adjacent 128 bytes). src-size 0 when !pred:
+// nothing is read and the destination is zero-filled.
+__device__ __forceinline__ void cp_async_16_pf(uint32_t dst, const void* src, bool pred) {
+#if GLU_SM80
+  int src_size = pred ? 16 : 0;
+  asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
+               "r"(src_size)
+               : "memory");
+#endif
+}
+
+template <typename T, int LAYOUT, int MT, int THREADS>
+__device__ __forceinline__ void load_stage(uint32_t s_x, uint32_t s_wg, uint32_t s_wu,
+                                           const T* __restrict__ x, const T* __restrict__ wg,
+                                           const T* __restrict__ wu, int64_t M, int64_t N,
+                                           int64_t K, int64_t n_blk, int64_t k0, int64_t k_end,
+                                           int tid) {
+  // x: rows < M only (padded rows were zeroed once), 8 chunks per row.
+  constexpr int kXChunks = 16 * MT * 8;
+#pragma unroll
+  for (int j = 0; j < (kXChunks + THREADS - 1) / THREADS; ++j) {
+    const int id = tid + j * THREADS;
+    const int r = id >> 3, c = id & 7;
+    if ((kXChunks % THREADS == 0 || id < kXChunks) && r < M) {
+      const int64_t gk = k0 + c * 8;
+      const bool pred = gk < k_end;
+      cp_async_16_zfill(s_x + swz(r, c), pred ? x + ((int64_t)r * K + gk) : x, pred);
+    }
+  }
+  // Weights: 64 rows x 8 chunks = 512 chunks per projection.
+  static_assert(512 % THREADS == 0, "weight chunks per thread");
+#pragma unroll
+  for (int j = 0; j < 512 / THREADS; ++j) {
+    const int id = tid + j * THREADS;
+    const int r = id >> 3, c = id & 7;
+    int64_t off;
+    bool pred;
+    if (LAYOUT == GLU_LAYOUT_NK) {  // [64 n][64 k]
+      const int64_t gn = n_blk + r, gk = k0 + c * 8;
+      pred = (gn < N) && (gk < k_end);
+      off = gn * K + gk;
+    } else {  // [64 k][64 n]
+      const int64_t gk = k0 + r, gn = n_blk + c * 8;
+      pred = (gk < k_end) && (gn < N);
+      off = gk * N + gn;
+    }
+    off = pred ? off : 0;
+    cp_async_16_pf(s_wg + swz(r, c), wg + off, pred);
+    cp_async_16_pf(s_wu + swz(r, c), wu + off, pred);
+  }
+}
+
+// B fragments of n8 tiles 2*nb and 2*nb+1 (columns 16*nb..16*nb+15 of the
+// tile), k16 step ks: b[0..1] = tile 2nb (b0, b1), b[2..3] = tile 2nb+1.
+template <int LAYOUT>
+__device__ __forceinline__ void load_b(uint32_t (&b)[4], uint32_t tile, uint32_t nb, uint32_t ks,
+                                       uint32_t lane) {
+  if (LAYOUT == GLU_LAYOUT_NK) {
+    // rows = n: matrices (n0-7,k0-7) (n0-7,k8-15) (n8-15,k0-7) (n8-15,k8-15)
+    const uint32_t r = nb * 16u + (lane & 7u) + ((lane >> 4) << 3);
+    const uint32_t c = ks * 2u + ((lane >> 3) & 1u);
+    ldmatrix_x4(b, tile + swz(r, c));
+  } else {
+    // rows = k, transposed: matrices (k0-7,n0-7) (k8-15,n0-7) (k0-7,n8-15) (k8-15,n8-15)
+    const uint32_t r = ks * 16u + (lane & 7u) + (((lane >> 3) & 1u) << 3);
+    const uint32_t c = nb * 2u + (lane >> 4);
+    ldmatrix_x4_trans(b, tile + swz(r, c));
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ float bias_at(const T* b, int64_t n) {
+  return b ? to_f32<T>(b[n]) : 0.0f;
+}
+
+template <typename T>
+__device__ __forceinline__ void store_pair(T* out, int64_t idx, float v0, float v1) {
+  // idx even, out 16-byte aligned: 4-byte aligned pair.
+  *reinterpret_cast<uint32_t*>(out + idx) = f32_to_bits16<T>(v0) | (f32_to_bits16<T>(v1) << 16);
+}
+
+template <typename T, int LAYOUT, int MTW, int WM, int WK, int STAGES>
+__device__ __forceinline__ void skinny_body(const GluParams& p, const GluSkinnySplit& sp) {
+  constexpr int MT = MTW * WM;
+  constexpr int kMPad = 16 * MT;
+  constexpr int THREADS = 32 * WM * WK;
+  constexpr uint32_t kXBytes = kMPad * kBK * 2;
+  constexpr uint32_t kStageBytes = kXBytes + 2 * kWBytes;
+  constexpr int kNT = kBN / 8;  // n8 tiles per projection: 8
+  static_assert(4 % WK == 0, "k16 steps per stage split evenly over WK warps");
+  static_assert((WK & (WK - 1)) == 0, "WK power of two (tree reduction)");
+
+  extern __shared__ __align__(128) unsigned char skinny_smem[];
+  const uint32_t smem = smem_u32(skinny_smem);
+
+  const T* __restrict__ x = static_cast<const T*>(p.x);
+  const T* __restrict__ wg = static_cast<const T*>(p.w_gate);
+  const T* __restrict__ wu = static_cast<const T*>(p.w_up);
+  const int64_t M = p.m, N = p.n, K = p.k;
+  const int64_t n_blk = (int64_t)blockIdx.x * kBN;
+  const int64_t k_begin = (int64_t)blockIdx.y * sp.k_per_split;
+  const int64_t k_end = min(K, k_begin + sp.k_per_split);
+  const int64_t k_tiles = k_end > k_begin ? (k_end - k_begin + kBK - 1) / kBK : 0;
+
+  const int tid = threadIdx.x;
+  const uint32_t lane = tid & 31;
+  const uint32_t warp = tid >> 5;
+  const uint32_t wm = warp / WK, wk = warp % WK;
+
+  // Zero the padded x rows [M, kMPad) of every stage once; they are never
+  // loaded. (Published by the first __syncthreads of the main loop.)
+  {
+    const int pad_rows = kMPad - (int)M;
+    const int total = STAGES * pad_rows * 8;
+    for (int i = tid; i < total; i += THREADS) {
+      const int st = i / (pad_rows * 8), rem = i % (pad_rows * 8);
+      const int r = (int)M + rem / 8, c = rem % 8;
+      *reinterpret_cast<uint4*>(skinny_smem + st * kStageBytes + swz(r, c)) =
+          make_uint4(0u, 0u, 0u, 0u);
+    }
+  }
+
+  float acc_g[MTW][kNT][4];
+  float acc_u[MTW][kNT][4];
+#pragma unroll
+  for (int i = 0; i < MTW; ++i)
+#pragma unroll
+    for (int j = 0; j < kNT; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        acc_g[i][j][e] = 0.0f;
+        acc_u[i][j][e] = 0.0f;
+      }
+
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s) {
+    if (s < k_tiles) {
+      const uint32_t st = smem + s * kStageBytes;
+      load_stage<T, LAYOUT, MT, THREADS>(st, st + kXBytes, st + kXBytes + kWBytes, x, wg, wu, M,
+                                         N, K, n_blk, k_begin + (int64_t)s * kBK, k_end, tid);
+    }
+    cp_async_commit();
+  }
+
+  for (int64_t kt = 0; kt < k_tiles; ++kt) {
+    // Groups committed: (STAGES-1) + kt; <= STAGES-2 pending -> tile kt landed.
+    // The barrier also retires all reads of stage (kt-1) % STAGES, refilled below.
+    cp_async_wait<STAGES - 2>();
+    __syncthreads();
+    {
+      const int64_t pf = kt + (STAGES - 1);
+      if (pf < k_tiles) {
+        const uint32_t st = smem + (uint32_t)(pf % STAGES) * kStageBytes;
+        load_stage<T, LAYOUT, MT, THREADS>(st, st + kXBytes, st + kXBytes + kWBytes, x, wg, wu,
+                                           M, N, K, n_blk, k_begin + pf * kBK, k_end, tid);
+      }
+      cp_async_commit();
+    }
+    const uint32_t st = smem + (uint32_t)(kt % STAGES) * kStageBytes;
+    const uint32_t s_x = st, s_wg = st + kXBytes, s_wu = st + kXBytes + kWBytes;
+#pragma unroll
+    for (uint32_t j = 0; j < 4 / WK; ++j) {
+      const uint32_t ks = wk + j * WK;
+      uint32_t a[MTW][4];
+#pragma unroll
+      for (int mt = 0; mt < MTW; ++mt) {
+        const uint32_t r = (wm * MTW + mt) * 16u + (lane & 15u);
+        ldmatrix_x4(a[mt], s_x + swz(r, ks * 2u + (lane >> 4)));
+      }
+#pragma unroll
+      for (uint32_t nb = 0; nb < kNT / 2; ++nb) {
+        uint32_t bg[4], bu[4];
+        load_b<LAYOUT>(bg, s_wg, nb, ks, lane);
+        load_b<LAYOUT>(bu, s_wu, nb, ks, lane);
+#pragma unroll
+        for (int mt = 0; mt < MTW; ++mt) {
+          mma_16816<T>(acc_g[mt][2 * nb], a[mt], bg[0], bg[1]);
+          mma_16816<T>(acc_g[mt][2 * nb + 1], a[mt], bg[2], bg[3]);
+          mma_16816<T>(acc_u[mt][2 * nb], a[mt], bu[0], bu[1]);
+          mma_16816<T>(acc_u[mt][2 * nb + 1], a[mt], bu[2], bu[3]);
+        }
+      }
+    }
+  }
+  cp_async_wait<0>();
+  __syncthreads();  // pipeline smem is reused below
+
+  // Intra-block split-K reduction (tree over wk, fixed order). Slot layout:
+  // [slot][wm][q = (mt, proj, j)][lane] float4: conflict-free 16-byte accesses.
+  constexpr int kQ = MTW * 2 * kNT;
+  constexpr uint32_t kSlotBytes = (uint32_t)WM * kQ * 32 * 16;
+  static_assert((WK / 2) * kSlotBytes <= STAGES * kStageBytes, "reduction fits in smem");
+#pragma unroll
+  for (int half = WK / 2; half >= 1; half /= 2) {
+    if (wk >= (uint32_t)half && wk < 2u * half) {
+      float4* dst = reinterpret_cast<float4*>(skinny_smem + (wk - half) * kSlotBytes) +
+                    (size_t)wm * kQ * 32 + lane;
+#pragma unroll
+      for (int mt = 0; mt < MTW; ++mt)
+#pragma unroll
+        for (int j = 0; j < kNT; ++j) {
+          dst[((mt * 2 + 0) * kNT + j) * 32] =
+              make_float4(acc_g[mt][j][0], acc_g[mt][j][1], acc_g[mt][j][2], acc_g[mt][j][3]);
+          dst[((mt * 2 + 1) * kNT + j) * 32] =
+              make_float4(acc_u[mt][j][0], acc_u[mt][j][1], acc_u[mt][j][2], acc_u[mt][j][3]);
+        }
+    }
+    __syncthreads();
+    if (wk < (uint32_t)half) {
+      const float4* src = reinterpret_cast<const float4*>(skinny_smem + wk * kSlotBytes) +
+                          (size_t)wm * kQ * 32 + lane;
+#pragma unroll
+      for (int mt = 0; mt < MTW; ++mt)
+#pragma unroll
+        for (int j = 0; j < kNT; ++j) {
+          const float4 g = src[((mt * 2 + 0) * kNT + j) * 32];
+          const float4 u = src[((mt * 2 + 1) * kNT + j) * 32];
+          acc_g[mt][j][0] += g.x; acc_g[mt][j][1] += g.y;
+          acc_g[mt][j][2] += g.z; acc_g[mt][j][3] += g.w;
+          acc_u[mt][j][0] += u.x; acc_u[mt][j][1] += u.y;
+          acc_u[mt][j][2] += u.z; acc_u[mt][j][3] += u.w;
+        }
+    }
+    __syncthreads();
+  }
+
+  // Warps wk == 0 hold the block's sums in C-fragment layout:
+  // c0,c1 at (g, 2t+{0,1}), c2,c3 at (g+8, 2t+{0,1}) of each (mt, n8 tile j).
+  const T* bgp = static_cast<const T*>(p.b_gate);
+  const T* bup = static_cast<const T*>(p.b_up);
+  T* out = static_cast<T*>(p.out);
+  const int act = p.act;
+  const float beta = p.beta;
+  const uint32_t g = lane >> 2, t4 = lane & 3;
+
+  if (sp.splits <= 1) {
+    if (wk == 0) {
+#pragma unroll
+      for (int j = 0; j < kNT; ++j) {
+        const int64_t col = n_blk + j * 8 + t4 * 2;  // even; N % 8 == 0 -> col+1 < N too
+        if (col >= N) continue;
+        const float bg0 = bias_at<T>(bgp, col), bg1 = bias_at<T>(bgp, col + 1);
+        const float bu0 = bias_at<T>(bup, col), bu1 = bias_at<T>(bup, col + 1);
+#pragma unroll
+        for (int mt = 0; mt < MTW; ++mt)
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            const int64_t row = (int64_t)(wm * MTW + mt) * 16 + g + h * 8;
+            if (row >= M) continue;
+            const float v0 = glu_act(acc_g[mt][j][2 * h] + bg0, act, beta) *
+                             (acc_u[mt][j][2 * h] + bu0);
+            const float v1 = glu_act(acc_g[mt][j][2 * h + 1] + bg1, act, beta) *
+                             (acc_u[mt][j][2 * h + 1] + bu1);
+            store_pair<T>(out, row * N + col, v0, v1);
+          }
+      }
+    }
+    return;
+  }
+
+  // Split-K across blocks: publish this slice's partial, take a ticket.
+  float* __restrict__ ws = sp.ws;
+  const int64_t two_n = 2 * N;
+  if (wk == 0) {
+#pragma unroll
+    for (int j = 0; j < kNT; ++j) {
+      const int64_t col = n_blk + j * 8 + t4 * 2;
+      if (col >= N) continue;
+#pragma unroll
+      for (int mt = 0; mt < MTW; ++mt)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int64_t row = (int64_t)(wm * MTW + mt) * 16 + g + h * 8;
+          if (row >= M) continue;
+          float* base = ws + ((int64_t)blockIdx.y * M + row) * two_n + col;
+          __stcg(reinterpret_cast<float2*>(base),
+                 make_float2(acc_g[mt][j][2 * h], acc_g[mt][j][2 * h + 1]));
+          __stcg(reinterpret_cast<float2*>(base + N),
+                 make_float2(acc_u[mt][j][2 * h], acc_u[mt][j][2 * h + 1]));
+        }
+    }
+  }
+  __threadfence();
+  __syncthreads();
+  __shared__ unsigned int s_last;
+  if (tid == 0) {
+    const unsigned int prev = atomicAdd(sp.counters + blockIdx.x, 1u);
+    s_last = (prev == (unsigned int)(sp.splits - 1)) ? 1u : 0u;
+  }
+  __syncthreads();
+  if (s_last == 0u) return;
+  __threadfence();  // acquire: every slice's partial is visible
+
+  // Last block of this column tile: reduce slices 0..splits-1 in order.
+  const int64_t cols = min((int64_t)kBN, N - n_blk);  // multiple of 8
+  const int64_t pairs = M * (cols / 2);
+  for (int64_t e = tid; e < pairs; e += THREADS) {
+    const int64_t row = e / (cols / 2);
+    const int64_t col = n_blk + 2 * (e % (cols / 2));
+    float g0 = 0.f, g1 = 0.f, u0 = 0.f, u1 = 0.f;
+    for (int s = 0; s < sp.splits; ++s) {
+      const float* base = ws + ((int64_t)s * M + row) * two_n + col;
+      const float2 gv = __ldcg(reinterpret_cast<const float2*>(base));
+      const float2 uv = __ldcg(reinterpret_cast<const float2*>(base + N));
+      g0 += gv.x; g1 += gv.y; u0 += uv.x; u1 += uv.y;
+    }
+    const float v0 = glu_act(g0 + bias_at<T>(bgp, col), act, beta) * (u0 + bias_at<T>(bup, col));
+    const float v1 =
+        glu_act(g1 + bias_at<T>(bgp, col + 1), act, beta) * (u1 + bias_at<T>(bup, col + 1));
+    store_pair<T>(out, row * N + col, v0, v1);
+  }
+  if (tid == 0) sp.counters[blockIdx.x] = 0u;  // ready for the next launch
+}
+
+}  // namespace skinny
+
+#define GLU_SKINNY_KERNEL(LAY, LAYOUT, TN, T, MP, MTW, WM, WK, STAGES)                        \
+  extern "C" __global__ void __launch_bounds__(32 * WM * WK, GLU_SKINNY_BLOCKS_PER_SM)         \
+      fused_glu_skinny_##LAY##_##TN##_m##MP(GluParams p, GluSkinnySplit s) {                   \
+    skinny::skinny_body<T, LAYOUT, MTW, WM, WK, STAGES>(p, s);                                 \
+  }
+
+#define GLU_SKINNY_ALL_M(LAY, LAYOUT, TN, T)                                                   \
+  GLU_SKINNY_KERNEL(LAY, LAYOUT, TN, T, 16, 1, GLU_SKINNY_M16_WM, GLU_SKINNY_M16_WK,          \
+                    GLU_SKINNY_M16_STAGES)                                                     \
+  GLU_SKINNY_KERNEL(LAY, LAYOUT, TN, T, 32, 2, GLU_SKINNY_M32_WM, GLU_SKINNY_M32_WK,          \
+                    GLU_SKINNY_M32_STAGES)                                                     \
+  GLU_SKINNY_KERNEL(LAY, LAYOUT, TN, T, 64, 2, GLU_SKINNY_M64_WM, GLU_SKINNY_M64_WK,          \
+                    GLU_SKINNY_M64_STAGES)
+
+GLU_SKINNY_ALL_M(kn, GLU_LAYOUT_KN, bf16, __nv_bfloat16)
+GLU_SKINNY_ALL_M(nk, GLU_LAYOUT_NK, bf16, __nv_bfloat16)
+GLU_SKINNY_ALL_M(kn, GLU_LAYOUT_KN, f16, __half)
+GLU_SKINNY_ALL_M(nk, GLU_LAYOUT_NK, f16, __half)

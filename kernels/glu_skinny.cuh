@@ -1,0 +1,113 @@
+// Decode-sized (M <= 64) fused gated FFN: constants, the split-K parameter
+// block (mirrored by src/cuda/skinny.rs) and the host-side launch plan shared
+// by the Rust launcher (which mirrors it) and kernels/tests/skinny_selftest.cu.
+//
+// Kernels: fused_glu_skinny_{kn,nk}_{bf16,f16}_m{16,32,64}(GluParams, GluSkinnySplit)
+//   m16: M <= 16, m32: M <= 32, m64: M <= 64 (x rows padded to 16/32/64).
+// See fused_glu_skinny.cu for the design.
+#pragma once
+#include <stdint.h>
+#include "glu_params.cuh"
+
+// Output columns per block (the same columns of gate and up: 2 x 64 weight
+// rows/cols), k per pipeline stage.
+#define GLU_SKINNY_BN 64
+#define GLU_SKINNY_BK 64
+// Per configuration: warps along M, warps along K (intra-block split-K,
+// reduced in shared memory), pipeline stages, threads, dynamic smem bytes.
+//   stage bytes = x [16*MT][64] + Wg, Wu [64][64] = 2048*MT + 16384
+#define GLU_SKINNY_M16_WM 1
+#define GLU_SKINNY_M16_WK 4
+#define GLU_SKINNY_M16_STAGES 6
+#define GLU_SKINNY_M16_THREADS 128
+#define GLU_SKINNY_M16_SMEM_BYTES 110592
+#define GLU_SKINNY_M32_WM 1
+#define GLU_SKINNY_M32_WK 4
+#define GLU_SKINNY_M32_STAGES 5
+#define GLU_SKINNY_M32_THREADS 128
+#define GLU_SKINNY_M32_SMEM_BYTES 102400
+#define GLU_SKINNY_M64_WM 2
+#define GLU_SKINNY_M64_WK 2
+#define GLU_SKINNY_M64_STAGES 4
+#define GLU_SKINNY_M64_THREADS 128
+#define GLU_SKINNY_M64_SMEM_BYTES 98304
+// Resident blocks per SM every configuration is sized for (smem <= 113 KiB,
+// <= 255 registers x 128 threads); the launch plan assumes it.
+#define GLU_SKINNY_BLOCKS_PER_SM 2
+// A split-K slice covers at least this many k-tiles (of GLU_SKINNY_BK).
+#define GLU_SKINNY_MIN_KTILES_PER_SPLIT 4
+// Largest M the skinny kernels take.
+#define GLU_SKINNY_MAX_M 64
+
+// Split-K over blocks (grid.y = splits). With splits > 1 every block writes
+// its f32 partial gate/up sums for its 64 columns to
+//   ws[(split * M + row) * 2N + col]        (gate, col < N)
+//   ws[(split * M + row) * 2N + N + col]    (up)
+// then bumps counters[blockIdx.x]; the last block of a column tile sums the
+// splits in order 0..splits-1 (deterministic), applies bias and activation,
+// rounds once, stores, and resets its counter to 0.
+// counters: ceil(N/64) u32, zero on entry. With splits == 1, ws and counters
+// are unused (may be null).
+struct GluSkinnySplit {
+  float* ws;            // [splits, M, 2N] f32, or null when splits == 1
+  unsigned int* counters;  // [ceil(N/64)] zeroed, or null when splits == 1
+  int64_t k_per_split;  // multiple of GLU_SKINNY_BK; splits * k_per_split >= K
+  int32_t splits;       // grid.y
+  int32_t reserved;     // must be 0
+};
+
+#ifdef __cplusplus
+#include <stddef.h>
+static_assert(offsetof(GluSkinnySplit, ws) == 0, "GluSkinnySplit layout");
+static_assert(offsetof(GluSkinnySplit, counters) == 8, "GluSkinnySplit layout");
+static_assert(offsetof(GluSkinnySplit, k_per_split) == 16, "GluSkinnySplit layout");
+static_assert(offsetof(GluSkinnySplit, splits) == 24, "GluSkinnySplit layout");
+static_assert(sizeof(GluSkinnySplit) == 32, "GluSkinnySplit layout");
+static_assert(GLU_SKINNY_M16_SMEM_BYTES ==
+                  GLU_SKINNY_M16_STAGES * (2048 * 1 + 2 * GLU_SKINNY_BN * GLU_SKINNY_BK * 2),
+              "m16 smem");
+static_assert(GLU_SKINNY_M32_SMEM_BYTES ==
+                  GLU_SKINNY_M32_STAGES * (2048 * 2 + 2 * GLU_SKINNY_BN * GLU_SKINNY_BK * 2),
+              "m32 smem");
+static_assert(GLU_SKINNY_M64_SMEM_BYTES ==
+                  GLU_SKINNY_M64_STAGES * (2048 * 4 + 2 * GLU_SKINNY_BN * GLU_SKINNY_BK * 2),
+              "m64 smem");
+static_assert(GLU_SKINNY_M16_THREADS == 32 * GLU_SKINNY_M16_WM * GLU_SKINNY_M16_WK, "m16");
+static_assert(GLU_SKINNY_M32_THREADS == 32 * GLU_SKINNY_M32_WM * GLU_SKINNY_M32_WK, "m32");
+static_assert(GLU_SKINNY_M64_THREADS == 32 * GLU_SKINNY_M64_WM * GLU_SKINNY_M64_WK, "m64");
+
+// Host-side launch plan (src/cuda/skinny.rs implements the same function).
+struct GluSkinnyPlan {
+  int m_pad;            // 16, 32 or 64: picks the kernel
+  int threads;
+  int smem;
+  int64_t n_tiles;      // grid.x
+  int64_t splits;       // grid.y
+  int64_t k_per_split;
+};
+
+static inline GluSkinnyPlan glu_skinny_plan(int64_t m, int64_t n, int64_t k, int64_t sm_count) {
+  GluSkinnyPlan p;
+  if (m <= 16) {
+    p.m_pad = 16; p.threads = GLU_SKINNY_M16_THREADS; p.smem = GLU_SKINNY_M16_SMEM_BYTES;
+  } else if (m <= 32) {
+    p.m_pad = 32; p.threads = GLU_SKINNY_M32_THREADS; p.smem = GLU_SKINNY_M32_SMEM_BYTES;
+  } else {
+    p.m_pad = 64; p.threads = GLU_SKINNY_M64_THREADS; p.smem = GLU_SKINNY_M64_SMEM_BYTES;
+  }
+  p.n_tiles = (n + GLU_SKINNY_BN - 1) / GLU_SKINNY_BN;
+  const int64_t k_tiles = (k + GLU_SKINNY_BK - 1) / GLU_SKINNY_BK;
+  const int64_t slots = sm_count * GLU_SKINNY_BLOCKS_PER_SM;
+  // One wave of resident blocks: split K only while the column tiles leave
+  // slots empty, and keep every slice >= MIN_KTILES k-tiles.
+  int64_t splits = p.n_tiles >= slots ? 1 : slots / p.n_tiles;
+  int64_t max_splits = k_tiles / GLU_SKINNY_MIN_KTILES_PER_SPLIT;
+  if (max_splits < 1) max_splits = 1;
+  if (splits > max_splits) splits = max_splits;
+  if (splits < 1) splits = 1;
+  const int64_t kt_per = (k_tiles + splits - 1) / splits;
+  p.k_per_split = kt_per * GLU_SKINNY_BK;
+  p.splits = (k_tiles + kt_per - 1) / kt_per;  // no empty slice
+  return p;
+}
+#endif

@@ -1,0 +1,259 @@
+// Standalone GPU self-test (and timing) of fused_glu_skinny_* against a
+// double-precision CPU reference. No Rust involved; not compiled by build.rs.
+//   build (no GPU needed):
+//     $NVCC -O2 -std=c++17 -gencode=arch=compute_90a,code=sm_90a \
+//           -gencode=arch=compute_80,code=sm_80 -cudart static -I kernels \
+//           kernels/tests/skinny_selftest.cu -o target/kcheck/skinny_selftest
+//   run on the GPU machine:
+//     ./skinny_selftest          correctness (exit 0 = all passed, ~seconds)
+//     ./skinny_selftest bench    + timing at K=4096, N in {11008, 14336}
+#include "../fused_glu_skinny.cu"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { \
+  std::printf("CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__); std::exit(2); } } while (0)
+
+static int g_fail = 0, g_checks = 0, g_sms = 0;
+
+static double ref_act(double z, int act, double beta) {
+  switch (act) {
+    case GLU_ACT_SILU: return z / (1.0 + std::exp(-z));
+    case GLU_ACT_SWISH: return z / (1.0 + std::exp(-beta * z));
+    case GLU_ACT_SIGMOID: return 1.0 / (1.0 + std::exp(-z));
+    case GLU_ACT_GELU_ERF: return 0.5 * z * (1.0 + std::erf(z / std::sqrt(2.0)));
+    case GLU_ACT_GELU_TANH:
+      return 0.5 * z * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (z + 0.044715 * z * z * z)));
+    case GLU_ACT_RELU: return z > 0 ? z : (z != z ? z : 0.0);
+    default: return z;
+  }
+}
+
+template <typename T> struct HT;
+template <> struct HT<__half> {
+  static __half from(float v) { return __float2half_rn(v); }
+  static float to(__half v) { return __half2float(v); }
+  static constexpr double tol = 2e-3;
+  static constexpr const char* name = "f16";
+};
+template <> struct HT<__nv_bfloat16> {
+  static __nv_bfloat16 from(float v) { return __float2bfloat16_rn(v); }
+  static float to(__nv_bfloat16 v) { return __bfloat162float(v); }
+  static constexpr double tol = 1e-2;
+  static constexpr const char* name = "bf16";
+};
+
+static std::mt19937 rng(4321);
+static float urand(float lo, float hi) { return std::uniform_real_distribution<float>(lo, hi)(rng); }
+
+typedef void (*SkinnyKernel)(GluParams, GluSkinnySplit);
+
+template <typename T> static SkinnyKernel pick(int layout, int m_pad);
+template <> SkinnyKernel pick<__nv_bfloat16>(int layout, int m_pad) {
+  if (layout == GLU_LAYOUT_NK)
+    return m_pad == 16 ? fused_glu_skinny_nk_bf16_m16 : m_pad == 32 ? fused_glu_skinny_nk_bf16_m32 : fused_glu_skinny_nk_bf16_m64;
+  return m_pad == 16 ? fused_glu_skinny_kn_bf16_m16 : m_pad == 32 ? fused_glu_skinny_kn_bf16_m32 : fused_glu_skinny_kn_bf16_m64;
+}
+template <> SkinnyKernel pick<__half>(int layout, int m_pad) {
+  if (layout == GLU_LAYOUT_NK)
+    return m_pad == 16 ? fused_glu_skinny_nk_f16_m16 : m_pad == 32 ? fused_glu_skinny_nk_f16_m32 : fused_glu_skinny_nk_f16_m64;
+  return m_pad == 16 ? fused_glu_skinny_kn_f16_m16 : m_pad == 32 ? fused_glu_skinny_kn_f16_m32 : fused_glu_skinny_kn_f16_m64;
+}
+
+// Workspace/counters kept across launches (the counters must stay zero).
+struct Ws {
+  float* ws = nullptr; size_t ws_len = 0;
+  unsigned* ctr = nullptr; size_t ctr_len = 0;
+  void ensure(size_t w, size_t c) {
+    if (w > ws_len) { if (ws) CK(cudaFree(ws)); CK(cudaMalloc(&ws, w * 4)); ws_len = w; }
+    if (c > ctr_len) { if (ctr) CK(cudaFree(ctr)); CK(cudaMalloc(&ctr, c * 4)); CK(cudaMemset(ctr, 0, c * 4)); ctr_len = c; }
+  }
+};
+static Ws g_ws;
+
+template <typename T>
+static GluSkinnyPlan launch(const GluParams& p, int64_t force_splits = 0) {
+  GluSkinnyPlan pl = glu_skinny_plan(p.m, p.n, p.k, g_sms);
+  if (force_splits > 0) {
+    const int64_t kt = (p.k + GLU_SKINNY_BK - 1) / GLU_SKINNY_BK;
+    int64_t s = force_splits < kt ? force_splits : kt;
+    const int64_t per = (kt + s - 1) / s;
+    pl.k_per_split = per * GLU_SKINNY_BK;
+    pl.splits = (kt + per - 1) / per;
+  }
+  SkinnyKernel k = pick<T>(p.layout, pl.m_pad);
+  CK(cudaFuncSetAttribute((const void*)k, cudaFuncAttributeMaxDynamicSharedMemorySize, pl.smem));
+  GluSkinnySplit s{};
+  if (pl.splits > 1) {
+    g_ws.ensure((size_t)pl.splits * p.m * 2 * p.n, (size_t)pl.n_tiles);
+    s.ws = g_ws.ws; s.counters = g_ws.ctr;
+  }
+  s.k_per_split = pl.k_per_split; s.splits = (int)pl.splits; s.reserved = 0;
+  k<<<dim3((unsigned)pl.n_tiles, (unsigned)pl.splits), pl.threads, pl.smem>>>(p, s);
+  CK(cudaGetLastError());
+  return pl;
+}
+
+template <typename T>
+static void test_one(int layout, bool concat, int64_t M, int64_t N, int64_t K, int act, bool bias,
+                     int64_t force_splits) {
+  if (concat) layout = GLU_LAYOUT_NK;
+  std::vector<T> x(M * K), w(2 * N * K), bg(N), bu(N);
+  const float sc = 1.0f / std::sqrt((float)K);
+  for (auto& e : x) e = HT<T>::from(urand(-1, 1));
+  for (auto& e : w) e = HT<T>::from(urand(-sc, sc));
+  for (auto& e : bg) e = HT<T>::from(urand(-.5, .5));
+  for (auto& e : bu) e = HT<T>::from(urand(-.5, .5));
+  T *dx, *dw, *dwu, *dbg, *dbu, *dout;
+  CK(cudaMalloc(&dx, M * K * sizeof(T)));
+  CK(cudaMalloc(&dw, 2 * N * K * sizeof(T)));
+  CK(cudaMalloc(&dwu, N * K * sizeof(T)));
+  CK(cudaMalloc(&dbg, N * sizeof(T)));
+  CK(cudaMalloc(&dbu, N * sizeof(T)));
+  CK(cudaMalloc(&dout, M * N * sizeof(T)));
+  CK(cudaMemcpy(dx, x.data(), M * K * sizeof(T), cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(dw, w.data(), 2 * N * K * sizeof(T), cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(dwu, w.data() + N * K, N * K * sizeof(T), cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(dbg, bg.data(), N * sizeof(T), cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(dbu, bu.data(), N * sizeof(T), cudaMemcpyHostToDevice));
+  CK(cudaMemset(dout, 0xff, M * N * sizeof(T)));  // NaN poison
+  GluParams p{};
+  p.x = dx; p.w_gate = dw; p.w_up = concat ? (const void*)(dw + N * K) : (const void*)dwu;
+  p.b_gate = bias ? dbg : nullptr; p.b_up = bias ? dbu : nullptr; p.out = dout;
+  p.m = M; p.n = N; p.k = K; p.layout = layout; p.act = act; p.beta = 1.3f; p.reserved = 0;
+  GluSkinnyPlan pl = launch<T>(p, force_splits);
+  CK(cudaDeviceSynchronize());
+  std::vector<T> got(M * N);
+  CK(cudaMemcpy(got.data(), dout, M * N * sizeof(T), cudaMemcpyDeviceToHost));
+  // logical W[k][n]: gate = w[0..NK), up = w[NK..2NK), stored in `layout`.
+  double num = 0, den = 0;
+  int nonfinite = 0;
+  std::vector<double> xd(K);
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t k = 0; k < K; ++k) xd[k] = HT<T>::to(x[m * K + k]);
+    for (int64_t n = 0; n < N; ++n) {
+      double g = bias ? HT<T>::to(bg[n]) : 0, u = bias ? HT<T>::to(bu[n]) : 0;
+      for (int64_t k = 0; k < K; ++k) {
+        const int64_t wi = layout == GLU_LAYOUT_KN ? k * N + n : n * K + k;
+        g += xd[k] * HT<T>::to(w[wi]);
+        u += xd[k] * HT<T>::to(w[N * K + wi]);
+      }
+      const double ref = ref_act(g, act, 1.3) * u;
+      const double v = HT<T>::to(got[m * N + n]);
+      if (!std::isfinite(v)) ++nonfinite;
+      num += (v - ref) * (v - ref);
+      den += ref * ref;
+    }
+  }
+  const double err = nonfinite ? INFINITY : std::sqrt(num / (den > 0 ? den : 1));
+  const bool ok = err <= HT<T>::tol;
+  ++g_checks;
+  if (!ok) ++g_fail;
+  std::printf("%s %-4s %s%s M=%-3lld N=%-5lld K=%-5lld act=%d bias=%d m_pad=%d splits=%lld: rel_err %.3e\n",
+              ok ? "ok  " : "FAIL", HT<T>::name, layout == GLU_LAYOUT_NK ? "nk" : "kn",
+              concat ? "(concat)" : "", (long long)M, (long long)N, (long long)K, act, bias,
+              pl.m_pad, (long long)pl.splits, err);
+  cudaFree(dx); cudaFree(dw); cudaFree(dwu); cudaFree(dbg); cudaFree(dbu); cudaFree(dout);
+}
+
+template <typename T>
+static void bench(int layout, int64_t M, int64_t N, int64_t K, double copy_bw) {
+  T *dx, *dwg, *dwu, *dout;
+  CK(cudaMalloc(&dx, M * K * sizeof(T)));
+  CK(cudaMalloc(&dwg, 2 * N * K * sizeof(T)));
+  dwu = dwg + N * K;
+  CK(cudaMalloc(&dout, M * N * sizeof(T)));
+  CK(cudaMemset(dx, 0x3c, M * K * sizeof(T)));
+  CK(cudaMemset(dwg, 0x11, 2 * N * K * sizeof(T)));
+  GluParams p{};
+  p.x = dx; p.w_gate = dwg; p.w_up = dwu; p.out = dout;
+  p.m = M; p.n = N; p.k = K; p.layout = layout; p.act = GLU_ACT_SILU; p.beta = 1.f;
+  GluSkinnyPlan pl{};
+  for (int i = 0; i < 3; ++i) pl = launch<T>(p);
+  CK(cudaDeviceSynchronize());
+  cudaEvent_t a, b;
+  CK(cudaEventCreate(&a)); CK(cudaEventCreate(&b));
+  const int iters = 50;
+  CK(cudaEventRecord(a));
+  for (int i = 0; i < iters; ++i) launch<T>(p);
+  CK(cudaEventRecord(b));
+  CK(cudaEventSynchronize(b));
+  float ms = 0;
+  CK(cudaEventElapsedTime(&ms, a, b));
+  const double us = 1e3 * ms / iters;
+  const double bytes = 2.0 * N * K * sizeof(T);
+  std::printf("bench %-4s %s M=%-3lld N=%-5lld K=%lld m_pad=%d grid=%lldx%lld: %8.2f us  %6.0f GB/s "
+              "(%.0f%% of copy %.0f GB/s)\n",
+              HT<T>::name, layout == GLU_LAYOUT_NK ? "nk" : "kn", (long long)M, (long long)N,
+              (long long)K, pl.m_pad, (long long)pl.n_tiles, (long long)pl.splits, us,
+              bytes / us * 1e-3, 100.0 * bytes / us * 1e-3 / copy_bw, copy_bw);
+  cudaFree(dx); cudaFree(dwg); cudaFree(dout);
+  cudaEventDestroy(a); cudaEventDestroy(b);
+}
+
+static double copy_bandwidth() {
+  const size_t bytes = 512ull << 20;
+  void *s, *d;
+  CK(cudaMalloc(&s, bytes)); CK(cudaMalloc(&d, bytes));
+  CK(cudaMemcpy(d, s, bytes, cudaMemcpyDeviceToDevice));
+  cudaEvent_t a, b;
+  CK(cudaEventCreate(&a)); CK(cudaEventCreate(&b));
+  CK(cudaEventRecord(a));
+  for (int i = 0; i < 10; ++i) CK(cudaMemcpy(d, s, bytes, cudaMemcpyDeviceToDevice));
+  CK(cudaEventRecord(b)); CK(cudaEventSynchronize(b));
+  float ms; CK(cudaEventElapsedTime(&ms, a, b));
+  cudaFree(s); cudaFree(d);
+  return 2.0 * bytes * 10 / (ms * 1e-3) * 1e-9;  // read + write
+}
+
+int main(int argc, char** argv) {
+  int dev = 0;
+  CK(cudaGetDevice(&dev));
+  CK(cudaDeviceGetAttribute(&g_sms, cudaDevAttrMultiProcessorCount, dev));
+  cudaDeviceProp prop;
+  CK(cudaGetDeviceProperties(&prop, dev));
+  std::printf("device %s, %d SMs\n", prop.name, g_sms);
+
+  const int64_t Ms[] = {1, 2, 3, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64};
+  const int64_t Ks[] = {8, 40, 4096, 1000};
+  const int64_t Ns[] = {8, 24, 72, 1000, 4104};
+  int i = 0;
+  for (int64_t M : Ms)
+    for (int64_t K : Ks)
+      for (int64_t N : Ns) {
+        ++i;
+        if (M * N * K > 64ll * 1000 * 4096) continue;
+        if (K == 4096 && N == 4104 && M > 8 && M != 64) continue;  // CPU reference time
+        const int layout = (i % 3 == 0) ? GLU_LAYOUT_KN : GLU_LAYOUT_NK;
+        const bool concat = (i % 3 == 2);
+        const int act = i % 7;
+        const bool bias = (i / 7) % 2 == 0;
+        const int64_t fs = (i % 5 == 0) ? 3 : 0;  // force split-K sometimes
+        if (i % 2) test_one<__nv_bfloat16>(layout, concat, M, N, K, act, bias, fs);
+        else test_one<__half>(layout, concat, M, N, K, (act + 3) % 7, !bias, fs);
+      }
+  // Forced split-K on every config, with a counter-reuse check (same tiles twice).
+  for (int64_t M : {1, 20, 64})
+    for (int rep = 0; rep < 2; ++rep) {
+      test_one<__nv_bfloat16>(GLU_LAYOUT_NK, false, M, 136, 520, 0, true, 5);
+      test_one<__half>(GLU_LAYOUT_KN, false, M, 136, 520, 4, false, 9);
+    }
+
+  std::printf("\n%d/%d checks passed\n", g_checks - g_fail, g_checks);
+  if (argc > 1 && std::strcmp(argv[1], "bench") == 0) {
+    const double bw = copy_bandwidth();
+    std::printf("device-to-device copy: %.0f GB/s (read + write)\n", bw);
+    for (int64_t N : {11008, 14336})
+      for (int layout : {GLU_LAYOUT_NK, GLU_LAYOUT_KN})
+        for (int64_t M : {1, 8, 16, 32, 64}) {
+          bench<__nv_bfloat16>(layout, M, N, 4096, bw);
+          if (M == 1 || M == 64) bench<__half>(layout, M, N, 4096, bw);
+        }
+  }
+  return g_fail ? 1 : 0;
+}

@@ -1,0 +1,110 @@
+// Host test of the Hopper kernel's index math (kernels/glu_hopper_layout.cuh):
+//   1. the wgmma descriptor (K-major, 128B swizzle), advanced by k16 steps,
+//      reads element (r, k) of every stage tile exactly where TMA's 128B
+//      swizzle wrote it (model of PTX ISA 9.7.15.5.1 vs CU_TENSOR_MAP_SWIZZLE_128B);
+//   2. descriptor bit fields encode what the kernel means;
+//   3. the m64n256 f32 accumulator fragment covers the 64x256 tile exactly
+//      once, and gate column c / up column c share a thread (registers i, i+64);
+//   4. the grouped tile order is a bijection onto (m tile, n tile).
+// Build: g++ -std=c++17 -O1 -Wall -I kernels kernels/tests/wgmma_layout_test.cpp
+#include "glu_hopper_layout.cuh"
+
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+static int g_fail = 0;
+#define CHECK(c, ...) do { if (!(c)) { std::printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+  std::printf(__VA_ARGS__); std::printf("\n"); if (++g_fail > 20) std::exit(1); } } while (0)
+
+static void test_swizzle_desc() {
+  // A ring at an arbitrary 1024-aligned shared address; stage s, A tile
+  // (128 rows, consumer cw uses rows 64cw..) and B tile (gate 128 + up 128 rows).
+  const uint32_t ring = 0x400 * 3;
+  for (int s = 0; s < kWgStages; ++s) {
+    const uint32_t a_tile = ring + s * kWgStageBytes, b_tile = a_tile + kWgABytes;
+    CHECK(a_tile % 1024 == 0 && b_tile % 1024 == 0 && (b_tile + kWgBHalfBytes) % 1024 == 0, "alignment");
+    // What TMA wrote: box row r, element c (0..63) of x rows m0+r / gate rows / up rows.
+    for (int cw = 0; cw < 2; ++cw)
+      for (uint32_t kk = 0; kk < 4; ++kk) {
+        const uint64_t da = glu_wgmma_desc_k(a_tile + cw * 64 * 128, kk);
+        for (uint32_t r = 0; r < 64; ++r)
+          for (uint32_t k = 0; k < 16; ++k) {
+            const uint32_t want = glu_tma_sw128_addr(a_tile, 64 * cw + r, kk * 16 + k);
+            const uint32_t got = glu_wgmma_read_addr(da, r, k);
+            CHECK(got == want, "A s=%d cw=%d kk=%u r=%u k=%u: wgmma reads %#x, TMA wrote %#x", s, cw, kk, r, k, got, want);
+          }
+      }
+    for (uint32_t kk = 0; kk < 4; ++kk) {
+      const uint64_t db = glu_wgmma_desc_k(b_tile, kk);
+      for (uint32_t r = 0; r < 256; ++r)
+        for (uint32_t k = 0; k < 16; ++k) {
+          // rows 0..127: gate box at b_tile; rows 128..255: up box at b_tile + 16 KiB.
+          const uint32_t box = r < 128 ? b_tile : b_tile + kWgBHalfBytes;
+          const uint32_t want = glu_tma_sw128_addr(box, r % 128, kk * 16 + k);
+          const uint32_t got = glu_wgmma_read_addr(db, r, k);
+          CHECK(got == want, "B kk=%u r=%u k=%u: %#x vs %#x", kk, r, k, got, want);
+        }
+    }
+  }
+  // The swizzle is a permutation of each 1024-byte block (of 16-byte chunks).
+  std::vector<int> seen(64, 0);
+  for (uint32_t c = 0; c < 64; ++c) seen[glu_sw128(c * 16) / 16]++;
+  for (int c = 0; c < 64; ++c) CHECK(seen[c] == 1, "sw128 not a permutation at chunk %d", c);
+}
+
+static void test_desc_bits() {
+  const uint64_t d = glu_wgmma_desc_sw128(0x12400);
+  CHECK((d & 0x3FFF) == (0x12400 >> 4), "start");
+  CHECK(((d >> 16) & 0x3FFF) == 1, "lbo");
+  CHECK(((d >> 32) & 0x3FFF) == 64, "sbo = 1024 B");
+  CHECK(((d >> 49) & 7) == 0, "base offset");
+  CHECK((d >> 62) == 1, "swizzle 128B");
+  CHECK(((d >> 14) & 3) == 0 && ((d >> 30) & 3) == 0 && ((d >> 46) & 7) == 0 && ((d >> 52) & 0x3FF) == 0, "reserved bits");
+  // The largest address the kernel uses still fits the 14-bit field (<256 KiB).
+  CHECK(kWgSmemBytes + 1024 < (1u << 18), "address field: shared window < 256 KiB");
+}
+
+static void test_fragment() {
+  std::vector<int> hit(64 * 256, 0);
+  for (uint32_t w = 0; w < 4; ++w)
+    for (uint32_t l = 0; l < 32; ++l)
+      for (uint32_t i = 0; i < (uint32_t)kWgAccRegs; ++i) {
+        const GluRC rc = glu_wgmma_acc_rc(w, l, i);
+        CHECK(rc.row < 64 && rc.col < 256, "range");
+        hit[rc.row * 256 + rc.col]++;
+        if (i < 64) {
+          const GluRC up = glu_wgmma_acc_rc(w, l, i + kWgUpRegOffset);
+          CHECK(up.row == rc.row && up.col == rc.col + 128, "gate/up pairing i=%u", i);
+          CHECK(rc.col < 128, "gate half");
+        }
+        if (i % 2 == 0) {
+          const GluRC nx = glu_wgmma_acc_rc(w, l, i + 1);
+          CHECK(nx.row == rc.row && nx.col == rc.col + 1 && rc.col % 2 == 0, "pair for 4-byte store");
+        }
+      }
+  for (int e = 0; e < 64 * 256; ++e) CHECK(hit[e] == 1, "element %d covered %d times", e, hit[e]);
+}
+
+static void test_tile_order() {
+  const int64_t cases[][2] = {{1, 1}, {1, 7}, {3, 1}, {16, 5}, {17, 3}, {33, 9}, {64, 86}, {65, 22}, {5, 100}};
+  for (auto& c : cases) {
+    const int64_t mt = c[0], nt = c[1];
+    std::vector<int> hit(mt * nt, 0);
+    for (int64_t t = 0; t < mt * nt; ++t) {
+      const GluTile tl = glu_tile_of(t, mt, nt);
+      CHECK(tl.m >= 0 && tl.m < mt && tl.n >= 0 && tl.n < nt, "tile %lld out of range (%lld,%lld)", (long long)t, (long long)tl.m, (long long)tl.n);
+      if (tl.m >= 0 && tl.m < mt && tl.n >= 0 && tl.n < nt) hit[tl.m * nt + tl.n]++;
+    }
+    for (int64_t e = 0; e < mt * nt; ++e) CHECK(hit[e] == 1, "mt=%lld nt=%lld tile %lld hit %d", (long long)mt, (long long)nt, (long long)e, hit[e]);
+  }
+}
+
+int main() {
+  test_desc_bits();
+  test_swizzle_desc();
+  test_fragment();
+  test_tile_order();
+  std::printf("wgmma_layout_test: %s\n", g_fail ? "FAILED" : "OK");
+  return g_fail ? 1 : 0;
+}

@@ -1,0 +1,296 @@
+// Standalone GPU self-test (and quick timing) of the Hopper kernels
+// fused_glu_wgmma_nk_{bf16,f16} against a double-precision CPU reference.
+// No Rust, no libcuda link: cuTensorMapEncodeTiled comes from the runtime's
+// driver entry point. Not compiled by build.rs.
+//   build (no GPU needed; scripts/check-kernels.sh does this with BUILD_SELFTEST=1):
+//     $NVCC -O2 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -cudart static \
+//           -I kernels kernels/tests/wgmma_selftest.cu -o target/kcheck/wgmma_selftest
+//   run on an H100/H200: ./wgmma_selftest [--no-perf]   (exit 0 = all passed)
+// Cases run from simplest to fullest, so the first failing line localises a
+// bug: K=16 (one wgmma k16: TMA box + swizzle + fragment map), K=64 (the k16
+// descriptor advance), K=512 (pipeline ring wraps twice), several tiles
+// (tile order), tails (TMA zero fill, store predication), then biases and
+// every activation (epilogue). Each line prints the first mismatching
+// (row, col) with got/want and which rows/cols mod 8/64 the errors hit.
+#include "../fused_glu_wgmma.cu"
+
+#include <cudaTypedefs.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { \
+  std::printf("CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__); std::exit(2); } } while (0)
+
+static double ref_act(double z, int act, double beta) {
+  switch (act) {
+    case GLU_ACT_SILU: return z / (1.0 + std::exp(-z));
+    case GLU_ACT_SWISH: return z / (1.0 + std::exp(-beta * z));
+    case GLU_ACT_SIGMOID: return 1.0 / (1.0 + std::exp(-z));
+    case GLU_ACT_GELU_ERF: return 0.5 * z * (1.0 + std::erf(z / std::sqrt(2.0)));
+    case GLU_ACT_GELU_TANH:
+      return 0.5 * z * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (z + 0.044715 * z * z * z)));
+    case GLU_ACT_RELU: return z > 0 ? z : 0.0;
+    default: return z;
+  }
+}
+
+template <typename T> struct HT;
+template <> struct HT<__half> {
+  static __half from(float v) { return __float2half_rn(v); }
+  static float to(__half v) { return __half2float(v); }
+  static constexpr double tol = 2e-3;
+  static constexpr const char* name = "f16";
+  static constexpr CUtensorMapDataType tma = CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+};
+template <> struct HT<__nv_bfloat16> {
+  static __nv_bfloat16 from(float v) { return __float2bfloat16_rn(v); }
+  static float to(__nv_bfloat16 v) { return __bfloat162float(v); }
+  static constexpr double tol = 1e-2;
+  static constexpr const char* name = "bf16";
+  static constexpr CUtensorMapDataType tma = CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+};
+
+static PFN_cuTensorMapEncodeTiled_v12000 g_encode = nullptr;
+
+static void load_encode() {
+  cudaDriverEntryPointQueryResult q;
+  void* fn = nullptr;
+  CK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q));
+  if (q != cudaDriverEntryPointSuccess || !fn) { std::printf("cuTensorMapEncodeTiled not found\n"); std::exit(2); }
+  g_encode = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
+}
+
+// [rows, K] row-major 16-bit matrix, box {64 (k), 128 (rows)}, 128B swizzle,
+// out-of-bounds elements read as zero. Mirrors src/cuda/hopper.rs.
+template <typename T>
+static CUtensorMap make_map(const void* base, int64_t rows, int64_t K) {
+  CUtensorMap m;
+  std::memset(&m, 0, sizeof m);
+  cuuint64_t dims[2] = {(cuuint64_t)K, (cuuint64_t)rows};
+  cuuint64_t strides[1] = {(cuuint64_t)K * 2};
+  cuuint32_t box[2] = {(cuuint32_t)kWgBK, 128};
+  cuuint32_t estr[2] = {1, 1};
+  CUresult r = g_encode(&m, HT<T>::tma, 2, const_cast<void*>(base), dims, strides, box, estr,
+                        CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                        CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS) { std::printf("cuTensorMapEncodeTiled failed: %d (rows=%lld K=%lld)\n", (int)r, (long long)rows, (long long)K); std::exit(2); }
+  return m;
+}
+
+typedef void (*WgKernel)(const CUtensorMap, const CUtensorMap, const CUtensorMap, GluParams);
+
+static std::mt19937 rng(1234);
+template <typename T>
+static std::vector<T> rand_vec(size_t n, float scale) {
+  std::uniform_real_distribution<float> d(-scale, scale);
+  std::vector<T> v(n);
+  for (auto& e : v) e = HT<T>::from(d(rng));
+  return v;
+}
+
+struct Dev {
+  void* p = nullptr;
+  explicit Dev(size_t bytes) { CK(cudaMalloc(&p, bytes)); }
+  ~Dev() { cudaFree(p); }
+};
+
+// Persistent grid size cap: small in the correctness cases so that CTAs
+// walk several tiles (cross-tile pipeline), the SM count for timing.
+static int64_t g_grid_cap = 5;
+
+template <typename T>
+static void launch(WgKernel k, const void* x, const void* wg, const void* wu, const void* bg,
+                   const void* bu, void* out, int64_t M, int64_t N, int64_t K, int act) {
+  CUtensorMap tx = make_map<T>(x, M, K), tg = make_map<T>(wg, N, K), tu = make_map<T>(wu, N, K);
+  GluParams p{};
+  p.x = x; p.w_gate = wg; p.w_up = wu; p.b_gate = bg; p.b_up = bu; p.out = out;
+  p.m = M; p.n = N; p.k = K; p.layout = GLU_LAYOUT_NK; p.act = act; p.beta = 1.7f; p.reserved = 0;
+  const int64_t grid = glu_wgmma_grid(M, N, g_grid_cap);
+  k<<<(unsigned)grid, kWgThreads, kWgSmemBytes>>>(tx, tg, tu, p);
+}
+
+static int g_fail = 0, g_cases = 0;
+static int64_t g_sm_count = 132;
+
+// concat: w_up = w_gate + N*K inside one [2N,K] allocation.
+template <typename T>
+static void run_case(const char* what, WgKernel kern, int64_t M, int64_t N, int64_t K, int act,
+                     bool bias, bool concat) {
+  auto x = rand_vec<T>(M * K, 1.0f);
+  const float ws = 1.0f / std::sqrt((float)K);
+  auto w = rand_vec<T>(2 * N * K, ws);  // gate rows then up rows (NK)
+  auto b = rand_vec<T>(2 * N, 0.5f);
+  Dev dx(M * K * 2), dwg(N * K * 2), dwu(N * K * 2), dgu(2 * N * K * 2), db(2 * N * 2), dout(M * N * 2);
+  CK(cudaMemcpy(dx.p, x.data(), M * K * 2, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(dgu.p, w.data(), 2 * N * K * 2, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(dwg.p, w.data(), N * K * 2, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(dwu.p, w.data() + N * K, N * K * 2, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(db.p, b.data(), 2 * N * 2, cudaMemcpyHostToDevice));
+  CK(cudaMemset(dout.p, 0xFF, M * N * 2));  // NaN poison
+  const char* g = concat ? (const char*)dgu.p : (const char*)dwg.p;
+  const char* u = concat ? (const char*)dgu.p + N * K * 2 : (const char*)dwu.p;
+  const char* bgp = bias ? (const char*)db.p : nullptr;
+  const char* bup = bias ? (const char*)db.p + N * 2 : nullptr;
+  launch<T>(kern, dx.p, g, u, bgp, bup, dout.p, M, N, K, act);
+  CK(cudaGetLastError());
+  CK(cudaDeviceSynchronize());
+  std::vector<T> got(M * N);
+  CK(cudaMemcpy(got.data(), dout.p, M * N * 2, cudaMemcpyDeviceToHost));
+
+  std::vector<double> xf(M * K), wf(2 * N * K);
+  for (int64_t i = 0; i < M * K; ++i) xf[i] = HT<T>::to(x[i]);
+  for (int64_t i = 0; i < 2 * N * K; ++i) wf[i] = HT<T>::to(w[i]);
+  double num = 0, den = 0;
+  int64_t bad = 0, first_r = -1, first_c = -1;
+  double first_got = 0, first_want = 0;
+  uint32_t rows_mod8 = 0, cols_mod8 = 0, rows_mod64 = 0;  // bit sets of where errors are
+  uint64_t colblk = 0;
+  for (int64_t r = 0; r < M; ++r)
+    for (int64_t c = 0; c < N; ++c) {
+      double ga = bias ? HT<T>::to(b[c]) : 0, ua = bias ? HT<T>::to(b[N + c]) : 0;
+      const double* xr = &xf[r * K];
+      const double *wgr = &wf[c * K], *wur = &wf[(N + c) * K];
+      for (int64_t k = 0; k < K; ++k) { ga += xr[k] * wgr[k]; ua += xr[k] * wur[k]; }
+      const double want = ref_act(ga, act, 1.7f) * ua;
+      const double v = HT<T>::to(got[r * N + c]);
+      num += (v - want) * (v - want);
+      den += want * want;
+      // Element check, generous: catches a single wrong element the norm hides.
+      const double scale = std::sqrt((std::fabs(ga) + std::fabs(ua) + 1.0));
+      if (!(std::fabs(v - want) <= 4 * HT<T>::tol * (std::fabs(want) + scale))) {
+        if (bad == 0) { first_r = r; first_c = c; first_got = v; first_want = want; }
+        ++bad;
+        rows_mod8 |= 1u << (r % 8); cols_mod8 |= 1u << (c % 8); rows_mod64 |= 1u << ((r % 64) / 8);
+        colblk |= 1ull << ((c % 128) / 8 % 64);
+      }
+    }
+  const double rel = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+  const bool ok = bad == 0 && rel <= HT<T>::tol && std::isfinite(rel);
+  ++g_cases;
+  if (!ok) ++g_fail;
+  std::printf("%s %-4s %-30s M=%-5lld N=%-5lld K=%-5lld act=%d bias=%d concat=%d rel=%.2e bad=%lld",
+              ok ? "ok  " : "FAIL", HT<T>::name, what, (long long)M, (long long)N, (long long)K, act,
+              bias, concat, rel, (long long)bad);
+  if (bad)
+    std::printf("\n     first bad (row %lld, col %lld) got %.6g want %.6g | err rows%%8 mask %#x, "
+                "cols%%8 mask %#x, (row%%64)/8 mask %#x, (col%%128)/8 mask %#llx",
+                (long long)first_r, (long long)first_c, first_got, first_want, rows_mod8, cols_mod8,
+                rows_mod64, (unsigned long long)colblk);
+  std::printf("\n");
+}
+
+// Big shape: timing (4MNK flops) and a sampled check against the CPU.
+template <typename T>
+static void perf_case(WgKernel kern, int64_t M, int64_t N, int64_t K) {
+  auto x = rand_vec<T>(M * K, 1.0f);
+  auto w = rand_vec<T>(2 * N * K, 1.0f / std::sqrt((float)K));
+  Dev dx(M * K * 2), dw(2 * N * K * 2), dout(M * N * 2);
+  CK(cudaMemcpy(dx.p, x.data(), M * K * 2, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(dw.p, w.data(), 2 * N * K * 2, cudaMemcpyHostToDevice));
+  const char* g = (const char*)dw.p;
+  const char* u = g + N * K * 2;
+  for (int i = 0; i < 3; ++i) launch<T>(kern, dx.p, g, u, nullptr, nullptr, dout.p, M, N, K, GLU_ACT_SILU);
+  CK(cudaDeviceSynchronize());
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
+  const int iters = 20;
+  CK(cudaEventRecord(e0));
+  for (int i = 0; i < iters; ++i) launch<T>(kern, dx.p, g, u, nullptr, nullptr, dout.p, M, N, K, GLU_ACT_SILU);
+  CK(cudaEventRecord(e1));
+  CK(cudaEventSynchronize(e1));
+  CK(cudaGetLastError());
+  float ms = 0;
+  CK(cudaEventElapsedTime(&ms, e0, e1));
+  const double us = 1000.0 * ms / iters;
+  const double tflops = 4.0 * M * N * K / (us * 1e-6) / 1e12;
+  std::vector<T> got(M * N);
+  CK(cudaMemcpy(got.data(), dout.p, M * N * 2, cudaMemcpyDeviceToHost));
+  double num = 0, den = 0;
+  std::uniform_int_distribution<int64_t> dr(0, M - 1), dc(0, N - 1);
+  for (int s = 0; s < 3000; ++s) {
+    const int64_t r = s < 4 ? (s & 1) * (M - 1) : dr(rng), c = s < 4 ? (s >> 1) * (N - 1) : dc(rng);
+    double ga = 0, ua = 0;
+    for (int64_t k = 0; k < K; ++k) {
+      const double xv = HT<T>::to(x[r * K + k]);
+      ga += xv * HT<T>::to(w[c * K + k]);
+      ua += xv * HT<T>::to(w[(N + c) * K + k]);
+    }
+    const double want = ref_act(ga, GLU_ACT_SILU, 1.0) * ua, v = HT<T>::to(got[r * N + c]);
+    num += (v - want) * (v - want);
+    den += want * want;
+  }
+  const double rel = std::sqrt(num / den);
+  const bool ok = rel <= HT<T>::tol && std::isfinite(rel);
+  ++g_cases;
+  if (!ok) ++g_fail;
+  std::printf("%s %-4s perf M=%-5lld N=%-5lld K=%-5lld  %9.1f us  %6.1f TFLOP/s (4MNK)  sampled rel=%.2e\n",
+              ok ? "ok  " : "FAIL", HT<T>::name, (long long)M, (long long)N, (long long)K, us, tflops, rel);
+  CK(cudaEventDestroy(e0)); CK(cudaEventDestroy(e1));
+}
+
+template <typename T>
+static void suite(WgKernel kern, bool perf) {
+  CK(cudaFuncSetAttribute((const void*)kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kWgSmemBytes));
+  const int I = GLU_ACT_IDENTITY;
+  run_case<T>("one k16 (TMA/swizzle/frag)", kern, 128, 128, 16, I, false, false);
+  run_case<T>("one k-tile (desc k advance)", kern, 128, 128, 64, I, false, false);
+  run_case<T>("ring wraps (pipeline)", kern, 128, 128, 512, I, false, false);
+  run_case<T>("2x2 tiles (tile order)", kern, 256, 256, 128, I, false, false);
+  run_case<T>("M tail", kern, 129, 128, 64, I, false, false);
+  run_case<T>("N tail", kern, 64, 136, 64, I, false, false);
+  run_case<T>("K tail", kern, 128, 128, 72, I, false, false);
+  run_case<T>("tiny", kern, 1, 8, 8, I, false, false);
+  run_case<T>("tails", kern, 7, 120, 200, I, false, false);
+  run_case<T>("concat", kern, 255, 264, 1024, I, false, true);
+  for (int act = 0; act <= 6; ++act) run_case<T>("bias + act", kern, 127, 264, 136, act, true, act % 2 == 0);
+  run_case<T>("silu no bias", kern, 257, 1000, 1024, GLU_ACT_SILU, false, true);
+  run_case<T>("large K", kern, 130, 136, 4096, GLU_ACT_SILU, true, false);
+  run_case<T>("many m tiles (group tail)", kern, 17 * 128 + 5, 24, 64, GLU_ACT_SILU, true, false);
+  g_grid_cap = g_sm_count;
+  run_case<T>("grid = #SMs", kern, 1000, 1000, 1024, GLU_ACT_SILU, true, true);
+  g_grid_cap = 1;
+  run_case<T>("one CTA walks all tiles", kern, 300, 264, 200, GLU_ACT_GELU_TANH, true, false);
+  g_grid_cap = 5;
+  if (perf) {
+    g_grid_cap = g_sm_count;
+    perf_case<T>(kern, 2048, 11008, 4096);
+    perf_case<T>(kern, 8192, 11008, 4096);
+    perf_case<T>(kern, 2048, 2816, 4096);
+    perf_case<T>(kern, 512, 11008, 4096);
+    g_grid_cap = 5;
+  }
+}
+
+int main(int argc, char** argv) {
+  const bool perf = !(argc > 1 && std::strcmp(argv[1], "--no-perf") == 0);
+  const bool perf_only = argc > 1 && std::strcmp(argv[1], "--perf-only") == 0;
+  int dev = 0;
+  cudaDeviceProp prop;
+  CK(cudaGetDeviceProperties(&prop, dev));
+  std::printf("device: %s (cc %d.%d, %d SMs)  kernel smem %u B, %d threads, tile %dx%dx%d, %d stages\n",
+              prop.name, prop.major, prop.minor, prop.multiProcessorCount, kWgSmemBytes, kWgThreads,
+              kWgBM, kWgBN, kWgBK, kWgStages);
+  g_sm_count = prop.multiProcessorCount;
+  if (prop.major != 9 || prop.minor != 0) { std::printf("SKIP: needs compute capability 9.0\n"); return 0; }
+  load_encode();
+  cudaFuncAttributes fa;
+  CK(cudaFuncGetAttributes(&fa, (const void*)fused_glu_wgmma_nk_bf16));
+  std::printf("fused_glu_wgmma_nk_bf16: %d regs, %zu B local\n", fa.numRegs, fa.localSizeBytes);
+  if (perf_only) {  // timing only (experiments): the big bf16 shapes
+    CK(cudaFuncSetAttribute((const void*)fused_glu_wgmma_nk_bf16,
+                            cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kWgSmemBytes));
+    g_grid_cap = g_sm_count;
+    perf_case<__nv_bfloat16>(fused_glu_wgmma_nk_bf16, 2048, 11008, 4096);
+    perf_case<__nv_bfloat16>(fused_glu_wgmma_nk_bf16, 8192, 11008, 4096);
+    return 0;
+  }
+  suite<__nv_bfloat16>(fused_glu_wgmma_nk_bf16, perf);
+  suite<__half>(fused_glu_wgmma_nk_f16, false);
+  std::printf("wgmma_selftest: %d/%d cases passed\n", g_cases - g_fail, g_cases);
+  return g_fail ? 1 : 0;
+}

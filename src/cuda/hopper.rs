@@ -1,0 +1,276 @@
+//! The Hopper (sm_90a) fused kernel `fused_glu_wgmma_nk_{bf16,f16}`
+//! (`kernels/fused_glu_wgmma.cu`): TMA loads into 128B-swizzled shared
+//! memory, one producer and two consumer warpgroups, `wgmma m64n256k16`
+//! over 128 gate + 128 up columns, persistent grid.
+//!
+//! The kernel takes three tensor maps by value (`__grid_constant__
+//! CUtensorMap`: x, w_gate, w_up) and the usual [`GluParams`]. The maps are
+//! encoded on the host for every call (a few microseconds; no global cache).
+//!
+//! Eligibility ([`wgmma_eligible`]): compute capability exactly 9.0, bf16 or
+//! f16, NK weights (the nn.Linear layout; a concatenated `[2N, K]` gate_up
+//! tensor is NK too), K and N multiples of 8 (TMA row strides must be
+//! multiples of 16 bytes), and x, both weights and out 16-byte aligned.
+//! M, N and K tails are handled in the kernel (TMA zero-fill, predicated
+//! stores). Everything else falls back to the portable kernels.
+
+use super::forward::{is_aligned16, opt_ptr};
+use super::params::GluParams;
+use super::{CudaElement, CudaGlu, DeviceGluWeights};
+use crate::error::{GluError, Result};
+use crate::types::{Activation, DType, WeightLayout};
+use crate::weights::check_io;
+use cudarc::driver::sys;
+use cudarc::driver::{DevicePtr, DevicePtrMut, DeviceRepr, LaunchConfig, PushKernelArg};
+use std::ffi::c_void;
+use std::mem::MaybeUninit;
+
+/// Output rows per CTA tile (`kWgBM` in `kernels/glu_hopper_layout.cuh`).
+pub(crate) const WG_BM: usize = 128;
+/// Output columns per CTA tile (`kWgBN`): 128 gate + 128 up weight rows.
+pub(crate) const WG_BN: usize = 128;
+/// k-step of one pipeline stage (`kWgBK`): 64 16-bit elements = one 128-byte swizzle row.
+pub(crate) const WG_BK: usize = 64;
+/// Pipeline stages (`kWgStages`).
+pub(crate) const WG_STAGES: usize = 4;
+/// Threads per CTA (`kWgThreads`): producer warpgroup + 2 consumer warpgroups.
+pub(crate) const WG_THREADS: u32 = 384;
+/// Dynamic shared memory (`kWgSmemBytes`): stages + mbarriers + 1 KiB alignment slack.
+pub(crate) const WG_SMEM_BYTES: u32 =
+    (WG_STAGES * (WG_BM * WG_BK * 2 + 2 * WG_BN * WG_BK * 2) + 2 * WG_STAGES * 8 + 1024) as u32;
+
+const _: () = assert!(WG_SMEM_BYTES == 197_696);
+const _: () = assert!(WG_SMEM_BYTES <= 227 * 1024);
+
+/// Whether the Hopper kernel can run this problem.
+///
+/// `aligned`: x, both weights and out are 16-byte aligned. Biases have no
+/// alignment requirement beyond their element size.
+pub(crate) fn wgmma_eligible(cc: (i32, i32), k: usize, n: usize, dtype: DType, layout: WeightLayout, aligned: bool) -> bool {
+    cc == (9, 0)
+        && matches!(dtype, DType::BF16 | DType::F16)
+        && layout == WeightLayout::NK
+        && k % 8 == 0
+        && n % 8 == 0
+        && aligned
+}
+
+/// Persistent grid: one CTA per SM at most (the shared memory allows one),
+/// never more CTAs than tiles. Mirrors `glu_wgmma_grid`.
+pub(crate) fn wgmma_grid(m: usize, n: usize, sm_count: u32) -> usize {
+    let tiles = m.div_ceil(WG_BM) * n.div_ceil(WG_BN);
+    tiles.min(sm_count.max(1) as usize)
+}
+
+/// A `CUtensorMap` passed by value as a `const __grid_constant__ CUtensorMap`
+/// kernel parameter (128 bytes, 128-byte aligned on the host).
+#[repr(transparent)]
+#[derive(Clone, Copy)]
+struct TensorMap(sys::CUtensorMap);
+
+// SAFETY: `CUtensorMap` is a plain 128-byte `#[repr(C)]` blob of integers
+// (`opaque: [u64; 16]`) that the kernel parameter of the same type receives
+// byte for byte; it holds a device address, which `launch_wgmma` only
+// encodes from buffers validated for the launch.
+unsafe impl DeviceRepr for TensorMap {}
+
+/// Tensor map of a row-major `[rows, k]` 16-bit matrix at device address
+/// `ptr`: box `{64 (k), 128 (rows)}`, 128B swizzle, out-of-bounds elements
+/// read as zero. Mirrors `make_map` in `kernels/tests/wgmma_selftest.cu`.
+fn encode_map(ptr: u64, rows: usize, k: usize, dtype: DType) -> Result<TensorMap> {
+    let data_type = match dtype {
+        DType::BF16 => sys::CUtensorMapDataType::CU_TENSOR_MAP_DATA_TYPE_BFLOAT16,
+        DType::F16 => sys::CUtensorMapDataType::CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
+        DType::F32 => {
+            return Err(GluError::Unsupported {
+                what: "the Hopper fused kernel takes bf16/f16".into(),
+                dtype,
+                layout: WeightLayout::NK,
+            });
+        }
+    };
+    let dims: [u64; 2] = [k as u64, rows as u64];
+    let strides: [u64; 1] = [(k * dtype.size()) as u64];
+    let boxes: [u32; 2] = [WG_BK as u32, WG_BM as u32];
+    let elem_strides: [u32; 2] = [1, 1];
+    let mut map = MaybeUninit::<sys::CUtensorMap>::zeroed();
+    // SAFETY: `map` is writable storage for one CUtensorMap; the four arrays
+    // hold `tensorRank` = 2 entries (strides: rank - 1) and outlive the call;
+    // the driver only encodes `ptr` (16-byte aligned, checked by the caller)
+    // into the map and does not dereference it.
+    let r = unsafe {
+        sys::cuTensorMapEncodeTiled(
+            map.as_mut_ptr(),
+            data_type,
+            2,
+            ptr as *mut c_void,
+            dims.as_ptr(),
+            strides.as_ptr(),
+            boxes.as_ptr(),
+            elem_strides.as_ptr(),
+            sys::CUtensorMapInterleave::CU_TENSOR_MAP_INTERLEAVE_NONE,
+            sys::CUtensorMapSwizzle::CU_TENSOR_MAP_SWIZZLE_128B,
+            sys::CUtensorMapL2promotion::CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+            sys::CUtensorMapFloatOOBfill::CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE,
+        )
+    };
+    r.result()?;
+    // SAFETY: the call succeeded, so the driver wrote the whole map (and it
+    // was zero-initialised before).
+    Ok(TensorMap(unsafe { map.assume_init() }))
+}
+
+impl CudaGlu {
+    /// Launches `fused_glu_wgmma_nk_{bf16,f16}` on `p`.
+    ///
+    /// The caller has validated `p` against its buffers (lengths for
+    /// (m, n, k) and the layout) and checked [`wgmma_eligible`] (cc 9.0, K
+    /// and N multiples of 8, x / weights / out 16-byte aligned); this
+    /// function re-checks what the launch's soundness depends on.
+    pub(crate) fn launch_wgmma(&self, p: &GluParams, dtype: DType, layout: WeightLayout) -> Result<()> {
+        let (m, n, k) = (p.m as usize, p.n as usize, p.k as usize);
+        let aligned = is_aligned16(&[p.x as u64, p.w_gate as u64, p.w_up as u64, p.out as u64]);
+        if !wgmma_eligible(self.cc, k, n, dtype, layout, aligned) {
+            return Err(GluError::Unsupported {
+                what: format!(
+                    "the Hopper fused kernel needs cc 9.0 (have {}.{}), bf16/f16, NK weights, \
+                     K and N multiples of 8 and 16-byte aligned buffers",
+                    self.cc.0, self.cc.1
+                ),
+                dtype,
+                layout,
+            });
+        }
+        // Tile origins and TMA coordinates are int32 in the kernel.
+        let limit = (i32::MAX as usize) - WG_BM;
+        if m > limit || n > limit || k > limit {
+            return Err(GluError::Overflow { what: "M, N, K of the Hopper fused kernel", dims: vec![m, n, k], limit: "2^31 - 129 (TMA coordinates)" });
+        }
+        if m == 0 {
+            return Ok(());
+        }
+        let tmap_x = encode_map(p.x as u64, m, k, dtype)?;
+        let tmap_g = encode_map(p.w_gate as u64, n, k, dtype)?;
+        let tmap_u = encode_map(p.w_up as u64, n, k, dtype)?;
+        let name = match dtype {
+            DType::BF16 => "fused_glu_wgmma_nk_bf16",
+            _ => "fused_glu_wgmma_nk_f16",
+        };
+        let f = self.function_with_smem("fused_glu_wgmma", name, WG_SMEM_BYTES)?;
+        let grid = wgmma_grid(m, n, self.sm_count);
+        let cfg = LaunchConfig { grid_dim: (grid as u32, 1, 1), block_dim: (WG_THREADS, 1, 1), shared_mem_bytes: WG_SMEM_BYTES };
+        // SAFETY: the kernel signature is (CUtensorMap, CUtensorMap,
+        // CUtensorMap, GluParams), matching the four arguments pushed here.
+        // The maps describe x [m,k], w_gate [n,k] and w_up [n,k] exactly (TMA
+        // never reads outside them; out-of-bounds box elements are zero-filled);
+        // the kernel writes out [m,n] only, with row/column predication, and
+        // reads biases [n] when non-null. Eligibility (cc 9.0 for the sm_90a
+        // image, K/N multiples of 8, 16-byte aligned x / weights / out) was
+        // checked above, the dynamic shared memory limit was raised by
+        // `function_with_smem`, and the caller keeps every buffer alive
+        // until the launch has been recorded on this stream.
+        unsafe { self.stream.launch_builder(&f).arg(&tmap_x).arg(&tmap_g).arg(&tmap_u).arg(p).launch(cfg) }?;
+        Ok(())
+    }
+
+    /// Runs the Hopper kernel directly, validating like [`CudaGlu::forward`].
+    /// For tests and benchmarks until dispatch selects it.
+    #[doc(hidden)]
+    pub fn forward_wgmma_for_tests<T: CudaElement, X: DevicePtr<T>, O: DevicePtrMut<T>>(
+        &self,
+        x: &X,
+        x_shape: &[usize],
+        w: &DeviceGluWeights<'_, T>,
+        act: Activation,
+        out: &mut O,
+    ) -> Result<()> {
+        act.validate()?;
+        let (k, n) = (w.k, w.n);
+        let m = check_io(x.len(), x_shape, k, n, out.len())?;
+        let s = &self.stream;
+        let (xp, _gx) = x.device_ptr(s);
+        let (op, _go) = out.device_ptr_mut(s);
+        let (wg, _gwg) = w.gate.device_ptr(s);
+        let (wu, _gwu) = w.up.device_ptr(s);
+        let (bg, _gbg) = opt_ptr(w.bias_gate.as_ref(), s);
+        let (bu, _gbu) = opt_ptr(w.bias_up.as_ref(), s);
+        if T::DTYPE == DType::F32 || w.layout != WeightLayout::NK || self.cc != (9, 0) {
+            return Err(GluError::Unsupported {
+                what: format!("the Hopper fused kernel needs cc 9.0 (have {}.{}), bf16/f16 and NK weights", self.cc.0, self.cc.1),
+                dtype: T::DTYPE,
+                layout: w.layout,
+            });
+        }
+        if k % 8 != 0 || n % 8 != 0 {
+            return Err(GluError::Misaligned {
+                what: "K and N (TMA row strides need multiples of 8 elements)",
+                required: 16,
+                value: if k % 8 != 0 { k * T::DTYPE.size() } else { n * T::DTYPE.size() },
+            });
+        }
+        if let Some(bad) = [xp, op, wg, wu].into_iter().find(|p| p % 16 != 0) {
+            return Err(GluError::Misaligned { what: "device buffer", required: 16, value: bad as usize });
+        }
+        if m == 0 {
+            return Ok(());
+        }
+        let p = GluParams {
+            x: xp as *const c_void,
+            w_gate: wg as *const c_void,
+            w_up: wu as *const c_void,
+            b_gate: bg as *const c_void,
+            b_up: bu as *const c_void,
+            out: op as *mut c_void,
+            m: m as i64,
+            n: n as i64,
+            k: k as i64,
+            layout: w.layout.code(),
+            act: act.code(),
+            beta: act.beta(),
+            reserved: 0,
+        };
+        self.launch_wgmma(&p, T::DTYPE, w.layout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Rust constants mirror `kernels/glu_hopper_layout.cuh`.
+    #[test]
+    fn constants_match_header() {
+        let header = include_str!("../../kernels/glu_hopper_layout.cuh");
+        let get = |name: &str| -> usize {
+            let pat = format!("constexpr int {name} = ");
+            let line = header.lines().find(|l| l.starts_with(&pat)).unwrap_or_else(|| panic!("{name} missing"));
+            line[pat.len()..].split(';').next().unwrap().trim().parse().unwrap()
+        };
+        assert_eq!(get("kWgBM"), WG_BM);
+        assert_eq!(get("kWgBN"), WG_BN);
+        assert_eq!(get("kWgBK"), WG_BK);
+        assert_eq!(get("kWgStages"), WG_STAGES);
+        assert_eq!(get("kWgThreads"), WG_THREADS as usize);
+    }
+
+    #[test]
+    fn eligibility() {
+        let ok = |cc, k, n, d, l, a| wgmma_eligible(cc, k, n, d, l, a);
+        assert!(ok((9, 0), 4096, 11008, DType::BF16, WeightLayout::NK, true));
+        assert!(ok((9, 0), 8, 8, DType::F16, WeightLayout::NK, true));
+        assert!(!ok((8, 0), 4096, 11008, DType::BF16, WeightLayout::NK, true));
+        assert!(!ok((10, 0), 4096, 11008, DType::BF16, WeightLayout::NK, true));
+        assert!(!ok((9, 0), 4096, 11008, DType::F32, WeightLayout::NK, true));
+        assert!(!ok((9, 0), 4096, 11008, DType::BF16, WeightLayout::KN, true));
+        assert!(!ok((9, 0), 4100, 11008, DType::BF16, WeightLayout::NK, true));
+        assert!(!ok((9, 0), 4096, 11004, DType::BF16, WeightLayout::NK, true));
+        assert!(!ok((9, 0), 4096, 11008, DType::BF16, WeightLayout::NK, false));
+    }
+
+    #[test]
+    fn grid() {
+        assert_eq!(wgmma_grid(1, 8, 132), 1);
+        assert_eq!(wgmma_grid(129, 129, 132), 4);
+        assert_eq!(wgmma_grid(8192, 11008, 132), 132);
+    }
+}

@@ -1,0 +1,300 @@
+//! Decode-sized (M ≤ 64) fused forward: `kernels/fused_glu_skinny.cu`.
+//!
+//! Weight-streaming tensor-core kernel: 64 output columns (of gate and up) per
+//! block, a 4–6 stage cp.async ring of 64-deep k-tiles, x padded to 16/32/64
+//! rows, split-K across blocks (with an in-kernel, deterministic last-block
+//! reduction) only when `ceil(N/64)` column tiles leave most of the
+//! `2 × #SM` block slots empty. See the kernel file for the design.
+//!
+//! Eligibility ([`skinny_eligible`]): bf16/f16, `1 ≤ M ≤ 64`, `K % 8 == 0`,
+//! `N % 8 == 0`, x / w_gate / w_up / out 16-byte aligned; both layouts and
+//! the concatenated `[2N, K]` form.
+
+use super::forward::{is_aligned16, opt_ptr};
+use super::params::GluParams;
+use super::{CudaElement, CudaGlu, DeviceGluWeights};
+use crate::error::{GluError, Result};
+use crate::types::{Activation, DType, WeightLayout};
+use crate::weights::check_io;
+use cudarc::driver::{DevicePtr, DevicePtrMut, DeviceRepr, LaunchConfig, PushKernelArg};
+use std::ffi::c_void;
+use std::mem::{offset_of, size_of};
+
+/// Module (file stem) of the skinny kernels.
+pub(crate) const SKINNY_MODULE: &str = "fused_glu_skinny";
+/// Output columns per block (`GLU_SKINNY_BN`).
+pub(crate) const SKINNY_BN: usize = 64;
+/// k per pipeline stage (`GLU_SKINNY_BK`).
+pub(crate) const SKINNY_BK: usize = 64;
+/// Largest M (`GLU_SKINNY_MAX_M`).
+pub(crate) const SKINNY_MAX_M: usize = 64;
+/// Resident blocks per SM the configurations are sized for (`GLU_SKINNY_BLOCKS_PER_SM`).
+pub(crate) const SKINNY_BLOCKS_PER_SM: usize = 2;
+/// Minimum k-tiles per split-K slice (`GLU_SKINNY_MIN_KTILES_PER_SPLIT`).
+pub(crate) const SKINNY_MIN_KTILES_PER_SPLIT: usize = 4;
+/// `(m_pad, threads, dynamic smem bytes)` per kernel configuration
+/// (`GLU_SKINNY_M{16,32,64}_{THREADS,SMEM_BYTES}`).
+pub(crate) const SKINNY_CONFIGS: [(usize, u32, u32); 3] = [(16, 128, 110_592), (32, 128, 102_400), (64, 128, 98_304)];
+
+/// Mirror of `struct GluSkinnySplit` (`kernels/glu_skinny.cuh`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GluSkinnySplit {
+    pub ws: *mut f32,
+    pub counters: *mut u32,
+    pub k_per_split: i64,
+    pub splits: i32,
+    pub reserved: i32,
+}
+
+// SAFETY: plain `#[repr(C)]` data matching the CUDA struct (asserted below and
+// by `static_assert`s in the header); the pointers are device addresses that
+// `launch_skinny` allocates for the launch.
+unsafe impl DeviceRepr for GluSkinnySplit {}
+
+const _: () = {
+    assert!(offset_of!(GluSkinnySplit, ws) == 0);
+    assert!(offset_of!(GluSkinnySplit, counters) == 8);
+    assert!(offset_of!(GluSkinnySplit, k_per_split) == 16);
+    assert!(offset_of!(GluSkinnySplit, splits) == 24);
+    assert!(size_of::<GluSkinnySplit>() == 32);
+};
+
+/// Launch plan (mirrors `glu_skinny_plan` in `kernels/glu_skinny.cuh`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SkinnyPlan {
+    pub m_pad: usize,
+    pub threads: u32,
+    pub smem: u32,
+    pub n_tiles: usize,
+    pub splits: usize,
+    pub k_per_split: usize,
+}
+
+/// Chooses the kernel configuration and the split-K factor: one wave of
+/// `2 × sm_count` resident blocks; split K only while the column tiles leave
+/// slots empty, each slice at least [`SKINNY_MIN_KTILES_PER_SPLIT`] k-tiles,
+/// no empty slice. `m`, `k`, `n` ≥ 1.
+pub(crate) fn skinny_plan(m: usize, n: usize, k: usize, sm_count: usize) -> SkinnyPlan {
+    let (m_pad, threads, smem) = if m <= 16 {
+        SKINNY_CONFIGS[0]
+    } else if m <= 32 {
+        SKINNY_CONFIGS[1]
+    } else {
+        SKINNY_CONFIGS[2]
+    };
+    let n_tiles = n.div_ceil(SKINNY_BN);
+    let k_tiles = k.div_ceil(SKINNY_BK);
+    let slots = sm_count.max(1) * SKINNY_BLOCKS_PER_SM;
+    let mut splits = if n_tiles >= slots { 1 } else { slots / n_tiles };
+    let max_splits = (k_tiles / SKINNY_MIN_KTILES_PER_SPLIT).max(1);
+    splits = splits.clamp(1, max_splits);
+    let kt_per = k_tiles.div_ceil(splits);
+    SkinnyPlan { m_pad, threads, smem, n_tiles, splits: k_tiles.div_ceil(kt_per), k_per_split: kt_per * SKINNY_BK }
+}
+
+/// Whether the skinny kernel can run this problem: bf16/f16, `1 ≤ m ≤ 64`,
+/// `k` and `n` positive multiples of 8, and `ptrs_aligned` (x, w_gate, w_up
+/// and out all 16-byte aligned). Biases have no alignment requirement.
+pub(crate) fn skinny_eligible(m: usize, k: usize, n: usize, dtype: DType, ptrs_aligned: bool) -> bool {
+    matches!(dtype, DType::BF16 | DType::F16)
+        && (1..=SKINNY_MAX_M).contains(&m)
+        && k > 0
+        && n > 0
+        && k % 8 == 0
+        && n % 8 == 0
+        && ptrs_aligned
+}
+
+impl CudaGlu {
+    /// Launches the skinny kernel for `p` (built like `forward` builds it:
+    /// buffers checked against m, n, k and the layout).
+    ///
+    /// Returns [`GluError::Unsupported`] / [`GluError::Misaligned`] (nothing
+    /// launched) when [`skinny_eligible`] does not hold.
+    pub(crate) fn launch_skinny(&self, p: &GluParams, dtype: DType, layout: WeightLayout) -> Result<()> {
+        let (m, n, k) = (p.m as usize, p.n as usize, p.k as usize);
+        if p.m < 1 || p.n < 1 || p.k < 1 || !skinny_eligible(m, k, n, dtype, true) {
+            return Err(GluError::Unsupported {
+                what: format!(
+                    "the skinny kernel takes bf16/f16, 1 <= M <= {SKINNY_MAX_M}, K and N multiples of 8 (got M={m}, K={k}, N={n})"
+                ),
+                dtype,
+                layout,
+            });
+        }
+        let ptrs = [p.x as u64, p.out as u64, p.w_gate as u64, p.w_up as u64];
+        if !is_aligned16(&ptrs) {
+            let bad = ptrs.into_iter().find(|q| q % 16 != 0).unwrap_or(0);
+            return Err(GluError::Misaligned { what: "device buffer (skinny kernel)", required: 16, value: bad as usize });
+        }
+        let plan = skinny_plan(m, n, k, self.sm_count as usize);
+        if plan.n_tiles > i32::MAX as usize {
+            return Err(GluError::Overflow { what: "N (grid x of the skinny kernel)", dims: vec![n], limit: "2^31-1 column tiles" });
+        }
+        // splits <= 2 * sm_count, far below the 65535 grid-y limit.
+        let lay = match layout {
+            WeightLayout::KN => "kn",
+            WeightLayout::NK => "nk",
+        };
+        let name = format!("{SKINNY_MODULE}_{lay}_{}_m{}", dtype.name(), plan.m_pad);
+        let f = self.function_with_smem(SKINNY_MODULE, &name, plan.smem)?;
+        let cfg = LaunchConfig {
+            grid_dim: (plan.n_tiles as u32, plan.splits as u32, 1),
+            block_dim: (plan.threads, 1, 1),
+            shared_mem_bytes: plan.smem,
+        };
+        let s = &self.stream;
+        if plan.splits <= 1 {
+            let split = GluSkinnySplit { ws: std::ptr::null_mut(), counters: std::ptr::null_mut(), k_per_split: plan.k_per_split as i64, splits: 1, reserved: 0 };
+            // SAFETY: `p` describes buffers checked against (m, n, k) and the
+            // layout by the caller; the kernel reads x [m,k], both weights
+            // [k*n], biases [n] when non-null, writes out [m,n] only, with all
+            // tails predicated. Its preconditions (bf16/f16, 1 <= m <= 64,
+            // K, N multiples of 8, 16-byte aligned x/w/out) were checked above,
+            // the dynamic smem limit was raised by `function_with_smem`, and
+            // with splits == 1 it never touches ws/counters (null).
+            unsafe { s.launch_builder(&f).arg(p).arg(&split).launch(cfg) }?;
+            return Ok(());
+        }
+        let ws_len = plan
+            .splits
+            .checked_mul(m)
+            .and_then(|v| v.checked_mul(2 * n))
+            .ok_or_else(|| GluError::Overflow { what: "skinny split-K workspace", dims: vec![plan.splits, m, 2 * n], limit: "usize" })?;
+        // SAFETY: uninitialised f32 device memory; the kernel writes every
+        // workspace element before any block reads it (the last block of a
+        // column tile reads only after every slice's ticket is in).
+        let mut ws = unsafe { s.alloc::<f32>(ws_len) }?;
+        let mut ctr = s.alloc_zeros::<u32>(plan.n_tiles)?;
+        {
+            let (wsp, _gws) = ws.device_ptr_mut(s);
+            let (cp, _gc) = ctr.device_ptr_mut(s);
+            let split = GluSkinnySplit {
+                ws: wsp as *mut f32,
+                counters: cp as *mut u32,
+                k_per_split: plan.k_per_split as i64,
+                splits: plan.splits as i32,
+                reserved: 0,
+            };
+            // SAFETY: as above; in addition ws holds splits*m*2n f32 and ctr
+            // n_tiles zeroed u32, both allocated on this stream for this
+            // launch and freed stream-ordered after it (drop below).
+            unsafe { s.launch_builder(&f).arg(p).arg(&split).launch(cfg) }?;
+        }
+        drop(ws);
+        drop(ctr);
+        Ok(())
+    }
+
+    /// Test/benchmark hook: validates like [`CudaGlu::forward`] and runs the
+    /// skinny kernel (errors, nothing launched, when it is not eligible).
+    #[doc(hidden)]
+    pub fn forward_skinny_for_tests<T: CudaElement, X: DevicePtr<T>, O: DevicePtrMut<T>>(
+        &self,
+        x: &X,
+        x_shape: &[usize],
+        w: &DeviceGluWeights<'_, T>,
+        act: Activation,
+        out: &mut O,
+    ) -> Result<()> {
+        act.validate()?;
+        let (k, n) = (w.k, w.n);
+        let m = check_io(x.len(), x_shape, k, n, out.len())?;
+        let s = &self.stream;
+        let (xp, _gx) = x.device_ptr(s);
+        let (op, _go) = out.device_ptr_mut(s);
+        let (wg, _gwg) = w.gate.device_ptr(s);
+        let (wu, _gwu) = w.up.device_ptr(s);
+        let (bg, _gbg) = opt_ptr(w.bias_gate.as_ref(), s);
+        let (bu, _gbu) = opt_ptr(w.bias_up.as_ref(), s);
+        if m == 0 {
+            return Ok(());
+        }
+        let p = GluParams {
+            x: xp as *const c_void,
+            w_gate: wg as *const c_void,
+            w_up: wu as *const c_void,
+            b_gate: bg as *const c_void,
+            b_up: bu as *const c_void,
+            out: op as *mut c_void,
+            m: m as i64,
+            n: n as i64,
+            k: k as i64,
+            layout: w.layout.code(),
+            act: act.code(),
+            beta: act.beta(),
+            reserved: 0,
+        };
+        self.launch_skinny(&p, T::DTYPE, w.layout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Rust constants mirror `kernels/glu_skinny.cuh`.
+    #[test]
+    fn header_constants_match() {
+        let header = include_str!("../../kernels/glu_skinny.cuh");
+        let get = |name: &str| -> usize {
+            let line = header
+                .lines()
+                .find(|l| l.starts_with(&format!("#define {name} ")))
+                .unwrap_or_else(|| panic!("{name} missing from glu_skinny.cuh"));
+            line.split_whitespace().nth(2).unwrap().parse().unwrap()
+        };
+        assert_eq!(get("GLU_SKINNY_BN"), SKINNY_BN);
+        assert_eq!(get("GLU_SKINNY_BK"), SKINNY_BK);
+        assert_eq!(get("GLU_SKINNY_MAX_M"), SKINNY_MAX_M);
+        assert_eq!(get("GLU_SKINNY_BLOCKS_PER_SM"), SKINNY_BLOCKS_PER_SM);
+        assert_eq!(get("GLU_SKINNY_MIN_KTILES_PER_SPLIT"), SKINNY_MIN_KTILES_PER_SPLIT);
+        for (i, tag) in ["M16", "M32", "M64"].iter().enumerate() {
+            let (m_pad, threads, smem) = SKINNY_CONFIGS[i];
+            assert_eq!(m_pad, 16 << i);
+            assert_eq!(get(&format!("GLU_SKINNY_{tag}_THREADS")), threads as usize, "{tag}");
+            assert_eq!(get(&format!("GLU_SKINNY_{tag}_SMEM_BYTES")), smem as usize, "{tag}");
+        }
+        for needle in ["offsetof(GluSkinnySplit, splits) == 24", "sizeof(GluSkinnySplit) == 32"] {
+            assert!(header.contains(needle), "header lost `{needle}`");
+        }
+    }
+
+    #[test]
+    fn plan_fills_one_wave_and_never_leaves_an_empty_slice() {
+        // Llama-sized decode on 132 SMs: enough column tiles, no split.
+        let p = skinny_plan(1, 11008, 4096, 132);
+        assert_eq!((p.m_pad, p.n_tiles, p.splits, p.k_per_split), (16, 172, 1, 4096));
+        let p = skinny_plan(64, 14336, 4096, 132);
+        assert_eq!((p.m_pad, p.n_tiles, p.splits), (64, 224, 1));
+        // Narrow N: split K up to one wave of 264 slots.
+        let p = skinny_plan(17, 1000, 4096, 132);
+        assert_eq!((p.m_pad, p.n_tiles, p.splits, p.k_per_split), (32, 16, 16, 256));
+        for m in [1, 16, 17, 33, 64] {
+            for k in [8, 40, 64, 1000, 4096, 4104, 65536] {
+                for n in [8, 24, 72, 1000, 4104, 11008] {
+                    for sms in [1, 108, 132] {
+                        let p = skinny_plan(m, n, k, sms);
+                        assert!(p.m_pad >= m && p.splits >= 1 && p.k_per_split % SKINNY_BK == 0);
+                        assert!(p.splits * p.k_per_split >= k, "{m} {k} {n} {sms}: {p:?}");
+                        assert!((p.splits - 1) * p.k_per_split < k, "empty slice: {m} {k} {n} {sms}: {p:?}");
+                        assert!(p.splits == 1 || p.n_tiles * p.splits <= sms * SKINNY_BLOCKS_PER_SM);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn eligibility() {
+        assert!(skinny_eligible(1, 4096, 11008, DType::BF16, true));
+        assert!(skinny_eligible(64, 8, 8, DType::F16, true));
+        assert!(!skinny_eligible(65, 4096, 11008, DType::BF16, true));
+        assert!(!skinny_eligible(0, 4096, 11008, DType::BF16, true));
+        assert!(!skinny_eligible(1, 4100, 11008, DType::BF16, true));
+        assert!(!skinny_eligible(1, 4096, 11004, DType::BF16, true));
+        assert!(!skinny_eligible(1, 4096, 11008, DType::F32, true));
+        assert!(!skinny_eligible(1, 4096, 11008, DType::BF16, false));
+    }
+}

@@ -1,0 +1,223 @@
+//! GPU tests of the Hopper (sm_90a) fused kernel `fused_glu_wgmma_*`, reached
+//! through `CudaGlu::forward_wgmma_for_tests` until dispatch selects it.
+//!
+//! Shapes straddle the 128 x 128 (x 64 k) tile; outputs are poisoned with NaN;
+//! every activation, biases on/off, separate and concatenated NK weights,
+//! bf16 and f16, against an f64 reference. Without a GPU these tests print
+//! why and pass as skipped (with `SWIGLU_REQUIRE_GPU=1` they fail); on a GPU
+//! other than compute capability 9.0 they print why and skip.
+#![cfg(feature = "cuda")]
+
+mod common;
+
+use common::{Rng, preact_f64, rel_err};
+use std::sync::OnceLock;
+use swiglu::cuda::{CudaElement, CudaGlu, DeviceGluWeights, Path};
+use swiglu::{Activation, DType, GluError, GluWeights, WeightLayout, bf16, f16};
+
+fn gpu() -> Option<&'static CudaGlu> {
+    static GPU: OnceLock<Option<CudaGlu>> = OnceLock::new();
+    GPU.get_or_init(|| match CudaGlu::new(0) {
+        Ok(g) => Some(g),
+        Err(e) => {
+            if std::env::var("SWIGLU_REQUIRE_GPU").is_ok_and(|v| v == "1") {
+                panic!("SWIGLU_REQUIRE_GPU=1 but no usable GPU: {e}");
+            }
+            eprintln!("SKIPPED (no usable GPU): {e}");
+            None
+        }
+    })
+    .as_ref()
+}
+
+/// The GPU when it is a compute capability 9.0 part, else `None` (printed).
+fn hopper() -> Option<&'static CudaGlu> {
+    let g = gpu()?;
+    if g.compute_capability() != (9, 0) {
+        let (a, b) = g.compute_capability();
+        eprintln!("SKIPPED (the wgmma kernel needs compute capability 9.0, this GPU is {a}.{b})");
+        return None;
+    }
+    Some(g)
+}
+
+macro_rules! need_hopper {
+    () => {
+        match hopper() {
+            Some(g) => g,
+            None => return,
+        }
+    };
+}
+
+fn tolerance(d: DType) -> f64 {
+    match d {
+        DType::BF16 => 1e-2,
+        DType::F16 => 2e-3,
+        DType::F32 => 1e-5,
+    }
+}
+
+const MS: &[usize] = &[1, 7, 64, 127, 128, 129, 255, 257, 1000];
+const NS: &[usize] = &[8, 120, 128, 136, 264, 1000];
+const KS: &[usize] = &[8, 16, 64, 72, 1024, 4096];
+
+/// (M, N, K) cases: every M, N and K of the lists above at least once,
+/// paired so that the f64 reference stays cheap (seconds in all).
+fn shapes() -> Vec<(usize, usize, usize)> {
+    let mut v = Vec::new();
+    for (i, &m) in MS.iter().enumerate() {
+        for (j, &n) in NS.iter().enumerate() {
+            // A rotating K keeps the sweep small but covers every (M, K) and (N, K) edge.
+            let k = KS[(i + j) % KS.len()];
+            if m * n * k <= 300_000_000 {
+                v.push((m, n, k));
+            }
+        }
+    }
+    v
+}
+
+/// One dtype through the shapes; activation, bias mode and weight form rotate
+/// per shape, and one tail shape runs every activation x bias x form.
+fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng) -> Vec<String> {
+    let d = T::DTYPE;
+    let tol = tolerance(d);
+    let s = g.stream();
+    let mut failures = Vec::new();
+    let mut worst = 0.0f64;
+    let mut cases = Vec::new();
+    for (i, &(m, n, k)) in shapes().iter().enumerate() {
+        let act = Activation::ALL[i % Activation::ALL.len()];
+        cases.push((m, n, k, vec![act], i % 3, i % 2 == 1));
+    }
+    cases.push((129, 136, 72, Activation::ALL.to_vec(), 3, false));
+    cases.push((129, 136, 72, Activation::ALL.to_vec(), 3, true));
+    for (m, n, k, acts, bias_mode, concat) in cases {
+        let x: Vec<T> = rng.vec(m * k, 1.0);
+        let scale = 1.0 / (k as f32).sqrt();
+        // NK storage: gate rows then up rows, as one [2N, K] tensor.
+        let gu: Vec<T> = rng.vec(2 * n * k, scale);
+        let (wg, wu) = gu.split_at(n * k);
+        let bg: Vec<T> = rng.vec(n, 0.5);
+        let bu: Vec<T> = rng.vec(n, 0.5);
+        let dx = s.clone_htod(&x).unwrap();
+        let dgu = s.clone_htod(&gu).unwrap();
+        let (dwg, dwu) = (s.clone_htod(wg).unwrap(), s.clone_htod(wu).unwrap());
+        let (dbg, dbu) = (s.clone_htod(&bg).unwrap(), s.clone_htod(&bu).unwrap());
+        let bias_sets: Vec<(bool, bool)> = match bias_mode {
+            0 => vec![(false, false)],
+            1 => vec![(true, true)],
+            2 => vec![(true, false)],
+            _ => vec![(false, false), (true, true), (false, true)],
+        };
+        for (bias_g, bias_u) in bias_sets {
+            let hw = GluWeights::new(wg, wu, k, n, WeightLayout::NK)
+                .unwrap()
+                .with_biases(bias_g.then_some(&bg[..]), bias_u.then_some(&bu[..]))
+                .unwrap();
+            let gate = preact_f64(&x, m, hw.gate(), hw.bias_gate(), k, n, WeightLayout::NK);
+            let up = preact_f64(&x, m, hw.up(), hw.bias_up(), k, n, WeightLayout::NK);
+            let dw = if concat {
+                DeviceGluWeights::from_gate_up(dgu.as_view(), k, n)
+            } else {
+                DeviceGluWeights::new(dwg.as_view(), dwu.as_view(), k, n, WeightLayout::NK)
+            }
+            .unwrap()
+            .with_biases(bias_g.then(|| dbg.as_view()), bias_u.then(|| dbu.as_view()))
+            .unwrap();
+            for &act in &acts {
+                let want: Vec<f64> = gate.iter().zip(&up).map(|(g, u)| act.apply_f64(*g) * u).collect();
+                let mut out = s.clone_htod(&vec![T::from_f32(f32::NAN); m * n]).unwrap();
+                let tag = format!(
+                    "{} M={m} N={n} K={k} {act:?} bias=({bias_g},{bias_u}) concat={concat}",
+                    d.name()
+                );
+                match g.forward_wgmma_for_tests(&dx, &[m, k], &dw, act, &mut out) {
+                    Ok(()) => {
+                        let got = s.clone_dtoh(&out).unwrap();
+                        let err = rel_err(&got, &want);
+                        worst = worst.max(err);
+                        if !(err <= tol) {
+                            failures.push(format!("{tag}: rel_err {err:.3e} > {tol:.0e}"));
+                        }
+                    }
+                    Err(e) => failures.push(format!("{tag}: error {e}")),
+                }
+            }
+        }
+    }
+    eprintln!("wgmma {}: worst rel_err {worst:.3e}", d.name());
+    failures
+}
+
+#[test]
+fn wgmma_matches_reference_on_tile_edges() {
+    let g = need_hopper!();
+    let mut rng = Rng::fresh("wgmma_sweep");
+    let mut failures = sweep::<bf16>(g, &mut rng);
+    failures.extend(sweep::<f16>(g, &mut rng));
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn wgmma_large_shape_matches_cublas_split() {
+    let g = need_hopper!();
+    let mut rng = Rng::fresh("wgmma_large");
+    let (m, k, n) = (2048, 4096, 2816);
+    let s = g.stream();
+    let x: Vec<bf16> = rng.vec(m * k, 1.0);
+    let gu: Vec<bf16> = rng.vec(2 * n * k, 1.0 / 64.0);
+    let dx = s.clone_htod(&x).unwrap();
+    let dgu = s.clone_htod(&gu).unwrap();
+    let dw = DeviceGluWeights::from_gate_up(dgu.as_view(), k, n).unwrap();
+    let mut out = s.clone_htod(&vec![bf16::NAN; m * n]).unwrap();
+    g.forward_wgmma_for_tests(&dx, &[m, k], &dw, Activation::Silu, &mut out).unwrap();
+    let fused = s.clone_dtoh(&out).unwrap();
+    let mut out_b1 = s.clone_htod(&vec![bf16::NAN; m * n]).unwrap();
+    let ran = g.forward(&dx, &[m, k], &dw, Activation::Silu, &mut out_b1, Path::CublasSplit).unwrap();
+    assert_eq!(ran, Path::CublasSplit);
+    let b1: Vec<f64> = s.clone_dtoh(&out_b1).unwrap().iter().map(|v| v.to_f64()).collect();
+    let e = rel_err(&fused, &b1);
+    eprintln!("{m}x{k}x{n} bf16: wgmma vs cuBLAS B1 rel_err {e:.3e}");
+    assert!(e <= 1e-2, "wgmma vs B1: {e}");
+    // 8 sampled rows against f64.
+    let hw = GluWeights::from_gate_up(&gu, k, n).unwrap();
+    for i in 0..8 {
+        let r = if i == 0 { m - 1 } else { (rng.next_u64() as usize) % m };
+        let want = common::reference(&x[r * k..(r + 1) * k], 1, &hw, Activation::Silu);
+        let e = rel_err(&fused[r * n..(r + 1) * n], &want);
+        assert!(e <= 1e-2, "row {r}: rel_err {e}");
+    }
+}
+
+#[test]
+fn wgmma_rejects_what_it_cannot_run() {
+    let g = need_hopper!();
+    let s = g.stream();
+    let (m, k, n) = (4, 64, 16);
+    let x = s.clone_htod(&vec![bf16::ONE; m * k + 8]).unwrap();
+    let w = s.clone_htod(&vec![bf16::ONE; k * n]).unwrap();
+    let sentinel = bf16::from_f32(7.0);
+    let mut out = s.clone_htod(&vec![sentinel; m * n]).unwrap();
+    // KN weights: not this kernel's layout.
+    let kn = DeviceGluWeights::new(w.as_view(), w.as_view(), k, n, WeightLayout::KN).unwrap();
+    let e = g.forward_wgmma_for_tests(&x.slice(0..m * k), &[m, k], &kn, Activation::Silu, &mut out);
+    assert!(matches!(e, Err(GluError::Unsupported { .. })), "{e:?}");
+    // x misaligned by one element.
+    let nk = DeviceGluWeights::new(w.as_view(), w.as_view(), k, n, WeightLayout::NK).unwrap();
+    let e = g.forward_wgmma_for_tests(&x.slice(1..1 + m * k), &[m, k], &nk, Activation::Silu, &mut out);
+    assert!(matches!(e, Err(GluError::Misaligned { .. })), "{e:?}");
+    // Wrong x length.
+    let e = g.forward_wgmma_for_tests(&x.slice(0..m * k - 1), &[m, k], &nk, Activation::Silu, &mut out);
+    assert!(e.is_err());
+    // f32 is not a wgmma dtype here.
+    let xf = s.clone_htod(&vec![1.0f32; m * k]).unwrap();
+    let wf = s.clone_htod(&vec![1.0f32; k * n]).unwrap();
+    let mut of = s.clone_htod(&vec![0.0f32; m * n]).unwrap();
+    let nkf = DeviceGluWeights::new(wf.as_view(), wf.as_view(), k, n, WeightLayout::NK).unwrap();
+    let e = g.forward_wgmma_for_tests(&xf, &[m, k], &nkf, Activation::Silu, &mut of);
+    assert!(matches!(e, Err(GluError::Unsupported { .. })), "{e:?}");
+    let got = s.clone_dtoh(&out).unwrap();
+    assert!(got.iter().all(|v| *v == sentinel), "a rejected call wrote to out");
+}

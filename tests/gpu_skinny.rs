@@ -1,0 +1,295 @@
+//! GPU tests of the decode-sized (M ≤ 64) skinny kernel against an f64
+//! reference: M across the 16/32/64 padding boundaries, K and N tails, both
+//! layouts and the concatenated form, every activation, biases on/off,
+//! bf16 and f16, split-K on and off.
+//!
+//! Without a usable GPU these tests print why and pass as skipped; with
+//! `SWIGLU_REQUIRE_GPU=1` they fail instead.
+#![cfg(feature = "cuda")]
+
+mod common;
+
+use common::{Rng, preact_f64, rel_err, store};
+use std::fmt::Write as _;
+use std::sync::OnceLock;
+use swiglu::cuda::{CudaElement, CudaGlu, DeviceGluWeights};
+use swiglu::{Activation, DType, GluError, WeightLayout, bf16, f16};
+
+fn gpu() -> Option<&'static CudaGlu> {
+    static GPU: OnceLock<Option<CudaGlu>> = OnceLock::new();
+    GPU.get_or_init(|| match CudaGlu::new(0) {
+        Ok(g) => Some(g),
+        Err(e) => {
+            if std::env::var("SWIGLU_REQUIRE_GPU").is_ok_and(|v| v == "1") {
+                panic!("SWIGLU_REQUIRE_GPU=1 but no usable GPU: {e}");
+            }
+            eprintln!("SKIPPED (no usable GPU): {e}");
+            None
+        }
+    })
+    .as_ref()
+}
+
+macro_rules! need_gpu {
+    () => {
+        match gpu() {
+            Some(g) => g,
+            None => return,
+        }
+    };
+}
+
+fn tolerance(d: DType) -> f64 {
+    match d {
+        DType::BF16 => 1e-2,
+        _ => 2e-3,
+    }
+}
+
+fn save(name: &str, text: &str) {
+    if let Ok(dir) = std::env::var("SWIGLU_RESULTS_DIR") {
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = std::fs::write(std::path::Path::new(&dir).join(name), text);
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Form {
+    Kn,
+    Nk,
+    Concat,
+}
+
+const MS: &[usize] = &[1, 2, 3, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64];
+// 1000 is not a multiple of the 64-deep k-tile.
+const KS: &[usize] = &[8, 40, 1000, 4096];
+const NS: &[usize] = &[8, 24, 72, 1000, 4104];
+
+/// One (M, K, N) case: every form, a rotating activation and bias setting.
+fn run_case<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, m: usize, k: usize, n: usize, salt: usize, table: &mut String) -> Vec<String> {
+    let d = T::DTYPE;
+    let tol = tolerance(d);
+    let s = g.stream();
+    let mut failures = Vec::new();
+    let x: Vec<T> = rng.vec(m * k, 1.0);
+    let scale = 1.0 / (k as f32).sqrt();
+    let wg_l: Vec<T> = rng.vec(k * n, scale);
+    let wu_l: Vec<T> = rng.vec(k * n, scale);
+    let bg: Vec<T> = rng.vec(n, 0.5);
+    let bu: Vec<T> = rng.vec(n, 0.5);
+    let dx = s.clone_htod(&x).unwrap();
+    let (dbg, dbu) = (s.clone_htod(&bg).unwrap(), s.clone_htod(&bu).unwrap());
+    for (fi, form) in [Form::Kn, Form::Nk, Form::Concat].into_iter().enumerate() {
+        let layout = if form == Form::Kn { WeightLayout::KN } else { WeightLayout::NK };
+        let (wg, wu) = (store(&wg_l, k, n, layout), store(&wu_l, k, n, layout));
+        let mut gu = wg.clone();
+        gu.extend_from_slice(&wu);
+        let (dwg, dwu, dgu) = (s.clone_htod(&wg).unwrap(), s.clone_htod(&wu).unwrap(), s.clone_htod(&gu).unwrap());
+        // Rotate activation and bias setting over (case, form) so every
+        // combination is hit across the sweep without running all of them.
+        let pick = salt * 3 + fi;
+        let act = Activation::ALL[pick % Activation::ALL.len()];
+        let act = if let Activation::Swish { .. } = act { Activation::Swish { beta: 1.7 } } else { act };
+        let (bias_g, bias_u) = [(false, false), (true, true), (true, false), (false, true)][(pick / 7) % 4];
+        let gate = preact_f64(&x, m, &wg, bias_g.then_some(&bg[..]), k, n, layout);
+        let up = preact_f64(&x, m, &wu, bias_u.then_some(&bu[..]), k, n, layout);
+        let want: Vec<f64> = gate.iter().zip(&up).map(|(g, u)| act.apply_f64(*g) * u).collect();
+        let dw = match form {
+            Form::Concat => DeviceGluWeights::from_gate_up(dgu.as_view(), k, n),
+            _ => DeviceGluWeights::new(dwg.as_view(), dwu.as_view(), k, n, layout),
+        }
+        .unwrap()
+        .with_biases(bias_g.then(|| dbg.as_view()), bias_u.then(|| dbu.as_view()))
+        .unwrap();
+        let mut out = s.clone_htod(&vec![T::from_f32(f32::NAN); m * n]).unwrap();
+        let line = match g.forward_skinny_for_tests(&dx, &[m, k], &dw, act, &mut out) {
+            Ok(()) => {
+                let got = s.clone_dtoh(&out).unwrap();
+                let err = rel_err(&got, &want);
+                let ok = err <= tol;
+                let line = format!(
+                    "{}\t{form:?}\t{m}x{k}x{n}\t{}\tbias={}{}\t{err:.3e}\t{}",
+                    d.name(),
+                    act.name(),
+                    bias_g as u8,
+                    bias_u as u8,
+                    if ok { "ok" } else { "FAIL" }
+                );
+                if !ok {
+                    failures.push(line.clone());
+                }
+                line
+            }
+            Err(e) => {
+                let line = format!("{}\t{form:?}\t{m}x{k}x{n}\t{}\tERROR {e}", d.name(), act.name());
+                failures.push(line.clone());
+                line
+            }
+        };
+        writeln!(table, "{line}").unwrap();
+    }
+    failures
+}
+
+#[test]
+fn skinny_matches_reference() {
+    let g = need_gpu!();
+    let mut rng = Rng::fresh("skinny_matches_reference");
+    let mut table = String::from("dtype\tform\tMxKxN\tact\tbias\trel_err\tstatus\n");
+    let mut failures = Vec::new();
+    let mut salt = 0usize;
+    for &m in MS {
+        for &k in KS {
+            for &n in NS {
+                salt += 1;
+                // Keep the f64 reference to seconds: the largest cases only
+                // at a few M, everything else everywhere.
+                if k * n >= 4096 * 1000 && !matches!(m, 1 | 17 | 64) {
+                    continue;
+                }
+                if salt % 2 == 0 {
+                    failures.extend(run_case::<bf16>(g, &mut rng, m, k, n, salt, &mut table));
+                } else {
+                    failures.extend(run_case::<f16>(g, &mut rng, m, k, n, salt, &mut table));
+                }
+            }
+        }
+    }
+    save("gpu_skinny_errors.tsv", &table);
+    for f in failures.iter().take(60) {
+        eprintln!("{f}");
+    }
+    assert!(failures.is_empty(), "{} of {} skinny checks failed (see above)", failures.len(), table.lines().count() - 1);
+}
+
+/// Both dtypes on the shapes that decide the kernel choice (split-K on for
+/// the narrow N, off for the wide one) with every activation.
+#[test]
+fn skinny_every_activation_both_dtypes() {
+    let g = need_gpu!();
+    let mut rng = Rng::fresh("skinny_every_activation");
+    let mut table = String::new();
+    let mut failures = Vec::new();
+    for (i, &(m, k, n)) in [(5usize, 4096usize, 72usize), (40, 520, 4104)].iter().enumerate() {
+        for a in 0..7 {
+            let salt = a + 7 * 4 * i; // walks every activation for form 0
+            failures.extend(run_case::<bf16>(g, &mut rng, m, k, n, salt, &mut table));
+            failures.extend(run_case::<f16>(g, &mut rng, m, k, n, salt + 1, &mut table));
+        }
+    }
+    for f in &failures {
+        eprintln!("{f}");
+    }
+    assert!(failures.is_empty(), "{} failures", failures.len());
+}
+
+/// Split-K reuses its tile counters: repeated calls must stay correct and
+/// bit-identical (the reduction order is fixed).
+#[test]
+fn skinny_repeat_calls_are_deterministic() {
+    let g = need_gpu!();
+    let mut rng = Rng::fresh("skinny_deterministic");
+    let s = g.stream();
+    for &(m, k, n) in &[(3usize, 4096usize, 1000usize), (64, 2048, 200), (1, 4096, 11008)] {
+        let x: Vec<bf16> = rng.vec(m * k, 1.0);
+        let w: Vec<bf16> = rng.vec(2 * n * k, 1.0 / 64.0);
+        let (dx, dw_) = (s.clone_htod(&x).unwrap(), s.clone_htod(&w).unwrap());
+        let dw = DeviceGluWeights::from_gate_up(dw_.as_view(), k, n).unwrap();
+        let mut first: Option<Vec<bf16>> = None;
+        for _ in 0..3 {
+            let mut out = s.clone_htod(&vec![bf16::NAN; m * n]).unwrap();
+            g.forward_skinny_for_tests(&dx, &[m, k], &dw, Activation::Silu, &mut out).unwrap();
+            let o = s.clone_dtoh(&out).unwrap();
+            match &first {
+                None => first = Some(o),
+                Some(f) => assert!(f.iter().zip(&o).all(|(a, b)| a.to_bits() == b.to_bits()), "{m}x{k}x{n}: not bit-identical"),
+            }
+        }
+        let hw = swiglu::GluWeights::from_gate_up(&w, k, n).unwrap();
+        let want = common::reference(&x, m, &hw, Activation::Silu);
+        let e = rel_err(first.as_ref().unwrap(), &want);
+        assert!(e < 1e-2, "{m}x{k}x{n}: rel_err {e}");
+    }
+}
+
+#[test]
+fn skinny_rejects_ineligible_and_writes_nothing() {
+    let g = need_gpu!();
+    let s = g.stream();
+    let mut rng = Rng::fresh("skinny_rejects");
+    let (k, n) = (64, 72);
+    let w: Vec<f16> = rng.vec(k * n, 0.1);
+    let dw_ = s.clone_htod(&w).unwrap();
+    let dw = DeviceGluWeights::new(dw_.as_view(), dw_.as_view(), k, n, WeightLayout::NK).unwrap();
+    // M = 65: too many rows.
+    let x: Vec<f16> = rng.vec(65 * k + 8, 1.0);
+    let dx = s.clone_htod(&x).unwrap();
+    let mut out = s.clone_htod(&vec![f16::NAN; 65 * n]).unwrap();
+    let e = g.forward_skinny_for_tests(&dx.slice(0..65 * k), &[65, k], &dw, Activation::Silu, &mut out).unwrap_err();
+    assert!(matches!(e, GluError::Unsupported { .. }), "{e}");
+    // Misaligned x.
+    let mut out = s.clone_htod(&vec![f16::NAN; 2 * n]).unwrap();
+    let e = g.forward_skinny_for_tests(&dx.slice(1..2 * k + 1), &[2, k], &dw, Activation::Silu, &mut out).unwrap_err();
+    assert!(matches!(e, GluError::Misaligned { .. }), "{e}");
+    assert!(s.clone_dtoh(&out).unwrap().iter().all(|v| v.is_nan()), "output written on error");
+    // f32: not taken.
+    let w32 = s.clone_htod(&vec![0.5f32; k * n]).unwrap();
+    let dw32 = DeviceGluWeights::new(w32.as_view(), w32.as_view(), k, n, WeightLayout::KN).unwrap();
+    let x32 = s.clone_htod(&vec![1.0f32; k]).unwrap();
+    let mut o32 = s.clone_htod(&vec![f32::NAN; n]).unwrap();
+    let e = g.forward_skinny_for_tests(&x32, &[1, k], &dw32, Activation::Silu, &mut o32).unwrap_err();
+    assert!(matches!(e, GluError::Unsupported { .. }), "{e}");
+}
+
+/// Timing against baseline B1 at decode shapes (not a correctness test):
+/// `cargo test --test gpu_skinny -- --ignored --nocapture skinny_timing`.
+#[test]
+#[ignore]
+fn skinny_timing_vs_b1() {
+    use swiglu::cuda::Path;
+    let g = need_gpu!();
+    let s = g.stream();
+    let k = 4096;
+    for n in [11008usize, 14336] {
+        let w: Vec<bf16> = vec![bf16::from_f32(0.01); 2 * n * k];
+        let dw_ = s.clone_htod(&w).unwrap();
+        for form in [Form::Concat, Form::Kn] {
+            let dw = match form {
+                Form::Kn => {
+                    let (a, b) = dw_.as_view().split_at(n * k);
+                    DeviceGluWeights::new(a, b, k, n, WeightLayout::KN).unwrap()
+                }
+                _ => DeviceGluWeights::from_gate_up(dw_.as_view(), k, n).unwrap(),
+            };
+            for m in [1usize, 8, 16, 32, 64] {
+                let dx = s.clone_htod(&vec![bf16::from_f32(0.5); m * k]).unwrap();
+                let mut out = s.alloc_zeros::<bf16>(m * n).unwrap();
+                let time = |f: &mut dyn FnMut()| {
+                    for _ in 0..5 {
+                        f();
+                    }
+                    g.synchronize().unwrap();
+                    let iters = 50;
+                    let t = std::time::Instant::now();
+                    for _ in 0..iters {
+                        f();
+                    }
+                    g.synchronize().unwrap();
+                    t.elapsed().as_secs_f64() * 1e6 / iters as f64
+                };
+                let ts = time(&mut || g.forward_skinny_for_tests(&dx, &[m, k], &dw, Activation::Silu, &mut out).unwrap());
+                let tb = time(&mut || {
+                    g.forward(&dx, &[m, k], &dw, Activation::Silu, &mut out, Path::CublasSplit).unwrap();
+                });
+                let tm = time(&mut || {
+                    g.forward(&dx, &[m, k], &dw, Activation::Silu, &mut out, Path::FusedMma).unwrap();
+                });
+                let gbs = (4 * n * k) as f64 / ts * 1e-3;
+                eprintln!(
+                    "timing bf16 {form:?} M={m:<3} N={n:<5} K={k}: skinny {ts:7.2} us ({gbs:5.0} GB/s)  B1 {tb:7.2} us  mma {tm:7.2} us  speedup vs B1 {:.2}x",
+                    tb / ts
+                );
+            }
+        }
+    }
+}
