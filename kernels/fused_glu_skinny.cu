@@ -8,18 +8,19 @@
 //   * block tile: all (padded) rows x GLU_SKINNY_BN = 64 columns of out (64
 //     columns of gate AND of up: 2 x 8 KiB of weights per 64-deep k-tile);
 //     grid.x = ceil(N/64) column tiles, grid.y = split-K slices.
-//   * cp.async ring of STAGES (4..6) k-tiles of BK = 64: x [16*MT][64] +
+//   * cp.async ring of STAGES (4..5) k-tiles of BK = 64: x [16*MT][64] +
 //     Wg, Wu tiles (16 KiB); (STAGES-1) x 16 KiB of weights in flight per
-//     block, 2 blocks per SM (smem <= 108 KiB, <= 255 regs x 128 threads).
+//     block, 2-3 blocks per SM (smem 72..100 KiB, 128 threads).
 //   * warps: WM along M x WK along K. Each warp runs mma.m16n8k16 for its
 //     MTW = MT/WM m16 tiles x all 16 n8 tiles (8 gate + 8 up) on the k16
 //     steps ks = wk, wk+WK, ... of each stage. Warps along K each hold a full
 //     partial tile; they are reduced through shared memory at the end (fixed
 //     order, deterministic). This reads every weight byte from smem exactly
 //     WM times and every x byte once (no ldmatrix redundancy along N).
-//       m16: MT=1, WM=1, WK=4  -> 64 f32 accumulators/thread
-//       m32: MT=2, WM=1, WK=4  -> 128
-//       m64: MT=4, WM=2, WK=2  -> 128
+//       m16: MT=1, WM=1, WK=4, 4 stages, 3 blocks/SM  (64 f32 accumulators/thread)
+//       m32: MT=2, WM=2, WK=2, 5 stages, 2 blocks/SM  (64)
+//       m64: MT=4, WM=4, WK=1, 4 stages, 2 blocks/SM  (64)
+//     (MTW = 2 variants with 128 accumulators measured 1.3-1.5x slower.)
 //   * split-K across blocks (only when ceil(N/64) leaves most of the
 //     2 x #SM block slots empty, see glu_skinny_plan): f32 partials go to a
 //     workspace, the last block of each column tile (atomic ticket) reduces
@@ -365,19 +366,19 @@ __device__ __forceinline__ void skinny_body(const GluParams& p, const GluSkinnyS
 
 }  // namespace skinny
 
-#define GLU_SKINNY_KERNEL(LAY, LAYOUT, TN, T, MP, MTW, WM, WK, STAGES)                        \
-  extern "C" __global__ void __launch_bounds__(32 * WM * WK, GLU_SKINNY_BLOCKS_PER_SM)         \
+#define GLU_SKINNY_KERNEL(LAY, LAYOUT, TN, T, MP, MTW, WM, WK, STAGES, MINB)                  \
+  extern "C" __global__ void __launch_bounds__(32 * WM * WK, MINB)                             \
       fused_glu_skinny_##LAY##_##TN##_m##MP(GluParams p, GluSkinnySplit s) {                   \
     skinny::skinny_body<T, LAYOUT, MTW, WM, WK, STAGES>(p, s);                                 \
   }
 
 #define GLU_SKINNY_ALL_M(LAY, LAYOUT, TN, T)                                                   \
   GLU_SKINNY_KERNEL(LAY, LAYOUT, TN, T, 16, 1, GLU_SKINNY_M16_WM, GLU_SKINNY_M16_WK,          \
-                    GLU_SKINNY_M16_STAGES)                                                     \
-  GLU_SKINNY_KERNEL(LAY, LAYOUT, TN, T, 32, 2, GLU_SKINNY_M32_WM, GLU_SKINNY_M32_WK,          \
-                    GLU_SKINNY_M32_STAGES)                                                     \
-  GLU_SKINNY_KERNEL(LAY, LAYOUT, TN, T, 64, 2, GLU_SKINNY_M64_WM, GLU_SKINNY_M64_WK,          \
-                    GLU_SKINNY_M64_STAGES)
+                    GLU_SKINNY_M16_STAGES, GLU_SKINNY_M16_MINB)                                \
+  GLU_SKINNY_KERNEL(LAY, LAYOUT, TN, T, 32, 1, GLU_SKINNY_M32_WM, GLU_SKINNY_M32_WK,          \
+                    GLU_SKINNY_M32_STAGES, GLU_SKINNY_M32_MINB)                                \
+  GLU_SKINNY_KERNEL(LAY, LAYOUT, TN, T, 64, 1, GLU_SKINNY_M64_WM, GLU_SKINNY_M64_WK,          \
+                    GLU_SKINNY_M64_STAGES, GLU_SKINNY_M64_MINB)
 
 GLU_SKINNY_ALL_M(kn, GLU_LAYOUT_KN, bf16, __nv_bfloat16)
 GLU_SKINNY_ALL_M(nk, GLU_LAYOUT_NK, bf16, __nv_bfloat16)

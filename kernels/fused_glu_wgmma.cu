@@ -1,9 +1,11 @@
 // Fused gated feed-forward for Hopper (sm_90a): TMA + wgmma, warp-specialised.
 // out[m,n] = act(x[m,:]*Wg[:,n] + bg[n]) * (x[m,:]*Wu[:,n] + bu[n])
 //
-// Kernels: fused_glu_wgmma_nk_{bf16,f16}(tmap_x, tmap_wg, tmap_wu, GluParams p)
-//   NK weights only (w[n*K + k], the nn.Linear / checkpoint layout; a
-//   concatenated gate_up [2N,K] tensor is two tensor maps, no copy).
+// Kernels: fused_glu_wgmma_{nk,kn}_{bf16,f16}(tmap_x, tmap_wg, tmap_wu, GluParams p)
+//   nk: w[n*K + k] (nn.Linear / checkpoint layout; a concatenated gate_up
+//       [2N,K] tensor is two tensor maps, no copy); B is K-major.
+//   kn: w[k*N + n]; B is N-major (wgmma transpose bit, see
+//       glu_wgmma_desc_mn_sw128); the same tiling otherwise.
 //
 // Tiling (constants in glu_hopper_layout.cuh, mirrored by src/cuda/hopper.rs)
 //   CTA tile     128 rows x 128 output columns, k-step 64
@@ -31,8 +33,10 @@
 //   (TMA global strides are multiples of 16 B); x, w_gate, w_up, out 16-byte
 //   aligned; biases 2-byte aligned, read as scalars. M, N, K tails: TMA
 //   zero-fills out-of-range box elements (zero k contributes nothing, zero
-//   rows/columns are never stored); stores are predicated. Tensor maps: x
-//   {K, M} box {64, 128}; Wg, Wu {K, N} box {64, 128}; 16-bit, swizzle 128B.
+//   rows/columns are never stored); stores are predicated. Tensor maps
+//   (inner dimension first; 16-bit, swizzle 128B, OOB zero fill): x {K, M}
+//   box {64, 128}; nk: Wg, Wu {K, N} box {64, 128}; kn: Wg, Wu {N, K} box
+//   {64, 64}.
 #include "glu_hopper.cuh"
 
 namespace {
@@ -49,7 +53,7 @@ __device__ __forceinline__ float wg_bias(const T* b, int64_t n) {
 // ACT is a template parameter: with the activation a run-time switch the
 // 64 inlined copies per thread made the epilogue code far larger than the
 // instruction cache and cost as much time as the main loop.
-template <typename T, int ACT>
+template <typename T, int LAYOUT, int ACT>
 __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, const CUtensorMap* tm_g,
                                                      const CUtensorMap* tm_u, const GluParams& p) {
 #if GLU_HOPPER
@@ -103,8 +107,15 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
           mbar_arrive_expect_tx(full_bar(s), kWgStageBytes);
           const int32_t k0 = kt * kWgBK;
           tma_load_2d(stage_a(s), tm_x, full_bar(s), k0, m0);
-          tma_load_2d(stage_b(s), tm_g, full_bar(s), k0, n0);
-          tma_load_2d(stage_b(s) + kWgBHalfBytes, tm_u, full_bar(s), k0, n0);
+          if (LAYOUT == GLU_LAYOUT_NK) {  // boxes {64 k, 128 n}
+            tma_load_2d(stage_b(s), tm_g, full_bar(s), k0, n0);
+            tma_load_2d(stage_b(s) + kWgBHalfBytes, tm_u, full_bar(s), k0, n0);
+          } else {  // KN: boxes {64 n, 64 k}, two per weight
+            tma_load_2d(stage_b(s), tm_g, full_bar(s), n0, k0);
+            tma_load_2d(stage_b(s) + kWgKnBoxBytes, tm_g, full_bar(s), n0 + 64, k0);
+            tma_load_2d(stage_b(s) + 2 * kWgKnBoxBytes, tm_u, full_bar(s), n0, k0);
+            tma_load_2d(stage_b(s) + 3 * kWgKnBoxBytes, tm_u, full_bar(s), n0 + 64, k0);
+          }
         }
       }
     }
@@ -136,7 +147,10 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
         wgmma_fence();
 #pragma unroll
         for (uint32_t kk = 0; kk < kWgBK / 16; ++kk)
-          wgmma_m64n256k16<T>(acc, glu_wgmma_desc_k(a, kk), glu_wgmma_desc_k(b, kk));
+          if (LAYOUT == GLU_LAYOUT_NK)
+            wgmma_m64n256k16<T, 0>(acc, glu_wgmma_desc_k(a, kk), glu_wgmma_desc_k(b, kk));
+          else
+            wgmma_m64n256k16<T, 1>(acc, glu_wgmma_desc_k(a, kk), glu_wgmma_desc_mn_k(b, kk));
         wgmma_commit();
         // Keep this k-tile's group in flight; the previous one has retired,
         // so its stage can be refilled.
@@ -162,9 +176,9 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
           const int64_t row = row_base + rc.row + 8 * h;
           if (row >= M) continue;
           const int i = 4 * j + 2 * h;
-          const float v0 = glu_act(acc[i] + bg0, ACT, beta) * (acc[i + kWgUpRegOffset] + bu0);
+          const float v0 = wg_act<ACT>(acc[i] + bg0, beta) * (acc[i + kWgUpRegOffset] + bu0);
           const float v1 =
-              glu_act(acc[i + 1] + bg1, ACT, beta) * (acc[i + 1 + kWgUpRegOffset] + bu1);
+              wg_act<ACT>(acc[i + 1] + bg1, beta) * (acc[i + 1 + kWgUpRegOffset] + bu1);
           const uint32_t w = f32_to_bits16<T>(v0) | (f32_to_bits16<T>(v1) << 16);
           *reinterpret_cast<uint32_t*>(out + (row * N + col)) = w;
         }
@@ -177,28 +191,30 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
 #endif
 }
 
-template <typename T>
+template <typename T, int LAYOUT>
 __device__ __forceinline__ void fused_glu_wgmma_dispatch(const CUtensorMap* tm_x, const CUtensorMap* tm_g,
                                                          const CUtensorMap* tm_u, const GluParams& p) {
   switch (p.act) {  // uniform over the grid
-    case GLU_ACT_SILU: fused_glu_wgmma_body<T, GLU_ACT_SILU>(tm_x, tm_g, tm_u, p); break;
-    case GLU_ACT_SWISH: fused_glu_wgmma_body<T, GLU_ACT_SWISH>(tm_x, tm_g, tm_u, p); break;
-    case GLU_ACT_SIGMOID: fused_glu_wgmma_body<T, GLU_ACT_SIGMOID>(tm_x, tm_g, tm_u, p); break;
-    case GLU_ACT_GELU_ERF: fused_glu_wgmma_body<T, GLU_ACT_GELU_ERF>(tm_x, tm_g, tm_u, p); break;
-    case GLU_ACT_GELU_TANH: fused_glu_wgmma_body<T, GLU_ACT_GELU_TANH>(tm_x, tm_g, tm_u, p); break;
-    case GLU_ACT_RELU: fused_glu_wgmma_body<T, GLU_ACT_RELU>(tm_x, tm_g, tm_u, p); break;
-    default: fused_glu_wgmma_body<T, GLU_ACT_IDENTITY>(tm_x, tm_g, tm_u, p); break;
+    case GLU_ACT_SILU: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_SILU>(tm_x, tm_g, tm_u, p); break;
+    case GLU_ACT_SWISH: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_SWISH>(tm_x, tm_g, tm_u, p); break;
+    case GLU_ACT_SIGMOID: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_SIGMOID>(tm_x, tm_g, tm_u, p); break;
+    case GLU_ACT_GELU_ERF: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_GELU_ERF>(tm_x, tm_g, tm_u, p); break;
+    case GLU_ACT_GELU_TANH: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_GELU_TANH>(tm_x, tm_g, tm_u, p); break;
+    case GLU_ACT_RELU: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_RELU>(tm_x, tm_g, tm_u, p); break;
+    default: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_IDENTITY>(tm_x, tm_g, tm_u, p); break;
   }
 }
 
 }  // namespace
 
-#define GLU_WGMMA_KERNEL(NAME, T)                                                          \
+#define GLU_WGMMA_KERNEL(NAME, T, LAYOUT)                                                          \
   extern "C" __global__ void __launch_bounds__(kWgThreads, 1)                              \
       NAME(const __grid_constant__ CUtensorMap tmap_x, const __grid_constant__ CUtensorMap tmap_wg, \
            const __grid_constant__ CUtensorMap tmap_wu, GluParams p) {                      \
-    fused_glu_wgmma_dispatch<T>(&tmap_x, &tmap_wg, &tmap_wu, p);                           \
+    fused_glu_wgmma_dispatch<T, LAYOUT>(&tmap_x, &tmap_wg, &tmap_wu, p);                           \
   }
 
-GLU_WGMMA_KERNEL(fused_glu_wgmma_nk_bf16, __nv_bfloat16)
-GLU_WGMMA_KERNEL(fused_glu_wgmma_nk_f16, __half)
+GLU_WGMMA_KERNEL(fused_glu_wgmma_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK)
+GLU_WGMMA_KERNEL(fused_glu_wgmma_nk_f16, __half, GLU_LAYOUT_NK)
+GLU_WGMMA_KERNEL(fused_glu_wgmma_kn_bf16, __nv_bfloat16, GLU_LAYOUT_KN)
+GLU_WGMMA_KERNEL(fused_glu_wgmma_kn_f16, __half, GLU_LAYOUT_KN)

@@ -58,19 +58,19 @@ __device__ __forceinline__ float glu_act(float z, int act, float beta) {
 // d act(z) / dz. NaN in -> NaN out (identity: always 1).
 // ReLU: 1 for z > 0, 0 for z <= 0, NaN for NaN.
 __device__ __forceinline__ float glu_act_grad(float z, int act, float beta) {
+  // 1 - sigmoid(x) is evaluated as sigmoid(-x) (no cancellation for x >> 0).
   switch (act) {
     case GLU_ACT_SILU: {
-      float s = glu_sigmoid(z);
-      return s * (1.0f + z * (1.0f - s));
+      const float s = glu_sigmoid(z), sm = glu_sigmoid(-z);
+      return s * (1.0f + z * sm);
     }
     case GLU_ACT_SWISH: {
-      float s = glu_sigmoid(beta * z);
-      return s + beta * z * s * (1.0f - s);
+      const float bz = beta * z;
+      const float s = glu_sigmoid(bz), sm = glu_sigmoid(-bz);
+      return s + bz * s * sm;
     }
-    case GLU_ACT_SIGMOID: {
-      float s = glu_sigmoid(z);
-      return s * (1.0f - s);
-    }
+    case GLU_ACT_SIGMOID:
+      return glu_sigmoid(z) * glu_sigmoid(-z);
     case GLU_ACT_GELU_ERF: {
       // Phi(z) + z * phi(z), Phi(z) = 0.5 * erfc(-z / sqrt(2)).
       const float inv_sqrt2 = 0.70710678118654752440f;
@@ -83,9 +83,9 @@ __device__ __forceinline__ float glu_act_grad(float z, int act, float beta) {
       const float k0 = 0.79788456080286535588f;  // sqrt(2/pi)
       const float k1 = 0.044715f;
       const float u = k0 * (z + k1 * z * z * z);
-      const float s = 1.0f / (1.0f + expf(-2.0f * u));
+      const float s = glu_sigmoid(2.0f * u), sm = glu_sigmoid(-2.0f * u);
       const float du = k0 * (1.0f + 3.0f * k1 * z * z);
-      return s + z * 2.0f * s * (1.0f - s) * du;
+      return s + z * 2.0f * s * sm * du;
     }
     case GLU_ACT_RELU:
       return z > 0.0f ? 1.0f : (z != z ? z : 0.0f);

@@ -85,6 +85,31 @@ GLU_HD uint64_t glu_wgmma_desc_k(uint32_t tile, uint32_t kk) {
   return glu_wgmma_desc_sw128(tile + kk * 32u);
 }
 
+// ---- KN weights (w[k*N + n]): B is N-major --------------------------------
+// TMA box {64 (n), 64 (k)}: 64 k-rows of 128 bytes (64 consecutive n), 8 KiB,
+// 128B-swizzled. The B tile of a stage is four such boxes: gate n0..n0+63,
+// gate n0+64.., up n0.., up n0+64.., at +0, +8, +16, +24 KiB. For an N-major
+// operand with a swizzle the descriptor's two offsets swap roles (PTX ISA
+// matrix descriptor; CUTLASS make_gmma_desc<Major::MN>): LBO = distance
+// between 64-element N atoms (one box: 8 KiB), SBO = distance between 8-row
+// k groups (1024 B). A k16 step advances the start by 16 rows = 2048 B.
+constexpr uint32_t kWgKnBoxBytes = 64u * 128u;  // 8 KiB
+GLU_HD uint64_t glu_wgmma_desc_mn_sw128(uint32_t smem_addr) {
+  return (uint64_t)((smem_addr & 0x3FFFFu) >> 4) | ((uint64_t)(kWgKnBoxBytes >> 4) << 16) |
+         ((uint64_t)(1024u >> 4) << 32) | ((uint64_t)1 << 62);
+}
+GLU_HD uint64_t glu_wgmma_desc_mn_k(uint32_t tile, uint32_t kk) {
+  return glu_wgmma_desc_mn_sw128(tile + kk * 16u * 128u);
+}
+// Model of the address read for element (k < 16, n < 256) of an N-major
+// 128B-swizzled operand: start + (n/64)*LBO + (k/8)*SBO + (k%8)*128 + 2*(n%64).
+GLU_HD uint32_t glu_wgmma_read_addr_mn(uint64_t desc, uint32_t k, uint32_t n) {
+  const uint32_t start = (uint32_t)(desc & 0x3FFFu) << 4;
+  const uint32_t lbo = (uint32_t)((desc >> 16) & 0x3FFFu) << 4;
+  const uint32_t sbo = (uint32_t)((desc >> 32) & 0x3FFFu) << 4;
+  return glu_sw128(start + (n / 64u) * lbo + (k / 8u) * sbo + (k % 8u) * 128u + (n % 64u) * 2u);
+}
+
 // ---------------------------------------------------------------------------
 // Accumulator fragment of wgmma m64nNk16 with f32 D (PTX ISA 9.7.15.5.2,
 // "Register fragment D"): warp w of the warpgroup owns rows 16w..16w+15;

@@ -13,26 +13,33 @@
 // rows/cols), k per pipeline stage.
 #define GLU_SKINNY_BN 64
 #define GLU_SKINNY_BK 64
-// Per configuration: warps along M, warps along K (intra-block split-K,
-// reduced in shared memory), pipeline stages, threads, dynamic smem bytes.
+// Per configuration: warps along M (WM), warps along K (WK: intra-block
+// split-K, reduced in shared memory), pipeline stages, minimum resident blocks
+// per SM (__launch_bounds__), threads, dynamic smem bytes.
 //   stage bytes = x [16*MT][64] + Wg, Wu [64][64] = 2048*MT + 16384
+// Chosen on an H200 among 15 (MTW, WM, WK, STAGES) variants (see
+// kernels/tests/skinny_selftest.cu `variants`): one m16 tile per warp (MTW=1)
+// and >= 2 resident blocks per SM matter most; 1 block/SM halves throughput.
 #define GLU_SKINNY_M16_WM 1
 #define GLU_SKINNY_M16_WK 4
-#define GLU_SKINNY_M16_STAGES 6
+#define GLU_SKINNY_M16_STAGES 4
+#define GLU_SKINNY_M16_MINB 3
 #define GLU_SKINNY_M16_THREADS 128
-#define GLU_SKINNY_M16_SMEM_BYTES 110592
-#define GLU_SKINNY_M32_WM 1
-#define GLU_SKINNY_M32_WK 4
+#define GLU_SKINNY_M16_SMEM_BYTES 73728
+#define GLU_SKINNY_M32_WM 2
+#define GLU_SKINNY_M32_WK 2
 #define GLU_SKINNY_M32_STAGES 5
+#define GLU_SKINNY_M32_MINB 2
 #define GLU_SKINNY_M32_THREADS 128
 #define GLU_SKINNY_M32_SMEM_BYTES 102400
-#define GLU_SKINNY_M64_WM 2
-#define GLU_SKINNY_M64_WK 2
+#define GLU_SKINNY_M64_WM 4
+#define GLU_SKINNY_M64_WK 1
 #define GLU_SKINNY_M64_STAGES 4
+#define GLU_SKINNY_M64_MINB 2
 #define GLU_SKINNY_M64_THREADS 128
 #define GLU_SKINNY_M64_SMEM_BYTES 98304
-// Resident blocks per SM every configuration is sized for (smem <= 113 KiB,
-// <= 255 registers x 128 threads); the launch plan assumes it.
+// Resident blocks per SM the split-K plan counts on (every configuration
+// fits at least 2: smem <= 108 KiB, <= 255 registers x 128 threads).
 #define GLU_SKINNY_BLOCKS_PER_SM 2
 // A split-K slice covers at least this many k-tiles (of GLU_SKINNY_BK).
 #define GLU_SKINNY_MIN_KTILES_PER_SPLIT 4

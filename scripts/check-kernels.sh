@@ -112,6 +112,56 @@ if [ "${BUILD_SELFTEST:-0}" = "1" ]; then
   fi
 fi
 
+# --- Hopper kernel fused_glu_wgmma_* (sm_90a): the SASS must use the tensor
+# memory accelerator (UTMALDG) and warpgroup MMA (HGMMA), set register counts
+# (USETMAXREG, and no C7508 "setmaxnreg ignored" warning), and never touch
+# local memory; host test of its index math (kernels/tests/wgmma_layout_test.cpp)
+# and model check of its mbarrier protocol (kernels/tests/wgmma_pipeline_model.py).
+wg_fatbin="$OUTDIR/fused_glu_wgmma.fatbin"
+if [ -f "$wg_fatbin" ]; then
+  echo "== fused_glu_wgmma (sm_90a SASS)"
+  if grep -q "C7508" "$OUTDIR/fused_glu_wgmma.ptxas.log"; then err "fused_glu_wgmma: setmaxnreg ignored (C7508)"; fi
+  wg_sass="$OUTDIR/fused_glu_wgmma.sm_90a.sass"
+  if "$CUOBJDUMP" --dump-sass -arch sm_90a "$wg_fatbin" >"$wg_sass"; then
+    for k in fused_glu_wgmma_nk_bf16 fused_glu_wgmma_nk_f16; do
+      body="$(awk -v k="$k" '/Function : /{ on = ($3 == k) } on' "$wg_sass")"
+      [ -n "$body" ] || { err "$k missing from sm_90a SASS"; continue; }
+      ng=$(grep -c "HGMMA" <<<"$body" || true)
+      nt=$(grep -c "UTMALDG" <<<"$body" || true)
+      nr=$(grep -c "USETMAXREG" <<<"$body" || true)
+      nloc=$(grep -cE "\b(LDL|STL)\b" <<<"$body" || true)
+      echo "   sm_90a $k: HGMMA=$ng UTMALDG=$nt USETMAXREG=$nr LDL/STL=$nloc"
+      [ "$ng" -gt 0 ] || err "$k: no HGMMA"
+      [ "$nt" -gt 0 ] || err "$k: no UTMALDG"
+      [ "$nr" -gt 0 ] || err "$k: no USETMAXREG"
+      [ "$nloc" -eq 0 ] || err "$k: local memory (LDL/STL)"
+    done
+  else
+    err "cuobjdump fused_glu_wgmma sm_90a"
+  fi
+fi
+if command -v g++ >/dev/null 2>&1; then
+  echo "== kernels/tests/wgmma_layout_test.cpp"
+  if g++ -std=c++17 -O1 -Wall -I kernels kernels/tests/wgmma_layout_test.cpp -o "$OUTDIR/wgmma_layout_test"; then
+    "$OUTDIR/wgmma_layout_test" || err "wgmma_layout_test"
+  else
+    err "compile wgmma_layout_test"
+  fi
+fi
+if command -v python3 >/dev/null 2>&1; then
+  echo "== kernels/tests/wgmma_pipeline_model.py"
+  python3 kernels/tests/wgmma_pipeline_model.py || err "wgmma_pipeline_model"
+fi
+if [ "${BUILD_SELFTEST:-0}" = "1" ]; then
+  echo "== kernels/tests/wgmma_selftest.cu"
+  if "$NVCC" -O2 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -cudart static -I kernels \
+      kernels/tests/wgmma_selftest.cu -L "${CUDA_LIB:-$(dirname "$NVCC")/../lib}" -o "$OUTDIR/wgmma_selftest"; then
+    echo "built $OUTDIR/wgmma_selftest (run on an H100/H200: exit 0 = all cases pass)"
+  else
+    err "compile wgmma_selftest"
+  fi
+fi
+
 echo "outputs in $OUTDIR"
 if [ "$fail" -ne 0 ]; then
   echo "check-kernels: FAILED" >&2

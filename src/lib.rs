@@ -15,7 +15,7 @@
 //!
 //! | layer | where | what |
 //! |---|---|---|
-//! | safe API | [`Glu`], [`GluWeights`], [`cpu`], `cuda` | validated calls that never panic on user input |
+//! | safe API | [`GluWeights`], [`cpu`], `cuda` | validated calls that never panic on user input |
 //! | launch | `cuda::launch` | one `unsafe fn` per kernel, each documenting its preconditions |
 //! | kernels | `kernels/*.cu` | hand-written CUDA, embedded as fatbins by `build.rs` |
 #![warn(missing_docs)]

@@ -235,10 +235,7 @@ impl Activation {
         match self {
             Activation::Silu => swish_grad64(z, 1.0),
             Activation::Swish { beta } => swish_grad64(z, beta as f64),
-            Activation::Sigmoid => {
-                let s = sigmoid64(z);
-                s * (1.0 - s)
-            }
+            Activation::Sigmoid => sigmoid64(z) * sigmoid64(-z),
             Activation::GeluErf => {
                 let cdf = 0.5 * erfc64(-z / std::f64::consts::SQRT_2);
                 let pdf = (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt();
@@ -247,8 +244,9 @@ impl Activation {
             Activation::GeluTanh => {
                 // With s = σ(2u): d/dz z·s = s + 2·z·s·(1−s)·u'.
                 let c = (2.0 / std::f64::consts::PI).sqrt();
-                let s = sigmoid64(2.0 * gelu_tanh_inner64(z));
-                s + 2.0 * z * s * (1.0 - s) * c * (1.0 + 3.0 * 0.044715 * z * z)
+                let u2 = 2.0 * gelu_tanh_inner64(z);
+                let s = sigmoid64(u2);
+                s + 2.0 * z * s * sigmoid64(-u2) * c * (1.0 + 3.0 * 0.044715 * z * z)
             }
             Activation::Relu => {
                 if z.is_nan() {
@@ -285,14 +283,13 @@ impl Activation {
     #[inline(always)]
     pub fn grad_f32(self, z: f32) -> f32 {
         match self {
-            Activation::Silu | Activation::Swish { .. } | Activation::Sigmoid => {
-                let b = self.beta();
-                let s = sigmoid32(if matches!(self, Activation::Sigmoid) { z } else { b * z });
-                match self {
-                    Activation::Sigmoid => s * (1.0 - s),
-                    _ => s + b * z * s * (1.0 - s),
-                }
+            // σ(−t) instead of 1 − σ(t): no cancellation for large t.
+            Activation::Silu | Activation::Swish { .. } => {
+                let t = self.beta() * z;
+                let s = sigmoid32(t);
+                s + t * s * sigmoid32(-t)
             }
+            Activation::Sigmoid => sigmoid32(z) * sigmoid32(-z),
             // The GELUs are rare enough in training loops that the f64 form is fine here.
             Activation::GeluErf | Activation::GeluTanh => self.grad_f64(z as f64) as f32,
             Activation::Relu => {
@@ -326,8 +323,9 @@ fn sigmoid64(z: f64) -> f64 {
 }
 
 fn swish_grad64(z: f64, beta: f64) -> f64 {
-    let s = sigmoid64(beta * z);
-    s + beta * z * s * (1.0 - s)
+    let t = beta * z;
+    let s = sigmoid64(t);
+    s + t * s * sigmoid64(-t)
 }
 
 fn gelu_tanh_inner64(z: f64) -> f64 {

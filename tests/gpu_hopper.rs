@@ -2,7 +2,8 @@
 //! through `CudaGlu::forward_wgmma_for_tests` until dispatch selects it.
 //!
 //! Shapes straddle the 128 x 128 (x 64 k) tile; outputs are poisoned with NaN;
-//! every activation, biases on/off, separate and concatenated NK weights,
+//! every activation, biases on/off, NK weights (separate and concatenated)
+//! and KN weights,
 //! bf16 and f16, against an f64 reference. Without a GPU these tests print
 //! why and pass as skipped (with `SWIGLU_REQUIRE_GPU=1` they fail); on a GPU
 //! other than compute capability 9.0 they print why and skip.
@@ -10,7 +11,7 @@
 
 mod common;
 
-use common::{Rng, preact_f64, rel_err};
+use common::{Rng, preact_f64, rel_err, store};
 use std::sync::OnceLock;
 use swiglu::cuda::{CudaElement, CudaGlu, DeviceGluWeights, Path};
 use swiglu::{Activation, DType, GluError, GluWeights, WeightLayout, bf16, f16};
@@ -58,6 +59,25 @@ fn tolerance(d: DType) -> f64 {
     }
 }
 
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Form {
+    Nk,
+    Concat,
+    Kn,
+}
+const FORMS: [Form; 3] = [Form::Nk, Form::Concat, Form::Kn];
+
+/// `[N, K]` (NK storage) to `[K, N]` (KN storage) of the same logical matrix.
+fn nk_to_kn<T: Copy>(nk: &[T], k: usize, n: usize) -> Vec<T> {
+    let mut logical = Vec::with_capacity(k * n); // [k][n]
+    for kk in 0..k {
+        for nn in 0..n {
+            logical.push(nk[nn * k + kk]);
+        }
+    }
+    store(&logical, k, n, WeightLayout::KN)
+}
+
 const MS: &[usize] = &[1, 7, 64, 127, 128, 129, 255, 257, 1000];
 const NS: &[usize] = &[8, 120, 128, 136, 264, 1000];
 const KS: &[usize] = &[8, 16, 64, 72, 1024, 4096];
@@ -89,16 +109,25 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng) -> Vec<String> {
     let mut cases = Vec::new();
     for (i, &(m, n, k)) in shapes().iter().enumerate() {
         let act = Activation::ALL[i % Activation::ALL.len()];
-        cases.push((m, n, k, vec![act], i % 3, i % 2 == 1));
+        cases.push((m, n, k, vec![act], i % 3, FORMS[i % 3]));
     }
-    cases.push((129, 136, 72, Activation::ALL.to_vec(), 3, false));
-    cases.push((129, 136, 72, Activation::ALL.to_vec(), 3, true));
-    for (m, n, k, acts, bias_mode, concat) in cases {
+    for form in FORMS {
+        cases.push((129, 136, 72, Activation::ALL.to_vec(), 3, form));
+    }
+    for (m, n, k, acts, bias_mode, form) in cases {
+        let concat = form == Form::Concat;
+        let layout = if form == Form::Kn { WeightLayout::KN } else { WeightLayout::NK };
         let x: Vec<T> = rng.vec(m * k, 1.0);
         let scale = 1.0 / (k as f32).sqrt();
         // NK storage: gate rows then up rows, as one [2N, K] tensor.
         let gu: Vec<T> = rng.vec(2 * n * k, scale);
-        let (wg, wu) = gu.split_at(n * k);
+        let (wg_nk, wu_nk) = gu.split_at(n * k);
+        // The same logical weights in the layout under test.
+        let (wg, wu) = match layout {
+            WeightLayout::NK => (wg_nk.to_vec(), wu_nk.to_vec()),
+            WeightLayout::KN => (nk_to_kn(wg_nk, k, n), nk_to_kn(wu_nk, k, n)),
+        };
+        let (wg, wu) = (&wg[..], &wu[..]);
         let bg: Vec<T> = rng.vec(n, 0.5);
         let bu: Vec<T> = rng.vec(n, 0.5);
         let dx = s.clone_htod(&x).unwrap();
@@ -112,16 +141,16 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng) -> Vec<String> {
             _ => vec![(false, false), (true, true), (false, true)],
         };
         for (bias_g, bias_u) in bias_sets {
-            let hw = GluWeights::new(wg, wu, k, n, WeightLayout::NK)
+            let hw = GluWeights::new(wg, wu, k, n, layout)
                 .unwrap()
                 .with_biases(bias_g.then_some(&bg[..]), bias_u.then_some(&bu[..]))
                 .unwrap();
-            let gate = preact_f64(&x, m, hw.gate(), hw.bias_gate(), k, n, WeightLayout::NK);
-            let up = preact_f64(&x, m, hw.up(), hw.bias_up(), k, n, WeightLayout::NK);
+            let gate = preact_f64(&x, m, hw.gate(), hw.bias_gate(), k, n, layout);
+            let up = preact_f64(&x, m, hw.up(), hw.bias_up(), k, n, layout);
             let dw = if concat {
                 DeviceGluWeights::from_gate_up(dgu.as_view(), k, n)
             } else {
-                DeviceGluWeights::new(dwg.as_view(), dwu.as_view(), k, n, WeightLayout::NK)
+                DeviceGluWeights::new(dwg.as_view(), dwu.as_view(), k, n, layout)
             }
             .unwrap()
             .with_biases(bias_g.then(|| dbg.as_view()), bias_u.then(|| dbu.as_view()))
@@ -130,7 +159,7 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng) -> Vec<String> {
                 let want: Vec<f64> = gate.iter().zip(&up).map(|(g, u)| act.apply_f64(*g) * u).collect();
                 let mut out = s.clone_htod(&vec![T::from_f32(f32::NAN); m * n]).unwrap();
                 let tag = format!(
-                    "{} M={m} N={n} K={k} {act:?} bias=({bias_g},{bias_u}) concat={concat}",
+                    "{} M={m} N={n} K={k} {act:?} bias=({bias_g},{bias_u}) {form:?}",
                     d.name()
                 );
                 match g.forward_wgmma_for_tests(&dx, &[m, k], &dw, act, &mut out) {
@@ -200,10 +229,11 @@ fn wgmma_rejects_what_it_cannot_run() {
     let w = s.clone_htod(&vec![bf16::ONE; k * n]).unwrap();
     let sentinel = bf16::from_f32(7.0);
     let mut out = s.clone_htod(&vec![sentinel; m * n]).unwrap();
-    // KN weights: not this kernel's layout.
-    let kn = DeviceGluWeights::new(w.as_view(), w.as_view(), k, n, WeightLayout::KN).unwrap();
-    let e = g.forward_wgmma_for_tests(&x.slice(0..m * k), &[m, k], &kn, Activation::Silu, &mut out);
-    assert!(matches!(e, Err(GluError::Unsupported { .. })), "{e:?}");
+    // N not a multiple of 8 (TMA row stride of KN weights).
+    let kn = DeviceGluWeights::new(w.slice(0..k * (n - 2)), w.slice(0..k * (n - 2)), k, n - 2, WeightLayout::KN).unwrap();
+    let mut out2 = s.clone_htod(&vec![sentinel; m * (n - 2)]).unwrap();
+    let e = g.forward_wgmma_for_tests(&x.slice(0..m * k), &[m, k], &kn, Activation::Silu, &mut out2);
+    assert!(matches!(e, Err(GluError::Misaligned { .. })), "{e:?}");
     // x misaligned by one element.
     let nk = DeviceGluWeights::new(w.as_view(), w.as_view(), k, n, WeightLayout::NK).unwrap();
     let e = g.forward_wgmma_for_tests(&x.slice(1..1 + m * k), &[m, k], &nk, Activation::Silu, &mut out);
@@ -220,4 +250,6 @@ fn wgmma_rejects_what_it_cannot_run() {
     assert!(matches!(e, Err(GluError::Unsupported { .. })), "{e:?}");
     let got = s.clone_dtoh(&out).unwrap();
     assert!(got.iter().all(|v| *v == sentinel), "a rejected call wrote to out");
+    let got2 = s.clone_dtoh(&out2).unwrap();
+    assert!(got2.iter().all(|v| *v == sentinel), "a rejected call wrote to out");
 }

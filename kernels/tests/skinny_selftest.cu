@@ -7,6 +7,7 @@
 //   run on the GPU machine:
 //     ./skinny_selftest          correctness (exit 0 = all passed, ~seconds)
 //     ./skinny_selftest bench    + timing at K=4096, N in {11008, 14336}
+//     ./skinny_selftest variants timing of alternative warp/stage configurations only
 #include "../fused_glu_skinny.cu"
 
 #include <cmath>
@@ -88,6 +89,7 @@ static GluSkinnyPlan launch(const GluParams& p, int64_t force_splits = 0) {
   }
   SkinnyKernel k = pick<T>(p.layout, pl.m_pad);
   CK(cudaFuncSetAttribute((const void*)k, cudaFuncAttributeMaxDynamicSharedMemorySize, pl.smem));
+  CK(cudaFuncSetAttribute((const void*)k, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
   GluSkinnySplit s{};
   if (pl.splits > 1) {
     g_ws.ensure((size_t)pl.splits * p.m * 2 * p.n, (size_t)pl.n_tiles);
@@ -196,6 +198,50 @@ static void bench(int layout, int64_t M, int64_t N, int64_t K, double copy_bw) {
   cudaEventDestroy(a); cudaEventDestroy(b);
 }
 
+// ---- design experiments: other warp/stage configurations of the same body --
+template <typename T, int LAYOUT, int MTW, int WM, int WK, int STAGES, int MINB>
+__global__ void __launch_bounds__(32 * WM * WK, MINB) variant_kernel(GluParams p, GluSkinnySplit s) {
+  skinny::skinny_body<T, LAYOUT, MTW, WM, WK, STAGES>(p, s);
+}
+
+template <int MTW, int WM, int WK, int STAGES, int MINB>
+static void bench_variant(int64_t M, int64_t N, int64_t K, int64_t splits, double copy_bw) {
+  using T = __nv_bfloat16;
+  auto kern = variant_kernel<T, GLU_LAYOUT_NK, MTW, WM, WK, STAGES, MINB>;
+  constexpr int MT = MTW * WM;
+  const int smem = STAGES * (2048 * MT + 16384), threads = 32 * WM * WK;
+  CK(cudaFuncSetAttribute((const void*)kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  CK(cudaFuncSetAttribute((const void*)kern, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
+  int occ = 0;
+  CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kern, threads, smem));
+  cudaFuncAttributes fa;
+  CK(cudaFuncGetAttributes(&fa, kern));
+  T *dx, *dw, *dout;
+  CK(cudaMalloc(&dx, M * K * 2)); CK(cudaMalloc(&dw, 4 * N * K)); CK(cudaMalloc(&dout, M * N * 2));
+  CK(cudaMemset(dx, 0x3c, M * K * 2)); CK(cudaMemset(dw, 0x11, 4 * N * K));
+  GluParams p{};
+  p.x = dx; p.w_gate = dw; p.w_up = dw + N * K; p.out = dout;
+  p.m = M; p.n = N; p.k = K; p.layout = GLU_LAYOUT_NK; p.act = GLU_ACT_SILU; p.beta = 1.f;
+  const int64_t n_tiles = (N + 63) / 64, kt = (K + 63) / 64, per = (kt + splits - 1) / splits;
+  GluSkinnySplit sp{};
+  sp.k_per_split = per * 64; sp.splits = (int)((kt + per - 1) / per);
+  if (sp.splits > 1) { g_ws.ensure((size_t)sp.splits * M * 2 * N, n_tiles); sp.ws = g_ws.ws; sp.counters = g_ws.ctr; }
+  dim3 grid((unsigned)n_tiles, (unsigned)sp.splits);
+  for (int i = 0; i < 3; ++i) kern<<<grid, threads, smem>>>(p, sp);
+  CK(cudaGetLastError()); CK(cudaDeviceSynchronize());
+  cudaEvent_t a, b;
+  CK(cudaEventCreate(&a)); CK(cudaEventCreate(&b));
+  CK(cudaEventRecord(a));
+  for (int i = 0; i < 30; ++i) kern<<<grid, threads, smem>>>(p, sp);
+  CK(cudaEventRecord(b)); CK(cudaEventSynchronize(b));
+  float ms; CK(cudaEventElapsedTime(&ms, a, b));
+  const double us = 1e3 * ms / 30, bytes = 4.0 * N * K;
+  std::printf("variant M=%-3lld N=%-5lld MTW=%d WM=%d WK=%d ST=%d minB=%d regs=%d occ=%d splits=%d: %8.2f us %5.0f GB/s (%.0f%%)\n",
+              (long long)M, (long long)N, MTW, WM, WK, STAGES, MINB, fa.numRegs, occ, sp.splits, us,
+              bytes / us * 1e-3, 100.0 * bytes / us * 1e-3 / copy_bw);
+  cudaFree(dx); cudaFree(dw); cudaFree(dout);
+}
+
 static double copy_bandwidth() {
   const size_t bytes = 512ull << 20;
   void *s, *d;
@@ -218,6 +264,23 @@ int main(int argc, char** argv) {
   cudaDeviceProp prop;
   CK(cudaGetDeviceProperties(&prop, dev));
   std::printf("device %s, %d SMs\n", prop.name, g_sms);
+  if (argc > 1 && std::strcmp(argv[1], "variants") == 0) {
+    const double bw = copy_bandwidth();
+    for (int64_t N : {11008, 14336}) {
+      // shipped configurations first, then alternatives
+      bench_variant<1, 1, 4, 4, 3>(16, N, 4096, 1, bw);
+      bench_variant<1, 1, 4, 4, 3>(16, N, 4096, 2, bw);
+      bench_variant<1, 1, 4, 3, 4>(16, N, 4096, 1, bw);
+      bench_variant<1, 2, 2, 5, 2>(32, N, 4096, 1, bw);
+      bench_variant<1, 2, 2, 3, 3>(32, N, 4096, 1, bw);
+      bench_variant<1, 2, 2, 3, 3>(32, N, 4096, 2, bw);
+      bench_variant<1, 4, 1, 4, 2>(64, N, 4096, 1, bw);
+      bench_variant<1, 4, 1, 3, 3>(64, N, 4096, 1, bw);
+      bench_variant<1, 4, 1, 3, 3>(64, N, 4096, 2, bw);
+      bench_variant<1, 4, 1, 2, 4>(64, N, 4096, 1, bw);
+    }
+    return g_fail ? 1 : 0;
+  }
 
   const int64_t Ms[] = {1, 2, 3, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64};
   const int64_t Ks[] = {8, 40, 4096, 1000};

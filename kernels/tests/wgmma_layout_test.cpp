@@ -53,6 +53,26 @@ static void test_swizzle_desc() {
   for (int c = 0; c < 64; ++c) CHECK(seen[c] == 1, "sw128 not a permutation at chunk %d", c);
 }
 
+// KN weights: four TMA boxes [64 k][64 n] (gate n-lo, gate n-hi, up n-lo,
+// up n-hi) read as one N-major n256 operand through glu_wgmma_desc_mn_k.
+static void test_mn_major() {
+  const uint32_t b_tile = 0x400 * 7 + kWgABytes;
+  CHECK(b_tile % 1024 == 0, "alignment");
+  for (uint32_t kk = 0; kk < 4; ++kk) {
+    const uint64_t d = glu_wgmma_desc_mn_k(b_tile, kk);
+    for (uint32_t k = 0; k < 16; ++k)
+      for (uint32_t n = 0; n < 256; ++n) {
+        const uint32_t box = b_tile + (n / 64) * kWgKnBoxBytes;  // gate lo/hi, up lo/hi
+        const uint32_t want = glu_tma_sw128_addr(box, kk * 16 + k, n % 64);
+        const uint32_t got = glu_wgmma_read_addr_mn(d, k, n);
+        CHECK(got == want, "MN kk=%u k=%u n=%u: %#x vs %#x", kk, k, n, got, want);
+      }
+  }
+  CHECK(4 * kWgKnBoxBytes == kWgBBytes, "four KN boxes fill the B stage");
+  const uint64_t d = glu_wgmma_desc_mn_sw128(0x2000);
+  CHECK(((d >> 16) & 0x3FFF) == 8192 / 16 && ((d >> 32) & 0x3FFF) == 64 && (d >> 62) == 1, "MN desc fields");
+}
+
 static void test_desc_bits() {
   const uint64_t d = glu_wgmma_desc_sw128(0x12400);
   CHECK((d & 0x3FFF) == (0x12400 >> 4), "start");
@@ -103,6 +123,7 @@ static void test_tile_order() {
 int main() {
   test_desc_bits();
   test_swizzle_desc();
+  test_mn_major();
   test_fragment();
   test_tile_order();
   std::printf("wgmma_layout_test: %s\n", g_fail ? "FAILED" : "OK");

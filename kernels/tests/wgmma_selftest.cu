@@ -67,13 +67,14 @@ static void load_encode() {
 
 // [rows, K] row-major 16-bit matrix, box {64 (k), 128 (rows)}, 128B swizzle,
 // out-of-bounds elements read as zero. Mirrors src/cuda/hopper.rs.
+// box_inner x box_outer elements (nk weights and x: {64, 128}; kn weights: {64, 64}).
 template <typename T>
-static CUtensorMap make_map(const void* base, int64_t rows, int64_t K) {
+static CUtensorMap make_map(const void* base, int64_t rows, int64_t K, uint32_t box_rows = 128) {
   CUtensorMap m;
   std::memset(&m, 0, sizeof m);
   cuuint64_t dims[2] = {(cuuint64_t)K, (cuuint64_t)rows};
   cuuint64_t strides[1] = {(cuuint64_t)K * 2};
-  cuuint32_t box[2] = {(cuuint32_t)kWgBK, 128};
+  cuuint32_t box[2] = {(cuuint32_t)kWgBK, box_rows};
   cuuint32_t estr[2] = {1, 1};
   CUresult r = g_encode(&m, HT<T>::tma, 2, const_cast<void*>(base), dims, strides, box, estr,
                         CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
@@ -105,11 +106,19 @@ static int64_t g_grid_cap = 5;
 
 template <typename T>
 static void launch(WgKernel k, const void* x, const void* wg, const void* wu, const void* bg,
-                   const void* bu, void* out, int64_t M, int64_t N, int64_t K, int act) {
-  CUtensorMap tx = make_map<T>(x, M, K), tg = make_map<T>(wg, N, K), tu = make_map<T>(wu, N, K);
+                   const void* bu, void* out, int64_t M, int64_t N, int64_t K, int act,
+                   int layout = GLU_LAYOUT_NK) {
+  CUtensorMap tx = make_map<T>(x, M, K), tg, tu;
+  if (layout == GLU_LAYOUT_NK) {
+    tg = make_map<T>(wg, N, K);
+    tu = make_map<T>(wu, N, K);
+  } else {  // [K, N] row-major: rows = K, inner = N
+    tg = make_map<T>(wg, K, N, 64);
+    tu = make_map<T>(wu, K, N, 64);
+  }
   GluParams p{};
   p.x = x; p.w_gate = wg; p.w_up = wu; p.b_gate = bg; p.b_up = bu; p.out = out;
-  p.m = M; p.n = N; p.k = K; p.layout = GLU_LAYOUT_NK; p.act = act; p.beta = 1.7f; p.reserved = 0;
+  p.m = M; p.n = N; p.k = K; p.layout = layout; p.act = act; p.beta = 1.7f; p.reserved = 0;
   const int64_t grid = glu_wgmma_grid(M, N, g_grid_cap);
   k<<<(unsigned)grid, kWgThreads, kWgSmemBytes>>>(tx, tg, tu, p);
 }
@@ -117,10 +126,11 @@ static void launch(WgKernel k, const void* x, const void* wg, const void* wu, co
 static int g_fail = 0, g_cases = 0;
 static int64_t g_sm_count = 132;
 
-// concat: w_up = w_gate + N*K inside one [2N,K] allocation.
+// concat: w_up = w_gate + N*K inside one [2N,K] allocation (nk only).
+// layout GLU_LAYOUT_KN: the same logical weights stored [K,N] (w[k*N + n]).
 template <typename T>
 static void run_case(const char* what, WgKernel kern, int64_t M, int64_t N, int64_t K, int act,
-                     bool bias, bool concat) {
+                     bool bias, bool concat, int layout = GLU_LAYOUT_NK) {
   auto x = rand_vec<T>(M * K, 1.0f);
   const float ws = 1.0f / std::sqrt((float)K);
   auto w = rand_vec<T>(2 * N * K, ws);  // gate rows then up rows (NK)
@@ -128,15 +138,26 @@ static void run_case(const char* what, WgKernel kern, int64_t M, int64_t N, int6
   Dev dx(M * K * 2), dwg(N * K * 2), dwu(N * K * 2), dgu(2 * N * K * 2), db(2 * N * 2), dout(M * N * 2);
   CK(cudaMemcpy(dx.p, x.data(), M * K * 2, cudaMemcpyHostToDevice));
   CK(cudaMemcpy(dgu.p, w.data(), 2 * N * K * 2, cudaMemcpyHostToDevice));
-  CK(cudaMemcpy(dwg.p, w.data(), N * K * 2, cudaMemcpyHostToDevice));
-  CK(cudaMemcpy(dwu.p, w.data() + N * K, N * K * 2, cudaMemcpyHostToDevice));
+  if (layout == GLU_LAYOUT_NK) {
+    CK(cudaMemcpy(dwg.p, w.data(), N * K * 2, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dwu.p, w.data() + N * K, N * K * 2, cudaMemcpyHostToDevice));
+  } else {
+    std::vector<T> g_kn(N * K), u_kn(N * K);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t k = 0; k < K; ++k) {
+        g_kn[k * N + n] = w[n * K + k];
+        u_kn[k * N + n] = w[(N + n) * K + k];
+      }
+    CK(cudaMemcpy(dwg.p, g_kn.data(), N * K * 2, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dwu.p, u_kn.data(), N * K * 2, cudaMemcpyHostToDevice));
+  }
   CK(cudaMemcpy(db.p, b.data(), 2 * N * 2, cudaMemcpyHostToDevice));
   CK(cudaMemset(dout.p, 0xFF, M * N * 2));  // NaN poison
   const char* g = concat ? (const char*)dgu.p : (const char*)dwg.p;
   const char* u = concat ? (const char*)dgu.p + N * K * 2 : (const char*)dwu.p;
   const char* bgp = bias ? (const char*)db.p : nullptr;
   const char* bup = bias ? (const char*)db.p + N * 2 : nullptr;
-  launch<T>(kern, dx.p, g, u, bgp, bup, dout.p, M, N, K, act);
+  launch<T>(kern, dx.p, g, u, bgp, bup, dout.p, M, N, K, act, layout);
   CK(cudaGetLastError());
   CK(cudaDeviceSynchronize());
   std::vector<T> got(M * N);
@@ -173,8 +194,8 @@ static void run_case(const char* what, WgKernel kern, int64_t M, int64_t N, int6
   const bool ok = bad == 0 && rel <= HT<T>::tol && std::isfinite(rel);
   ++g_cases;
   if (!ok) ++g_fail;
-  std::printf("%s %-4s %-30s M=%-5lld N=%-5lld K=%-5lld act=%d bias=%d concat=%d rel=%.2e bad=%lld",
-              ok ? "ok  " : "FAIL", HT<T>::name, what, (long long)M, (long long)N, (long long)K, act,
+  std::printf("%s %-4s %s %-30s M=%-5lld N=%-5lld K=%-5lld act=%d bias=%d concat=%d rel=%.2e bad=%lld",
+              ok ? "ok  " : "FAIL", HT<T>::name, layout == GLU_LAYOUT_NK ? "nk" : "kn", what, (long long)M, (long long)N, (long long)K, act,
               bias, concat, rel, (long long)bad);
   if (bad)
     std::printf("\n     first bad (row %lld, col %lld) got %.6g want %.6g | err rows%%8 mask %#x, "
@@ -186,21 +207,30 @@ static void run_case(const char* what, WgKernel kern, int64_t M, int64_t N, int6
 
 // Big shape: timing (4MNK flops) and a sampled check against the CPU.
 template <typename T>
-static void perf_case(WgKernel kern, int64_t M, int64_t N, int64_t K) {
+static void perf_case(WgKernel kern, int64_t M, int64_t N, int64_t K, int layout = GLU_LAYOUT_NK) {
   auto x = rand_vec<T>(M * K, 1.0f);
   auto w = rand_vec<T>(2 * N * K, 1.0f / std::sqrt((float)K));
   Dev dx(M * K * 2), dw(2 * N * K * 2), dout(M * N * 2);
   CK(cudaMemcpy(dx.p, x.data(), M * K * 2, cudaMemcpyHostToDevice));
   CK(cudaMemcpy(dw.p, w.data(), 2 * N * K * 2, cudaMemcpyHostToDevice));
+  if (layout == GLU_LAYOUT_KN) {  // store gate and up [K,N]
+    std::vector<T> kn(2 * N * K);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t k = 0; k < K; ++k) {
+        kn[k * N + n] = w[n * K + k];
+        kn[N * K + k * N + n] = w[(N + n) * K + k];
+      }
+    CK(cudaMemcpy(dw.p, kn.data(), 2 * N * K * 2, cudaMemcpyHostToDevice));
+  }
   const char* g = (const char*)dw.p;
   const char* u = g + N * K * 2;
-  for (int i = 0; i < 3; ++i) launch<T>(kern, dx.p, g, u, nullptr, nullptr, dout.p, M, N, K, GLU_ACT_SILU);
+  for (int i = 0; i < 3; ++i) launch<T>(kern, dx.p, g, u, nullptr, nullptr, dout.p, M, N, K, GLU_ACT_SILU, layout);
   CK(cudaDeviceSynchronize());
   cudaEvent_t e0, e1;
   CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
   const int iters = 20;
   CK(cudaEventRecord(e0));
-  for (int i = 0; i < iters; ++i) launch<T>(kern, dx.p, g, u, nullptr, nullptr, dout.p, M, N, K, GLU_ACT_SILU);
+  for (int i = 0; i < iters; ++i) launch<T>(kern, dx.p, g, u, nullptr, nullptr, dout.p, M, N, K, GLU_ACT_SILU, layout);
   CK(cudaEventRecord(e1));
   CK(cudaEventSynchronize(e1));
   CK(cudaGetLastError());
@@ -228,8 +258,9 @@ static void perf_case(WgKernel kern, int64_t M, int64_t N, int64_t K) {
   const bool ok = rel <= HT<T>::tol && std::isfinite(rel);
   ++g_cases;
   if (!ok) ++g_fail;
-  std::printf("%s %-4s perf M=%-5lld N=%-5lld K=%-5lld  %9.1f us  %6.1f TFLOP/s (4MNK)  sampled rel=%.2e\n",
-              ok ? "ok  " : "FAIL", HT<T>::name, (long long)M, (long long)N, (long long)K, us, tflops, rel);
+  std::printf("%s %-4s %s perf M=%-5lld N=%-5lld K=%-5lld  %9.1f us  %6.1f TFLOP/s (4MNK)  sampled rel=%.2e\n",
+              ok ? "ok  " : "FAIL", HT<T>::name, layout == GLU_LAYOUT_NK ? "nk" : "kn", (long long)M,
+              (long long)N, (long long)K, us, tflops, rel);
   CK(cudaEventDestroy(e0)); CK(cudaEventDestroy(e1));
 }
 
@@ -266,6 +297,28 @@ static void suite(WgKernel kern, bool perf) {
   }
 }
 
+// KN weights: same kernel body with an N-major B operand (transpose bit).
+template <typename T>
+static void suite_kn(WgKernel kern, bool perf) {
+  CK(cudaFuncSetAttribute((const void*)kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kWgSmemBytes));
+  const int I = GLU_ACT_IDENTITY, KN = GLU_LAYOUT_KN;
+  run_case<T>("one k16 (N-major desc)", kern, 128, 128, 16, I, false, false, KN);
+  run_case<T>("one k-tile (k advance)", kern, 128, 128, 64, I, false, false, KN);
+  run_case<T>("ring wraps", kern, 128, 128, 512, I, false, false, KN);
+  run_case<T>("2x2 tiles", kern, 256, 256, 128, I, false, false, KN);
+  run_case<T>("N tail: second box OOB", kern, 64, 72, 64, I, false, false, KN);
+  run_case<T>("tails", kern, 7, 120, 200, I, false, false, KN);
+  run_case<T>("tiny", kern, 1, 8, 8, I, false, false, KN);
+  for (int act = 0; act <= 6; ++act) run_case<T>("bias + act", kern, 127, 264, 136, act, true, false, KN);
+  run_case<T>("silu", kern, 257, 1000, 1024, GLU_ACT_SILU, false, false, KN);
+  if (perf) {
+    g_grid_cap = g_sm_count;
+    perf_case<T>(kern, 2048, 11008, 4096, KN);
+    perf_case<T>(kern, 8192, 11008, 4096, KN);
+    g_grid_cap = 5;
+  }
+}
+
 int main(int argc, char** argv) {
   const bool perf = !(argc > 1 && std::strcmp(argv[1], "--no-perf") == 0);
   const bool perf_only = argc > 1 && std::strcmp(argv[1], "--perf-only") == 0;
@@ -291,6 +344,8 @@ int main(int argc, char** argv) {
   }
   suite<__nv_bfloat16>(fused_glu_wgmma_nk_bf16, perf);
   suite<__half>(fused_glu_wgmma_nk_f16, false);
+  suite_kn<__nv_bfloat16>(fused_glu_wgmma_kn_bf16, perf);
+  suite_kn<__half>(fused_glu_wgmma_kn_f16, false);
   std::printf("wgmma_selftest: %d/%d cases passed\n", g_cases - g_fail, g_cases);
   return g_fail ? 1 : 0;
 }

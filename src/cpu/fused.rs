@@ -44,7 +44,9 @@ pub(crate) fn plan(m: usize, n: usize) -> (usize, usize) {
     let row_blocks = m.div_ceil(mb).max(1);
     let col_blocks = TASKS.div_ceil(row_blocks);
     let cap = (TILE_AREA / mb).clamp(TILE_N_MIN, TILE_N_MAX);
-    let floor = (DOT_PATH_MAX / mb + 1).next_multiple_of(TILE_N_MIN).min(cap);
+    let floor = (DOT_PATH_MAX / mb + 1)
+        .next_multiple_of(TILE_N_MIN)
+        .min(cap);
     let nb = n.div_ceil(col_blocks).min(cap).next_multiple_of(TILE_N_MIN);
     (mb, nb.max(floor).min(n).max(1))
 }

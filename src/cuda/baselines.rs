@@ -3,31 +3,18 @@
 use super::elementwise::EltOp;
 use super::params::{GluEltParams, GluParams};
 use super::{CudaElement, CudaGlu, Path};
-use crate::error::{GluError, Result};
+use super::blas::Operand;
+use crate::error::Result;
 use crate::types::{DType, WeightLayout};
-use cudarc::cublas::{result as blas, sys as bsys};
 use cudarc::driver::DevicePtrMut;
-use std::ffi::{c_int, c_void};
-
-fn to_c_int(what: &'static str, v: i64) -> Result<c_int> {
-    c_int::try_from(v).map_err(|_| GluError::Overflow { what, dims: vec![v as usize], limit: "cuBLAS's 32-bit int" })
-}
-
-fn cuda_dtype(d: DType) -> bsys::cudaDataType {
-    match d {
-        DType::F32 => bsys::cudaDataType::CUDA_R_32F,
-        DType::F16 => bsys::cudaDataType::CUDA_R_16F,
-        DType::BF16 => bsys::cudaDataType::CUDA_R_16BF,
-    }
-}
+use std::ffi::c_void;
 
 impl CudaGlu {
-    /// Row-major `C[m, n] (ldc) = x[m, k] · W` where `W` is `[k, n]` in
-    /// `layout`; f32 compute (no TF32: cuBLAS's default math mode).
+    /// Row-major `C[m, n] (ldc) = x[m, k] · W` where `W` is `[k, n]` in `layout`.
     ///
     /// # Safety
-    /// `x`, `w`, `c` must be device buffers of at least `m*k`, `k*n` and
-    /// `(m-1)*ldc + n` elements of `dtype`, live until the stream passes this call.
+    /// As [`CudaGlu::gemm_rm`]: `x`, `w`, `c` hold `m*k`, `k*n` and
+    /// `(m-1)*ldc + n` elements of `dtype`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) unsafe fn gemm_rowmajor(
         &self,
@@ -39,41 +26,14 @@ impl CudaGlu {
         (m, n, k): (i64, i64, i64),
         ldc: i64,
     ) -> Result<()> {
-        // Column-major view: C^T [n, m] = W^T [n, k] · x^T [k, m].
-        let (mi, ni, ki, ldci) =
-            (to_c_int("M", m)?, to_c_int("N", n)?, to_c_int("K", k)?, to_c_int("ldc", ldc)?);
-        let (transa, lda) = match layout {
-            WeightLayout::KN => (bsys::cublasOperation_t::CUBLAS_OP_N, ni),
-            WeightLayout::NK => (bsys::cublasOperation_t::CUBLAS_OP_T, ki),
+        let (m, n, k) = (m as usize, n as usize, k as usize);
+        let wop = match layout {
+            WeightLayout::KN => Operand { ptr: w, dtype, ld: n, trans: false },
+            WeightLayout::NK => Operand { ptr: w, dtype, ld: k, trans: true },
         };
-        let (alpha, beta) = (1.0f32, 0.0f32);
-        let t = cuda_dtype(dtype);
-        // SAFETY: extents guaranteed by the caller; alpha/beta are f32 host
-        // scalars as CUBLAS_COMPUTE_32F expects in the default pointer mode.
-        unsafe {
-            blas::gemm_ex(
-                *self.blas.handle(),
-                transa,
-                bsys::cublasOperation_t::CUBLAS_OP_N,
-                ni,
-                mi,
-                ki,
-                (&alpha) as *const f32 as *const c_void,
-                w as *const c_void,
-                t,
-                lda,
-                x as *const c_void,
-                t,
-                ki,
-                (&beta) as *const f32 as *const c_void,
-                c as *mut c_void,
-                t,
-                ldci,
-                bsys::cublasComputeType_t::CUBLAS_COMPUTE_32F,
-                bsys::cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
-            )
-        }?;
-        Ok(())
+        let xop = Operand { ptr: x, dtype, ld: k, trans: false };
+        // SAFETY: forwarded from the caller.
+        unsafe { self.gemm_rm((m, n, k), xop, wop, Operand { ptr: c, dtype, ld: ldc as usize, trans: false }, 0.0) }
     }
 
     /// Runs baseline `path` for the validated parameters `p`.

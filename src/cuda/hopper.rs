@@ -9,8 +9,10 @@
 //!
 //! Eligibility ([`wgmma_eligible`]): compute capability exactly 9.0, bf16 or
 //! f16, NK weights (the nn.Linear layout; a concatenated `[2N, K]` gate_up
-//! tensor is NK too), K and N multiples of 8 (TMA row strides must be
-//! multiples of 16 bytes), and x, both weights and out 16-byte aligned.
+//! tensor is NK too; kernels `*_nk_*`) or KN weights (`*_kn_*`, B read
+//! N-major through the wgmma transpose bit), K and N multiples of 8 (TMA row
+//! strides must be multiples of 16 bytes), and x, both weights and out
+//! 16-byte aligned.
 //! M, N and K tails are handled in the kernel (TMA zero-fill, predicated
 //! stores). Everything else falls back to the portable kernels.
 
@@ -49,7 +51,7 @@ const _: () = assert!(WG_SMEM_BYTES <= 227 * 1024);
 pub(crate) fn wgmma_eligible(cc: (i32, i32), k: usize, n: usize, dtype: DType, layout: WeightLayout, aligned: bool) -> bool {
     cc == (9, 0)
         && matches!(dtype, DType::BF16 | DType::F16)
-        && layout == WeightLayout::NK
+        && matches!(layout, WeightLayout::NK | WeightLayout::KN)
         && k % 8 == 0
         && n % 8 == 0
         && aligned
@@ -74,10 +76,11 @@ struct TensorMap(sys::CUtensorMap);
 // encodes from buffers validated for the launch.
 unsafe impl DeviceRepr for TensorMap {}
 
-/// Tensor map of a row-major `[rows, k]` 16-bit matrix at device address
-/// `ptr`: box `{64 (k), 128 (rows)}`, 128B swizzle, out-of-bounds elements
-/// read as zero. Mirrors `make_map` in `kernels/tests/wgmma_selftest.cu`.
-fn encode_map(ptr: u64, rows: usize, k: usize, dtype: DType) -> Result<TensorMap> {
+/// Tensor map of a row-major `[rows, inner]` 16-bit matrix at device address
+/// `ptr`: box `{64 (inner), box_rows}`, 128B swizzle, out-of-bounds elements
+/// read as zero. x and NK weights: `[M or N, K]`, 128-row boxes; KN weights:
+/// `[K, N]`, 64-row boxes. Mirrors `make_map` in `kernels/tests/wgmma_selftest.cu`.
+fn encode_map(ptr: u64, rows: usize, inner: usize, box_rows: u32, dtype: DType) -> Result<TensorMap> {
     let data_type = match dtype {
         DType::BF16 => sys::CUtensorMapDataType::CU_TENSOR_MAP_DATA_TYPE_BFLOAT16,
         DType::F16 => sys::CUtensorMapDataType::CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
@@ -89,9 +92,9 @@ fn encode_map(ptr: u64, rows: usize, k: usize, dtype: DType) -> Result<TensorMap
             });
         }
     };
-    let dims: [u64; 2] = [k as u64, rows as u64];
-    let strides: [u64; 1] = [(k * dtype.size()) as u64];
-    let boxes: [u32; 2] = [WG_BK as u32, WG_BM as u32];
+    let dims: [u64; 2] = [inner as u64, rows as u64];
+    let strides: [u64; 1] = [(inner * dtype.size()) as u64];
+    let boxes: [u32; 2] = [64, box_rows];
     let elem_strides: [u32; 2] = [1, 1];
     let mut map = MaybeUninit::<sys::CUtensorMap>::zeroed();
     // SAFETY: `map` is writable storage for one CUtensorMap; the four arrays
@@ -121,7 +124,7 @@ fn encode_map(ptr: u64, rows: usize, k: usize, dtype: DType) -> Result<TensorMap
 }
 
 impl CudaGlu {
-    /// Launches `fused_glu_wgmma_nk_{bf16,f16}` on `p`.
+    /// Launches `fused_glu_wgmma_{nk,kn}_{bf16,f16}` on `p`.
     ///
     /// The caller has validated `p` against its buffers (lengths for
     /// (m, n, k) and the layout) and checked [`wgmma_eligible`] (cc 9.0, K
@@ -133,7 +136,7 @@ impl CudaGlu {
         if !wgmma_eligible(self.cc, k, n, dtype, layout, aligned) {
             return Err(GluError::Unsupported {
                 what: format!(
-                    "the Hopper fused kernel needs cc 9.0 (have {}.{}), bf16/f16, NK weights, \
+                    "the Hopper fused kernel needs cc 9.0 (have {}.{}), bf16/f16, \
                      K and N multiples of 8 and 16-byte aligned buffers",
                     self.cc.0, self.cc.1
                 ),
@@ -149,19 +152,30 @@ impl CudaGlu {
         if m == 0 {
             return Ok(());
         }
-        let tmap_x = encode_map(p.x as u64, m, k, dtype)?;
-        let tmap_g = encode_map(p.w_gate as u64, n, k, dtype)?;
-        let tmap_u = encode_map(p.w_up as u64, n, k, dtype)?;
-        let name = match dtype {
-            DType::BF16 => "fused_glu_wgmma_nk_bf16",
-            _ => "fused_glu_wgmma_nk_f16",
+        let tmap_x = encode_map(p.x as u64, m, k, WG_BM as u32, dtype)?;
+        let (tmap_g, tmap_u) = match layout {
+            WeightLayout::NK => (
+                encode_map(p.w_gate as u64, n, k, WG_BN as u32, dtype)?,
+                encode_map(p.w_up as u64, n, k, WG_BN as u32, dtype)?,
+            ),
+            WeightLayout::KN => (
+                encode_map(p.w_gate as u64, k, n, WG_BK as u32, dtype)?,
+                encode_map(p.w_up as u64, k, n, WG_BK as u32, dtype)?,
+            ),
+        };
+        let name = match (layout, dtype) {
+            (WeightLayout::NK, DType::BF16) => "fused_glu_wgmma_nk_bf16",
+            (WeightLayout::NK, _) => "fused_glu_wgmma_nk_f16",
+            (WeightLayout::KN, DType::BF16) => "fused_glu_wgmma_kn_bf16",
+            (WeightLayout::KN, _) => "fused_glu_wgmma_kn_f16",
         };
         let f = self.function_with_smem("fused_glu_wgmma", name, WG_SMEM_BYTES)?;
         let grid = wgmma_grid(m, n, self.sm_count);
         let cfg = LaunchConfig { grid_dim: (grid as u32, 1, 1), block_dim: (WG_THREADS, 1, 1), shared_mem_bytes: WG_SMEM_BYTES };
         // SAFETY: the kernel signature is (CUtensorMap, CUtensorMap,
         // CUtensorMap, GluParams), matching the four arguments pushed here.
-        // The maps describe x [m,k], w_gate [n,k] and w_up [n,k] exactly (TMA
+        // The maps describe x [m,k] and w_gate, w_up ([n,k] for NK, [k,n] for
+        // KN, matching `p.layout`) exactly (TMA
         // never reads outside them; out-of-bounds box elements are zero-filled);
         // the kernel writes out [m,n] only, with row/column predication, and
         // reads biases [n] when non-null. Eligibility (cc 9.0 for the sm_90a
@@ -194,9 +208,9 @@ impl CudaGlu {
         let (wu, _gwu) = w.up.device_ptr(s);
         let (bg, _gbg) = opt_ptr(w.bias_gate.as_ref(), s);
         let (bu, _gbu) = opt_ptr(w.bias_up.as_ref(), s);
-        if T::DTYPE == DType::F32 || w.layout != WeightLayout::NK || self.cc != (9, 0) {
+        if T::DTYPE == DType::F32 || self.cc != (9, 0) {
             return Err(GluError::Unsupported {
-                what: format!("the Hopper fused kernel needs cc 9.0 (have {}.{}), bf16/f16 and NK weights", self.cc.0, self.cc.1),
+                what: format!("the Hopper fused kernel needs cc 9.0 (have {}.{}) and bf16/f16", self.cc.0, self.cc.1),
                 dtype: T::DTYPE,
                 layout: w.layout,
             });
@@ -261,7 +275,7 @@ mod tests {
         assert!(!ok((8, 0), 4096, 11008, DType::BF16, WeightLayout::NK, true));
         assert!(!ok((10, 0), 4096, 11008, DType::BF16, WeightLayout::NK, true));
         assert!(!ok((9, 0), 4096, 11008, DType::F32, WeightLayout::NK, true));
-        assert!(!ok((9, 0), 4096, 11008, DType::BF16, WeightLayout::KN, true));
+        assert!(ok((9, 0), 4096, 11008, DType::BF16, WeightLayout::KN, true));
         assert!(!ok((9, 0), 4100, 11008, DType::BF16, WeightLayout::NK, true));
         assert!(!ok((9, 0), 4096, 11004, DType::BF16, WeightLayout::NK, true));
         assert!(!ok((9, 0), 4096, 11008, DType::BF16, WeightLayout::NK, false));

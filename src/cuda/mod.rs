@@ -12,15 +12,18 @@
 
 mod backward;
 mod baselines;
+mod blas;
 mod diagnostics;
 mod elementwise;
 mod forward;
 mod hopper;
 mod skinny;
+mod train;
 pub mod params;
 mod weights;
 
 pub use forward::Path;
+pub use train::{DeviceGrads, DeviceSaved};
 pub use weights::DeviceGluWeights;
 
 use crate::error::{GluError, Result};

@@ -1,7 +1,7 @@
 //! Decode-sized (M ≤ 64) fused forward: `kernels/fused_glu_skinny.cu`.
 //!
 //! Weight-streaming tensor-core kernel: 64 output columns (of gate and up) per
-//! block, a 4–6 stage cp.async ring of 64-deep k-tiles, x padded to 16/32/64
+//! block, a 4–5 stage cp.async ring of 64-deep k-tiles, x padded to 16/32/64
 //! rows, split-K across blocks (with an in-kernel, deterministic last-block
 //! reduction) only when `ceil(N/64)` column tiles leave most of the
 //! `2 × #SM` block slots empty. See the kernel file for the design.
@@ -34,7 +34,7 @@ pub(crate) const SKINNY_BLOCKS_PER_SM: usize = 2;
 pub(crate) const SKINNY_MIN_KTILES_PER_SPLIT: usize = 4;
 /// `(m_pad, threads, dynamic smem bytes)` per kernel configuration
 /// (`GLU_SKINNY_M{16,32,64}_{THREADS,SMEM_BYTES}`).
-pub(crate) const SKINNY_CONFIGS: [(usize, u32, u32); 3] = [(16, 128, 110_592), (32, 128, 102_400), (64, 128, 98_304)];
+pub(crate) const SKINNY_CONFIGS: [(usize, u32, u32); 3] = [(16, 128, 73_728), (32, 128, 102_400), (64, 128, 98_304)];
 
 /// Mirror of `struct GluSkinnySplit` (`kernels/glu_skinny.cuh`).
 #[repr(C)]

@@ -1,0 +1,79 @@
+//! Row-major GEMM on cuBLAS (which is column-major), f32 compute.
+
+use super::CudaGlu;
+use crate::error::{GluError, Result};
+use crate::types::DType;
+use cudarc::cublas::{result as blas, sys as bsys};
+use std::ffi::{c_int, c_void};
+
+fn to_c_int(what: &'static str, v: usize) -> Result<c_int> {
+    c_int::try_from(v).map_err(|_| GluError::Overflow { what, dims: vec![v], limit: "cuBLAS's 32-bit int" })
+}
+
+pub(crate) fn cuda_dtype(d: DType) -> bsys::cudaDataType {
+    match d {
+        DType::F32 => bsys::cudaDataType::CUDA_R_32F,
+        DType::F16 => bsys::cudaDataType::CUDA_R_16F,
+        DType::BF16 => bsys::cudaDataType::CUDA_R_16BF,
+    }
+}
+
+/// One operand of [`CudaGlu::gemm_rm`]: a device address, its element type,
+/// its row stride in elements, and whether it is used transposed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Operand {
+    pub ptr: u64,
+    pub dtype: DType,
+    pub ld: usize,
+    pub trans: bool,
+}
+
+impl CudaGlu {
+    /// Row-major `C[m, n] = op(A)[m, k] · op(B)[k, n] + beta · C`, f32 compute
+    /// (cuBLAS's default math mode: no TF32). `A` is stored `[m, k]`
+    /// (or `[k, m]` when transposed), `B` `[k, n]` (or `[n, k]`), `C` `[m, n]`,
+    /// each row-major with its `ld`.
+    ///
+    /// # Safety
+    /// Each operand must address a device allocation on this context that
+    /// holds the rows its shape and `ld` imply, live until the stream passes
+    /// this call; `c` must not overlap `a` or `b`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) unsafe fn gemm_rm(&self, (m, n, k): (usize, usize, usize), a: Operand, b: Operand, c: Operand, beta: f32) -> Result<()> {
+        if m == 0 || n == 0 {
+            return Ok(());
+        }
+        let (mi, ni, ki) = (to_c_int("M", m)?, to_c_int("N", n)?, to_c_int("K", k)?);
+        let (lda, ldb, ldc) = (to_c_int("lda", a.ld)?, to_c_int("ldb", b.ld)?, to_c_int("ldc", c.ld)?);
+        let op = |t: bool| if t { bsys::cublasOperation_t::CUBLAS_OP_T } else { bsys::cublasOperation_t::CUBLAS_OP_N };
+        let alpha = 1.0f32;
+        // Column-major view: Cᵀ[n, m] = op(B)ᵀ[n, k] · op(A)ᵀ[k, m]; a row-major
+        // matrix is its own transpose in column-major, so the ops carry over.
+        // SAFETY: extents guaranteed by the caller; alpha/beta are host f32
+        // scalars as CUBLAS_COMPUTE_32F expects in the default pointer mode.
+        unsafe {
+            blas::gemm_ex(
+                *self.blas.handle(),
+                op(b.trans),
+                op(a.trans),
+                ni,
+                mi,
+                ki,
+                (&alpha) as *const f32 as *const c_void,
+                b.ptr as *const c_void,
+                cuda_dtype(b.dtype),
+                ldb,
+                a.ptr as *const c_void,
+                cuda_dtype(a.dtype),
+                lda,
+                (&beta) as *const f32 as *const c_void,
+                c.ptr as *mut c_void,
+                cuda_dtype(c.dtype),
+                ldc,
+                bsys::cublasComputeType_t::CUBLAS_COMPUTE_32F,
+                bsys::cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+            )
+        }?;
+        Ok(())
+    }
+}

@@ -1,0 +1,282 @@
+//! Training on the device: forward with saved state, and the backward pass.
+//!
+//! First version, built on cuBLAS plus this crate's gate-gradient kernel:
+//!
+//! * forward, [`SaveMode::PreActivations`]: the biased pre-activations
+//!   `P = [x·Wg + bg | x·Wu + bu]` (`[M, 2N]`, element type `T`) by cuBLAS,
+//!   then `out = act(P_g) ⊙ P_u`; `P` is kept.
+//! * forward, [`SaveMode::Recompute`]: the fused kernel ([`Path::Auto`]);
+//!   nothing is kept, and the backward recomputes `P`.
+//! * backward: one elementwise pass for `dG = dOut ⊙ u ⊙ act'(g)` and
+//!   `dU = dOut ⊙ act(g)` (f32 math) into `D = [dG | dU]`, then
+//!   `dX = dG·Wgᵀ + dU·Wuᵀ`, `dWg = xᵀ·dG`, `dWu = xᵀ·dU` and the bias
+//!   gradients (column sums, as GEMMs against a ones vector), all with f32
+//!   accumulation and optional accumulation into the existing gradients.
+
+use super::blas::Operand;
+use super::elementwise::EltOp;
+use super::params::GluEltParams;
+use super::{CudaElement, CudaGlu, DeviceGluWeights, Path};
+use crate::cpu::SaveMode;
+use crate::error::{GluError, Result};
+use crate::types::{Activation, Element, WeightLayout};
+use crate::weights::{check_io, checked_elems};
+use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut};
+use std::ffi::c_void;
+
+/// What [`CudaGlu::forward_train`] keeps for [`CudaGlu::backward_into`].
+#[derive(Debug)]
+pub struct DeviceSaved<T> {
+    mode: SaveMode,
+    m: usize,
+    n: usize,
+    /// `[M, 2N]`: each row is the biased gate pre-activations, then the up ones.
+    pre: Option<CudaSlice<T>>,
+}
+
+impl<T: Element> DeviceSaved<T> {
+    /// How this state was saved.
+    pub fn mode(&self) -> SaveMode {
+        self.mode
+    }
+    /// Device bytes held between the passes: `2·M·N·size_of::<T>()` for
+    /// [`SaveMode::PreActivations`], 0 for [`SaveMode::Recompute`].
+    pub fn bytes(&self) -> usize {
+        self.pre.as_ref().map_or(0, |p| p.len() * T::DTYPE.size())
+    }
+}
+
+/// Device gradients of one gated FFN, in element type `G` (`T` or `f32`).
+/// Weight gradients use the weights' layout.
+#[derive(Debug)]
+pub struct DeviceGrads<G> {
+    /// `dL/dx`, `[M, K]`.
+    pub dx: CudaSlice<G>,
+    /// `dL/dWg`, stored like the gate weight.
+    pub d_w_gate: CudaSlice<G>,
+    /// `dL/dWu`, stored like the up weight.
+    pub d_w_up: CudaSlice<G>,
+    /// `dL/dbg`, present iff the gate bias is.
+    pub d_b_gate: Option<CudaSlice<G>>,
+    /// `dL/dbu`, present iff the up bias is.
+    pub d_b_up: Option<CudaSlice<G>>,
+}
+
+impl<G: CudaElement> DeviceGrads<G> {
+    /// Zeroed gradients for `m` rows and the weights `w`.
+    pub fn zeros<T: CudaElement>(glu: &CudaGlu, m: usize, w: &DeviceGluWeights<'_, T>) -> Result<Self> {
+        let s = &glu.stream;
+        let mk = checked_elems("M*K", m, w.k)?;
+        let kn = checked_elems("K*N", w.k, w.n)?;
+        Ok(Self {
+            dx: s.alloc_zeros(mk)?,
+            d_w_gate: s.alloc_zeros(kn)?,
+            d_w_up: s.alloc_zeros(kn)?,
+            d_b_gate: w.bias_gate.as_ref().map(|_| s.alloc_zeros(w.n)).transpose()?,
+            d_b_up: w.bias_up.as_ref().map(|_| s.alloc_zeros(w.n)).transpose()?,
+        })
+    }
+}
+
+impl CudaGlu {
+    /// Forward pass for training: writes `out` like [`CudaGlu::forward`] and
+    /// returns what [`CudaGlu::backward_into`] needs.
+    pub fn forward_train<T: CudaElement, X: DevicePtr<T>, O: DevicePtrMut<T>>(
+        &self,
+        x: &X,
+        x_shape: &[usize],
+        w: &DeviceGluWeights<'_, T>,
+        act: Activation,
+        mode: SaveMode,
+        out: &mut O,
+    ) -> Result<DeviceSaved<T>> {
+        act.validate()?;
+        let m = check_io(x.len(), x_shape, w.k, w.n, out.len())?;
+        let n = w.n;
+        match mode {
+            SaveMode::Recompute => {
+                self.forward(x, x_shape, w, act, out, Path::Auto)?;
+                Ok(DeviceSaved { mode, m, n, pre: None })
+            }
+            SaveMode::PreActivations => {
+                let pre = self.preactivations(x, m, w)?;
+                if m > 0 {
+                    let s = &self.stream;
+                    let (pp, _g1) = pre.device_ptr(s);
+                    let (op, _g2) = out.device_ptr_mut(s);
+                    let mut e = GluEltParams::empty(m, n, act.code(), act.beta());
+                    e.a = pp as *const c_void;
+                    e.b = (pp + (n * T::DTYPE.size()) as u64) as *const c_void;
+                    e.ld_a = 2 * n as i64;
+                    e.ld_b = 2 * n as i64;
+                    e.out0 = op as *mut c_void;
+                    // SAFETY: `pre` holds [m, 2n] and `out` [m, n] elements of
+                    // T (checked above); biases are already inside `pre`.
+                    unsafe { self.launch_elt(EltOp::ActAndMul, T::DTYPE, &e) }?;
+                }
+                Ok(DeviceSaved { mode, m, n, pre: Some(pre) })
+            }
+        }
+    }
+
+    /// `P = [x·Wg + bg | x·Wu + bu]`, `[m, 2n]` row-major.
+    fn preactivations<T: CudaElement, X: DevicePtr<T>>(&self, x: &X, m: usize, w: &DeviceGluWeights<'_, T>) -> Result<CudaSlice<T>> {
+        let (k, n) = (w.k, w.n);
+        let s = &self.stream;
+        // SAFETY: every element is written below (bias broadcast or beta = 0 GEMM).
+        let mut pre = unsafe { s.alloc::<T>(checked_elems("M*2N", m, 2 * n)?) }?;
+        if m == 0 {
+            return Ok(pre);
+        }
+        let d = T::DTYPE;
+        let es = d.size() as u64;
+        let ones = s.clone_htod(&vec![T::from_f32(1.0); m])?;
+        {
+        let (xp, _gx) = x.device_ptr(s);
+        let (pp, _gp) = pre.device_ptr_mut(s);
+        let (op, _go) = ones.device_ptr(s);
+        let halves = [(&w.gate, &w.bias_gate, pp), (&w.up, &w.bias_up, pp + n as u64 * es)];
+        for (wt, bias, dst) in halves {
+            let (wp, _gw) = wt.device_ptr(s);
+            let c = Operand { ptr: dst, dtype: d, ld: 2 * n, trans: false };
+            let beta = match bias {
+                Some(b) => {
+                    let (bp, _gb) = b.device_ptr(s);
+                    // SAFETY: ones [m,1] · bias [1,n] into the [m, n] half of
+                    // `pre` (ld 2n): all within the allocations checked above.
+                    unsafe {
+                        self.gemm_rm(
+                            (m, n, 1),
+                            Operand { ptr: op, dtype: d, ld: 1, trans: false },
+                            Operand { ptr: bp, dtype: d, ld: n, trans: false },
+                            c,
+                            0.0,
+                        )
+                    }?;
+                    1.0
+                }
+                None => 0.0,
+            };
+            let wop = match w.layout {
+                WeightLayout::KN => Operand { ptr: wp, dtype: d, ld: n, trans: false },
+                WeightLayout::NK => Operand { ptr: wp, dtype: d, ld: k, trans: true },
+            };
+            // SAFETY: x [m,k], weight [k*n] in its layout, `pre` half [m, n] (ld 2n).
+            unsafe { self.gemm_rm((m, n, k), Operand { ptr: xp, dtype: d, ld: k, trans: false }, wop, c, beta) }?;
+        }
+        }
+        Ok(pre)
+    }
+
+    /// The backward pass: gradients of `L = Σ d_out ⊙ out` into `grads`.
+    ///
+    /// With `accumulate = false` every gradient is overwritten; with `true`
+    /// the weight and bias gradients are added to what `grads` holds (for
+    /// micro-batch gradient accumulation); `dx` is always overwritten.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_into<T: CudaElement, G: CudaElement, X: DevicePtr<T>, D: DevicePtr<T>>(
+        &self,
+        x: &X,
+        x_shape: &[usize],
+        w: &DeviceGluWeights<'_, T>,
+        act: Activation,
+        saved: &DeviceSaved<T>,
+        d_out: &D,
+        grads: &mut DeviceGrads<G>,
+        accumulate: bool,
+    ) -> Result<()> {
+        act.validate()?;
+        let (k, n) = (w.k, w.n);
+        let m = check_io(x.len(), x_shape, k, n, d_out.len())?;
+        if saved.m != m || saved.n != n {
+            return Err(GluError::SavedMismatch(format!(
+                "saved for M={}, N={}, backward called with M={m}, N={n}",
+                saved.m, saved.n
+            )));
+        }
+        let kn = k * n;
+        let check = |what: &'static str, got: usize, want: usize| {
+            if got == want { Ok(()) } else { Err(GluError::LengthMismatch { what, shape: vec![want], expected: want, got }) }
+        };
+        check("grads.dx", grads.dx.len(), m * k)?;
+        check("grads.d_w_gate", grads.d_w_gate.len(), kn)?;
+        check("grads.d_w_up", grads.d_w_up.len(), kn)?;
+        for (what, b, g) in [("grads.d_b_gate", &w.bias_gate, &grads.d_b_gate), ("grads.d_b_up", &w.bias_up, &grads.d_b_up)] {
+            match (b.is_some(), g) {
+                (true, Some(g)) => check(what, g.len(), n)?,
+                (false, None) => {}
+                _ => return Err(GluError::BadShape { what, shape: vec![n], why: "bias gradient present iff the bias is" }),
+            }
+        }
+        if m == 0 {
+            return Ok(());
+        }
+        let recomputed;
+        let pre = match (&saved.pre, saved.mode) {
+            (Some(p), SaveMode::PreActivations) => p,
+            (None, SaveMode::Recompute) => {
+                recomputed = self.preactivations(x, m, w)?;
+                &recomputed
+            }
+            _ => return Err(GluError::SavedMismatch("saved state has no pre-activations".into())),
+        };
+        let s = &self.stream;
+        let d = T::DTYPE;
+        let gd = G::DTYPE;
+        let es = d.size() as u64;
+        // SAFETY: the gate-gradient kernel writes all [m, 2n] elements.
+        let mut dgu = unsafe { s.alloc::<T>(m * 2 * n) }?;
+        let (pp, _g1) = pre.device_ptr(s);
+        let (dp, _g2) = d_out.device_ptr(s);
+        let (gp, _g3) = dgu.device_ptr_mut(s);
+        let mut e = GluEltParams::empty(m, n, act.code(), act.beta());
+        e.a = pp as *const c_void;
+        e.b = (pp + n as u64 * es) as *const c_void;
+        e.c = dp as *const c_void;
+        e.out0 = gp as *mut c_void;
+        e.out1 = (gp + n as u64 * es) as *mut c_void;
+        (e.ld_a, e.ld_b, e.ld_out0, e.ld_out1) = (2 * n as i64, 2 * n as i64, 2 * n as i64, 2 * n as i64);
+        // SAFETY: pre and dgu hold [m, 2n], d_out [m, n] elements of T.
+        unsafe { self.launch_elt(EltOp::GluBwd, d, &e) }?;
+
+        let (xp, _g4) = x.device_ptr(s);
+        let beta_w = if accumulate { 1.0 } else { 0.0 };
+        let ones = s.clone_htod(&vec![T::from_f32(1.0); m])?;
+        let (onep, _g5) = ones.device_ptr(s);
+        let (dxp, _g6) = grads.dx.device_ptr_mut(s);
+        let halves = [
+            (&w.gate, gp, &mut grads.d_w_gate, grads.d_b_gate.as_mut()),
+            (&w.up, gp + n as u64 * es, &mut grads.d_w_up, grads.d_b_up.as_mut()),
+        ];
+        for (i, (wt, dh, dw, db)) in halves.into_iter().enumerate() {
+            let (wp, _gw) = wt.device_ptr(s);
+            let (dwp, _gdw) = dw.device_ptr_mut(s);
+            let dh_op = |trans| Operand { ptr: dh, dtype: d, ld: 2 * n, trans };
+            // dX (+)= dH · Wᵀ: Wᵀ is [n, k]; NK storage is exactly that.
+            let wt_op = match w.layout {
+                WeightLayout::NK => Operand { ptr: wp, dtype: d, ld: k, trans: false },
+                WeightLayout::KN => Operand { ptr: wp, dtype: d, ld: n, trans: true },
+            };
+            let dx_op = Operand { ptr: dxp, dtype: gd, ld: k, trans: false };
+            let x_op = |trans| Operand { ptr: xp, dtype: d, ld: k, trans };
+            // SAFETY (all GEMMs below): every operand was length-checked above
+            // (x [m,k], dh [m,n] with ld 2n inside dgu, weights and their
+            // gradients [k*n] in the weights' layout, biases/ones [n]/[m]).
+            unsafe {
+                self.gemm_rm((m, k, n), dh_op(false), wt_op, dx_op, if i == 0 { 0.0 } else { 1.0 })?;
+                match w.layout {
+                    // dW [n, k] = dHᵀ · x
+                    WeightLayout::NK => self.gemm_rm((n, k, m), dh_op(true), x_op(false), Operand { ptr: dwp, dtype: gd, ld: k, trans: false }, beta_w)?,
+                    // dW [k, n] = xᵀ · dH
+                    WeightLayout::KN => self.gemm_rm((k, n, m), x_op(true), dh_op(false), Operand { ptr: dwp, dtype: gd, ld: n, trans: false }, beta_w)?,
+                }
+                if let Some(db) = db {
+                    let (dbp, _gdb) = db.device_ptr_mut(s);
+                    // db [1, n] = onesᵀ [1, m] · dH [m, n]
+                    self.gemm_rm((1, n, m), Operand { ptr: onep, dtype: d, ld: m, trans: false }, dh_op(false), Operand { ptr: dbp, dtype: gd, ld: n, trans: false }, beta_w)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
