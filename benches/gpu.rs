@@ -24,7 +24,15 @@ use swiglu::{Activation, DType, bf16};
 const K: usize = 4096;
 const NS: [usize; 2] = [11008, 14336];
 const MS: [usize; 9] = [1, 16, 64, 256, 512, 2048, 4096, 8192, 16384];
-const PATHS: [Path; 4] = [Path::FusedMma, Path::CublasSplit, Path::CublasConcat, Path::CublasEager];
+const PATHS: [Path; 7] = [
+    Path::Auto,
+    Path::FusedWgmma,
+    Path::FusedSkinny,
+    Path::FusedMma,
+    Path::CublasSplit,
+    Path::CublasConcat,
+    Path::CublasEager,
+];
 
 fn quick() -> bool {
     std::env::var("SWIGLU_BENCH_QUICK").is_ok_and(|v| v == "1")
@@ -52,12 +60,17 @@ struct Case<'a> {
 }
 
 impl Case<'_> {
-    fn launch(&self, path: Path) {
+    /// One launch; the path that ran, or why the path cannot take this problem.
+    fn try_launch(&self, path: Path) -> Result<Path, swiglu::GluError> {
         let xv = self.x.slice(..self.m * K);
         let mut out = self.out.borrow_mut();
         let n = self.w.n();
         let mut ov = out.slice_mut(..self.m * n);
-        self.g.forward(&xv, &[self.m, K], self.w, Activation::Silu, &mut ov, path).expect("forward");
+        self.g.forward(&xv, &[self.m, K], self.w, Activation::Silu, &mut ov, path)
+    }
+
+    fn launch(&self, path: Path) {
+        self.try_launch(path).expect("forward");
     }
 
     /// Seconds for `iters` back-to-back launches, by CUDA events.
@@ -100,7 +113,7 @@ fn bench(c: &mut Criterion) {
     writeln!(json, "  \"device\": {name:?},\n  \"compute_capability\": \"{}.{}\",", g.compute_capability().0, g.compute_capability().1).unwrap();
     writeln!(json, "  \"dtype\": \"bf16\", \"k\": {K}, \"activation\": \"silu\",\n  \"results\": [").unwrap();
     let mut md = String::from(
-        "| N | M | path | time (us) | TFLOP/s | fused speedup vs this | extra device memory (MB) |\n|---|---|---|---|---|---|---|\n",
+        "| N | M | path | time (us) | TFLOP/s | auto speedup vs this | extra device memory (MB) |\n|---|---|---|---|---|---|---|\n",
     );
     let max_m = *MS.iter().max().unwrap();
     let x = random_bf16(&s, max_m * K, 1.0, 1);
@@ -119,37 +132,31 @@ fn bench(c: &mut Criterion) {
             let case = Case { g: &g, x: &x, w: &w, out: &out, m };
             let flops = 4.0 * m as f64 * n as f64 * K as f64;
             let reps = if m >= 4096 { 15 } else { 41 };
-            let times: Vec<(Path, f64)> = PATHS.iter().map(|&p| (p, case.median(p, reps))).collect();
-            let fused = times[0].1;
-            for &(p, t) in &times {
-                let mem = p.workspace_bytes(m, n, DType::BF16) as f64 / 1e6;
-                writeln!(
-                    md,
-                    "| {n} | {m} | {} | {:.1} | {:.1} | {:.3} | {:.1} |",
-                    p.name(),
-                    t * 1e6,
-                    flops / t / 1e12,
-                    t / fused,
-                    mem
-                )
-                .unwrap();
+            // Paths that cannot take this problem (wrong arch, M too large) are left out.
+            let runnable: Vec<(Path, Path)> = PATHS.iter().filter_map(|&p| case.try_launch(p).ok().map(|ran| (p, ran))).collect();
+            let times: Vec<(Path, Path, f64)> = runnable.iter().map(|&(p, ran)| (p, ran, case.median(p, reps))).collect();
+            let auto = times[0].2;
+            for &(p, ran, t) in &times {
+                let label = if p == Path::Auto { format!("auto ({})", ran.name()) } else { p.name().to_string() };
+                let ws = g.workspace_bytes(ran, m, K, n, DType::BF16);
+                writeln!(md, "| {n} | {m} | {label} | {:.1} | {:.1} | {:.3} | {:.1} |", t * 1e6, flops / t / 1e12, t / auto, ws as f64 / 1e6).unwrap();
                 if !first {
                     json.push_str(",\n");
                 }
                 first = false;
                 write!(
                     json,
-                    "    {{\"n\": {n}, \"m\": {m}, \"path\": \"{}\", \"median_s\": {t:.9}, \"tflops\": {:.3}, \"fused_speedup\": {:.4}, \"workspace_bytes\": {}}}",
+                    "    {{\"n\": {n}, \"m\": {m}, \"path\": \"{}\", \"ran\": \"{}\", \"median_s\": {t:.9}, \"tflops\": {:.3}, \"auto_speedup\": {:.4}, \"workspace_bytes\": {ws}}}",
                     p.name(),
+                    ran.name(),
                     flops / t / 1e12,
-                    t / fused,
-                    p.workspace_bytes(m, n, DType::BF16)
+                    t / auto
                 )
                 .unwrap();
-                eprintln!("N={n:>5} M={m:>5} {:<10} {:>9.1} us {:>6.1} TFLOP/s  fused speedup {:.3}", p.name(), t * 1e6, flops / t / 1e12, t / fused);
+                eprintln!("N={n:>5} M={m:>5} {label:<24} {:>9.1} us {:>6.1} TFLOP/s  auto speedup {:.3}", t * 1e6, flops / t / 1e12, t / auto);
             }
             // Quick mode keeps only the event-timed table above.
-            for p in PATHS.iter().copied().filter(|_| !quick()) {
+            for p in runnable.iter().map(|r| r.0).filter(|_| !quick()) {
                 group.bench_function(format!("{}/m{m}", p.name()), |b| {
                     b.iter_custom(|iters| Duration::from_secs_f64(case.time(p, iters)))
                 });

@@ -123,7 +123,7 @@ if [ -f "$wg_fatbin" ]; then
   if grep -q "C7508" "$OUTDIR/fused_glu_wgmma.ptxas.log"; then err "fused_glu_wgmma: setmaxnreg ignored (C7508)"; fi
   wg_sass="$OUTDIR/fused_glu_wgmma.sm_90a.sass"
   if "$CUOBJDUMP" --dump-sass -arch sm_90a "$wg_fatbin" >"$wg_sass"; then
-    for k in fused_glu_wgmma_nk_bf16 fused_glu_wgmma_nk_f16; do
+    for k in fused_glu_wgmma_nk_bf16 fused_glu_wgmma_nk_f16 fused_glu_wgmma_kn_bf16 fused_glu_wgmma_kn_f16; do
       body="$(awk -v k="$k" '/Function : /{ on = ($3 == k) } on' "$wg_sass")"
       [ -n "$body" ] || { err "$k missing from sm_90a SASS"; continue; }
       ng=$(grep -c "HGMMA" <<<"$body" || true)

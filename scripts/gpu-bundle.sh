@@ -7,7 +7,7 @@
 #     bin/gpu_*         release test executables (kernels embedded)
 #     bin/bench_gpu     the criterion benchmark executable
 #     bin/swiglu        the CLI
-#     bin/gpu_selftest  standalone CUDA C++ kernel self-test (no Rust involved)
+#     bin/*selftest     standalone CUDA C++ kernel self-tests (no Rust involved)
 #     MANIFEST          commit, date, sizes
 #
 # Usage: scripts/gpu-bundle.sh [DEST]   (default: gpu-bundle/ in the repo root)
@@ -54,7 +54,7 @@ cp target/release/swiglu "$DEST/bin/swiglu"
 
 BUILD_SELFTEST=1 OUTDIR="$ROOT/target/kcheck" bash scripts/check-kernels.sh > "$ROOT/target/kcheck.log" 2>&1 \
   || { tail -30 "$ROOT/target/kcheck.log" >&2; echo "kernel checks failed" >&2; exit 1; }
-cp "$ROOT/target/kcheck/gpu_selftest" "$DEST/bin/gpu_selftest"
+for st in "$ROOT"/target/kcheck/*selftest; do cp "$st" "$DEST/bin/"; done
 
 cp scripts/gpu-run.sh "$DEST/run.sh"
 chmod +x "$DEST/run.sh" "$DEST"/bin/*

@@ -11,7 +11,7 @@ use common::{Rng, store};
 use std::sync::OnceLock;
 use swiglu::cpu::{self, SaveMode};
 use swiglu::cuda::{CudaElement, CudaGlu, DeviceGluWeights, DeviceGrads};
-use swiglu::{Activation, DType, Element, GluWeights, WeightLayout, bf16};
+use swiglu::{Activation, DType, GluWeights, WeightLayout, bf16};
 
 fn gpu() -> Option<&'static CudaGlu> {
     static GPU: OnceLock<Option<CudaGlu>> = OnceLock::new();

@@ -8,6 +8,21 @@ use crate::error::{GluError, Result};
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 use std::ffi::c_void;
 
+/// One wrong element of the fragment probe's 16x8 result.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FragmentMismatch {
+    /// `"nk"` (non-transposed B) or `"kn"` (`ldmatrix.trans` B).
+    pub path: &'static str,
+    /// Row of the product.
+    pub row: usize,
+    /// Column of the product.
+    pub col: usize,
+    /// What the kernel produced.
+    pub got: f32,
+    /// What the layouts imply.
+    pub want: f32,
+}
+
 impl CudaGlu {
     /// Sends known values through `glu_params_probe` and checks that the
     /// kernel reads every field of both parameter blocks at the offsets the
@@ -97,9 +112,9 @@ impl CudaGlu {
 
     /// Runs `mma_fragment_probe`: the fused kernel's own ldmatrix/mma
     /// fragment code on a known 16x16 product, via both the `[N,K]` (non
-    /// transposed) and `[K,N]` (`.trans`) B paths. Returns the mismatches as
-    /// `(path, row, col, got, want)`; empty means the layouts are right.
-    pub fn probe_mma_fragments(&self) -> Result<Vec<(&'static str, usize, usize, f32, f32)>> {
+    /// transposed) and `[K,N]` (`.trans`) B paths. Returns the mismatches;
+    /// empty means the layouts are right.
+    pub fn probe_mma_fragments(&self) -> Result<Vec<FragmentMismatch>> {
         let mut out = self.stream.clone_htod(&vec![f32::NAN; 256])?;
         let f = self.function("probe", "mma_fragment_probe")?;
         let cfg = LaunchConfig { grid_dim: (1, 1, 1), block_dim: (32, 1, 1), shared_mem_bytes: 0 };
@@ -114,7 +129,7 @@ impl CudaGlu {
                     let g = got[half * 128 + r * 8 + c];
                     let w = (r * 16 + c) as f32;
                     if g != w {
-                        bad.push((path, r, c, g, w));
+                        bad.push(FragmentMismatch { path, row: r, col: c, got: g, want: w });
                     }
                 }
             }

@@ -1,6 +1,8 @@
 //! Forward dispatch: choose a path, validate, launch.
 
 use super::params::{self, GluParams};
+use super::hopper::wgmma_eligible;
+use super::skinny::skinny_eligible;
 use super::{CudaElement, CudaGlu, DeviceGluWeights};
 use crate::error::{GluError, Result};
 use crate::types::{Activation, DType, WeightLayout};
@@ -13,8 +15,16 @@ use std::ffi::c_void;
 pub enum Path {
     /// Let the dispatcher pick (reported back as the concrete path).
     Auto,
-    /// Fused dual-GEMM on tensor cores (`mma.sync`, bf16/f16). Needs K and N
-    /// multiples of 8 and 16-byte aligned buffers.
+    /// Fused dual-GEMM for Hopper (compute capability 9.0): TMA loads,
+    /// `wgmma`, warp-specialised and persistent. bf16/f16, K and N multiples
+    /// of 8, 16-byte aligned buffers.
+    FusedWgmma,
+    /// Fused kernel for decode-sized M (1..=64): streams the weights with a
+    /// deep pipeline and split-K. bf16/f16, K and N multiples of 8, 16-byte
+    /// aligned buffers.
+    FusedSkinny,
+    /// Fused dual-GEMM on tensor cores (`mma.sync`, bf16/f16), any GPU from
+    /// sm_80. Needs K and N multiples of 8 and 16-byte aligned buffers.
     FusedMma,
     /// Fused dual-GEMM on CUDA cores: exact f32 arithmetic, any alignment,
     /// every dtype. The default for f32.
@@ -31,13 +41,22 @@ pub enum Path {
 
 impl Path {
     /// Every concrete path (not `Auto`).
-    pub const CONCRETE: [Path; 5] =
-        [Path::FusedMma, Path::FusedSimt, Path::CublasSplit, Path::CublasConcat, Path::CublasEager];
+    pub const CONCRETE: [Path; 7] = [
+        Path::FusedWgmma,
+        Path::FusedSkinny,
+        Path::FusedMma,
+        Path::FusedSimt,
+        Path::CublasSplit,
+        Path::CublasConcat,
+        Path::CublasEager,
+    ];
 
     /// Short name for tables and CLI flags.
     pub const fn name(self) -> &'static str {
         match self {
             Path::Auto => "auto",
+            Path::FusedWgmma => "fused-wgmma",
+            Path::FusedSkinny => "fused-skinny",
             Path::FusedMma => "fused-mma",
             Path::FusedSimt => "fused-simt",
             Path::CublasSplit => "cublas-b1",
@@ -48,14 +67,9 @@ impl Path {
 
     /// Whether this path is one of the fused kernels.
     pub const fn is_fused(self) -> bool {
-        matches!(self, Path::FusedMma | Path::FusedSimt)
+        matches!(self, Path::FusedWgmma | Path::FusedSkinny | Path::FusedMma | Path::FusedSimt)
     }
 
-    /// Device bytes a call allocates besides its inputs and output (the
-    /// baselines' `[M, 2N]` intermediate; zero for the fused kernels).
-    pub fn workspace_bytes(self, m: usize, n: usize, dtype: DType) -> usize {
-        if self.is_fused() || self == Path::Auto { 0 } else { 2 * m * n * dtype.size() }
-    }
 }
 
 /// Device address of an optional buffer (0 for `None`) and its sync guard.
@@ -77,12 +91,25 @@ pub(crate) fn is_aligned16(ptrs: &[u64]) -> bool {
 }
 
 impl CudaGlu {
+    /// Device bytes a call of `path` allocates besides its inputs and output:
+    /// the baselines' `[M, 2N]` intermediate, the decode kernel's split-K
+    /// partial sums; zero for the other fused kernels.
+    pub fn workspace_bytes(&self, path: Path, m: usize, k: usize, n: usize, dtype: DType) -> usize {
+        match path {
+            Path::Auto | Path::FusedWgmma | Path::FusedMma | Path::FusedSimt => 0,
+            Path::FusedSkinny => {
+                let plan = super::skinny::skinny_plan(m, n, k, self.sm_count as usize);
+                if plan.splits <= 1 { 0 } else { plan.splits * m * 2 * n * 4 + plan.n_tiles * 4 }
+            }
+            Path::CublasSplit | Path::CublasConcat | Path::CublasEager => 2 * m * n * dtype.size(),
+        }
+    }
+
     /// `out = act(x·Wg + bg) ⊙ (x·Wu + bu)` on the device.
     ///
     /// `x` holds `x_shape` (`[.., K]`) elements, `out` the same leading dims
-    /// with `N` last. Returns the path that ran. With [`Path::Auto`]: bf16/f16
-    /// take [`Path::FusedMma`] when aligned, else [`Path::FusedSimt`]; f32
-    /// takes [`Path::FusedSimt`] (exact).
+    /// with `N` last. Returns the path that ran; [`Path::Auto`] chooses with
+    /// [`CudaGlu::auto_path`].
     ///
     /// Errors (nothing launched, `out` untouched): shape and length checks
     /// as on the CPU path, [`GluError::Unsupported`] for a path that cannot
@@ -111,10 +138,21 @@ impl CudaGlu {
         let (bg, _gbg) = opt_ptr(w.bias_gate.as_ref(), s);
         let (bu, _gbu) = opt_ptr(w.bias_up.as_ref(), s);
 
-        let mma_ok = T::DTYPE != DType::F32 && k % 8 == 0 && n % 8 == 0 && is_aligned16(&[xp, op, wg, wu]);
+        let aligned = is_aligned16(&[xp, op, wg, wu]);
+        let mma_ok = T::DTYPE != DType::F32 && k % 8 == 0 && n % 8 == 0 && aligned;
+        let unsupported = |what: &str| GluError::Unsupported { what: what.into(), dtype: T::DTYPE, layout: w.layout };
         let path = match path {
-            Path::Auto if mma_ok => Path::FusedMma,
-            Path::Auto => Path::FusedSimt,
+            Path::Auto => self.auto_path(m, k, n, T::DTYPE, w.layout, aligned, w.concatenated),
+            Path::FusedWgmma if !wgmma_eligible(self.cc, k, n, T::DTYPE, w.layout, aligned) => {
+                return Err(unsupported(
+                    "the Hopper kernel needs compute capability 9.0, bf16/f16, K and N multiples of 8 and 16-byte aligned buffers",
+                ));
+            }
+            Path::FusedSkinny if !skinny_eligible(m.max(1), k, n, T::DTYPE, aligned) => {
+                return Err(unsupported(
+                    "the decode kernel needs M <= 64, bf16/f16, K and N multiples of 8 and 16-byte aligned buffers",
+                ));
+            }
             Path::FusedMma if T::DTYPE == DType::F32 => {
                 return Err(GluError::Unsupported {
                     what: "the tensor-core fused kernel takes bf16/f16 (use FusedSimt for exact f32)".into(),
@@ -163,6 +201,8 @@ impl CudaGlu {
             reserved: 0,
         };
         match path {
+            Path::FusedWgmma => self.launch_wgmma(&p, T::DTYPE, w.layout)?,
+            Path::FusedSkinny => self.launch_skinny(&p, T::DTYPE, w.layout)?,
             Path::FusedMma => self.launch_fused(&p, "fused_glu_mma", params::MMA_BM, params::MMA_BN, params::MMA_THREADS, params::MMA_SMEM_BYTES, T::DTYPE, w.layout)?,
             Path::FusedSimt => self.launch_fused(&p, "fused_glu_simt", params::SIMT_BM, params::SIMT_BN, params::SIMT_THREADS, 0, T::DTYPE, w.layout)?,
             Path::CublasSplit | Path::CublasConcat | Path::CublasEager => {
@@ -171,6 +211,44 @@ impl CudaGlu {
             Path::Auto => unreachable!("resolved above"),
         }
         Ok(path)
+    }
+
+    /// The path [`Path::Auto`] takes for a problem, from what was measured
+    /// (BENCHMARKS.md):
+    ///
+    /// * f32, or bf16/f16 that misses the tensor-core preconditions (K, N
+    ///   multiples of 8, 16-byte aligned buffers): [`Path::FusedSimt`], exact.
+    /// * M ≤ 64: [`Path::FusedSkinny`] (bound by reading the weights).
+    /// * compute capability 9.0: [`Path::FusedWgmma`].
+    /// * other Hopper-class parts (9.x without the sm_90a kernel), where the
+    ///   `mma.sync` kernel measured slower than cuBLAS: the cuBLAS baseline
+    ///   (B2 when the weights are one `[2N, K]` tensor, else B1).
+    /// * sm_80 .. sm_89: [`Path::FusedMma`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn auto_path(
+        &self,
+        m: usize,
+        k: usize,
+        n: usize,
+        dtype: DType,
+        layout: WeightLayout,
+        aligned: bool,
+        concatenated: bool,
+    ) -> Path {
+        let tc_ok = dtype != DType::F32 && k % 8 == 0 && n % 8 == 0 && aligned;
+        if !tc_ok {
+            return Path::FusedSimt;
+        }
+        if skinny_eligible(m, k, n, dtype, aligned) {
+            return Path::FusedSkinny;
+        }
+        if wgmma_eligible(self.cc, k, n, dtype, layout, aligned) {
+            return Path::FusedWgmma;
+        }
+        if self.cc.0 >= 9 {
+            return if concatenated { Path::CublasConcat } else { Path::CublasSplit };
+        }
+        Path::FusedMma
     }
 
     #[allow(clippy::too_many_arguments)]

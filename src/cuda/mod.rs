@@ -22,6 +22,7 @@ mod train;
 pub mod params;
 mod weights;
 
+pub use diagnostics::FragmentMismatch;
 pub use forward::Path;
 pub use train::{DeviceGrads, DeviceSaved};
 pub use weights::DeviceGluWeights;
