@@ -19,7 +19,13 @@ fn main() {
     let kernels_rs = out_dir.join("kernels.rs");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=kernels");
-    for var in ["NVCC", "CUDA_HOME", "CUDA_PATH", "SWIGLU_REQUIRE_KERNELS", "SWIGLU_NVCC_FLAGS"] {
+    for var in [
+        "NVCC",
+        "CUDA_HOME",
+        "CUDA_PATH",
+        "SWIGLU_REQUIRE_KERNELS",
+        "SWIGLU_NVCC_FLAGS",
+    ] {
         println!("cargo:rerun-if-env-changed={var}");
     }
     let require = env::var("SWIGLU_REQUIRE_KERNELS").is_ok_and(|v| v == "1");
@@ -32,7 +38,10 @@ fn main() {
     for s in &sources {
         println!("cargo:rerun-if-changed={}", s.display());
     }
-    let cu: Vec<&PathBuf> = sources.iter().filter(|p| p.extension().is_some_and(|e| e == "cu")).collect();
+    let cu: Vec<&PathBuf> = sources
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "cu"))
+        .collect();
 
     if env::var_os("CARGO_FEATURE_CUDA").is_none() {
         write_stub(&kernels_rs, "the `cuda` feature is off");
@@ -65,11 +74,16 @@ fn main() {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("nvcc thread")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("nvcc thread"))
+            .collect()
     });
 
-    let failures: Vec<String> =
-        results.iter().filter_map(|(stem, r)| r.as_ref().err().map(|e| format!("{stem}: {e}"))).collect();
+    let failures: Vec<String> = results
+        .iter()
+        .filter_map(|(stem, r)| r.as_ref().err().map(|e| format!("{stem}: {e}")))
+        .collect();
     if !failures.is_empty() {
         let msg = failures.join("\n");
         if require {
@@ -78,31 +92,63 @@ fn main() {
         for line in msg.lines().take(40) {
             println!("cargo:warning=swiglu: {line}");
         }
-        println!("cargo:warning=swiglu: kernel build failed; building without CUDA kernels (CPU path only)");
+        println!(
+            "cargo:warning=swiglu: kernel build failed; building without CUDA kernels (CPU path only)"
+        );
         write_stub(&kernels_rs, "kernel compilation failed at build time");
         return;
     }
 
     let mut code = String::new();
-    writeln!(code, "/// Whether `build.rs` compiled and embedded the CUDA kernels.").unwrap();
+    writeln!(
+        code,
+        "/// Whether `build.rs` compiled and embedded the CUDA kernels."
+    )
+    .unwrap();
     writeln!(code, "pub const KERNELS_BUILT: bool = true;").unwrap();
-    writeln!(code, "/// Why the kernels are missing (empty when they were built).").unwrap();
+    writeln!(
+        code,
+        "/// Why the kernels are missing (empty when they were built)."
+    )
+    .unwrap();
     writeln!(code, "pub const KERNELS_MISSING_REASON: &str = \"\";").unwrap();
-    writeln!(code, "/// `(module name, fatbin image)` for every kernel family.").unwrap();
+    writeln!(
+        code,
+        "/// `(module name, fatbin image)` for every kernel family."
+    )
+    .unwrap();
     writeln!(code, "pub static FATBINS: &[(&str, &[u8])] = &[").unwrap();
     for (stem, r) in &results {
         let path = r.as_ref().unwrap();
-        writeln!(code, "    ({stem:?}, include_bytes!({:?})),", path.display().to_string()).unwrap();
+        writeln!(
+            code,
+            "    ({stem:?}, include_bytes!({:?})),",
+            path.display().to_string()
+        )
+        .unwrap();
     }
     writeln!(code, "];").unwrap();
     std::fs::write(&kernels_rs, code).expect("write kernels.rs");
 }
 
-fn compile(nvcc: &Path, src: &Path, out_dir: &Path, stem: &str, extra: &[String]) -> Result<PathBuf, String> {
+fn compile(
+    nvcc: &Path,
+    src: &Path,
+    out_dir: &Path,
+    stem: &str,
+    extra: &[String],
+) -> Result<PathBuf, String> {
     let out = out_dir.join(format!("{stem}.fatbin"));
     let output = Command::new(nvcc)
         .arg("-fatbin")
-        .args(["-O3", "-std=c++17", "-lineinfo", "-Xptxas", "-v", "-Ikernels"])
+        .args([
+            "-O3",
+            "-std=c++17",
+            "-lineinfo",
+            "-Xptxas",
+            "-v",
+            "-Ikernels",
+        ])
         .args(ARCH_FLAGS)
         .args(extra)
         .arg(src)
@@ -115,8 +161,15 @@ fn compile(nvcc: &Path, src: &Path, out_dir: &Path, stem: &str, extra: &[String]
     report.push_str(&String::from_utf8_lossy(&output.stderr));
     let _ = std::fs::write(out_dir.join(format!("{stem}.ptxas.txt")), &report);
     if !output.status.success() {
-        let tail: Vec<&str> = report.lines().filter(|l| !l.starts_with("ptxas info")).collect();
-        return Err(format!("nvcc exited with {}:\n{}", output.status, tail.join("\n")));
+        let tail: Vec<&str> = report
+            .lines()
+            .filter(|l| !l.starts_with("ptxas info"))
+            .collect();
+        return Err(format!(
+            "nvcc exited with {}:\n{}",
+            output.status,
+            tail.join("\n")
+        ));
     }
     Ok(out)
 }
@@ -146,6 +199,8 @@ fn find_nvcc() -> Option<PathBuf> {
         }
     }
     env::var_os("PATH").and_then(|paths| {
-        env::split_paths(&paths).map(|d| d.join("nvcc")).find(|p| p.is_file())
+        env::split_paths(&paths)
+            .map(|d| d.join("nvcc"))
+            .find(|p| p.is_file())
     })
 }

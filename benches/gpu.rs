@@ -43,7 +43,9 @@ fn random_bf16(s: &Arc<CudaStream>, len: usize, scale: f32, seed: u64) -> CudaSl
     let mut state = seed;
     let host: Vec<bf16> = (0..len)
         .map(|_| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let u = ((state >> 40) as f32) / (1u64 << 24) as f32;
             bf16::from_f32((u * 2.0 - 1.0) * scale)
         })
@@ -66,7 +68,8 @@ impl Case<'_> {
         let mut out = self.out.borrow_mut();
         let n = self.w.n();
         let mut ov = out.slice_mut(..self.m * n);
-        self.g.forward(&xv, &[self.m, K], self.w, Activation::Silu, &mut ov, path)
+        self.g
+            .forward(&xv, &[self.m, K], self.w, Activation::Silu, &mut ov, path)
     }
 
     fn launch(&self, path: Path) {
@@ -77,8 +80,12 @@ impl Case<'_> {
     fn time(&self, path: Path, iters: u64) -> f64 {
         let ctx = self.g.context();
         let s = self.g.stream();
-        let start = ctx.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT)).unwrap();
-        let end = ctx.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT)).unwrap();
+        let start = ctx
+            .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+            .unwrap();
+        let end = ctx
+            .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+            .unwrap();
         start.record(s).unwrap();
         for _ in 0..iters {
             self.launch(path);
@@ -110,8 +117,18 @@ fn bench(c: &mut Criterion) {
     let name = g.device_name().unwrap_or_default();
     let s = g.stream().clone();
     let mut json = String::from("{\n");
-    writeln!(json, "  \"device\": {name:?},\n  \"compute_capability\": \"{}.{}\",", g.compute_capability().0, g.compute_capability().1).unwrap();
-    writeln!(json, "  \"dtype\": \"bf16\", \"k\": {K}, \"activation\": \"silu\",\n  \"results\": [").unwrap();
+    writeln!(
+        json,
+        "  \"device\": {name:?},\n  \"compute_capability\": \"{}.{}\",",
+        g.compute_capability().0,
+        g.compute_capability().1
+    )
+    .unwrap();
+    writeln!(
+        json,
+        "  \"dtype\": \"bf16\", \"k\": {K}, \"activation\": \"silu\",\n  \"results\": ["
+    )
+    .unwrap();
     let mut md = String::from(
         "| N | M | path | time (us) | TFLOP/s | auto speedup vs this | extra device memory (MB) |\n|---|---|---|---|---|---|---|\n",
     );
@@ -124,22 +141,52 @@ fn bench(c: &mut Criterion) {
         let out = std::cell::RefCell::new(s.alloc_zeros::<bf16>(max_m * n).unwrap());
         let mut group = c.benchmark_group(format!("glu_fwd_bf16_k{K}_n{n}"));
         if quick() {
-            group.sample_size(10).warm_up_time(Duration::from_millis(200)).measurement_time(Duration::from_millis(400));
+            group
+                .sample_size(10)
+                .warm_up_time(Duration::from_millis(200))
+                .measurement_time(Duration::from_millis(400));
         } else {
-            group.sample_size(20).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+            group
+                .sample_size(20)
+                .warm_up_time(Duration::from_millis(500))
+                .measurement_time(Duration::from_secs(2));
         }
         for m in MS {
-            let case = Case { g: &g, x: &x, w: &w, out: &out, m };
+            let case = Case {
+                g: &g,
+                x: &x,
+                w: &w,
+                out: &out,
+                m,
+            };
             let flops = 4.0 * m as f64 * n as f64 * K as f64;
             let reps = if m >= 4096 { 15 } else { 41 };
             // Paths that cannot take this problem (wrong arch, M too large) are left out.
-            let runnable: Vec<(Path, Path)> = PATHS.iter().filter_map(|&p| case.try_launch(p).ok().map(|ran| (p, ran))).collect();
-            let times: Vec<(Path, Path, f64)> = runnable.iter().map(|&(p, ran)| (p, ran, case.median(p, reps))).collect();
+            let runnable: Vec<(Path, Path)> = PATHS
+                .iter()
+                .filter_map(|&p| case.try_launch(p).ok().map(|ran| (p, ran)))
+                .collect();
+            let times: Vec<(Path, Path, f64)> = runnable
+                .iter()
+                .map(|&(p, ran)| (p, ran, case.median(p, reps)))
+                .collect();
             let auto = times[0].2;
             for &(p, ran, t) in &times {
-                let label = if p == Path::Auto { format!("auto ({})", ran.name()) } else { p.name().to_string() };
+                let label = if p == Path::Auto {
+                    format!("auto ({})", ran.name())
+                } else {
+                    p.name().to_string()
+                };
                 let ws = g.workspace_bytes(ran, m, K, n, DType::BF16);
-                writeln!(md, "| {n} | {m} | {label} | {:.1} | {:.1} | {:.3} | {:.1} |", t * 1e6, flops / t / 1e12, t / auto, ws as f64 / 1e6).unwrap();
+                writeln!(
+                    md,
+                    "| {n} | {m} | {label} | {:.1} | {:.1} | {:.3} | {:.1} |",
+                    t * 1e6,
+                    flops / t / 1e12,
+                    t / auto,
+                    ws as f64 / 1e6
+                )
+                .unwrap();
                 if !first {
                     json.push_str(",\n");
                 }
@@ -153,7 +200,12 @@ fn bench(c: &mut Criterion) {
                     t / auto
                 )
                 .unwrap();
-                eprintln!("N={n:>5} M={m:>5} {label:<24} {:>9.1} us {:>6.1} TFLOP/s  auto speedup {:.3}", t * 1e6, flops / t / 1e12, t / auto);
+                eprintln!(
+                    "N={n:>5} M={m:>5} {label:<24} {:>9.1} us {:>6.1} TFLOP/s  auto speedup {:.3}",
+                    t * 1e6,
+                    flops / t / 1e12,
+                    t / auto
+                );
             }
             // Quick mode keeps only the event-timed table above.
             for p in runnable.iter().map(|r| r.0).filter(|_| !quick()) {

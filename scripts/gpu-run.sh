@@ -65,8 +65,8 @@ done
 # --- 3. compute-sanitizer on a few small tests -------------------------------
 # Small tests per binary for memcheck (the full sweeps are too slow under it).
 declare -A SAN_FILTER=(
-  [gpu_skinny]="${SAN_FILTER_SKINNY:-small}"
-  [gpu_hopper]="${SAN_FILTER_HOPPER:-small}"
+  [gpu_skinny]="skinny_rejects skinny_repeat"
+  [gpu_hopper]="wgmma_rejects wgmma_matches"
   [gpu_train]="backward_rejects"
 )
 SAN="$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)"

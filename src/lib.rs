@@ -29,6 +29,11 @@ mod types;
 mod weights;
 
 pub use error::{GluError, Result};
+pub use half::{bf16, f16};
 pub use types::{Activation, DType, Element, WeightLayout};
 pub use weights::{GluWeights, rows_of};
-pub use half::{bf16, f16};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

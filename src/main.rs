@@ -148,12 +148,20 @@ fn fill<T: Element>(len: usize, scale: f32, seed: u64) -> Vec<T> {
 }
 
 /// Max over sampled rows of ‖out_row − ref_row‖/‖ref_row‖ (inf on a NaN).
-fn check<T: Element>(out: &[T], x: &[T], m: usize, w: &GluWeights<'_, T>, act: Activation, rows: usize) -> f64 {
+fn check<T: Element>(
+    out: &[T],
+    x: &[T],
+    m: usize,
+    w: &GluWeights<'_, T>,
+    act: Activation,
+    rows: usize,
+) -> f64 {
     let (k, n) = (w.k(), w.n());
     let mut worst = 0.0f64;
     for i in 0..rows.min(m) {
         let r = if rows >= m { i } else { (i * 7919 + 13) % m };
-        let want = swiglu::reference::forward_f64(&x[r * k..(r + 1) * k], &[1, k], w, act).expect("reference");
+        let want = swiglu::reference::forward_f64(&x[r * k..(r + 1) * k], &[1, k], w, act)
+            .expect("reference");
         let got: Vec<f64> = out[r * n..(r + 1) * n].iter().map(|v| v.to_f64()).collect();
         worst = worst.max(swiglu::reference::rel_err(&got, &want));
     }
@@ -167,7 +175,11 @@ fn median(mut t: Vec<f64>) -> f64 {
 
 fn run<T: Element + CudaOpt>(a: &Args, use_cuda: bool) -> Result<(), String> {
     let (m, k, n) = if use_cuda {
-        (a.m.unwrap_or(4096), a.k.unwrap_or(4096), a.n.unwrap_or(11008))
+        (
+            a.m.unwrap_or(4096),
+            a.k.unwrap_or(4096),
+            a.n.unwrap_or(11008),
+        )
     } else {
         (a.m.unwrap_or(512), a.k.unwrap_or(1024), a.n.unwrap_or(2816))
     };
@@ -184,9 +196,15 @@ fn run<T: Element + CudaOpt>(a: &Args, use_cuda: bool) -> Result<(), String> {
         LayoutArg::Nk => GluWeights::new(&gu[..n * k], &gu[n * k..], k, n, WeightLayout::NK),
     }
     .map_err(e)?;
-    let w = if a.bias { w.with_biases(Some(&bg), Some(&bu)).map_err(e)? } else { w };
+    let w = if a.bias {
+        w.with_biases(Some(&bg), Some(&bu)).map_err(e)?
+    } else {
+        w
+    };
     let flops = 4.0 * m as f64 * n as f64 * k as f64;
-    let device = if use_cuda { T::cuda_device_name().unwrap_or_else(|| "CUDA".into()) } else {
+    let device = if use_cuda {
+        T::cuda_device_name().unwrap_or_else(|| "CUDA".into())
+    } else {
         format!("CPU, {} threads", rayon::current_num_threads())
     };
     println!(
@@ -197,12 +215,24 @@ fn run<T: Element + CudaOpt>(a: &Args, use_cuda: bool) -> Result<(), String> {
         a.bias
     );
     let rows = if use_cuda {
-        T::cuda_rows(&x, m, k, &w, act, a.iters.max(1), a.layout == LayoutArg::Concat)?
+        T::cuda_rows(
+            &x,
+            m,
+            k,
+            &w,
+            act,
+            a.iters.max(1),
+            a.layout == LayoutArg::Concat,
+        )?
     } else {
         let mut rows = Vec::new();
         let mut out = vec![T::default(); m * n];
-        type Fwd<T> = fn(&[T], &[usize], &GluWeights<'_, T>, Activation, &mut [T]) -> swiglu::Result<()>;
-        let paths: [(&str, Fwd<T>); 2] = [("fused (cpu)", cpu::forward::<T>), ("unfused baseline (cpu)", cpu::unfused_forward::<T>)];
+        type Fwd<T> =
+            fn(&[T], &[usize], &GluWeights<'_, T>, Activation, &mut [T]) -> swiglu::Result<()>;
+        let paths: [(&str, Fwd<T>); 2] = [
+            ("fused (cpu)", cpu::forward::<T>),
+            ("unfused baseline (cpu)", cpu::unfused_forward::<T>),
+        ];
         for (name, f) in paths {
             f(&x, &[m, k], &w, act, &mut out).map_err(e)?; // warm-up
             let base = CURRENT.load(Ordering::Relaxed);
@@ -215,7 +245,12 @@ fn run<T: Element + CudaOpt>(a: &Args, use_cuda: bool) -> Result<(), String> {
                 })
                 .collect();
             let extra = PEAK.load(Ordering::Relaxed).saturating_sub(base);
-            rows.push(Row { path: name.into(), secs: median(times), extra_bytes: extra, err: 0.0 });
+            rows.push(Row {
+                path: name.into(),
+                secs: median(times),
+                extra_bytes: extra,
+                err: 0.0,
+            });
             rows.last_mut().unwrap().err = check(&out, &x, m, &w, act, a.check_rows);
         }
         rows
@@ -234,7 +269,15 @@ fn run<T: Element + CudaOpt>(a: &Args, use_cuda: bool) -> Result<(), String> {
             r.err
         );
     }
-    println!("\nextra memory: {} beyond inputs and output; error: f64 reference on {} sampled rows", if use_cuda { "device workspace" } else { "measured peak heap" }, a.check_rows.min(m));
+    println!(
+        "\nextra memory: {} beyond inputs and output; error: f64 reference on {} sampled rows",
+        if use_cuda {
+            "device workspace"
+        } else {
+            "measured peak heap"
+        },
+        a.check_rows.min(m)
+    );
     let worst = rows.iter().map(|r| r.err).fold(0.0, f64::max);
     let tol = match T::DTYPE {
         swiglu::DType::F32 => 1e-5,
@@ -250,7 +293,15 @@ fn run<T: Element + CudaOpt>(a: &Args, use_cuda: bool) -> Result<(), String> {
 /// The GPU half of the CLI, absent without the `cuda` feature.
 trait CudaOpt: Sized {
     fn cuda_device_name() -> Option<String>;
-    fn cuda_rows(x: &[Self], m: usize, k: usize, w: &GluWeights<'_, Self>, act: Activation, iters: usize, concat: bool) -> Result<Vec<Row>, String>;
+    fn cuda_rows(
+        x: &[Self],
+        m: usize,
+        k: usize,
+        w: &GluWeights<'_, Self>,
+        act: Activation,
+        iters: usize,
+        concat: bool,
+    ) -> Result<Vec<Row>, String>;
 }
 
 #[cfg(feature = "cuda")]
@@ -262,7 +313,15 @@ mod gpu {
         fn cuda_device_name() -> Option<String> {
             CudaGlu::new(0).ok()?.device_name().ok()
         }
-        fn cuda_rows(x: &[T], m: usize, k: usize, w: &GluWeights<'_, T>, act: Activation, iters: usize, concat: bool) -> Result<Vec<Row>, String> {
+        fn cuda_rows(
+            x: &[T],
+            m: usize,
+            k: usize,
+            w: &GluWeights<'_, T>,
+            act: Activation,
+            iters: usize,
+            concat: bool,
+        ) -> Result<Vec<Row>, String> {
             let e = |e: swiglu::GluError| e.to_string();
             let g = CudaGlu::new(0).map_err(e)?;
             let s = g.stream();
@@ -272,10 +331,28 @@ mod gpu {
             gu.extend_from_slice(w.up());
             let dgu = s.clone_htod(&gu).map_err(|e| format!("{e:?}"))?;
             let (dg, du) = dgu.split_at(n * k);
-            let dw = if concat { DeviceGluWeights::from_gate_up(dgu.as_view(), k, n) } else { DeviceGluWeights::new(dg, du, k, n, w.layout()) }.map_err(e)?;
-            let dbg = w.bias_gate().map(|b| s.clone_htod(b)).transpose().map_err(|e| format!("{e:?}"))?;
-            let dbu = w.bias_up().map(|b| s.clone_htod(b)).transpose().map_err(|e| format!("{e:?}"))?;
-            let dw = dw.with_biases(dbg.as_ref().map(|b| b.as_view()), dbu.as_ref().map(|b| b.as_view())).map_err(e)?;
+            let dw = if concat {
+                DeviceGluWeights::from_gate_up(dgu.as_view(), k, n)
+            } else {
+                DeviceGluWeights::new(dg, du, k, n, w.layout())
+            }
+            .map_err(e)?;
+            let dbg = w
+                .bias_gate()
+                .map(|b| s.clone_htod(b))
+                .transpose()
+                .map_err(|e| format!("{e:?}"))?;
+            let dbu = w
+                .bias_up()
+                .map(|b| s.clone_htod(b))
+                .transpose()
+                .map_err(|e| format!("{e:?}"))?;
+            let dw = dw
+                .with_biases(
+                    dbg.as_ref().map(|b| b.as_view()),
+                    dbu.as_ref().map(|b| b.as_view()),
+                )
+                .map_err(e)?;
             let mut out = s.alloc_zeros::<T>(m * n).map_err(|e| format!("{e:?}"))?;
             let mut paths = vec![Path::Auto, Path::CublasSplit];
             if concat {
@@ -289,16 +366,29 @@ mod gpu {
                 let mut times = Vec::new();
                 for _ in 0..iters {
                     let flags = Some(cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT);
-                    let (a, b) = (ctx.new_event(flags).map_err(|e| format!("{e:?}"))?, ctx.new_event(flags).map_err(|e| format!("{e:?}"))?);
+                    let (a, b) = (
+                        ctx.new_event(flags).map_err(|e| format!("{e:?}"))?,
+                        ctx.new_event(flags).map_err(|e| format!("{e:?}"))?,
+                    );
                     a.record(s).map_err(|e| format!("{e:?}"))?;
-                    g.forward(&dx, &[m, k], &dw, act, &mut out, ran).map_err(e)?;
+                    g.forward(&dx, &[m, k], &dw, act, &mut out, ran)
+                        .map_err(e)?;
                     b.record(s).map_err(|e| format!("{e:?}"))?;
                     b.synchronize().map_err(|e| format!("{e:?}"))?;
                     times.push(a.elapsed_ms(&b).map_err(|e| format!("{e:?}"))? as f64 / 1e3);
                 }
                 let host = s.clone_dtoh(&out).map_err(|e| format!("{e:?}"))?;
-                let label = if ran.is_fused() { format!("fused ({})", ran.name()) } else { format!("baseline {}", ran.name()) };
-                rows.push(Row { path: label, secs: median(times), extra_bytes: g.workspace_bytes(ran, m, k, n, T::DTYPE), err: check(&host, x, m, w, act, 8) });
+                let label = if ran.is_fused() {
+                    format!("fused ({})", ran.name())
+                } else {
+                    format!("baseline {}", ran.name())
+                };
+                rows.push(Row {
+                    path: label,
+                    secs: median(times),
+                    extra_bytes: g.workspace_bytes(ran, m, k, n, T::DTYPE),
+                    err: check(&host, x, m, w, act, 8),
+                });
             }
             Ok(rows)
         }
@@ -310,7 +400,15 @@ impl<T> CudaOpt for T {
     fn cuda_device_name() -> Option<String> {
         None
     }
-    fn cuda_rows(_: &[T], _: usize, _: usize, _: &GluWeights<'_, T>, _: Activation, _: usize, _: bool) -> Result<Vec<Row>, String> {
+    fn cuda_rows(
+        _: &[T],
+        _: usize,
+        _: usize,
+        _: &GluWeights<'_, T>,
+        _: Activation,
+        _: usize,
+        _: bool,
+    ) -> Result<Vec<Row>, String> {
         Err("built without the `cuda` feature".into())
     }
 }

@@ -310,7 +310,11 @@ impl Activation {
 fn relu<F: PartialOrd + Default + Copy>(z: F) -> F {
     // `z > 0 ? z : 0` would turn NaN into 0; keep NaN.
     #[allow(clippy::eq_op)]
-    if z > F::default() || z != z { z } else { F::default() }
+    if z > F::default() || z != z {
+        z
+    } else {
+        F::default()
+    }
 }
 
 #[inline(always)]
@@ -339,7 +343,11 @@ pub(crate) fn erf64(x: f64) -> f64 {
         return x;
     }
     let ax = x.abs();
-    let r = if ax < 2.5 { erf_taylor(ax) } else { 1.0 - erfc_cf(ax) };
+    let r = if ax < 2.5 {
+        erf_taylor(ax)
+    } else {
+        1.0 - erfc_cf(ax)
+    };
     if x < 0.0 { -r } else { r }
 }
 
@@ -412,7 +420,11 @@ mod tests {
             (-1.5, -0.966_105_146_475_310_7),
         ];
         for (x, want) in cases {
-            assert!((erf64(x) - want).abs() < 1e-14, "erf({x}) = {} want {want}", erf64(x));
+            assert!(
+                (erf64(x) - want).abs() < 1e-14,
+                "erf({x}) = {} want {want}",
+                erf64(x)
+            );
         }
     }
 
@@ -436,7 +448,10 @@ mod tests {
                 let g = act.grad_f64(z);
                 assert!((fd - g).abs() < 1e-7, "{act:?} at {z}: fd {fd} vs {g}");
                 let g32 = act.grad_f32(z as f32) as f64;
-                assert!((g32 - g).abs() < 1e-5, "{act:?} f32 grad at {z}: {g32} vs {g}");
+                assert!(
+                    (g32 - g).abs() < 1e-5,
+                    "{act:?} f32 grad at {z}: {g32} vs {g}"
+                );
                 let a32 = act.apply_f32(z as f32) as f64;
                 assert!((a32 - act.apply_f64(z)).abs() < 1e-5, "{act:?} f32 at {z}");
             }

@@ -21,18 +21,24 @@ pub fn rows_of(shape: &[usize], k: usize) -> Result<usize> {
             got: last,
         });
     }
-    lead.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| GluError::Overflow {
-        what: "rows of x",
-        dims: lead.to_vec(),
-        limit: "usize",
-    })
+    lead.iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| GluError::Overflow {
+            what: "rows of x",
+            dims: lead.to_vec(),
+            limit: "usize",
+        })
 }
 
 /// `a * b` or an [`GluError::Overflow`] naming `what`.
 pub(crate) fn checked_elems(what: &'static str, a: usize, b: usize) -> Result<usize> {
     a.checked_mul(b)
         .filter(|&v| v <= isize::MAX as usize)
-        .ok_or_else(|| GluError::Overflow { what, dims: vec![a, b], limit: "isize::MAX" })
+        .ok_or_else(|| GluError::Overflow {
+            what,
+            dims: vec![a, b],
+            limit: "isize::MAX",
+        })
 }
 
 /// Checks that `len` equals the element count of `shape`.
@@ -40,9 +46,18 @@ pub(crate) fn check_len(what: &'static str, shape: &[usize], len: usize) -> Resu
     let expected = shape
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| GluError::Overflow { what, dims: shape.to_vec(), limit: "usize" })?;
+        .ok_or_else(|| GluError::Overflow {
+            what,
+            dims: shape.to_vec(),
+            limit: "usize",
+        })?;
     if expected != len {
-        return Err(GluError::LengthMismatch { what, shape: shape.to_vec(), expected, got: len });
+        return Err(GluError::LengthMismatch {
+            what,
+            shape: shape.to_vec(),
+            expected,
+            got: len,
+        });
     }
     Ok(())
 }
@@ -75,7 +90,13 @@ impl<'a, T: Element> GluWeights<'a, T> {
     /// assert_eq!((w.k(), w.n()), (4, 3));
     /// assert!(GluWeights::new(&wg[1..], &wu, k, n, WeightLayout::NK).is_err());
     /// ```
-    pub fn new(gate: &'a [T], up: &'a [T], k: usize, n: usize, layout: WeightLayout) -> Result<Self> {
+    pub fn new(
+        gate: &'a [T],
+        up: &'a [T],
+        k: usize,
+        n: usize,
+        layout: WeightLayout,
+    ) -> Result<Self> {
         check_dims(k, n)?;
         let shape = match layout {
             WeightLayout::KN => [k, n],
@@ -83,7 +104,15 @@ impl<'a, T: Element> GluWeights<'a, T> {
         };
         check_len("gate weight", &shape, gate.len())?;
         check_len("up weight", &shape, up.len())?;
-        Ok(Self { gate, up, k, n, layout, bias_gate: None, bias_up: None })
+        Ok(Self {
+            gate,
+            up,
+            k,
+            n,
+            layout,
+            bias_gate: None,
+            bias_up: None,
+        })
     }
 
     /// One concatenated `[2N, K]` tensor (the `gate_up_proj` of merged
@@ -102,7 +131,11 @@ impl<'a, T: Element> GluWeights<'a, T> {
     }
 
     /// Attaches optional biases of length `n` to the gate and up projections.
-    pub fn with_biases(mut self, bias_gate: Option<&'a [T]>, bias_up: Option<&'a [T]>) -> Result<Self> {
+    pub fn with_biases(
+        mut self,
+        bias_gate: Option<&'a [T]>,
+        bias_up: Option<&'a [T]>,
+    ) -> Result<Self> {
         if let Some(b) = bias_gate {
             check_len("gate bias", &[self.n], b.len())?;
         }
@@ -169,7 +202,13 @@ pub(crate) fn check_dims(k: usize, n: usize) -> Result<()> {
 
 /// Validates `x` of shape `x_shape` against `k` and an output of `out_len`
 /// elements; returns M.
-pub(crate) fn check_io(x_len: usize, x_shape: &[usize], k: usize, n: usize, out_len: usize) -> Result<usize> {
+pub(crate) fn check_io(
+    x_len: usize,
+    x_shape: &[usize],
+    k: usize,
+    n: usize,
+    out_len: usize,
+) -> Result<usize> {
     let m = rows_of(x_shape, k)?;
     check_len("x", x_shape, x_len)?;
     let mn = checked_elems("M*N", m, n)?;
@@ -178,7 +217,12 @@ pub(crate) fn check_io(x_len: usize, x_shape: &[usize], k: usize, n: usize, out_
         if let Some(last) = shape.last_mut() {
             *last = n;
         }
-        return Err(GluError::LengthMismatch { what: "out", shape, expected: mn, got: out_len });
+        return Err(GluError::LengthMismatch {
+            what: "out",
+            shape,
+            expected: mn,
+            got: out_len,
+        });
     }
     Ok(m)
 }
@@ -193,8 +237,14 @@ mod tests {
         assert_eq!(rows_of(&[5], 5).unwrap(), 1);
         assert_eq!(rows_of(&[0, 5], 5).unwrap(), 0);
         assert!(matches!(rows_of(&[], 5), Err(GluError::BadShape { .. })));
-        assert!(matches!(rows_of(&[2, 4], 5), Err(GluError::DimMismatch { .. })));
-        assert!(matches!(rows_of(&[usize::MAX, 2, 5], 5), Err(GluError::Overflow { .. })));
+        assert!(matches!(
+            rows_of(&[2, 4], 5),
+            Err(GluError::DimMismatch { .. })
+        ));
+        assert!(matches!(
+            rows_of(&[usize::MAX, 2, 5], 5),
+            Err(GluError::Overflow { .. })
+        ));
     }
 
     #[test]
@@ -203,13 +253,31 @@ mod tests {
         assert!(GluWeights::new(&w, &w, 3, 4, WeightLayout::KN).is_ok());
         assert!(matches!(
             GluWeights::new(&w[..11], &w, 3, 4, WeightLayout::KN),
-            Err(GluError::LengthMismatch { what: "gate weight", .. })
+            Err(GluError::LengthMismatch {
+                what: "gate weight",
+                ..
+            })
         ));
-        assert!(matches!(GluWeights::new(&w, &w, 0, 4, WeightLayout::KN), Err(GluError::BadShape { .. })));
+        assert!(matches!(
+            GluWeights::new(&w, &w, 0, 4, WeightLayout::KN),
+            Err(GluError::BadShape { .. })
+        ));
         let gw = GluWeights::new(&w, &w, 3, 4, WeightLayout::NK).unwrap();
         let b = vec![0.0f32; 3];
-        assert!(matches!(gw.with_biases(Some(&b), None), Err(GluError::LengthMismatch { what: "gate bias", .. })));
-        assert!(matches!(gw.with_biases(None, Some(&b)), Err(GluError::LengthMismatch { what: "up bias", .. })));
+        assert!(matches!(
+            gw.with_biases(Some(&b), None),
+            Err(GluError::LengthMismatch {
+                what: "gate bias",
+                ..
+            })
+        ));
+        assert!(matches!(
+            gw.with_biases(None, Some(&b)),
+            Err(GluError::LengthMismatch {
+                what: "up bias",
+                ..
+            })
+        ));
         assert!(matches!(
             GluWeights::<f32>::new(&[], &[], usize::MAX, 3, WeightLayout::NK),
             Err(GluError::Overflow { .. })

@@ -97,11 +97,19 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, table: &mut String) -> Vec<
         let bu: Vec<T> = rng.vec(n, 0.5);
         let dx = s.clone_htod(&x).unwrap();
         for form in [Form::Kn, Form::Nk, Form::Concat] {
-            let layout = if form == Form::Kn { WeightLayout::KN } else { WeightLayout::NK };
+            let layout = if form == Form::Kn {
+                WeightLayout::KN
+            } else {
+                WeightLayout::NK
+            };
             let (wg, wu) = (store(&wg_l, k, n, layout), store(&wu_l, k, n, layout));
             let mut gu = wg.clone();
             gu.extend_from_slice(&wu);
-            let (dwg, dwu, dgu) = (s.clone_htod(&wg).unwrap(), s.clone_htod(&wu).unwrap(), s.clone_htod(&gu).unwrap());
+            let (dwg, dwu, dgu) = (
+                s.clone_htod(&wg).unwrap(),
+                s.clone_htod(&wu).unwrap(),
+                s.clone_htod(&gu).unwrap(),
+            );
             let (dbg, dbu) = (s.clone_htod(&bg).unwrap(), s.clone_htod(&bu).unwrap());
             for (bias_g, bias_u) in [(false, false), (true, true), (true, false)] {
                 let hw = GluWeights::new(&wg, &wu, k, n, layout)
@@ -115,7 +123,11 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, table: &mut String) -> Vec<
                     if bias_g != bias_u && act != Activation::Silu {
                         continue;
                     }
-                    let want: Vec<f64> = gate.iter().zip(&up).map(|(g, u)| act.apply_f64(*g) * u).collect();
+                    let want: Vec<f64> = gate
+                        .iter()
+                        .zip(&up)
+                        .map(|(g, u)| act.apply_f64(*g) * u)
+                        .collect();
                     let dw = match form {
                         Form::Concat => DeviceGluWeights::from_gate_up(dgu.as_view(), k, n),
                         _ => DeviceGluWeights::new(dwg.as_view(), dwu.as_view(), k, n, layout),
@@ -159,9 +171,18 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, table: &mut String) -> Vec<
                                 }
                                 line
                             }
-                            Err(GluError::Unsupported { .. }) if path == Path::FusedWgmma && g.compute_capability() != (9, 0) => continue,
+                            Err(GluError::Unsupported { .. })
+                                if path == Path::FusedWgmma && g.compute_capability() != (9, 0) =>
+                            {
+                                continue;
+                            }
                             Err(e) => {
-                                let line = format!("{}\t{form:?}\t{m}x{k}x{n}\t{}\t{}\tERROR {e}", d.name(), act.name(), path.name());
+                                let line = format!(
+                                    "{}\t{form:?}\t{m}x{k}x{n}\t{}\t{}\tERROR {e}",
+                                    d.name(),
+                                    act.name(),
+                                    path.name()
+                                );
                                 failures.push(line.clone());
                                 line
                             }
@@ -190,21 +211,31 @@ fn forward_all_paths_match_reference() {
         let f: Vec<&str> = line.split('\t').collect();
         if f.len() >= 8 {
             let e: f64 = f[6].parse().unwrap_or(f64::INFINITY);
-            let w = worst.entry((f[0].to_string(), f[5].to_string())).or_insert(0.0);
+            let w = worst
+                .entry((f[0].to_string(), f[5].to_string()))
+                .or_insert(0.0);
             *w = w.max(e);
         }
     }
     for ((d, p), e) in &worst {
-        eprintln!("worst rel_err {d:>5} {p:<12} {e:.3e} (tol {:.0e})", tolerance(match d.as_str() {
-            "bf16" => DType::BF16,
-            "f16" => DType::F16,
-            _ => DType::F32,
-        }));
+        eprintln!(
+            "worst rel_err {d:>5} {p:<12} {e:.3e} (tol {:.0e})",
+            tolerance(match d.as_str() {
+                "bf16" => DType::BF16,
+                "f16" => DType::F16,
+                _ => DType::F32,
+            })
+        );
     }
     for f in failures.iter().take(60) {
         eprintln!("{f}");
     }
-    assert!(failures.is_empty(), "{} of {} GPU forward checks failed (see above)", failures.len(), table.lines().count() - 1);
+    assert!(
+        failures.is_empty(),
+        "{} of {} GPU forward checks failed (see above)",
+        failures.len(),
+        table.lines().count() - 1
+    );
 }
 
 #[test]
@@ -236,7 +267,9 @@ fn large_shape_fused_matches_cublas_and_reference_rows() {
     let dw = DeviceGluWeights::from_gate_up(dgu.as_view(), k, n).unwrap();
     let run = |p| {
         let mut out = s.clone_htod(&vec![bf16::NAN; m * n]).unwrap();
-        let ran = g.forward(&dx, &[m, k], &dw, Activation::Silu, &mut out, p).unwrap();
+        let ran = g
+            .forward(&dx, &[m, k], &dw, Activation::Silu, &mut out, p)
+            .unwrap();
         assert_eq!(ran, p);
         s.clone_dtoh(&out).unwrap()
     };
@@ -272,10 +305,24 @@ fn misaligned_buffers_take_the_exact_path_or_error() {
     let dw = DeviceGluWeights::new(dwg.as_view(), dwu.as_view(), k, n, WeightLayout::NK).unwrap();
     let xv = dx.slice(1..); // 2-byte offset: not 16-byte aligned
     let mut out = s.clone_htod(&vec![bf16::NAN; m * n]).unwrap();
-    let err = g.forward(&xv, &[m, k], &dw, Activation::Silu, &mut out, Path::FusedMma).unwrap_err();
+    let err = g
+        .forward(
+            &xv,
+            &[m, k],
+            &dw,
+            Activation::Silu,
+            &mut out,
+            Path::FusedMma,
+        )
+        .unwrap_err();
     assert!(matches!(err, GluError::Misaligned { .. }), "{err}");
-    assert!(s.clone_dtoh(&out).unwrap().iter().all(|v| v.is_nan()), "output written on error");
-    let ran = g.forward(&xv, &[m, k], &dw, Activation::Silu, &mut out, Path::Auto).unwrap();
+    assert!(
+        s.clone_dtoh(&out).unwrap().iter().all(|v| v.is_nan()),
+        "output written on error"
+    );
+    let ran = g
+        .forward(&xv, &[m, k], &dw, Activation::Silu, &mut out, Path::Auto)
+        .unwrap();
     assert_eq!(ran, Path::FusedSimt);
     let hw = GluWeights::new(&wg, &wu, k, n, WeightLayout::NK).unwrap();
     let want = common::reference(&x[1..], m, &hw, Activation::Silu);
@@ -292,21 +339,49 @@ fn bad_requests_are_typed_errors_and_write_nothing() {
     let w = s.clone_htod(&vec![0.5f32; k * n]).unwrap();
     let dw = DeviceGluWeights::new(w.as_view(), w.as_view(), k, n, WeightLayout::KN).unwrap();
     let mut out = s.clone_htod(&vec![f32::NAN; m * n]).unwrap();
-    let e = g.forward(&x, &[m, k], &dw, Activation::Silu, &mut out, Path::FusedMma).unwrap_err();
+    let e = g
+        .forward(&x, &[m, k], &dw, Activation::Silu, &mut out, Path::FusedMma)
+        .unwrap_err();
     assert!(matches!(e, GluError::Unsupported { .. }), "{e}");
-    let e = g.forward(&x, &[m, k], &dw, Activation::Silu, &mut out, Path::CublasConcat).unwrap_err();
+    let e = g
+        .forward(
+            &x,
+            &[m, k],
+            &dw,
+            Activation::Silu,
+            &mut out,
+            Path::CublasConcat,
+        )
+        .unwrap_err();
     assert!(matches!(e, GluError::Unsupported { .. }), "{e}");
-    let e = g.forward(&x, &[m, k + 1], &dw, Activation::Silu, &mut out, Path::Auto).unwrap_err();
+    let e = g
+        .forward(&x, &[m, k + 1], &dw, Activation::Silu, &mut out, Path::Auto)
+        .unwrap_err();
     assert!(matches!(e, GluError::DimMismatch { .. }), "{e}");
-    let e = g.forward(&x, &[m + 1, k], &dw, Activation::Silu, &mut out, Path::Auto).unwrap_err();
+    let e = g
+        .forward(&x, &[m + 1, k], &dw, Activation::Silu, &mut out, Path::Auto)
+        .unwrap_err();
     assert!(matches!(e, GluError::LengthMismatch { .. }), "{e}");
-    let e = g.forward(&x, &[m, k], &dw, Activation::Swish { beta: f32::NAN }, &mut out, Path::Auto).unwrap_err();
+    let e = g
+        .forward(
+            &x,
+            &[m, k],
+            &dw,
+            Activation::Swish { beta: f32::NAN },
+            &mut out,
+            Path::Auto,
+        )
+        .unwrap_err();
     assert!(matches!(e, GluError::BadActivation(_)), "{e}");
-    assert!(s.clone_dtoh(&out).unwrap().iter().all(|v| v.is_nan()), "output written on error");
+    assert!(
+        s.clone_dtoh(&out).unwrap().iter().all(|v| v.is_nan()),
+        "output written on error"
+    );
     // M = 0: nothing to do, Ok.
     let mut empty = s.alloc_zeros::<f32>(0).unwrap();
     let x0 = s.alloc_zeros::<f32>(0).unwrap();
-    g.forward(&x0, &[0, k], &dw, Activation::Silu, &mut empty, Path::Auto).unwrap();
+    g.forward(&x0, &[0, k], &dw, Activation::Silu, &mut empty, Path::Auto)
+        .unwrap();
 }
 
 #[test]
@@ -347,15 +422,27 @@ fn gate_grads_match_reference() {
             let gate: Vec<f32> = rng.vec(rows * n, 3.0);
             let up: Vec<f32> = rng.vec(rows * n, 2.0);
             let dout: Vec<f32> = rng.vec(rows * n, 1.0);
-            let (dgt, dup, ddo) = (s.clone_htod(&gate).unwrap(), s.clone_htod(&up).unwrap(), s.clone_htod(&dout).unwrap());
+            let (dgt, dup, ddo) = (
+                s.clone_htod(&gate).unwrap(),
+                s.clone_htod(&up).unwrap(),
+                s.clone_htod(&dout).unwrap(),
+            );
             let mut dg = s.clone_htod(&vec![f32::NAN; rows * n]).unwrap();
             let mut du = s.clone_htod(&vec![f32::NAN; rows * n]).unwrap();
-            g.gate_grads(&dgt, &dup, &ddo, rows, n, act, &mut dg, &mut du).unwrap();
+            g.gate_grads(&dgt, &dup, &ddo, rows, n, act, &mut dg, &mut du)
+                .unwrap();
             let (dg, du) = (s.clone_dtoh(&dg).unwrap(), s.clone_dtoh(&du).unwrap());
-            let want_g: Vec<f64> = (0..rows * n).map(|i| dout[i] as f64 * up[i] as f64 * act.grad_f64(gate[i] as f64)).collect();
-            let want_u: Vec<f64> = (0..rows * n).map(|i| dout[i] as f64 * act.apply_f64(gate[i] as f64)).collect();
+            let want_g: Vec<f64> = (0..rows * n)
+                .map(|i| dout[i] as f64 * up[i] as f64 * act.grad_f64(gate[i] as f64))
+                .collect();
+            let want_u: Vec<f64> = (0..rows * n)
+                .map(|i| dout[i] as f64 * act.apply_f64(gate[i] as f64))
+                .collect();
             let (eg, eu) = (rel_err(&dg, &want_g), rel_err(&du, &want_u));
-            assert!(eg < 1e-5 && eu < 1e-5, "{act:?} {rows}x{n}: dGate {eg:.2e} dUp {eu:.2e}");
+            assert!(
+                eg < 1e-5 && eu < 1e-5,
+                "{act:?} {rows}x{n}: dGate {eg:.2e} dUp {eu:.2e}"
+            );
         }
     }
 }
@@ -368,7 +455,9 @@ fn leading_batch_dims_are_flattened() {
     let x: Vec<f16> = rng.vec(b * t * k, 1.0);
     let w: Vec<f16> = rng.vec(2 * n * k, 0.2);
     let hw = GluWeights::from_gate_up(&w, k, n).unwrap();
-    let (out, ran) = g.forward_host(&x, &[b, t, k], &hw, Activation::GeluTanh, Path::Auto).unwrap();
+    let (out, ran) = g
+        .forward_host(&x, &[b, t, k], &hw, Activation::GeluTanh, Path::Auto)
+        .unwrap();
     assert_ne!(ran, Path::Auto, "the path that ran is reported");
     let want = common::reference(&x, b * t, &hw, Activation::GeluTanh);
     assert!(rel_err(&out, &want) < 2e-3);

@@ -116,7 +116,11 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng) -> Vec<String> {
     }
     for (m, n, k, acts, bias_mode, form) in cases {
         let concat = form == Form::Concat;
-        let layout = if form == Form::Kn { WeightLayout::KN } else { WeightLayout::NK };
+        let layout = if form == Form::Kn {
+            WeightLayout::KN
+        } else {
+            WeightLayout::NK
+        };
         let x: Vec<T> = rng.vec(m * k, 1.0);
         let scale = 1.0 / (k as f32).sqrt();
         // NK storage: gate rows then up rows, as one [2N, K] tensor.
@@ -156,7 +160,11 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng) -> Vec<String> {
             .with_biases(bias_g.then(|| dbg.as_view()), bias_u.then(|| dbu.as_view()))
             .unwrap();
             for &act in &acts {
-                let want: Vec<f64> = gate.iter().zip(&up).map(|(g, u)| act.apply_f64(*g) * u).collect();
+                let want: Vec<f64> = gate
+                    .iter()
+                    .zip(&up)
+                    .map(|(g, u)| act.apply_f64(*g) * u)
+                    .collect();
                 let mut out = s.clone_htod(&vec![T::from_f32(f32::NAN); m * n]).unwrap();
                 let tag = format!(
                     "{} M={m} N={n} K={k} {act:?} bias=({bias_g},{bias_u}) {form:?}",
@@ -167,7 +175,7 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng) -> Vec<String> {
                         let got = s.clone_dtoh(&out).unwrap();
                         let err = rel_err(&got, &want);
                         worst = worst.max(err);
-                        if !(err <= tol) {
+                        if err.is_nan() || err > tol {
                             failures.push(format!("{tag}: rel_err {err:.3e} > {tol:.0e}"));
                         }
                     }
@@ -186,7 +194,12 @@ fn wgmma_matches_reference_on_tile_edges() {
     let mut rng = Rng::fresh("wgmma_sweep");
     let mut failures = sweep::<bf16>(g, &mut rng);
     failures.extend(sweep::<f16>(g, &mut rng));
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -201,19 +214,38 @@ fn wgmma_large_shape_matches_cublas_split() {
     let dgu = s.clone_htod(&gu).unwrap();
     let dw = DeviceGluWeights::from_gate_up(dgu.as_view(), k, n).unwrap();
     let mut out = s.clone_htod(&vec![bf16::NAN; m * n]).unwrap();
-    g.forward_wgmma_for_tests(&dx, &[m, k], &dw, Activation::Silu, &mut out).unwrap();
+    g.forward_wgmma_for_tests(&dx, &[m, k], &dw, Activation::Silu, &mut out)
+        .unwrap();
     let fused = s.clone_dtoh(&out).unwrap();
     let mut out_b1 = s.clone_htod(&vec![bf16::NAN; m * n]).unwrap();
-    let ran = g.forward(&dx, &[m, k], &dw, Activation::Silu, &mut out_b1, Path::CublasSplit).unwrap();
+    let ran = g
+        .forward(
+            &dx,
+            &[m, k],
+            &dw,
+            Activation::Silu,
+            &mut out_b1,
+            Path::CublasSplit,
+        )
+        .unwrap();
     assert_eq!(ran, Path::CublasSplit);
-    let b1: Vec<f64> = s.clone_dtoh(&out_b1).unwrap().iter().map(|v| v.to_f64()).collect();
+    let b1: Vec<f64> = s
+        .clone_dtoh(&out_b1)
+        .unwrap()
+        .iter()
+        .map(|v| v.to_f64())
+        .collect();
     let e = rel_err(&fused, &b1);
     eprintln!("{m}x{k}x{n} bf16: wgmma vs cuBLAS B1 rel_err {e:.3e}");
     assert!(e <= 1e-2, "wgmma vs B1: {e}");
     // 8 sampled rows against f64.
     let hw = GluWeights::from_gate_up(&gu, k, n).unwrap();
     for i in 0..8 {
-        let r = if i == 0 { m - 1 } else { (rng.next_u64() as usize) % m };
+        let r = if i == 0 {
+            m - 1
+        } else {
+            (rng.next_u64() as usize) % m
+        };
         let want = common::reference(&x[r * k..(r + 1) * k], 1, &hw, Activation::Silu);
         let e = rel_err(&fused[r * n..(r + 1) * n], &want);
         assert!(e <= 1e-2, "row {r}: rel_err {e}");
@@ -230,16 +262,41 @@ fn wgmma_rejects_what_it_cannot_run() {
     let sentinel = bf16::from_f32(7.0);
     let mut out = s.clone_htod(&vec![sentinel; m * n]).unwrap();
     // N not a multiple of 8 (TMA row stride of KN weights).
-    let kn = DeviceGluWeights::new(w.slice(0..k * (n - 2)), w.slice(0..k * (n - 2)), k, n - 2, WeightLayout::KN).unwrap();
+    let kn = DeviceGluWeights::new(
+        w.slice(0..k * (n - 2)),
+        w.slice(0..k * (n - 2)),
+        k,
+        n - 2,
+        WeightLayout::KN,
+    )
+    .unwrap();
     let mut out2 = s.clone_htod(&vec![sentinel; m * (n - 2)]).unwrap();
-    let e = g.forward_wgmma_for_tests(&x.slice(0..m * k), &[m, k], &kn, Activation::Silu, &mut out2);
+    let e = g.forward_wgmma_for_tests(
+        &x.slice(0..m * k),
+        &[m, k],
+        &kn,
+        Activation::Silu,
+        &mut out2,
+    );
     assert!(matches!(e, Err(GluError::Misaligned { .. })), "{e:?}");
     // x misaligned by one element.
     let nk = DeviceGluWeights::new(w.as_view(), w.as_view(), k, n, WeightLayout::NK).unwrap();
-    let e = g.forward_wgmma_for_tests(&x.slice(1..1 + m * k), &[m, k], &nk, Activation::Silu, &mut out);
+    let e = g.forward_wgmma_for_tests(
+        &x.slice(1..1 + m * k),
+        &[m, k],
+        &nk,
+        Activation::Silu,
+        &mut out,
+    );
     assert!(matches!(e, Err(GluError::Misaligned { .. })), "{e:?}");
     // Wrong x length.
-    let e = g.forward_wgmma_for_tests(&x.slice(0..m * k - 1), &[m, k], &nk, Activation::Silu, &mut out);
+    let e = g.forward_wgmma_for_tests(
+        &x.slice(0..m * k - 1),
+        &[m, k],
+        &nk,
+        Activation::Silu,
+        &mut out,
+    );
     assert!(e.is_err());
     // f32 is not a wgmma dtype here.
     let xf = s.clone_htod(&vec![1.0f32; m * k]).unwrap();
@@ -249,7 +306,13 @@ fn wgmma_rejects_what_it_cannot_run() {
     let e = g.forward_wgmma_for_tests(&xf, &[m, k], &nkf, Activation::Silu, &mut of);
     assert!(matches!(e, Err(GluError::Unsupported { .. })), "{e:?}");
     let got = s.clone_dtoh(&out).unwrap();
-    assert!(got.iter().all(|v| *v == sentinel), "a rejected call wrote to out");
+    assert!(
+        got.iter().all(|v| *v == sentinel),
+        "a rejected call wrote to out"
+    );
     let got2 = s.clone_dtoh(&out2).unwrap();
-    assert!(got2.iter().all(|v| *v == sentinel), "a rejected call wrote to out");
+    assert!(
+        got2.iter().all(|v| *v == sentinel),
+        "a rejected call wrote to out"
+    );
 }

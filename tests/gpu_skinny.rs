@@ -66,7 +66,15 @@ const KS: &[usize] = &[8, 40, 1000, 4096];
 const NS: &[usize] = &[8, 24, 72, 1000, 4104];
 
 /// One (M, K, N) case: every form, a rotating activation and bias setting.
-fn run_case<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, m: usize, k: usize, n: usize, salt: usize, table: &mut String) -> Vec<String> {
+fn run_case<T: CudaElement>(
+    g: &CudaGlu,
+    rng: &mut Rng,
+    m: usize,
+    k: usize,
+    n: usize,
+    salt: usize,
+    table: &mut String,
+) -> Vec<String> {
     let d = T::DTYPE;
     let tol = tolerance(d);
     let s = g.stream();
@@ -80,20 +88,37 @@ fn run_case<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, m: usize, k: usize, n: u
     let dx = s.clone_htod(&x).unwrap();
     let (dbg, dbu) = (s.clone_htod(&bg).unwrap(), s.clone_htod(&bu).unwrap());
     for (fi, form) in [Form::Kn, Form::Nk, Form::Concat].into_iter().enumerate() {
-        let layout = if form == Form::Kn { WeightLayout::KN } else { WeightLayout::NK };
+        let layout = if form == Form::Kn {
+            WeightLayout::KN
+        } else {
+            WeightLayout::NK
+        };
         let (wg, wu) = (store(&wg_l, k, n, layout), store(&wu_l, k, n, layout));
         let mut gu = wg.clone();
         gu.extend_from_slice(&wu);
-        let (dwg, dwu, dgu) = (s.clone_htod(&wg).unwrap(), s.clone_htod(&wu).unwrap(), s.clone_htod(&gu).unwrap());
+        let (dwg, dwu, dgu) = (
+            s.clone_htod(&wg).unwrap(),
+            s.clone_htod(&wu).unwrap(),
+            s.clone_htod(&gu).unwrap(),
+        );
         // Rotate activation and bias setting over (case, form) so every
         // combination is hit across the sweep without running all of them.
         let pick = salt * 3 + fi;
         let act = Activation::ALL[pick % Activation::ALL.len()];
-        let act = if let Activation::Swish { .. } = act { Activation::Swish { beta: 1.7 } } else { act };
-        let (bias_g, bias_u) = [(false, false), (true, true), (true, false), (false, true)][(pick / 7) % 4];
+        let act = if let Activation::Swish { .. } = act {
+            Activation::Swish { beta: 1.7 }
+        } else {
+            act
+        };
+        let (bias_g, bias_u) =
+            [(false, false), (true, true), (true, false), (false, true)][(pick / 7) % 4];
         let gate = preact_f64(&x, m, &wg, bias_g.then_some(&bg[..]), k, n, layout);
         let up = preact_f64(&x, m, &wu, bias_u.then_some(&bu[..]), k, n, layout);
-        let want: Vec<f64> = gate.iter().zip(&up).map(|(g, u)| act.apply_f64(*g) * u).collect();
+        let want: Vec<f64> = gate
+            .iter()
+            .zip(&up)
+            .map(|(g, u)| act.apply_f64(*g) * u)
+            .collect();
         let dw = match form {
             Form::Concat => DeviceGluWeights::from_gate_up(dgu.as_view(), k, n),
             _ => DeviceGluWeights::new(dwg.as_view(), dwu.as_view(), k, n, layout),
@@ -121,7 +146,11 @@ fn run_case<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, m: usize, k: usize, n: u
                 line
             }
             Err(e) => {
-                let line = format!("{}\t{form:?}\t{m}x{k}x{n}\t{}\tERROR {e}", d.name(), act.name());
+                let line = format!(
+                    "{}\t{form:?}\t{m}x{k}x{n}\t{}\tERROR {e}",
+                    d.name(),
+                    act.name()
+                );
                 failures.push(line.clone());
                 line
             }
@@ -159,7 +188,12 @@ fn skinny_matches_reference() {
     for f in failures.iter().take(60) {
         eprintln!("{f}");
     }
-    assert!(failures.is_empty(), "{} of {} skinny checks failed (see above)", failures.len(), table.lines().count() - 1);
+    assert!(
+        failures.is_empty(),
+        "{} of {} skinny checks failed (see above)",
+        failures.len(),
+        table.lines().count() - 1
+    );
 }
 
 /// Both dtypes on the shapes that decide the kernel choice (split-K on for
@@ -170,7 +204,10 @@ fn skinny_every_activation_both_dtypes() {
     let mut rng = Rng::fresh("skinny_every_activation");
     let mut table = String::new();
     let mut failures = Vec::new();
-    for (i, &(m, k, n)) in [(5usize, 4096usize, 72usize), (40, 520, 4104)].iter().enumerate() {
+    for (i, &(m, k, n)) in [(5usize, 4096usize, 72usize), (40, 520, 4104)]
+        .iter()
+        .enumerate()
+    {
         for a in 0..7 {
             let salt = a + 7 * 4 * i; // walks every activation for form 0
             failures.extend(run_case::<bf16>(g, &mut rng, m, k, n, salt, &mut table));
@@ -190,7 +227,11 @@ fn skinny_repeat_calls_are_deterministic() {
     let g = need_gpu!();
     let mut rng = Rng::fresh("skinny_deterministic");
     let s = g.stream();
-    for &(m, k, n) in &[(3usize, 4096usize, 1000usize), (64, 2048, 200), (1, 4096, 11008)] {
+    for &(m, k, n) in &[
+        (3usize, 4096usize, 1000usize),
+        (64, 2048, 200),
+        (1, 4096, 11008),
+    ] {
         let x: Vec<bf16> = rng.vec(m * k, 1.0);
         let w: Vec<bf16> = rng.vec(2 * n * k, 1.0 / 64.0);
         let (dx, dw_) = (s.clone_htod(&x).unwrap(), s.clone_htod(&w).unwrap());
@@ -198,11 +239,15 @@ fn skinny_repeat_calls_are_deterministic() {
         let mut first: Option<Vec<bf16>> = None;
         for _ in 0..3 {
             let mut out = s.clone_htod(&vec![bf16::NAN; m * n]).unwrap();
-            g.forward_skinny_for_tests(&dx, &[m, k], &dw, Activation::Silu, &mut out).unwrap();
+            g.forward_skinny_for_tests(&dx, &[m, k], &dw, Activation::Silu, &mut out)
+                .unwrap();
             let o = s.clone_dtoh(&out).unwrap();
             match &first {
                 None => first = Some(o),
-                Some(f) => assert!(f.iter().zip(&o).all(|(a, b)| a.to_bits() == b.to_bits()), "{m}x{k}x{n}: not bit-identical"),
+                Some(f) => assert!(
+                    f.iter().zip(&o).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{m}x{k}x{n}: not bit-identical"
+                ),
             }
         }
         let hw = swiglu::GluWeights::from_gate_up(&w, k, n).unwrap();
@@ -225,19 +270,40 @@ fn skinny_rejects_ineligible_and_writes_nothing() {
     let x: Vec<f16> = rng.vec(65 * k + 8, 1.0);
     let dx = s.clone_htod(&x).unwrap();
     let mut out = s.clone_htod(&vec![f16::NAN; 65 * n]).unwrap();
-    let e = g.forward_skinny_for_tests(&dx.slice(0..65 * k), &[65, k], &dw, Activation::Silu, &mut out).unwrap_err();
+    let e = g
+        .forward_skinny_for_tests(
+            &dx.slice(0..65 * k),
+            &[65, k],
+            &dw,
+            Activation::Silu,
+            &mut out,
+        )
+        .unwrap_err();
     assert!(matches!(e, GluError::Unsupported { .. }), "{e}");
     // Misaligned x.
     let mut out = s.clone_htod(&vec![f16::NAN; 2 * n]).unwrap();
-    let e = g.forward_skinny_for_tests(&dx.slice(1..2 * k + 1), &[2, k], &dw, Activation::Silu, &mut out).unwrap_err();
+    let e = g
+        .forward_skinny_for_tests(
+            &dx.slice(1..2 * k + 1),
+            &[2, k],
+            &dw,
+            Activation::Silu,
+            &mut out,
+        )
+        .unwrap_err();
     assert!(matches!(e, GluError::Misaligned { .. }), "{e}");
-    assert!(s.clone_dtoh(&out).unwrap().iter().all(|v| v.is_nan()), "output written on error");
+    assert!(
+        s.clone_dtoh(&out).unwrap().iter().all(|v| v.is_nan()),
+        "output written on error"
+    );
     // f32: not taken.
     let w32 = s.clone_htod(&vec![0.5f32; k * n]).unwrap();
     let dw32 = DeviceGluWeights::new(w32.as_view(), w32.as_view(), k, n, WeightLayout::KN).unwrap();
     let x32 = s.clone_htod(&vec![1.0f32; k]).unwrap();
     let mut o32 = s.clone_htod(&vec![f32::NAN; n]).unwrap();
-    let e = g.forward_skinny_for_tests(&x32, &[1, k], &dw32, Activation::Silu, &mut o32).unwrap_err();
+    let e = g
+        .forward_skinny_for_tests(&x32, &[1, k], &dw32, Activation::Silu, &mut o32)
+        .unwrap_err();
     assert!(matches!(e, GluError::Unsupported { .. }), "{e}");
 }
 
@@ -277,12 +343,31 @@ fn skinny_timing_vs_b1() {
                     g.synchronize().unwrap();
                     t.elapsed().as_secs_f64() * 1e6 / iters as f64
                 };
-                let ts = time(&mut || g.forward_skinny_for_tests(&dx, &[m, k], &dw, Activation::Silu, &mut out).unwrap());
+                let ts = time(&mut || {
+                    g.forward_skinny_for_tests(&dx, &[m, k], &dw, Activation::Silu, &mut out)
+                        .unwrap()
+                });
                 let tb = time(&mut || {
-                    g.forward(&dx, &[m, k], &dw, Activation::Silu, &mut out, Path::CublasSplit).unwrap();
+                    g.forward(
+                        &dx,
+                        &[m, k],
+                        &dw,
+                        Activation::Silu,
+                        &mut out,
+                        Path::CublasSplit,
+                    )
+                    .unwrap();
                 });
                 let tm = time(&mut || {
-                    g.forward(&dx, &[m, k], &dw, Activation::Silu, &mut out, Path::FusedMma).unwrap();
+                    g.forward(
+                        &dx,
+                        &[m, k],
+                        &dw,
+                        Activation::Silu,
+                        &mut out,
+                        Path::FusedMma,
+                    )
+                    .unwrap();
                 });
                 let gbs = (4 * n * k) as f64 / ts * 1e-3;
                 eprintln!(

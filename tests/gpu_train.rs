@@ -38,7 +38,11 @@ fn rel(a: &[f32], b: &[f32]) -> f64 {
         num += ((x - y) as f64).powi(2);
         den += (*y as f64).powi(2);
     }
-    if den == 0.0 { num.sqrt() } else { (num / den).sqrt() }
+    if den == 0.0 {
+        num.sqrt()
+    } else {
+        (num / den).sqrt()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -50,9 +54,22 @@ enum Form {
 
 /// Runs one configuration; returns the failures as text.
 #[allow(clippy::too_many_arguments)]
-fn check<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, (m, k, n): (usize, usize, usize), form: Form, bias: bool, act: Activation, mode: SaveMode, tol: f64) -> Vec<String> {
+fn check<T: CudaElement>(
+    g: &CudaGlu,
+    rng: &mut Rng,
+    (m, k, n): (usize, usize, usize),
+    form: Form,
+    bias: bool,
+    act: Activation,
+    mode: SaveMode,
+    tol: f64,
+) -> Vec<String> {
     let s = g.stream();
-    let layout = if form == Form::Kn { WeightLayout::KN } else { WeightLayout::NK };
+    let layout = if form == Form::Kn {
+        WeightLayout::KN
+    } else {
+        WeightLayout::NK
+    };
     let x: Vec<T> = rng.vec(m * k, 1.0);
     let sc = 1.0 / (k as f32).sqrt();
     let (wg_l, wu_l): (Vec<T>, Vec<T>) = (rng.vec(k * n, sc), rng.vec(k * n, sc));
@@ -62,34 +79,70 @@ fn check<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, (m, k, n): (usize, usize, u
     let (bg, bu): (Vec<T>, Vec<T>) = (rng.vec(n, 0.5), rng.vec(n, 0.5));
     let d_out: Vec<T> = rng.vec(m * n, 1.0);
     let hw = GluWeights::new(&wg, &wu, k, n, layout).unwrap();
-    let hw = if bias { hw.with_biases(Some(&bg), Some(&bu)).unwrap() } else { hw };
+    let hw = if bias {
+        hw.with_biases(Some(&bg), Some(&bu)).unwrap()
+    } else {
+        hw
+    };
     // CPU oracle: f32 gradients.
     let mut out_cpu = vec![T::default(); m * n];
-    let saved = cpu::forward_train(&x, &[m, k], &hw, act, SaveMode::PreActivations, &mut out_cpu).unwrap();
+    let saved = cpu::forward_train(
+        &x,
+        &[m, k],
+        &hw,
+        act,
+        SaveMode::PreActivations,
+        &mut out_cpu,
+    )
+    .unwrap();
     let want = cpu::backward::<T, f32>(&x, &[m, k], &hw, act, &saved, &d_out).unwrap();
 
     let (dx, ddo) = (s.clone_htod(&x).unwrap(), s.clone_htod(&d_out).unwrap());
-    let (dwg, dwu, dgu) = (s.clone_htod(&wg).unwrap(), s.clone_htod(&wu).unwrap(), s.clone_htod(&gu).unwrap());
+    let (dwg, dwu, dgu) = (
+        s.clone_htod(&wg).unwrap(),
+        s.clone_htod(&wu).unwrap(),
+        s.clone_htod(&gu).unwrap(),
+    );
     let (dbg, dbu) = (s.clone_htod(&bg).unwrap(), s.clone_htod(&bu).unwrap());
     let dw = match form {
         Form::Concat => DeviceGluWeights::from_gate_up(dgu.as_view(), k, n),
         _ => DeviceGluWeights::new(dwg.as_view(), dwu.as_view(), k, n, layout),
     }
     .unwrap();
-    let dw = if bias { dw.with_biases(Some(dbg.as_view()), Some(dbu.as_view())).unwrap() } else { dw };
+    let dw = if bias {
+        dw.with_biases(Some(dbg.as_view()), Some(dbu.as_view()))
+            .unwrap()
+    } else {
+        dw
+    };
     let mut out = s.clone_htod(&vec![T::from_f32(f32::NAN); m * n]).unwrap();
-    let sv = g.forward_train(&dx, &[m, k], &dw, act, mode, &mut out).unwrap();
+    let sv = g
+        .forward_train(&dx, &[m, k], &dw, act, mode, &mut out)
+        .unwrap();
     let mut fails = Vec::new();
-    let tag = format!("{} {form:?} {m}x{k}x{n} {} bias={bias} {mode:?}", T::DTYPE.name(), act.name());
-    let o: Vec<f32> = s.clone_dtoh(&out).unwrap().iter().map(|v| v.to_f32()).collect();
+    let tag = format!(
+        "{} {form:?} {m}x{k}x{n} {} bias={bias} {mode:?}",
+        T::DTYPE.name(),
+        act.name()
+    );
+    let o: Vec<f32> = s
+        .clone_dtoh(&out)
+        .unwrap()
+        .iter()
+        .map(|v| v.to_f32())
+        .collect();
     let oc: Vec<f32> = out_cpu.iter().map(|v| v.to_f32()).collect();
     let e = rel(&o, &oc);
     if e > tol {
         fails.push(format!("{tag}: forward_train out rel {e:.2e}"));
     }
     let mut grads = DeviceGrads::<f32>::zeros(g, m, &dw).unwrap();
-    g.backward_into(&dx, &[m, k], &dw, act, &sv, &ddo, &mut grads, false).unwrap();
-    let cmp = |what: &str, got: &cudarc::driver::CudaSlice<f32>, want: &[f32], fails: &mut Vec<String>| {
+    g.backward_into(&dx, &[m, k], &dw, act, &sv, &ddo, &mut grads, false)
+        .unwrap();
+    let cmp = |what: &str,
+               got: &cudarc::driver::CudaSlice<f32>,
+               want: &[f32],
+               fails: &mut Vec<String>| {
         let e = rel(&s.clone_dtoh(got).unwrap(), want);
         if e > tol {
             fails.push(format!("{tag}: {what} rel {e:.2e}"));
@@ -99,24 +152,50 @@ fn check<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, (m, k, n): (usize, usize, u
     cmp("dWg", &grads.d_w_gate, &want.d_w_gate, &mut fails);
     cmp("dWu", &grads.d_w_up, &want.d_w_up, &mut fails);
     if bias {
-        cmp("dbg", grads.d_b_gate.as_ref().unwrap(), want.d_b_gate.as_ref().unwrap(), &mut fails);
-        cmp("dbu", grads.d_b_up.as_ref().unwrap(), want.d_b_up.as_ref().unwrap(), &mut fails);
+        cmp(
+            "dbg",
+            grads.d_b_gate.as_ref().unwrap(),
+            want.d_b_gate.as_ref().unwrap(),
+            &mut fails,
+        );
+        cmp(
+            "dbu",
+            grads.d_b_up.as_ref().unwrap(),
+            want.d_b_up.as_ref().unwrap(),
+            &mut fails,
+        );
     }
     // Accumulation: a second backward adds the same weight gradients again.
-    g.backward_into(&dx, &[m, k], &dw, act, &sv, &ddo, &mut grads, true).unwrap();
+    g.backward_into(&dx, &[m, k], &dw, act, &sv, &ddo, &mut grads, true)
+        .unwrap();
     let twice: Vec<f32> = want.d_w_gate.iter().map(|v| 2.0 * v).collect();
     cmp("dWg accumulated", &grads.d_w_gate, &twice, &mut fails);
-    cmp("dx after accumulate (overwritten)", &grads.dx, &want.dx, &mut fails);
+    cmp(
+        "dx after accumulate (overwritten)",
+        &grads.dx,
+        &want.dx,
+        &mut fails,
+    );
     // Gradients in the input dtype.
     let mut gt = DeviceGrads::<T>::zeros(g, m, &dw).unwrap();
-    g.backward_into(&dx, &[m, k], &dw, act, &sv, &ddo, &mut gt, false).unwrap();
-    let gw: Vec<f32> = s.clone_dtoh(&gt.d_w_up).unwrap().iter().map(|v| v.to_f32()).collect();
+    g.backward_into(&dx, &[m, k], &dw, act, &sv, &ddo, &mut gt, false)
+        .unwrap();
+    let gw: Vec<f32> = s
+        .clone_dtoh(&gt.d_w_up)
+        .unwrap()
+        .iter()
+        .map(|v| v.to_f32())
+        .collect();
     let e = rel(&gw, &want.d_w_up);
     if e > tol.max(if T::DTYPE == DType::F32 { 0.0 } else { 1e-2 }) {
         fails.push(format!("{tag}: dWu in {} rel {e:.2e}", T::DTYPE.name()));
     }
     // Memory held between the passes.
-    let want_bytes = if mode == SaveMode::PreActivations { 2 * m * n * T::DTYPE.size() } else { 0 };
+    let want_bytes = if mode == SaveMode::PreActivations {
+        2 * m * n * T::DTYPE.size()
+    } else {
+        0
+    };
     if sv.bytes() != want_bytes {
         fails.push(format!("{tag}: saved bytes {} != {want_bytes}", sv.bytes()));
     }
@@ -127,17 +206,32 @@ fn check<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, (m, k, n): (usize, usize, u
 fn gpu_backward_matches_cpu_backward() {
     let Some(g) = gpu() else { return };
     let mut rng = Rng::fresh("gpu_backward");
-    let shapes = [(1, 8, 8), (7, 40, 24), (33, 64, 72), (129, 72, 136), (64, 31, 7), (2, 128, 520)];
+    let shapes = [
+        (1, 8, 8),
+        (7, 40, 24),
+        (33, 64, 72),
+        (129, 72, 136),
+        (64, 31, 7),
+        (2, 128, 520),
+    ];
     let mut fails = Vec::new();
     let mut count = 0;
     for (i, &shape) in shapes.iter().enumerate() {
         for form in [Form::Kn, Form::Nk, Form::Concat] {
             for (j, act) in Activation::ALL.into_iter().enumerate() {
                 let bias = (i + j) % 2 == 0;
-                let mode = if (i + j) % 3 == 0 { SaveMode::Recompute } else { SaveMode::PreActivations };
-                fails.extend(check::<f32>(g, &mut rng, shape, form, bias, act, mode, 1e-5));
+                let mode = if (i + j) % 3 == 0 {
+                    SaveMode::Recompute
+                } else {
+                    SaveMode::PreActivations
+                };
+                fails.extend(check::<f32>(
+                    g, &mut rng, shape, form, bias, act, mode, 1e-5,
+                ));
                 // bf16: saved pre-activations and dG/dU are rounded to bf16.
-                fails.extend(check::<bf16>(g, &mut rng, shape, form, !bias, act, mode, 2e-2));
+                fails.extend(check::<bf16>(
+                    g, &mut rng, shape, form, !bias, act, mode, 2e-2,
+                ));
                 count += 2;
             }
         }
@@ -145,7 +239,11 @@ fn gpu_backward_matches_cpu_backward() {
     for f in fails.iter().take(40) {
         eprintln!("{f}");
     }
-    assert!(fails.is_empty(), "{} failures in {count} configurations", fails.len());
+    assert!(
+        fails.is_empty(),
+        "{} failures in {count} configurations",
+        fails.len()
+    );
 }
 
 #[test]
@@ -157,10 +255,30 @@ fn backward_rejects_mismatched_state() {
     let w = s.clone_htod(&vec![0.25f32; k * n]).unwrap();
     let dw = DeviceGluWeights::new(w.as_view(), w.as_view(), k, n, WeightLayout::NK).unwrap();
     let mut out = s.alloc_zeros::<f32>(m * n).unwrap();
-    let sv = g.forward_train(&x, &[m, k], &dw, Activation::Silu, SaveMode::PreActivations, &mut out).unwrap();
+    let sv = g
+        .forward_train(
+            &x,
+            &[m, k],
+            &dw,
+            Activation::Silu,
+            SaveMode::PreActivations,
+            &mut out,
+        )
+        .unwrap();
     let x2 = s.clone_htod(&vec![0.5f32; 2 * m * k]).unwrap();
     let d2 = s.clone_htod(&vec![1.0f32; 2 * m * n]).unwrap();
     let mut grads = DeviceGrads::<f32>::zeros(g, 2 * m, &dw).unwrap();
-    let e = g.backward_into(&x2, &[2 * m, k], &dw, Activation::Silu, &sv, &d2, &mut grads, false).unwrap_err();
+    let e = g
+        .backward_into(
+            &x2,
+            &[2 * m, k],
+            &dw,
+            Activation::Silu,
+            &sv,
+            &d2,
+            &mut grads,
+            false,
+        )
+        .unwrap_err();
     assert!(matches!(e, swiglu::GluError::SavedMismatch(_)), "{e}");
 }

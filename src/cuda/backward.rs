@@ -28,9 +28,20 @@ impl CudaGlu {
     ) -> Result<()> {
         act.validate()?;
         let len = checked_elems("rows*N", rows, n)?;
-        for (what, got) in [("gate", gate.len()), ("up", up.len()), ("d_out", d_out.len()), ("d_gate", d_gate.len()), ("d_up", d_up.len())] {
+        for (what, got) in [
+            ("gate", gate.len()),
+            ("up", up.len()),
+            ("d_out", d_out.len()),
+            ("d_gate", d_gate.len()),
+            ("d_up", d_up.len()),
+        ] {
             if got != len {
-                return Err(GluError::LengthMismatch { what, shape: vec![rows, n], expected: len, got });
+                return Err(GluError::LengthMismatch {
+                    what,
+                    shape: vec![rows, n],
+                    expected: len,
+                    got,
+                });
             }
         }
         let s = &self.stream;

@@ -1,9 +1,9 @@
 //! The cuBLAS baselines B1, B2, B3: what users run today without fusion.
 
+use super::blas::Operand;
 use super::elementwise::EltOp;
 use super::params::{GluEltParams, GluParams};
 use super::{CudaElement, CudaGlu, Path};
-use super::blas::Operand;
 use crate::error::Result;
 use crate::types::{DType, WeightLayout};
 use cudarc::driver::DevicePtrMut;
@@ -28,16 +28,49 @@ impl CudaGlu {
     ) -> Result<()> {
         let (m, n, k) = (m as usize, n as usize, k as usize);
         let wop = match layout {
-            WeightLayout::KN => Operand { ptr: w, dtype, ld: n, trans: false },
-            WeightLayout::NK => Operand { ptr: w, dtype, ld: k, trans: true },
+            WeightLayout::KN => Operand {
+                ptr: w,
+                dtype,
+                ld: n,
+                trans: false,
+            },
+            WeightLayout::NK => Operand {
+                ptr: w,
+                dtype,
+                ld: k,
+                trans: true,
+            },
         };
-        let xop = Operand { ptr: x, dtype, ld: k, trans: false };
+        let xop = Operand {
+            ptr: x,
+            dtype,
+            ld: k,
+            trans: false,
+        };
         // SAFETY: forwarded from the caller.
-        unsafe { self.gemm_rm((m, n, k), xop, wop, Operand { ptr: c, dtype, ld: ldc as usize, trans: false }, 0.0) }
+        unsafe {
+            self.gemm_rm(
+                (m, n, k),
+                xop,
+                wop,
+                Operand {
+                    ptr: c,
+                    dtype,
+                    ld: ldc as usize,
+                    trans: false,
+                },
+                0.0,
+            )
+        }
     }
 
     /// Runs baseline `path` for the validated parameters `p`.
-    pub(crate) fn baseline<T: CudaElement>(&self, path: Path, p: &GluParams, layout: WeightLayout) -> Result<()> {
+    pub(crate) fn baseline<T: CudaElement>(
+        &self,
+        path: Path,
+        p: &GluParams,
+        layout: WeightLayout,
+    ) -> Result<()> {
         let (m, n, k) = (p.m, p.n, p.k);
         let (mu, nu) = (m as usize, n as usize);
         let d = T::DTYPE;
@@ -77,7 +110,15 @@ impl CudaGlu {
                 }
                 Path::CublasConcat => {
                     // gate_up is [2N, K] (NK): one GEMM with N' = 2N into [m, 2n].
-                    self.gemm_rowmajor(d, p.x as u64, p.w_gate as u64, WeightLayout::NK, sp, (m, 2 * n, k), 2 * n)?;
+                    self.gemm_rowmajor(
+                        d,
+                        p.x as u64,
+                        p.w_gate as u64,
+                        WeightLayout::NK,
+                        sp,
+                        (m, 2 * n, k),
+                        2 * n,
+                    )?;
                     e.a = sp as *const c_void;
                     e.b = (sp + nu as u64 * esize) as *const c_void;
                     e.ld_a = 2 * n;

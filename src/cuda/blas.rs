@@ -7,7 +7,11 @@ use cudarc::cublas::{result as blas, sys as bsys};
 use std::ffi::{c_int, c_void};
 
 fn to_c_int(what: &'static str, v: usize) -> Result<c_int> {
-    c_int::try_from(v).map_err(|_| GluError::Overflow { what, dims: vec![v], limit: "cuBLAS's 32-bit int" })
+    c_int::try_from(v).map_err(|_| GluError::Overflow {
+        what,
+        dims: vec![v],
+        limit: "cuBLAS's 32-bit int",
+    })
 }
 
 pub(crate) fn cuda_dtype(d: DType) -> bsys::cudaDataType {
@@ -39,13 +43,30 @@ impl CudaGlu {
     /// holds the rows its shape and `ld` imply, live until the stream passes
     /// this call; `c` must not overlap `a` or `b`.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) unsafe fn gemm_rm(&self, (m, n, k): (usize, usize, usize), a: Operand, b: Operand, c: Operand, beta: f32) -> Result<()> {
+    pub(crate) unsafe fn gemm_rm(
+        &self,
+        (m, n, k): (usize, usize, usize),
+        a: Operand,
+        b: Operand,
+        c: Operand,
+        beta: f32,
+    ) -> Result<()> {
         if m == 0 || n == 0 {
             return Ok(());
         }
         let (mi, ni, ki) = (to_c_int("M", m)?, to_c_int("N", n)?, to_c_int("K", k)?);
-        let (lda, ldb, ldc) = (to_c_int("lda", a.ld)?, to_c_int("ldb", b.ld)?, to_c_int("ldc", c.ld)?);
-        let op = |t: bool| if t { bsys::cublasOperation_t::CUBLAS_OP_T } else { bsys::cublasOperation_t::CUBLAS_OP_N };
+        let (lda, ldb, ldc) = (
+            to_c_int("lda", a.ld)?,
+            to_c_int("ldb", b.ld)?,
+            to_c_int("ldc", c.ld)?,
+        );
+        let op = |t: bool| {
+            if t {
+                bsys::cublasOperation_t::CUBLAS_OP_T
+            } else {
+                bsys::cublasOperation_t::CUBLAS_OP_N
+            }
+        };
         let alpha = 1.0f32;
         // Column-major view: Cᵀ[n, m] = op(B)ᵀ[n, k] · op(A)ᵀ[k, m]; a row-major
         // matrix is its own transpose in column-major, so the ops carry over.

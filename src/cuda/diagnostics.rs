@@ -95,10 +95,21 @@ impl CudaGlu {
         ];
         let mut out = self.stream.alloc_zeros::<u64>(want.len())?;
         let f = self.function("probe", "glu_params_probe")?;
-        let cfg = LaunchConfig { grid_dim: (1, 1, 1), block_dim: (1, 1, 1), shared_mem_bytes: 0 };
+        let cfg = LaunchConfig {
+            grid_dim: (1, 1, 1),
+            block_dim: (1, 1, 1),
+            shared_mem_bytes: 0,
+        };
         // SAFETY: the probe only reads its by-value arguments (the pointers in
         // them are never dereferenced) and writes 29 u64 to `out`, which holds 29.
-        unsafe { self.stream.launch_builder(&f).arg(&p).arg(&e).arg(&mut out).launch(cfg) }?;
+        unsafe {
+            self.stream
+                .launch_builder(&f)
+                .arg(&p)
+                .arg(&e)
+                .arg(&mut out)
+                .launch(cfg)
+        }?;
         let got = self.stream.clone_dtoh(&out)?;
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
             if g != w {
@@ -117,7 +128,11 @@ impl CudaGlu {
     pub fn probe_mma_fragments(&self) -> Result<Vec<FragmentMismatch>> {
         let mut out = self.stream.clone_htod(&vec![f32::NAN; 256])?;
         let f = self.function("probe", "mma_fragment_probe")?;
-        let cfg = LaunchConfig { grid_dim: (1, 1, 1), block_dim: (32, 1, 1), shared_mem_bytes: 0 };
+        let cfg = LaunchConfig {
+            grid_dim: (1, 1, 1),
+            block_dim: (32, 1, 1),
+            shared_mem_bytes: 0,
+        };
         // SAFETY: the probe writes 256 f32 to `out`, which holds 256; it uses
         // only static shared memory.
         unsafe { self.stream.launch_builder(&f).arg(&mut out).launch(cfg) }?;
@@ -129,7 +144,13 @@ impl CudaGlu {
                     let g = got[half * 128 + r * 8 + c];
                     let w = (r * 16 + c) as f32;
                     if g != w {
-                        bad.push(FragmentMismatch { path, row: r, col: c, got: g, want: w });
+                        bad.push(FragmentMismatch {
+                            path,
+                            row: r,
+                            col: c,
+                            got: g,
+                            want: w,
+                        });
                     }
                 }
             }

@@ -38,7 +38,12 @@ impl CudaGlu {
     /// context holding at least `(rows - 1) * ld + n` elements of `dtype`
     /// (biases `n`), valid until the stream reaches this launch; outputs must
     /// not overlap inputs other than in place (`out0 == a`, same `ld`).
-    pub(crate) unsafe fn launch_elt(&self, op: EltOp, dtype: DType, p: &GluEltParams) -> Result<()> {
+    pub(crate) unsafe fn launch_elt(
+        &self,
+        op: EltOp,
+        dtype: DType,
+        p: &GluEltParams,
+    ) -> Result<()> {
         let total = (p.rows as u64).saturating_mul(p.n as u64);
         if total == 0 {
             return Ok(());
@@ -48,7 +53,11 @@ impl CudaGlu {
         // fills the chip without launching more blocks than useful.
         let want = total.div_ceil(ELT_THREADS as u64 * 8);
         let grid = want.clamp(1, self.sm_count as u64 * 16) as u32;
-        let cfg = LaunchConfig { grid_dim: (grid, 1, 1), block_dim: (ELT_THREADS, 1, 1), shared_mem_bytes: 0 };
+        let cfg = LaunchConfig {
+            grid_dim: (grid, 1, 1),
+            block_dim: (ELT_THREADS, 1, 1),
+            shared_mem_bytes: 0,
+        };
         // SAFETY: the caller guarantees the pointers and extents (see above).
         unsafe { self.stream.launch_builder(&f).arg(p).launch(cfg) }?;
         Ok(())

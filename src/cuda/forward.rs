@@ -1,7 +1,7 @@
 //! Forward dispatch: choose a path, validate, launch.
 
-use super::params::{self, GluParams};
 use super::hopper::wgmma_eligible;
+use super::params::{self, GluParams};
 use super::skinny::skinny_eligible;
 use super::{CudaElement, CudaGlu, DeviceGluWeights};
 use crate::error::{GluError, Result};
@@ -67,10 +67,19 @@ impl Path {
 
     /// Whether this path is one of the fused kernels.
     pub const fn is_fused(self) -> bool {
-        matches!(self, Path::FusedWgmma | Path::FusedSkinny | Path::FusedMma | Path::FusedSimt)
+        matches!(
+            self,
+            Path::FusedWgmma | Path::FusedSkinny | Path::FusedMma | Path::FusedSimt
+        )
     }
-
 }
+
+/// Largest M for which [`Path::Auto`] takes the decode kernel (measured, H200).
+const SKINNY_AUTO_MAX_M: usize = 16;
+
+/// Smallest M for which [`Path::Auto`] takes the Hopper kernel: one 128-row
+/// tile; below it the kernel's tiles are mostly padding.
+const WGMMA_AUTO_MIN_M: usize = 128;
 
 /// Device address of an optional buffer (0 for `None`) and its sync guard.
 pub(crate) fn opt_ptr<'a, T>(
@@ -99,7 +108,11 @@ impl CudaGlu {
             Path::Auto | Path::FusedWgmma | Path::FusedMma | Path::FusedSimt => 0,
             Path::FusedSkinny => {
                 let plan = super::skinny::skinny_plan(m, n, k, self.sm_count as usize);
-                if plan.splits <= 1 { 0 } else { plan.splits * m * 2 * n * 4 + plan.n_tiles * 4 }
+                if plan.splits <= 1 {
+                    0
+                } else {
+                    plan.splits * m * 2 * n * 4 + plan.n_tiles * 4
+                }
             }
             Path::CublasSplit | Path::CublasConcat | Path::CublasEager => 2 * m * n * dtype.size(),
         }
@@ -140,7 +153,11 @@ impl CudaGlu {
 
         let aligned = is_aligned16(&[xp, op, wg, wu]);
         let mma_ok = T::DTYPE != DType::F32 && k % 8 == 0 && n % 8 == 0 && aligned;
-        let unsupported = |what: &str| GluError::Unsupported { what: what.into(), dtype: T::DTYPE, layout: w.layout };
+        let unsupported = |what: &str| GluError::Unsupported {
+            what: what.into(),
+            dtype: T::DTYPE,
+            layout: w.layout,
+        };
         let path = match path {
             Path::Auto => self.auto_path(m, k, n, T::DTYPE, w.layout, aligned, w.concatenated),
             Path::FusedWgmma if !wgmma_eligible(self.cc, k, n, T::DTYPE, w.layout, aligned) => {
@@ -155,7 +172,9 @@ impl CudaGlu {
             }
             Path::FusedMma if T::DTYPE == DType::F32 => {
                 return Err(GluError::Unsupported {
-                    what: "the tensor-core fused kernel takes bf16/f16 (use FusedSimt for exact f32)".into(),
+                    what:
+                        "the tensor-core fused kernel takes bf16/f16 (use FusedSimt for exact f32)"
+                            .into(),
                     dtype: T::DTYPE,
                     layout: w.layout,
                 });
@@ -165,11 +184,22 @@ impl CudaGlu {
                     GluError::Misaligned {
                         what: "K and N (tensor-core path needs multiples of 8)",
                         required: 16,
-                        value: if k % 8 != 0 { k * T::DTYPE.size() } else { n * T::DTYPE.size() },
+                        value: if k % 8 != 0 {
+                            k * T::DTYPE.size()
+                        } else {
+                            n * T::DTYPE.size()
+                        },
                     }
                 } else {
-                    let bad = [xp, op, wg, wu].into_iter().find(|p| p % 16 != 0).unwrap_or(0);
-                    GluError::Misaligned { what: "device buffer", required: 16, value: bad as usize }
+                    let bad = [xp, op, wg, wu]
+                        .into_iter()
+                        .find(|p| p % 16 != 0)
+                        .unwrap_or(0);
+                    GluError::Misaligned {
+                        what: "device buffer",
+                        required: 16,
+                        value: bad as usize,
+                    }
                 });
             }
             Path::CublasConcat if !w.concatenated => {
@@ -203,8 +233,26 @@ impl CudaGlu {
         match path {
             Path::FusedWgmma => self.launch_wgmma(&p, T::DTYPE, w.layout)?,
             Path::FusedSkinny => self.launch_skinny(&p, T::DTYPE, w.layout)?,
-            Path::FusedMma => self.launch_fused(&p, "fused_glu_mma", params::MMA_BM, params::MMA_BN, params::MMA_THREADS, params::MMA_SMEM_BYTES, T::DTYPE, w.layout)?,
-            Path::FusedSimt => self.launch_fused(&p, "fused_glu_simt", params::SIMT_BM, params::SIMT_BN, params::SIMT_THREADS, 0, T::DTYPE, w.layout)?,
+            Path::FusedMma => self.launch_fused(
+                &p,
+                "fused_glu_mma",
+                params::MMA_BM,
+                params::MMA_BN,
+                params::MMA_THREADS,
+                params::MMA_SMEM_BYTES,
+                T::DTYPE,
+                w.layout,
+            )?,
+            Path::FusedSimt => self.launch_fused(
+                &p,
+                "fused_glu_simt",
+                params::SIMT_BM,
+                params::SIMT_BN,
+                params::SIMT_THREADS,
+                0,
+                T::DTYPE,
+                w.layout,
+            )?,
             Path::CublasSplit | Path::CublasConcat | Path::CublasEager => {
                 self.baseline::<T>(path, &p, w.layout)?
             }
@@ -218,11 +266,16 @@ impl CudaGlu {
     ///
     /// * f32, or bf16/f16 that misses the tensor-core preconditions (K, N
     ///   multiples of 8, 16-byte aligned buffers): [`Path::FusedSimt`], exact.
-    /// * M ≤ 64: [`Path::FusedSkinny`] (bound by reading the weights).
-    /// * compute capability 9.0: [`Path::FusedWgmma`].
-    /// * other Hopper-class parts (9.x without the sm_90a kernel), where the
-    ///   `mma.sync` kernel measured slower than cuBLAS: the cuBLAS baseline
-    ///   (B2 when the weights are one `[2N, K]` tensor, else B1).
+    /// * M ≤ 16: [`Path::FusedSkinny`] (bound by reading the weights;
+    ///   1.02–1.15x over B1 on the H200, while at M = 32..64 B1 is as fast or
+    ///   faster, so those sizes go on to the rules below).
+    /// * compute capability 9.0 and M ≥ 128: [`Path::FusedWgmma`] (740–760
+    ///   TFLOP/s at M ≥ 2048 on the H200, about 1.3x over B1).
+    /// * other Hopper-class cases (M = 17..127 on 9.0, where neither fused
+    ///   kernel has been measured to beat cuBLAS, or 9.x parts without the
+    ///   sm_90a kernel, where the `mma.sync` kernel measured ~0.5x of cuBLAS):
+    ///   the cuBLAS baseline (B2 when the weights are one `[2N, K]` tensor,
+    ///   else B1), reported as such.
     /// * sm_80 .. sm_89: [`Path::FusedMma`].
     #[allow(clippy::too_many_arguments)]
     pub fn auto_path(
@@ -239,14 +292,18 @@ impl CudaGlu {
         if !tc_ok {
             return Path::FusedSimt;
         }
-        if skinny_eligible(m, k, n, dtype, aligned) {
+        if m <= SKINNY_AUTO_MAX_M && skinny_eligible(m, k, n, dtype, aligned) {
             return Path::FusedSkinny;
         }
-        if wgmma_eligible(self.cc, k, n, dtype, layout, aligned) {
+        if m >= WGMMA_AUTO_MIN_M && wgmma_eligible(self.cc, k, n, dtype, layout, aligned) {
             return Path::FusedWgmma;
         }
         if self.cc.0 >= 9 {
-            return if concatenated { Path::CublasConcat } else { Path::CublasSplit };
+            return if concatenated {
+                Path::CublasConcat
+            } else {
+                Path::CublasSplit
+            };
         }
         Path::FusedMma
     }
@@ -266,11 +323,19 @@ impl CudaGlu {
         let (m, n) = (p.m as usize, p.n as usize);
         let grid_y = m.div_ceil(bm);
         if grid_y > 65_535 {
-            return Err(GluError::Overflow { what: "rows of x (grid y of the fused kernel)", dims: vec![m], limit: "65535 row tiles" });
+            return Err(GluError::Overflow {
+                what: "rows of x (grid y of the fused kernel)",
+                dims: vec![m],
+                limit: "65535 row tiles",
+            });
         }
         let grid_x = n.div_ceil(bn);
         if grid_x > i32::MAX as usize {
-            return Err(GluError::Overflow { what: "N (grid x)", dims: vec![n], limit: "2^31-1 column tiles" });
+            return Err(GluError::Overflow {
+                what: "N (grid x)",
+                dims: vec![n],
+                limit: "2^31-1 column tiles",
+            });
         }
         let lay = match layout {
             WeightLayout::KN => "kn",
@@ -278,7 +343,11 @@ impl CudaGlu {
         };
         let name = format!("{module}_{lay}_{}", dtype.name());
         let f = self.function_with_smem(module, &name, smem)?;
-        let cfg = LaunchConfig { grid_dim: (grid_x as u32, grid_y as u32, 1), block_dim: (threads, 1, 1), shared_mem_bytes: smem };
+        let cfg = LaunchConfig {
+            grid_dim: (grid_x as u32, grid_y as u32, 1),
+            block_dim: (threads, 1, 1),
+            shared_mem_bytes: smem,
+        };
         // SAFETY: `p` was built by `forward` from buffers whose lengths were
         // checked against (m, n, k) and the layout; the kernel reads x [m,k],
         // both weights [k*n], biases [n] when non-null, and writes out [m,n]
@@ -291,7 +360,12 @@ impl CudaGlu {
     }
 
     /// [`CudaGlu::function`], raising the kernel's dynamic shared memory limit to `smem` on first load.
-    pub(crate) fn function_with_smem(&self, module: &'static str, name: &str, smem: u32) -> Result<cudarc::driver::CudaFunction> {
+    pub(crate) fn function_with_smem(
+        &self,
+        module: &'static str,
+        name: &str,
+        smem: u32,
+    ) -> Result<cudarc::driver::CudaFunction> {
         let f = self.function(module, name)?;
         if smem > 48 * 1024 {
             f.set_attribute(
@@ -313,7 +387,11 @@ impl CudaGlu {
         path: Path,
     ) -> Result<(Vec<T>, Path)> {
         let m = check_io(x.len(), x_shape, w.k(), w.n(), 0).or_else(|e| match e {
-            GluError::LengthMismatch { what: "out", expected, .. } => Ok(expected / w.n()),
+            GluError::LengthMismatch {
+                what: "out",
+                expected,
+                ..
+            } => Ok(expected / w.n()),
             e => Err(e),
         })?;
         let s = &self.stream;
@@ -334,7 +412,10 @@ impl CudaGlu {
         };
         let dbg = w.bias_gate().map(|b| s.clone_htod(b)).transpose()?;
         let dbu = w.bias_up().map(|b| s.clone_htod(b)).transpose()?;
-        let dw = dw.with_biases(dbg.as_ref().map(|b| b.as_view()), dbu.as_ref().map(|b| b.as_view()))?;
+        let dw = dw.with_biases(
+            dbg.as_ref().map(|b| b.as_view()),
+            dbu.as_ref().map(|b| b.as_view()),
+        )?;
         let mut dout = s.alloc_zeros::<T>(m * w.n())?;
         let ran = self.forward(&dx, x_shape, &dw, act, &mut dout, path)?;
         Ok((s.clone_dtoh(&dout)?, ran))

@@ -48,7 +48,14 @@ const _: () = assert!(WG_SMEM_BYTES <= 227 * 1024);
 ///
 /// `aligned`: x, both weights and out are 16-byte aligned. Biases have no
 /// alignment requirement beyond their element size.
-pub(crate) fn wgmma_eligible(cc: (i32, i32), k: usize, n: usize, dtype: DType, layout: WeightLayout, aligned: bool) -> bool {
+pub(crate) fn wgmma_eligible(
+    cc: (i32, i32),
+    k: usize,
+    n: usize,
+    dtype: DType,
+    layout: WeightLayout,
+    aligned: bool,
+) -> bool {
     cc == (9, 0)
         && matches!(dtype, DType::BF16 | DType::F16)
         && matches!(layout, WeightLayout::NK | WeightLayout::KN)
@@ -80,7 +87,13 @@ unsafe impl DeviceRepr for TensorMap {}
 /// `ptr`: box `{64 (inner), box_rows}`, 128B swizzle, out-of-bounds elements
 /// read as zero. x and NK weights: `[M or N, K]`, 128-row boxes; KN weights:
 /// `[K, N]`, 64-row boxes. Mirrors `make_map` in `kernels/tests/wgmma_selftest.cu`.
-fn encode_map(ptr: u64, rows: usize, inner: usize, box_rows: u32, dtype: DType) -> Result<TensorMap> {
+fn encode_map(
+    ptr: u64,
+    rows: usize,
+    inner: usize,
+    box_rows: u32,
+    dtype: DType,
+) -> Result<TensorMap> {
     let data_type = match dtype {
         DType::BF16 => sys::CUtensorMapDataType::CU_TENSOR_MAP_DATA_TYPE_BFLOAT16,
         DType::F16 => sys::CUtensorMapDataType::CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
@@ -130,7 +143,12 @@ impl CudaGlu {
     /// (m, n, k) and the layout) and checked [`wgmma_eligible`] (cc 9.0, K
     /// and N multiples of 8, x / weights / out 16-byte aligned); this
     /// function re-checks what the launch's soundness depends on.
-    pub(crate) fn launch_wgmma(&self, p: &GluParams, dtype: DType, layout: WeightLayout) -> Result<()> {
+    pub(crate) fn launch_wgmma(
+        &self,
+        p: &GluParams,
+        dtype: DType,
+        layout: WeightLayout,
+    ) -> Result<()> {
         let (m, n, k) = (p.m as usize, p.n as usize, p.k as usize);
         let aligned = is_aligned16(&[p.x as u64, p.w_gate as u64, p.w_up as u64, p.out as u64]);
         if !wgmma_eligible(self.cc, k, n, dtype, layout, aligned) {
@@ -147,7 +165,11 @@ impl CudaGlu {
         // Tile origins and TMA coordinates are int32 in the kernel.
         let limit = (i32::MAX as usize) - WG_BM;
         if m > limit || n > limit || k > limit {
-            return Err(GluError::Overflow { what: "M, N, K of the Hopper fused kernel", dims: vec![m, n, k], limit: "2^31 - 129 (TMA coordinates)" });
+            return Err(GluError::Overflow {
+                what: "M, N, K of the Hopper fused kernel",
+                dims: vec![m, n, k],
+                limit: "2^31 - 129 (TMA coordinates)",
+            });
         }
         if m == 0 {
             return Ok(());
@@ -171,7 +193,11 @@ impl CudaGlu {
         };
         let f = self.function_with_smem("fused_glu_wgmma", name, WG_SMEM_BYTES)?;
         let grid = wgmma_grid(m, n, self.sm_count);
-        let cfg = LaunchConfig { grid_dim: (grid as u32, 1, 1), block_dim: (WG_THREADS, 1, 1), shared_mem_bytes: WG_SMEM_BYTES };
+        let cfg = LaunchConfig {
+            grid_dim: (grid as u32, 1, 1),
+            block_dim: (WG_THREADS, 1, 1),
+            shared_mem_bytes: WG_SMEM_BYTES,
+        };
         // SAFETY: the kernel signature is (CUtensorMap, CUtensorMap,
         // CUtensorMap, GluParams), matching the four arguments pushed here.
         // The maps describe x [m,k] and w_gate, w_up ([n,k] for NK, [k,n] for
@@ -183,7 +209,15 @@ impl CudaGlu {
         // checked above, the dynamic shared memory limit was raised by
         // `function_with_smem`, and the caller keeps every buffer alive
         // until the launch has been recorded on this stream.
-        unsafe { self.stream.launch_builder(&f).arg(&tmap_x).arg(&tmap_g).arg(&tmap_u).arg(p).launch(cfg) }?;
+        unsafe {
+            self.stream
+                .launch_builder(&f)
+                .arg(&tmap_x)
+                .arg(&tmap_g)
+                .arg(&tmap_u)
+                .arg(p)
+                .launch(cfg)
+        }?;
         Ok(())
     }
 
@@ -210,7 +244,10 @@ impl CudaGlu {
         let (bu, _gbu) = opt_ptr(w.bias_up.as_ref(), s);
         if T::DTYPE == DType::F32 || self.cc != (9, 0) {
             return Err(GluError::Unsupported {
-                what: format!("the Hopper fused kernel needs cc 9.0 (have {}.{}) and bf16/f16", self.cc.0, self.cc.1),
+                what: format!(
+                    "the Hopper fused kernel needs cc 9.0 (have {}.{}) and bf16/f16",
+                    self.cc.0, self.cc.1
+                ),
                 dtype: T::DTYPE,
                 layout: w.layout,
             });
@@ -219,11 +256,19 @@ impl CudaGlu {
             return Err(GluError::Misaligned {
                 what: "K and N (TMA row strides need multiples of 8 elements)",
                 required: 16,
-                value: if k % 8 != 0 { k * T::DTYPE.size() } else { n * T::DTYPE.size() },
+                value: if k % 8 != 0 {
+                    k * T::DTYPE.size()
+                } else {
+                    n * T::DTYPE.size()
+                },
             });
         }
         if let Some(bad) = [xp, op, wg, wu].into_iter().find(|p| p % 16 != 0) {
-            return Err(GluError::Misaligned { what: "device buffer", required: 16, value: bad as usize });
+            return Err(GluError::Misaligned {
+                what: "device buffer",
+                required: 16,
+                value: bad as usize,
+            });
         }
         if m == 0 {
             return Ok(());
@@ -257,8 +302,17 @@ mod tests {
         let header = include_str!("../../kernels/glu_hopper_layout.cuh");
         let get = |name: &str| -> usize {
             let pat = format!("constexpr int {name} = ");
-            let line = header.lines().find(|l| l.starts_with(&pat)).unwrap_or_else(|| panic!("{name} missing"));
-            line[pat.len()..].split(';').next().unwrap().trim().parse().unwrap()
+            let line = header
+                .lines()
+                .find(|l| l.starts_with(&pat))
+                .unwrap_or_else(|| panic!("{name} missing"));
+            line[pat.len()..]
+                .split(';')
+                .next()
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
         };
         assert_eq!(get("kWgBM"), WG_BM);
         assert_eq!(get("kWgBN"), WG_BN);
@@ -272,13 +326,48 @@ mod tests {
         let ok = |cc, k, n, d, l, a| wgmma_eligible(cc, k, n, d, l, a);
         assert!(ok((9, 0), 4096, 11008, DType::BF16, WeightLayout::NK, true));
         assert!(ok((9, 0), 8, 8, DType::F16, WeightLayout::NK, true));
-        assert!(!ok((8, 0), 4096, 11008, DType::BF16, WeightLayout::NK, true));
-        assert!(!ok((10, 0), 4096, 11008, DType::BF16, WeightLayout::NK, true));
+        assert!(!ok(
+            (8, 0),
+            4096,
+            11008,
+            DType::BF16,
+            WeightLayout::NK,
+            true
+        ));
+        assert!(!ok(
+            (10, 0),
+            4096,
+            11008,
+            DType::BF16,
+            WeightLayout::NK,
+            true
+        ));
         assert!(!ok((9, 0), 4096, 11008, DType::F32, WeightLayout::NK, true));
         assert!(ok((9, 0), 4096, 11008, DType::BF16, WeightLayout::KN, true));
-        assert!(!ok((9, 0), 4100, 11008, DType::BF16, WeightLayout::NK, true));
-        assert!(!ok((9, 0), 4096, 11004, DType::BF16, WeightLayout::NK, true));
-        assert!(!ok((9, 0), 4096, 11008, DType::BF16, WeightLayout::NK, false));
+        assert!(!ok(
+            (9, 0),
+            4100,
+            11008,
+            DType::BF16,
+            WeightLayout::NK,
+            true
+        ));
+        assert!(!ok(
+            (9, 0),
+            4096,
+            11004,
+            DType::BF16,
+            WeightLayout::NK,
+            true
+        ));
+        assert!(!ok(
+            (9, 0),
+            4096,
+            11008,
+            DType::BF16,
+            WeightLayout::NK,
+            false
+        ));
     }
 
     #[test]

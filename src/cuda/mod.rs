@@ -17,9 +17,9 @@ mod diagnostics;
 mod elementwise;
 mod forward;
 mod hopper;
+pub mod params;
 mod skinny;
 mod train;
-pub mod params;
 mod weights;
 
 pub use diagnostics::FragmentMismatch;
@@ -30,7 +30,9 @@ pub use weights::DeviceGluWeights;
 use crate::error::{GluError, Result};
 use crate::types::Element;
 use cudarc::cublas::CudaBlas;
-use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream, DeviceRepr, ValidAsZeroBits};
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaModule, CudaStream, DeviceRepr, ValidAsZeroBits,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -51,7 +53,10 @@ impl<T: Element + DeviceRepr + ValidAsZeroBits> CudaElement for T {}
 /// (`libcuda`), at least one device, cuBLAS. Never panics.
 pub fn unavailable_reason() -> Option<String> {
     if !embedded::KERNELS_BUILT {
-        return Some(format!("kernels not built: {}", embedded::KERNELS_MISSING_REASON));
+        return Some(format!(
+            "kernels not built: {}",
+            embedded::KERNELS_MISSING_REASON
+        ));
     }
     // SAFETY: `is_culib_present` only tries to dlopen the library by name.
     if !unsafe { cudarc::driver::sys::is_culib_present() } {
@@ -104,7 +109,9 @@ impl CudaGlu {
         }
         let count = CudaContext::device_count()? as usize;
         if ordinal >= count {
-            return Err(GluError::CudaUnavailable(format!("device {ordinal} requested, {count} present")));
+            return Err(GluError::CudaUnavailable(format!(
+                "device {ordinal} requested, {count} present"
+            )));
         }
         let ctx = CudaContext::new(ordinal)?;
         let stream = ctx.new_stream()?;
@@ -162,7 +169,12 @@ impl CudaGlu {
 
     /// Looks up (loading its module on first use) the kernel `name` in module `module`.
     pub(crate) fn function(&self, module: &'static str, name: &str) -> Result<CudaFunction> {
-        if let Some(f) = self.functions.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
+        if let Some(f) = self
+            .functions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
             return Ok(f.clone());
         }
         let m = {
@@ -174,15 +186,24 @@ impl CudaGlu {
                         .iter()
                         .find(|(n, _)| *n == module)
                         .map(|(_, img)| *img)
-                        .ok_or_else(|| GluError::CudaUnavailable(format!("kernel module `{module}` not embedded")))?;
-                    let m = self.ctx.load_module(cudarc::nvrtc::Ptx::from_binary(image.to_vec()))?;
+                        .ok_or_else(|| {
+                            GluError::CudaUnavailable(format!(
+                                "kernel module `{module}` not embedded"
+                            ))
+                        })?;
+                    let m = self
+                        .ctx
+                        .load_module(cudarc::nvrtc::Ptx::from_binary(image.to_vec()))?;
                     mods.insert(module, m.clone());
                     m
                 }
             }
         };
         let f = m.load_function(name)?;
-        self.functions.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), f.clone());
+        self.functions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string(), f.clone());
         Ok(f)
     }
 

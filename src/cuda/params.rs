@@ -149,7 +149,10 @@ mod tests {
         assert_eq!(get("GLU_ELT_THREADS"), ELT_THREADS as usize);
         for (name, code) in [
             ("GLU_ACT_SILU", crate::Activation::Silu.code()),
-            ("GLU_ACT_SWISH", crate::Activation::Swish { beta: 1.0 }.code()),
+            (
+                "GLU_ACT_SWISH",
+                crate::Activation::Swish { beta: 1.0 }.code(),
+            ),
             ("GLU_ACT_SIGMOID", crate::Activation::Sigmoid.code()),
             ("GLU_ACT_GELU_ERF", crate::Activation::GeluErf.code()),
             ("GLU_ACT_GELU_TANH", crate::Activation::GeluTanh.code()),

@@ -34,7 +34,8 @@ pub(crate) const SKINNY_BLOCKS_PER_SM: usize = 2;
 pub(crate) const SKINNY_MIN_KTILES_PER_SPLIT: usize = 4;
 /// `(m_pad, threads, dynamic smem bytes)` per kernel configuration
 /// (`GLU_SKINNY_M{16,32,64}_{THREADS,SMEM_BYTES}`).
-pub(crate) const SKINNY_CONFIGS: [(usize, u32, u32); 3] = [(16, 128, 73_728), (32, 128, 102_400), (64, 128, 98_304)];
+pub(crate) const SKINNY_CONFIGS: [(usize, u32, u32); 3] =
+    [(16, 128, 73_728), (32, 128, 102_400), (64, 128, 98_304)];
 
 /// Mirror of `struct GluSkinnySplit` (`kernels/glu_skinny.cuh`).
 #[repr(C)]
@@ -90,13 +91,26 @@ pub(crate) fn skinny_plan(m: usize, n: usize, k: usize, sm_count: usize) -> Skin
     let max_splits = (k_tiles / SKINNY_MIN_KTILES_PER_SPLIT).max(1);
     splits = splits.clamp(1, max_splits);
     let kt_per = k_tiles.div_ceil(splits);
-    SkinnyPlan { m_pad, threads, smem, n_tiles, splits: k_tiles.div_ceil(kt_per), k_per_split: kt_per * SKINNY_BK }
+    SkinnyPlan {
+        m_pad,
+        threads,
+        smem,
+        n_tiles,
+        splits: k_tiles.div_ceil(kt_per),
+        k_per_split: kt_per * SKINNY_BK,
+    }
 }
 
 /// Whether the skinny kernel can run this problem: bf16/f16, `1 ≤ m ≤ 64`,
 /// `k` and `n` positive multiples of 8, and `ptrs_aligned` (x, w_gate, w_up
 /// and out all 16-byte aligned). Biases have no alignment requirement.
-pub(crate) fn skinny_eligible(m: usize, k: usize, n: usize, dtype: DType, ptrs_aligned: bool) -> bool {
+pub(crate) fn skinny_eligible(
+    m: usize,
+    k: usize,
+    n: usize,
+    dtype: DType,
+    ptrs_aligned: bool,
+) -> bool {
     matches!(dtype, DType::BF16 | DType::F16)
         && (1..=SKINNY_MAX_M).contains(&m)
         && k > 0
@@ -112,7 +126,12 @@ impl CudaGlu {
     ///
     /// Returns [`GluError::Unsupported`] / [`GluError::Misaligned`] (nothing
     /// launched) when [`skinny_eligible`] does not hold.
-    pub(crate) fn launch_skinny(&self, p: &GluParams, dtype: DType, layout: WeightLayout) -> Result<()> {
+    pub(crate) fn launch_skinny(
+        &self,
+        p: &GluParams,
+        dtype: DType,
+        layout: WeightLayout,
+    ) -> Result<()> {
         let (m, n, k) = (p.m as usize, p.n as usize, p.k as usize);
         if p.m < 1 || p.n < 1 || p.k < 1 || !skinny_eligible(m, k, n, dtype, true) {
             return Err(GluError::Unsupported {
@@ -126,11 +145,19 @@ impl CudaGlu {
         let ptrs = [p.x as u64, p.out as u64, p.w_gate as u64, p.w_up as u64];
         if !is_aligned16(&ptrs) {
             let bad = ptrs.into_iter().find(|q| q % 16 != 0).unwrap_or(0);
-            return Err(GluError::Misaligned { what: "device buffer (skinny kernel)", required: 16, value: bad as usize });
+            return Err(GluError::Misaligned {
+                what: "device buffer (skinny kernel)",
+                required: 16,
+                value: bad as usize,
+            });
         }
         let plan = skinny_plan(m, n, k, self.sm_count as usize);
         if plan.n_tiles > i32::MAX as usize {
-            return Err(GluError::Overflow { what: "N (grid x of the skinny kernel)", dims: vec![n], limit: "2^31-1 column tiles" });
+            return Err(GluError::Overflow {
+                what: "N (grid x of the skinny kernel)",
+                dims: vec![n],
+                limit: "2^31-1 column tiles",
+            });
         }
         // splits <= 2 * sm_count, far below the 65535 grid-y limit.
         let lay = match layout {
@@ -146,7 +173,13 @@ impl CudaGlu {
         };
         let s = &self.stream;
         if plan.splits <= 1 {
-            let split = GluSkinnySplit { ws: std::ptr::null_mut(), counters: std::ptr::null_mut(), k_per_split: plan.k_per_split as i64, splits: 1, reserved: 0 };
+            let split = GluSkinnySplit {
+                ws: std::ptr::null_mut(),
+                counters: std::ptr::null_mut(),
+                k_per_split: plan.k_per_split as i64,
+                splits: 1,
+                reserved: 0,
+            };
             // SAFETY: `p` describes buffers checked against (m, n, k) and the
             // layout by the caller; the kernel reads x [m,k], both weights
             // [k*n], biases [n] when non-null, writes out [m,n] only, with all
@@ -161,7 +194,11 @@ impl CudaGlu {
             .splits
             .checked_mul(m)
             .and_then(|v| v.checked_mul(2 * n))
-            .ok_or_else(|| GluError::Overflow { what: "skinny split-K workspace", dims: vec![plan.splits, m, 2 * n], limit: "usize" })?;
+            .ok_or_else(|| GluError::Overflow {
+                what: "skinny split-K workspace",
+                dims: vec![plan.splits, m, 2 * n],
+                limit: "usize",
+            })?;
         // SAFETY: uninitialised f32 device memory; the kernel writes every
         // workspace element before any block reads it (the last block of a
         // column tile reads only after every slice's ticket is in).
@@ -249,14 +286,28 @@ mod tests {
         assert_eq!(get("GLU_SKINNY_BK"), SKINNY_BK);
         assert_eq!(get("GLU_SKINNY_MAX_M"), SKINNY_MAX_M);
         assert_eq!(get("GLU_SKINNY_BLOCKS_PER_SM"), SKINNY_BLOCKS_PER_SM);
-        assert_eq!(get("GLU_SKINNY_MIN_KTILES_PER_SPLIT"), SKINNY_MIN_KTILES_PER_SPLIT);
+        assert_eq!(
+            get("GLU_SKINNY_MIN_KTILES_PER_SPLIT"),
+            SKINNY_MIN_KTILES_PER_SPLIT
+        );
         for (i, tag) in ["M16", "M32", "M64"].iter().enumerate() {
             let (m_pad, threads, smem) = SKINNY_CONFIGS[i];
             assert_eq!(m_pad, 16 << i);
-            assert_eq!(get(&format!("GLU_SKINNY_{tag}_THREADS")), threads as usize, "{tag}");
-            assert_eq!(get(&format!("GLU_SKINNY_{tag}_SMEM_BYTES")), smem as usize, "{tag}");
+            assert_eq!(
+                get(&format!("GLU_SKINNY_{tag}_THREADS")),
+                threads as usize,
+                "{tag}"
+            );
+            assert_eq!(
+                get(&format!("GLU_SKINNY_{tag}_SMEM_BYTES")),
+                smem as usize,
+                "{tag}"
+            );
         }
-        for needle in ["offsetof(GluSkinnySplit, splits) == 24", "sizeof(GluSkinnySplit) == 32"] {
+        for needle in [
+            "offsetof(GluSkinnySplit, splits) == 24",
+            "sizeof(GluSkinnySplit) == 32",
+        ] {
             assert!(header.contains(needle), "header lost `{needle}`");
         }
     }
@@ -265,12 +316,18 @@ mod tests {
     fn plan_fills_one_wave_and_never_leaves_an_empty_slice() {
         // Llama-sized decode on 132 SMs: enough column tiles, no split.
         let p = skinny_plan(1, 11008, 4096, 132);
-        assert_eq!((p.m_pad, p.n_tiles, p.splits, p.k_per_split), (16, 172, 1, 4096));
+        assert_eq!(
+            (p.m_pad, p.n_tiles, p.splits, p.k_per_split),
+            (16, 172, 1, 4096)
+        );
         let p = skinny_plan(64, 14336, 4096, 132);
         assert_eq!((p.m_pad, p.n_tiles, p.splits), (64, 224, 1));
         // Narrow N: split K up to one wave of 264 slots.
         let p = skinny_plan(17, 1000, 4096, 132);
-        assert_eq!((p.m_pad, p.n_tiles, p.splits, p.k_per_split), (32, 16, 16, 256));
+        assert_eq!(
+            (p.m_pad, p.n_tiles, p.splits, p.k_per_split),
+            (32, 16, 16, 256)
+        );
         for m in [1, 16, 17, 33, 64] {
             for k in [8, 40, 64, 1000, 4096, 4104, 65536] {
                 for n in [8, 24, 72, 1000, 4104, 11008] {
@@ -278,8 +335,13 @@ mod tests {
                         let p = skinny_plan(m, n, k, sms);
                         assert!(p.m_pad >= m && p.splits >= 1 && p.k_per_split % SKINNY_BK == 0);
                         assert!(p.splits * p.k_per_split >= k, "{m} {k} {n} {sms}: {p:?}");
-                        assert!((p.splits - 1) * p.k_per_split < k, "empty slice: {m} {k} {n} {sms}: {p:?}");
-                        assert!(p.splits == 1 || p.n_tiles * p.splits <= sms * SKINNY_BLOCKS_PER_SM);
+                        assert!(
+                            (p.splits - 1) * p.k_per_split < k,
+                            "empty slice: {m} {k} {n} {sms}: {p:?}"
+                        );
+                        assert!(
+                            p.splits == 1 || p.n_tiles * p.splits <= sms * SKINNY_BLOCKS_PER_SM
+                        );
                     }
                 }
             }

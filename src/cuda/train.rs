@@ -64,7 +64,11 @@ pub struct DeviceGrads<G> {
 
 impl<G: CudaElement> DeviceGrads<G> {
     /// Zeroed gradients for `m` rows and the weights `w`.
-    pub fn zeros<T: CudaElement>(glu: &CudaGlu, m: usize, w: &DeviceGluWeights<'_, T>) -> Result<Self> {
+    pub fn zeros<T: CudaElement>(
+        glu: &CudaGlu,
+        m: usize,
+        w: &DeviceGluWeights<'_, T>,
+    ) -> Result<Self> {
         let s = &glu.stream;
         let mk = checked_elems("M*K", m, w.k)?;
         let kn = checked_elems("K*N", w.k, w.n)?;
@@ -72,7 +76,11 @@ impl<G: CudaElement> DeviceGrads<G> {
             dx: s.alloc_zeros(mk)?,
             d_w_gate: s.alloc_zeros(kn)?,
             d_w_up: s.alloc_zeros(kn)?,
-            d_b_gate: w.bias_gate.as_ref().map(|_| s.alloc_zeros(w.n)).transpose()?,
+            d_b_gate: w
+                .bias_gate
+                .as_ref()
+                .map(|_| s.alloc_zeros(w.n))
+                .transpose()?,
             d_b_up: w.bias_up.as_ref().map(|_| s.alloc_zeros(w.n)).transpose()?,
         })
     }
@@ -96,7 +104,12 @@ impl CudaGlu {
         match mode {
             SaveMode::Recompute => {
                 self.forward(x, x_shape, w, act, out, Path::Auto)?;
-                Ok(DeviceSaved { mode, m, n, pre: None })
+                Ok(DeviceSaved {
+                    mode,
+                    m,
+                    n,
+                    pre: None,
+                })
             }
             SaveMode::PreActivations => {
                 let pre = self.preactivations(x, m, w)?;
@@ -114,13 +127,23 @@ impl CudaGlu {
                     // T (checked above); biases are already inside `pre`.
                     unsafe { self.launch_elt(EltOp::ActAndMul, T::DTYPE, &e) }?;
                 }
-                Ok(DeviceSaved { mode, m, n, pre: Some(pre) })
+                Ok(DeviceSaved {
+                    mode,
+                    m,
+                    n,
+                    pre: Some(pre),
+                })
             }
         }
     }
 
     /// `P = [x·Wg + bg | x·Wu + bu]`, `[m, 2n]` row-major.
-    fn preactivations<T: CudaElement, X: DevicePtr<T>>(&self, x: &X, m: usize, w: &DeviceGluWeights<'_, T>) -> Result<CudaSlice<T>> {
+    fn preactivations<T: CudaElement, X: DevicePtr<T>>(
+        &self,
+        x: &X,
+        m: usize,
+        w: &DeviceGluWeights<'_, T>,
+    ) -> Result<CudaSlice<T>> {
         let (k, n) = (w.k, w.n);
         let s = &self.stream;
         // SAFETY: every element is written below (bias broadcast or beta = 0 GEMM).
@@ -132,38 +155,79 @@ impl CudaGlu {
         let es = d.size() as u64;
         let ones = s.clone_htod(&vec![T::from_f32(1.0); m])?;
         {
-        let (xp, _gx) = x.device_ptr(s);
-        let (pp, _gp) = pre.device_ptr_mut(s);
-        let (op, _go) = ones.device_ptr(s);
-        let halves = [(&w.gate, &w.bias_gate, pp), (&w.up, &w.bias_up, pp + n as u64 * es)];
-        for (wt, bias, dst) in halves {
-            let (wp, _gw) = wt.device_ptr(s);
-            let c = Operand { ptr: dst, dtype: d, ld: 2 * n, trans: false };
-            let beta = match bias {
-                Some(b) => {
-                    let (bp, _gb) = b.device_ptr(s);
-                    // SAFETY: ones [m,1] · bias [1,n] into the [m, n] half of
-                    // `pre` (ld 2n): all within the allocations checked above.
-                    unsafe {
-                        self.gemm_rm(
-                            (m, n, 1),
-                            Operand { ptr: op, dtype: d, ld: 1, trans: false },
-                            Operand { ptr: bp, dtype: d, ld: n, trans: false },
-                            c,
-                            0.0,
-                        )
-                    }?;
-                    1.0
-                }
-                None => 0.0,
-            };
-            let wop = match w.layout {
-                WeightLayout::KN => Operand { ptr: wp, dtype: d, ld: n, trans: false },
-                WeightLayout::NK => Operand { ptr: wp, dtype: d, ld: k, trans: true },
-            };
-            // SAFETY: x [m,k], weight [k*n] in its layout, `pre` half [m, n] (ld 2n).
-            unsafe { self.gemm_rm((m, n, k), Operand { ptr: xp, dtype: d, ld: k, trans: false }, wop, c, beta) }?;
-        }
+            let (xp, _gx) = x.device_ptr(s);
+            let (pp, _gp) = pre.device_ptr_mut(s);
+            let (op, _go) = ones.device_ptr(s);
+            let halves = [
+                (&w.gate, &w.bias_gate, pp),
+                (&w.up, &w.bias_up, pp + n as u64 * es),
+            ];
+            for (wt, bias, dst) in halves {
+                let (wp, _gw) = wt.device_ptr(s);
+                let c = Operand {
+                    ptr: dst,
+                    dtype: d,
+                    ld: 2 * n,
+                    trans: false,
+                };
+                let beta = match bias {
+                    Some(b) => {
+                        let (bp, _gb) = b.device_ptr(s);
+                        // SAFETY: ones [m,1] · bias [1,n] into the [m, n] half of
+                        // `pre` (ld 2n): all within the allocations checked above.
+                        unsafe {
+                            self.gemm_rm(
+                                (m, n, 1),
+                                Operand {
+                                    ptr: op,
+                                    dtype: d,
+                                    ld: 1,
+                                    trans: false,
+                                },
+                                Operand {
+                                    ptr: bp,
+                                    dtype: d,
+                                    ld: n,
+                                    trans: false,
+                                },
+                                c,
+                                0.0,
+                            )
+                        }?;
+                        1.0
+                    }
+                    None => 0.0,
+                };
+                let wop = match w.layout {
+                    WeightLayout::KN => Operand {
+                        ptr: wp,
+                        dtype: d,
+                        ld: n,
+                        trans: false,
+                    },
+                    WeightLayout::NK => Operand {
+                        ptr: wp,
+                        dtype: d,
+                        ld: k,
+                        trans: true,
+                    },
+                };
+                // SAFETY: x [m,k], weight [k*n] in its layout, `pre` half [m, n] (ld 2n).
+                unsafe {
+                    self.gemm_rm(
+                        (m, n, k),
+                        Operand {
+                            ptr: xp,
+                            dtype: d,
+                            ld: k,
+                            trans: false,
+                        },
+                        wop,
+                        c,
+                        beta,
+                    )
+                }?;
+            }
         }
         Ok(pre)
     }
@@ -196,16 +260,34 @@ impl CudaGlu {
         }
         let kn = k * n;
         let check = |what: &'static str, got: usize, want: usize| {
-            if got == want { Ok(()) } else { Err(GluError::LengthMismatch { what, shape: vec![want], expected: want, got }) }
+            if got == want {
+                Ok(())
+            } else {
+                Err(GluError::LengthMismatch {
+                    what,
+                    shape: vec![want],
+                    expected: want,
+                    got,
+                })
+            }
         };
         check("grads.dx", grads.dx.len(), m * k)?;
         check("grads.d_w_gate", grads.d_w_gate.len(), kn)?;
         check("grads.d_w_up", grads.d_w_up.len(), kn)?;
-        for (what, b, g) in [("grads.d_b_gate", &w.bias_gate, &grads.d_b_gate), ("grads.d_b_up", &w.bias_up, &grads.d_b_up)] {
+        for (what, b, g) in [
+            ("grads.d_b_gate", &w.bias_gate, &grads.d_b_gate),
+            ("grads.d_b_up", &w.bias_up, &grads.d_b_up),
+        ] {
             match (b.is_some(), g) {
                 (true, Some(g)) => check(what, g.len(), n)?,
                 (false, None) => {}
-                _ => return Err(GluError::BadShape { what, shape: vec![n], why: "bias gradient present iff the bias is" }),
+                _ => {
+                    return Err(GluError::BadShape {
+                        what,
+                        shape: vec![n],
+                        why: "bias gradient present iff the bias is",
+                    });
+                }
             }
         }
         if m == 0 {
@@ -218,7 +300,11 @@ impl CudaGlu {
                 recomputed = self.preactivations(x, m, w)?;
                 &recomputed
             }
-            _ => return Err(GluError::SavedMismatch("saved state has no pre-activations".into())),
+            _ => {
+                return Err(GluError::SavedMismatch(
+                    "saved state has no pre-activations".into(),
+                ));
+            }
         };
         let s = &self.stream;
         let d = T::DTYPE;
@@ -235,7 +321,8 @@ impl CudaGlu {
         e.c = dp as *const c_void;
         e.out0 = gp as *mut c_void;
         e.out1 = (gp + n as u64 * es) as *mut c_void;
-        (e.ld_a, e.ld_b, e.ld_out0, e.ld_out1) = (2 * n as i64, 2 * n as i64, 2 * n as i64, 2 * n as i64);
+        (e.ld_a, e.ld_b, e.ld_out0, e.ld_out1) =
+            (2 * n as i64, 2 * n as i64, 2 * n as i64, 2 * n as i64);
         // SAFETY: pre and dgu hold [m, 2n], d_out [m, n] elements of T.
         unsafe { self.launch_elt(EltOp::GluBwd, d, &e) }?;
 
@@ -246,34 +333,108 @@ impl CudaGlu {
         let (dxp, _g6) = grads.dx.device_ptr_mut(s);
         let halves = [
             (&w.gate, gp, &mut grads.d_w_gate, grads.d_b_gate.as_mut()),
-            (&w.up, gp + n as u64 * es, &mut grads.d_w_up, grads.d_b_up.as_mut()),
+            (
+                &w.up,
+                gp + n as u64 * es,
+                &mut grads.d_w_up,
+                grads.d_b_up.as_mut(),
+            ),
         ];
         for (i, (wt, dh, dw, db)) in halves.into_iter().enumerate() {
             let (wp, _gw) = wt.device_ptr(s);
             let (dwp, _gdw) = dw.device_ptr_mut(s);
-            let dh_op = |trans| Operand { ptr: dh, dtype: d, ld: 2 * n, trans };
+            let dh_op = |trans| Operand {
+                ptr: dh,
+                dtype: d,
+                ld: 2 * n,
+                trans,
+            };
             // dX (+)= dH · Wᵀ: Wᵀ is [n, k]; NK storage is exactly that.
             let wt_op = match w.layout {
-                WeightLayout::NK => Operand { ptr: wp, dtype: d, ld: k, trans: false },
-                WeightLayout::KN => Operand { ptr: wp, dtype: d, ld: n, trans: true },
+                WeightLayout::NK => Operand {
+                    ptr: wp,
+                    dtype: d,
+                    ld: k,
+                    trans: false,
+                },
+                WeightLayout::KN => Operand {
+                    ptr: wp,
+                    dtype: d,
+                    ld: n,
+                    trans: true,
+                },
             };
-            let dx_op = Operand { ptr: dxp, dtype: gd, ld: k, trans: false };
-            let x_op = |trans| Operand { ptr: xp, dtype: d, ld: k, trans };
+            let dx_op = Operand {
+                ptr: dxp,
+                dtype: gd,
+                ld: k,
+                trans: false,
+            };
+            let x_op = |trans| Operand {
+                ptr: xp,
+                dtype: d,
+                ld: k,
+                trans,
+            };
             // SAFETY (all GEMMs below): every operand was length-checked above
             // (x [m,k], dh [m,n] with ld 2n inside dgu, weights and their
             // gradients [k*n] in the weights' layout, biases/ones [n]/[m]).
             unsafe {
-                self.gemm_rm((m, k, n), dh_op(false), wt_op, dx_op, if i == 0 { 0.0 } else { 1.0 })?;
+                self.gemm_rm(
+                    (m, k, n),
+                    dh_op(false),
+                    wt_op,
+                    dx_op,
+                    if i == 0 { 0.0 } else { 1.0 },
+                )?;
                 match w.layout {
                     // dW [n, k] = dHᵀ · x
-                    WeightLayout::NK => self.gemm_rm((n, k, m), dh_op(true), x_op(false), Operand { ptr: dwp, dtype: gd, ld: k, trans: false }, beta_w)?,
+                    WeightLayout::NK => self.gemm_rm(
+                        (n, k, m),
+                        dh_op(true),
+                        x_op(false),
+                        Operand {
+                            ptr: dwp,
+                            dtype: gd,
+                            ld: k,
+                            trans: false,
+                        },
+                        beta_w,
+                    )?,
                     // dW [k, n] = xᵀ · dH
-                    WeightLayout::KN => self.gemm_rm((k, n, m), x_op(true), dh_op(false), Operand { ptr: dwp, dtype: gd, ld: n, trans: false }, beta_w)?,
+                    WeightLayout::KN => self.gemm_rm(
+                        (k, n, m),
+                        x_op(true),
+                        dh_op(false),
+                        Operand {
+                            ptr: dwp,
+                            dtype: gd,
+                            ld: n,
+                            trans: false,
+                        },
+                        beta_w,
+                    )?,
                 }
                 if let Some(db) = db {
                     let (dbp, _gdb) = db.device_ptr_mut(s);
                     // db [1, n] = onesᵀ [1, m] · dH [m, n]
-                    self.gemm_rm((1, n, m), Operand { ptr: onep, dtype: d, ld: m, trans: false }, dh_op(false), Operand { ptr: dbp, dtype: gd, ld: n, trans: false }, beta_w)?;
+                    self.gemm_rm(
+                        (1, n, m),
+                        Operand {
+                            ptr: onep,
+                            dtype: d,
+                            ld: m,
+                            trans: false,
+                        },
+                        dh_op(false),
+                        Operand {
+                            ptr: dbp,
+                            dtype: gd,
+                            ld: n,
+                            trans: false,
+                        },
+                        beta_w,
+                    )?;
                 }
             }
         }

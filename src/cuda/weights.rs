@@ -25,7 +25,13 @@ pub struct DeviceGluWeights<'a, T> {
 
 impl<'a, T: CudaElement> DeviceGluWeights<'a, T> {
     /// Separate gate and up matrices of logical shape `[k, n]` stored in `layout`.
-    pub fn new(gate: CudaView<'a, T>, up: CudaView<'a, T>, k: usize, n: usize, layout: WeightLayout) -> Result<Self> {
+    pub fn new(
+        gate: CudaView<'a, T>,
+        up: CudaView<'a, T>,
+        k: usize,
+        n: usize,
+        layout: WeightLayout,
+    ) -> Result<Self> {
         check_dims(k, n)?;
         let shape = match layout {
             WeightLayout::KN => [k, n],
@@ -33,7 +39,16 @@ impl<'a, T: CudaElement> DeviceGluWeights<'a, T> {
         };
         check_len("gate weight", &shape, gate.len())?;
         check_len("up weight", &shape, up.len())?;
-        Ok(Self { gate, up, k, n, layout, bias_gate: None, bias_up: None, concatenated: false })
+        Ok(Self {
+            gate,
+            up,
+            k,
+            n,
+            layout,
+            bias_gate: None,
+            bias_up: None,
+            concatenated: false,
+        })
     }
 
     /// One concatenated `[2N, K]` tensor (`gate_up_proj`): rows `0..N` gate,
@@ -53,7 +68,11 @@ impl<'a, T: CudaElement> DeviceGluWeights<'a, T> {
     }
 
     /// Attaches optional biases of length `n`.
-    pub fn with_biases(mut self, bias_gate: Option<CudaView<'a, T>>, bias_up: Option<CudaView<'a, T>>) -> Result<Self> {
+    pub fn with_biases(
+        mut self,
+        bias_gate: Option<CudaView<'a, T>>,
+        bias_up: Option<CudaView<'a, T>>,
+    ) -> Result<Self> {
         if let Some(b) = &bias_gate {
             check_len("gate bias", &[self.n], b.len())?;
         }

@@ -14,7 +14,10 @@ impl Rng {
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| {
-                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
             });
         eprintln!("[{tag}] SWIGLU_TEST_SEED={seed}");
         Rng(seed)
@@ -33,12 +36,22 @@ impl Rng {
     }
     /// `len` values uniform in [-scale, scale), rounded to T.
     pub fn vec<T: Element>(&mut self, len: usize, scale: f32) -> Vec<T> {
-        (0..len).map(|_| T::from_f32(self.uniform() * scale)).collect()
+        (0..len)
+            .map(|_| T::from_f32(self.uniform() * scale))
+            .collect()
     }
 }
 
 /// Pre-activations `x·W + b` in f64 for a logical `[k, n]` weight.
-pub fn preact_f64<T: Element>(x: &[T], m: usize, w: &[T], b: Option<&[T]>, k: usize, n: usize, layout: WeightLayout) -> Vec<f64> {
+pub fn preact_f64<T: Element>(
+    x: &[T],
+    m: usize,
+    w: &[T],
+    b: Option<&[T]>,
+    k: usize,
+    n: usize,
+    layout: WeightLayout,
+) -> Vec<f64> {
     let mut out = vec![0.0f64; m * n];
     // Transpose to [n][k] for a contiguous inner loop.
     let mut wt = vec![0.0f64; n * k];
@@ -63,10 +76,18 @@ pub fn preact_f64<T: Element>(x: &[T], m: usize, w: &[T], b: Option<&[T]>, k: us
 }
 
 /// The f64 reference output for the given weights.
-pub fn reference<T: Element>(x: &[T], m: usize, w: &GluWeights<'_, T>, act: Activation) -> Vec<f64> {
+pub fn reference<T: Element>(
+    x: &[T],
+    m: usize,
+    w: &GluWeights<'_, T>,
+    act: Activation,
+) -> Vec<f64> {
     let g = preact_f64(x, m, w.gate(), w.bias_gate(), w.k(), w.n(), w.layout());
     let u = preact_f64(x, m, w.up(), w.bias_up(), w.k(), w.n(), w.layout());
-    g.iter().zip(&u).map(|(g, u)| act.apply_f64(*g) * u).collect()
+    g.iter()
+        .zip(&u)
+        .map(|(g, u)| act.apply_f64(*g) * u)
+        .collect()
 }
 
 /// ‖got − want‖ / ‖want‖; +inf when `got` has a NaN/Inf where `want` is finite.
@@ -81,7 +102,11 @@ pub fn rel_err<T: Element>(got: &[T], want: &[f64]) -> f64 {
         num += (g - w) * (g - w);
         den += w * w;
     }
-    if den == 0.0 { num.sqrt() } else { (num / den).sqrt() }
+    if den == 0.0 {
+        num.sqrt()
+    } else {
+        (num / den).sqrt()
+    }
 }
 
 /// Stores a logical `[k, n]` matrix (given as `[k][n]`) in `layout`.
