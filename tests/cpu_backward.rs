@@ -165,11 +165,15 @@ fn backward_case<T: Element>(
         );
         assert_eq!(got.d_b_gate.is_some(), bias.0, "{ctx}");
         assert_eq!(got.d_b_up.is_some(), bias.1, "{ctx}");
+        // A bias gradient is a column sum over M rows whose terms cancel: its
+        // f32 rounding error relative to the (small) sum grows like √M.
+        let rows: usize = x_shape[..x_shape.len() - 1].iter().product();
+        let tol_b = tol * (rows as f64).sqrt().max(1.0);
         if let Some(db) = &got.d_b_gate {
-            check_grad(&f64s(db), &want.d_b_gate, tol, &format!("{ctx}: dbg"));
+            check_grad(&f64s(db), &want.d_b_gate, tol_b, &format!("{ctx}: dbg"));
         }
         if let Some(db) = &got.d_b_up {
-            check_grad(&f64s(db), &want.d_b_up, tol, &format!("{ctx}: dbu"));
+            check_grad(&f64s(db), &want.d_b_up, tol_b, &format!("{ctx}: dbu"));
         }
     }
 }
