@@ -248,15 +248,7 @@ impl Activation {
                 let s = sigmoid64(u2);
                 s + 2.0 * z * s * sigmoid64(-u2) * c * (1.0 + 3.0 * 0.044715 * z * z)
             }
-            Activation::Relu => {
-                if z.is_nan() {
-                    z
-                } else if z > 0.0 {
-                    1.0
-                } else {
-                    0.0
-                }
-            }
+            Activation::Relu => relu_grad(z),
             Activation::Identity => 1.0,
         }
     }
@@ -292,15 +284,7 @@ impl Activation {
             Activation::Sigmoid => sigmoid32(z) * sigmoid32(-z),
             // The GELUs are rare enough in training loops that the f64 form is fine here.
             Activation::GeluErf | Activation::GeluTanh => self.grad_f64(z as f64) as f32,
-            Activation::Relu => {
-                if z.is_nan() {
-                    z
-                } else if z > 0.0 {
-                    1.0
-                } else {
-                    0.0
-                }
-            }
+            Activation::Relu => relu_grad(z),
             Activation::Identity => 1.0,
         }
     }
@@ -314,6 +298,19 @@ fn relu<F: PartialOrd + Default + Copy>(z: F) -> F {
         z
     } else {
         F::default()
+    }
+}
+
+/// ReLU's derivative: 1 above zero, 0 at or below, NaN for NaN.
+#[inline(always)]
+fn relu_grad<F: PartialOrd + From<u8> + Copy>(z: F) -> F {
+    #[allow(clippy::eq_op)]
+    if z != z {
+        z
+    } else if z > F::from(0) {
+        F::from(1)
+    } else {
+        F::from(0)
     }
 }
 

@@ -97,13 +97,7 @@ impl<'a, T: Element> GluWeights<'a, T> {
         n: usize,
         layout: WeightLayout,
     ) -> Result<Self> {
-        check_dims(k, n)?;
-        let shape = match layout {
-            WeightLayout::KN => [k, n],
-            WeightLayout::NK => [n, k],
-        };
-        check_len("gate weight", &shape, gate.len())?;
-        check_len("up weight", &shape, up.len())?;
+        check_pair(k, n, layout, gate.len(), up.len())?;
         Ok(Self {
             gate,
             up,
@@ -119,14 +113,7 @@ impl<'a, T: Element> GluWeights<'a, T> {
     /// checkpoints): rows `0..N` are the gate, rows `N..2N` the up projection.
     /// Split without copying.
     pub fn from_gate_up(gate_up: &'a [T], k: usize, n: usize) -> Result<Self> {
-        check_dims(k, n)?;
-        let two_n = n.checked_mul(2).ok_or_else(|| GluError::Overflow {
-            what: "2N",
-            dims: vec![2, n],
-            limit: "usize",
-        })?;
-        check_len("gate_up weight", &[two_n, k], gate_up.len())?;
-        let (gate, up) = gate_up.split_at(n * k);
+        let (gate, up) = gate_up.split_at(check_gate_up(k, n, gate_up.len())?);
         Self::new(gate, up, k, n, WeightLayout::NK)
     }
 
@@ -185,6 +172,30 @@ impl<'a, T: Element> GluWeights<'a, T> {
     pub fn up_at(&self, k: usize, n: usize) -> T {
         self.up[self.layout.index(k, n, self.k, self.n)]
     }
+}
+
+/// Checks separate gate and up matrices of logical shape `[k, n]` in `layout`.
+pub(crate) fn check_pair(k: usize, n: usize, layout: WeightLayout, gate_len: usize, up_len: usize) -> Result<()> {
+    check_dims(k, n)?;
+    let shape = match layout {
+        WeightLayout::KN => [k, n],
+        WeightLayout::NK => [n, k],
+    };
+    check_len("gate weight", &shape, gate_len)?;
+    check_len("up weight", &shape, up_len)
+}
+
+/// Checks a concatenated `[2N, K]` gate_up tensor of `len` elements; returns
+/// where the up half starts (`N * K`).
+pub(crate) fn check_gate_up(k: usize, n: usize, len: usize) -> Result<usize> {
+    check_dims(k, n)?;
+    let two_n = n.checked_mul(2).ok_or_else(|| GluError::Overflow {
+        what: "2N",
+        dims: vec![2, n],
+        limit: "usize",
+    })?;
+    check_len("gate_up weight", &[two_n, k], len)?;
+    Ok(n * k)
 }
 
 /// K and N must be positive and `K * N` must fit.

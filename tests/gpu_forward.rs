@@ -7,51 +7,12 @@
 
 mod common;
 
+use common::gpu::{gpu, save, tolerance};
+
 use common::{Rng, preact_f64, rel_err, store};
 use std::fmt::Write as _;
-use std::sync::OnceLock;
 use swiglu::cuda::{CudaElement, CudaGlu, DeviceGluWeights, Path};
 use swiglu::{Activation, DType, GluError, GluWeights, WeightLayout, bf16, f16};
-
-fn gpu() -> Option<&'static CudaGlu> {
-    static GPU: OnceLock<Option<CudaGlu>> = OnceLock::new();
-    GPU.get_or_init(|| match CudaGlu::new(0) {
-        Ok(g) => Some(g),
-        Err(e) => {
-            if std::env::var("SWIGLU_REQUIRE_GPU").is_ok_and(|v| v == "1") {
-                panic!("SWIGLU_REQUIRE_GPU=1 but no usable GPU: {e}");
-            }
-            eprintln!("SKIPPED (no usable GPU): {e}");
-            None
-        }
-    })
-    .as_ref()
-}
-
-macro_rules! need_gpu {
-    () => {
-        match gpu() {
-            Some(g) => g,
-            None => return,
-        }
-    };
-}
-
-fn tolerance(d: DType) -> f64 {
-    match d {
-        DType::BF16 => 1e-2,
-        DType::F16 => 2e-3,
-        DType::F32 => 1e-5,
-    }
-}
-
-/// Writes `text` to `$SWIGLU_RESULTS_DIR/name` when that variable is set.
-fn save(name: &str, text: &str) {
-    if let Ok(dir) = std::env::var("SWIGLU_RESULTS_DIR") {
-        let _ = std::fs::create_dir_all(&dir);
-        let _ = std::fs::write(std::path::Path::new(&dir).join(name), text);
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Form {
@@ -198,7 +159,7 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, table: &mut String) -> Vec<
 
 #[test]
 fn forward_all_paths_match_reference() {
-    let g = need_gpu!();
+    let Some(g) = gpu() else { return };
     let mut rng = Rng::fresh("forward_all_paths_match_reference");
     let mut table = String::from("dtype\tform\tMxKxN\tact\tbias\tpath\trel_err\tstatus\n");
     let mut failures = sweep::<bf16>(g, &mut rng, &mut table);
@@ -240,13 +201,13 @@ fn forward_all_paths_match_reference() {
 
 #[test]
 fn params_reach_kernels_intact() {
-    let g = need_gpu!();
+    let Some(g) = gpu() else { return };
     g.probe_params().unwrap();
 }
 
 #[test]
 fn mma_fragment_layouts_match() {
-    let g = need_gpu!();
+    let Some(g) = gpu() else { return };
     let bad = g.probe_mma_fragments().unwrap();
     for b in bad.iter().take(20) {
         eprintln!("fragment mismatch: {b:?}");
@@ -256,7 +217,7 @@ fn mma_fragment_layouts_match() {
 
 #[test]
 fn large_shape_fused_matches_cublas_and_reference_rows() {
-    let g = need_gpu!();
+    let Some(g) = gpu() else { return };
     let mut rng = Rng::fresh("large_shape");
     let (m, k, n) = (1000, 4096, 2816);
     let s = g.stream();
@@ -293,7 +254,7 @@ fn large_shape_fused_matches_cublas_and_reference_rows() {
 
 #[test]
 fn misaligned_buffers_take_the_exact_path_or_error() {
-    let g = need_gpu!();
+    let Some(g) = gpu() else { return };
     let mut rng = Rng::fresh("misaligned");
     let (m, k, n) = (33, 64, 72);
     let s = g.stream();
@@ -332,7 +293,7 @@ fn misaligned_buffers_take_the_exact_path_or_error() {
 
 #[test]
 fn bad_requests_are_typed_errors_and_write_nothing() {
-    let g = need_gpu!();
+    let Some(g) = gpu() else { return };
     let s = g.stream();
     let (m, k, n) = (4, 16, 8);
     let x = s.clone_htod(&vec![1.0f32; m * k]).unwrap();
@@ -386,7 +347,7 @@ fn bad_requests_are_typed_errors_and_write_nothing() {
 
 #[test]
 fn nan_in_x_poisons_only_its_row() {
-    let g = need_gpu!();
+    let Some(g) = gpu() else { return };
     let mut rng = Rng::fresh("nan_row");
     let (m, k, n) = (20, 64, 64);
     let s = g.stream();
@@ -414,7 +375,7 @@ fn nan_in_x_poisons_only_its_row() {
 
 #[test]
 fn gate_grads_match_reference() {
-    let g = need_gpu!();
+    let Some(g) = gpu() else { return };
     let mut rng = Rng::fresh("gate_grads");
     let s = g.stream();
     for &(rows, n) in &[(1usize, 1usize), (7, 129), (64, 64), (33, 4104)] {
@@ -449,7 +410,7 @@ fn gate_grads_match_reference() {
 
 #[test]
 fn leading_batch_dims_are_flattened() {
-    let g = need_gpu!();
+    let Some(g) = gpu() else { return };
     let mut rng = Rng::fresh("batch_dims");
     let (b, t, k, n) = (3, 5, 32, 24);
     let x: Vec<f16> = rng.vec(b * t * k, 1.0);

@@ -1,5 +1,5 @@
 //! GPU tests of the Hopper (sm_90a) fused kernel `fused_glu_wgmma_*`, reached
-//! through `CudaGlu::forward_wgmma_for_tests` until dispatch selects it.
+//! through `CudaGlu::forward` with `Path::FusedWgmma`.
 //!
 //! Shapes straddle the 128 x 128 (x 64 k) tile; outputs are poisoned with NaN;
 //! every activation, biases on/off, NK weights (separate and concatenated)
@@ -11,25 +11,11 @@
 
 mod common;
 
-use common::{Rng, preact_f64, rel_err, store};
-use std::sync::OnceLock;
-use swiglu::cuda::{CudaElement, CudaGlu, DeviceGluWeights, Path};
-use swiglu::{Activation, DType, GluError, GluWeights, WeightLayout, bf16, f16};
+use common::gpu::{gpu, tolerance};
 
-fn gpu() -> Option<&'static CudaGlu> {
-    static GPU: OnceLock<Option<CudaGlu>> = OnceLock::new();
-    GPU.get_or_init(|| match CudaGlu::new(0) {
-        Ok(g) => Some(g),
-        Err(e) => {
-            if std::env::var("SWIGLU_REQUIRE_GPU").is_ok_and(|v| v == "1") {
-                panic!("SWIGLU_REQUIRE_GPU=1 but no usable GPU: {e}");
-            }
-            eprintln!("SKIPPED (no usable GPU): {e}");
-            None
-        }
-    })
-    .as_ref()
-}
+use common::{Rng, preact_f64, rel_err, store};
+use swiglu::cuda::{CudaElement, CudaGlu, DeviceGluWeights, Path};
+use swiglu::{Activation, GluError, GluWeights, WeightLayout, bf16, f16};
 
 /// The GPU when it is a compute capability 9.0 part, else `None` (printed).
 fn hopper() -> Option<&'static CudaGlu> {
@@ -49,14 +35,6 @@ macro_rules! need_hopper {
             None => return,
         }
     };
-}
-
-fn tolerance(d: DType) -> f64 {
-    match d {
-        DType::BF16 => 1e-2,
-        DType::F16 => 2e-3,
-        DType::F32 => 1e-5,
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -170,7 +148,10 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng) -> Vec<String> {
                     "{} M={m} N={n} K={k} {act:?} bias=({bias_g},{bias_u}) {form:?}",
                     d.name()
                 );
-                match g.forward_wgmma_for_tests(&dx, &[m, k], &dw, act, &mut out) {
+                match g
+                    .forward(&dx, &[m, k], &dw, act, &mut out, Path::FusedWgmma)
+                    .map(|_| ())
+                {
                     Ok(()) => {
                         let got = s.clone_dtoh(&out).unwrap();
                         let err = rel_err(&got, &want);
@@ -214,8 +195,16 @@ fn wgmma_large_shape_matches_cublas_split() {
     let dgu = s.clone_htod(&gu).unwrap();
     let dw = DeviceGluWeights::from_gate_up(dgu.as_view(), k, n).unwrap();
     let mut out = s.clone_htod(&vec![bf16::NAN; m * n]).unwrap();
-    g.forward_wgmma_for_tests(&dx, &[m, k], &dw, Activation::Silu, &mut out)
-        .unwrap();
+    g.forward(
+        &dx,
+        &[m, k],
+        &dw,
+        Activation::Silu,
+        &mut out,
+        Path::FusedWgmma,
+    )
+    .map(|_| ())
+    .unwrap();
     let fused = s.clone_dtoh(&out).unwrap();
     let mut out_b1 = s.clone_htod(&vec![bf16::NAN; m * n]).unwrap();
     let ran = g
@@ -271,39 +260,57 @@ fn wgmma_rejects_what_it_cannot_run() {
     )
     .unwrap();
     let mut out2 = s.clone_htod(&vec![sentinel; m * (n - 2)]).unwrap();
-    let e = g.forward_wgmma_for_tests(
-        &x.slice(0..m * k),
-        &[m, k],
-        &kn,
-        Activation::Silu,
-        &mut out2,
-    );
+    let e = g
+        .forward(
+            &x.slice(0..m * k),
+            &[m, k],
+            &kn,
+            Activation::Silu,
+            &mut out2,
+            Path::FusedWgmma,
+        )
+        .map(|_| ());
     assert!(matches!(e, Err(GluError::Misaligned { .. })), "{e:?}");
     // x misaligned by one element.
     let nk = DeviceGluWeights::new(w.as_view(), w.as_view(), k, n, WeightLayout::NK).unwrap();
-    let e = g.forward_wgmma_for_tests(
-        &x.slice(1..1 + m * k),
-        &[m, k],
-        &nk,
-        Activation::Silu,
-        &mut out,
-    );
+    let e = g
+        .forward(
+            &x.slice(1..1 + m * k),
+            &[m, k],
+            &nk,
+            Activation::Silu,
+            &mut out,
+            Path::FusedWgmma,
+        )
+        .map(|_| ());
     assert!(matches!(e, Err(GluError::Misaligned { .. })), "{e:?}");
     // Wrong x length.
-    let e = g.forward_wgmma_for_tests(
-        &x.slice(0..m * k - 1),
-        &[m, k],
-        &nk,
-        Activation::Silu,
-        &mut out,
-    );
+    let e = g
+        .forward(
+            &x.slice(0..m * k - 1),
+            &[m, k],
+            &nk,
+            Activation::Silu,
+            &mut out,
+            Path::FusedWgmma,
+        )
+        .map(|_| ());
     assert!(e.is_err());
     // f32 is not a wgmma dtype here.
     let xf = s.clone_htod(&vec![1.0f32; m * k]).unwrap();
     let wf = s.clone_htod(&vec![1.0f32; k * n]).unwrap();
     let mut of = s.clone_htod(&vec![0.0f32; m * n]).unwrap();
     let nkf = DeviceGluWeights::new(wf.as_view(), wf.as_view(), k, n, WeightLayout::NK).unwrap();
-    let e = g.forward_wgmma_for_tests(&xf, &[m, k], &nkf, Activation::Silu, &mut of);
+    let e = g
+        .forward(
+            &xf,
+            &[m, k],
+            &nkf,
+            Activation::Silu,
+            &mut of,
+            Path::FusedWgmma,
+        )
+        .map(|_| ());
     assert!(matches!(e, Err(GluError::Unsupported { .. })), "{e:?}");
     let got = s.clone_dtoh(&out).unwrap();
     assert!(

@@ -9,49 +9,12 @@
 
 mod common;
 
+use common::gpu::{gpu, save, tolerance};
+
 use common::{Rng, preact_f64, rel_err, store};
 use std::fmt::Write as _;
-use std::sync::OnceLock;
-use swiglu::cuda::{CudaElement, CudaGlu, DeviceGluWeights};
-use swiglu::{Activation, DType, GluError, WeightLayout, bf16, f16};
-
-fn gpu() -> Option<&'static CudaGlu> {
-    static GPU: OnceLock<Option<CudaGlu>> = OnceLock::new();
-    GPU.get_or_init(|| match CudaGlu::new(0) {
-        Ok(g) => Some(g),
-        Err(e) => {
-            if std::env::var("SWIGLU_REQUIRE_GPU").is_ok_and(|v| v == "1") {
-                panic!("SWIGLU_REQUIRE_GPU=1 but no usable GPU: {e}");
-            }
-            eprintln!("SKIPPED (no usable GPU): {e}");
-            None
-        }
-    })
-    .as_ref()
-}
-
-macro_rules! need_gpu {
-    () => {
-        match gpu() {
-            Some(g) => g,
-            None => return,
-        }
-    };
-}
-
-fn tolerance(d: DType) -> f64 {
-    match d {
-        DType::BF16 => 1e-2,
-        _ => 2e-3,
-    }
-}
-
-fn save(name: &str, text: &str) {
-    if let Ok(dir) = std::env::var("SWIGLU_RESULTS_DIR") {
-        let _ = std::fs::create_dir_all(&dir);
-        let _ = std::fs::write(std::path::Path::new(&dir).join(name), text);
-    }
-}
+use swiglu::cuda::{CudaElement, CudaGlu, DeviceGluWeights, Path};
+use swiglu::{Activation, GluError, WeightLayout, bf16, f16};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Form {
@@ -127,7 +90,10 @@ fn run_case<T: CudaElement>(
         .with_biases(bias_g.then(|| dbg.as_view()), bias_u.then(|| dbu.as_view()))
         .unwrap();
         let mut out = s.clone_htod(&vec![T::from_f32(f32::NAN); m * n]).unwrap();
-        let line = match g.forward_skinny_for_tests(&dx, &[m, k], &dw, act, &mut out) {
+        let line = match g
+            .forward(&dx, &[m, k], &dw, act, &mut out, Path::FusedSkinny)
+            .map(|_| ())
+        {
             Ok(()) => {
                 let got = s.clone_dtoh(&out).unwrap();
                 let err = rel_err(&got, &want);
@@ -162,7 +128,7 @@ fn run_case<T: CudaElement>(
 
 #[test]
 fn skinny_matches_reference() {
-    let g = need_gpu!();
+    let Some(g) = gpu() else { return };
     let mut rng = Rng::fresh("skinny_matches_reference");
     let mut table = String::from("dtype\tform\tMxKxN\tact\tbias\trel_err\tstatus\n");
     let mut failures = Vec::new();
@@ -200,7 +166,7 @@ fn skinny_matches_reference() {
 /// the narrow N, off for the wide one) with every activation.
 #[test]
 fn skinny_every_activation_both_dtypes() {
-    let g = need_gpu!();
+    let Some(g) = gpu() else { return };
     let mut rng = Rng::fresh("skinny_every_activation");
     let mut table = String::new();
     let mut failures = Vec::new();
@@ -224,7 +190,7 @@ fn skinny_every_activation_both_dtypes() {
 /// bit-identical (the reduction order is fixed).
 #[test]
 fn skinny_repeat_calls_are_deterministic() {
-    let g = need_gpu!();
+    let Some(g) = gpu() else { return };
     let mut rng = Rng::fresh("skinny_deterministic");
     let s = g.stream();
     for &(m, k, n) in &[
@@ -239,8 +205,16 @@ fn skinny_repeat_calls_are_deterministic() {
         let mut first: Option<Vec<bf16>> = None;
         for _ in 0..3 {
             let mut out = s.clone_htod(&vec![bf16::NAN; m * n]).unwrap();
-            g.forward_skinny_for_tests(&dx, &[m, k], &dw, Activation::Silu, &mut out)
-                .unwrap();
+            g.forward(
+                &dx,
+                &[m, k],
+                &dw,
+                Activation::Silu,
+                &mut out,
+                Path::FusedSkinny,
+            )
+            .map(|_| ())
+            .unwrap();
             let o = s.clone_dtoh(&out).unwrap();
             match &first {
                 None => first = Some(o),
@@ -259,7 +233,7 @@ fn skinny_repeat_calls_are_deterministic() {
 
 #[test]
 fn skinny_rejects_ineligible_and_writes_nothing() {
-    let g = need_gpu!();
+    let Some(g) = gpu() else { return };
     let s = g.stream();
     let mut rng = Rng::fresh("skinny_rejects");
     let (k, n) = (64, 72);
@@ -271,25 +245,29 @@ fn skinny_rejects_ineligible_and_writes_nothing() {
     let dx = s.clone_htod(&x).unwrap();
     let mut out = s.clone_htod(&vec![f16::NAN; 65 * n]).unwrap();
     let e = g
-        .forward_skinny_for_tests(
+        .forward(
             &dx.slice(0..65 * k),
             &[65, k],
             &dw,
             Activation::Silu,
             &mut out,
+            Path::FusedSkinny,
         )
+        .map(|_| ())
         .unwrap_err();
     assert!(matches!(e, GluError::Unsupported { .. }), "{e}");
     // Misaligned x.
     let mut out = s.clone_htod(&vec![f16::NAN; 2 * n]).unwrap();
     let e = g
-        .forward_skinny_for_tests(
+        .forward(
             &dx.slice(1..2 * k + 1),
             &[2, k],
             &dw,
             Activation::Silu,
             &mut out,
+            Path::FusedSkinny,
         )
+        .map(|_| ())
         .unwrap_err();
     assert!(matches!(e, GluError::Misaligned { .. }), "{e}");
     assert!(
@@ -302,7 +280,15 @@ fn skinny_rejects_ineligible_and_writes_nothing() {
     let x32 = s.clone_htod(&vec![1.0f32; k]).unwrap();
     let mut o32 = s.clone_htod(&vec![f32::NAN; n]).unwrap();
     let e = g
-        .forward_skinny_for_tests(&x32, &[1, k], &dw32, Activation::Silu, &mut o32)
+        .forward(
+            &x32,
+            &[1, k],
+            &dw32,
+            Activation::Silu,
+            &mut o32,
+            Path::FusedSkinny,
+        )
+        .map(|_| ())
         .unwrap_err();
     assert!(matches!(e, GluError::Unsupported { .. }), "{e}");
 }
@@ -312,8 +298,7 @@ fn skinny_rejects_ineligible_and_writes_nothing() {
 #[test]
 #[ignore]
 fn skinny_timing_vs_b1() {
-    use swiglu::cuda::Path;
-    let g = need_gpu!();
+    let Some(g) = gpu() else { return };
     let s = g.stream();
     let k = 4096;
     for n in [11008usize, 14336] {
@@ -344,8 +329,16 @@ fn skinny_timing_vs_b1() {
                     t.elapsed().as_secs_f64() * 1e6 / iters as f64
                 };
                 let ts = time(&mut || {
-                    g.forward_skinny_for_tests(&dx, &[m, k], &dw, Activation::Silu, &mut out)
-                        .unwrap()
+                    g.forward(
+                        &dx,
+                        &[m, k],
+                        &dw,
+                        Activation::Silu,
+                        &mut out,
+                        Path::FusedSkinny,
+                    )
+                    .map(|_| ())
+                    .unwrap()
                 });
                 let tb = time(&mut || {
                     g.forward(

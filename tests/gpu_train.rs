@@ -7,26 +7,12 @@
 
 mod common;
 
+use common::gpu::gpu;
+
 use common::{Rng, store};
-use std::sync::OnceLock;
 use swiglu::cpu::{self, SaveMode};
 use swiglu::cuda::{CudaElement, CudaGlu, DeviceGluWeights, DeviceGrads};
 use swiglu::{Activation, DType, GluWeights, WeightLayout, bf16};
-
-fn gpu() -> Option<&'static CudaGlu> {
-    static GPU: OnceLock<Option<CudaGlu>> = OnceLock::new();
-    GPU.get_or_init(|| match CudaGlu::new(0) {
-        Ok(g) => Some(g),
-        Err(e) => {
-            if std::env::var("SWIGLU_REQUIRE_GPU").is_ok_and(|v| v == "1") {
-                panic!("SWIGLU_REQUIRE_GPU=1 but no usable GPU: {e}");
-            }
-            eprintln!("SKIPPED (no usable GPU): {e}");
-            None
-        }
-    })
-    .as_ref()
-}
 
 /// ‖a − b‖/‖b‖ over f32 vectors (inf on NaN).
 fn rel(a: &[f32], b: &[f32]) -> f64 {

@@ -2,7 +2,7 @@
 
 use super::hopper::wgmma_eligible;
 use super::params::{self, GluParams};
-use super::skinny::skinny_eligible;
+use super::skinny::{SKINNY_MAX_M, skinny_eligible};
 use super::{CudaElement, CudaGlu, DeviceGluWeights};
 use crate::error::{GluError, Result};
 use crate::types::{Activation, DType, WeightLayout};
@@ -152,55 +152,11 @@ impl CudaGlu {
         let (bu, _gbu) = opt_ptr(w.bias_up.as_ref(), s);
 
         let aligned = is_aligned16(&[xp, op, wg, wu]);
-        let mma_ok = T::DTYPE != DType::F32 && k % 8 == 0 && n % 8 == 0 && aligned;
-        let unsupported = |what: &str| GluError::Unsupported {
-            what: what.into(),
-            dtype: T::DTYPE,
-            layout: w.layout,
-        };
         let path = match path {
             Path::Auto => self.auto_path(m, k, n, T::DTYPE, w.layout, aligned, w.concatenated),
-            Path::FusedWgmma if !wgmma_eligible(self.cc, k, n, T::DTYPE, w.layout, aligned) => {
-                return Err(unsupported(
-                    "the Hopper kernel needs compute capability 9.0, bf16/f16, K and N multiples of 8 and 16-byte aligned buffers",
-                ));
-            }
-            Path::FusedSkinny if !skinny_eligible(m.max(1), k, n, T::DTYPE, aligned) => {
-                return Err(unsupported(
-                    "the decode kernel needs M <= 64, bf16/f16, K and N multiples of 8 and 16-byte aligned buffers",
-                ));
-            }
-            Path::FusedMma if T::DTYPE == DType::F32 => {
-                return Err(GluError::Unsupported {
-                    what:
-                        "the tensor-core fused kernel takes bf16/f16 (use FusedSimt for exact f32)"
-                            .into(),
-                    dtype: T::DTYPE,
-                    layout: w.layout,
-                });
-            }
-            Path::FusedMma if !mma_ok => {
-                return Err(if k % 8 != 0 || n % 8 != 0 {
-                    GluError::Misaligned {
-                        what: "K and N (tensor-core path needs multiples of 8)",
-                        required: 16,
-                        value: if k % 8 != 0 {
-                            k * T::DTYPE.size()
-                        } else {
-                            n * T::DTYPE.size()
-                        },
-                    }
-                } else {
-                    let bad = [xp, op, wg, wu]
-                        .into_iter()
-                        .find(|p| p % 16 != 0)
-                        .unwrap_or(0);
-                    GluError::Misaligned {
-                        what: "device buffer",
-                        required: 16,
-                        value: bad as usize,
-                    }
-                });
+            p @ (Path::FusedWgmma | Path::FusedSkinny | Path::FusedMma) => {
+                self.check_tensor_core(p, T::DTYPE, w.layout, (m, k, n), &[xp, op, wg, wu])?;
+                p
             }
             Path::CublasConcat if !w.concatenated => {
                 return Err(GluError::Unsupported {
@@ -259,6 +215,59 @@ impl CudaGlu {
             Path::Auto => unreachable!("resolved above"),
         }
         Ok(path)
+    }
+
+    /// Preconditions of a forced tensor-core path: [`GluError::Unsupported`]
+    /// for the wrong dtype, architecture or M, [`GluError::Misaligned`] for K
+    /// or N not multiples of 8 or a buffer (x, weights, out) not 16-byte aligned.
+    fn check_tensor_core(
+        &self,
+        path: Path,
+        dtype: DType,
+        layout: WeightLayout,
+        (m, k, n): (usize, usize, usize),
+        ptrs: &[u64],
+    ) -> Result<()> {
+        let unsupported = |what: String| {
+            Err(GluError::Unsupported {
+                what,
+                dtype,
+                layout,
+            })
+        };
+        if dtype == DType::F32 {
+            return unsupported(format!(
+                "{} takes bf16/f16 (fused-simt is the exact f32 path)",
+                path.name()
+            ));
+        }
+        if path == Path::FusedWgmma && self.cc != (9, 0) {
+            return unsupported(format!(
+                "fused-wgmma needs compute capability 9.0, this device has {}.{}",
+                self.cc.0, self.cc.1
+            ));
+        }
+        if path == Path::FusedSkinny && m > SKINNY_MAX_M {
+            return unsupported(format!(
+                "fused-skinny takes M <= {SKINNY_MAX_M}, got M = {m}"
+            ));
+        }
+        if k % 8 != 0 || n % 8 != 0 {
+            let bad = if k % 8 != 0 { k } else { n };
+            return Err(GluError::Misaligned {
+                what: "K and N (tensor-core paths need multiples of 8 elements)",
+                required: 16,
+                value: bad * dtype.size(),
+            });
+        }
+        if let Some(&bad) = ptrs.iter().find(|p| *p % 16 != 0) {
+            return Err(GluError::Misaligned {
+                what: "device buffer",
+                required: 16,
+                value: bad as usize,
+            });
+        }
+        Ok(())
     }
 
     /// The path [`Path::Auto`] takes for a problem, from what was measured

@@ -16,14 +16,13 @@
 //! M, N and K tails are handled in the kernel (TMA zero-fill, predicated
 //! stores). Everything else falls back to the portable kernels.
 
-use super::forward::{is_aligned16, opt_ptr};
+use super::CudaGlu;
+use super::forward::is_aligned16;
 use super::params::GluParams;
-use super::{CudaElement, CudaGlu, DeviceGluWeights};
 use crate::error::{GluError, Result};
-use crate::types::{Activation, DType, WeightLayout};
-use crate::weights::check_io;
+use crate::types::{DType, WeightLayout};
 use cudarc::driver::sys;
-use cudarc::driver::{DevicePtr, DevicePtrMut, DeviceRepr, LaunchConfig, PushKernelArg};
+use cudarc::driver::{DeviceRepr, LaunchConfig, PushKernelArg};
 use std::ffi::c_void;
 use std::mem::MaybeUninit;
 
@@ -219,76 +218,6 @@ impl CudaGlu {
                 .launch(cfg)
         }?;
         Ok(())
-    }
-
-    /// Runs the Hopper kernel directly, validating like [`CudaGlu::forward`].
-    /// For tests and benchmarks until dispatch selects it.
-    #[doc(hidden)]
-    pub fn forward_wgmma_for_tests<T: CudaElement, X: DevicePtr<T>, O: DevicePtrMut<T>>(
-        &self,
-        x: &X,
-        x_shape: &[usize],
-        w: &DeviceGluWeights<'_, T>,
-        act: Activation,
-        out: &mut O,
-    ) -> Result<()> {
-        act.validate()?;
-        let (k, n) = (w.k, w.n);
-        let m = check_io(x.len(), x_shape, k, n, out.len())?;
-        let s = &self.stream;
-        let (xp, _gx) = x.device_ptr(s);
-        let (op, _go) = out.device_ptr_mut(s);
-        let (wg, _gwg) = w.gate.device_ptr(s);
-        let (wu, _gwu) = w.up.device_ptr(s);
-        let (bg, _gbg) = opt_ptr(w.bias_gate.as_ref(), s);
-        let (bu, _gbu) = opt_ptr(w.bias_up.as_ref(), s);
-        if T::DTYPE == DType::F32 || self.cc != (9, 0) {
-            return Err(GluError::Unsupported {
-                what: format!(
-                    "the Hopper fused kernel needs cc 9.0 (have {}.{}) and bf16/f16",
-                    self.cc.0, self.cc.1
-                ),
-                dtype: T::DTYPE,
-                layout: w.layout,
-            });
-        }
-        if k % 8 != 0 || n % 8 != 0 {
-            return Err(GluError::Misaligned {
-                what: "K and N (TMA row strides need multiples of 8 elements)",
-                required: 16,
-                value: if k % 8 != 0 {
-                    k * T::DTYPE.size()
-                } else {
-                    n * T::DTYPE.size()
-                },
-            });
-        }
-        if let Some(bad) = [xp, op, wg, wu].into_iter().find(|p| p % 16 != 0) {
-            return Err(GluError::Misaligned {
-                what: "device buffer",
-                required: 16,
-                value: bad as usize,
-            });
-        }
-        if m == 0 {
-            return Ok(());
-        }
-        let p = GluParams {
-            x: xp as *const c_void,
-            w_gate: wg as *const c_void,
-            w_up: wu as *const c_void,
-            b_gate: bg as *const c_void,
-            b_up: bu as *const c_void,
-            out: op as *mut c_void,
-            m: m as i64,
-            n: n as i64,
-            k: k as i64,
-            layout: w.layout.code(),
-            act: act.code(),
-            beta: act.beta(),
-            reserved: 0,
-        };
-        self.launch_wgmma(&p, T::DTYPE, w.layout)
     }
 }
 

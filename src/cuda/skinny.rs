@@ -10,14 +10,12 @@
 //! `N % 8 == 0`, x / w_gate / w_up / out 16-byte aligned; both layouts and
 //! the concatenated `[2N, K]` form.
 
-use super::forward::{is_aligned16, opt_ptr};
+use super::CudaGlu;
+use super::forward::is_aligned16;
 use super::params::GluParams;
-use super::{CudaElement, CudaGlu, DeviceGluWeights};
 use crate::error::{GluError, Result};
-use crate::types::{Activation, DType, WeightLayout};
-use crate::weights::check_io;
-use cudarc::driver::{DevicePtr, DevicePtrMut, DeviceRepr, LaunchConfig, PushKernelArg};
-use std::ffi::c_void;
+use crate::types::{DType, WeightLayout};
+use cudarc::driver::{DevicePtrMut, DeviceRepr, LaunchConfig, PushKernelArg};
 use std::mem::{offset_of, size_of};
 
 /// Module (file stem) of the skinny kernels.
@@ -222,48 +220,6 @@ impl CudaGlu {
         drop(ws);
         drop(ctr);
         Ok(())
-    }
-
-    /// Test/benchmark hook: validates like [`CudaGlu::forward`] and runs the
-    /// skinny kernel (errors, nothing launched, when it is not eligible).
-    #[doc(hidden)]
-    pub fn forward_skinny_for_tests<T: CudaElement, X: DevicePtr<T>, O: DevicePtrMut<T>>(
-        &self,
-        x: &X,
-        x_shape: &[usize],
-        w: &DeviceGluWeights<'_, T>,
-        act: Activation,
-        out: &mut O,
-    ) -> Result<()> {
-        act.validate()?;
-        let (k, n) = (w.k, w.n);
-        let m = check_io(x.len(), x_shape, k, n, out.len())?;
-        let s = &self.stream;
-        let (xp, _gx) = x.device_ptr(s);
-        let (op, _go) = out.device_ptr_mut(s);
-        let (wg, _gwg) = w.gate.device_ptr(s);
-        let (wu, _gwu) = w.up.device_ptr(s);
-        let (bg, _gbg) = opt_ptr(w.bias_gate.as_ref(), s);
-        let (bu, _gbu) = opt_ptr(w.bias_up.as_ref(), s);
-        if m == 0 {
-            return Ok(());
-        }
-        let p = GluParams {
-            x: xp as *const c_void,
-            w_gate: wg as *const c_void,
-            w_up: wu as *const c_void,
-            b_gate: bg as *const c_void,
-            b_up: bu as *const c_void,
-            out: op as *mut c_void,
-            m: m as i64,
-            n: n as i64,
-            k: k as i64,
-            layout: w.layout.code(),
-            act: act.code(),
-            beta: act.beta(),
-            reserved: 0,
-        };
-        self.launch_skinny(&p, T::DTYPE, w.layout)
     }
 }
 

@@ -1,9 +1,9 @@
 //! Device-side weight views.
 
 use super::CudaElement;
-use crate::error::{GluError, Result};
+use crate::error::Result;
 use crate::types::WeightLayout;
-use crate::weights::{check_dims, check_len};
+use crate::weights::{check_gate_up, check_len, check_pair};
 use cudarc::driver::CudaView;
 
 /// Gate and up weights (and optional biases) of one gated FFN in device
@@ -32,13 +32,7 @@ impl<'a, T: CudaElement> DeviceGluWeights<'a, T> {
         n: usize,
         layout: WeightLayout,
     ) -> Result<Self> {
-        check_dims(k, n)?;
-        let shape = match layout {
-            WeightLayout::KN => [k, n],
-            WeightLayout::NK => [n, k],
-        };
-        check_len("gate weight", &shape, gate.len())?;
-        check_len("up weight", &shape, up.len())?;
+        check_pair(k, n, layout, gate.len(), up.len())?;
         Ok(Self {
             gate,
             up,
@@ -54,14 +48,7 @@ impl<'a, T: CudaElement> DeviceGluWeights<'a, T> {
     /// One concatenated `[2N, K]` tensor (`gate_up_proj`): rows `0..N` gate,
     /// `N..2N` up. Split without copying.
     pub fn from_gate_up(gate_up: CudaView<'a, T>, k: usize, n: usize) -> Result<Self> {
-        check_dims(k, n)?;
-        let two_n = n.checked_mul(2).ok_or_else(|| GluError::Overflow {
-            what: "2N",
-            dims: vec![2, n],
-            limit: "usize",
-        })?;
-        check_len("gate_up weight", &[two_n, k], gate_up.len())?;
-        let (gate, up) = gate_up.split_at(n * k);
+        let (gate, up) = gate_up.split_at(check_gate_up(k, n, gate_up.len())?);
         let mut w = Self::new(gate, up, k, n, WeightLayout::NK)?;
         w.concatenated = true;
         Ok(w)

@@ -1,6 +1,9 @@
 //! Shared test helpers: a seeded generator, an f64 reference and error metrics.
 #![allow(dead_code)]
 
+#[cfg(feature = "cuda")]
+pub mod gpu;
+
 use swiglu::{Activation, Element, GluWeights, WeightLayout};
 
 /// SplitMix64: small, seedable, and good enough for test data.

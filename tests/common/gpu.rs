@@ -1,0 +1,40 @@
+//! GPU test plumbing shared by the `gpu_*` test files.
+
+use std::sync::OnceLock;
+use swiglu::DType;
+use swiglu::cuda::CudaGlu;
+
+/// The shared GPU handle, or `None` with the reason printed (the test then
+/// returns early and counts as skipped). With `SWIGLU_REQUIRE_GPU=1` a
+/// missing GPU panics instead, so a GPU run cannot pass by skipping.
+pub fn gpu() -> Option<&'static CudaGlu> {
+    static GPU: OnceLock<Option<CudaGlu>> = OnceLock::new();
+    GPU.get_or_init(|| match CudaGlu::new(0) {
+        Ok(g) => Some(g),
+        Err(e) => {
+            if std::env::var("SWIGLU_REQUIRE_GPU").is_ok_and(|v| v == "1") {
+                panic!("SWIGLU_REQUIRE_GPU=1 but no usable GPU: {e}");
+            }
+            eprintln!("SKIPPED (no usable GPU): {e}");
+            None
+        }
+    })
+    .as_ref()
+}
+
+/// Normwise relative-error threshold per element type.
+pub fn tolerance(d: DType) -> f64 {
+    match d {
+        DType::BF16 => 1e-2,
+        DType::F16 => 2e-3,
+        DType::F32 => 1e-5,
+    }
+}
+
+/// Writes `text` to `$SWIGLU_RESULTS_DIR/name` when that variable is set.
+pub fn save(name: &str, text: &str) {
+    if let Ok(dir) = std::env::var("SWIGLU_RESULTS_DIR") {
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = std::fs::write(std::path::Path::new(&dir).join(name), text);
+    }
+}
