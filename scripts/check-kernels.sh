@@ -162,6 +162,25 @@ if [ "${BUILD_SELFTEST:-0}" = "1" ]; then
   fi
 fi
 
+if [ "${BUILD_SELFTEST:-0}" = "1" ]; then
+  echo "== kernels/tests/skinny_selftest.cu"
+  if "$NVCC" -O2 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -gencode=arch=compute_80,code=sm_80 \
+      -cudart static -I kernels kernels/tests/skinny_selftest.cu -L "${CUDA_LIB:-$(dirname "$NVCC")/../lib}" \
+      -o "$OUTDIR/skinny_selftest"; then
+    echo "built $OUTDIR/skinny_selftest"
+  else
+    err "compile skinny_selftest"
+  fi
+fi
+if command -v g++ >/dev/null 2>&1; then
+  echo "== kernels/tests/selftest_ref_test.cpp (self-test tolerances)"
+  if g++ -std=c++17 -O2 -Wall -I kernels kernels/tests/selftest_ref_test.cpp -o "$OUTDIR/selftest_ref_test"; then
+    "$OUTDIR/selftest_ref_test" >/dev/null || err "selftest_ref_test"
+  else
+    err "compile selftest_ref_test"
+  fi
+fi
+
 echo "outputs in $OUTDIR"
 if [ "$fail" -ne 0 ]; then
   echo "check-kernels: FAILED" >&2
