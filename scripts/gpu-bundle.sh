@@ -5,7 +5,7 @@
 #   gpu-bundle/
 #     run.sh            runs it all: ./run.sh OUTDIR
 #     bin/gpu_*         release test executables (kernels embedded)
-#     bin/bench_gpu     the criterion benchmark executable
+#     bin/bench_gpu*    the criterion benchmark executables (forward; training step)
 #     bin/swiglu        the CLI
 #     bin/*selftest     standalone CUDA C++ kernel self-tests (no Rust involved)
 #     MANIFEST          commit, date, sizes
@@ -48,6 +48,15 @@ for line in sys.stdin:
         print(m["executable"])
 ')
 cp "$bench_exe" "$DEST/bin/bench_gpu"
+train_exe=$(cargo bench --bench gpu_train --no-run --message-format=json 2>/dev/null | python3 -c '
+import json, sys
+for line in sys.stdin:
+    try: m = json.loads(line)
+    except Exception: continue
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "gpu_train":
+        print(m["executable"])
+')
+cp "$train_exe" "$DEST/bin/bench_gpu_train"
 
 cargo build --release --bin swiglu
 cp target/release/swiglu "$DEST/bin/swiglu"

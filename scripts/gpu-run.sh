@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs the swiglu GPU bundle on a host with the NVIDIA driver and CUDA
 # libraries but no Rust toolchain. Usage: ./run.sh OUTDIR
-# Writes at most 8 files into OUTDIR: env.log, selftest.log, tests.log,
-# gpu_forward_errors.tsv, sanitizer.log, bench.log, bench_gpu.json, bench_gpu.md.
+# Everything (logs, per-check error tables, bench JSON/markdown) goes into
+# OUTDIR/results.tgz; OUTDIR also gets summary.txt, tests.log and the bench
+# tables (bench_gpu.md, bench_gpu_train.md) as plain files: 5 files at most.
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-OUT="${1:-$HERE/results}"
-mkdir -p "$OUT"
-OUT="$(cd "$OUT" && pwd)"
+FINAL="${1:-$HERE/results}"
+mkdir -p "$FINAL"
+FINAL="$(cd "$FINAL" && pwd)"
+OUT="$(mktemp -d -t swiglu-results.XXXXXX)"
 BIN="$HERE/bin"
 export SWIGLU_REQUIRE_GPU=1 SWIGLU_RESULTS_DIR="$OUT" CRITERION_HOME=/tmp/swiglu-criterion
 QUICK_BENCH="${SWIGLU_BENCH_QUICK:-1}"
@@ -100,5 +102,16 @@ if [ -x "$BIN/bench_gpu" ]; then
   [ -f "$OUT/bench_gpu.md" ] && cat "$OUT/bench_gpu.md"
 fi
 
+if [ -x "$BIN/bench_gpu_train" ]; then
+  (cd /tmp && SWIGLU_BENCH_QUICK="$QUICK_BENCH" timeout 240 "$BIN/bench_gpu_train" --bench > "$OUT/bench_train.log" 2>&1); rc=$?
+  record bench_train "rc=$rc"
+  [ -f "$OUT/bench_gpu_train.md" ] && cat "$OUT/bench_gpu_train.md"
+fi
+
 echo "=== summary"
-printf '%s\n' "${status[@]}"
+printf '%s\n' "${status[@]}" | tee "$OUT/summary.txt"
+tar czf "$FINAL/results.tgz" -C "$OUT" .
+for f in summary.txt tests.log bench_gpu.md bench_gpu_train.md; do
+  [ -f "$OUT/$f" ] && cp "$OUT/$f" "$FINAL/"
+done
+ls -la "$FINAL"

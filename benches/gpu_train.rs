@@ -1,0 +1,95 @@
+//! GPU training step benchmark: `forward_train` + `backward_into` for both
+//! save modes, bf16, K = 4096, N = 11008, M ∈ {512, 2048, 8192}; CUDA-event
+//! timing (median of single-step event pairs after warm-up), TFLOP/s
+//! counting the step's 12·M·N·K (forward 4MNK, backward 8MNK), and the bytes
+//! each mode keeps between the passes. Results: `bench_gpu_train.md` in
+//! `$SWIGLU_RESULTS_DIR` (default `target/bench-results/`).
+//!
+//! `SWIGLU_BENCH_QUICK=1` skips criterion's own sampling (the table is
+//! always produced).
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use cudarc::driver::sys::CUevent_flags;
+use std::fmt::Write as _;
+use std::time::Duration;
+use swiglu::cpu::SaveMode;
+use swiglu::cuda::{CudaGlu, DeviceGluWeights, DeviceGrads};
+use swiglu::{Activation, bf16};
+
+const K: usize = 4096;
+const N: usize = 11008;
+const MS: [usize; 3] = [512, 2048, 8192];
+
+fn bench(c: &mut Criterion) {
+    let g = match CudaGlu::new(0) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("SKIPPED gpu_train bench: {e}");
+            return;
+        }
+    };
+    let quick = std::env::var("SWIGLU_BENCH_QUICK").is_ok_and(|v| v == "1");
+    let s = g.stream().clone();
+    let fill = |len: usize, scale: f32| -> Vec<bf16> {
+        (0..len).map(|i| bf16::from_f32((((i * 7919 % 1000) as f32) / 500.0 - 1.0) * scale)).collect()
+    };
+    let max_m = *MS.iter().max().unwrap();
+    let x = s.clone_htod(&fill(max_m * K, 1.0)).unwrap();
+    let d_out = s.clone_htod(&fill(max_m * N, 1.0)).unwrap();
+    let gu = s.clone_htod(&fill(2 * N * K, 1.0 / 64.0)).unwrap();
+    let w = DeviceGluWeights::from_gate_up(gu.as_view(), K, N).unwrap();
+    let mut md = String::from(
+        "| M | mode | step time (ms) | TFLOP/s (12MNK) | saved between passes (MB) |\n|---|---|---|---|---|\n",
+    );
+    let mut group = c.benchmark_group(format!("glu_train_step_bf16_k{K}_n{N}"));
+    group.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
+    for m in MS {
+        let xv = x.slice(..m * K);
+        let dv = d_out.slice(..m * N);
+        let mut out = s.alloc_zeros::<bf16>(m * N).unwrap();
+        let mut grads = DeviceGrads::<f32>::zeros(&g, m, &w).unwrap();
+        for mode in [SaveMode::PreActivations, SaveMode::Recompute] {
+            let saved_bytes = std::cell::Cell::new(0usize);
+            let mut step = || {
+                let sv = g.forward_train(&xv, &[m, K], &w, Activation::Silu, mode, &mut out).unwrap();
+                saved_bytes.set(sv.bytes());
+                g.backward_into(&xv, &[m, K], &w, Activation::Silu, &sv, &dv, &mut grads, false).unwrap();
+            };
+            let ctx = g.context();
+            let time = |iters: u64, step: &mut dyn FnMut()| -> f64 {
+                let flags = Some(CUevent_flags::CU_EVENT_DEFAULT);
+                let (a, b) = (ctx.new_event(flags).unwrap(), ctx.new_event(flags).unwrap());
+                a.record(&s).unwrap();
+                for _ in 0..iters {
+                    step();
+                }
+                b.record(&s).unwrap();
+                b.synchronize().unwrap();
+                a.elapsed_ms(&b).unwrap() as f64 / 1e3
+            };
+            for _ in 0..2 {
+                step();
+            }
+            let mut t: Vec<f64> = (0..9).map(|_| time(1, &mut step)).collect();
+            t.sort_by(|a, b| a.total_cmp(b));
+            let med = t[t.len() / 2];
+            let flops = 12.0 * m as f64 * N as f64 * K as f64;
+            writeln!(md, "| {m} | {mode:?} | {:.3} | {:.1} | {:.1} |", med * 1e3, flops / med / 1e12, saved_bytes.get() as f64 / 1e6)
+                .unwrap();
+            eprintln!("M={m:>5} {mode:?}: {:.3} ms, {:.1} TFLOP/s, saved {:.1} MB", med * 1e3, flops / med / 1e12, saved_bytes.get() as f64 / 1e6);
+            if !quick {
+                group.bench_function(format!("{mode:?}/m{m}"), |b| {
+                    b.iter_custom(|iters| Duration::from_secs_f64(time(iters, &mut step)))
+                });
+            }
+        }
+    }
+    group.finish();
+    let dir = std::env::var("SWIGLU_RESULTS_DIR").unwrap_or_else(|_| "target/bench-results".into());
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(std::path::Path::new(&dir).join("bench_gpu_train.md"), &md);
+    println!("{md}");
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
