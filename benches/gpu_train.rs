@@ -31,7 +31,9 @@ fn bench(c: &mut Criterion) {
     let quick = std::env::var("SWIGLU_BENCH_QUICK").is_ok_and(|v| v == "1");
     let s = g.stream().clone();
     let fill = |len: usize, scale: f32| -> Vec<bf16> {
-        (0..len).map(|i| bf16::from_f32((((i * 7919 % 1000) as f32) / 500.0 - 1.0) * scale)).collect()
+        (0..len)
+            .map(|i| bf16::from_f32((((i * 7919 % 1000) as f32) / 500.0 - 1.0) * scale))
+            .collect()
     };
     let max_m = *MS.iter().max().unwrap();
     let x = s.clone_htod(&fill(max_m * K, 1.0)).unwrap();
@@ -42,7 +44,10 @@ fn bench(c: &mut Criterion) {
         "| M | mode | step time (ms) | TFLOP/s (12MNK) | saved between passes (MB) |\n|---|---|---|---|---|\n",
     );
     let mut group = c.benchmark_group(format!("glu_train_step_bf16_k{K}_n{N}"));
-    group.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
     for m in MS {
         let xv = x.slice(..m * K);
         let dv = d_out.slice(..m * N);
@@ -51,9 +56,21 @@ fn bench(c: &mut Criterion) {
         for mode in [SaveMode::PreActivations, SaveMode::Recompute] {
             let saved_bytes = std::cell::Cell::new(0usize);
             let mut step = || {
-                let sv = g.forward_train(&xv, &[m, K], &w, Activation::Silu, mode, &mut out).unwrap();
+                let sv = g
+                    .forward_train(&xv, &[m, K], &w, Activation::Silu, mode, &mut out)
+                    .unwrap();
                 saved_bytes.set(sv.bytes());
-                g.backward_into(&xv, &[m, K], &w, Activation::Silu, &sv, &dv, &mut grads, false).unwrap();
+                g.backward_into(
+                    &xv,
+                    &[m, K],
+                    &w,
+                    Activation::Silu,
+                    &sv,
+                    &dv,
+                    &mut grads,
+                    false,
+                )
+                .unwrap();
             };
             let ctx = g.context();
             let time = |iters: u64, step: &mut dyn FnMut()| -> f64 {
@@ -74,9 +91,20 @@ fn bench(c: &mut Criterion) {
             t.sort_by(|a, b| a.total_cmp(b));
             let med = t[t.len() / 2];
             let flops = 12.0 * m as f64 * N as f64 * K as f64;
-            writeln!(md, "| {m} | {mode:?} | {:.3} | {:.1} | {:.1} |", med * 1e3, flops / med / 1e12, saved_bytes.get() as f64 / 1e6)
-                .unwrap();
-            eprintln!("M={m:>5} {mode:?}: {:.3} ms, {:.1} TFLOP/s, saved {:.1} MB", med * 1e3, flops / med / 1e12, saved_bytes.get() as f64 / 1e6);
+            writeln!(
+                md,
+                "| {m} | {mode:?} | {:.3} | {:.1} | {:.1} |",
+                med * 1e3,
+                flops / med / 1e12,
+                saved_bytes.get() as f64 / 1e6
+            )
+            .unwrap();
+            eprintln!(
+                "M={m:>5} {mode:?}: {:.3} ms, {:.1} TFLOP/s, saved {:.1} MB",
+                med * 1e3,
+                flops / med / 1e12,
+                saved_bytes.get() as f64 / 1e6
+            );
             if !quick {
                 group.bench_function(format!("{mode:?}/m{m}"), |b| {
                     b.iter_custom(|iters| Duration::from_secs_f64(time(iters, &mut step)))

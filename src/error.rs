@@ -77,6 +77,40 @@ pub enum GluError {
     /// The backward pass was given saved state that does not match its inputs.
     #[error("saved state mismatch: {0}")]
     SavedMismatch(String),
+    /// A tensor the caller asked for is not in the checkpoint.
+    #[error("checkpoint: tensor `{name}` not found{note}")]
+    MissingTensor {
+        /// The full tensor name looked up.
+        name: String,
+        /// Extra context (for example which alternatives were tried), empty or
+        /// starting with a separator.
+        note: String,
+    },
+    /// A checkpoint tensor has a dtype that is unsupported or disagrees with
+    /// the other tensors or with the requested element type.
+    #[error("checkpoint: tensor `{name}` has dtype {found}, expected {expected}")]
+    TensorDType {
+        /// The tensor's name.
+        name: String,
+        /// The dtype stored in the file (as safetensors names it).
+        found: String,
+        /// What was required.
+        expected: String,
+    },
+    /// A checkpoint tensor's shape is not what a gated FFN needs, or disagrees
+    /// with the other tensors.
+    #[error("checkpoint: tensor `{name}` has shape {shape:?}: {why}")]
+    TensorShape {
+        /// The tensor's name.
+        name: String,
+        /// The shape stored in the file.
+        shape: Vec<usize>,
+        /// Why it is rejected.
+        why: String,
+    },
+    /// A checkpoint file could not be read or is not valid safetensors.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
     /// No usable CUDA device: no driver library, no GPU, no cuBLAS, or kernels not built.
     #[error("CUDA unavailable: {0}")]
     CudaUnavailable(String),

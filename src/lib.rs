@@ -20,6 +20,9 @@
 //! | kernels | `kernels/*.cu` | hand-written CUDA, embedded as fatbins by `build.rs` |
 #![warn(missing_docs)]
 
+#[cfg(feature = "candle")]
+pub mod candle;
+pub mod checkpoint;
 pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;

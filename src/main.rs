@@ -6,7 +6,8 @@ use clap::{Parser, ValueEnum};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
-use swiglu::{Activation, Element, GluWeights, WeightLayout, bf16, cpu, f16};
+use swiglu::checkpoint::{FfnWeights, SafetensorsBuffer, layer_prefix};
+use swiglu::{Activation, DType, Element, GluWeights, WeightLayout, bf16, cpu, f16};
 
 /// Counts heap bytes so the CPU rows can report measured peak memory.
 struct Counting;
@@ -89,20 +90,20 @@ struct Args {
     /// Hidden features. Default: 2816 on the CPU, 11008 (LLaMA-7B) on a GPU.
     #[arg(short, long)]
     n: Option<usize>,
-    /// Element type.
-    #[arg(long, value_enum, default_value = "f32")]
-    dtype: DTypeArg,
+    /// Element type [default: f32, or the checkpoint's with --weights].
+    #[arg(long, value_enum)]
+    dtype: Option<DTypeArg>,
     /// Gate activation.
     #[arg(long, value_enum, default_value = "silu")]
     act: ActArg,
     /// β for `--act swish`.
     #[arg(long, default_value_t = 1.0)]
     beta: f32,
-    /// Weight layout.
-    #[arg(long, value_enum, default_value = "nk")]
+    /// Weight layout (synthetic weights; a checkpoint's is its own).
+    #[arg(long, value_enum, default_value = "nk", conflicts_with = "weights")]
     layout: LayoutArg,
-    /// Add gate and up biases.
-    #[arg(long)]
+    /// Add gate and up biases (synthetic weights; a checkpoint's are used if present).
+    #[arg(long, conflicts_with = "weights")]
     bias: bool,
     /// Where to run.
     #[arg(long, value_enum, default_value = "auto")]
@@ -113,6 +114,19 @@ struct Args {
     /// Rows sampled for the f64 reference check.
     #[arg(long, default_value_t = 8)]
     check_rows: usize,
+    /// Run on real weights: a .safetensors checkpoint holding the FFN
+    /// (`gate_proj`/`up_proj` or merged `gate_up_proj`, with biases if
+    /// present). K, N and the dtype come from the file; M from --m.
+    #[arg(long, value_name = "FILE.safetensors")]
+    weights: Option<std::path::PathBuf>,
+    /// Transformer layer whose FFN --weights loads (names
+    /// `model.layers.{L}.mlp.*`).
+    #[arg(long, default_value_t = 0, requires = "weights")]
+    layer: usize,
+    /// Tensor name prefix for --weights instead of `model.layers.{L}.mlp.`;
+    /// `{L}` in it is replaced by --layer.
+    #[arg(long, requires = "weights")]
+    prefix: Option<String>,
 }
 
 struct Row {
@@ -173,8 +187,18 @@ fn median(mut t: Vec<f64>) -> f64 {
     t[t.len() / 2]
 }
 
-fn run<T: Element + CudaOpt>(a: &Args, use_cuda: bool) -> Result<(), String> {
-    let (m, k, n) = if use_cuda {
+fn run<T: Element + CudaOpt>(
+    a: &Args,
+    use_cuda: bool,
+    ckpt: Option<&FfnWeights<'_, T>>,
+) -> Result<(), String> {
+    let (m, k, n) = if let Some(c) = ckpt {
+        (
+            a.m.unwrap_or(if use_cuda { 4096 } else { 512 }),
+            c.k(),
+            c.n(),
+        )
+    } else if use_cuda {
         (
             a.m.unwrap_or(4096),
             a.k.unwrap_or(4096),
@@ -186,20 +210,45 @@ fn run<T: Element + CudaOpt>(a: &Args, use_cuda: bool) -> Result<(), String> {
     let act = act_of(a);
     let x: Vec<T> = fill(m * k, 1.0, 1);
     let scale = 1.0 / (k as f32).sqrt();
-    let gu: Vec<T> = fill(2 * n * k, scale, 2);
-    let bg: Vec<T> = fill(n, 0.5, 3);
-    let bu: Vec<T> = fill(n, 0.5, 4);
+    // Synthetic weights only without a checkpoint.
+    let synth = |len: usize, scale: f32, seed: u64| -> Vec<T> {
+        if ckpt.is_some() {
+            Vec::new()
+        } else {
+            fill(len, scale, seed)
+        }
+    };
+    let gu: Vec<T> = synth(2 * n * k, scale, 2);
+    let bg: Vec<T> = synth(n, 0.5, 3);
+    let bu: Vec<T> = synth(n, 0.5, 4);
     let e = |e: swiglu::GluError| e.to_string();
-    let w = match a.layout {
-        LayoutArg::Concat => GluWeights::from_gate_up(&gu, k, n),
-        LayoutArg::Kn => GluWeights::new(&gu[..n * k], &gu[n * k..], k, n, WeightLayout::KN),
-        LayoutArg::Nk => GluWeights::new(&gu[..n * k], &gu[n * k..], k, n, WeightLayout::NK),
-    }
-    .map_err(e)?;
-    let w = if a.bias {
-        w.with_biases(Some(&bg), Some(&bu)).map_err(e)?
+    let (w, layout, concat, bias) = if let Some(c) = ckpt {
+        let w = c.weights().map_err(e)?;
+        let bias = w.bias_gate().is_some() || w.bias_up().is_some();
+        let layout = if c.is_merged() {
+            "checkpoint gate_up_proj [2N,K]"
+        } else {
+            "checkpoint gate_proj/up_proj [N,K]"
+        };
+        (w, layout, c.is_merged(), bias)
     } else {
-        w
+        let w = match a.layout {
+            LayoutArg::Concat => GluWeights::from_gate_up(&gu, k, n),
+            LayoutArg::Kn => GluWeights::new(&gu[..n * k], &gu[n * k..], k, n, WeightLayout::KN),
+            LayoutArg::Nk => GluWeights::new(&gu[..n * k], &gu[n * k..], k, n, WeightLayout::NK),
+        }
+        .map_err(e)?;
+        let w = if a.bias {
+            w.with_biases(Some(&bg), Some(&bu)).map_err(e)?
+        } else {
+            w
+        };
+        let layout = match a.layout {
+            LayoutArg::Concat => "concat",
+            LayoutArg::Kn => "kn",
+            LayoutArg::Nk => "nk",
+        };
+        (w, layout, a.layout == LayoutArg::Concat, a.bias)
     };
     let flops = 4.0 * m as f64 * n as f64 * k as f64;
     let device = if use_cuda {
@@ -208,22 +257,12 @@ fn run<T: Element + CudaOpt>(a: &Args, use_cuda: bool) -> Result<(), String> {
         format!("CPU, {} threads", rayon::current_num_threads())
     };
     println!(
-        "swiglu: M={m} K={k} N={n} {} act={} layout={:?} bias={} on {device}",
+        "swiglu: M={m} K={k} N={n} {} act={} layout={layout} bias={bias} on {device}",
         T::DTYPE.name(),
         act.name(),
-        a.layout,
-        a.bias
     );
     let rows = if use_cuda {
-        T::cuda_rows(
-            &x,
-            m,
-            k,
-            &w,
-            act,
-            a.iters.max(1),
-            a.layout == LayoutArg::Concat,
-        )?
+        T::cuda_rows(&x, m, k, &w, act, a.iters.max(1), concat)?
     } else {
         let mut rows = Vec::new();
         let mut out = vec![T::default(); m * n];
@@ -413,6 +452,58 @@ impl<T> CudaOpt for T {
     }
 }
 
+/// `--weights`: loads the FFN of `--layer` (or `--prefix`) and runs the job
+/// on it in the file's dtype.
+fn run_checkpoint(a: &Args, path: &std::path::Path, use_cuda: bool) -> Result<(), String> {
+    let e = |e: swiglu::GluError| e.to_string();
+    if a.k.is_some() || a.n.is_some() {
+        return Err("--k and --n come from the checkpoint; drop them with --weights".into());
+    }
+    let buf = SafetensorsBuffer::read(path).map_err(e)?;
+    let ck = buf.checkpoint().map_err(e)?;
+    let prefix = match &a.prefix {
+        Some(p) => p.replace("{L}", &a.layer.to_string()),
+        None => layer_prefix(a.layer),
+    };
+    let ffn = ck.ffn(&prefix).map_err(e)?;
+    let want = match a.dtype {
+        None => ffn.dtype(),
+        Some(DTypeArg::F32) => DType::F32,
+        Some(DTypeArg::F16) => DType::F16,
+        Some(DTypeArg::Bf16) => DType::BF16,
+    };
+    if want != ffn.dtype() {
+        return Err(format!(
+            "--dtype {} but the checkpoint's FFN is {} (no conversion; drop --dtype)",
+            want.name(),
+            ffn.dtype().name()
+        ));
+    }
+    println!(
+        "checkpoint {}: `{}*` K={} N={} {}{}{}",
+        path.display(),
+        ffn.prefix(),
+        ffn.k(),
+        ffn.n(),
+        ffn.dtype().name(),
+        if ffn.is_merged() {
+            ", merged gate_up_proj"
+        } else {
+            ""
+        },
+        if ffn.down().is_some() {
+            ", down_proj present (not run)"
+        } else {
+            ""
+        },
+    );
+    match ffn.dtype() {
+        DType::F32 => run::<f32>(a, use_cuda, Some(&ffn.typed().map_err(e)?)),
+        DType::F16 => run::<f16>(a, use_cuda, Some(&ffn.typed().map_err(e)?)),
+        DType::BF16 => run::<bf16>(a, use_cuda, Some(&ffn.typed().map_err(e)?)),
+    }
+}
+
 fn cuda_usable() -> Result<(), String> {
     #[cfg(feature = "cuda")]
     {
@@ -446,10 +537,13 @@ fn main() {
             }
         },
     };
-    let r = match a.dtype {
-        DTypeArg::F32 => run::<f32>(&a, use_cuda),
-        DTypeArg::F16 => run::<f16>(&a, use_cuda),
-        DTypeArg::Bf16 => run::<bf16>(&a, use_cuda),
+    let r = match &a.weights {
+        Some(path) => run_checkpoint(&a, path, use_cuda),
+        None => match a.dtype.unwrap_or(DTypeArg::F32) {
+            DTypeArg::F32 => run::<f32>(&a, use_cuda, None),
+            DTypeArg::F16 => run::<f16>(&a, use_cuda, None),
+            DTypeArg::Bf16 => run::<bf16>(&a, use_cuda, None),
+        },
     };
     if let Err(e) = r {
         eprintln!("error: {e}");

@@ -175,7 +175,13 @@ impl<'a, T: Element> GluWeights<'a, T> {
 }
 
 /// Checks separate gate and up matrices of logical shape `[k, n]` in `layout`.
-pub(crate) fn check_pair(k: usize, n: usize, layout: WeightLayout, gate_len: usize, up_len: usize) -> Result<()> {
+pub(crate) fn check_pair(
+    k: usize,
+    n: usize,
+    layout: WeightLayout,
+    gate_len: usize,
+    up_len: usize,
+) -> Result<()> {
     check_dims(k, n)?;
     let shape = match layout {
         WeightLayout::KN => [k, n],

@@ -1,0 +1,705 @@
+//! Gated-FFN weights from `.safetensors` checkpoints (Hugging Face names).
+//!
+//! A LLaMA / Mistral / Qwen style checkpoint stores the FFN of layer `L` as
+//!
+//! ```text
+//! model.layers.{L}.mlp.gate_proj.weight   [N, K]
+//! model.layers.{L}.mlp.up_proj.weight     [N, K]
+//! model.layers.{L}.mlp.down_proj.weight   [K, N]
+//! ```
+//!
+//! (the `nn.Linear` layout, i.e. [`WeightLayout::NK`]), optionally with
+//! `.bias` tensors of shape `[N]` (`[K]` for `down_proj`). Phi-3 style
+//! checkpoints merge gate and up into one `gate_up_proj.weight` of shape
+//! `[2N, K]` (rows `0..N` gate, `N..2N` up; a merged bias is `[2N]`). Both
+//! forms are found automatically under a name prefix: [`layer_prefix`] for
+//! the `model.layers.{L}.mlp.` convention, or any prefix the caller gives.
+//!
+//! Loading has three steps, each cheap:
+//!
+//! 1. [`SafetensorsBuffer::read`] reads the file into an 8-byte-aligned
+//!    buffer (or [`Checkpoint::parse`] borrows bytes the caller already has,
+//!    for example a memory map);
+//! 2. [`Checkpoint::ffn`] / [`Checkpoint::ffn_layer`] find the tensors and
+//!    check names, dtypes and shapes, giving an [`FfnTensors`] (raw bytes,
+//!    dtype known at run time);
+//! 3. [`FfnTensors::typed`] views them as `&[T]` for `T` = `f32`,
+//!    [`f16`](crate::f16) or [`bf16`](crate::bf16) (the file's dtype; no
+//!    conversion), and [`FfnWeights::weights`] gives the [`GluWeights`] that
+//!    [`cpu::forward`](crate::cpu::forward) and friends take.
+//!
+//! **Copies.** Step 3 casts the file's bytes in place when they are aligned
+//! for `T` (checked with [`bytemuck::try_cast_slice`]). The safetensors
+//! format does not promise that: its header length is arbitrary in principle,
+//! so a tensor's data may start at an odd address. Files written by the
+//! reference `safetensors` implementations pad the header to a multiple of 8
+//! and order tensors by decreasing alignment, so with a
+//! [`SafetensorsBuffer`] (8-byte aligned) their tensors are always aligned
+//! and nothing is copied. Where a tensor is not aligned (or on a big-endian
+//! target, since safetensors data is little-endian) that tensor is copied
+//! into a fresh `Vec<T>`; [`FfnWeights::is_zero_copy`] tells which happened.
+//!
+//! ```
+//! use safetensors::{serialize, tensor::TensorView, Dtype};
+//! use swiglu::checkpoint::{Checkpoint, layer_prefix};
+//! use swiglu::{bf16, cpu, Activation};
+//!
+//! // A tiny one-layer checkpoint: K = 4, N = 3, bf16.
+//! let (k, n) = (4, 3);
+//! let w: Vec<bf16> = (0..n * k).map(|i| bf16::from_f32(i as f32 * 0.01)).collect();
+//! let bytes: Vec<u8> = w.iter().flat_map(|v| v.to_le_bytes()).collect();
+//! let t = || TensorView::new(Dtype::BF16, vec![n, k], &bytes).unwrap();
+//! let file = serialize(
+//!     [
+//!         ("model.layers.0.mlp.gate_proj.weight", t()),
+//!         ("model.layers.0.mlp.up_proj.weight", t()),
+//!     ],
+//!     None,
+//! )
+//! .unwrap();
+//!
+//! let ckpt = Checkpoint::parse(&file)?;
+//! assert_eq!(layer_prefix(0), "model.layers.0.mlp.");
+//! let ffn = ckpt.ffn_layer(0)?; // names, dtypes and shapes checked here
+//! assert_eq!((ffn.k(), ffn.n(), ffn.dtype()), (k, n, swiglu::DType::BF16));
+//! let typed = ffn.typed::<bf16>()?; // zero-copy where aligned
+//! let out = cpu::forward_alloc(&vec![bf16::ONE; 2 * k], &[2, k], &typed.weights()?, Activation::Silu)?;
+//! assert_eq!(out.len(), 2 * n);
+//! # Ok::<(), swiglu::GluError>(())
+//! ```
+
+use crate::error::{GluError, Result};
+use crate::types::{DType, Element};
+use crate::weights::GluWeights;
+use safetensors::{Dtype, SafeTensors};
+use std::borrow::Cow;
+use std::path::Path;
+
+#[cfg(doc)]
+use crate::types::WeightLayout;
+
+/// The conventional FFN name prefix of transformer layer `layer` in Hugging
+/// Face LLaMA-family checkpoints: `model.layers.{layer}.mlp.`.
+pub fn layer_prefix(layer: usize) -> String {
+    format!("model.layers.{layer}.mlp.")
+}
+
+/// A whole `.safetensors` file in memory, in an 8-byte-aligned buffer so
+/// that well-formed files can be viewed as `f32`/`f16`/`bf16` slices without
+/// copying (see the [module docs](self)).
+#[derive(Clone, Debug)]
+pub struct SafetensorsBuffer {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl SafetensorsBuffer {
+    /// Reads the file at `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`GluError::Checkpoint`] naming the path if it cannot be opened or read.
+    pub fn read(path: impl AsRef<Path>) -> Result<Self> {
+        use std::io::Read;
+        let path = path.as_ref();
+        let io = |e: std::io::Error| GluError::Checkpoint(format!("{}: {e}", path.display()));
+        let mut f = std::fs::File::open(path).map_err(io)?;
+        let len = f.metadata().map_err(io)?.len();
+        let len = usize::try_from(len).map_err(|_| {
+            GluError::Checkpoint(format!(
+                "{}: {len} bytes do not fit in memory",
+                path.display()
+            ))
+        })?;
+        let mut words = vec![0u64; len.div_ceil(8)];
+        f.read_exact(&mut bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..len])
+            .map_err(io)?;
+        Ok(Self { words, len })
+    }
+
+    /// Copies `bytes` (a whole safetensors file) into an aligned buffer.
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        let len = bytes.len();
+        let mut words = vec![0u64; len.div_ceil(8)];
+        bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..len].copy_from_slice(bytes);
+        Self { words, len }
+    }
+
+    /// The file's bytes (8-byte aligned).
+    pub fn as_bytes(&self) -> &[u8] {
+        &bytemuck::cast_slice::<u64, u8>(&self.words)[..self.len]
+    }
+
+    /// Parses the buffer: [`Checkpoint::parse`] on [`as_bytes`](Self::as_bytes).
+    ///
+    /// # Errors
+    ///
+    /// As [`Checkpoint::parse`].
+    pub fn checkpoint(&self) -> Result<Checkpoint<'_>> {
+        Checkpoint::parse(self.as_bytes())
+    }
+}
+
+/// A parsed safetensors file borrowing its bytes.
+pub struct Checkpoint<'a> {
+    st: SafeTensors<'a>,
+}
+
+impl std::fmt::Debug for Checkpoint<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpoint")
+            .field("tensors", &self.st.len())
+            .finish()
+    }
+}
+
+impl<'a> Checkpoint<'a> {
+    /// Parses the header of a safetensors file held in `bytes`; tensor data
+    /// is not touched (so `bytes` may be a memory map).
+    ///
+    /// # Errors
+    ///
+    /// [`GluError::Checkpoint`] if the header is malformed.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self> {
+        let st = SafeTensors::deserialize(bytes)
+            .map_err(|e| GluError::Checkpoint(format!("not a valid safetensors file: {e}")))?;
+        Ok(Self { st })
+    }
+
+    /// The names of all tensors in the file, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        let mut v = self.st.names();
+        v.sort_unstable();
+        v
+    }
+
+    /// Whether the file holds a tensor called `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        self.st.tensor(name).is_ok()
+    }
+
+    /// The tensor called `name`, with its dtype checked to be one this crate
+    /// computes in (f32, f16, bf16).
+    ///
+    /// # Errors
+    ///
+    /// [`GluError::MissingTensor`] if absent, [`GluError::TensorDType`] if its
+    /// dtype is not f32, f16 or bf16.
+    pub fn tensor(&self, name: &str) -> Result<RawTensor<'a>> {
+        let view = self.st.tensor(name).map_err(|_| GluError::MissingTensor {
+            name: name.to_string(),
+            note: String::new(),
+        })?;
+        let dtype = match view.dtype() {
+            Dtype::F32 => DType::F32,
+            Dtype::F16 => DType::F16,
+            Dtype::BF16 => DType::BF16,
+            other => {
+                return Err(GluError::TensorDType {
+                    name: name.to_string(),
+                    found: format!("{other:?}"),
+                    expected: "F32, F16 or BF16".into(),
+                });
+            }
+        };
+        Ok(RawTensor {
+            name: name.to_string(),
+            dtype,
+            shape: view.shape().to_vec(),
+            data: view.data(),
+        })
+    }
+
+    fn optional(&self, name: &str) -> Result<Option<RawTensor<'a>>> {
+        if self.contains(name) {
+            self.tensor(name).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// The FFN of transformer layer `layer` under the conventional prefix
+    /// [`layer_prefix`]`(layer)`; see [`ffn`](Self::ffn).
+    ///
+    /// # Errors
+    ///
+    /// As [`ffn`](Self::ffn).
+    pub fn ffn_layer(&self, layer: usize) -> Result<FfnTensors<'a>> {
+        self.ffn(&layer_prefix(layer))
+    }
+
+    /// The FFN tensors under `prefix` (a trailing `.` is added if missing;
+    /// an empty prefix means bare names such as `gate_proj.weight`).
+    ///
+    /// Looks for `{prefix}gate_proj.weight` and `{prefix}up_proj.weight`
+    /// (each `[N, K]`), else the merged `{prefix}gate_up_proj.weight`
+    /// (`[2N, K]`); the matching `.bias` tensors if present (`[N]` each, or
+    /// `[2N]` merged); and `{prefix}down_proj.weight` (`[K, N]`) with its
+    /// optional bias (`[K]`) if present. All must have the same dtype, one of
+    /// f32, f16, bf16.
+    ///
+    /// # Errors
+    ///
+    /// - [`GluError::MissingTensor`] naming the missing gate or up tensor
+    ///   (when only one of the pair exists, or neither it nor the merged form);
+    /// - [`GluError::TensorDType`] naming a tensor whose dtype is unsupported
+    ///   or differs from the gate's;
+    /// - [`GluError::TensorShape`] naming a tensor whose shape is not as
+    ///   above (gate and up must have the same `[N, K]`, N, K > 0).
+    pub fn ffn(&self, prefix: &str) -> Result<FfnTensors<'a>> {
+        let prefix = if prefix.is_empty() || prefix.ends_with('.') {
+            prefix.to_string()
+        } else {
+            format!("{prefix}.")
+        };
+        let name = |s: &str| format!("{prefix}{s}");
+        let (gate_name, up_name, merged_name) = (
+            name("gate_proj.weight"),
+            name("up_proj.weight"),
+            name("gate_up_proj.weight"),
+        );
+        let has_gate = self.contains(&gate_name);
+        let has_up = self.contains(&up_name);
+        let (gate_up, k, n) = if has_gate || has_up {
+            if !has_gate || !has_up {
+                let (missing, present) = if has_gate {
+                    (&up_name, &gate_name)
+                } else {
+                    (&gate_name, &up_name)
+                };
+                return Err(GluError::MissingTensor {
+                    name: missing.clone(),
+                    note: format!(" (but `{present}` is present)"),
+                });
+            }
+            let gate = self.tensor(&gate_name)?;
+            let up = self.tensor(&up_name)?;
+            let (n, k) = matrix_dims(&gate, "gate_proj weight must be [N, K] with N, K > 0")?;
+            if up.shape != gate.shape {
+                return Err(GluError::TensorShape {
+                    why: format!("must equal the gate_proj shape {:?} ([N, K])", gate.shape),
+                    name: up.name,
+                    shape: up.shape,
+                });
+            }
+            same_dtype(&gate, &up)?;
+            (GateUp::Separate { gate, up }, k, n)
+        } else if self.contains(&merged_name) {
+            let gu = self.tensor(&merged_name)?;
+            let (two_n, k) = matrix_dims(&gu, "gate_up_proj weight must be [2N, K] with N, K > 0")?;
+            if two_n % 2 != 0 {
+                return Err(GluError::TensorShape {
+                    name: gu.name,
+                    shape: gu.shape,
+                    why: "gate_up_proj weight must be [2N, K]: its first dim is odd".into(),
+                });
+            }
+            (GateUp::Merged(gu), k, two_n / 2)
+        } else {
+            let mlp_like: Vec<&str> = self
+                .names()
+                .into_iter()
+                .filter(|s| s.contains("proj") || s.contains("mlp"))
+                .take(4)
+                .collect();
+            return Err(GluError::MissingTensor {
+                name: gate_name,
+                note: format!(
+                    " (nor `{up_name}`, nor merged `{merged_name}`; {} tensors in the file{})",
+                    self.st.len(),
+                    if mlp_like.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", e.g. {mlp_like:?}")
+                    }
+                ),
+            });
+        };
+        let first = gate_up.first();
+        let vector = |t: &RawTensor<'a>, len: usize, what: &str| -> Result<()> {
+            same_dtype(first, t)?;
+            if t.shape != [len] {
+                return Err(GluError::TensorShape {
+                    name: t.name.clone(),
+                    shape: t.shape.clone(),
+                    why: format!("{what} must be [{len}]"),
+                });
+            }
+            Ok(())
+        };
+        let biases = match &gate_up {
+            GateUp::Separate { .. } => {
+                let bg = self.optional(&name("gate_proj.bias"))?;
+                let bu = self.optional(&name("up_proj.bias"))?;
+                if let Some(b) = &bg {
+                    vector(b, n, "gate_proj bias")?;
+                }
+                if let Some(b) = &bu {
+                    vector(b, n, "up_proj bias")?;
+                }
+                Biases::Separate { gate: bg, up: bu }
+            }
+            GateUp::Merged(_) => {
+                let b = self.optional(&name("gate_up_proj.bias"))?;
+                if let Some(b) = &b {
+                    vector(b, 2 * n, "gate_up_proj bias ([2N])")?;
+                }
+                Biases::Merged(b)
+            }
+        };
+        let down = self.optional(&name("down_proj.weight"))?;
+        if let Some(d) = &down {
+            same_dtype(first, d)?;
+            if d.shape != [k, n] {
+                return Err(GluError::TensorShape {
+                    name: d.name.clone(),
+                    shape: d.shape.clone(),
+                    why: format!("down_proj weight must be [K, N] = [{k}, {n}]"),
+                });
+            }
+        }
+        let down_bias = if down.is_some() {
+            let b = self.optional(&name("down_proj.bias"))?;
+            if let Some(b) = &b {
+                vector(b, k, "down_proj bias ([K])")?;
+            }
+            b
+        } else {
+            None
+        };
+        Ok(FfnTensors {
+            prefix,
+            dtype: first.dtype,
+            k,
+            n,
+            gate_up,
+            biases,
+            down,
+            down_bias,
+        })
+    }
+}
+
+/// `[rows, cols]` of a 2-D tensor with both positive.
+fn matrix_dims(t: &RawTensor<'_>, why: &str) -> Result<(usize, usize)> {
+    match t.shape[..] {
+        [r, c] if r > 0 && c > 0 => Ok((r, c)),
+        _ => Err(GluError::TensorShape {
+            name: t.name.clone(),
+            shape: t.shape.clone(),
+            why: why.into(),
+        }),
+    }
+}
+
+fn same_dtype(reference: &RawTensor<'_>, t: &RawTensor<'_>) -> Result<()> {
+    if t.dtype != reference.dtype {
+        return Err(GluError::TensorDType {
+            name: t.name.clone(),
+            found: safetensors_name(t.dtype).into(),
+            expected: format!(
+                "{} (the dtype of `{}`)",
+                safetensors_name(reference.dtype),
+                reference.name
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The safetensors spelling of a dtype (`F32`, `F16`, `BF16`).
+fn safetensors_name(d: DType) -> &'static str {
+    match d {
+        DType::F32 => "F32",
+        DType::F16 => "F16",
+        DType::BF16 => "BF16",
+    }
+}
+
+/// One tensor of a checkpoint: its name, dtype, shape and little-endian bytes
+/// (borrowed from the file).
+#[derive(Clone, Debug)]
+pub struct RawTensor<'a> {
+    name: String,
+    dtype: DType,
+    shape: Vec<usize>,
+    data: &'a [u8],
+}
+
+impl<'a> RawTensor<'a> {
+    /// The tensor's full name in the file.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// Its element type.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+    /// Its shape, as stored.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    /// Its raw little-endian bytes.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.data
+    }
+
+    /// The elements as `&[T]`: borrowed from the file when the bytes are
+    /// aligned for `T` (and the target is little-endian), else decoded into
+    /// an owned copy. No numeric conversion: `T` must be the tensor's dtype.
+    ///
+    /// # Errors
+    ///
+    /// [`GluError::TensorDType`] naming the tensor if `T` is not its dtype.
+    pub fn to_slice<T: Element + bytemuck::Pod>(&self) -> Result<Cow<'a, [T]>> {
+        if T::DTYPE != self.dtype {
+            return Err(GluError::TensorDType {
+                name: self.name.clone(),
+                found: safetensors_name(self.dtype).into(),
+                expected: format!(
+                    "{} (the requested element type)",
+                    safetensors_name(T::DTYPE)
+                ),
+            });
+        }
+        if cfg!(target_endian = "little") {
+            if let Ok(s) = bytemuck::try_cast_slice::<u8, T>(self.data) {
+                return Ok(Cow::Borrowed(s));
+            }
+        }
+        let size = std::mem::size_of::<T>();
+        Ok(Cow::Owned(
+            self.data
+                .chunks_exact(size)
+                .map(|c| {
+                    let mut b = [0u8; 8];
+                    b[..size].copy_from_slice(c);
+                    if cfg!(target_endian = "big") {
+                        b[..size].reverse();
+                    }
+                    bytemuck::pod_read_unaligned(&b[..size])
+                })
+                .collect(),
+        ))
+    }
+}
+
+/// How a checkpoint stores the gate and up projections.
+#[derive(Clone, Debug)]
+pub enum GateUp<'a> {
+    /// `gate_proj.weight` and `up_proj.weight`, `[N, K]` each.
+    Separate {
+        /// The gate projection.
+        gate: RawTensor<'a>,
+        /// The up projection.
+        up: RawTensor<'a>,
+    },
+    /// One `gate_up_proj.weight`, `[2N, K]`: gate rows first.
+    Merged(RawTensor<'a>),
+}
+
+impl<'a> GateUp<'a> {
+    fn first(&self) -> &RawTensor<'a> {
+        match self {
+            GateUp::Separate { gate, .. } => gate,
+            GateUp::Merged(t) => t,
+        }
+    }
+}
+
+/// The gate and up biases, matching the form of [`GateUp`].
+#[derive(Clone, Debug)]
+enum Biases<'a> {
+    Separate {
+        gate: Option<RawTensor<'a>>,
+        up: Option<RawTensor<'a>>,
+    },
+    Merged(Option<RawTensor<'a>>),
+}
+
+/// The FFN tensors of one layer, found and checked by [`Checkpoint::ffn`]:
+/// names, dtype and shapes are consistent; the element type is known only at
+/// run time ([`dtype`](Self::dtype)).
+#[derive(Clone, Debug)]
+pub struct FfnTensors<'a> {
+    prefix: String,
+    dtype: DType,
+    k: usize,
+    n: usize,
+    gate_up: GateUp<'a>,
+    biases: Biases<'a>,
+    down: Option<RawTensor<'a>>,
+    down_bias: Option<RawTensor<'a>>,
+}
+
+impl<'a> FfnTensors<'a> {
+    /// The name prefix the tensors were found under (ending in `.`, or empty).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+    /// The element type shared by all the FFN tensors.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+    /// Input (model) features K.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+    /// Hidden (intermediate) features N.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+    /// Whether gate and up come from one merged `gate_up_proj` tensor.
+    pub fn is_merged(&self) -> bool {
+        matches!(self.gate_up, GateUp::Merged(_))
+    }
+    /// The gate and up weight tensors as found.
+    pub fn gate_up(&self) -> &GateUp<'a> {
+        &self.gate_up
+    }
+    /// Whether the file has gate/up biases (`(gate, up)`).
+    pub fn has_biases(&self) -> (bool, bool) {
+        match &self.biases {
+            Biases::Separate { gate, up } => (gate.is_some(), up.is_some()),
+            Biases::Merged(b) => (b.is_some(), b.is_some()),
+        }
+    }
+    /// `down_proj.weight` (`[K, N]`), if the file has it.
+    pub fn down(&self) -> Option<&RawTensor<'a>> {
+        self.down.as_ref()
+    }
+    /// `down_proj.bias` (`[K]`), if the file has it.
+    pub fn down_bias(&self) -> Option<&RawTensor<'a>> {
+        self.down_bias.as_ref()
+    }
+
+    /// Views every tensor as `[T]` (`T` must be [`dtype`](Self::dtype)):
+    /// zero-copy where the file's bytes are aligned, see the
+    /// [module docs](self).
+    ///
+    /// # Errors
+    ///
+    /// [`GluError::TensorDType`] naming the gate (or merged) tensor if `T`
+    /// is not the checkpoint's dtype.
+    pub fn typed<T: Element + bytemuck::Pod>(&self) -> Result<FfnWeights<'a, T>> {
+        let gate_up = match &self.gate_up {
+            GateUp::Separate { gate, up } => {
+                TypedGateUp::Separate(gate.to_slice()?, up.to_slice()?)
+            }
+            GateUp::Merged(t) => TypedGateUp::Merged(t.to_slice()?),
+        };
+        let opt = |t: &Option<RawTensor<'a>>| t.as_ref().map(|t| t.to_slice::<T>()).transpose();
+        let biases = match &self.biases {
+            Biases::Separate { gate, up } => TypedBiases::Separate(opt(gate)?, opt(up)?),
+            Biases::Merged(b) => TypedBiases::Merged(opt(b)?),
+        };
+        Ok(FfnWeights {
+            k: self.k,
+            n: self.n,
+            gate_up,
+            biases,
+            down: opt(&self.down)?,
+            down_bias: opt(&self.down_bias)?,
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+enum TypedGateUp<'a, T: Clone> {
+    Separate(Cow<'a, [T]>, Cow<'a, [T]>),
+    Merged(Cow<'a, [T]>),
+}
+
+#[derive(Clone, Debug)]
+enum TypedBiases<'a, T: Clone> {
+    Separate(Option<Cow<'a, [T]>>, Option<Cow<'a, [T]>>),
+    Merged(Option<Cow<'a, [T]>>),
+}
+
+/// The FFN weights of one layer as `[T]` slices (borrowed from the file where
+/// possible), from [`FfnTensors::typed`].
+#[derive(Clone, Debug)]
+pub struct FfnWeights<'a, T: Clone> {
+    k: usize,
+    n: usize,
+    gate_up: TypedGateUp<'a, T>,
+    biases: TypedBiases<'a, T>,
+    down: Option<Cow<'a, [T]>>,
+    down_bias: Option<Cow<'a, [T]>>,
+}
+
+impl<'a, T: Element> FfnWeights<'a, T> {
+    /// Input features K.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+    /// Hidden features N.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+    /// Whether gate and up come from one merged `[2N, K]` tensor.
+    pub fn is_merged(&self) -> bool {
+        matches!(self.gate_up, TypedGateUp::Merged(_))
+    }
+
+    /// The gated part as a [`GluWeights`] view, layout
+    /// [`WeightLayout::NK`], biases attached when the file has them. For a
+    /// merged checkpoint this is [`GluWeights::from_gate_up`] on the
+    /// `[2N, K]` tensor (no split copy).
+    ///
+    /// # Errors
+    ///
+    /// None in practice (shapes were checked when loading); the shape checks
+    /// of [`GluWeights::new`] are repeated.
+    pub fn weights(&self) -> Result<GluWeights<'_, T>> {
+        let w = match &self.gate_up {
+            TypedGateUp::Separate(g, u) => {
+                GluWeights::new(g, u, self.k, self.n, crate::WeightLayout::NK)?
+            }
+            TypedGateUp::Merged(gu) => GluWeights::from_gate_up(gu, self.k, self.n)?,
+        };
+        let (bg, bu) = self.bias_slices();
+        w.with_biases(bg, bu)
+    }
+
+    /// The gate and up bias slices, if present.
+    pub fn bias_slices(&self) -> (Option<&[T]>, Option<&[T]>) {
+        match &self.biases {
+            TypedBiases::Separate(g, u) => (g.as_deref(), u.as_deref()),
+            TypedBiases::Merged(b) => match b.as_deref() {
+                Some(b) => {
+                    let (g, u) = b.split_at(self.n);
+                    (Some(g), Some(u))
+                }
+                None => (None, None),
+            },
+        }
+    }
+
+    /// `down_proj.weight` as `[K, N]` row-major (that is, `nn.Linear(N, K)`'s
+    /// weight; `y = h · downᵀ`), if the file has it.
+    pub fn down(&self) -> Option<&[T]> {
+        self.down.as_deref()
+    }
+
+    /// `down_proj.bias` (`[K]`), if the file has it.
+    pub fn down_bias(&self) -> Option<&[T]> {
+        self.down_bias.as_deref()
+    }
+
+    /// Whether every slice is borrowed from the file (no tensor needed an
+    /// alignment copy).
+    pub fn is_zero_copy(&self) -> bool {
+        let b = |c: &Cow<'_, [T]>| matches!(c, Cow::Borrowed(_));
+        let ob = |c: &Option<Cow<'_, [T]>>| c.as_ref().is_none_or(b);
+        let gu = match &self.gate_up {
+            TypedGateUp::Separate(g, u) => b(g) && b(u),
+            TypedGateUp::Merged(gu) => b(gu),
+        };
+        let bi = match &self.biases {
+            TypedBiases::Separate(g, u) => ob(g) && ob(u),
+            TypedBiases::Merged(x) => ob(x),
+        };
+        gu && bi && ob(&self.down) && ob(&self.down_bias)
+    }
+}

@@ -1,0 +1,378 @@
+//! The candle integration against candle's own unfused composition
+//! (matmul + activation + mul): forward values and gradients through
+//! candle's backprop, for several activations, shapes, dtypes and the
+//! separate / merged / biased forms.
+#![cfg(feature = "candle")]
+
+use candle_core::{DType, Device, Module, Result, Tensor, Var};
+use candle_nn::{Optimizer, VarBuilder, VarMap};
+use std::collections::HashMap;
+use swiglu::Activation;
+use swiglu::candle::{GatedFfn, SwiGluMlp, glu};
+use swiglu::cpu::SaveMode;
+
+/// candle's unfused activation.
+fn act_ref(z: &Tensor, act: Activation) -> Result<Tensor> {
+    match act {
+        Activation::Silu => z.silu(),
+        Activation::GeluErf => z.gelu_erf(),
+        Activation::GeluTanh => z.gelu(),
+        Activation::Sigmoid => candle_nn::ops::sigmoid(z),
+        Activation::Relu => z.relu(),
+        Activation::Identity => Ok(z.clone()),
+        Activation::Swish { beta } => z * candle_nn::ops::sigmoid(&(z * beta as f64)?)?,
+    }
+}
+
+/// `act(x·gᵀ + bg) ⊙ (x·uᵀ + bu)` in f32 with candle ops.
+fn reference(
+    x: &Tensor,
+    g: &Tensor,
+    u: &Tensor,
+    bg: Option<&Tensor>,
+    bu: Option<&Tensor>,
+    act: Activation,
+) -> Result<Tensor> {
+    let f = |t: &Tensor| t.to_dtype(DType::F32);
+    let x = f(x)?;
+    let mut zg = x.broadcast_matmul(&f(g)?.t()?)?;
+    let mut zu = x.broadcast_matmul(&f(u)?.t()?)?;
+    if let Some(b) = bg {
+        zg = zg.broadcast_add(&f(b)?)?;
+    }
+    if let Some(b) = bu {
+        zu = zu.broadcast_add(&f(b)?)?;
+    }
+    act_ref(&zg, act)? * zu
+}
+
+/// max |a − b| / max(max |b|, 1e-3), both read as f32.
+fn rel(a: &Tensor, b: &Tensor) -> f32 {
+    assert_eq!(a.dims(), b.dims());
+    let a = a.to_dtype(DType::F32).unwrap();
+    let b = b.to_dtype(DType::F32).unwrap();
+    let d = (&a - &b).unwrap().abs().unwrap().max_all().unwrap();
+    let s = b.abs().unwrap().max_all().unwrap();
+    d.to_scalar::<f32>().unwrap() / s.to_scalar::<f32>().unwrap().max(1e-3)
+}
+
+fn randn(shape: &[usize], scale: f64, dtype: DType) -> Var {
+    let t = Tensor::randn(0f32, 1.0, shape, &Device::Cpu).unwrap();
+    Var::from_tensor(&(t * scale).unwrap().to_dtype(dtype).unwrap()).unwrap()
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Form {
+    Separate,
+    Merged,
+}
+
+fn compare(
+    dtype: DType,
+    x_shape: &[usize],
+    n: usize,
+    act: Activation,
+    form: Form,
+    bias: bool,
+    mode: SaveMode,
+) {
+    let k = *x_shape.last().unwrap();
+    let what = format!("{dtype:?} x{x_shape:?} N={n} {act:?} {form:?} bias={bias} {mode:?}");
+    let tol = match dtype {
+        DType::F32 => 2e-5,
+        _ => 2e-2,
+    };
+    let x = randn(x_shape, 1.0, dtype);
+    let wg = randn(&[n, k], 1.0 / (k as f64).sqrt(), dtype);
+    let wu = randn(&[n, k], 1.0 / (k as f64).sqrt(), dtype);
+    let bg = randn(&[n], 0.5, dtype);
+    let bu = randn(&[n], 0.5, dtype);
+    let out_shape = [&x_shape[..x_shape.len() - 1], &[n]].concat();
+    let r = Tensor::randn(0f32, 1.0, out_shape.as_slice(), &Device::Cpu).unwrap();
+
+    // Fused. The merged form is built from the same variables (cat), so the
+    // gradients land on the same Vars in both graphs.
+    let ffn = match form {
+        Form::Separate => GatedFfn::new(wg.as_tensor().clone(), wu.as_tensor().clone(), act),
+        Form::Merged => GatedFfn::from_gate_up(
+            Tensor::cat(&[wg.as_tensor(), wu.as_tensor()], 0).unwrap(),
+            act,
+        ),
+    }
+    .unwrap()
+    .with_save_mode(mode);
+    let ffn = if bias {
+        match form {
+            Form::Separate => ffn
+                .with_biases(Some(bg.as_tensor().clone()), Some(bu.as_tensor().clone()))
+                .unwrap(),
+            Form::Merged => ffn
+                .with_merged_bias(Tensor::cat(&[bg.as_tensor(), bu.as_tensor()], 0).unwrap())
+                .unwrap(),
+        }
+    } else {
+        ffn
+    };
+    let out = ffn.forward(x.as_tensor()).unwrap();
+    assert_eq!(out.dtype(), dtype, "{what}");
+    assert_eq!(out.dims(), &out_shape[..]);
+
+    let (b1, b2) = if bias {
+        (Some(bg.as_tensor()), Some(bu.as_tensor()))
+    } else {
+        (None, None)
+    };
+    let want = reference(x.as_tensor(), wg.as_tensor(), wu.as_tensor(), b1, b2, act).unwrap();
+    let e = rel(&out, &want);
+    assert!(e < tol, "{what}: forward rel err {e}");
+
+    let loss = |o: &Tensor| {
+        (o.to_dtype(DType::F32).unwrap() * &r)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+    };
+    let g_fused = loss(&out).backward().unwrap();
+    let g_ref = loss(&want).backward().unwrap();
+    let mut vars = vec![("x", &x), ("wg", &wg), ("wu", &wu)];
+    if bias {
+        vars.push(("bg", &bg));
+        vars.push(("bu", &bu));
+    }
+    for (name, v) in vars {
+        let a = g_fused
+            .get(v)
+            .unwrap_or_else(|| panic!("{what}: no fused grad for {name}"));
+        let b = g_ref.get(v).unwrap();
+        assert_eq!(a.dtype(), dtype, "{what}: d{name} dtype");
+        let e = rel(a, b);
+        assert!(e < tol, "{what}: d{name} rel err {e}");
+    }
+    if !bias {
+        assert!(g_fused.get(&bg).is_none());
+    }
+}
+
+#[test]
+fn f32_matches_candle_forward_and_gradients() {
+    for act in [
+        Activation::Silu,
+        Activation::GeluErf,
+        Activation::GeluTanh,
+        Activation::Sigmoid,
+    ] {
+        for form in [Form::Separate, Form::Merged] {
+            for bias in [false, true] {
+                compare(
+                    DType::F32,
+                    &[2, 5, 24],
+                    40,
+                    act,
+                    form,
+                    bias,
+                    SaveMode::PreActivations,
+                );
+            }
+        }
+    }
+    // Other shapes: a single row, a 2-D x, odd sizes; the recompute mode.
+    compare(
+        DType::F32,
+        &[1, 7],
+        3,
+        Activation::Silu,
+        Form::Separate,
+        false,
+        SaveMode::PreActivations,
+    );
+    compare(
+        DType::F32,
+        &[33, 17],
+        65,
+        Activation::Swish { beta: 1.5 },
+        Form::Merged,
+        true,
+        SaveMode::Recompute,
+    );
+    compare(
+        DType::F32,
+        &[3, 2, 4, 8],
+        16,
+        Activation::Relu,
+        Form::Separate,
+        true,
+        SaveMode::Recompute,
+    );
+}
+
+#[test]
+fn half_types_match_candle_forward_and_gradients() {
+    for dtype in [DType::BF16, DType::F16] {
+        for (form, bias) in [(Form::Separate, false), (Form::Merged, true)] {
+            compare(
+                dtype,
+                &[4, 3, 32],
+                48,
+                Activation::Silu,
+                form,
+                bias,
+                SaveMode::PreActivations,
+            );
+        }
+        compare(
+            dtype,
+            &[9, 16],
+            24,
+            Activation::GeluTanh,
+            Form::Separate,
+            true,
+            SaveMode::Recompute,
+        );
+    }
+}
+
+#[test]
+fn functional_form_equals_module() {
+    let x = randn(&[3, 8], 1.0, DType::F32);
+    let g = randn(&[5, 8], 0.3, DType::F32);
+    let u = randn(&[5, 8], 0.3, DType::F32);
+    let a = glu(
+        x.as_tensor(),
+        g.as_tensor(),
+        u.as_tensor(),
+        Activation::Silu,
+    )
+    .unwrap();
+    let b = GatedFfn::new(
+        g.as_tensor().clone(),
+        u.as_tensor().clone(),
+        Activation::Silu,
+    )
+    .unwrap()
+    .forward(x.as_tensor())
+    .unwrap();
+    assert_eq!(rel(&a, &b), 0.0);
+    // No Var involved: plain tensors work too, without a graph.
+    let c = glu(
+        &x.as_tensor().detach(),
+        &g.as_tensor().detach(),
+        &u.as_tensor().detach(),
+        Activation::Silu,
+    )
+    .unwrap();
+    assert_eq!(rel(&c, &a), 0.0);
+    // A non-contiguous (transposed) weight is made contiguous first.
+    let gt = g
+        .as_tensor()
+        .t()
+        .unwrap()
+        .contiguous()
+        .unwrap()
+        .t()
+        .unwrap();
+    assert!(!gt.is_contiguous());
+    let d = glu(x.as_tensor(), &gt, u.as_tensor(), Activation::Silu).unwrap();
+    assert_eq!(rel(&d, &a), 0.0);
+}
+
+#[test]
+fn mlp_loads_hugging_face_names_separate_and_merged() {
+    let (k, n) = (12, 20);
+    let dev = Device::Cpu;
+    let t = |s: &[usize], sc: f64| (Tensor::randn(0f32, 1.0, s, &dev).unwrap() * sc).unwrap();
+    let (g, u, d) = (t(&[n, k], 0.3), t(&[n, k], 0.3), t(&[k, n], 0.2));
+    let x = t(&[2, 3, k], 1.0);
+    let want = reference(&x, &g, &u, None, None, Activation::Silu)
+        .unwrap()
+        .broadcast_matmul(&d.t().unwrap())
+        .unwrap();
+
+    let p = "model.layers.0.mlp";
+    let mut sep = HashMap::new();
+    sep.insert(format!("{p}.gate_proj.weight"), g.clone());
+    sep.insert(format!("{p}.up_proj.weight"), u.clone());
+    sep.insert(format!("{p}.down_proj.weight"), d.clone());
+    let vb = VarBuilder::from_tensors(sep, DType::F32, &dev);
+    let mlp = SwiGluMlp::load(vb.pp(p), k, n, Activation::Silu, false).unwrap();
+    assert!(!mlp.gated().is_merged());
+    let e = rel(&mlp.forward(&x).unwrap(), &want);
+    assert!(e < 2e-5, "separate: {e}");
+
+    let mut merged = HashMap::new();
+    merged.insert(
+        format!("{p}.gate_up_proj.weight"),
+        Tensor::cat(&[&g, &u], 0).unwrap(),
+    );
+    merged.insert(format!("{p}.down_proj.weight"), d.clone());
+    let vb = VarBuilder::from_tensors(merged, DType::F32, &dev);
+    let mlp = SwiGluMlp::load(vb.pp(p), k, n, Activation::Silu, false).unwrap();
+    assert!(mlp.gated().is_merged());
+    let e = rel(&mlp.forward(&x).unwrap(), &want);
+    assert!(e < 2e-5, "merged: {e}");
+
+    // Missing tensors and wrong shapes are candle errors, not panics.
+    let vb = VarBuilder::from_tensors(HashMap::new(), DType::F32, &dev);
+    assert!(SwiGluMlp::load(vb.pp(p), k, n, Activation::Silu, false).is_err());
+    let mut bad = HashMap::new();
+    bad.insert(format!("{p}.gate_proj.weight"), g.clone());
+    bad.insert(format!("{p}.up_proj.weight"), t(&[n, k + 1], 1.0));
+    let vb = VarBuilder::from_tensors(bad, DType::F32, &dev);
+    assert!(SwiGluMlp::load(vb.pp(p), k, n, Activation::Silu, false).is_err());
+}
+
+#[test]
+fn bad_inputs_are_candle_errors() {
+    let t = |s: &[usize]| Tensor::zeros(s, DType::F32, &Device::Cpu).unwrap();
+    // Up shape differs from gate.
+    assert!(GatedFfn::new(t(&[4, 8]), t(&[4, 9]), Activation::Silu).is_err());
+    // Odd merged rows.
+    assert!(GatedFfn::from_gate_up(t(&[7, 8]), Activation::Silu).is_err());
+    // Non-finite Swish beta.
+    assert!(GatedFfn::new(t(&[4, 8]), t(&[4, 8]), Activation::Swish { beta: f32::NAN }).is_err());
+    let f = GatedFfn::new(t(&[4, 8]), t(&[4, 8]), Activation::Silu).unwrap();
+    // Bias of the wrong length or dtype.
+    assert!(f.clone().with_biases(Some(t(&[5])), None).is_err());
+    let b16 = Tensor::zeros(4, DType::BF16, &Device::Cpu).unwrap();
+    assert!(f.clone().with_biases(None, Some(b16)).is_err());
+    // x with the wrong last dim, and x of another dtype.
+    let e = f.forward(&t(&[2, 7])).unwrap_err();
+    assert!(e.to_string().contains("swiglu"), "{e}");
+    let xb = Tensor::zeros((2, 8), DType::BF16, &Device::Cpu).unwrap();
+    let e = f.forward(&xb).unwrap_err();
+    assert!(e.to_string().contains("dtype"), "{e}");
+    // An unsupported dtype.
+    let xd = Tensor::zeros((2, 8), DType::F64, &Device::Cpu).unwrap();
+    let fd = GatedFfn::new(
+        Tensor::zeros((4, 8), DType::F64, &Device::Cpu).unwrap(),
+        Tensor::zeros((4, 8), DType::F64, &Device::Cpu).unwrap(),
+        Activation::Silu,
+    )
+    .unwrap();
+    assert!(fd.forward(&xd).is_err());
+}
+
+#[test]
+fn trains_with_a_candle_optimizer() {
+    // Fit a tiny MLP to a fixed target: the loss must go down.
+    let (k, n) = (8, 16);
+    let dev = Device::Cpu;
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
+    let mlp = SwiGluMlp::load(vb.pp("mlp"), k, n, Activation::Silu, true).unwrap();
+    assert_eq!(varmap.all_vars().len(), 6);
+    let x = Tensor::randn(0f32, 1.0, (32, k), &dev).unwrap();
+    let y = (x.sin().unwrap() * 0.5).unwrap();
+    let mut opt = candle_nn::SGD::new(varmap.all_vars(), 0.05).unwrap();
+    let mut losses = Vec::new();
+    for _ in 0..60 {
+        let loss = candle_nn::loss::mse(&mlp.forward(&x).unwrap(), &y).unwrap();
+        losses.push(loss.to_scalar::<f32>().unwrap());
+        opt.backward_step(&loss).unwrap();
+    }
+    assert!(
+        losses[59] < 0.7 * losses[0],
+        "loss did not decrease: {} -> {}",
+        losses[0],
+        losses[59]
+    );
+}
