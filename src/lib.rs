@@ -7,16 +7,59 @@
 //! out = act(x·Wg + bg) ⊙ (x·Wu + bu)
 //! ```
 //!
-//! with `x: [.., K]`, `Wg, Wu: [K, N]` (stored `[K,N]` or, as checkpoints do,
-//! `[N,K]`), optional biases, and `act` one of [`Activation`]. Arithmetic is
-//! f32 throughout and the output is rounded once.
+//! with `x: [.., K]` (leading dims flattened to M rows), `Wg, Wu: [K, N]`
+//! (stored `[K,N]` or, as checkpoints do, `[N,K]`), optional biases, and
+//! `act` one of [`Activation`]. Arithmetic is f32 throughout and the output
+//! is rounded once.
 //!
-//! The crate has three layers:
+//! ## Conventions
+//!
+//! The activation is applied to the **gate** projection, the first argument
+//! of [`GluWeights::new`] and rows `0..N` of a merged `[2N, K]` tensor:
+//!
+//! * LLaMA / Mistral `w2(silu(w1·x) ⊙ w3·x)`: gate = `w1` (`gate_proj`),
+//!   up = `w3` (`up_proj`), [`Activation::Silu`]; the down projection `w2`
+//!   is not part of this crate's kernel.
+//! * PyTorch `F.glu(t, dim=-1)` splits `t = [a | b]` and returns `a·σ(b)`: it
+//!   gates the **second** half, so pass `b`'s weights as the gate and `a`'s as
+//!   up, with [`Activation::Sigmoid`].
+//! * GEGLU (T5 v1.1 uses the tanh form): [`Activation::GeluTanh`] or
+//!   [`Activation::GeluErf`]; ReGLU: [`Activation::Relu`]; bilinear:
+//!   [`Activation::Identity`].
+//!
+//! ## Where it runs
+//!
+//! * [`cpu`]: fused, blocked, multi-threaded; exact f32 accumulation; the
+//!   fallback without a GPU and the oracle for the kernels.
+//! * `cuda` (feature `cuda`, on by default): `CudaGlu` picks a kernel per
+//!   problem with `Path::Auto` and reports which one ran: the Hopper kernel
+//!   (TMA + wgmma) on compute capability 9.0 for M ≥ 128, a weight-streaming
+//!   kernel for M ≤ 16, the portable `mma.sync` kernel on sm_80..sm_89, the
+//!   exact SIMT kernel for f32 or unaligned data, and the cuBLAS baselines
+//!   where no fused kernel has been measured faster. Without a driver, GPU,
+//!   cuBLAS or embedded kernels, `CudaGlu::new` returns
+//!   [`GluError::CudaUnavailable`]; nothing panics.
+//!
+//! ## Training
+//!
+//! `forward_train` keeps either the pre-activations (`2·M·N` values) or
+//! nothing (`SaveMode::Recompute`: the backward recomputes them), and
+//! `backward`/`backward_into` return `dX`, `dWg`, `dWu` and the bias
+//! gradients, optionally accumulating into existing buffers.
+//!
+//! ## Errors
+//!
+//! Every entry point validates shapes, lengths, dtypes, layouts and
+//! alignment first and returns a [`GluError`] naming what is wrong; a call
+//! that fails has written nothing to its outputs. `M = 0` is valid and does
+//! nothing. NaN and Inf propagate as in the f64 reference.
+//!
+//! ## Layers
 //!
 //! | layer | where | what |
 //! |---|---|---|
-//! | safe API | [`GluWeights`], [`cpu`], `cuda` | validated calls that never panic on user input |
-//! | launch | `cuda::launch` | one `unsafe fn` per kernel, each documenting its preconditions |
+//! | safe API | [`GluWeights`], [`cpu`], `cuda`, [`checkpoint`] | validated calls that never panic on user input |
+//! | launch | `src/cuda/*.rs` | each kernel launch in an `unsafe` block whose `SAFETY` comment names the checked preconditions |
 //! | kernels | `kernels/*.cu` | hand-written CUDA, embedded as fatbins by `build.rs` |
 #![warn(missing_docs)]
 
