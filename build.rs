@@ -147,6 +147,9 @@ fn compile(
             "-lineinfo",
             "-Xptxas",
             "-v",
+            // The fatbins shrink about 10x (SASS and PTX are repetitive);
+            // the driver decompresses them when the module loads.
+            "-Xfatbin=-compress-all",
             "-Ikernels",
         ])
         .args(ARCH_FLAGS)

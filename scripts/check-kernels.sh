@@ -31,7 +31,7 @@ for cu in "${cu_files[@]}"; do
   name="$(basename "$cu" .cu)"
   log="$OUTDIR/$name.ptxas.log"
   echo "== $cu"
-  if ! "$NVCC" -fatbin -O3 -std=c++17 -lineinfo -Xptxas -v \
+  if ! "$NVCC" -fatbin -O3 -std=c++17 -lineinfo -Xptxas -v -Xfatbin=-compress-all \
       -gencode=arch=compute_80,code=sm_80 \
       -gencode=arch=compute_90a,code=sm_90a \
       -gencode=arch=compute_80,code=compute_80 \

@@ -75,3 +75,7 @@ strip --strip-debug "$DEST"/bin/* 2>/dev/null || true
   (cd "$DEST" && du -ab bin | sort -k2)
 } > "$DEST/MANIFEST"
 du -sh "$DEST"
+size_mb=$(du -sm "$DEST" | cut -f1)
+if [ "$size_mb" -gt 60 ]; then
+  echo "warning: the bundle is ${size_mb} MB; the device tool carries at most 64 MiB with the working tree" >&2
+fi
