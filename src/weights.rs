@@ -123,12 +123,7 @@ impl<'a, T: Element> GluWeights<'a, T> {
         bias_gate: Option<&'a [T]>,
         bias_up: Option<&'a [T]>,
     ) -> Result<Self> {
-        if let Some(b) = bias_gate {
-            check_len("gate bias", &[self.n], b.len())?;
-        }
-        if let Some(b) = bias_up {
-            check_len("up bias", &[self.n], b.len())?;
-        }
+        check_biases(self.n, bias_gate.map(<[T]>::len), bias_up.map(<[T]>::len))?;
         self.bias_gate = bias_gate;
         self.bias_up = bias_up;
         Ok(self)
@@ -172,6 +167,17 @@ impl<'a, T: Element> GluWeights<'a, T> {
     pub fn up_at(&self, k: usize, n: usize) -> T {
         self.up[self.layout.index(k, n, self.k, self.n)]
     }
+}
+
+/// Checks optional gate and up bias lengths against `n`.
+pub(crate) fn check_biases(n: usize, gate_len: Option<usize>, up_len: Option<usize>) -> Result<()> {
+    if let Some(len) = gate_len {
+        check_len("gate bias", &[n], len)?;
+    }
+    if let Some(len) = up_len {
+        check_len("up bias", &[n], len)?;
+    }
+    Ok(())
 }
 
 /// Checks separate gate and up matrices of logical shape `[k, n]` in `layout`.

@@ -3,7 +3,7 @@
 use super::CudaElement;
 use crate::error::Result;
 use crate::types::WeightLayout;
-use crate::weights::{check_gate_up, check_len, check_pair};
+use crate::weights::{check_biases, check_gate_up, check_pair};
 use cudarc::driver::CudaView;
 
 /// Gate and up weights (and optional biases) of one gated FFN in device
@@ -60,12 +60,11 @@ impl<'a, T: CudaElement> DeviceGluWeights<'a, T> {
         bias_gate: Option<CudaView<'a, T>>,
         bias_up: Option<CudaView<'a, T>>,
     ) -> Result<Self> {
-        if let Some(b) = &bias_gate {
-            check_len("gate bias", &[self.n], b.len())?;
-        }
-        if let Some(b) = &bias_up {
-            check_len("up bias", &[self.n], b.len())?;
-        }
+        check_biases(
+            self.n,
+            bias_gate.as_ref().map(|b| b.len()),
+            bias_up.as_ref().map(|b| b.len()),
+        )?;
         self.bias_gate = bias_gate;
         self.bias_up = bias_up;
         Ok(self)
