@@ -6,7 +6,7 @@ use super::skinny::{SKINNY_MAX_M, skinny_eligible};
 use super::{CudaElement, CudaGlu, DeviceGluWeights};
 use crate::error::{GluError, Result};
 use crate::types::{Activation, DType, WeightLayout};
-use crate::weights::{GluWeights, check_io};
+use crate::weights::{GluWeights, check_io, checked_elems, rows_of};
 use cudarc::driver::{DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg};
 use std::ffi::c_void;
 
@@ -395,14 +395,14 @@ impl CudaGlu {
         act: Activation,
         path: Path,
     ) -> Result<(Vec<T>, Path)> {
-        let m = check_io(x.len(), x_shape, w.k(), w.n(), 0).or_else(|e| match e {
-            GluError::LengthMismatch {
-                what: "out",
-                expected,
-                ..
-            } => Ok(expected / w.n()),
-            e => Err(e),
-        })?;
+        let m = rows_of(x_shape, w.k())?;
+        check_io(
+            x.len(),
+            x_shape,
+            w.k(),
+            w.n(),
+            checked_elems("M*N", m, w.n())?,
+        )?;
         let s = &self.stream;
         let dx = s.clone_htod(x)?;
         let (dwg, dwu);
