@@ -5,7 +5,9 @@
 //! bf16, K = 4096, N ∈ {11008, 14336}, M ∈ {1 … 16384}. Every timing is
 //! CUDA-event based: criterion's `iter_custom` records an event pair around
 //! the launches, and the summary table takes the median of per-launch event
-//! timings after warm-up. The weights (2·N·K·2 bytes ≥ 180 MB) are three
+//! timings after warm-up, taken round-robin over the paths (each round
+//! times every path once) so that clock or power drift during the run does
+//! not favour one path. The weights (2·N·K·2 bytes ≥ 180 MB) are three
 //! times the H200's 60 MB L2 or more, so no run reads them from cache.
 //!
 //! `SWIGLU_BENCH_QUICK=1` shortens criterion's sampling (the table is
@@ -23,7 +25,7 @@ use swiglu::{Activation, DType, bf16};
 
 const K: usize = 4096;
 const NS: [usize; 2] = [11008, 14336];
-const MS: [usize; 9] = [1, 16, 64, 256, 512, 2048, 4096, 8192, 16384];
+const MS: [usize; 11] = [1, 16, 32, 64, 128, 256, 512, 2048, 4096, 8192, 16384];
 const PATHS: [Path; 7] = [
     Path::Auto,
     Path::FusedWgmma,
@@ -94,16 +96,6 @@ impl Case<'_> {
         end.synchronize().unwrap();
         start.elapsed_ms(&end).unwrap() as f64 / 1e3
     }
-
-    /// Median seconds per launch over `reps` single-launch event pairs.
-    fn median(&self, path: Path, reps: usize) -> f64 {
-        for _ in 0..3 {
-            self.launch(path);
-        }
-        let mut t: Vec<f64> = (0..reps).map(|_| self.time(path, 1)).collect();
-        t.sort_by(|a, b| a.total_cmp(b));
-        t[reps / 2]
-    }
 }
 
 fn bench(c: &mut Criterion) {
@@ -166,9 +158,26 @@ fn bench(c: &mut Criterion) {
                 .iter()
                 .filter_map(|&p| case.try_launch(p).ok().map(|ran| (p, ran)))
                 .collect();
+            // Interleaved: each round times every path once, so clock and
+            // power drift over the run spreads evenly over the paths.
+            for &(p, _) in &runnable {
+                for _ in 0..3 {
+                    case.launch(p);
+                }
+            }
+            let mut samples = vec![Vec::with_capacity(reps); runnable.len()];
+            for _ in 0..reps {
+                for (i, &(p, _)) in runnable.iter().enumerate() {
+                    samples[i].push(case.time(p, 1));
+                }
+            }
             let times: Vec<(Path, Path, f64)> = runnable
                 .iter()
-                .map(|&(p, ran)| (p, ran, case.median(p, reps)))
+                .zip(samples.iter_mut())
+                .map(|(&(p, ran), t)| {
+                    t.sort_by(|a, b| a.total_cmp(b));
+                    (p, ran, t[reps / 2])
+                })
                 .collect();
             let auto = times[0].2;
             for &(p, ran, t) in &times {

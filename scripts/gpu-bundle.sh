@@ -7,6 +7,7 @@
 #     bin/gpu_*         release test executables (kernels embedded)
 #     bin/bench_gpu*    the criterion benchmark executables (forward; training step)
 #     bin/swiglu        the CLI
+#     bin/train_example the training example (examples/train), run with --device cuda
 #     bin/*selftest     standalone CUDA C++ kernel self-tests (no Rust involved)
 #     MANIFEST          commit, date, sizes
 #
@@ -60,6 +61,8 @@ cp "$train_exe" "$DEST/bin/bench_gpu_train"
 
 cargo build --release --bin swiglu
 cp target/release/swiglu "$DEST/bin/swiglu"
+cargo build --release --example train
+cp target/release/examples/train "$DEST/bin/train_example"
 
 BUILD_SELFTEST=1 OUTDIR="$ROOT/target/kcheck" bash scripts/check-kernels.sh > "$ROOT/target/kcheck.log" 2>&1 \
   || { tail -30 "$ROOT/target/kcheck.log" >&2; echo "kernel checks failed" >&2; exit 1; }

@@ -69,7 +69,7 @@ done
 declare -A SAN_FILTER=(
   [gpu_skinny]="skinny_rejects skinny_repeat"
   [gpu_hopper]="wgmma_rejects wgmma_matches"
-  [gpu_train]="backward_rejects"
+  [gpu_train]=""
 )
 SAN="$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)"
 if [ -n "$SAN" ] && [ -x "$BIN/gpu_forward" ]; then
@@ -81,13 +81,19 @@ if [ -n "$SAN" ] && [ -x "$BIN/gpu_forward" ]; then
     for t in gpu_skinny gpu_hopper gpu_train; do
       [ -x "$BIN/$t" ] || continue
       echo "=== memcheck $t"
-      timeout 90 "$SAN" --tool memcheck --error-exitcode 9 "$BIN/$t" --test-threads=1 ${SAN_FILTER[$t]:-} 2>&1 | tail -30
+      timeout 150 "$SAN" --tool memcheck --error-exitcode 9 "$BIN/$t" --test-threads=1 ${SAN_FILTER[$t]:-} 2>&1 | tail -30
       echo "rc=${PIPESTATUS[0]}"
     done
     echo "=== racecheck"
     timeout 180 "$SAN" --tool racecheck --error-exitcode 9 "$BIN/gpu_forward" --test-threads=1 \
       nan_in_x mma_fragment 2>&1 | tail -30
     echo "rc=${PIPESTATUS[0]}"
+    for t in gpu_skinny:skinny_repeat gpu_hopper:wgmma_matches; do
+      [ -x "$BIN/${t%%:*}" ] || continue
+      echo "=== racecheck ${t%%:*}"
+      timeout 100 "$SAN" --tool racecheck --error-exitcode 9 "$BIN/${t%%:*}" --test-threads=1 "${t#*:}" 2>&1 | tail -30
+      echo "rc=${PIPESTATUS[0]}"
+    done
   } > "$OUT/sanitizer.log" 2>&1
   grep -E "^===|ERROR SUMMARY|rc=" "$OUT/sanitizer.log"
   record sanitizer "$(grep -c '^rc=0' "$OUT/sanitizer.log")/$(grep -c '^rc=' "$OUT/sanitizer.log") clean"
@@ -95,7 +101,14 @@ else
   echo "compute-sanitizer not available" > "$OUT/sanitizer.log"; record sanitizer "not available"
 fi
 
-# --- 4. benchmark table --------------------------------------------------------
+# --- 4. the training example on the GPU --------------------------------------
+if [ -x "$BIN/train_example" ]; then
+  (cd /tmp && timeout 120 "$BIN/train_example" --device cuda --out "$OUT/train" > "$OUT/train_example.log" 2>&1); rc=$?
+  record train_example "rc=$rc"
+  grep -E "device|gradient check|loss|target|tokens/s" "$OUT/train_example.log" | tr '\r' '\n' | grep -v "^\[" | head -12
+fi
+
+# --- 5. benchmark table --------------------------------------------------------
 if [ -x "$BIN/bench_gpu" ]; then
   (cd /tmp && SWIGLU_BENCH_QUICK="$QUICK_BENCH" timeout 420 "$BIN/bench_gpu" --bench > "$OUT/bench.log" 2>&1); rc=$?
   record bench "rc=$rc"

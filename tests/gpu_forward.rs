@@ -42,6 +42,18 @@ const SHAPES: &[(usize, usize, usize)] = &[
     (31, 33, 65),
 ];
 
+/// Where a path rounds to the storage type before the final output.
+#[derive(Clone, Copy)]
+enum Rounding {
+    /// Fused kernels: f32 accumulators, bias, activation, product, one rounding.
+    Once,
+    /// B1/B2: the GEMMs store x·Wg and x·Wu in T; `act_and_mul` adds the
+    /// biases and rounds once more.
+    Split,
+    /// B3: as B1, and the activation is stored in T before the multiply.
+    Eager,
+}
+
 /// Runs one dtype through every shape, form, activation, bias setting and
 /// applicable path; returns the table rows and the failures.
 fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, table: &mut String) -> Vec<String> {
@@ -77,18 +89,42 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, table: &mut String) -> Vec<
                     .unwrap()
                     .with_biases(bias_g.then_some(&bg[..]), bias_u.then_some(&bu[..]))
                     .unwrap();
-                let gate = preact_f64(&x, m, hw.gate(), hw.bias_gate(), k, n, layout);
-                let up = preact_f64(&x, m, hw.up(), hw.bias_up(), k, n, layout);
+                // Unbiased products, then the biases: the fused kernels add
+                // them before rounding; the cuBLAS baselines store x·W in T
+                // first and add them in the elementwise kernel.
+                let gate0 = preact_f64(&x, m, hw.gate(), None, k, n, layout);
+                let up0 = preact_f64(&x, m, hw.up(), None, k, n, layout);
+                let bias_at =
+                    |b: Option<&[T]>, i: usize| b.map_or(0.0, |b| b[i % n].to_f32() as f64);
+                let round = |v: f64| T::from_f32(v as f32).to_f32() as f64;
                 for act in Activation::ALL {
                     // The gate-only bias case runs with one activation only.
                     if bias_g != bias_u && act != Activation::Silu {
                         continue;
                     }
-                    let want: Vec<f64> = gate
-                        .iter()
-                        .zip(&up)
-                        .map(|(g, u)| act.apply_f64(*g) * u)
-                        .collect();
+                    let refs = |model: Rounding| -> Vec<f64> {
+                        (0..m * n)
+                            .map(|i| {
+                                let (bgi, bui) =
+                                    (bias_at(hw.bias_gate(), i), bias_at(hw.bias_up(), i));
+                                match model {
+                                    Rounding::Once => {
+                                        act.apply_f64(gate0[i] + bgi) * (up0[i] + bui)
+                                    }
+                                    Rounding::Split => {
+                                        act.apply_f64(round(gate0[i]) + bgi) * (round(up0[i]) + bui)
+                                    }
+                                    Rounding::Eager => {
+                                        round(act.apply_f64(round(gate0[i]) + bgi))
+                                            * (round(up0[i]) + bui)
+                                    }
+                                }
+                            })
+                            .collect()
+                    };
+                    let want_once = refs(Rounding::Once);
+                    let want_split = refs(Rounding::Split);
+                    let want_eager = refs(Rounding::Eager);
                     let dw = match form {
                         Form::Concat => DeviceGluWeights::from_gate_up(dgu.as_view(), k, n),
                         _ => DeviceGluWeights::new(dwg.as_view(), dwu.as_view(), k, n, layout),
@@ -116,7 +152,12 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, table: &mut String) -> Vec<
                         let row = match ran {
                             Ok(ran) => {
                                 let got = s.clone_dtoh(&out).unwrap();
-                                let err = rel_err(&got, &want);
+                                let want = match ran {
+                                    Path::CublasSplit | Path::CublasConcat => &want_split,
+                                    Path::CublasEager => &want_eager,
+                                    _ => &want_once,
+                                };
+                                let err = rel_err(&got, want);
                                 let ok = err <= tol;
                                 let line = format!(
                                     "{}\t{form:?}\t{m}x{k}x{n}\t{}\tbias={}{}\t{}\t{err:.3e}\t{}",

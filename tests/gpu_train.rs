@@ -70,9 +70,9 @@ fn check<T: CudaElement>(
     } else {
         hw
     };
-    // CPU oracle: f32 gradients.
+    // CPU forward: the oracle for the forward output and the pre-activations.
     let mut out_cpu = vec![T::default(); m * n];
-    let saved = cpu::forward_train(
+    let saved_cpu = cpu::forward_train(
         &x,
         &[m, k],
         &hw,
@@ -81,7 +81,6 @@ fn check<T: CudaElement>(
         &mut out_cpu,
     )
     .unwrap();
-    let want = cpu::backward::<T, f32>(&x, &[m, k], &hw, act, &saved, &d_out).unwrap();
 
     let (dx, ddo) = (s.clone_htod(&x).unwrap(), s.clone_htod(&d_out).unwrap());
     let (dwg, dwu, dgu) = (
@@ -105,6 +104,47 @@ fn check<T: CudaElement>(
     let sv = g
         .forward_train(&dx, &[m, k], &dw, act, mode, &mut out)
         .unwrap();
+    // The backward oracle is the CPU backward fed the pre-activations the GPU
+    // used (its saved ones, or for Recompute the ones a PreActivations forward
+    // makes with the same GEMMs): act' of ReLU jumps at 0, so a gate the two
+    // sides round to opposite sides of 0 would flip a whole dG element; the
+    // pre-activations themselves are compared to the CPU's separately.
+    let pre_run;
+    let pre_dev = match sv.pre_activations() {
+        Some(p) => p,
+        None => {
+            let mut scratch = s.alloc_zeros::<T>(m * n).unwrap();
+            pre_run = g
+                .forward_train(
+                    &dx,
+                    &[m, k],
+                    &dw,
+                    act,
+                    SaveMode::PreActivations,
+                    &mut scratch,
+                )
+                .unwrap();
+            pre_run.pre_activations().unwrap()
+        }
+    };
+    let pre: Vec<f32> = s
+        .clone_dtoh(pre_dev)
+        .unwrap()
+        .iter()
+        .map(|v| v.to_f32())
+        .collect();
+    let (gate_gpu, up_gpu): (Vec<f32>, Vec<f32>) = (
+        pre.chunks(2 * n).flat_map(|r| r[..n].to_vec()).collect(),
+        pre.chunks(2 * n).flat_map(|r| r[n..].to_vec()).collect(),
+    );
+    let (gate_cpu, up_cpu) = (saved_cpu.gate_pre().unwrap(), saved_cpu.up_pre().unwrap());
+    let flips = gate_gpu
+        .iter()
+        .zip(gate_cpu)
+        .filter(|(a, b)| (**a > 0.0) != (**b > 0.0))
+        .count();
+    let saved = cpu::Saved::from_pre_activations(m, n, gate_gpu.clone(), up_gpu.clone()).unwrap();
+    let want = cpu::backward::<T, f32>(&x, &[m, k], &hw, act, &saved, &d_out).unwrap();
     let mut fails = Vec::new();
     let tag = format!(
         "{} {form:?} {m}x{k}x{n} {} bias={bias} {mode:?}",
@@ -121,6 +161,15 @@ fn check<T: CudaElement>(
     let e = rel(&o, &oc);
     if e > tol {
         fails.push(format!("{tag}: forward_train out rel {e:.2e}"));
+    }
+    for (what, got, want) in [("gate", &gate_gpu, gate_cpu), ("up", &up_gpu, up_cpu)] {
+        let e = rel(got, want);
+        if e > tol {
+            fails.push(format!("{tag}: saved {what} pre-activations rel {e:.2e}"));
+        }
+    }
+    if flips > 0 {
+        eprintln!("{tag}: {flips} gate pre-activations differ in sign from the CPU's (diagnostic)");
     }
     let mut grads = DeviceGrads::<f32>::zeros(g, m, &dw).unwrap();
     g.backward_into(&dx, &[m, k], &dw, act, &sv, &ddo, &mut grads, false)

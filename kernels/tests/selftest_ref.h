@@ -116,7 +116,10 @@ static void elt_bwd_allow(double g, double uv, double d, int act, double beta, d
                           double tiny, double* allow0, double* allow1) {
   double sc;
   const double dA = ref_act_grad(g, act, beta, &sc), A = ref_act(g, act, beta);
-  const double r0 = d * uv * dA, r1 = d * A, slack = act_eval_slack(g, beta);
+  // A NaN gate gives NaN references except for the identity's dG = d * u
+  // (its derivative is 1 everywhere): its allowance must stay finite.
+  const double slack = std::isnan(g) ? 0.0 : act_eval_slack(g, beta);
+  const double r0 = d * uv * dA, r1 = d * A;
   *allow0 = 2.0 * u_t * std::fabs(r0) + slack * std::fabs(d * uv) * sc + tiny;
   *allow1 = 2.0 * u_t * std::fabs(r1) + slack * std::fabs(r1) + tiny;
 }

@@ -40,6 +40,42 @@ pub struct Saved<T> {
 }
 
 impl<T> Saved<T> {
+    /// State for [`SaveMode::PreActivations`] from pre-activations computed
+    /// elsewhere (another device, a checkpointing scheme): `gate` and `up`
+    /// are the biased `[M, N]` row-major pre-activations.
+    ///
+    /// ```
+    /// use swiglu::cpu::{SaveMode, Saved};
+    /// let s = Saved::<f32>::from_pre_activations(2, 3, vec![0.5; 6], vec![1.0; 6]).unwrap();
+    /// assert_eq!(s.mode(), SaveMode::PreActivations);
+    /// assert!(Saved::<f32>::from_pre_activations(2, 3, vec![0.5; 5], vec![1.0; 6]).is_err());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`GluError::LengthMismatch`] if `gate` or `up` does not hold `M·N`
+    /// elements; [`GluError::Overflow`] if `M·N` overflows.
+    pub fn from_pre_activations(m: usize, n: usize, gate: Vec<f32>, up: Vec<f32>) -> Result<Self> {
+        let expected = checked_elems("M*N", m, n)?;
+        for (what, v) in [("gate", &gate), ("up", &up)] {
+            if v.len() != expected {
+                return Err(GluError::LengthMismatch {
+                    what,
+                    shape: vec![m, n],
+                    expected,
+                    got: v.len(),
+                });
+            }
+        }
+        Ok(Saved {
+            mode: SaveMode::PreActivations,
+            m,
+            n,
+            gate,
+            up,
+            _t: PhantomData,
+        })
+    }
     /// How this state was saved.
     pub fn mode(&self) -> SaveMode {
         self.mode

@@ -77,9 +77,11 @@ impl Path {
 /// Largest M for which [`Path::Auto`] takes the decode kernel (measured, H200).
 const SKINNY_AUTO_MAX_M: usize = 16;
 
-/// Smallest M for which [`Path::Auto`] takes the Hopper kernel: one 128-row
-/// tile; below it the kernel's tiles are mostly padding.
-const WGMMA_AUTO_MIN_M: usize = 128;
+/// Smallest M for which [`Path::Auto`] takes the Hopper kernel. Measured on
+/// the H200 (2026-11-28, bf16, K = 4096): at M = 64 its 128-row tiles, though
+/// half padding, still beat cuBLAS (59.8 vs 72.1 us at N = 11008, 70.3 vs
+/// 114.0 us at N = 14336); at M <= 16 the decode kernel is faster.
+const WGMMA_AUTO_MIN_M: usize = SKINNY_AUTO_MAX_M + 1;
 
 /// Device address of an optional buffer (0 for `None`) and its sync guard.
 pub(crate) fn opt_ptr<'a, T>(
@@ -276,13 +278,11 @@ impl CudaGlu {
     /// * f32, or bf16/f16 that misses the tensor-core preconditions (K, N
     ///   multiples of 8, 16-byte aligned buffers): [`Path::FusedSimt`], exact.
     /// * M ≤ 16: [`Path::FusedSkinny`] (bound by reading the weights;
-    ///   1.02–1.15x over B1 on the H200, while at M = 32..64 B1 is as fast or
-    ///   faster, so those sizes go on to the rules below).
-    /// * compute capability 9.0 and M ≥ 128: [`Path::FusedWgmma`] (740–760
-    ///   TFLOP/s at M ≥ 2048 on the H200, about 1.3x over B1).
-    /// * other Hopper-class cases (M = 17..127 on 9.0, where neither fused
-    ///   kernel has been measured to beat cuBLAS, or 9.x parts without the
-    ///   sm_90a kernel, where the `mma.sync` kernel measured ~0.5x of cuBLAS):
+    ///   1.27–1.66x over B1 on the H200 at M = 1 and 16).
+    /// * compute capability 9.0 and M > 16: [`Path::FusedWgmma`] (1.25–1.64x
+    ///   over B1 at M = 64, 720–765 TFLOP/s at M = 2048..4096 on the H200).
+    /// * other Hopper-class parts (9.x without the sm_90a kernel, where the
+    ///   `mma.sync` kernel measured ~0.4x of cuBLAS):
     ///   the cuBLAS baseline (B2 when the weights are one `[2N, K]` tensor,
     ///   else B1), reported as such.
     /// * sm_80 .. sm_89: [`Path::FusedMma`].

@@ -39,6 +39,30 @@ impl<T: Element> DeviceSaved<T> {
     pub fn mode(&self) -> SaveMode {
         self.mode
     }
+    /// The saved pre-activations, `[M, 2N]` row-major (each row: the biased
+    /// gate pre-activations, then the up ones, rounded to `T`), for
+    /// [`SaveMode::PreActivations`]; `None` for [`SaveMode::Recompute`].
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use swiglu::cpu::SaveMode;
+    /// use swiglu::cuda::{CudaGlu, DeviceGluWeights};
+    /// use swiglu::{Activation, bf16};
+    /// let g = CudaGlu::new(0)?;
+    /// let s = g.stream();
+    /// let (m, k, n) = (4, 64, 128);
+    /// let x = s.clone_htod(&vec![bf16::from_f32(0.5); m * k])?;
+    /// let gu = s.clone_htod(&vec![bf16::from_f32(0.01); 2 * n * k])?;
+    /// let w = DeviceGluWeights::from_gate_up(gu.as_view(), k, n)?;
+    /// let mut out = s.alloc_zeros::<bf16>(m * n)?;
+    /// let saved = g.forward_train(&x, &[m, k], &w, Activation::Silu, SaveMode::PreActivations, &mut out)?;
+    /// assert_eq!(saved.pre_activations().map(|p| p.len()), Some(m * 2 * n));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn pre_activations(&self) -> Option<&CudaSlice<T>> {
+        self.pre.as_ref()
+    }
     /// Device bytes held between the passes: `2·M·N·size_of::<T>()` for
     /// [`SaveMode::PreActivations`], 0 for [`SaveMode::Recompute`].
     pub fn bytes(&self) -> usize {
