@@ -77,22 +77,27 @@ if [ -n "$SAN" ] && [ -x "$BIN/gpu_forward" ]; then
     echo "=== memcheck"
     timeout 240 "$SAN" --tool memcheck --error-exitcode 9 "$BIN/gpu_forward" --test-threads=1 \
       misaligned_buffers nan_in_x gate_grads leading_batch params_reach mma_fragment 2>&1 | tail -30
-    echo "rc=${PIPESTATUS[0]}"
+    printf '\nrc=%s\n' "${PIPESTATUS[0]}"
     for t in gpu_skinny gpu_hopper gpu_train; do
       [ -x "$BIN/$t" ] || continue
       echo "=== memcheck $t"
       timeout 150 "$SAN" --tool memcheck --error-exitcode 9 "$BIN/$t" --test-threads=1 ${SAN_FILTER[$t]:-} 2>&1 | tail -30
-      echo "rc=${PIPESTATUS[0]}"
+      printf '\nrc=%s\n' "${PIPESTATUS[0]}"
     done
     echo "=== racecheck"
     timeout 180 "$SAN" --tool racecheck --error-exitcode 9 "$BIN/gpu_forward" --test-threads=1 \
       nan_in_x mma_fragment 2>&1 | tail -30
-    echo "rc=${PIPESTATUS[0]}"
-    for t in gpu_skinny:skinny_repeat gpu_hopper:wgmma_matches; do
+    printf '\nrc=%s\n' "${PIPESTATUS[0]}"
+    if [ -x "$BIN/wgmma_selftest" ]; then
+      echo "=== racecheck wgmma_selftest --small"
+      timeout 120 "$SAN" --tool racecheck --error-exitcode 9 "$BIN/wgmma_selftest" --small 2>&1 | tail -30
+      printf '\nrc=%s\n' "${PIPESTATUS[0]}"
+    fi
+    for t in gpu_skinny:skinny_repeat; do
       [ -x "$BIN/${t%%:*}" ] || continue
       echo "=== racecheck ${t%%:*}"
       timeout 100 "$SAN" --tool racecheck --error-exitcode 9 "$BIN/${t%%:*}" --test-threads=1 "${t#*:}" 2>&1 | tail -30
-      echo "rc=${PIPESTATUS[0]}"
+      printf '\nrc=%s\n' "${PIPESTATUS[0]}"
     done
   } > "$OUT/sanitizer.log" 2>&1
   grep -E "^===|ERROR SUMMARY|rc=" "$OUT/sanitizer.log"

@@ -322,6 +322,9 @@ static void suite_kn(WgKernel kern, bool perf) {
 int main(int argc, char** argv) {
   const bool perf = !(argc > 1 && std::strcmp(argv[1], "--no-perf") == 0);
   const bool perf_only = argc > 1 && std::strcmp(argv[1], "--perf-only") == 0;
+  // A few small cases (pipeline wrap, tails, bias + activation, both layouts):
+  // short enough for compute-sanitizer's racecheck and memcheck.
+  const bool small = argc > 1 && std::strcmp(argv[1], "--small") == 0;
   int dev = 0;
   cudaDeviceProp prop;
   CK(cudaGetDeviceProperties(&prop, dev));
@@ -341,6 +344,17 @@ int main(int argc, char** argv) {
     perf_case<__nv_bfloat16>(fused_glu_wgmma_nk_bf16, 2048, 11008, 4096);
     perf_case<__nv_bfloat16>(fused_glu_wgmma_nk_bf16, 8192, 11008, 4096);
     return 0;
+  }
+  if (small) {
+    for (WgKernel k : {fused_glu_wgmma_nk_bf16, fused_glu_wgmma_kn_bf16})
+      CK(cudaFuncSetAttribute((const void*)k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kWgSmemBytes));
+    run_case<__nv_bfloat16>("ring wraps (pipeline)", fused_glu_wgmma_nk_bf16, 128, 128, 512, GLU_ACT_IDENTITY, false, false);
+    run_case<__nv_bfloat16>("tails", fused_glu_wgmma_nk_bf16, 129, 136, 200, GLU_ACT_SILU, true, false);
+    run_case<__nv_bfloat16>("kn tails", fused_glu_wgmma_kn_bf16, 129, 136, 200, GLU_ACT_SILU, true, false, GLU_LAYOUT_KN);
+    g_grid_cap = 1;
+    run_case<__nv_bfloat16>("one CTA walks all tiles", fused_glu_wgmma_nk_bf16, 300, 264, 200, GLU_ACT_GELU_TANH, true, false);
+    std::printf("wgmma_selftest --small: %d/%d cases passed\n", g_cases - g_fail, g_cases);
+    return g_fail ? 1 : 0;
   }
   suite<__nv_bfloat16>(fused_glu_wgmma_nk_bf16, perf);
   suite<__half>(fused_glu_wgmma_nk_f16, false);

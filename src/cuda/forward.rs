@@ -1,6 +1,6 @@
 //! Forward dispatch: choose a path, validate, launch.
 
-use super::hopper::wgmma_eligible;
+use super::hopper::{WG_BM, wgmma_eligible, wgmma_wave_efficiency};
 use super::params::{self, GluParams};
 use super::skinny::{SKINNY_MAX_M, skinny_eligible};
 use super::{CudaElement, CudaGlu, DeviceGluWeights};
@@ -82,6 +82,60 @@ const SKINNY_AUTO_MAX_M: usize = 16;
 /// half padding, still beat cuBLAS (59.8 vs 72.1 us at N = 11008, 70.3 vs
 /// 114.0 us at N = 14336); at M <= 16 the decode kernel is faster.
 const WGMMA_AUTO_MIN_M: usize = SKINNY_AUTO_MAX_M + 1;
+
+/// Below this fraction of filled last-wave slots, [`Path::Auto`] leaves a
+/// compute-bound problem (M in 129..=1024) to cuBLAS on Hopper. Measured on
+/// the H200 (2026-11-28, K = 4096): M = 256, N = 11008 fills 65% of two
+/// waves and B1/B2 were 10–15% faster in two runs; M = 256, N = 14336 (85%)
+/// and M = 512 (87%) were 1.07–1.48x faster fused.
+const WGMMA_MIN_WAVE_EFFICIENCY: f64 = 0.70;
+
+/// What [`auto_path_for`] decides on.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Problem {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub dtype: DType,
+    pub layout: WeightLayout,
+    pub aligned: bool,
+    pub concatenated: bool,
+}
+
+/// [`CudaGlu::auto_path`] for a device of compute capability `cc` with
+/// `sm_count` SMs (a pure function, tested without a GPU).
+pub(crate) fn auto_path_for(cc: (i32, i32), sm_count: u32, p: Problem) -> Path {
+    let Problem {
+        m,
+        k,
+        n,
+        dtype,
+        layout,
+        aligned,
+        concatenated,
+    } = p;
+    let tc_ok = dtype != DType::F32 && k % 8 == 0 && n % 8 == 0 && aligned;
+    if !tc_ok {
+        return Path::FusedSimt;
+    }
+    if m <= SKINNY_AUTO_MAX_M && skinny_eligible(m, k, n, dtype, aligned) {
+        return Path::FusedSkinny;
+    }
+    if m >= WGMMA_AUTO_MIN_M && wgmma_eligible(cc, k, n, dtype, layout, aligned) {
+        let compute_bound = m > WG_BM && m <= 1024;
+        if !(compute_bound && wgmma_wave_efficiency(m, n, sm_count) < WGMMA_MIN_WAVE_EFFICIENCY) {
+            return Path::FusedWgmma;
+        }
+    }
+    if cc.0 >= 9 {
+        return if concatenated {
+            Path::CublasConcat
+        } else {
+            Path::CublasSplit
+        };
+    }
+    Path::FusedMma
+}
 
 /// Device address of an optional buffer (0 for `None`) and its sync guard.
 pub(crate) fn opt_ptr<'a, T>(
@@ -279,10 +333,13 @@ impl CudaGlu {
     ///   multiples of 8, 16-byte aligned buffers): [`Path::FusedSimt`], exact.
     /// * M ≤ 16: [`Path::FusedSkinny`] (bound by reading the weights;
     ///   1.27–1.66x over B1 on the H200 at M = 1 and 16).
-    /// * compute capability 9.0 and M > 16: [`Path::FusedWgmma`] (1.25–1.64x
-    ///   over B1 at M = 64, 720–765 TFLOP/s at M = 2048..4096 on the H200).
-    /// * other Hopper-class parts (9.x without the sm_90a kernel, where the
-    ///   `mma.sync` kernel measured ~0.4x of cuBLAS):
+    /// * compute capability 9.0 and M > 16: [`Path::FusedWgmma`] (1.2–1.7x
+    ///   over B1 at M = 64..128, 713–755 TFLOP/s and 1.2–1.3x over B1 at
+    ///   M ≥ 2048 on the H200), except for 129 ≤ M ≤ 1024 when its 128×128
+    ///   tiles fill less than 70% of the last wave over the SMs (M = 256,
+    ///   N = 11008: cuBLAS measured 10–15% faster).
+    /// * the rest on Hopper-class parts (those cases, and 9.x without the
+    ///   sm_90a kernel, where the `mma.sync` kernel measured ~0.4x of cuBLAS):
     ///   the cuBLAS baseline (B2 when the weights are one `[2N, K]` tensor,
     ///   else B1), reported as such.
     /// * sm_80 .. sm_89: [`Path::FusedMma`].
@@ -297,24 +354,19 @@ impl CudaGlu {
         aligned: bool,
         concatenated: bool,
     ) -> Path {
-        let tc_ok = dtype != DType::F32 && k % 8 == 0 && n % 8 == 0 && aligned;
-        if !tc_ok {
-            return Path::FusedSimt;
-        }
-        if m <= SKINNY_AUTO_MAX_M && skinny_eligible(m, k, n, dtype, aligned) {
-            return Path::FusedSkinny;
-        }
-        if m >= WGMMA_AUTO_MIN_M && wgmma_eligible(self.cc, k, n, dtype, layout, aligned) {
-            return Path::FusedWgmma;
-        }
-        if self.cc.0 >= 9 {
-            return if concatenated {
-                Path::CublasConcat
-            } else {
-                Path::CublasSplit
-            };
-        }
-        Path::FusedMma
+        auto_path_for(
+            self.cc,
+            self.sm_count,
+            Problem {
+                m,
+                k,
+                n,
+                dtype,
+                layout,
+                aligned,
+                concatenated,
+            },
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -428,5 +480,70 @@ impl CudaGlu {
         let mut dout = s.alloc_zeros::<T>(m * w.n())?;
         let ran = self.forward(&dx, x_shape, &dw, act, &mut dout, path)?;
         Ok((s.clone_dtoh(&dout)?, ran))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pick(cc: (i32, i32), m: usize, n: usize, dtype: DType, aligned: bool) -> Path {
+        auto_path_for(
+            cc,
+            132,
+            Problem {
+                m,
+                k: 4096,
+                n,
+                dtype,
+                layout: WeightLayout::NK,
+                aligned,
+                concatenated: true,
+            },
+        )
+    }
+
+    /// The decisions at the benchmarked points (H200: cc 9.0, 132 SMs).
+    #[test]
+    fn hopper_dispatch_follows_the_measurements() {
+        let h = (9, 0);
+        for n in [11008, 14336] {
+            assert_eq!(pick(h, 1, n, DType::BF16, true), Path::FusedSkinny);
+            assert_eq!(pick(h, 16, n, DType::BF16, true), Path::FusedSkinny);
+            for m in [17, 32, 64, 128, 512, 2048, 16384] {
+                assert_eq!(
+                    pick(h, m, n, DType::F16, true),
+                    Path::FusedWgmma,
+                    "m={m} n={n}"
+                );
+            }
+        }
+        // 172 tiles on 132 SMs: 65% of two waves; cuBLAS measured faster.
+        assert_eq!(pick(h, 256, 11008, DType::BF16, true), Path::CublasConcat);
+        assert_eq!(pick(h, 256, 14336, DType::BF16, true), Path::FusedWgmma);
+        // Unaligned or f32: the exact kernel everywhere.
+        assert_eq!(pick(h, 2048, 11008, DType::BF16, false), Path::FusedSimt);
+        assert_eq!(pick(h, 2048, 11008, DType::F32, true), Path::FusedSimt);
+    }
+
+    #[test]
+    fn other_architectures() {
+        assert_eq!(pick((8, 0), 2048, 11008, DType::BF16, true), Path::FusedMma);
+        assert_eq!(pick((8, 9), 256, 11008, DType::BF16, true), Path::FusedMma);
+        assert_eq!(pick((8, 6), 4, 11008, DType::BF16, true), Path::FusedSkinny);
+        // 9.x parts other than 9.0 have no sm_90a kernel: cuBLAS.
+        assert_eq!(
+            pick((9, 1), 2048, 11008, DType::BF16, true),
+            Path::CublasConcat
+        );
+    }
+
+    #[test]
+    fn wave_efficiency() {
+        use crate::cuda::hopper::wgmma_wave_efficiency as eff;
+        assert!((eff(256, 11008, 132) - 172.0 / 264.0).abs() < 1e-12);
+        assert!((eff(512, 11008, 132) - 344.0 / 396.0).abs() < 1e-12);
+        assert_eq!(eff(128 * 132, 128, 132), 1.0);
+        assert_eq!(eff(0, 128, 132), 1.0);
     }
 }

@@ -63,6 +63,18 @@ pub(crate) fn wgmma_eligible(
         && aligned
 }
 
+/// Fraction of the persistent grid's last-wave slots that hold a tile:
+/// `tiles / (waves · SMs)`. 1.0 when the tiles fill whole waves; at M = 256,
+/// N = 11008 on 132 SMs, 172 tiles take two waves of 132: 0.65.
+pub(crate) fn wgmma_wave_efficiency(m: usize, n: usize, sm_count: u32) -> f64 {
+    let tiles = m.div_ceil(WG_BM) * n.div_ceil(WG_BN);
+    let sms = sm_count.max(1) as usize;
+    if tiles == 0 {
+        return 1.0;
+    }
+    tiles as f64 / (tiles.div_ceil(sms) * sms) as f64
+}
+
 /// Persistent grid: one CTA per SM at most (the shared memory allows one),
 /// never more CTAs than tiles. Mirrors `glu_wgmma_grid`.
 pub(crate) fn wgmma_grid(m: usize, n: usize, sm_count: u32) -> usize {
