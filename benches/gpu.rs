@@ -6,8 +6,8 @@
 //! CUDA-event based: criterion's `iter_custom` records an event pair around
 //! the launches, and the summary table takes the median of per-launch event
 //! timings after warm-up, taken round-robin over the paths (each round
-//! times every path once) so that clock or power drift during the run does
-//! not favour one path. The weights (2·N·K·2 bytes ≥ 180 MB) are three
+//! times every path once, starting with a different one each round) so
+//! that clock or power drift during the run does not favour one path. The weights (2·N·K·2 bytes ≥ 180 MB) are three
 //! times the H200's 60 MB L2 or more, so no run reads them from cache.
 //!
 //! `SWIGLU_BENCH_QUICK=1` shortens criterion's sampling (the table is
@@ -166,9 +166,13 @@ fn bench(c: &mut Criterion) {
                 }
             }
             let mut samples = vec![Vec::with_capacity(reps); runnable.len()];
-            for _ in 0..reps {
-                for (i, &(p, _)) in runnable.iter().enumerate() {
-                    samples[i].push(case.time(p, 1));
+            // The round's first path starts after the host work between
+            // rounds; rotate which path that is.
+            let np = runnable.len();
+            for r in 0..reps {
+                for j in 0..np {
+                    let i = (r + j) % np;
+                    samples[i].push(case.time(runnable[i].0, 1));
                 }
             }
             let times: Vec<(Path, Path, f64)> = runnable

@@ -1,5 +1,9 @@
 //! GPU training step benchmark: `forward_train` + `backward_into` for both
-//! save modes, bf16, K = 4096, N = 11008, M ∈ {512, 2048, 8192}; CUDA-event
+//! save modes, with the Hopper kernel's training variants allowed (the
+//! default) and with the cuBLAS-based path (`set_fused_training(false)`:
+//! cuBLAS GEMMs + this crate's fused elementwise kernels, the baseline of the
+//! speedup column; an eager framework, with one kernel per elementwise op,
+//! would be slower still), bf16, K = 4096, N = 11008, M ∈ {512, 2048, 8192}; CUDA-event
 //! timing (median of single-step event pairs after warm-up), TFLOP/s
 //! counting the step's 12·M·N·K (forward 4MNK, backward 8MNK), and the bytes
 //! each mode keeps between the passes. Results: `bench_gpu_train.md` in
@@ -41,7 +45,7 @@ fn bench(c: &mut Criterion) {
     let gu = s.clone_htod(&fill(2 * N * K, 1.0 / 64.0)).unwrap();
     let w = DeviceGluWeights::from_gate_up(gu.as_view(), K, N).unwrap();
     let mut md = String::from(
-        "| M | mode | step time (ms) | TFLOP/s (12MNK) | saved between passes (MB) |\n|---|---|---|---|---|\n",
+        "| M | training path | mode | step time (ms) | TFLOP/s (12MNK) | speedup vs cuBLAS-based PreActivations | saved between passes (MB) |\n|---|---|---|---|---|---|---|\n",
     );
     let mut group = c.benchmark_group(format!("glu_train_step_bf16_k{K}_n{N}"));
     group
@@ -53,7 +57,22 @@ fn bench(c: &mut Criterion) {
         let dv = d_out.slice(..m * N);
         let mut out = s.alloc_zeros::<bf16>(m * N).unwrap();
         let mut grads = DeviceGrads::<f32>::zeros(&g, m, &w).unwrap();
-        for mode in [SaveMode::PreActivations, SaveMode::Recompute] {
+        // (fused training kernels allowed, mode); the cuBLAS-based path with
+        // saved pre-activations is the baseline of the speedup column.
+        let configs = [
+            (false, SaveMode::PreActivations),
+            (false, SaveMode::Recompute),
+            (true, SaveMode::PreActivations),
+            (true, SaveMode::Recompute),
+        ];
+        let mut baseline = f64::NAN;
+        for (fused, mode) in configs {
+            g.set_fused_training(fused);
+            let label = if fused {
+                "fused (default)"
+            } else {
+                "cuBLAS-based"
+            };
             let saved_bytes = std::cell::Cell::new(0usize);
             let mut step = || {
                 let sv = g
@@ -87,26 +106,31 @@ fn bench(c: &mut Criterion) {
             for _ in 0..2 {
                 step();
             }
-            let mut t: Vec<f64> = (0..9).map(|_| time(1, &mut step)).collect();
+            let mut t: Vec<f64> = (0..15).map(|_| time(1, &mut step)).collect();
             t.sort_by(|a, b| a.total_cmp(b));
             let med = t[t.len() / 2];
+            if !fused && mode == SaveMode::PreActivations {
+                baseline = med;
+            }
             let flops = 12.0 * m as f64 * N as f64 * K as f64;
             writeln!(
                 md,
-                "| {m} | {mode:?} | {:.3} | {:.1} | {:.1} |",
+                "| {m} | {label} | {mode:?} | {:.3} | {:.1} | {:.3} | {:.1} |",
                 med * 1e3,
                 flops / med / 1e12,
+                baseline / med,
                 saved_bytes.get() as f64 / 1e6
             )
             .unwrap();
             eprintln!(
-                "M={m:>5} {mode:?}: {:.3} ms, {:.1} TFLOP/s, saved {:.1} MB",
+                "M={m:>5} {label} {mode:?}: {:.3} ms, {:.1} TFLOP/s, saved {:.1} MB",
                 med * 1e3,
                 flops / med / 1e12,
                 saved_bytes.get() as f64 / 1e6
             );
             if !quick {
-                group.bench_function(format!("{mode:?}/m{m}"), |b| {
+                let tag = if fused { "fused" } else { "cublas" };
+                group.bench_function(format!("{tag}/{mode:?}/m{m}"), |b| {
                     b.iter_custom(|iters| Duration::from_secs_f64(time(iters, &mut step)))
                 });
             }

@@ -63,6 +63,26 @@ struct GluParams {
   int32_t reserved;    // must be 0
 };
 
+// Epilogues of the Hopper kernel's training variants
+// (fused_glu_wgmma_{pre,dgu}_*, fused_glu_wgmma_train.cu): with g = x*Wg + bg and u = x*Wu + bu in f32,
+//   GLU_EPI_OUT_PRE: out = act(g) * u, and aux[r, c] = g, aux[r, N + c] = u
+//                    (the pre-activations a PreActivations forward saves);
+//   GLU_EPI_DGU:     d = d_out[r, c]; aux[r, c] = d * u * act'(g) (dGate),
+//                    aux[r, N + c] = d * act(g) (dUp); out is not written
+//                    (the backward's first stage, recomputing g and u).
+// aux is [M, ld_aux] row-major in the input type, ld_aux >= 2N.
+#define GLU_EPI_OUT 0
+#define GLU_EPI_OUT_PRE 1
+#define GLU_EPI_DGU 2
+
+struct GluTrainParams {
+  const void* d_out;   // [M,N] for GLU_EPI_DGU, else null
+  void* aux;           // [M, ld_aux]
+  int64_t ld_aux;      // elements
+  int32_t epi;         // GLU_EPI_OUT_PRE or GLU_EPI_DGU
+  int32_t reserved;    // must be 0
+};
+
 // Elementwise kernels (baselines and the backward's gate stage).
 //   act_and_mul : out0[r,c] = act(a[r,c] + bias_a[c]) * (b[r,c] + bias_b[c])
 //   act_inplace : out0[r,c] = act(a[r,c] + bias_a[c])           (B3, step 1)
@@ -103,6 +123,10 @@ static_assert(offsetof(GluParams, layout) == 72, "GluParams layout");
 static_assert(offsetof(GluParams, act) == 76, "GluParams layout");
 static_assert(offsetof(GluParams, beta) == 80, "GluParams layout");
 static_assert(sizeof(GluParams) == 88, "GluParams layout");
+static_assert(offsetof(GluTrainParams, aux) == 8, "GluTrainParams layout");
+static_assert(offsetof(GluTrainParams, ld_aux) == 16, "GluTrainParams layout");
+static_assert(offsetof(GluTrainParams, epi) == 24, "GluTrainParams layout");
+static_assert(sizeof(GluTrainParams) == 32, "GluTrainParams layout");
 static_assert(offsetof(GluEltParams, out1) == 48, "GluEltParams layout");
 static_assert(offsetof(GluEltParams, rows) == 56, "GluEltParams layout");
 static_assert(offsetof(GluEltParams, ld_out1) == 104, "GluEltParams layout");

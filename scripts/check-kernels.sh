@@ -112,18 +112,28 @@ if [ "${BUILD_SELFTEST:-0}" = "1" ]; then
   fi
 fi
 
-# --- Hopper kernel fused_glu_wgmma_* (sm_90a): the SASS must use the tensor
+# --- Hopper kernels fused_glu_wgmma_* and their training variants
+# fused_glu_wgmma_{pre,dgu}_* (sm_90a): the SASS must use the tensor
 # memory accelerator (UTMALDG) and warpgroup MMA (HGMMA), set register counts
 # (USETMAXREG, and no C7508 "setmaxnreg ignored" warning), and never touch
 # local memory; host test of its index math (kernels/tests/wgmma_layout_test.cpp)
 # and model check of its mbarrier protocol (kernels/tests/wgmma_pipeline_model.py).
-wg_fatbin="$OUTDIR/fused_glu_wgmma.fatbin"
-if [ -f "$wg_fatbin" ]; then
-  echo "== fused_glu_wgmma (sm_90a SASS)"
-  if grep -q "C7508" "$OUTDIR/fused_glu_wgmma.ptxas.log"; then err "fused_glu_wgmma: setmaxnreg ignored (C7508)"; fi
-  wg_sass="$OUTDIR/fused_glu_wgmma.sm_90a.sass"
+for fam in fused_glu_wgmma fused_glu_wgmma_train; do
+  wg_fatbin="$OUTDIR/$fam.fatbin"
+  [ -f "$wg_fatbin" ] || { err "$fam.fatbin missing"; continue; }
+  echo "== $fam (sm_90a SASS)"
+  if grep -q "C7508" "$OUTDIR/$fam.ptxas.log"; then err "$fam: setmaxnreg ignored (C7508)"; fi
+  wg_sass="$OUTDIR/$fam.sm_90a.sass"
+  if [ "$fam" = fused_glu_wgmma ]; then
+    kernels_of_fam="fused_glu_wgmma_nk_bf16 fused_glu_wgmma_nk_f16 fused_glu_wgmma_kn_bf16 fused_glu_wgmma_kn_f16"
+  else
+    kernels_of_fam=""
+    for e in pre dgu; do for l in nk kn; do for t in bf16 f16; do
+      kernels_of_fam="$kernels_of_fam fused_glu_wgmma_${e}_${l}_${t}"
+    done; done; done
+  fi
   if "$CUOBJDUMP" --dump-sass -arch sm_90a "$wg_fatbin" >"$wg_sass"; then
-    for k in fused_glu_wgmma_nk_bf16 fused_glu_wgmma_nk_f16 fused_glu_wgmma_kn_bf16 fused_glu_wgmma_kn_f16; do
+    for k in $kernels_of_fam; do
       body="$(awk -v k="$k" '/Function : /{ on = ($3 == k) } on' "$wg_sass")"
       [ -n "$body" ] || { err "$k missing from sm_90a SASS"; continue; }
       ng=$(grep -c "HGMMA" <<<"$body" || true)
@@ -137,9 +147,9 @@ if [ -f "$wg_fatbin" ]; then
       [ "$nloc" -eq 0 ] || err "$k: local memory (LDL/STL)"
     done
   else
-    err "cuobjdump fused_glu_wgmma sm_90a"
+    err "cuobjdump $fam sm_90a"
   fi
-fi
+done
 if command -v g++ >/dev/null 2>&1; then
   echo "== kernels/tests/wgmma_layout_test.cpp"
   if g++ -std=c++17 -O1 -Wall -I kernels kernels/tests/wgmma_layout_test.cpp -o "$OUTDIR/wgmma_layout_test"; then

@@ -41,7 +41,15 @@ export LD_LIBRARY_PATH="${LD_EXTRA}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 cat "$OUT/env.log"
 
 status=()
-record() { status+=("$1: $2"); }
+T0=$(date +%s)
+# Each step's result line carries the seconds since the start; after each
+# step the results so far are packed, so a run cut short still returns them.
+record() {
+  status+=("$1: $2 (t=$(( $(date +%s) - T0 ))s)")
+  printf '%s\n' "${status[@]}" > "$OUT/summary.txt"
+  tar czf "$FINAL/results.tgz" -C "$OUT" . 2>/dev/null
+  cp "$OUT/summary.txt" "$FINAL/" 2>/dev/null
+}
 
 # --- 1. standalone kernel self-test (CUDA C++, no Rust) ----------------------
 : > "$OUT/selftest.log"
@@ -64,66 +72,51 @@ for t in "$BIN"/gpu_*; do
   record "$name" "rc=$rc"
 done
 
-# --- 3. compute-sanitizer on a few small tests -------------------------------
-# Small tests per binary for memcheck (the full sweeps are too slow under it).
-declare -A SAN_FILTER=(
-  [gpu_skinny]="skinny_rejects skinny_repeat"
-  [gpu_hopper]="wgmma_rejects wgmma_matches"
-  [gpu_train]=""
-)
-SAN="$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)"
-if [ -n "$SAN" ] && [ -x "$BIN/gpu_forward" ]; then
-  {
-    echo "=== memcheck"
-    timeout 240 "$SAN" --tool memcheck --error-exitcode 9 "$BIN/gpu_forward" --test-threads=1 \
-      misaligned_buffers nan_in_x gate_grads leading_batch params_reach mma_fragment 2>&1 | tail -30
-    printf '\nrc=%s\n' "${PIPESTATUS[0]}"
-    for t in gpu_skinny gpu_hopper gpu_train; do
-      [ -x "$BIN/$t" ] || continue
-      echo "=== memcheck $t"
-      timeout 150 "$SAN" --tool memcheck --error-exitcode 9 "$BIN/$t" --test-threads=1 ${SAN_FILTER[$t]:-} 2>&1 | tail -30
-      printf '\nrc=%s\n' "${PIPESTATUS[0]}"
-    done
-    echo "=== racecheck"
-    timeout 180 "$SAN" --tool racecheck --error-exitcode 9 "$BIN/gpu_forward" --test-threads=1 \
-      nan_in_x mma_fragment 2>&1 | tail -30
-    printf '\nrc=%s\n' "${PIPESTATUS[0]}"
-    if [ -x "$BIN/wgmma_selftest" ]; then
-      echo "=== racecheck wgmma_selftest --small"
-      timeout 120 "$SAN" --tool racecheck --error-exitcode 9 "$BIN/wgmma_selftest" --small 2>&1 | tail -30
-      printf '\nrc=%s\n' "${PIPESTATUS[0]}"
-    fi
-    for t in gpu_skinny:skinny_repeat; do
-      [ -x "$BIN/${t%%:*}" ] || continue
-      echo "=== racecheck ${t%%:*}"
-      timeout 100 "$SAN" --tool racecheck --error-exitcode 9 "$BIN/${t%%:*}" --test-threads=1 "${t#*:}" 2>&1 | tail -30
-      printf '\nrc=%s\n' "${PIPESTATUS[0]}"
-    done
-  } > "$OUT/sanitizer.log" 2>&1
-  grep -E "^===|ERROR SUMMARY|rc=" "$OUT/sanitizer.log"
-  record sanitizer "$(grep -c '^rc=0' "$OUT/sanitizer.log")/$(grep -c '^rc=' "$OUT/sanitizer.log") clean"
-else
-  echo "compute-sanitizer not available" > "$OUT/sanitizer.log"; record sanitizer "not available"
-fi
-
-# --- 4. the training example on the GPU --------------------------------------
+# --- 3. the training example on the GPU --------------------------------------
 if [ -x "$BIN/train_example" ]; then
   (cd /tmp && timeout 120 "$BIN/train_example" --device cuda --out "$OUT/train" > "$OUT/train_example.log" 2>&1); rc=$?
   record train_example "rc=$rc"
   grep -E "device|gradient check|loss|target|tokens/s" "$OUT/train_example.log" | tr '\r' '\n' | grep -v "^\[" | head -12
 fi
 
-# --- 5. benchmark table --------------------------------------------------------
+# --- 4. benchmark tables --------------------------------------------------------
+if [ -x "$BIN/bench_gpu_train" ]; then
+  (cd /tmp && SWIGLU_BENCH_QUICK="$QUICK_BENCH" timeout 240 "$BIN/bench_gpu_train" --bench > "$OUT/bench_train.log" 2>&1); rc=$?
+  record bench_train "rc=$rc"
+  [ -f "$OUT/bench_gpu_train.md" ] && cat "$OUT/bench_gpu_train.md"
+fi
+
 if [ -x "$BIN/bench_gpu" ]; then
   (cd /tmp && SWIGLU_BENCH_QUICK="$QUICK_BENCH" timeout 420 "$BIN/bench_gpu" --bench > "$OUT/bench.log" 2>&1); rc=$?
   record bench "rc=$rc"
   [ -f "$OUT/bench_gpu.md" ] && cat "$OUT/bench_gpu.md"
 fi
 
-if [ -x "$BIN/bench_gpu_train" ]; then
-  (cd /tmp && SWIGLU_BENCH_QUICK="$QUICK_BENCH" timeout 240 "$BIN/bench_gpu_train" --bench > "$OUT/bench_train.log" 2>&1); rc=$?
-  record bench_train "rc=$rc"
-  [ -f "$OUT/bench_gpu_train.md" ] && cat "$OUT/bench_gpu_train.md"
+# --- 5. compute-sanitizer ------------------------------------------------------
+# Small tests per binary (the full sweeps are too slow under it), except
+# gpu_train, whose sweep is short. One step at a time, each recorded.
+SAN="$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)"
+: > "$OUT/sanitizer.log"
+san() {  # san TOOL TIMEOUT BINARY [ARGS...]
+  local tool=$1 limit=$2 bin=$3; shift 3
+  [ -x "$BIN/$bin" ] || return 0
+  echo "=== $tool $bin $*" >> "$OUT/sanitizer.log"
+  timeout "$limit" "$SAN" --tool "$tool" --error-exitcode 9 "$BIN/$bin" "$@" 2>&1 | tail -30 >> "$OUT/sanitizer.log"
+  local rc=${PIPESTATUS[0]}
+  printf '\nrc=%s\n' "$rc" >> "$OUT/sanitizer.log"
+  echo "=== $tool $bin $*: rc=$rc $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitizer.log" | tail -1)"
+  record "$tool $bin" "rc=$rc"
+}
+if [ -n "$SAN" ]; then
+  san memcheck 200 gpu_train --test-threads=1
+  san memcheck 150 gpu_hopper --test-threads=1 wgmma_rejects wgmma_matches
+  san memcheck 240 gpu_forward --test-threads=1 misaligned_buffers nan_in_x gate_grads leading_batch params_reach mma_fragment
+  san memcheck 150 gpu_skinny --test-threads=1 skinny_rejects skinny_repeat
+  san racecheck 120 wgmma_selftest --small
+  san racecheck 180 gpu_forward --test-threads=1 nan_in_x mma_fragment
+  san racecheck 100 gpu_skinny --test-threads=1 skinny_repeat
+else
+  echo "compute-sanitizer not available" > "$OUT/sanitizer.log"; record sanitizer "not available"
 fi
 
 echo "=== summary"

@@ -1,8 +1,10 @@
 //! GPU training path (forward_train + backward_into) against the CPU
 //! backward (itself checked against finite differences in f64), at odd
 //! shapes, every activation, biases on/off, every weight form, both save
-//! modes, f32 and bf16 inputs, f32 and input-typed gradients, and gradient
-//! accumulation. Skips without a GPU unless SWIGLU_REQUIRE_GPU=1.
+//! modes, f32, bf16 and f16 inputs, f32 and input-typed gradients, and
+//! gradient accumulation. On an H100/H200 the shapes with M > 16 and K, N
+//! multiples of 8 run the Hopper kernel's training variants (pre-activation
+//! and gate-gradient epilogues). Skips without a GPU unless SWIGLU_REQUIRE_GPU=1.
 #![cfg(feature = "cuda")]
 
 mod common;
@@ -12,7 +14,7 @@ use common::gpu::gpu;
 use common::{Rng, store};
 use swiglu::cpu::{self, SaveMode};
 use swiglu::cuda::{CudaElement, CudaGlu, DeviceGluWeights, DeviceGrads};
-use swiglu::{Activation, DType, GluWeights, WeightLayout, bf16};
+use swiglu::{Activation, DType, GluWeights, WeightLayout, bf16, f16};
 
 /// ‖a − b‖/‖b‖ over f32 vectors (inf on NaN).
 fn rel(a: &[f32], b: &[f32]) -> f64 {
@@ -248,6 +250,9 @@ fn gpu_backward_matches_cpu_backward() {
         (129, 72, 136),
         (64, 31, 7),
         (2, 128, 520),
+        // Tails of every tile of the Hopper kernel's training variants
+        // (128 x 128 x 64): M, N and K all one step past a multiple.
+        (300, 200, 264),
     ];
     let mut fails = Vec::new();
     let mut count = 0;
@@ -267,7 +272,10 @@ fn gpu_backward_matches_cpu_backward() {
                 fails.extend(check::<bf16>(
                     g, &mut rng, shape, form, !bias, act, mode, 2e-2,
                 ));
-                count += 2;
+                fails.extend(check::<f16>(
+                    g, &mut rng, shape, form, bias, act, mode, 4e-3,
+                ));
+                count += 3;
             }
         }
     }
@@ -279,6 +287,33 @@ fn gpu_backward_matches_cpu_backward() {
         "{} failures in {count} configurations",
         fails.len()
     );
+}
+
+/// The cuBLAS-based training path on shapes where the default would take the
+/// Hopper kernel's training variants (on other GPUs both tests run it).
+#[test]
+fn cublas_training_path_matches_cpu_backward() {
+    let Some(shared) = gpu() else { return };
+    // Its own handle: the switch must not affect tests running beside it.
+    let g = CudaGlu::with_stream(shared.context().new_stream().unwrap()).unwrap();
+    g.set_fused_training(false);
+    let mut rng = Rng::fresh("cublas_training_path");
+    let mut fails = Vec::new();
+    for shape in [(33, 64, 72), (300, 200, 264)] {
+        for form in [Form::Kn, Form::Concat] {
+            for act in [Activation::Silu, Activation::GeluErf, Activation::Relu] {
+                for mode in [SaveMode::PreActivations, SaveMode::Recompute] {
+                    fails.extend(check::<bf16>(
+                        &g, &mut rng, shape, form, true, act, mode, 2e-2,
+                    ));
+                }
+            }
+        }
+    }
+    for f in &fails {
+        eprintln!("{f}");
+    }
+    assert!(fails.is_empty(), "{} failures", fails.len());
 }
 
 #[test]

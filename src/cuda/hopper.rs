@@ -18,7 +18,7 @@
 
 use super::CudaGlu;
 use super::forward::is_aligned16;
-use super::params::GluParams;
+use super::params::{EPI_DGU, EPI_OUT_PRE, GluParams, GluTrainParams};
 use crate::error::{GluError, Result};
 use crate::types::{DType, WeightLayout};
 use cudarc::driver::sys;
@@ -160,7 +160,40 @@ impl CudaGlu {
         dtype: DType,
         layout: WeightLayout,
     ) -> Result<()> {
+        self.launch_wgmma_epi(p, None, dtype, layout)
+    }
+
+    /// [`launch_wgmma`](Self::launch_wgmma) with an optional training
+    /// epilogue (`fused_glu_wgmma_{pre,dgu}_*` of `fused_glu_wgmma_train.cu`):
+    /// the caller has also sized `t.aux` as `[m, t.ld_aux]` and, for
+    /// [`EPI_DGU`], `t.d_out` as `[m, n]`, both of the input type.
+    pub(crate) fn launch_wgmma_epi(
+        &self,
+        p: &GluParams,
+        train: Option<&GluTrainParams>,
+        dtype: DType,
+        layout: WeightLayout,
+    ) -> Result<()> {
         let (m, n, k) = (p.m as usize, p.n as usize, p.k as usize);
+        if let Some(t) = train {
+            let ok_epi = t.epi == EPI_OUT_PRE || (t.epi == EPI_DGU && !t.d_out.is_null());
+            if !ok_epi || t.aux.is_null() || t.ld_aux < 2 * p.n || t.ld_aux % 2 != 0 {
+                return Err(GluError::BadShape {
+                    what: "training epilogue (aux [M, ld_aux])",
+                    shape: vec![m, t.ld_aux.max(0) as usize],
+                    why: "needs aux, ld_aux even and >= 2N, and d_out for the gradient epilogue",
+                });
+            }
+            for (what, ptr) in [("aux", t.aux as usize), ("d_out", t.d_out as usize)] {
+                if ptr % 4 != 0 {
+                    return Err(GluError::Misaligned {
+                        what,
+                        required: 4,
+                        value: ptr,
+                    });
+                }
+            }
+        }
         let aligned = is_aligned16(&[p.x as u64, p.w_gate as u64, p.w_up as u64, p.out as u64]);
         if !wgmma_eligible(self.cc, k, n, dtype, layout, aligned) {
             return Err(GluError::Unsupported {
@@ -196,13 +229,23 @@ impl CudaGlu {
                 encode_map(p.w_up as u64, k, n, WG_BK as u32, dtype)?,
             ),
         };
-        let name = match (layout, dtype) {
-            (WeightLayout::NK, DType::BF16) => "fused_glu_wgmma_nk_bf16",
-            (WeightLayout::NK, _) => "fused_glu_wgmma_nk_f16",
-            (WeightLayout::KN, DType::BF16) => "fused_glu_wgmma_kn_bf16",
-            (WeightLayout::KN, _) => "fused_glu_wgmma_kn_f16",
+        let lay = match layout {
+            WeightLayout::NK => "nk",
+            WeightLayout::KN => "kn",
         };
-        let f = self.function_with_smem("fused_glu_wgmma", name, WG_SMEM_BYTES)?;
+        let ty = if dtype == DType::BF16 { "bf16" } else { "f16" };
+        let (module, name) = match train.map(|t| t.epi) {
+            None => ("fused_glu_wgmma", format!("fused_glu_wgmma_{lay}_{ty}")),
+            Some(EPI_DGU) => (
+                "fused_glu_wgmma_train",
+                format!("fused_glu_wgmma_dgu_{lay}_{ty}"),
+            ),
+            Some(_) => (
+                "fused_glu_wgmma_train",
+                format!("fused_glu_wgmma_pre_{lay}_{ty}"),
+            ),
+        };
+        let f = self.function_with_smem(module, &name, WG_SMEM_BYTES)?;
         let grid = wgmma_grid(m, n, self.sm_count);
         let cfg = LaunchConfig {
             grid_dim: (grid as u32, 1, 1),
@@ -210,24 +253,27 @@ impl CudaGlu {
             shared_mem_bytes: WG_SMEM_BYTES,
         };
         // SAFETY: the kernel signature is (CUtensorMap, CUtensorMap,
-        // CUtensorMap, GluParams), matching the four arguments pushed here.
+        // CUtensorMap, GluParams), plus GluTrainParams for the training
+        // variants, matching the arguments pushed here.
         // The maps describe x [m,k] and w_gate, w_up ([n,k] for NK, [k,n] for
         // KN, matching `p.layout`) exactly (TMA
         // never reads outside them; out-of-bounds box elements are zero-filled);
-        // the kernel writes out [m,n] only, with row/column predication, and
-        // reads biases [n] when non-null. Eligibility (cc 9.0 for the sm_90a
-        // image, K/N multiples of 8, 16-byte aligned x / weights / out) was
+        // the kernel writes out [m,n] (not for the gradient epilogue) and
+        // aux [m, ld_aux] (training variants, the caller sized it) only, with
+        // row/column predication, and reads biases [n] when non-null and
+        // d_out [m, n] (gradient epilogue). Eligibility (cc 9.0 for the sm_90a
+        // image, K/N multiples of 8, 16-byte aligned x / weights / out,
+        // 4-byte aligned aux / d_out, even ld_aux >= 2N) was
         // checked above, the dynamic shared memory limit was raised by
         // `function_with_smem`, and the caller keeps every buffer alive
         // until the launch has been recorded on this stream.
         unsafe {
-            self.stream
-                .launch_builder(&f)
-                .arg(&tmap_x)
-                .arg(&tmap_g)
-                .arg(&tmap_u)
-                .arg(p)
-                .launch(cfg)
+            let mut b = self.stream.launch_builder(&f);
+            b.arg(&tmap_x).arg(&tmap_g).arg(&tmap_u).arg(p);
+            if let Some(t) = train {
+                b.arg(t);
+            }
+            b.launch(cfg)
         }?;
         Ok(())
     }

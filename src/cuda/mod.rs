@@ -86,6 +86,8 @@ pub struct CudaGlu {
     sm_count: u32,
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
     functions: Mutex<HashMap<String, CudaFunction>>,
+    /// Whether training may use the Hopper kernel's training variants.
+    fused_training: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for CudaGlu {
@@ -143,7 +145,33 @@ impl CudaGlu {
             sm_count,
             modules: Mutex::new(HashMap::new()),
             functions: Mutex::new(HashMap::new()),
+            fused_training: std::sync::atomic::AtomicBool::new(true),
         })
+    }
+
+    /// Lets [`CudaGlu::forward_train`] and [`CudaGlu::backward_into`] use the
+    /// Hopper kernel's training variants (on by default; they only run where
+    /// [`Path::Auto`] would pick the Hopper kernel). Off, training runs the
+    /// cuBLAS-based path everywhere: cuBLAS GEMMs for the pre-activations,
+    /// `act_and_mul`, and `glu_bwd` for the gate gradients. For A/B
+    /// comparisons (the `gpu_train` bench) and as an escape hatch.
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// let g = swiglu::cuda::CudaGlu::new(0)?;
+    /// g.set_fused_training(false); // the cuBLAS-based training path
+    /// assert!(!g.fused_training());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn set_fused_training(&self, on: bool) {
+        self.fused_training
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+    /// See [`CudaGlu::set_fused_training`].
+    pub fn fused_training(&self) -> bool {
+        self.fused_training
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The context.

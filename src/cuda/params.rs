@@ -72,12 +72,32 @@ pub struct GluEltParams {
     pub beta: f32,
 }
 
-// SAFETY: both structs are plain `#[repr(C)]` data whose layout matches the
+/// `GLU_EPI_OUT_PRE`: the forward also writes the pre-activations.
+pub const EPI_OUT_PRE: i32 = 1;
+/// `GLU_EPI_DGU`: the backward's first stage (dGate | dUp from d_out).
+pub const EPI_DGU: i32 = 2;
+
+/// Mirror of `struct GluTrainParams`: the extra argument of the Hopper
+/// kernel's training variants (`fused_glu_wgmma_{pre,dgu}_*`).
+#[allow(missing_docs)]
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct GluTrainParams {
+    pub d_out: *const c_void,
+    pub aux: *mut c_void,
+    pub ld_aux: i64,
+    pub epi: i32,
+    pub reserved: i32,
+}
+
+// SAFETY: the structs are plain `#[repr(C)]` data whose layout matches the
 // CUDA definitions (asserted below and in the header); the pointers they hold
 // are device addresses that the launchers validate before each launch.
 unsafe impl DeviceRepr for GluParams {}
 // SAFETY: as above.
 unsafe impl DeviceRepr for GluEltParams {}
+// SAFETY: as above.
+unsafe impl DeviceRepr for GluTrainParams {}
 
 const _: () = {
     assert!(offset_of!(GluParams, x) == 0);
@@ -94,6 +114,10 @@ const _: () = {
     assert!(offset_of!(GluEltParams, act) == 112);
     assert!(offset_of!(GluEltParams, beta) == 116);
     assert!(size_of::<GluEltParams>() == 120);
+    assert!(offset_of!(GluTrainParams, aux) == 8);
+    assert!(offset_of!(GluTrainParams, ld_aux) == 16);
+    assert!(offset_of!(GluTrainParams, epi) == 24);
+    assert!(size_of::<GluTrainParams>() == 32);
 };
 
 impl GluEltParams {
@@ -160,6 +184,8 @@ mod tests {
             ("GLU_ACT_IDENTITY", crate::Activation::Identity.code()),
             ("GLU_LAYOUT_KN", crate::WeightLayout::KN.code()),
             ("GLU_LAYOUT_NK", crate::WeightLayout::NK.code()),
+            ("GLU_EPI_OUT_PRE", EPI_OUT_PRE),
+            ("GLU_EPI_DGU", EPI_DGU),
         ] {
             assert_eq!(get(name), code as usize, "{name}");
         }
@@ -170,6 +196,8 @@ mod tests {
             "sizeof(GluParams) == 88",
             "offsetof(GluEltParams, ld_out1) == 104",
             "sizeof(GluEltParams) == 120",
+            "offsetof(GluTrainParams, epi) == 24",
+            "sizeof(GluTrainParams) == 32",
         ] {
             assert!(header.contains(needle), "header lost `{needle}`");
         }

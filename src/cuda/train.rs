@@ -1,21 +1,28 @@
 //! Training on the device: forward with saved state, and the backward pass.
 //!
-//! First version, built on cuBLAS plus this crate's gate-gradient kernel:
-//!
 //! * forward, [`SaveMode::PreActivations`]: the biased pre-activations
-//!   `P = [x·Wg + bg | x·Wu + bu]` (`[M, 2N]`, element type `T`) by cuBLAS,
-//!   then `out = act(P_g) ⊙ P_u`; `P` is kept.
+//!   `P = [x·Wg + bg | x·Wu + bu]` (`[M, 2N]`, element type `T`) and
+//!   `out = act(P_g) ⊙ P_u`; `P` is kept. On compute capability 9.0 (when
+//!   the Hopper kernel can take the problem) one launch of the fused kernel
+//!   with an epilogue that also stores `P`; elsewhere cuBLAS for `P`, then
+//!   `act_and_mul`.
 //! * forward, [`SaveMode::Recompute`]: the fused kernel ([`Path::Auto`]);
-//!   nothing is kept, and the backward recomputes `P`.
-//! * backward: one elementwise pass for `dG = dOut ⊙ u ⊙ act'(g)` and
-//!   `dU = dOut ⊙ act(g)` (f32 math) into `D = [dG | dU]`, then
+//!   nothing is kept.
+//! * backward, first stage: `D = [dG | dU]` with `dG = dOut ⊙ u ⊙ act'(g)`
+//!   and `dU = dOut ⊙ act(g)` (f32 math). From saved `P`: one elementwise
+//!   pass (`glu_bwd`). Recompute mode on compute capability 9.0: the fused
+//!   kernel recomputes `g` and `u` tile by tile and its epilogue writes `D`
+//!   directly (no `P` in memory, no separate pass); elsewhere cuBLAS
+//!   recomputes `P`, then `glu_bwd`.
+//! * backward, second stage:
 //!   `dX = dG·Wgᵀ + dU·Wuᵀ`, `dWg = xᵀ·dG`, `dWu = xᵀ·dU` and the bias
 //!   gradients (column sums, as GEMMs against a ones vector), all with f32
 //!   accumulation and optional accumulation into the existing gradients.
 
 use super::blas::Operand;
 use super::elementwise::EltOp;
-use super::params::GluEltParams;
+use super::forward::{is_aligned16, opt_ptr};
+use super::params::{EPI_DGU, EPI_OUT_PRE, GluEltParams, GluParams, GluTrainParams};
 use super::{CudaElement, CudaGlu, DeviceGluWeights, Path};
 use crate::cpu::SaveMode;
 use crate::error::{GluError, Result};
@@ -136,6 +143,23 @@ impl CudaGlu {
                 })
             }
             SaveMode::PreActivations => {
+                let out_ptr = out.device_ptr_mut(&self.stream).0;
+                if self.wgmma_train_ok(x, Some(out_ptr), m, w) {
+                    let s = &self.stream;
+                    // SAFETY: the kernel writes every element of [m, 2n].
+                    let mut pre = unsafe { s.alloc::<T>(checked_elems("M*2N", m, 2 * n)?) }?;
+                    {
+                        let (op, _go) = out.device_ptr_mut(s);
+                        let (pp, _gp) = pre.device_ptr_mut(s);
+                        self.launch_wgmma_train(x, w, act, m, op, pp, 0, EPI_OUT_PRE)?;
+                    }
+                    return Ok(DeviceSaved {
+                        mode,
+                        m,
+                        n,
+                        pre: Some(pre),
+                    });
+                }
                 let pre = self.preactivations(x, m, w)?;
                 if m > 0 {
                     let s = &self.stream;
@@ -159,6 +183,81 @@ impl CudaGlu {
                 })
             }
         }
+    }
+
+    /// Whether the Hopper kernel's training variants take this problem
+    /// (the rule [`Path::Auto`] uses for the forward kernel).
+    fn wgmma_train_ok<T: CudaElement, X: DevicePtr<T>>(
+        &self,
+        x: &X,
+        out: Option<u64>,
+        m: usize,
+        w: &DeviceGluWeights<'_, T>,
+    ) -> bool {
+        if !self.fused_training() {
+            return false;
+        }
+        let s = &self.stream;
+        let mut ptrs = vec![
+            x.device_ptr(s).0,
+            w.gate.device_ptr(s).0,
+            w.up.device_ptr(s).0,
+        ];
+        ptrs.extend(out);
+        self.auto_path(
+            m,
+            w.k,
+            w.n,
+            T::DTYPE,
+            w.layout,
+            is_aligned16(&ptrs),
+            w.concatenated,
+        ) == Path::FusedWgmma
+    }
+
+    /// One launch of `fused_glu_wgmma_{pre,dgu}_*`: `aux` is `[m, 2n]` of T;
+    /// `out` (`[m, n]`) for [`EPI_OUT_PRE`], `d_out` (`[m, n]`) for [`EPI_DGU`].
+    #[allow(clippy::too_many_arguments)]
+    fn launch_wgmma_train<T: CudaElement, X: DevicePtr<T>>(
+        &self,
+        x: &X,
+        w: &DeviceGluWeights<'_, T>,
+        act: Activation,
+        m: usize,
+        out: u64,
+        aux: u64,
+        d_out: u64,
+        epi: i32,
+    ) -> Result<()> {
+        let s = &self.stream;
+        let (xp, _gx) = x.device_ptr(s);
+        let (wg, _gwg) = w.gate.device_ptr(s);
+        let (wu, _gwu) = w.up.device_ptr(s);
+        let (bg, _gbg) = opt_ptr(w.bias_gate.as_ref(), s);
+        let (bu, _gbu) = opt_ptr(w.bias_up.as_ref(), s);
+        let p = GluParams {
+            x: xp as *const c_void,
+            w_gate: wg as *const c_void,
+            w_up: wu as *const c_void,
+            b_gate: bg as *const c_void,
+            b_up: bu as *const c_void,
+            out: out as *mut c_void,
+            m: m as i64,
+            n: w.n as i64,
+            k: w.k as i64,
+            layout: w.layout.code(),
+            act: act.code(),
+            beta: act.beta(),
+            reserved: 0,
+        };
+        let t = GluTrainParams {
+            d_out: d_out as *const c_void,
+            aux: aux as *mut c_void,
+            ld_aux: 2 * w.n as i64,
+            epi,
+            reserved: 0,
+        };
+        self.launch_wgmma_epi(&p, Some(&t), T::DTYPE, w.layout)
     }
 
     /// `P = [x·Wg + bg | x·Wu + bu]`, `[m, 2n]` row-major.
@@ -317,38 +416,50 @@ impl CudaGlu {
         if m == 0 {
             return Ok(());
         }
-        let recomputed;
-        let pre = match (&saved.pre, saved.mode) {
-            (Some(p), SaveMode::PreActivations) => p,
-            (None, SaveMode::Recompute) => {
-                recomputed = self.preactivations(x, m, w)?;
-                &recomputed
-            }
-            _ => {
-                return Err(GluError::SavedMismatch(
-                    "saved state has no pre-activations".into(),
-                ));
-            }
-        };
         let s = &self.stream;
         let d = T::DTYPE;
         let gd = G::DTYPE;
         let es = d.size() as u64;
-        // SAFETY: the gate-gradient kernel writes all [m, 2n] elements.
+        // SAFETY: the first stage below (glu_bwd or the fused kernel's
+        // gradient epilogue) writes all [m, 2n] elements.
         let mut dgu = unsafe { s.alloc::<T>(m * 2 * n) }?;
-        let (pp, _g1) = pre.device_ptr(s);
-        let (dp, _g2) = d_out.device_ptr(s);
-        let (gp, _g3) = dgu.device_ptr_mut(s);
-        let mut e = GluEltParams::empty(m, n, act.code(), act.beta());
-        e.a = pp as *const c_void;
-        e.b = (pp + n as u64 * es) as *const c_void;
-        e.c = dp as *const c_void;
-        e.out0 = gp as *mut c_void;
-        e.out1 = (gp + n as u64 * es) as *mut c_void;
-        (e.ld_a, e.ld_b, e.ld_out0, e.ld_out1) =
-            (2 * n as i64, 2 * n as i64, 2 * n as i64, 2 * n as i64);
-        // SAFETY: pre and dgu hold [m, 2n], d_out [m, n] elements of T.
-        unsafe { self.launch_elt(EltOp::GluBwd, d, &e) }?;
+        let fused_first_stage = saved.mode == SaveMode::Recompute
+            && saved.pre.is_none()
+            && d_out.device_ptr(s).0 % 4 == 0
+            && self.wgmma_train_ok(x, None, m, w);
+        if fused_first_stage {
+            let (dp, _g2) = d_out.device_ptr(s);
+            let (gp, _g3) = dgu.device_ptr_mut(s);
+            self.launch_wgmma_train(x, w, act, m, 0, gp, dp, EPI_DGU)?;
+        } else {
+            let recomputed;
+            let pre = match (&saved.pre, saved.mode) {
+                (Some(p), SaveMode::PreActivations) => p,
+                (None, SaveMode::Recompute) => {
+                    recomputed = self.preactivations(x, m, w)?;
+                    &recomputed
+                }
+                _ => {
+                    return Err(GluError::SavedMismatch(
+                        "saved state has no pre-activations".into(),
+                    ));
+                }
+            };
+            let (pp, _g1) = pre.device_ptr(s);
+            let (dp, _g2) = d_out.device_ptr(s);
+            let (gp, _g3) = dgu.device_ptr_mut(s);
+            let mut e = GluEltParams::empty(m, n, act.code(), act.beta());
+            e.a = pp as *const c_void;
+            e.b = (pp + n as u64 * es) as *const c_void;
+            e.c = dp as *const c_void;
+            e.out0 = gp as *mut c_void;
+            e.out1 = (gp + n as u64 * es) as *mut c_void;
+            (e.ld_a, e.ld_b, e.ld_out0, e.ld_out1) =
+                (2 * n as i64, 2 * n as i64, 2 * n as i64, 2 * n as i64);
+            // SAFETY: pre and dgu hold [m, 2n], d_out [m, n] elements of T.
+            unsafe { self.launch_elt(EltOp::GluBwd, d, &e) }?;
+        }
+        let (gp, _g3) = dgu.device_ptr(s);
 
         let (xp, _g4) = x.device_ptr(s);
         let beta_w = if accumulate { 1.0 } else { 0.0 };

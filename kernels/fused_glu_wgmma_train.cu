@@ -1,0 +1,35 @@
+// Training variants of the Hopper fused kernel (sm_90a): the same tile loop
+// as fused_glu_wgmma.cu (TMA + wgmma, warp-specialised, persistent; see the
+// top of that file for the tiling and assumptions) with the epilogues of
+// glu_params.cuh:
+//   GLU_EPI_OUT_PRE  forward for SaveMode::PreActivations: out, plus the
+//                    biased pre-activations g | u into aux [M, 2N] (rounded
+//                    to T), in one pass instead of two GEMMs + act_and_mul;
+//   GLU_EPI_DGU      backward for SaveMode::Recompute: recomputes g and u
+//                    and writes dGate | dUp into aux [M, 2N] from d_out,
+//                    replacing two GEMMs + glu_bwd; the [M, 2N] gate
+//                    gradient then feeds the dX and dW GEMMs.
+// Kernels: fused_glu_wgmma_{pre,dgu}_{nk,kn}_{bf16,f16}(tmap_x, tmap_wg,
+//          tmap_wu, GluParams p, GluTrainParams tp): pre = GLU_EPI_OUT_PRE,
+//          dgu = GLU_EPI_DGU (tp.epi must match; it is informational).
+// Extra assumptions (checked by the Rust side): aux and d_out 4-byte
+// aligned, tp.ld_aux even and >= 2N; d_out is [M, N] row-major.
+#include "glu_wgmma_body.cuh"
+
+// One kernel per epilogue: with both epilogues' 14 bodies behind one
+// switch, ptxas spilled (80 B) where each alone needs no local memory.
+#define GLU_WGMMA_TRAIN_KERNEL(NAME, T, LAYOUT, EPI)                                              \
+  extern "C" __global__ void __launch_bounds__(kWgThreads, 1)                                     \
+      NAME(const __grid_constant__ CUtensorMap tmap_x, const __grid_constant__ CUtensorMap tmap_wg, \
+           const __grid_constant__ CUtensorMap tmap_wu, GluParams p, GluTrainParams tp) {          \
+    fused_glu_wgmma_dispatch<T, LAYOUT, EPI>(&tmap_x, &tmap_wg, &tmap_wu, p, tp);                  \
+  }
+
+GLU_WGMMA_TRAIN_KERNEL(fused_glu_wgmma_pre_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK, GLU_EPI_OUT_PRE)
+GLU_WGMMA_TRAIN_KERNEL(fused_glu_wgmma_pre_nk_f16, __half, GLU_LAYOUT_NK, GLU_EPI_OUT_PRE)
+GLU_WGMMA_TRAIN_KERNEL(fused_glu_wgmma_pre_kn_bf16, __nv_bfloat16, GLU_LAYOUT_KN, GLU_EPI_OUT_PRE)
+GLU_WGMMA_TRAIN_KERNEL(fused_glu_wgmma_pre_kn_f16, __half, GLU_LAYOUT_KN, GLU_EPI_OUT_PRE)
+GLU_WGMMA_TRAIN_KERNEL(fused_glu_wgmma_dgu_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK, GLU_EPI_DGU)
+GLU_WGMMA_TRAIN_KERNEL(fused_glu_wgmma_dgu_nk_f16, __half, GLU_LAYOUT_NK, GLU_EPI_DGU)
+GLU_WGMMA_TRAIN_KERNEL(fused_glu_wgmma_dgu_kn_bf16, __nv_bfloat16, GLU_LAYOUT_KN, GLU_EPI_DGU)
+GLU_WGMMA_TRAIN_KERNEL(fused_glu_wgmma_dgu_kn_f16, __half, GLU_LAYOUT_KN, GLU_EPI_DGU)

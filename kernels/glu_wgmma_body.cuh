@@ -1,0 +1,204 @@
+// The body of the Hopper fused kernel (TMA + wgmma, warp-specialised,
+// persistent), shared by fused_glu_wgmma.cu (inference: GLU_EPI_OUT) and
+// fused_glu_wgmma_train.cu (the training epilogues). The tiling, pipeline
+// and assumptions are described at the top of fused_glu_wgmma.cu.
+#pragma once
+#include "glu_hopper.cuh"
+
+namespace {
+
+constexpr int kProducerRegs = 40;
+constexpr int kConsumerRegs = 232;
+static_assert(kProducerRegs * 128 + 2 * kConsumerRegs * 128 <= 65536, "register file");
+
+template <typename T>
+__device__ __forceinline__ float wg_bias(const T* b, int64_t n) {
+  return b ? to_f32<T>(b[n]) : 0.0f;
+}
+
+// ACT is a template parameter: with the activation a run-time switch the
+// 64 inlined copies per thread made the epilogue code far larger than the
+// instruction cache and cost as much time as the main loop.
+// EPI (GLU_EPI_*, glu_params.cuh) selects what the epilogue writes; `tp`
+// is only read by the training epilogues.
+template <typename T, int LAYOUT, int ACT, int EPI>
+__device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, const CUtensorMap* tm_g,
+                                                     const CUtensorMap* tm_u, const GluParams& p,
+                                                     const GluTrainParams& tp) {
+#if GLU_HOPPER
+  extern __shared__ __align__(1024) unsigned char glu_wg_smem[];
+  // Dynamic smem is only guaranteed 16-byte aligned: align the ring to 1024.
+  const uint32_t raw = smem_u32(glu_wg_smem);
+  const uint32_t ring = (raw + 1023u) & ~1023u;
+  const uint32_t bars = ring + kWgStages * kWgStageBytes;
+  auto full_bar = [&](int s) { return bars + 8u * (uint32_t)s; };
+  auto empty_bar = [&](int s) { return bars + 8u * (uint32_t)(kWgStages + s); };
+  auto stage_a = [&](int s) { return ring + (uint32_t)s * kWgStageBytes; };
+  auto stage_b = [&](int s) { return ring + (uint32_t)s * kWgStageBytes + kWgABytes; };
+
+  const int64_t M = p.m, N = p.n, K = p.k;
+  const int64_t m_tiles = (M + kWgBM - 1) / kWgBM, n_tiles = (N + kWgBN - 1) / kWgBN;
+  const int64_t num_tiles = m_tiles * n_tiles;
+  const int k_tiles = (int)((K + kWgBK - 1) / kWgBK);
+
+  const int tid = threadIdx.x;
+  const int wg = tid / 128;
+
+  if (tid == 0) {
+    for (int s = 0; s < kWgStages; ++s) {
+      mbar_init(full_bar(s), 1);       // the producer's arrive.expect_tx
+      mbar_init(empty_bar(s), 8);      // one arrive per consumer warp
+    }
+    mbar_init_fence();
+  }
+  __syncthreads();
+
+  // Both roles walk the same tiles (t = blockIdx.x, += gridDim.x) and the
+  // same global k-tile counter `it`: stage it % kWgStages, phase parity
+  // (it / kWgStages) & 1. The producer runs up to kWgStages k-tiles ahead,
+  // also across tiles, so the next tile's loads overlap this tile's epilogue.
+  if (wg == 0) {
+    // ---- Producer -----------------------------------------------------------
+    setmaxnreg_dec<kProducerRegs>();
+    if (tid == 0) {
+      tma_prefetch_desc(tm_x);
+      tma_prefetch_desc(tm_g);
+      tma_prefetch_desc(tm_u);
+      int it = 0;
+      for (int64_t t = blockIdx.x; t < num_tiles; t += gridDim.x) {
+        const GluTile tile = glu_tile_of(t, m_tiles, n_tiles);
+        const int32_t m0 = (int32_t)(tile.m * kWgBM), n0 = (int32_t)(tile.n * kWgBN);
+        for (int kt = 0; kt < k_tiles; ++kt, ++it) {
+          const int s = it % kWgStages;
+          const int round = it / kWgStages;
+          // Wait until the consumers released this stage's previous use.
+          if (round > 0) mbar_wait(empty_bar(s), (uint32_t)(round - 1) & 1u);
+          mbar_arrive_expect_tx(full_bar(s), kWgStageBytes);
+          const int32_t k0 = kt * kWgBK;
+          tma_load_2d(stage_a(s), tm_x, full_bar(s), k0, m0);
+          if (LAYOUT == GLU_LAYOUT_NK) {  // boxes {64 k, 128 n}
+            tma_load_2d(stage_b(s), tm_g, full_bar(s), k0, n0);
+            tma_load_2d(stage_b(s) + kWgBHalfBytes, tm_u, full_bar(s), k0, n0);
+          } else {  // KN: boxes {64 n, 64 k}, two per weight
+            tma_load_2d(stage_b(s), tm_g, full_bar(s), n0, k0);
+            tma_load_2d(stage_b(s) + kWgKnBoxBytes, tm_g, full_bar(s), n0 + 64, k0);
+            tma_load_2d(stage_b(s) + 2 * kWgKnBoxBytes, tm_u, full_bar(s), n0, k0);
+            tma_load_2d(stage_b(s) + 3 * kWgKnBoxBytes, tm_u, full_bar(s), n0 + 64, k0);
+          }
+        }
+      }
+    }
+  } else {
+    // ---- Consumers ----------------------------------------------------------
+    setmaxnreg_inc<kConsumerRegs>();
+    const int cw = wg - 1;                 // 0/1: rows 64*cw .. 64*cw+63 of the tile
+    const uint32_t warp = (tid / 32) % 4;  // warp within the warpgroup
+    const uint32_t lane = tid % 32;
+    const T* bgp = static_cast<const T*>(p.b_gate);
+    const T* bup = static_cast<const T*>(p.b_up);
+    T* out = static_cast<T*>(p.out);
+    T* aux = static_cast<T*>(tp.aux);
+    const T* d_out = static_cast<const T*>(tp.d_out);
+    const int64_t ld_aux = tp.ld_aux;
+    const float beta = p.beta;
+
+    int it = 0;
+    for (int64_t t = blockIdx.x; t < num_tiles; t += gridDim.x) {
+      const GluTile tile = glu_tile_of(t, m_tiles, n_tiles);
+      const int64_t m0 = tile.m * kWgBM, n0 = tile.n * kWgBN;
+
+      float acc[kWgAccRegs];
+#pragma unroll
+      for (int i = 0; i < kWgAccRegs; ++i) acc[i] = 0.0f;
+
+      for (int kt = 0; kt < k_tiles; ++kt, ++it) {
+        const int s = it % kWgStages;
+        mbar_wait(full_bar(s), (uint32_t)(it / kWgStages) & 1u);
+        const uint32_t a = stage_a(s) + (uint32_t)cw * (64u * 128u);
+        const uint32_t b = stage_b(s);
+        wgmma_fence();
+#pragma unroll
+        for (uint32_t kk = 0; kk < kWgBK / 16; ++kk)
+          if (LAYOUT == GLU_LAYOUT_NK)
+            wgmma_m64n256k16<T, 0>(acc, glu_wgmma_desc_k(a, kk), glu_wgmma_desc_k(b, kk));
+          else
+            wgmma_m64n256k16<T, 1>(acc, glu_wgmma_desc_k(a, kk), glu_wgmma_desc_mn_k(b, kk));
+        wgmma_commit();
+        // Keep this k-tile's group in flight; the previous one has retired,
+        // so its stage can be refilled.
+        wgmma_wait<1>();
+        wgmma_fence_acc(acc);
+        if (kt > 0 && lane == 0) mbar_arrive(empty_bar((it - 1) % kWgStages));
+      }
+      wgmma_wait<0>();
+      wgmma_fence_acc(acc);
+      if (lane == 0) mbar_arrive(empty_bar((it - 1) % kWgStages));  // this tile's last stage
+
+      // ---- Epilogue ---------------------------------------------------------
+      const int64_t row_base = m0 + 64 * cw;
+#pragma unroll
+      for (int j = 0; j < kWgBN / 8; ++j) {
+        const GluRC rc = glu_wgmma_acc_rc(warp, lane, (uint32_t)(4 * j));
+        const int64_t col = n0 + rc.col;  // even; col + 1 < N whenever col < N (N % 8 == 0)
+        if (col >= N) continue;
+        const float bg0 = wg_bias<T>(bgp, col), bg1 = wg_bias<T>(bgp, col + 1);
+        const float bu0 = wg_bias<T>(bup, col), bu1 = wg_bias<T>(bup, col + 1);
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int64_t row = row_base + rc.row + 8 * h;
+          if (row >= M) continue;
+          const int i = 4 * j + 2 * h;
+          const float g0 = acc[i] + bg0, g1 = acc[i + 1] + bg1;
+          const float u0 = acc[i + kWgUpRegOffset] + bu0, u1 = acc[i + 1 + kWgUpRegOffset] + bu1;
+          // Pairs of 16-bit values: col is even and N, ld_aux are even, so
+          // every 4-byte access below is aligned.
+          if (EPI == GLU_EPI_OUT || EPI == GLU_EPI_OUT_PRE) {
+            const float v0 = wg_act<ACT>(g0, beta) * u0;
+            const float v1 = wg_act<ACT>(g1, beta) * u1;
+            *reinterpret_cast<uint32_t*>(out + (row * N + col)) =
+                f32_to_bits16<T>(v0) | (f32_to_bits16<T>(v1) << 16);
+          }
+          if (EPI == GLU_EPI_OUT_PRE) {
+            T* a = aux + row * ld_aux + col;
+            *reinterpret_cast<uint32_t*>(a) = f32_to_bits16<T>(g0) | (f32_to_bits16<T>(g1) << 16);
+            *reinterpret_cast<uint32_t*>(a + N) = f32_to_bits16<T>(u0) | (f32_to_bits16<T>(u1) << 16);
+          }
+          if (EPI == GLU_EPI_DGU) {
+            // As glu_bwd (accurate activation and derivative), from the f32
+            // accumulators instead of rounded pre-activations.
+            const uint32_t dw = *reinterpret_cast<const uint32_t*>(d_out + (row * N + col));
+            const float d0 = bits16_to_f32<T>(dw & 0xffffu), d1 = bits16_to_f32<T>(dw >> 16);
+            const float dg0 = d0 * u0 * glu_act_grad(g0, ACT, beta);
+            const float dg1 = d1 * u1 * glu_act_grad(g1, ACT, beta);
+            const float du0 = d0 * glu_act(g0, ACT, beta), du1 = d1 * glu_act(g1, ACT, beta);
+            T* a = aux + row * ld_aux + col;
+            *reinterpret_cast<uint32_t*>(a) = f32_to_bits16<T>(dg0) | (f32_to_bits16<T>(dg1) << 16);
+            *reinterpret_cast<uint32_t*>(a + N) = f32_to_bits16<T>(du0) | (f32_to_bits16<T>(du1) << 16);
+          }
+        }
+      }
+    }
+  }
+#else
+  // Built for a target without wgmma/TMA: the launcher never selects this.
+  __trap();
+#endif
+}
+
+template <typename T, int LAYOUT, int EPI>
+__device__ __forceinline__ void fused_glu_wgmma_dispatch(const CUtensorMap* tm_x, const CUtensorMap* tm_g,
+                                                         const CUtensorMap* tm_u, const GluParams& p,
+                                                         const GluTrainParams& tp) {
+  switch (p.act) {  // uniform over the grid
+    case GLU_ACT_SILU: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_SILU, EPI>(tm_x, tm_g, tm_u, p, tp); break;
+    case GLU_ACT_SWISH: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_SWISH, EPI>(tm_x, tm_g, tm_u, p, tp); break;
+    case GLU_ACT_SIGMOID: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_SIGMOID, EPI>(tm_x, tm_g, tm_u, p, tp); break;
+    case GLU_ACT_GELU_ERF: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_GELU_ERF, EPI>(tm_x, tm_g, tm_u, p, tp); break;
+    case GLU_ACT_GELU_TANH: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_GELU_TANH, EPI>(tm_x, tm_g, tm_u, p, tp); break;
+    case GLU_ACT_RELU: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_RELU, EPI>(tm_x, tm_g, tm_u, p, tp); break;
+    default: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_IDENTITY, EPI>(tm_x, tm_g, tm_u, p, tp); break;
+  }
+}
+
+}  // namespace
+
