@@ -6,7 +6,6 @@
 #     run.sh            runs it all: ./run.sh OUTDIR
 #     bin/gpu_*         release test executables (kernels embedded)
 #     bin/bench_gpu*    the criterion benchmark executables (forward; training step)
-#     bin/swiglu        the CLI
 #     bin/train_example the training example (examples/train), run with --device cuda
 #     bin/*selftest     standalone CUDA C++ kernel self-tests (no Rust involved)
 #     MANIFEST          commit, date, sizes
@@ -59,8 +58,8 @@ for line in sys.stdin:
 ')
 cp "$train_exe" "$DEST/bin/bench_gpu_train"
 
-cargo build --release --bin swiglu
-cp target/release/swiglu "$DEST/bin/swiglu"
+# The CLI (bin/swiglu) stays out: run.sh does not use it, and every binary
+# embeds all kernels (~4 MB), so each one counts against the 64 MiB.
 cargo build --release --example train
 cp target/release/examples/train "$DEST/bin/train_example"
 
@@ -70,7 +69,8 @@ for st in "$ROOT"/target/kcheck/*selftest; do cp "$st" "$DEST/bin/"; done
 
 cp scripts/gpu-run.sh "$DEST/run.sh"
 chmod +x "$DEST/run.sh" "$DEST"/bin/*
-strip --strip-debug "$DEST"/bin/* 2>/dev/null || true
+# Symbols too: panics still print their messages, and the bundle must fit.
+strip --strip-all "$DEST"/bin/* 2>/dev/null || true
 {
   echo "commit: $(git rev-parse HEAD 2>/dev/null || echo none)$(git diff --quiet 2>/dev/null || echo ' (+uncommitted changes)')"
   echo "built: $(date -u +%FT%TZ) on $(uname -m)"

@@ -2,9 +2,10 @@
 //! backward (itself checked against finite differences in f64), at odd
 //! shapes, every activation, biases on/off, every weight form, both save
 //! modes, f32, bf16 and f16 inputs, f32 and input-typed gradients, and
-//! gradient accumulation. On an H100/H200 the shapes with M > 16 and K, N
-//! multiples of 8 run the Hopper kernel's training variants (pre-activation
-//! and gate-gradient epilogues). Skips without a GPU unless SWIGLU_REQUIRE_GPU=1.
+//! gradient accumulation. With the opt-in fused training kernels on, an
+//! H100/H200 runs the Hopper kernel's training variants (pre-activation and
+//! gate-gradient epilogues) on the shapes with M > 16 and K, N multiples of
+//! 8; a second test checks the default cuBLAS-based path on those shapes. Skips without a GPU unless SWIGLU_REQUIRE_GPU=1.
 #![cfg(feature = "cuda")]
 
 mod common;
@@ -241,7 +242,12 @@ fn check<T: CudaElement>(
 
 #[test]
 fn gpu_backward_matches_cpu_backward() {
-    let Some(g) = gpu() else { return };
+    let Some(shared) = gpu() else { return };
+    // Its own handle with the fused training kernels on (off by default), so
+    // that on an H100/H200 the eligible shapes run them; elsewhere they never
+    // run and this is the cuBLAS-based path again.
+    let g = &CudaGlu::with_stream(shared.context().new_stream().unwrap()).unwrap();
+    g.set_fused_training(true);
     let mut rng = Rng::fresh("gpu_backward");
     let shapes = [
         (1, 8, 8),
@@ -289,14 +295,13 @@ fn gpu_backward_matches_cpu_backward() {
     );
 }
 
-/// The cuBLAS-based training path on shapes where the default would take the
-/// Hopper kernel's training variants (on other GPUs both tests run it).
+/// The default, cuBLAS-based training path on shapes where the opt-in fused
+/// training kernels would run on an H100/H200.
 #[test]
 fn cublas_training_path_matches_cpu_backward() {
     let Some(shared) = gpu() else { return };
-    // Its own handle: the switch must not affect tests running beside it.
     let g = CudaGlu::with_stream(shared.context().new_stream().unwrap()).unwrap();
-    g.set_fused_training(false);
+    assert!(!g.fused_training(), "the fused training kernels are opt-in");
     let mut rng = Rng::fresh("cublas_training_path");
     let mut fails = Vec::new();
     for shape in [(33, 64, 72), (300, 200, 264)] {

@@ -145,22 +145,28 @@ impl CudaGlu {
             sm_count,
             modules: Mutex::new(HashMap::new()),
             functions: Mutex::new(HashMap::new()),
-            fused_training: std::sync::atomic::AtomicBool::new(true),
+            fused_training: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
     /// Lets [`CudaGlu::forward_train`] and [`CudaGlu::backward_into`] use the
-    /// Hopper kernel's training variants (on by default; they only run where
-    /// [`Path::Auto`] would pick the Hopper kernel). Off, training runs the
-    /// cuBLAS-based path everywhere: cuBLAS GEMMs for the pre-activations,
-    /// `act_and_mul`, and `glu_bwd` for the gate gradients. For A/B
-    /// comparisons (the `gpu_train` bench) and as an escape hatch.
+    /// Hopper kernel's training variants where [`Path::Auto`] would pick the
+    /// Hopper kernel: one launch that writes `out` and the pre-activations
+    /// (PreActivations forward), and one that recomputes them and writes the
+    /// gate gradients (Recompute backward). **Off by default**: on the H200
+    /// (2026-11-28, bf16, K = 4096, N = 11008) they were correct but slower
+    /// than the default cuBLAS-based path (training step 0.90–0.99x with
+    /// saved pre-activations, 0.95–0.97x of the cuBLAS recompute), because
+    /// their epilogue stores `[M, 2N]` straight from the accumulator
+    /// fragments while the tensor cores wait. The default path: cuBLAS GEMMs
+    /// for the pre-activations, `act_and_mul`, `glu_bwd` for the gate
+    /// gradients.
     ///
     /// ```no_run
     /// # fn main() -> swiglu::Result<()> {
     /// let g = swiglu::cuda::CudaGlu::new(0)?;
-    /// g.set_fused_training(false); // the cuBLAS-based training path
-    /// assert!(!g.fused_training());
+    /// g.set_fused_training(true); // opt in to the fused training kernels
+    /// assert!(g.fused_training());
     /// # Ok(())
     /// # }
     /// ```

@@ -2,18 +2,19 @@
 //!
 //! * forward, [`SaveMode::PreActivations`]: the biased pre-activations
 //!   `P = [x·Wg + bg | x·Wu + bu]` (`[M, 2N]`, element type `T`) and
-//!   `out = act(P_g) ⊙ P_u`; `P` is kept. On compute capability 9.0 (when
-//!   the Hopper kernel can take the problem) one launch of the fused kernel
-//!   with an epilogue that also stores `P`; elsewhere cuBLAS for `P`, then
-//!   `act_and_mul`.
+//!   `out = act(P_g) ⊙ P_u`; `P` is kept. cuBLAS for `P`, then
+//!   `act_and_mul`; with [`CudaGlu::set_fused_training`] on (off by default:
+//!   measured slower, see there) and where the Hopper kernel can take the
+//!   problem, one launch of the fused kernel with an epilogue that also
+//!   stores `P`.
 //! * forward, [`SaveMode::Recompute`]: the fused kernel ([`Path::Auto`]);
 //!   nothing is kept.
 //! * backward, first stage: `D = [dG | dU]` with `dG = dOut ⊙ u ⊙ act'(g)`
 //!   and `dU = dOut ⊙ act(g)` (f32 math). From saved `P`: one elementwise
-//!   pass (`glu_bwd`). Recompute mode on compute capability 9.0: the fused
-//!   kernel recomputes `g` and `u` tile by tile and its epilogue writes `D`
-//!   directly (no `P` in memory, no separate pass); elsewhere cuBLAS
-//!   recomputes `P`, then `glu_bwd`.
+//!   pass (`glu_bwd`). Recompute mode: cuBLAS recomputes `P`, then
+//!   `glu_bwd`; with the fused training kernels on, the Hopper kernel
+//!   recomputes `g` and `u` tile by tile and its epilogue writes `D`
+//!   directly (no `P` in memory, no separate pass).
 //! * backward, second stage:
 //!   `dX = dG·Wgᵀ + dU·Wuᵀ`, `dWg = xᵀ·dG`, `dWu = xᵀ·dU` and the bias
 //!   gradients (column sums, as GEMMs against a ones vector), all with f32
