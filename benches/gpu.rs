@@ -26,9 +26,10 @@ use swiglu::{Activation, DType, bf16};
 const K: usize = 4096;
 const NS: [usize; 2] = [11008, 14336];
 const MS: [usize; 11] = [1, 16, 32, 64, 128, 256, 512, 2048, 4096, 8192, 16384];
-const PATHS: [Path; 7] = [
+const PATHS: [Path; 8] = [
     Path::Auto,
     Path::FusedWgmma,
+    Path::FusedWgmmaStaged,
     Path::FusedSkinny,
     Path::FusedMma,
     Path::CublasSplit,

@@ -22,7 +22,7 @@
   extern "C" __global__ void __launch_bounds__(kWgThreads, 1)                                     \
       NAME(const __grid_constant__ CUtensorMap tmap_x, const __grid_constant__ CUtensorMap tmap_wg, \
            const __grid_constant__ CUtensorMap tmap_wu, GluParams p, GluTrainParams tp) {          \
-    fused_glu_wgmma_dispatch<T, LAYOUT, EPI>(&tmap_x, &tmap_wg, &tmap_wu, p, tp);                  \
+    fused_glu_wgmma_dispatch<T, LAYOUT, EPI>(&tmap_x, &tmap_wg, &tmap_wu, nullptr, p, tp);                  \
   }
 
 GLU_WGMMA_TRAIN_KERNEL(fused_glu_wgmma_pre_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK, GLU_EPI_OUT_PRE)

@@ -75,6 +75,58 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map
 #endif
 }
 
+// 2-D tile store of the 128B-swizzled box at shared `src` to (c0, c1) of
+// the tensor `map` describes (PTX ISA cp.async.bulk.tensor, .global.shared
+// direction, bulk_group completion). Box elements outside the tensor are not
+// written. The issuing thread tracks completion with tma_store_commit /
+// tma_store_wait_read / tma_store_wait_all; the writers of `src` must have
+// executed fence_proxy_async_smem and a barrier before the store is issued.
+__device__ __forceinline__ void tma_store_2d(const CUtensorMap* map, uint32_t src, int32_t c0,
+                                             int32_t c1) {
+#if GLU_HOPPER
+  asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%2, %3}], [%1];\n" ::"l"(
+                   reinterpret_cast<uint64_t>(map)),
+               "r"(src), "r"(c0), "r"(c1)
+               : "memory");
+#endif
+}
+__device__ __forceinline__ void tma_store_commit() {
+#if GLU_HOPPER
+  asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
+#endif
+}
+// Waits until the committed stores have finished reading shared memory (the
+// source may then be overwritten).
+__device__ __forceinline__ void tma_store_wait_read() {
+#if GLU_HOPPER
+  asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");
+#endif
+}
+// Waits until the committed stores are complete (written to global memory).
+__device__ __forceinline__ void tma_store_wait_all() {
+#if GLU_HOPPER
+  asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
+#endif
+}
+// Makes this thread's generic-proxy shared-memory writes visible to the async
+// proxy (TMA), before the barrier that precedes a TMA store of them.
+__device__ __forceinline__ void fence_proxy_async_smem() {
+#if GLU_HOPPER
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+#endif
+}
+// Named barrier `id` (1..15; 0 is __syncthreads) over `count` threads.
+__device__ __forceinline__ void named_bar_sync(uint32_t id, uint32_t count) {
+#if GLU_HOPPER
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(count) : "memory");
+#endif
+}
+__device__ __forceinline__ void st_shared_u32(uint32_t addr, uint32_t v) {
+#if GLU_HOPPER
+  asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(addr), "r"(v) : "memory");
+#endif
+}
+
 __device__ __forceinline__ void tma_prefetch_desc(const CUtensorMap* map) {
 #if GLU_HOPPER
   asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(map)) : "memory");

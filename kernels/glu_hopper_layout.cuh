@@ -41,6 +41,15 @@ constexpr uint32_t kWgSmemBytes = kWgStages * kWgStageBytes + kWgBarrierBytes + 
 static_assert(kWgSmemBytes <= 227 * 1024, "exceeds the 227 KiB opt-in shared memory of sm_90");
 static_assert(kWgABytes % 1024 == 0 && kWgBHalfBytes % 1024 == 0, "1024-aligned sub-tiles");
 
+// Staged epilogue (fused_glu_wgmma_staged_*): each consumer warpgroup writes
+// its 64 x 128 output tile to shared memory as two 64 x 64 boxes in the TMA
+// 128B-swizzle layout, then one thread stores them with TMA. The staging
+// buffers sit after the stage ring, the barriers after them.
+constexpr uint32_t kWgOutBoxBytes = 64u * 128u;               // 64 rows x 64 cols x 2 B
+constexpr uint32_t kWgOutStageBytes = 2u * kWgOutBoxBytes;    // one consumer: 16 KiB
+constexpr uint32_t kWgSmemBytesStaged = kWgSmemBytes + 2u * kWgOutStageBytes;
+static_assert(kWgSmemBytesStaged <= 227 * 1024, "staged epilogue exceeds 227 KiB");
+
 // ---------------------------------------------------------------------------
 // 128-byte swizzle (TMA CU_TENSOR_MAP_SWIZZLE_128B == wgmma layout type 1):
 // within each 1024-byte block, the 16-byte chunk index (address bits 4..6)
@@ -53,6 +62,12 @@ GLU_HD uint32_t glu_sw128(uint32_t addr) { return addr ^ (((addr >> 7) & 7u) << 
 // inner extent is 128 bytes (64 x 16-bit), landing at 1024-aligned `base`.
 GLU_HD uint32_t glu_tma_sw128_addr(uint32_t base, uint32_t r, uint32_t c) {
   return glu_sw128(base + r * 128u + c * 2u);
+}
+
+// Staging address of element (r < 64, c < 128) of a consumer's output tile
+// at 1024-aligned `base`: box c / 64, TMA 128B-swizzle layout inside it.
+GLU_HD uint32_t glu_out_stage_addr(uint32_t base, uint32_t r, uint32_t c) {
+  return glu_tma_sw128_addr(base + (c / 64u) * kWgOutBoxBytes, r, c % 64u);
 }
 
 // wgmma matrix descriptor (PTX ISA 9.7.15.5.1 "Matrix Descriptor Format"):

@@ -74,6 +74,9 @@ struct GluParams {
 #define GLU_EPI_OUT 0
 #define GLU_EPI_OUT_PRE 1
 #define GLU_EPI_DGU 2
+// As GLU_EPI_OUT, staged in shared memory and stored with TMA
+// (fused_glu_wgmma_staged_*, fused_glu_wgmma_staged.cu).
+#define GLU_EPI_OUT_TMA 3
 
 struct GluTrainParams {
   const void* d_out;   // [M,N] for GLU_EPI_DGU, else null

@@ -21,16 +21,19 @@ __device__ __forceinline__ float wg_bias(const T* b, int64_t n) {
 // instruction cache and cost as much time as the main loop.
 // EPI (GLU_EPI_*, glu_params.cuh) selects what the epilogue writes; `tp`
 // is only read by the training epilogues.
+// `tm_out` (GLU_EPI_OUT_TMA only): out [M, N], box {64, 64}, 128B swizzle.
 template <typename T, int LAYOUT, int ACT, int EPI>
 __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, const CUtensorMap* tm_g,
-                                                     const CUtensorMap* tm_u, const GluParams& p,
-                                                     const GluTrainParams& tp) {
+                                                     const CUtensorMap* tm_u, const CUtensorMap* tm_out,
+                                                     const GluParams& p, const GluTrainParams& tp) {
 #if GLU_HOPPER
   extern __shared__ __align__(1024) unsigned char glu_wg_smem[];
   // Dynamic smem is only guaranteed 16-byte aligned: align the ring to 1024.
   const uint32_t raw = smem_u32(glu_wg_smem);
   const uint32_t ring = (raw + 1023u) & ~1023u;
-  const uint32_t bars = ring + kWgStages * kWgStageBytes;
+  // GLU_EPI_OUT_TMA: the consumers' staging buffers follow the ring.
+  const uint32_t staging = ring + kWgStages * kWgStageBytes;
+  const uint32_t bars = staging + (EPI == GLU_EPI_OUT_TMA ? 2u * kWgOutStageBytes : 0u);
   auto full_bar = [&](int s) { return bars + 8u * (uint32_t)s; };
   auto empty_bar = [&](int s) { return bars + 8u * (uint32_t)(kWgStages + s); };
   auto stage_a = [&](int s) { return ring + (uint32_t)s * kWgStageBytes; };
@@ -136,6 +139,15 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
 
       // ---- Epilogue ---------------------------------------------------------
       const int64_t row_base = m0 + 64 * cw;
+      // GLU_EPI_OUT_TMA: this consumer's staging buffer; the TMA store of the
+      // previous tile must have finished reading it (issued a whole main loop
+      // ago, so the wait is normally free).
+      const uint32_t stage_out = staging + (uint32_t)cw * kWgOutStageBytes;
+      const bool store_thread = warp == 0 && lane == 0;
+      if (EPI == GLU_EPI_OUT_TMA) {
+        if (store_thread) tma_store_wait_read();
+        named_bar_sync(1u + (uint32_t)cw, 128u);
+      }
 #pragma unroll
       for (int j = 0; j < kWgBN / 8; ++j) {
         const GluRC rc = glu_wgmma_acc_rc(warp, lane, (uint32_t)(4 * j));
@@ -152,6 +164,12 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
           const float u0 = acc[i + kWgUpRegOffset] + bu0, u1 = acc[i + 1 + kWgUpRegOffset] + bu1;
           // Pairs of 16-bit values: col is even and N, ld_aux are even, so
           // every 4-byte access below is aligned.
+          if (EPI == GLU_EPI_OUT_TMA) {
+            const float v0 = wg_act<ACT>(g0, beta) * u0;
+            const float v1 = wg_act<ACT>(g1, beta) * u1;
+            st_shared_u32(glu_out_stage_addr(stage_out, rc.row + 8u * (uint32_t)h, rc.col),
+                          f32_to_bits16<T>(v0) | (f32_to_bits16<T>(v1) << 16));
+          }
           if (EPI == GLU_EPI_OUT || EPI == GLU_EPI_OUT_PRE) {
             const float v0 = wg_act<ACT>(g0, beta) * u0;
             const float v1 = wg_act<ACT>(g1, beta) * u1;
@@ -177,7 +195,20 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
           }
         }
       }
+      if (EPI == GLU_EPI_OUT_TMA) {
+        // Every thread's staging writes -> async proxy, then one thread
+        // stores the two 64 x 64 boxes (TMA clips rows >= M, columns >= N).
+        fence_proxy_async_smem();
+        named_bar_sync(1u + (uint32_t)cw, 128u);
+        if (store_thread && row_base < M) {
+          tma_store_2d(tm_out, stage_out, (int32_t)n0, (int32_t)row_base);
+          if (n0 + 64 < N) tma_store_2d(tm_out, stage_out + kWgOutBoxBytes, (int32_t)(n0 + 64), (int32_t)row_base);
+          tma_store_commit();
+        }
+      }
     }
+    // Outstanding TMA stores must complete before the CTA exits.
+    if (EPI == GLU_EPI_OUT_TMA && warp == 0 && lane == 0) tma_store_wait_all();
   }
 #else
   // Built for a target without wgmma/TMA: the launcher never selects this.
@@ -187,16 +218,16 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
 
 template <typename T, int LAYOUT, int EPI>
 __device__ __forceinline__ void fused_glu_wgmma_dispatch(const CUtensorMap* tm_x, const CUtensorMap* tm_g,
-                                                         const CUtensorMap* tm_u, const GluParams& p,
-                                                         const GluTrainParams& tp) {
+                                                         const CUtensorMap* tm_u, const CUtensorMap* tm_out,
+                                                         const GluParams& p, const GluTrainParams& tp) {
   switch (p.act) {  // uniform over the grid
-    case GLU_ACT_SILU: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_SILU, EPI>(tm_x, tm_g, tm_u, p, tp); break;
-    case GLU_ACT_SWISH: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_SWISH, EPI>(tm_x, tm_g, tm_u, p, tp); break;
-    case GLU_ACT_SIGMOID: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_SIGMOID, EPI>(tm_x, tm_g, tm_u, p, tp); break;
-    case GLU_ACT_GELU_ERF: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_GELU_ERF, EPI>(tm_x, tm_g, tm_u, p, tp); break;
-    case GLU_ACT_GELU_TANH: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_GELU_TANH, EPI>(tm_x, tm_g, tm_u, p, tp); break;
-    case GLU_ACT_RELU: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_RELU, EPI>(tm_x, tm_g, tm_u, p, tp); break;
-    default: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_IDENTITY, EPI>(tm_x, tm_g, tm_u, p, tp); break;
+    case GLU_ACT_SILU: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_SILU, EPI>(tm_x, tm_g, tm_u, tm_out, p, tp); break;
+    case GLU_ACT_SWISH: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_SWISH, EPI>(tm_x, tm_g, tm_u, tm_out, p, tp); break;
+    case GLU_ACT_SIGMOID: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_SIGMOID, EPI>(tm_x, tm_g, tm_u, tm_out, p, tp); break;
+    case GLU_ACT_GELU_ERF: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_GELU_ERF, EPI>(tm_x, tm_g, tm_u, tm_out, p, tp); break;
+    case GLU_ACT_GELU_TANH: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_GELU_TANH, EPI>(tm_x, tm_g, tm_u, tm_out, p, tp); break;
+    case GLU_ACT_RELU: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_RELU, EPI>(tm_x, tm_g, tm_u, tm_out, p, tp); break;
+    default: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_IDENTITY, EPI>(tm_x, tm_g, tm_u, tm_out, p, tp); break;
   }
 }
 

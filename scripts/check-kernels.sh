@@ -118,7 +118,7 @@ fi
 # (USETMAXREG, and no C7508 "setmaxnreg ignored" warning), and never touch
 # local memory; host test of its index math (kernels/tests/wgmma_layout_test.cpp)
 # and model check of its mbarrier protocol (kernels/tests/wgmma_pipeline_model.py).
-for fam in fused_glu_wgmma fused_glu_wgmma_train; do
+for fam in fused_glu_wgmma fused_glu_wgmma_train fused_glu_wgmma_staged; do
   wg_fatbin="$OUTDIR/$fam.fatbin"
   [ -f "$wg_fatbin" ] || { err "$fam.fatbin missing"; continue; }
   echo "== $fam (sm_90a SASS)"
@@ -126,6 +126,8 @@ for fam in fused_glu_wgmma fused_glu_wgmma_train; do
   wg_sass="$OUTDIR/$fam.sm_90a.sass"
   if [ "$fam" = fused_glu_wgmma ]; then
     kernels_of_fam="fused_glu_wgmma_nk_bf16 fused_glu_wgmma_nk_f16 fused_glu_wgmma_kn_bf16 fused_glu_wgmma_kn_f16"
+  elif [ "$fam" = fused_glu_wgmma_staged ]; then
+    kernels_of_fam="fused_glu_wgmma_staged_nk_bf16 fused_glu_wgmma_staged_nk_f16 fused_glu_wgmma_staged_kn_bf16 fused_glu_wgmma_staged_kn_f16"
   else
     kernels_of_fam=""
     for e in pre dgu; do for l in nk kn; do for t in bf16 f16; do
@@ -145,6 +147,11 @@ for fam in fused_glu_wgmma fused_glu_wgmma_train; do
       [ "$nt" -gt 0 ] || err "$k: no UTMALDG"
       [ "$nr" -gt 0 ] || err "$k: no USETMAXREG"
       [ "$nloc" -eq 0 ] || err "$k: local memory (LDL/STL)"
+      if [ "$fam" = fused_glu_wgmma_staged ]; then
+        ns=$(grep -c "UTMASTG" <<<"$body" || true)
+        echo "   sm_90a $k: UTMASTG=$ns"
+        [ "$ns" -gt 0 ] || err "$k: no UTMASTG (TMA store)"
+      fi
     done
   else
     err "cuobjdump $fam sm_90a"

@@ -138,6 +138,7 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, table: &mut String) -> Vec<
                         // Hopper-only / decode-only kernels: skipped below where
                         // they answer Unsupported.
                         paths.push(Path::FusedWgmma);
+                        paths.push(Path::FusedWgmmaStaged);
                         if m <= 64 {
                             paths.push(Path::FusedSkinny);
                         }
@@ -174,7 +175,8 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, table: &mut String) -> Vec<
                                 line
                             }
                             Err(GluError::Unsupported { .. })
-                                if path == Path::FusedWgmma && g.compute_capability() != (9, 0) =>
+                                if matches!(path, Path::FusedWgmma | Path::FusedWgmmaStaged)
+                                    && g.compute_capability() != (9, 0) =>
                             {
                                 continue;
                             }

@@ -120,7 +120,44 @@ static void test_tile_order() {
   }
 }
 
+// Staged epilogue: every (row < 64, col < 128) of a consumer tile gets its
+// own 2-byte slot inside the 16 KiB buffer; the slot is where TMA expects
+// element (r, c % 64) of box c / 64 (row pitch 128 B, 128B swizzle); and
+// each fragment store (warp w, register pair i = 4j + 2h, 32 lanes x 4 B)
+// touches 32 distinct banks.
+static void test_out_staging() {
+  static_assert(kWgSmemBytesStaged == 230464, "staged smem (mirrored in src/cuda/hopper.rs)");
+  const uint32_t base = 3u * 1024u;  // any 1024-aligned base
+  std::vector<int> hit(kWgOutStageBytes / 2, 0);
+  for (uint32_t r = 0; r < 64; ++r)
+    for (uint32_t c = 0; c < 128; ++c) {
+      const uint32_t a = glu_out_stage_addr(base, r, c);
+      CHECK(a >= base && a + 2 <= base + kWgOutStageBytes && a % 2 == 0, "slot (%u,%u) outside", r, c);
+      if (a >= base && a + 2 <= base + kWgOutStageBytes) hit[(a - base) / 2]++;
+      // TMA box layout: box b = c / 64 at base + b * 8 KiB, unswizzled offset
+      // r * 128 + (c % 64) * 2, 16-byte chunk XORed with r % 8.
+      const uint32_t box = base + (c / 64u) * kWgOutBoxBytes;
+      const uint32_t off = r * 128u + (c % 64u) * 2u;
+      const uint32_t want = box + (off & ~0x70u) + ((((off >> 4) & 7u) ^ (r % 8u)) << 4);
+      CHECK(a == want, "slot (%u,%u) = %u, TMA layout %u", r, c, a, want);
+    }
+  for (size_t e = 0; e < hit.size(); ++e) CHECK(hit[e] == 1, "slot %zu hit %d", e, hit[e]);
+  for (uint32_t w = 0; w < 4; ++w)
+    for (uint32_t i = 0; i < 64; i += 2) {
+      int bank_use[32] = {0};
+      for (uint32_t lane = 0; lane < 32; ++lane) {
+        const GluRC rc = glu_wgmma_acc_rc(w, lane, i);
+        CHECK(rc.col % 2 == 0, "pair start col %u odd", rc.col);
+        const uint32_t a = glu_out_stage_addr(base, rc.row, rc.col);
+        CHECK(glu_out_stage_addr(base, rc.row, rc.col + 1) == a + 2, "pair (%u,%u) not contiguous", rc.row, rc.col);
+        bank_use[(a / 4) % 32]++;
+      }
+      for (int b = 0; b < 32; ++b) CHECK(bank_use[b] == 1, "warp %u reg %u: bank %d used %d times", w, i, b, bank_use[b]);
+    }
+}
+
 int main() {
+  test_out_staging();
   test_desc_bits();
   test_swizzle_desc();
   test_mn_major();

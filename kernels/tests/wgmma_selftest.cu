@@ -1,5 +1,6 @@
 // Standalone GPU self-test (and quick timing) of the Hopper kernels
-// fused_glu_wgmma_nk_{bf16,f16} against a double-precision CPU reference.
+// fused_glu_wgmma_{nk,kn}_{bf16,f16} and their staged-epilogue variants
+// fused_glu_wgmma_staged_* against a double-precision CPU reference.
 // No Rust, no libcuda link: cuTensorMapEncodeTiled comes from the runtime's
 // driver entry point. Not compiled by build.rs.
 //   build (no GPU needed; scripts/check-kernels.sh does this with BUILD_SELFTEST=1):
@@ -13,6 +14,7 @@
 // every activation (epilogue). Each line prints the first mismatching
 // (row, col) with got/want and which rows/cols mod 8/64 the errors hit.
 #include "../fused_glu_wgmma.cu"
+#include "../fused_glu_wgmma_staged.cu"
 
 #include <cudaTypedefs.h>
 
@@ -84,6 +86,11 @@ static CUtensorMap make_map(const void* base, int64_t rows, int64_t K, uint32_t 
 }
 
 typedef void (*WgKernel)(const CUtensorMap, const CUtensorMap, const CUtensorMap, GluParams);
+typedef void (*WgStagedKernel)(const CUtensorMap, const CUtensorMap, const CUtensorMap,
+                               const CUtensorMap, GluParams);
+// When set, launch() runs this staged-epilogue kernel (fused_glu_wgmma_staged_*)
+// instead of the one it is given.
+static WgStagedKernel g_staged = nullptr;
 
 static std::mt19937 rng(1234);
 template <typename T>
@@ -120,7 +127,12 @@ static void launch(WgKernel k, const void* x, const void* wg, const void* wu, co
   p.x = x; p.w_gate = wg; p.w_up = wu; p.b_gate = bg; p.b_up = bu; p.out = out;
   p.m = M; p.n = N; p.k = K; p.layout = layout; p.act = act; p.beta = 1.7f; p.reserved = 0;
   const int64_t grid = glu_wgmma_grid(M, N, g_grid_cap);
-  k<<<(unsigned)grid, kWgThreads, kWgSmemBytes>>>(tx, tg, tu, p);
+  if (g_staged) {
+    CUtensorMap to = make_map<T>(out, M, N, 64);  // out [M, N], box {64, 64}
+    g_staged<<<(unsigned)grid, kWgThreads, kWgSmemBytesStaged>>>(tx, tg, tu, to, p);
+  } else {
+    k<<<(unsigned)grid, kWgThreads, kWgSmemBytes>>>(tx, tg, tu, p);
+  }
 }
 
 static int g_fail = 0, g_cases = 0;
@@ -258,8 +270,9 @@ static void perf_case(WgKernel kern, int64_t M, int64_t N, int64_t K, int layout
   const bool ok = rel <= HT<T>::tol && std::isfinite(rel);
   ++g_cases;
   if (!ok) ++g_fail;
-  std::printf("%s %-4s %s perf M=%-5lld N=%-5lld K=%-5lld  %9.1f us  %6.1f TFLOP/s (4MNK)  sampled rel=%.2e\n",
-              ok ? "ok  " : "FAIL", HT<T>::name, layout == GLU_LAYOUT_NK ? "nk" : "kn", (long long)M,
+  std::printf("%s %-4s %s perf (%s epilogue) M=%-5lld N=%-5lld K=%-5lld  %9.1f us  %6.1f TFLOP/s (4MNK)  sampled rel=%.2e\n",
+              ok ? "ok  " : "FAIL", HT<T>::name, layout == GLU_LAYOUT_NK ? "nk" : "kn",
+              g_staged ? "staged" : "direct", (long long)M,
               (long long)N, (long long)K, us, tflops, rel);
   CK(cudaEventDestroy(e0)); CK(cudaEventDestroy(e1));
 }
@@ -319,6 +332,39 @@ static void suite_kn(WgKernel kern, bool perf) {
   }
 }
 
+// The staged-epilogue kernels on the cases that exercise the epilogue:
+// tails (TMA store clipping, a skipped second box), several tiles per CTA
+// (staging buffer reuse), biases and every activation, KN weights.
+template <typename T>
+static void suite_staged(WgKernel direct, WgStagedKernel nk, WgStagedKernel kn, bool perf) {
+  for (WgStagedKernel k : {nk, kn})
+    CK(cudaFuncSetAttribute((const void*)k, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                            (int)kWgSmemBytesStaged));
+  const int I = GLU_ACT_IDENTITY;
+  g_staged = nk;
+  run_case<T>("staged: one tile", direct, 128, 128, 64, I, false, false);
+  run_case<T>("staged: ring wraps", direct, 128, 128, 512, I, false, false);
+  run_case<T>("staged: 2x2 tiles", direct, 256, 256, 128, I, false, false);
+  run_case<T>("staged: M tail", direct, 129, 128, 64, I, false, false);
+  run_case<T>("staged: N tail (box 2 skipped)", direct, 64, 136, 64, I, false, false);
+  run_case<T>("staged: tails", direct, 7, 120, 200, I, false, false);
+  for (int act = 0; act <= 6; ++act)
+    run_case<T>("staged: bias + act", direct, 127, 264, 136, act, true, act % 2 == 0);
+  g_grid_cap = 1;
+  run_case<T>("staged: one CTA walks all tiles", direct, 300, 264, 200, GLU_ACT_GELU_TANH, true, false);
+  g_grid_cap = 5;
+  if (perf) {
+    g_grid_cap = g_sm_count;
+    perf_case<T>(direct, 2048, 11008, 4096);
+    perf_case<T>(direct, 8192, 11008, 4096);
+    g_grid_cap = 5;
+  }
+  g_staged = kn;
+  run_case<T>("staged kn: tails", direct, 129, 136, 200, GLU_ACT_SILU, true, false, GLU_LAYOUT_KN);
+  run_case<T>("staged kn: 2x2 tiles", direct, 256, 256, 128, I, false, false, GLU_LAYOUT_KN);
+  g_staged = nullptr;
+}
+
 int main(int argc, char** argv) {
   const bool perf = !(argc > 1 && std::strcmp(argv[1], "--no-perf") == 0);
   const bool perf_only = argc > 1 && std::strcmp(argv[1], "--perf-only") == 0;
@@ -353,6 +399,14 @@ int main(int argc, char** argv) {
     run_case<__nv_bfloat16>("kn tails", fused_glu_wgmma_kn_bf16, 129, 136, 200, GLU_ACT_SILU, true, false, GLU_LAYOUT_KN);
     g_grid_cap = 1;
     run_case<__nv_bfloat16>("one CTA walks all tiles", fused_glu_wgmma_nk_bf16, 300, 264, 200, GLU_ACT_GELU_TANH, true, false);
+    g_grid_cap = 5;
+    CK(cudaFuncSetAttribute((const void*)fused_glu_wgmma_staged_nk_bf16,
+                            cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kWgSmemBytesStaged));
+    g_staged = fused_glu_wgmma_staged_nk_bf16;
+    run_case<__nv_bfloat16>("staged: tails", fused_glu_wgmma_nk_bf16, 129, 136, 200, GLU_ACT_SILU, true, false);
+    g_grid_cap = 1;
+    run_case<__nv_bfloat16>("staged: one CTA walks all tiles", fused_glu_wgmma_nk_bf16, 300, 264, 200, GLU_ACT_SILU, true, false);
+    g_staged = nullptr;
     std::printf("wgmma_selftest --small: %d/%d cases passed\n", g_cases - g_fail, g_cases);
     return g_fail ? 1 : 0;
   }
@@ -360,6 +414,10 @@ int main(int argc, char** argv) {
   suite<__half>(fused_glu_wgmma_nk_f16, false);
   suite_kn<__nv_bfloat16>(fused_glu_wgmma_kn_bf16, perf);
   suite_kn<__half>(fused_glu_wgmma_kn_f16, false);
+  suite_staged<__nv_bfloat16>(fused_glu_wgmma_nk_bf16, fused_glu_wgmma_staged_nk_bf16,
+                              fused_glu_wgmma_staged_kn_bf16, perf);
+  suite_staged<__half>(fused_glu_wgmma_nk_f16, fused_glu_wgmma_staged_nk_f16,
+                       fused_glu_wgmma_staged_kn_f16, false);
   std::printf("wgmma_selftest: %d/%d cases passed\n", g_cases - g_fail, g_cases);
   return g_fail ? 1 : 0;
 }

@@ -19,6 +19,13 @@ pub enum Path {
     /// `wgmma`, warp-specialised and persistent. bf16/f16, K and N multiples
     /// of 8, 16-byte aligned buffers.
     FusedWgmma,
+    /// **Experimental** (compiled; not yet run on a GPU): [`Path::FusedWgmma`]
+    /// with a staged epilogue: the output tile goes through shared memory
+    /// and leaves with TMA stores that overlap the next tile's main loop,
+    /// instead of 4-byte stores from the accumulator fragments. Same
+    /// requirements; [`Path::Auto`] does not pick it until it has been
+    /// measured faster.
+    FusedWgmmaStaged,
     /// Fused kernel for decode-sized M (1..=64): streams the weights with a
     /// deep pipeline and split-K. bf16/f16, K and N multiples of 8, 16-byte
     /// aligned buffers.
@@ -41,8 +48,9 @@ pub enum Path {
 
 impl Path {
     /// Every concrete path (not `Auto`).
-    pub const CONCRETE: [Path; 7] = [
+    pub const CONCRETE: [Path; 8] = [
         Path::FusedWgmma,
+        Path::FusedWgmmaStaged,
         Path::FusedSkinny,
         Path::FusedMma,
         Path::FusedSimt,
@@ -56,6 +64,7 @@ impl Path {
         match self {
             Path::Auto => "auto",
             Path::FusedWgmma => "fused-wgmma",
+            Path::FusedWgmmaStaged => "fused-wgmma-staged",
             Path::FusedSkinny => "fused-skinny",
             Path::FusedMma => "fused-mma",
             Path::FusedSimt => "fused-simt",
@@ -69,13 +78,17 @@ impl Path {
     pub const fn is_fused(self) -> bool {
         matches!(
             self,
-            Path::FusedWgmma | Path::FusedSkinny | Path::FusedMma | Path::FusedSimt
+            Path::FusedWgmma
+                | Path::FusedWgmmaStaged
+                | Path::FusedSkinny
+                | Path::FusedMma
+                | Path::FusedSimt
         )
     }
 }
 
 /// Largest M for which [`Path::Auto`] takes the decode kernel (measured, H200).
-const SKINNY_AUTO_MAX_M: usize = 16;
+pub(crate) const SKINNY_AUTO_MAX_M: usize = 16;
 
 /// Smallest M for which [`Path::Auto`] takes the Hopper kernel. Measured on
 /// the H200 (2026-11-28, bf16, K = 4096): at M = 64 its 128-row tiles, though
@@ -161,7 +174,11 @@ impl CudaGlu {
     /// partial sums; zero for the other fused kernels.
     pub fn workspace_bytes(&self, path: Path, m: usize, k: usize, n: usize, dtype: DType) -> usize {
         match path {
-            Path::Auto | Path::FusedWgmma | Path::FusedMma | Path::FusedSimt => 0,
+            Path::Auto
+            | Path::FusedWgmma
+            | Path::FusedWgmmaStaged
+            | Path::FusedMma
+            | Path::FusedSimt => 0,
             Path::FusedSkinny => {
                 let plan = super::skinny::skinny_plan(m, n, k, self.sm_count as usize);
                 if plan.splits <= 1 {
@@ -210,7 +227,8 @@ impl CudaGlu {
         let aligned = is_aligned16(&[xp, op, wg, wu]);
         let path = match path {
             Path::Auto => self.auto_path(m, k, n, T::DTYPE, w.layout, aligned, w.concatenated),
-            p @ (Path::FusedWgmma | Path::FusedSkinny | Path::FusedMma) => {
+            p
+            @ (Path::FusedWgmma | Path::FusedWgmmaStaged | Path::FusedSkinny | Path::FusedMma) => {
                 self.check_tensor_core(p, T::DTYPE, w.layout, (m, k, n), &[xp, op, wg, wu])?;
                 p
             }
@@ -244,6 +262,7 @@ impl CudaGlu {
         };
         match path {
             Path::FusedWgmma => self.launch_wgmma(&p, T::DTYPE, w.layout)?,
+            Path::FusedWgmmaStaged => self.launch_wgmma_staged(&p, T::DTYPE, w.layout)?,
             Path::FusedSkinny => self.launch_skinny(&p, T::DTYPE, w.layout)?,
             Path::FusedMma => self.launch_fused(
                 &p,
@@ -297,10 +316,12 @@ impl CudaGlu {
                 path.name()
             ));
         }
-        if path == Path::FusedWgmma && self.cc != (9, 0) {
+        if matches!(path, Path::FusedWgmma | Path::FusedWgmmaStaged) && self.cc != (9, 0) {
             return unsupported(format!(
-                "fused-wgmma needs compute capability 9.0, this device has {}.{}",
-                self.cc.0, self.cc.1
+                "{} needs compute capability 9.0, this device has {}.{}",
+                path.name(),
+                self.cc.0,
+                self.cc.1
             ));
         }
         if path == Path::FusedSkinny && m > SKINNY_MAX_M {

@@ -42,6 +42,11 @@ pub(crate) const WG_SMEM_BYTES: u32 =
 
 const _: () = assert!(WG_SMEM_BYTES == 197_696);
 const _: () = assert!(WG_SMEM_BYTES <= 227 * 1024);
+/// Dynamic shared memory of the staged-epilogue variant
+/// (`kWgSmemBytesStaged`): plus two 64 x 128 output staging tiles.
+pub(crate) const WG_SMEM_BYTES_STAGED: u32 = WG_SMEM_BYTES + 2 * 64 * 128 * 2;
+const _: () = assert!(WG_SMEM_BYTES_STAGED == 230_464);
+const _: () = assert!(WG_SMEM_BYTES_STAGED <= 227 * 1024);
 
 /// Whether the Hopper kernel can run this problem.
 ///
@@ -73,6 +78,17 @@ pub(crate) fn wgmma_wave_efficiency(m: usize, n: usize, sm_count: u32) -> f64 {
         return 1.0;
     }
     tiles as f64 / (tiles.div_ceil(sms) * sms) as f64
+}
+
+/// Which epilogue a Hopper-kernel launch uses.
+#[derive(Clone, Copy)]
+pub(crate) enum Epilogue<'a> {
+    /// `fused_glu_wgmma_*`: 4-byte stores from the accumulator fragments.
+    Direct,
+    /// `fused_glu_wgmma_staged_*`: shared-memory staging + TMA stores.
+    Staged,
+    /// `fused_glu_wgmma_{pre,dgu}_*`: the training epilogues.
+    Train(&'a GluTrainParams),
 }
 
 /// Persistent grid: one CTA per SM at most (the shared memory allows one),
@@ -160,7 +176,18 @@ impl CudaGlu {
         dtype: DType,
         layout: WeightLayout,
     ) -> Result<()> {
-        self.launch_wgmma_epi(p, None, dtype, layout)
+        self.launch_wgmma_epi(p, Epilogue::Direct, dtype, layout)
+    }
+
+    /// [`launch_wgmma`](Self::launch_wgmma) of `fused_glu_wgmma_staged_*`
+    /// (shared-memory staged epilogue with TMA stores), same preconditions.
+    pub(crate) fn launch_wgmma_staged(
+        &self,
+        p: &GluParams,
+        dtype: DType,
+        layout: WeightLayout,
+    ) -> Result<()> {
+        self.launch_wgmma_epi(p, Epilogue::Staged, dtype, layout)
     }
 
     /// [`launch_wgmma`](Self::launch_wgmma) with an optional training
@@ -170,11 +197,15 @@ impl CudaGlu {
     pub(crate) fn launch_wgmma_epi(
         &self,
         p: &GluParams,
-        train: Option<&GluTrainParams>,
+        epi: Epilogue<'_>,
         dtype: DType,
         layout: WeightLayout,
     ) -> Result<()> {
         let (m, n, k) = (p.m as usize, p.n as usize, p.k as usize);
+        let train = match epi {
+            Epilogue::Train(t) => Some(t),
+            _ => None,
+        };
         if let Some(t) = train {
             let ok_epi = t.epi == EPI_OUT_PRE || (t.epi == EPI_DGU && !t.d_out.is_null());
             if !ok_epi || t.aux.is_null() || t.ld_aux < 2 * p.n || t.ld_aux % 2 != 0 {
@@ -234,27 +265,45 @@ impl CudaGlu {
             WeightLayout::KN => "kn",
         };
         let ty = if dtype == DType::BF16 { "bf16" } else { "f16" };
-        let (module, name) = match train.map(|t| t.epi) {
-            None => ("fused_glu_wgmma", format!("fused_glu_wgmma_{lay}_{ty}")),
-            Some(EPI_DGU) => (
+        let (module, name, smem) = match epi {
+            Epilogue::Direct => (
+                "fused_glu_wgmma",
+                format!("fused_glu_wgmma_{lay}_{ty}"),
+                WG_SMEM_BYTES,
+            ),
+            Epilogue::Staged => (
+                "fused_glu_wgmma_staged",
+                format!("fused_glu_wgmma_staged_{lay}_{ty}"),
+                WG_SMEM_BYTES_STAGED,
+            ),
+            Epilogue::Train(t) if t.epi == EPI_DGU => (
                 "fused_glu_wgmma_train",
                 format!("fused_glu_wgmma_dgu_{lay}_{ty}"),
+                WG_SMEM_BYTES,
             ),
-            Some(_) => (
+            Epilogue::Train(_) => (
                 "fused_glu_wgmma_train",
                 format!("fused_glu_wgmma_pre_{lay}_{ty}"),
+                WG_SMEM_BYTES,
             ),
         };
-        let f = self.function_with_smem(module, &name, WG_SMEM_BYTES)?;
+        // The staged epilogue stores `out` [m, n] with TMA: 64 x 64 boxes.
+        let tmap_out = match epi {
+            Epilogue::Staged => Some(encode_map(p.out as u64, m, n, 64, dtype)?),
+            _ => None,
+        };
+        let f = self.function_with_smem(module, &name, smem)?;
         let grid = wgmma_grid(m, n, self.sm_count);
         let cfg = LaunchConfig {
             grid_dim: (grid as u32, 1, 1),
             block_dim: (WG_THREADS, 1, 1),
-            shared_mem_bytes: WG_SMEM_BYTES,
+            shared_mem_bytes: smem,
         };
         // SAFETY: the kernel signature is (CUtensorMap, CUtensorMap,
-        // CUtensorMap, GluParams), plus GluTrainParams for the training
-        // variants, matching the arguments pushed here.
+        // CUtensorMap, GluParams), with a fourth CUtensorMap (out) before
+        // GluParams for the staged variant and GluTrainParams after it for the
+        // training variants, matching the arguments pushed here. The out map
+        // describes out [m, n] exactly (TMA stores clip at its bounds).
         // The maps describe x [m,k] and w_gate, w_up ([n,k] for NK, [k,n] for
         // KN, matching `p.layout`) exactly (TMA
         // never reads outside them; out-of-bounds box elements are zero-filled);
@@ -269,7 +318,11 @@ impl CudaGlu {
         // until the launch has been recorded on this stream.
         unsafe {
             let mut b = self.stream.launch_builder(&f);
-            b.arg(&tmap_x).arg(&tmap_g).arg(&tmap_u).arg(p);
+            b.arg(&tmap_x).arg(&tmap_g).arg(&tmap_u);
+            if let Some(o) = &tmap_out {
+                b.arg(o);
+            }
+            b.arg(p);
             if let Some(t) = train {
                 b.arg(t);
             }

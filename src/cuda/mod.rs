@@ -150,14 +150,15 @@ impl CudaGlu {
     }
 
     /// Lets [`CudaGlu::forward_train`] and [`CudaGlu::backward_into`] use the
-    /// Hopper kernel's training variants where [`Path::Auto`] would pick the
-    /// Hopper kernel: one launch that writes `out` and the pre-activations
+    /// Hopper kernel's training variants wherever the Hopper kernel can run
+    /// (compute capability 9.0, bf16/f16, K and N multiples of 8, aligned
+    /// buffers, M > 16): one launch that writes `out` and the pre-activations
     /// (PreActivations forward), and one that recomputes them and writes the
     /// gate gradients (Recompute backward). **Off by default**: on the H200
     /// (2026-11-28, bf16, K = 4096, N = 11008) they were correct but slower
     /// than the default cuBLAS-based path (training step 0.90–0.99x with
-    /// saved pre-activations, 0.95–0.97x of the cuBLAS recompute), because
-    /// their epilogue stores `[M, 2N]` straight from the accumulator
+    /// saved pre-activations, 0.92–0.97x of the cuBLAS recompute), likely
+    /// because their epilogue stores `[M, 2N]` straight from the accumulator
     /// fragments while the tensor cores wait. The default path: cuBLAS GEMMs
     /// for the pre-activations, `act_and_mul`, `glu_bwd` for the gate
     /// gradients.

@@ -22,7 +22,9 @@
 
 use super::blas::Operand;
 use super::elementwise::EltOp;
+use super::forward::SKINNY_AUTO_MAX_M;
 use super::forward::{is_aligned16, opt_ptr};
+use super::hopper::{Epilogue, wgmma_eligible};
 use super::params::{EPI_DGU, EPI_OUT_PRE, GluEltParams, GluParams, GluTrainParams};
 use super::{CudaElement, CudaGlu, DeviceGluWeights, Path};
 use crate::cpu::SaveMode;
@@ -186,8 +188,12 @@ impl CudaGlu {
         }
     }
 
-    /// Whether the Hopper kernel's training variants take this problem
-    /// (the rule [`Path::Auto`] uses for the forward kernel).
+    /// Whether the Hopper kernel's training variants take this problem: the
+    /// fused training kernels are switched on ([`CudaGlu::set_fused_training`])
+    /// and the Hopper kernel can run it (compute capability 9.0, bf16/f16,
+    /// K and N multiples of 8, 16-byte aligned buffers, M > 16). Unlike
+    /// [`Path::Auto`] this ignores the wave-fill rule: opting in means using
+    /// them wherever they run.
     fn wgmma_train_ok<T: CudaElement, X: DevicePtr<T>>(
         &self,
         x: &X,
@@ -195,7 +201,7 @@ impl CudaGlu {
         m: usize,
         w: &DeviceGluWeights<'_, T>,
     ) -> bool {
-        if !self.fused_training() {
+        if !self.fused_training() || m <= SKINNY_AUTO_MAX_M {
             return false;
         }
         let s = &self.stream;
@@ -205,15 +211,7 @@ impl CudaGlu {
             w.up.device_ptr(s).0,
         ];
         ptrs.extend(out);
-        self.auto_path(
-            m,
-            w.k,
-            w.n,
-            T::DTYPE,
-            w.layout,
-            is_aligned16(&ptrs),
-            w.concatenated,
-        ) == Path::FusedWgmma
+        wgmma_eligible(self.cc, w.k, w.n, T::DTYPE, w.layout, is_aligned16(&ptrs))
     }
 
     /// One launch of `fused_glu_wgmma_{pre,dgu}_*`: `aux` is `[m, 2n]` of T;
@@ -258,7 +256,7 @@ impl CudaGlu {
             epi,
             reserved: 0,
         };
-        self.launch_wgmma_epi(&p, Some(&t), T::DTYPE, w.layout)
+        self.launch_wgmma_epi(&p, Epilogue::Train(&t), T::DTYPE, w.layout)
     }
 
     /// `P = [x·Wg + bg | x·Wu + bu]`, `[m, 2n]` row-major.
