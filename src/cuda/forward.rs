@@ -8,7 +8,6 @@ use crate::error::{GluError, Result};
 use crate::types::{Activation, DType, WeightLayout};
 use crate::weights::{GluWeights, check_io, checked_elems, rows_of};
 use cudarc::driver::{DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg};
-use std::ffi::c_void;
 
 /// Which implementation computes the forward pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -245,21 +244,7 @@ impl CudaGlu {
         if m == 0 {
             return Ok(path);
         }
-        let p = GluParams {
-            x: xp as *const c_void,
-            w_gate: wg as *const c_void,
-            w_up: wu as *const c_void,
-            b_gate: bg as *const c_void,
-            b_up: bu as *const c_void,
-            out: op as *mut c_void,
-            m: m as i64,
-            n: n as i64,
-            k: k as i64,
-            layout: w.layout.code(),
-            act: act.code(),
-            beta: act.beta(),
-            reserved: 0,
-        };
+        let p = GluParams::new([xp, wg, wu, bg, bu, op], (m, n, k), w.layout, act);
         match path {
             Path::FusedWgmma => self.launch_wgmma(&p, T::DTYPE, w.layout)?,
             Path::FusedWgmmaStaged => self.launch_wgmma_staged(&p, T::DTYPE, w.layout)?,

@@ -120,6 +120,34 @@ const _: () = {
     assert!(size_of::<GluTrainParams>() == 32);
 };
 
+impl GluParams {
+    /// The parameter block of one fused forward: device addresses of x,
+    /// the two weights, the optional biases (0 for none) and out.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        [x, w_gate, w_up, b_gate, b_up, out]: [u64; 6],
+        (m, n, k): (usize, usize, usize),
+        layout: crate::WeightLayout,
+        act: crate::Activation,
+    ) -> Self {
+        GluParams {
+            x: x as *const c_void,
+            w_gate: w_gate as *const c_void,
+            w_up: w_up as *const c_void,
+            b_gate: b_gate as *const c_void,
+            b_up: b_up as *const c_void,
+            out: out as *mut c_void,
+            m: m as i64,
+            n: n as i64,
+            k: k as i64,
+            layout: layout.code(),
+            act: act.code(),
+            beta: act.beta(),
+            reserved: 0,
+        }
+    }
+}
+
 impl GluEltParams {
     /// All-null parameters for `rows x n`, contiguous rows, to be filled in.
     pub(crate) fn empty(rows: usize, n: usize, act: i32, beta: f32) -> Self {

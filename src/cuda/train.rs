@@ -234,21 +234,7 @@ impl CudaGlu {
         let (wu, _gwu) = w.up.device_ptr(s);
         let (bg, _gbg) = opt_ptr(w.bias_gate.as_ref(), s);
         let (bu, _gbu) = opt_ptr(w.bias_up.as_ref(), s);
-        let p = GluParams {
-            x: xp as *const c_void,
-            w_gate: wg as *const c_void,
-            w_up: wu as *const c_void,
-            b_gate: bg as *const c_void,
-            b_up: bu as *const c_void,
-            out: out as *mut c_void,
-            m: m as i64,
-            n: w.n as i64,
-            k: w.k as i64,
-            layout: w.layout.code(),
-            act: act.code(),
-            beta: act.beta(),
-            reserved: 0,
-        };
+        let p = GluParams::new([xp, wg, wu, bg, bu, out], (m, w.n, w.k), w.layout, act);
         let t = GluTrainParams {
             d_out: d_out as *const c_void,
             aux: aux as *mut c_void,
