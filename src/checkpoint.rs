@@ -80,6 +80,12 @@ use crate::types::WeightLayout;
 
 /// The conventional FFN name prefix of transformer layer `layer` in Hugging
 /// Face LLaMA-family checkpoints: `model.layers.{layer}.mlp.`.
+///
+/// ```
+/// use swiglu::checkpoint::layer_prefix;
+/// assert_eq!(layer_prefix(12), "model.layers.12.mlp.");
+/// assert_eq!(format!("{}gate_proj.weight", layer_prefix(0)), "model.layers.0.mlp.gate_proj.weight");
+/// ```
 pub fn layer_prefix(layer: usize) -> String {
     format!("model.layers.{layer}.mlp.")
 }
@@ -87,6 +93,40 @@ pub fn layer_prefix(layer: usize) -> String {
 /// A whole `.safetensors` file in memory, in an 8-byte-aligned buffer so
 /// that well-formed files can be viewed as `f32`/`f16`/`bf16` slices without
 /// copying (see the [module docs](self)).
+///
+/// ```
+/// # use safetensors::{serialize, tensor::TensorView, Dtype};
+/// # // A safetensors file of f32 tensors, built in memory.
+/// # fn f32_file(tensors: &[(&str, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
+/// #     let bytes: Vec<Vec<u8>> = tensors
+/// #         .iter()
+/// #         .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+/// #         .collect();
+/// #     let views = tensors.iter().zip(&bytes).map(|((name, shape, _), b)| {
+/// #         (*name, TensorView::new(Dtype::F32, shape.clone(), b).unwrap())
+/// #     });
+/// #     serialize(views, None).unwrap()
+/// # }
+/// use swiglu::checkpoint::SafetensorsBuffer;
+/// use swiglu::GluError;
+/// let file = f32_file(&[("w", vec![2, 2], vec![1.0, 2.0, 3.0, 4.0])]);
+/// let path = std::env::temp_dir().join(format!("swiglu-doc-{}.safetensors", std::process::id()));
+/// std::fs::write(&path, &file).unwrap();
+///
+/// let buf = SafetensorsBuffer::read(&path)?;
+/// std::fs::remove_file(&path).unwrap();
+/// assert_eq!(buf.as_bytes(), &file[..]);
+/// assert_eq!(buf.as_bytes().as_ptr() as usize % 8, 0); // aligned for any dtype
+/// assert_eq!(buf.checkpoint()?.names(), ["w"]);
+///
+/// // Bytes already in memory: copied once into an aligned buffer.
+/// let copy = SafetensorsBuffer::from_bytes(&file);
+/// assert_eq!(copy.checkpoint()?.tensor("w")?.shape(), [2, 2]);
+///
+/// // A missing file is an error naming the path.
+/// assert!(matches!(SafetensorsBuffer::read(&path), Err(GluError::Checkpoint(_))));
+/// # Ok::<(), GluError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct SafetensorsBuffer {
     words: Vec<u64>,
@@ -141,6 +181,38 @@ impl SafetensorsBuffer {
 }
 
 /// A parsed safetensors file borrowing its bytes.
+///
+/// ```
+/// # use safetensors::{serialize, tensor::TensorView, Dtype};
+/// # // A safetensors file of f32 tensors, built in memory.
+/// # fn f32_file(tensors: &[(&str, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
+/// #     let bytes: Vec<Vec<u8>> = tensors
+/// #         .iter()
+/// #         .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+/// #         .collect();
+/// #     let views = tensors.iter().zip(&bytes).map(|((name, shape, _), b)| {
+/// #         (*name, TensorView::new(Dtype::F32, shape.clone(), b).unwrap())
+/// #     });
+/// #     serialize(views, None).unwrap()
+/// # }
+/// use swiglu::checkpoint::Checkpoint;
+/// use swiglu::{DType, GluError};
+/// let file = f32_file(&[
+///     ("b.bias", vec![3], vec![0.0; 3]),
+///     ("a.weight", vec![3, 2], vec![1.0; 6]),
+/// ]);
+/// let ckpt = Checkpoint::parse(&file)?;
+/// assert_eq!(ckpt.names(), ["a.weight", "b.bias"]); // sorted
+/// assert!(ckpt.contains("b.bias") && !ckpt.contains("c"));
+/// let t = ckpt.tensor("a.weight")?;
+/// assert_eq!((t.name(), t.dtype(), t.shape()), ("a.weight", DType::F32, &[3, 2][..]));
+/// assert_eq!(t.bytes().len(), 6 * 4);
+/// assert!(matches!(ckpt.tensor("c"), Err(GluError::MissingTensor { .. })));
+///
+/// // Not a safetensors file:
+/// assert!(matches!(Checkpoint::parse(b"not safetensors"), Err(GluError::Checkpoint(_))));
+/// # Ok::<(), GluError>(())
+/// ```
 pub struct Checkpoint<'a> {
     st: SafeTensors<'a>,
 }
@@ -246,6 +318,48 @@ impl<'a> Checkpoint<'a> {
     ///   or differs from the gate's;
     /// - [`GluError::TensorShape`] naming a tensor whose shape is not as
     ///   above (gate and up must have the same `[N, K]`, N, K > 0).
+    ///
+    /// # Examples
+    ///
+    /// A Phi-3 style merged `gate_up_proj` with a bias and a `down_proj`,
+    /// under a custom prefix:
+    ///
+    /// ```
+    /// # use safetensors::{serialize, tensor::TensorView, Dtype};
+    /// # // A safetensors file of f32 tensors, built in memory.
+    /// # fn f32_file(tensors: &[(&str, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
+    /// #     let bytes: Vec<Vec<u8>> = tensors
+    /// #         .iter()
+    /// #         .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+    /// #         .collect();
+    /// #     let views = tensors.iter().zip(&bytes).map(|((name, shape, _), b)| {
+    /// #         (*name, TensorView::new(Dtype::F32, shape.clone(), b).unwrap())
+    /// #     });
+    /// #     serialize(views, None).unwrap()
+    /// # }
+    /// use swiglu::checkpoint::{Checkpoint, GateUp};
+    /// use swiglu::GluError;
+    /// let (k, n) = (4, 3);
+    /// let file = f32_file(&[
+    ///     ("blk.mlp.gate_up_proj.weight", vec![2 * n, k], vec![0.1; 2 * n * k]),
+    ///     ("blk.mlp.gate_up_proj.bias", vec![2 * n], vec![0.0; 2 * n]),
+    ///     ("blk.mlp.down_proj.weight", vec![k, n], vec![0.2; k * n]),
+    /// ]);
+    /// let ckpt = Checkpoint::parse(&file)?;
+    /// let ffn = ckpt.ffn("blk.mlp")?; // the trailing '.' is added
+    /// assert_eq!(ffn.prefix(), "blk.mlp.");
+    /// assert_eq!((ffn.k(), ffn.n()), (k, n));
+    /// assert!(ffn.is_merged());
+    /// assert!(matches!(ffn.gate_up(), GateUp::Merged(t) if t.shape() == [2 * n, k]));
+    /// assert_eq!(ffn.has_biases(), (true, true)); // one merged [2N] bias
+    /// assert_eq!(ffn.down().map(|d| d.shape()), Some(&[k, n][..]));
+    /// assert!(ffn.down_bias().is_none());
+    ///
+    /// // Nothing under this prefix: the error names what was looked for.
+    /// let err = ckpt.ffn("other").unwrap_err();
+    /// assert!(matches!(&err, GluError::MissingTensor { name, .. } if name == "other.gate_proj.weight"));
+    /// # Ok::<(), GluError>(())
+    /// ```
     pub fn ffn(&self, prefix: &str) -> Result<FfnTensors<'a>> {
         let prefix = if prefix.is_empty() || prefix.ends_with('.') {
             prefix.to_string()
@@ -451,6 +565,38 @@ impl<'a> RawTensor<'a> {
     /// # Errors
     ///
     /// [`GluError::TensorDType`] naming the tensor if `T` is not its dtype.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use safetensors::{serialize, tensor::TensorView, Dtype};
+    /// # // A safetensors file of f32 tensors, built in memory.
+    /// # fn f32_file(tensors: &[(&str, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
+    /// #     let bytes: Vec<Vec<u8>> = tensors
+    /// #         .iter()
+    /// #         .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+    /// #         .collect();
+    /// #     let views = tensors.iter().zip(&bytes).map(|((name, shape, _), b)| {
+    /// #         (*name, TensorView::new(Dtype::F32, shape.clone(), b).unwrap())
+    /// #     });
+    /// #     serialize(views, None).unwrap()
+    /// # }
+    /// use std::borrow::Cow;
+    /// use swiglu::checkpoint::SafetensorsBuffer;
+    /// use swiglu::{bf16, GluError};
+    /// let file = f32_file(&[("w", vec![2, 2], vec![1.0, 2.0, 3.0, 4.0])]);
+    /// let buf = SafetensorsBuffer::from_bytes(&file);
+    /// let ckpt = buf.checkpoint()?;
+    /// let t = ckpt.tensor("w")?;
+    /// let v = t.to_slice::<f32>()?;
+    /// assert_eq!(&*v, &[1.0, 2.0, 3.0, 4.0]);
+    /// # if cfg!(target_endian = "little") {
+    /// assert!(matches!(v, Cow::Borrowed(_))); // aligned buffer: no copy
+    /// # }
+    /// // No conversion: asking for another element type is an error.
+    /// assert!(matches!(t.to_slice::<bf16>(), Err(GluError::TensorDType { .. })));
+    /// # Ok::<(), GluError>(())
+    /// ```
     pub fn to_slice<T: Element + bytemuck::Pod>(&self) -> Result<Cow<'a, [T]>> {
         if T::DTYPE != self.dtype {
             return Err(GluError::TensorDType {
@@ -581,6 +727,38 @@ impl<'a> FfnTensors<'a> {
     ///
     /// [`GluError::TensorDType`] naming the gate (or merged) tensor if `T`
     /// is not the checkpoint's dtype.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use safetensors::{serialize, tensor::TensorView, Dtype};
+    /// # // A safetensors file of f32 tensors, built in memory.
+    /// # fn f32_file(tensors: &[(&str, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
+    /// #     let bytes: Vec<Vec<u8>> = tensors
+    /// #         .iter()
+    /// #         .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+    /// #         .collect();
+    /// #     let views = tensors.iter().zip(&bytes).map(|((name, shape, _), b)| {
+    /// #         (*name, TensorView::new(Dtype::F32, shape.clone(), b).unwrap())
+    /// #     });
+    /// #     serialize(views, None).unwrap()
+    /// # }
+    /// use swiglu::checkpoint::Checkpoint;
+    /// use swiglu::{f16, DType, GluError};
+    /// let (k, n) = (2, 2);
+    /// let file = f32_file(&[
+    ///     ("gate_proj.weight", vec![n, k], vec![0.5; n * k]),
+    ///     ("up_proj.weight", vec![n, k], vec![1.0; n * k]),
+    /// ]);
+    /// let ckpt = Checkpoint::parse(&file)?;
+    /// let ffn = ckpt.ffn("")?; // bare names
+    /// assert_eq!(ffn.dtype(), DType::F32);
+    /// let typed = ffn.typed::<f32>()?;
+    /// assert_eq!((typed.k(), typed.n(), typed.is_merged()), (k, n, false));
+    /// // The element type must be the file's.
+    /// assert!(matches!(ffn.typed::<f16>(), Err(GluError::TensorDType { .. })));
+    /// # Ok::<(), GluError>(())
+    /// ```
     pub fn typed<T: Element + bytemuck::Pod>(&self) -> Result<FfnWeights<'a, T>> {
         let gate_up = match &self.gate_up {
             GateUp::Separate { gate, up } => {
@@ -618,6 +796,46 @@ enum TypedBiases<'a, T: Clone> {
 
 /// The FFN weights of one layer as `[T]` slices (borrowed from the file where
 /// possible), from [`FfnTensors::typed`].
+///
+/// ```
+/// # use safetensors::{serialize, tensor::TensorView, Dtype};
+/// # // A safetensors file of f32 tensors, built in memory.
+/// # fn f32_file(tensors: &[(&str, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
+/// #     let bytes: Vec<Vec<u8>> = tensors
+/// #         .iter()
+/// #         .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+/// #         .collect();
+/// #     let views = tensors.iter().zip(&bytes).map(|((name, shape, _), b)| {
+/// #         (*name, TensorView::new(Dtype::F32, shape.clone(), b).unwrap())
+/// #     });
+/// #     serialize(views, None).unwrap()
+/// # }
+/// use swiglu::checkpoint::{Checkpoint, SafetensorsBuffer};
+/// use swiglu::{cpu, reference, Activation};
+/// let (k, n) = (4, 2);
+/// let file = f32_file(&[
+///     ("mlp.gate_proj.weight", vec![n, k], (0..n * k).map(|i| i as f32 * 0.1).collect()),
+///     ("mlp.up_proj.weight", vec![n, k], vec![0.5; n * k]),
+///     ("mlp.up_proj.bias", vec![n], vec![1.0, -1.0]),
+///     ("mlp.down_proj.weight", vec![k, n], vec![0.25; k * n]),
+/// ]);
+/// let buf = SafetensorsBuffer::from_bytes(&file);
+/// let ckpt = buf.checkpoint()?;
+/// let ffn = ckpt.ffn("mlp")?.typed::<f32>()?;
+/// # if cfg!(target_endian = "little") {
+/// assert!(ffn.is_zero_copy());
+/// # }
+/// assert_eq!(ffn.bias_slices(), (None, Some(&[1.0f32, -1.0][..])));
+/// assert_eq!(ffn.down().map(<[f32]>::len), Some(k * n));
+/// assert!(ffn.down_bias().is_none());
+///
+/// let w = ffn.weights()?; // [N, K] layout, biases attached
+/// let x = [1.0f32, 2.0, 3.0, 4.0];
+/// let h = cpu::forward_alloc(&x, &[1, k], &w, Activation::Silu)?;
+/// let want = reference::forward_f64(&x, &[1, k], &w, Activation::Silu)?;
+/// assert!(reference::rel_err(&[h[0] as f64, h[1] as f64], &want) < 1e-6);
+/// # Ok::<(), swiglu::GluError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct FfnWeights<'a, T: Clone> {
     k: usize,

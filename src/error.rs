@@ -6,6 +6,27 @@ use crate::types::{DType, WeightLayout};
 ///
 /// Every variant names the offending shape, dtype, layout or alignment. A call
 /// that returns an error has written nothing to its output.
+///
+/// The enum is `#[non_exhaustive]`: match the variants you handle and keep a
+/// catch-all arm.
+///
+/// ```
+/// use swiglu::{cpu, Activation, GluError, GluWeights, WeightLayout};
+/// let (k, n) = (4, 2);
+/// let wg = vec![0.5f32; k * n];
+/// let w = GluWeights::new(&wg, &wg, k, n, WeightLayout::NK)?;
+/// let x = vec![1.0f32; 3 * 5];
+/// let mut out = vec![7.0f32; 3 * n];
+/// // x's last dimension (5) is not K (4).
+/// let err = cpu::forward(&x, &[3, 5], &w, Activation::Silu, &mut out).unwrap_err();
+/// match &err {
+///     GluError::DimMismatch { expected, got, .. } => assert_eq!((*expected, *got), (4, 5)),
+///     other => panic!("unexpected error: {other}"),
+/// }
+/// assert!(err.to_string().contains("expected 4, got 5"));
+/// assert!(out.iter().all(|&v| v == 7.0)); // nothing written
+/// # Ok::<(), GluError>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum GluError {
@@ -125,4 +146,14 @@ pub enum GluError {
 }
 
 /// Shorthand for `Result<T, GluError>`.
+///
+/// ```
+/// use swiglu::{cpu, Activation, GluWeights, WeightLayout};
+/// fn hidden(x: &[f32], wg: &[f32], wu: &[f32], k: usize, n: usize) -> swiglu::Result<Vec<f32>> {
+///     let w = GluWeights::new(wg, wu, k, n, WeightLayout::NK)?;
+///     cpu::forward_alloc(x, &[x.len() / k, k], &w, Activation::Silu)
+/// }
+/// assert_eq!(hidden(&[1.0; 6], &[0.1; 6], &[0.2; 6], 3, 2).unwrap().len(), 4);
+/// assert!(hidden(&[1.0; 6], &[0.1; 5], &[0.2; 6], 3, 2).is_err());
+/// ```
 pub type Result<T> = std::result::Result<T, GluError>;

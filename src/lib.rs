@@ -12,6 +12,21 @@
 //! `act` one of [`Activation`]. Arithmetic is f32 throughout and the output
 //! is rounded once.
 //!
+//! ```
+//! use swiglu::{bf16, cpu, Activation, GluWeights, WeightLayout};
+//! let (k, n) = (16, 8);
+//! // gate_proj / up_proj as checkpoints store them: [N, K].
+//! let wg: Vec<bf16> = (0..n * k).map(|i| bf16::from_f32((i as f32 * 0.3).cos() * 0.2)).collect();
+//! let wu: Vec<bf16> = (0..n * k).map(|i| bf16::from_f32((i as f32 * 0.7).sin() * 0.2)).collect();
+//! let w = GluWeights::new(&wg, &wu, k, n, WeightLayout::NK)?;
+//! let x = vec![bf16::from_f32(0.5); 2 * 3 * k]; // [batch 2, seq 3, K]
+//! let h = cpu::forward_alloc(&x, &[2, 3, k], &w, Activation::Silu)?; // [2, 3, N]
+//! assert_eq!(h.len(), 2 * 3 * n);
+//! // Bad shapes are typed errors, never panics.
+//! assert!(cpu::forward_alloc(&x, &[2, 3, k + 1], &w, Activation::Silu).is_err());
+//! # Ok::<(), swiglu::GluError>(())
+//! ```
+//!
 //! ## Conventions
 //!
 //! The activation is applied to the **gate** projection, the first argument

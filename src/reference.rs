@@ -71,6 +71,23 @@ fn pre_activations<T: Element>(x: &[T], m: usize, w: &GluWeights<T>) -> (Vec<f64
 /// Validates exactly like [`crate::cpu::forward`]: `x_shape` must end in K and
 /// match `x.len()`, and the activation must be valid. `M = 0` gives an empty
 /// vector.
+///
+/// The typical use: check a fast path against it.
+///
+/// ```
+/// use swiglu::{cpu, reference, Activation, GluWeights, WeightLayout};
+/// let (m, k, n) = (3, 16, 8);
+/// let x: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+/// let wg: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos() * 0.3).collect();
+/// let wu: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.23).sin() * 0.3).collect();
+/// let w = GluWeights::new(&wg, &wu, k, n, WeightLayout::KN)?;
+///
+/// let want = reference::forward_f64(&x, &[m, k], &w, Activation::GeluTanh)?;
+/// let got = cpu::forward_alloc(&x, &[m, k], &w, Activation::GeluTanh)?;
+/// let got: Vec<f64> = got.iter().map(|&v| v as f64).collect();
+/// assert!(reference::rel_err(&got, &want) < 1e-5);
+/// # Ok::<(), swiglu::GluError>(())
+/// ```
 pub fn forward_f64<T: Element>(
     x: &[T],
     x_shape: &[usize],
@@ -93,6 +110,33 @@ pub fn forward_f64<T: Element>(
 /// `dG = d_out ⊙ u ⊙ act'(g)`, `dU = d_out ⊙ act(g)`,
 /// `dx = dG·Wgᵀ + dU·Wuᵀ`, `dWg = xᵀ·dG`, `dWu = xᵀ·dU`,
 /// `dbg = Σ_rows dG`, `dbu = Σ_rows dU`.
+///
+/// ```
+/// use swiglu::cpu::{self, SaveMode};
+/// use swiglu::{reference, Activation, GluWeights, WeightLayout};
+/// let (m, k, n) = (2, 4, 3);
+/// let x: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.5).sin()).collect();
+/// let wg: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.3).cos() * 0.5).collect();
+/// let wu: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.7).sin() * 0.5).collect();
+/// let bg = vec![0.1f32; n];
+/// let w = GluWeights::new(&wg, &wu, k, n, WeightLayout::NK)?.with_biases(Some(&bg), None)?;
+/// let d_out: Vec<f32> = (0..m * n).map(|i| 1.0 - i as f32 * 0.25).collect();
+/// let d_out64: Vec<f64> = d_out.iter().map(|&v| v as f64).collect();
+///
+/// let want = reference::backward_f64(&x, &[m, k], &w, Activation::Silu, &d_out64)?;
+/// assert_eq!(want.dx.len(), m * k);
+/// assert_eq!(want.d_b_up.len(), n); // bias gradients are always computed
+///
+/// let mut out = vec![0.0f32; m * n];
+/// let saved = cpu::forward_train(&x, &[m, k], &w, Activation::Silu, SaveMode::Recompute, &mut out)?;
+/// let got = cpu::backward::<f32, f32>(&x, &[m, k], &w, Activation::Silu, &saved, &d_out)?;
+/// let f64s = |v: &[f32]| v.iter().map(|&v| v as f64).collect::<Vec<_>>();
+/// assert!(reference::rel_err(&f64s(&got.dx), &want.dx) < 1e-5);
+/// assert!(reference::rel_err(&f64s(&got.d_w_gate), &want.d_w_gate) < 1e-5);
+/// assert!(reference::rel_err(&f64s(got.d_b_gate.as_ref().unwrap()), &want.d_b_gate) < 1e-5);
+/// assert!(got.d_b_up.is_none()); // no up bias, no up bias gradient
+/// # Ok::<(), swiglu::GluError>(())
+/// ```
 pub fn backward_f64<T: Element>(
     x: &[T],
     x_shape: &[usize],

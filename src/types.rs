@@ -4,6 +4,16 @@ use crate::error::{GluError, Result};
 use half::{bf16, f16};
 
 /// The element type of a tensor.
+///
+/// ```
+/// use swiglu::{bf16, DType, Element};
+/// assert_eq!(DType::F32.size(), 4);
+/// assert_eq!(DType::BF16.size(), 2);
+/// assert_eq!(DType::F16.name(), "f16");
+/// // Every element type carries its tag.
+/// assert_eq!(<bf16 as Element>::DTYPE, DType::BF16);
+/// assert_eq!(f32::DTYPE, DType::F32);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DType {
     /// IEEE binary32.
@@ -44,6 +54,20 @@ mod sealed {
 ///
 /// Arithmetic always happens in `f32` (or `f64` in the reference); these
 /// conversions are the only place the element type matters.
+///
+/// ```
+/// use swiglu::{bf16, f16, Element};
+/// // Widening is exact; narrowing rounds to nearest even.
+/// assert_eq!(bf16::from_f32(1.0).to_f32(), 1.0);
+/// assert_eq!(bf16::from_f32(1.0 + 1.0 / 512.0).to_f32(), 1.0); // below bf16's resolution
+/// assert_eq!(f16::from_f32(1.0 + 1.0 / 512.0).to_f32(), 1.0 + 1.0 / 512.0);
+///
+/// // Code generic over the element type:
+/// fn sum<T: Element>(v: &[T]) -> f32 {
+///     v.iter().map(|x| x.to_f32()).sum()
+/// }
+/// assert_eq!(sum(&[f16::from_f32(0.5), f16::from_f32(0.25)]), 0.75);
+/// ```
 pub trait Element:
     sealed::Sealed + Copy + Default + Send + Sync + std::fmt::Debug + PartialEq + 'static
 {
@@ -110,6 +134,22 @@ impl Element for bf16 {
 }
 
 /// How a weight matrix of logical shape `[K, N]` is stored.
+///
+/// ```
+/// use swiglu::{GluWeights, WeightLayout};
+/// let (k, n) = (3, 2);
+/// // Logical element (k=2, n=1) of a [K=3, N=2] matrix:
+/// assert_eq!(WeightLayout::KN.index(2, 1, k, n), 2 * n + 1); // [K, N] row-major
+/// assert_eq!(WeightLayout::NK.index(2, 1, k, n), k + 2); // [N, K] row-major: 1·K + 2
+///
+/// // The same logical matrix stored both ways gives the same weights.
+/// let kn = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]; // rows k = 0, 1, 2
+/// let nk = [1.0f32, 3.0, 5.0, 2.0, 4.0, 6.0]; // rows n = 0, 1
+/// let a = GluWeights::new(&kn, &kn, k, n, WeightLayout::KN).unwrap();
+/// let b = GluWeights::new(&nk, &nk, k, n, WeightLayout::NK).unwrap();
+/// assert_eq!(a.gate_at(2, 1), 6.0);
+/// assert_eq!(b.gate_at(2, 1), 6.0);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum WeightLayout {
     /// `[K, N]` row-major: element `(k, n)` at `k * N + n`.
@@ -139,6 +179,25 @@ impl WeightLayout {
 }
 
 /// The gate activation: `out = act(x·Wg + bg) ⊙ (x·Wu + bu)`.
+///
+/// ```
+/// use swiglu::Activation;
+/// let z = 0.75;
+/// // SiLU is Swish with β = 1.
+/// let silu = Activation::Silu.apply_f64(z);
+/// assert_eq!(silu, Activation::Swish { beta: 1.0 }.apply_f64(z));
+/// assert!((silu - z / (1.0 + (-z).exp())).abs() < 1e-15);
+/// // The f32 forms agree with the f64 reference.
+/// for act in Activation::ALL {
+///     let (a32, a64) = (act.apply_f32(z as f32) as f64, act.apply_f64(z));
+///     assert!((a32 - a64).abs() < 1e-6, "{}", act.name());
+///     assert!((act.grad_f32(z as f32) as f64 - act.grad_f64(z)).abs() < 1e-5);
+/// }
+/// assert_eq!(Activation::Relu.apply_f64(-2.0), 0.0);
+/// assert_eq!(Activation::GeluTanh.name(), "gelu-tanh");
+/// assert_eq!(Activation::Swish { beta: 1.5 }.beta(), 1.5);
+/// assert_eq!(Activation::Silu.beta(), 1.0);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Activation {
     /// `z·σ(z)`: SwiGLU (LLaMA, PaLM).
@@ -207,6 +266,18 @@ impl Activation {
     }
 
     /// Rejects a non-finite Swish β.
+    ///
+    /// Every entry point calls this first, so a bad β is an error, never
+    /// NaN output.
+    ///
+    /// ```
+    /// use swiglu::{Activation, GluError};
+    /// assert!(Activation::Swish { beta: 2.0 }.validate().is_ok());
+    /// assert!(matches!(
+    ///     Activation::Swish { beta: f32::NAN }.validate(),
+    ///     Err(GluError::BadActivation(_))
+    /// ));
+    /// ```
     pub fn validate(self) -> Result<()> {
         match self {
             Activation::Swish { beta } if !beta.is_finite() => Err(GluError::BadActivation(
@@ -231,6 +302,15 @@ impl Activation {
     }
 
     /// `act'(z)` in f64 (the reference).
+    ///
+    /// ```
+    /// use swiglu::Activation;
+    /// // Matches a central finite difference of `apply_f64`.
+    /// let (act, z, h) = (Activation::GeluErf, 0.3, 1e-6);
+    /// let fd = (act.apply_f64(z + h) - act.apply_f64(z - h)) / (2.0 * h);
+    /// assert!((act.grad_f64(z) - fd).abs() < 1e-8);
+    /// assert_eq!(Activation::Identity.grad_f64(z), 1.0);
+    /// ```
     pub fn grad_f64(self, z: f64) -> f64 {
         match self {
             Activation::Silu => swish_grad64(z, 1.0),

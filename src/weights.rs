@@ -6,6 +6,15 @@ use crate::types::{Element, WeightLayout};
 /// Rows of an input of shape `[.., K]`: the product of the leading dims.
 ///
 /// Fails if the shape is empty, its last dim is not `k`, or the product overflows.
+///
+/// ```
+/// use swiglu::{rows_of, GluError};
+/// assert_eq!(rows_of(&[2, 3, 8], 8).unwrap(), 6); // [B, S, K] -> M = B·S
+/// assert_eq!(rows_of(&[8], 8).unwrap(), 1);
+/// assert_eq!(rows_of(&[0, 8], 8).unwrap(), 0); // M = 0 is valid
+/// assert!(matches!(rows_of(&[2, 4], 8), Err(GluError::DimMismatch { .. })));
+/// assert!(matches!(rows_of(&[], 8), Err(GluError::BadShape { .. })));
+/// ```
 pub fn rows_of(shape: &[usize], k: usize) -> Result<usize> {
     let Some((&last, lead)) = shape.split_last() else {
         return Err(GluError::BadShape {
@@ -112,12 +121,44 @@ impl<'a, T: Element> GluWeights<'a, T> {
     /// One concatenated `[2N, K]` tensor (the `gate_up_proj` of merged
     /// checkpoints): rows `0..N` are the gate, rows `N..2N` the up projection.
     /// Split without copying.
+    ///
+    /// ```
+    /// use swiglu::{GluWeights, WeightLayout};
+    /// let (k, n) = (3, 2);
+    /// // [2N, K] = 4 rows of 3: gate rows 0..2, up rows 2..4.
+    /// let gate_up: Vec<f32> = (0..2 * n * k).map(|i| i as f32).collect();
+    /// let w = GluWeights::from_gate_up(&gate_up, k, n).unwrap();
+    /// assert_eq!(w.layout(), WeightLayout::NK);
+    /// assert_eq!(w.gate(), &gate_up[..n * k]);
+    /// assert_eq!(w.up(), &gate_up[n * k..]);
+    /// assert_eq!(w.gate_at(2, 1), 5.0); // gate row n = 1, column k = 2
+    /// assert_eq!(w.up_at(0, 0), 6.0); // first element of the up half
+    /// // The length must be exactly 2·N·K.
+    /// assert!(GluWeights::from_gate_up(&gate_up[1..], k, n).is_err());
+    /// ```
     pub fn from_gate_up(gate_up: &'a [T], k: usize, n: usize) -> Result<Self> {
         let (gate, up) = gate_up.split_at(check_gate_up(k, n, gate_up.len())?);
         Self::new(gate, up, k, n, WeightLayout::NK)
     }
 
     /// Attaches optional biases of length `n` to the gate and up projections.
+    ///
+    /// ```
+    /// use swiglu::{cpu, Activation, GluError, GluWeights, WeightLayout};
+    /// let (k, n) = (2, 3);
+    /// let zeros = vec![0.0f32; k * n];
+    /// let (bg, bu) = (vec![1.0f32; n], vec![2.0f32; n]);
+    /// let w = GluWeights::new(&zeros, &zeros, k, n, WeightLayout::KN)?
+    ///     .with_biases(Some(&bg), Some(&bu))?;
+    /// assert_eq!(w.bias_gate(), Some(&bg[..]));
+    /// // With zero weights the output is act(bg) · bu.
+    /// let out = cpu::forward_alloc(&[5.0f32, 6.0], &[1, k], &w, Activation::Identity)?;
+    /// assert_eq!(out, vec![2.0; n]);
+    /// // A bias must have N elements.
+    /// let bad = GluWeights::new(&zeros, &zeros, k, n, WeightLayout::KN)?.with_biases(None, Some(&bg[..2]));
+    /// assert!(matches!(bad, Err(GluError::LengthMismatch { what: "up bias", .. })));
+    /// # Ok::<(), GluError>(())
+    /// ```
     pub fn with_biases(
         mut self,
         bias_gate: Option<&'a [T]>,

@@ -74,6 +74,30 @@ fn check_forward<T: Element>(
 /// [`GluError::LengthMismatch`] or [`GluError::Overflow`] if the shapes and
 /// lengths disagree; [`GluError::BadActivation`] for a non-finite Swish β.
 /// On error `out` is untouched.
+///
+/// # Examples
+///
+/// ```
+/// use swiglu::{cpu, reference, Activation, GluError, GluWeights, WeightLayout};
+/// let (m, k, n) = (5, 32, 16);
+/// let x: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.21).sin()).collect();
+/// let wg: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.13).cos() * 0.2).collect();
+/// let wu: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.07).sin() * 0.2).collect();
+/// let w = GluWeights::new(&wg, &wu, k, n, WeightLayout::NK)?;
+///
+/// let mut out = vec![0.0f32; m * n];
+/// cpu::forward(&x, &[m, k], &w, Activation::Silu, &mut out)?;
+/// let want = reference::forward_f64(&x, &[m, k], &w, Activation::Silu)?;
+/// let got: Vec<f64> = out.iter().map(|&v| v as f64).collect();
+/// assert!(reference::rel_err(&got, &want) < 1e-5);
+///
+/// // An output of the wrong length is an error, and nothing is written.
+/// let mut short = vec![0.0f32; m * n - 1];
+/// let err = cpu::forward(&x, &[m, k], &w, Activation::Silu, &mut short).unwrap_err();
+/// assert!(matches!(err, GluError::LengthMismatch { what: "out", .. }));
+/// assert!(short.iter().all(|&v| v == 0.0));
+/// # Ok::<(), GluError>(())
+/// ```
 pub fn forward<T: Element>(
     x: &[T],
     x_shape: &[usize],
@@ -91,6 +115,21 @@ pub fn forward<T: Element>(
 /// # Errors
 ///
 /// As [`forward`].
+///
+/// # Examples
+///
+/// ```
+/// use swiglu::{bf16, cpu, Activation, GluWeights, WeightLayout};
+/// let (k, n) = (8, 4);
+/// let w16: Vec<bf16> = (0..k * n).map(|i| bf16::from_f32(i as f32 * 0.01)).collect();
+/// let w = GluWeights::new(&w16, &w16, k, n, WeightLayout::KN)?;
+/// let x = vec![bf16::ONE; 2 * 3 * k]; // [B = 2, S = 3, K]
+/// let out = cpu::forward_alloc(&x, &[2, 3, k], &w, Activation::Relu)?;
+/// assert_eq!(out.len(), 2 * 3 * n); // [B, S, N]
+/// // M = 0 is valid and gives an empty output.
+/// assert!(cpu::forward_alloc(&x[..0], &[0, k], &w, Activation::Relu)?.is_empty());
+/// # Ok::<(), swiglu::GluError>(())
+/// ```
 pub fn forward_alloc<T: Element>(
     x: &[T],
     x_shape: &[usize],
@@ -118,6 +157,23 @@ pub fn forward_alloc<T: Element>(
 /// # Errors
 ///
 /// As [`forward`]; on error `out` is untouched.
+///
+/// # Examples
+///
+/// ```
+/// use swiglu::{cpu, Activation, GluWeights, WeightLayout};
+/// let (m, k, n) = (4, 16, 8);
+/// let x: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.3).cos()).collect();
+/// let wg: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.17).sin() * 0.25).collect();
+/// let w = GluWeights::new(&wg, &wg, k, n, WeightLayout::KN)?;
+/// let mut fused = vec![0.0f32; m * n];
+/// let mut unfused = vec![0.0f32; m * n];
+/// cpu::forward(&x, &[m, k], &w, Activation::Sigmoid, &mut fused)?;
+/// cpu::unfused_forward(&x, &[m, k], &w, Activation::Sigmoid, &mut unfused)?;
+/// // Same arithmetic; at most last-bit differences from the summation order.
+/// assert!(fused.iter().zip(&unfused).all(|(a, b)| (a - b).abs() <= 1e-6 * (1.0 + a.abs())));
+/// # Ok::<(), swiglu::GluError>(())
+/// ```
 pub fn unfused_forward<T: Element>(
     x: &[T],
     x_shape: &[usize],
@@ -139,6 +195,20 @@ pub fn unfused_forward<T: Element>(
 /// f16/bf16 both add the widened f32 copies of `x` and the weights. Buffers
 /// internal to `gemm` (its packing panels, the same for both) are not
 /// counted. Saturates instead of overflowing.
+///
+/// # Examples
+///
+/// ```
+/// use swiglu::{bf16, cpu};
+/// let (m, k, n) = (8192, 4096, 11008);
+/// let (fused, unfused) = cpu::working_set_bytes::<f32>(m, k, n);
+/// assert_eq!(unfused, 2 * m * n * 4); // the two [M, N] f32 intermediates
+/// assert!(fused < unfused); // per-thread tiles only
+/// // bf16 inputs add their widened f32 copies to both.
+/// let (fused16, unfused16) = cpu::working_set_bytes::<bf16>(m, k, n);
+/// assert_eq!(unfused16 - unfused, (m * k + 2 * k * n) * 4);
+/// assert_eq!(fused16 - fused, (m * k + 2 * k * n) * 4);
+/// ```
 pub fn working_set_bytes<T: Element>(m: usize, k: usize, n: usize) -> (usize, usize) {
     let fused = fused::working_set_bytes(m, n, k, T::DTYPE.size());
     let widen = if T::DTYPE.size() == 4 {
@@ -165,6 +235,27 @@ pub fn working_set_bytes<T: Element>(m: usize, k: usize, n: usize) -> (usize, us
 /// # Errors
 ///
 /// As [`forward`]; on error `out` is untouched.
+///
+/// # Examples
+///
+/// ```
+/// use swiglu::cpu::{self, SaveMode};
+/// use swiglu::{Activation, GluWeights, WeightLayout};
+/// let (m, k, n) = (4, 8, 6);
+/// let x: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.4).sin()).collect();
+/// let wg: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.2).cos() * 0.3).collect();
+/// let w = GluWeights::new(&wg, &wg, k, n, WeightLayout::NK)?;
+///
+/// let mut out = vec![0.0f32; m * n];
+/// let saved = cpu::forward_train(&x, &[m, k], &w, Activation::Silu, SaveMode::PreActivations, &mut out)?;
+/// assert_eq!(saved.bytes(), 2 * m * n * 4); // gate and up, f32
+/// // `out` is exactly what the inference forward computes.
+/// assert_eq!(out, cpu::forward_alloc(&x, &[m, k], &w, Activation::Silu)?);
+///
+/// let light = cpu::forward_train(&x, &[m, k], &w, Activation::Silu, SaveMode::Recompute, &mut out)?;
+/// assert_eq!(light.bytes(), 0);
+/// # Ok::<(), swiglu::GluError>(())
+/// ```
 pub fn forward_train<T: Element>(
     x: &[T],
     x_shape: &[usize],
@@ -194,6 +285,39 @@ pub fn forward_train<T: Element>(
 ///
 /// As [`forward`] for `x`, `d_out` and `act`; [`GluError::SavedMismatch`] if
 /// `saved` was made for a different M or N.
+///
+/// # Examples
+///
+/// A training step: forward, a loss gradient, backward; checked against the
+/// f64 reference.
+///
+/// ```
+/// use swiglu::cpu::{self, SaveMode};
+/// use swiglu::{reference, Activation, GluWeights, WeightLayout};
+/// let (m, k, n) = (6, 16, 8);
+/// let x: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.29).sin()).collect();
+/// let wg: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.31).cos() * 0.25).collect();
+/// let wu: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.19).sin() * 0.25).collect();
+/// let w = GluWeights::new(&wg, &wu, k, n, WeightLayout::NK)?;
+/// let act = Activation::Silu;
+///
+/// let mut out = vec![0.0f32; m * n];
+/// let saved = cpu::forward_train(&x, &[m, k], &w, act, SaveMode::PreActivations, &mut out)?;
+/// let d_out: Vec<f32> = out.iter().map(|&o| 2.0 * o).collect(); // L = Σ out²
+/// let grads = cpu::backward::<f32, f32>(&x, &[m, k], &w, act, &saved, &d_out)?;
+/// assert_eq!(grads.d_w_gate.len(), k * n); // in the weights' [N, K] layout
+///
+/// let d64: Vec<f64> = d_out.iter().map(|&v| v as f64).collect();
+/// let want = reference::backward_f64(&x, &[m, k], &w, act, &d64)?;
+/// let f64s = |v: &[f32]| v.iter().map(|&v| v as f64).collect::<Vec<_>>();
+/// assert!(reference::rel_err(&f64s(&grads.dx), &want.dx) < 1e-5);
+/// assert!(reference::rel_err(&f64s(&grads.d_w_up), &want.d_w_up) < 1e-5);
+///
+/// // State saved for other shapes is rejected.
+/// let other = cpu::forward_train(&x[..k], &[1, k], &w, act, SaveMode::Recompute, &mut out[..n])?;
+/// assert!(cpu::backward::<f32, f32>(&x, &[m, k], &w, act, &other, &d_out).is_err());
+/// # Ok::<(), swiglu::GluError>(())
+/// ```
 pub fn backward<T: Element, G: Element>(
     x: &[T],
     x_shape: &[usize],
@@ -223,6 +347,35 @@ pub fn backward<T: Element, G: Element>(
 /// [`GluError::BadShape`] if a buffer in `grads` has the wrong length or a
 /// bias gradient is present without its bias (or missing with it). On error
 /// nothing in `grads` is written.
+///
+/// # Examples
+///
+/// Accumulating weight gradients over two micro-batches:
+///
+/// ```
+/// use swiglu::cpu::{self, Grads, SaveMode};
+/// use swiglu::{Activation, GluWeights, WeightLayout};
+/// let (m, k, n) = (3, 8, 4);
+/// let x: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.5).cos()).collect();
+/// let wg: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.3).sin() * 0.5).collect();
+/// let w = GluWeights::new(&wg, &wg, k, n, WeightLayout::KN)?;
+/// let act = Activation::Identity;
+/// let d_out = vec![1.0f32; m * n];
+///
+/// let mut out = vec![0.0f32; m * n];
+/// let saved = cpu::forward_train(&x, &[m, k], &w, act, SaveMode::PreActivations, &mut out)?;
+/// let once = cpu::backward::<f32, f32>(&x, &[m, k], &w, act, &saved, &d_out)?;
+///
+/// let mut acc = Grads::<f32>::zeros(&[m, k], &w)?;
+/// for _ in 0..2 {
+///     cpu::backward_into(&x, &[m, k], &w, act, &saved, &d_out, &mut acc, true)?;
+/// }
+/// for (a, g) in acc.d_w_gate.iter().zip(&once.d_w_gate) {
+///     assert!((a - 2.0 * g).abs() <= 1e-5 * (1.0 + g.abs()));
+/// }
+/// assert_eq!(acc.dx, once.dx); // dx is overwritten, not accumulated
+/// # Ok::<(), swiglu::GluError>(())
+/// ```
 #[allow(clippy::too_many_arguments)]
 pub fn backward_into<T: Element, G: Element>(
     x: &[T],

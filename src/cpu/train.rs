@@ -10,6 +10,30 @@ use rayon::prelude::*;
 use std::marker::PhantomData;
 
 /// What [`forward_train`](super::forward_train) keeps for the backward pass.
+///
+/// Both modes give the same gradients; they trade memory held between the
+/// passes against two extra GEMMs in the backward pass.
+///
+/// ```
+/// use swiglu::cpu::{self, SaveMode};
+/// use swiglu::{Activation, GluWeights, WeightLayout};
+/// let (m, k, n) = (4, 8, 4);
+/// let x: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.3).sin()).collect();
+/// let wg: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.7).cos() * 0.4).collect();
+/// let w = GluWeights::new(&wg, &wg, k, n, WeightLayout::KN)?;
+/// let d_out = vec![1.0f32; m * n];
+/// let mut out = vec![0.0f32; m * n];
+/// let mut grads = Vec::new();
+/// for mode in [SaveMode::PreActivations, SaveMode::Recompute] {
+///     let saved = cpu::forward_train(&x, &[m, k], &w, Activation::Silu, mode, &mut out)?;
+///     assert_eq!(saved.mode(), mode);
+///     grads.push(cpu::backward::<f32, f32>(&x, &[m, k], &w, Activation::Silu, &saved, &d_out)?);
+/// }
+/// for (a, b) in grads[0].dx.iter().zip(&grads[1].dx) {
+///     assert!((a - b).abs() <= 1e-5 * (1.0 + a.abs()));
+/// }
+/// # Ok::<(), swiglu::GluError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SaveMode {
     /// Keep the biased gate and up pre-activations `g = x·Wg + bg` and
@@ -29,6 +53,21 @@ pub enum SaveMode {
 /// are the unrounded f32 accumulations the output was computed from, so the
 /// backward pass sees exactly what the forward pass did). For
 /// [`SaveMode::Recompute`] it holds only the shape.
+///
+/// ```
+/// use swiglu::cpu::{self, SaveMode};
+/// use swiglu::{Activation, GluWeights, WeightLayout};
+/// // One row, K = 2, N = 1: g = x·Wg + bg, u = x·Wu.
+/// let (wg, wu, bg) = ([1.0f32, 2.0], [3.0f32, -1.0], [0.5f32]);
+/// let w = GluWeights::new(&wg, &wu, 2, 1, WeightLayout::KN)?.with_biases(Some(&bg), None)?;
+/// let mut out = [0.0f32];
+/// let saved = cpu::forward_train(&[1.0f32, 1.0], &[1, 2], &w, Activation::Relu, SaveMode::PreActivations, &mut out)?;
+/// assert_eq!((saved.m(), saved.n()), (1, 1));
+/// assert_eq!(saved.gate_pre(), Some(&[3.5f32][..])); // 1 + 2 + 0.5
+/// assert_eq!(saved.up_pre(), Some(&[2.0f32][..])); // 3 - 1
+/// assert_eq!(out, [7.0]); // relu(3.5) · 2
+/// # Ok::<(), swiglu::GluError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Saved<T> {
     pub(crate) mode: SaveMode,
@@ -128,6 +167,24 @@ impl<G: Element> Grads<G> {
     /// Zeroed gradients shaped for input `x_shape` and weights `w`, ready for
     /// [`backward_into`](super::backward_into) (for example to accumulate
     /// weight gradients over micro-batches).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use swiglu::cpu::Grads;
+    /// use swiglu::{bf16, GluWeights, WeightLayout};
+    /// let (k, n) = (4, 3);
+    /// let wg = vec![bf16::ZERO; k * n];
+    /// let bg = vec![bf16::ZERO; n];
+    /// let w = GluWeights::new(&wg, &wg, k, n, WeightLayout::NK)?.with_biases(Some(&bg), None)?;
+    /// // f32 gradients for bf16 weights, for an input [2, 5, K].
+    /// let g = Grads::<f32>::zeros(&[2, 5, k], &w)?;
+    /// assert_eq!(g.dx.len(), 2 * 5 * k);
+    /// assert_eq!(g.d_w_gate.len(), k * n);
+    /// assert_eq!(g.d_b_gate.as_ref().map(Vec::len), Some(n));
+    /// assert!(g.d_b_up.is_none()); // no up bias
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn zeros<T: Element>(x_shape: &[usize], w: &GluWeights<T>) -> Result<Self> {
         let m = rows_of(x_shape, w.k())?;
         let mk = checked_elems("M*K", m, w.k())?;

@@ -14,6 +14,28 @@ impl CudaGlu {
     /// in f32: `dGate = dOut ⊙ up ⊙ act'(gate)` and `dUp = dOut ⊙ act(gate)`,
     /// where `gate` and `up` are the saved pre-activations (biases included),
     /// all `[rows, n]` row-major.
+    ///
+    /// [`CudaGlu::backward_into`] runs this stage itself; it is public for
+    /// callers that keep the pre-activations in their own buffers.
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use swiglu::cuda::CudaGlu;
+    /// use swiglu::Activation;
+    /// let g = CudaGlu::new(0)?;
+    /// let s = g.stream();
+    /// let (rows, n) = (4, 8);
+    /// let gate = s.clone_htod(&vec![0.0f32; rows * n])?; // σ(0) = 0.5, silu'(0) = 0.5
+    /// let up = s.clone_htod(&vec![3.0f32; rows * n])?;
+    /// let d_out = s.clone_htod(&vec![1.0f32; rows * n])?;
+    /// let mut d_gate = s.alloc_zeros::<f32>(rows * n)?;
+    /// let mut d_up = s.alloc_zeros::<f32>(rows * n)?;
+    /// g.gate_grads(&gate, &up, &d_out, rows, n, Activation::Silu, &mut d_gate, &mut d_up)?;
+    /// assert!(s.clone_dtoh(&d_gate)?.iter().all(|&v| v == 1.5)); // 1 · 3 · 0.5
+    /// assert!(s.clone_dtoh(&d_up)?.iter().all(|&v| v == 0.0)); // 1 · silu(0)
+    /// # Ok(())
+    /// # }
+    /// ```
     #[allow(clippy::too_many_arguments)]
     pub fn gate_grads<T: CudaElement, I: DevicePtr<T>, O: DevicePtrMut<T>>(
         &self,

@@ -9,6 +9,8 @@ use cudarc::driver::{LaunchConfig, PushKernelArg};
 use std::ffi::c_void;
 
 /// One wrong element of the fragment probe's 16x8 result.
+///
+/// Returned by [`CudaGlu::probe_mma_fragments`]; see there for an example.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FragmentMismatch {
     /// `"nk"` (non-transposed B) or `"kn"` (`ldmatrix.trans` B).
@@ -27,6 +29,14 @@ impl CudaGlu {
     /// Sends known values through `glu_params_probe` and checks that the
     /// kernel reads every field of both parameter blocks at the offsets the
     /// Rust mirrors use.
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// let g = swiglu::cuda::CudaGlu::new(0)?;
+    /// g.probe_params()?; // an error names the first field that arrived wrong
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn probe_params(&self) -> Result<()> {
         let p = GluParams {
             x: 0x1000 as *const c_void,
@@ -125,6 +135,18 @@ impl CudaGlu {
     /// fragment code on a known 16x16 product, via both the `[N,K]` (non
     /// transposed) and `[K,N]` (`.trans`) B paths. Returns the mismatches;
     /// empty means the layouts are right.
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// let g = swiglu::cuda::CudaGlu::new(0)?;
+    /// let bad = g.probe_mma_fragments()?;
+    /// for m in &bad {
+    ///     eprintln!("{} path: ({}, {}) = {}, want {}", m.path, m.row, m.col, m.got, m.want);
+    /// }
+    /// assert!(bad.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn probe_mma_fragments(&self) -> Result<Vec<FragmentMismatch>> {
         let mut out = self.stream.clone_htod(&vec![f32::NAN; 256])?;
         let f = self.function("probe", "mma_fragment_probe")?;

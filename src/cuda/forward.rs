@@ -10,6 +10,19 @@ use crate::weights::{GluWeights, check_io, checked_elems, rows_of};
 use cudarc::driver::{DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg};
 
 /// Which implementation computes the forward pass.
+///
+/// Pass [`Path::Auto`] to let [`CudaGlu::forward`] choose (it returns the
+/// concrete path that ran), or a concrete path to force one.
+///
+/// ```
+/// use swiglu::cuda::Path;
+/// assert!(!Path::CONCRETE.contains(&Path::Auto));
+/// assert_eq!(Path::FusedSimt.name(), "fused-simt");
+/// assert!(Path::FusedWgmma.is_fused());
+/// assert!(!Path::CublasSplit.is_fused());
+/// let fused: Vec<&str> = Path::CONCRETE.iter().filter(|p| p.is_fused()).map(|p| p.name()).collect();
+/// assert_eq!(fused.len(), 5);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Path {
     /// Let the dispatcher pick (reported back as the concrete path).
@@ -171,6 +184,19 @@ impl CudaGlu {
     /// Device bytes a call of `path` allocates besides its inputs and output:
     /// the baselines' `[M, 2N]` intermediate, the decode kernel's split-K
     /// partial sums; zero for the other fused kernels.
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use swiglu::cuda::{CudaGlu, Path};
+    /// use swiglu::DType;
+    /// let g = CudaGlu::new(0)?;
+    /// let (m, k, n) = (2048, 4096, 11008);
+    /// assert_eq!(g.workspace_bytes(Path::FusedMma, m, k, n, DType::BF16), 0);
+    /// // The baselines materialise [M, 2N] in the element type.
+    /// assert_eq!(g.workspace_bytes(Path::CublasSplit, m, k, n, DType::BF16), 2 * m * n * 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn workspace_bytes(&self, path: Path, m: usize, k: usize, n: usize, dtype: DType) -> usize {
         match path {
             Path::Auto
@@ -201,6 +227,38 @@ impl CudaGlu {
     /// take this dtype or weight form, [`GluError::Misaligned`] when
     /// [`Path::FusedMma`] is forced on unaligned data, [`GluError::Overflow`]
     /// when a dimension exceeds what a kernel or cuBLAS can index.
+    ///
+    /// The launch is asynchronous on [`CudaGlu::stream`]; copying `out` back
+    /// (or [`CudaGlu::synchronize`]) waits for it.
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use swiglu::cuda::{CudaGlu, DeviceGluWeights, Path};
+    /// use swiglu::{bf16, Activation, GluError};
+    /// let g = CudaGlu::new(0)?;
+    /// let s = g.stream();
+    /// let (b, t, k, n) = (2, 64, 512, 1024);
+    /// let x = s.clone_htod(&vec![bf16::from_f32(0.5); b * t * k])?; // [B, T, K]
+    /// let gate_up = s.clone_htod(&vec![bf16::from_f32(0.01); 2 * n * k])?; // [2N, K]
+    /// let w = DeviceGluWeights::from_gate_up(gate_up.as_view(), k, n)?;
+    /// let mut out = s.alloc_zeros::<bf16>(b * t * n)?; // [B, T, N]
+    ///
+    /// let ran = g.forward(&x, &[b, t, k], &w, Activation::Silu, &mut out, Path::Auto)?;
+    /// assert_ne!(ran, Path::Auto); // the concrete path that ran
+    /// g.synchronize()?;
+    /// let host = s.clone_dtoh(&out)?;
+    /// assert_eq!(host.len(), b * t * n);
+    ///
+    /// // Forcing a path that cannot take the problem is a typed error.
+    /// let mut out32 = s.alloc_zeros::<f32>(n)?;
+    /// let x32 = s.clone_htod(&vec![1.0f32; k])?;
+    /// let gu32 = s.clone_htod(&vec![0.01f32; 2 * n * k])?;
+    /// let w32 = DeviceGluWeights::from_gate_up(gu32.as_view(), k, n)?;
+    /// let err = g.forward(&x32, &[1, k], &w32, Activation::Silu, &mut out32, Path::FusedMma);
+    /// assert!(matches!(err, Err(GluError::Unsupported { .. }))); // tensor cores: bf16/f16 only
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn forward<T: CudaElement, X: DevicePtr<T>, O: DevicePtrMut<T>>(
         &self,
         x: &X,
@@ -349,6 +407,21 @@ impl CudaGlu {
     ///   the cuBLAS baseline (B2 when the weights are one `[2N, K]` tensor,
     ///   else B1), reported as such.
     /// * sm_80 .. sm_89: [`Path::FusedMma`].
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use swiglu::cuda::{CudaGlu, Path};
+    /// use swiglu::{DType, WeightLayout};
+    /// let g = CudaGlu::new(0)?;
+    /// // f32 always takes the exact SIMT kernel.
+    /// let p = g.auto_path(4096, 4096, 11008, DType::F32, WeightLayout::NK, true, true);
+    /// assert_eq!(p, Path::FusedSimt);
+    /// // Decode-sized bf16 batches take the weight-streaming kernel.
+    /// let p = g.auto_path(1, 4096, 11008, DType::BF16, WeightLayout::NK, true, true);
+    /// assert_eq!(p, Path::FusedSkinny);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[allow(clippy::too_many_arguments)]
     pub fn auto_path(
         &self,
@@ -445,6 +518,27 @@ impl CudaGlu {
 
     /// Host-memory convenience: copies `x` and the weights to the device,
     /// runs [`CudaGlu::forward`], and copies the output back.
+    ///
+    /// Returns the output and the path that ran. Handy for tests and
+    /// one-off calls; in a loop, keep the weights on the device and call
+    /// [`CudaGlu::forward`].
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use swiglu::cuda::{CudaGlu, Path};
+    /// use swiglu::{cpu, Activation, GluWeights, WeightLayout};
+    /// let g = CudaGlu::new(0)?;
+    /// let (m, k, n) = (8, 32, 16);
+    /// let x: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.1).sin()).collect();
+    /// let wg: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.2).cos() * 0.1).collect();
+    /// let w = GluWeights::new(&wg, &wg, k, n, WeightLayout::NK)?;
+    /// let (gpu, ran) = g.forward_host(&x, &[m, k], &w, Activation::Silu, Path::Auto)?;
+    /// assert_eq!(ran, Path::FusedSimt); // f32: the exact kernel
+    /// let cpu = cpu::forward_alloc(&x, &[m, k], &w, Activation::Silu)?;
+    /// assert!(gpu.iter().zip(&cpu).all(|(a, b)| (a - b).abs() <= 1e-5 * (1.0 + b.abs())));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn forward_host<T: CudaElement>(
         &self,
         x: &[T],

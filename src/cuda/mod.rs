@@ -41,9 +41,28 @@ mod embedded {
 }
 
 /// Whether this build embeds the CUDA kernels (false when nvcc was missing at build time).
+///
+/// See [`unavailable_reason`] for an example.
 pub const KERNELS_BUILT: bool = embedded::KERNELS_BUILT;
 
 /// An element type the CUDA path handles: `f32`, `f16`, `bf16`.
+///
+/// Implemented for every [`Element`]; use it as the bound of code generic
+/// over the device element type.
+///
+/// ```no_run
+/// use swiglu::cuda::{CudaElement, CudaGlu};
+/// use cudarc::driver::CudaSlice;
+/// fn upload<T: CudaElement>(g: &CudaGlu, host: &[T]) -> swiglu::Result<CudaSlice<T>> {
+///     Ok(g.stream().clone_htod(host)?)
+/// }
+/// # fn main() -> swiglu::Result<()> {
+/// let g = CudaGlu::new(0)?;
+/// let x = upload(&g, &[swiglu::bf16::ONE; 8])?;
+/// assert_eq!(x.len(), 8);
+/// # Ok(())
+/// # }
+/// ```
 pub trait CudaElement: Element + DeviceRepr + ValidAsZeroBits {}
 impl<T: Element + DeviceRepr + ValidAsZeroBits> CudaElement for T {}
 
@@ -51,6 +70,18 @@ impl<T: Element + DeviceRepr + ValidAsZeroBits> CudaElement for T {}
 ///
 /// Checks, in order: kernels embedded at build time, the driver library
 /// (`libcuda`), at least one device, cuBLAS. Never panics.
+///
+/// ```
+/// use swiglu::cuda::{unavailable_reason, KERNELS_BUILT};
+/// match unavailable_reason() {
+///     None => println!("CUDA can be tried"),
+///     Some(why) => println!("CPU only: {why}"),
+/// }
+/// // A build without embedded kernels can never use CUDA.
+/// if !KERNELS_BUILT {
+///     assert!(unavailable_reason().unwrap().starts_with("kernels not built"));
+/// }
+/// ```
 pub fn unavailable_reason() -> Option<String> {
     if !embedded::KERNELS_BUILT {
         return Some(format!(
@@ -78,6 +109,27 @@ pub fn unavailable_reason() -> Option<String> {
 ///
 /// `Send + Sync`: several threads may share one `CudaGlu`; launches are
 /// serialised on its stream.
+///
+/// ```no_run
+/// # fn main() -> swiglu::Result<()> {
+/// use swiglu::cuda::{CudaGlu, Path};
+/// use swiglu::{bf16, Activation, GluWeights, WeightLayout};
+/// let g = CudaGlu::new(0)?;
+/// let (major, minor) = g.compute_capability();
+/// println!("{} (sm_{major}{minor}, {} SMs)", g.device_name()?, g.sm_count());
+///
+/// // Host slices in, host Vec out (see `forward` for device buffers).
+/// let (m, k, n) = (16, 64, 128);
+/// let x = vec![bf16::from_f32(0.5); m * k];
+/// let wg = vec![bf16::from_f32(0.01); n * k];
+/// let wu = vec![bf16::from_f32(0.02); n * k];
+/// let w = GluWeights::new(&wg, &wu, k, n, WeightLayout::NK)?;
+/// let (out, ran) = g.forward_host(&x, &[m, k], &w, Activation::Silu, Path::Auto)?;
+/// assert_eq!(out.len(), m * n);
+/// println!("ran {}", ran.name());
+/// # Ok(())
+/// # }
+/// ```
 pub struct CudaGlu {
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
@@ -105,6 +157,28 @@ impl CudaGlu {
     ///
     /// Returns [`GluError::CudaUnavailable`] when the driver, a device, cuBLAS
     /// or the embedded kernels are missing.
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use swiglu::cuda::{CudaGlu, Path};
+    /// use swiglu::{cpu, Activation, GluError, GluWeights, WeightLayout};
+    /// let (k, n) = (32, 16);
+    /// let (wg, wu) = (vec![0.1f32; k * n], vec![0.2f32; k * n]);
+    /// let w = GluWeights::new(&wg, &wu, k, n, WeightLayout::NK)?;
+    /// let x = vec![1.0f32; 4 * k];
+    /// // Use the GPU when there is one, else the CPU path.
+    /// let out = match CudaGlu::new(0) {
+    ///     Ok(g) => g.forward_host(&x, &[4, k], &w, Activation::Silu, Path::Auto)?.0,
+    ///     Err(GluError::CudaUnavailable(why)) => {
+    ///         eprintln!("CPU fallback: {why}");
+    ///         cpu::forward_alloc(&x, &[4, k], &w, Activation::Silu)?
+    ///     }
+    ///     Err(e) => return Err(e),
+    /// };
+    /// assert_eq!(out.len(), 4 * n);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(ordinal: usize) -> Result<Self> {
         if let Some(why) = unavailable_reason() {
             return Err(GluError::CudaUnavailable(why));
@@ -121,6 +195,22 @@ impl CudaGlu {
     }
 
     /// Runs everything on a caller-provided stream (and its context).
+    ///
+    /// Returns [`GluError::CudaUnavailable`] as [`CudaGlu::new`] does, and
+    /// also for a device below compute capability 8.0.
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use cudarc::driver::CudaContext;
+    /// use swiglu::cuda::CudaGlu;
+    /// let ctx = CudaContext::new(0)?;
+    /// let stream = ctx.new_stream()?; // shared with the rest of the program
+    /// let g = CudaGlu::with_stream(stream.clone())?;
+    /// assert!(std::sync::Arc::ptr_eq(g.stream(), &stream));
+    /// assert!(std::sync::Arc::ptr_eq(g.context(), &ctx));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn with_stream(stream: Arc<CudaStream>) -> Result<Self> {
         if let Some(why) = unavailable_reason() {
             return Err(GluError::CudaUnavailable(why));

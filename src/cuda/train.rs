@@ -98,6 +98,24 @@ pub struct DeviceGrads<G> {
 
 impl<G: CudaElement> DeviceGrads<G> {
     /// Zeroed gradients for `m` rows and the weights `w`.
+    ///
+    /// Bias gradients are allocated exactly for the biases `w` has.
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use swiglu::cuda::{CudaGlu, DeviceGluWeights, DeviceGrads};
+    /// use swiglu::bf16;
+    /// let g = CudaGlu::new(0)?;
+    /// let (m, k, n) = (32, 64, 128);
+    /// let gu = g.stream().clone_htod(&vec![bf16::ZERO; 2 * n * k])?;
+    /// let w = DeviceGluWeights::from_gate_up(gu.as_view(), k, n)?;
+    /// // f32 gradients for bf16 weights.
+    /// let grads = DeviceGrads::<f32>::zeros(&g, m, &w)?;
+    /// assert_eq!((grads.dx.len(), grads.d_w_gate.len()), (m * k, k * n));
+    /// assert!(grads.d_b_gate.is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn zeros<T: CudaElement>(
         glu: &CudaGlu,
         m: usize,
@@ -123,6 +141,29 @@ impl<G: CudaElement> DeviceGrads<G> {
 impl CudaGlu {
     /// Forward pass for training: writes `out` like [`CudaGlu::forward`] and
     /// returns what [`CudaGlu::backward_into`] needs.
+    ///
+    /// Errors as [`CudaGlu::forward`]; see [`CudaGlu::backward_into`] for a
+    /// whole training step.
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use swiglu::cpu::SaveMode;
+    /// use swiglu::cuda::{CudaGlu, DeviceGluWeights};
+    /// use swiglu::{bf16, Activation};
+    /// let g = CudaGlu::new(0)?;
+    /// let s = g.stream();
+    /// let (m, k, n) = (64, 256, 512);
+    /// let x = s.clone_htod(&vec![bf16::from_f32(0.5); m * k])?;
+    /// let gu = s.clone_htod(&vec![bf16::from_f32(0.01); 2 * n * k])?;
+    /// let w = DeviceGluWeights::from_gate_up(gu.as_view(), k, n)?;
+    /// let mut out = s.alloc_zeros::<bf16>(m * n)?;
+    /// let kept = g.forward_train(&x, &[m, k], &w, Activation::Silu, SaveMode::PreActivations, &mut out)?;
+    /// assert_eq!(kept.bytes(), 2 * m * n * 2); // [M, 2N] bf16
+    /// let none = g.forward_train(&x, &[m, k], &w, Activation::Silu, SaveMode::Recompute, &mut out)?;
+    /// assert_eq!((none.mode(), none.bytes()), (SaveMode::Recompute, 0));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn forward_train<T: CudaElement, X: DevicePtr<T>, O: DevicePtrMut<T>>(
         &self,
         x: &X,
@@ -345,6 +386,44 @@ impl CudaGlu {
     /// With `accumulate = false` every gradient is overwritten; with `true`
     /// the weight and bias gradients are added to what `grads` holds (for
     /// micro-batch gradient accumulation); `dx` is always overwritten.
+    ///
+    /// Errors (nothing launched or written): shape and length checks as in
+    /// [`CudaGlu::forward`], [`GluError::SavedMismatch`] for state saved for
+    /// another M or N, [`GluError::LengthMismatch`] or
+    /// [`GluError::BadShape`] for gradient buffers that do not match the
+    /// weights (see [`DeviceGrads::zeros`]).
+    ///
+    /// A training step on the device, checked against the CPU path:
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use swiglu::cpu::{self, SaveMode};
+    /// use swiglu::cuda::{CudaGlu, DeviceGluWeights, DeviceGrads};
+    /// use swiglu::{Activation, GluWeights, WeightLayout};
+    /// let g = CudaGlu::new(0)?;
+    /// let s = g.stream();
+    /// let (m, k, n) = (16, 64, 32);
+    /// let x: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.1).sin()).collect();
+    /// let wg: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.3).cos() * 0.1).collect();
+    /// let wu: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.7).sin() * 0.1).collect();
+    /// let d_out = vec![1.0f32; m * n];
+    ///
+    /// let (dx, dwg, dwu, dd) = (s.clone_htod(&x)?, s.clone_htod(&wg)?, s.clone_htod(&wu)?, s.clone_htod(&d_out)?);
+    /// let w = DeviceGluWeights::new(dwg.as_view(), dwu.as_view(), k, n, WeightLayout::NK)?;
+    /// let mut out = s.alloc_zeros::<f32>(m * n)?;
+    /// let saved = g.forward_train(&dx, &[m, k], &w, Activation::Silu, SaveMode::PreActivations, &mut out)?;
+    /// let mut grads = DeviceGrads::<f32>::zeros(&g, m, &w)?;
+    /// g.backward_into(&dx, &[m, k], &w, Activation::Silu, &saved, &dd, &mut grads, false)?;
+    /// let d_w_gate = s.clone_dtoh(&grads.d_w_gate)?;
+    ///
+    /// let hw = GluWeights::new(&wg, &wu, k, n, WeightLayout::NK)?;
+    /// let mut hout = vec![0.0f32; m * n];
+    /// let hs = cpu::forward_train(&x, &[m, k], &hw, Activation::Silu, SaveMode::Recompute, &mut hout)?;
+    /// let want = cpu::backward::<f32, f32>(&x, &[m, k], &hw, Activation::Silu, &hs, &d_out)?;
+    /// assert!(d_w_gate.iter().zip(&want.d_w_gate).all(|(a, b)| (a - b).abs() <= 1e-3 * (1.0 + b.abs())));
+    /// # Ok(())
+    /// # }
+    /// ```
     #[allow(clippy::too_many_arguments)]
     pub fn backward_into<T: CudaElement, G: CudaElement, X: DevicePtr<T>, D: DevicePtr<T>>(
         &self,

@@ -25,6 +25,24 @@ pub struct DeviceGluWeights<'a, T> {
 
 impl<'a, T: CudaElement> DeviceGluWeights<'a, T> {
     /// Separate gate and up matrices of logical shape `[k, n]` stored in `layout`.
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use swiglu::cuda::{CudaGlu, DeviceGluWeights};
+    /// use swiglu::{f16, GluError, WeightLayout};
+    /// let g = CudaGlu::new(0)?;
+    /// let (k, n) = (64, 128);
+    /// let wg = g.stream().clone_htod(&vec![f16::from_f32(0.01); k * n])?;
+    /// let wu = g.stream().clone_htod(&vec![f16::from_f32(0.02); k * n])?;
+    /// let w = DeviceGluWeights::new(wg.as_view(), wu.as_view(), k, n, WeightLayout::KN)?;
+    /// assert_eq!((w.k(), w.n(), w.layout()), (k, n, WeightLayout::KN));
+    /// assert!(!w.is_concatenated());
+    /// // Lengths are checked as on the host.
+    /// let short = DeviceGluWeights::new(wg.slice(1..), wu.as_view(), k, n, WeightLayout::KN);
+    /// assert!(matches!(short, Err(GluError::LengthMismatch { .. })));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(
         gate: CudaView<'a, T>,
         up: CudaView<'a, T>,
@@ -47,6 +65,22 @@ impl<'a, T: CudaElement> DeviceGluWeights<'a, T> {
 
     /// One concatenated `[2N, K]` tensor (`gate_up_proj`): rows `0..N` gate,
     /// `N..2N` up. Split without copying.
+    ///
+    /// The only form [`Path::CublasConcat`](super::Path::CublasConcat) takes.
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use swiglu::cuda::{CudaGlu, DeviceGluWeights};
+    /// use swiglu::{bf16, WeightLayout};
+    /// let g = CudaGlu::new(0)?;
+    /// let (k, n) = (64, 128);
+    /// let gate_up = g.stream().clone_htod(&vec![bf16::from_f32(0.01); 2 * n * k])?;
+    /// let w = DeviceGluWeights::from_gate_up(gate_up.as_view(), k, n)?;
+    /// assert_eq!(w.layout(), WeightLayout::NK);
+    /// assert!(w.is_concatenated());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn from_gate_up(gate_up: CudaView<'a, T>, k: usize, n: usize) -> Result<Self> {
         let (gate, up) = gate_up.split_at(check_gate_up(k, n, gate_up.len())?);
         let mut w = Self::new(gate, up, k, n, WeightLayout::NK)?;
@@ -55,6 +89,25 @@ impl<'a, T: CudaElement> DeviceGluWeights<'a, T> {
     }
 
     /// Attaches optional biases of length `n`.
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use swiglu::cuda::{CudaGlu, DeviceGluWeights};
+    /// use swiglu::GluError;
+    /// let g = CudaGlu::new(0)?;
+    /// let (k, n) = (32, 16);
+    /// let gate_up = g.stream().clone_htod(&vec![0.01f32; 2 * n * k])?;
+    /// let bias = g.stream().clone_htod(&vec![0.1f32; n])?;
+    /// let w = DeviceGluWeights::from_gate_up(gate_up.as_view(), k, n)?
+    ///     .with_biases(Some(bias.as_view()), None)?;
+    /// assert_eq!(w.n(), n);
+    /// // A bias must hold N elements.
+    /// let bad = DeviceGluWeights::from_gate_up(gate_up.as_view(), k, n)?
+    ///     .with_biases(None, Some(bias.slice(1..)));
+    /// assert!(matches!(bad, Err(GluError::LengthMismatch { what: "up bias", .. })));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn with_biases(
         mut self,
         bias_gate: Option<CudaView<'a, T>>,
