@@ -1,8 +1,10 @@
 //! GPU training step benchmark: `forward_train` + `backward_into` for both
 //! save modes, with the cuBLAS-based path (the default: cuBLAS GEMMs + this
 //! crate's fused elementwise kernels, the baseline of the speedup column)
-//! and with the Hopper kernel's training variants (`set_fused_training(true)`); an eager framework, with one kernel per elementwise op,
-//! would be slower still), bf16, K = 4096, N = 11008, M ∈ {512, 2048, 8192}; CUDA-event
+//! and with the Hopper kernel's training variants (`TrainingKernels::Fused`,
+//! `TrainingKernels::FusedStaged`; an eager framework, with one kernel per
+//! elementwise op, would be slower still than the baseline), bf16, K = 4096,
+//! N = 11008, M ∈ {512, 2048, 8192}; CUDA-event
 //! timing (median of single-step event pairs after warm-up), TFLOP/s
 //! counting the step's 12·M·N·K (forward 4MNK, backward 8MNK), and the bytes
 //! each mode keeps between the passes. Results: `bench_gpu_train.md` in
@@ -16,7 +18,7 @@ use cudarc::driver::sys::CUevent_flags;
 use std::fmt::Write as _;
 use std::time::Duration;
 use swiglu::cpu::SaveMode;
-use swiglu::cuda::{CudaGlu, DeviceGluWeights, DeviceGrads};
+use swiglu::cuda::{CudaGlu, DeviceGluWeights, DeviceGrads, TrainingKernels};
 use swiglu::{Activation, bf16};
 
 const K: usize = 4096;
@@ -56,21 +58,25 @@ fn bench(c: &mut Criterion) {
         let dv = d_out.slice(..m * N);
         let mut out = s.alloc_zeros::<bf16>(m * N).unwrap();
         let mut grads = DeviceGrads::<f32>::zeros(&g, m, &w).unwrap();
-        // (fused training kernels allowed, mode); the cuBLAS-based path with
-        // saved pre-activations is the baseline of the speedup column.
+        // (training kernels, mode); the cuBLAS-based path with saved
+        // pre-activations is the baseline of the speedup column. The staged
+        // kernels differ from the fused ones only in the PreActivations
+        // forward.
         let configs = [
-            (false, SaveMode::PreActivations),
-            (false, SaveMode::Recompute),
-            (true, SaveMode::PreActivations),
-            (true, SaveMode::Recompute),
+            (TrainingKernels::Cublas, SaveMode::PreActivations),
+            (TrainingKernels::Cublas, SaveMode::Recompute),
+            (TrainingKernels::Fused, SaveMode::PreActivations),
+            (TrainingKernels::Fused, SaveMode::Recompute),
+            (TrainingKernels::FusedStaged, SaveMode::PreActivations),
         ];
         let mut baseline = f64::NAN;
-        for (fused, mode) in configs {
-            g.set_fused_training(fused);
-            let label = if fused {
-                "fused (opt-in)"
-            } else {
-                "cuBLAS-based (default)"
+        for (kernels, mode) in configs {
+            g.set_training_kernels(kernels);
+            let fused = kernels != TrainingKernels::Cublas;
+            let label = match kernels {
+                TrainingKernels::Cublas => "cuBLAS-based (default)",
+                TrainingKernels::Fused => "fused (opt-in)",
+                TrainingKernels::FusedStaged => "fused, staged epilogue (opt-in)",
             };
             let saved_bytes = std::cell::Cell::new(0usize);
             let mut step = || {
@@ -128,7 +134,7 @@ fn bench(c: &mut Criterion) {
                 saved_bytes.get() as f64 / 1e6
             );
             if !quick {
-                let tag = if fused { "fused" } else { "cublas" };
+                let tag = format!("{kernels:?}").to_lowercase();
                 group.bench_function(format!("{tag}/{mode:?}/m{m}"), |b| {
                     b.iter_custom(|iters| Duration::from_secs_f64(time(iters, &mut step)))
                 });

@@ -44,7 +44,7 @@
       NAME(const __grid_constant__ CUtensorMap tmap_x, const __grid_constant__ CUtensorMap tmap_wg, \
            const __grid_constant__ CUtensorMap tmap_wu, GluParams p) {                      \
     const GluTrainParams none{};                                                                   \
-    fused_glu_wgmma_dispatch<T, LAYOUT, GLU_EPI_OUT>(&tmap_x, &tmap_wg, &tmap_wu, nullptr, p, none);        \
+    fused_glu_wgmma_dispatch<T, LAYOUT, GLU_EPI_OUT>(&tmap_x, &tmap_wg, &tmap_wu, nullptr, nullptr, p, none);        \
   }
 
 GLU_WGMMA_KERNEL(fused_glu_wgmma_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK)

@@ -20,7 +20,7 @@
            const __grid_constant__ CUtensorMap tmap_wu, const __grid_constant__ CUtensorMap tmap_out, \
            GluParams p) {                                                                          \
     const GluTrainParams none{};                                                                   \
-    fused_glu_wgmma_dispatch<T, LAYOUT, GLU_EPI_OUT_TMA>(&tmap_x, &tmap_wg, &tmap_wu, &tmap_out, p, none); \
+    fused_glu_wgmma_dispatch<T, LAYOUT, GLU_EPI_OUT_TMA>(&tmap_x, &tmap_wg, &tmap_wu, &tmap_out, nullptr, p, none); \
   }
 
 GLU_WGMMA_STAGED_KERNEL(fused_glu_wgmma_staged_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK)

@@ -11,7 +11,10 @@
 //                    gradient then feeds the dX and dW GEMMs.
 // Kernels: fused_glu_wgmma_{pre,dgu}_{nk,kn}_{bf16,f16}(tmap_x, tmap_wg,
 //          tmap_wu, GluParams p, GluTrainParams tp): pre = GLU_EPI_OUT_PRE,
-//          dgu = GLU_EPI_DGU (tp.epi must match; it is informational).
+//          dgu = GLU_EPI_DGU (tp.epi must match; it is informational);
+//          fused_glu_wgmma_prestaged_{nk,kn}_{bf16,f16}(tmap_x, tmap_wg,
+//          tmap_wu, tmap_out, tmap_aux, GluParams p): GLU_EPI_OUT_PRE_TMA,
+//          the staged form of `pre` (below).
 // Extra assumptions (checked by the Rust side): aux and d_out 4-byte
 // aligned, tp.ld_aux even and >= 2N; d_out is [M, N] row-major.
 #include "glu_wgmma_body.cuh"
@@ -22,7 +25,7 @@
   extern "C" __global__ void __launch_bounds__(kWgThreads, 1)                                     \
       NAME(const __grid_constant__ CUtensorMap tmap_x, const __grid_constant__ CUtensorMap tmap_wg, \
            const __grid_constant__ CUtensorMap tmap_wu, GluParams p, GluTrainParams tp) {          \
-    fused_glu_wgmma_dispatch<T, LAYOUT, EPI>(&tmap_x, &tmap_wg, &tmap_wu, nullptr, p, tp);                  \
+    fused_glu_wgmma_dispatch<T, LAYOUT, EPI>(&tmap_x, &tmap_wg, &tmap_wu, nullptr, nullptr, p, tp);                  \
   }
 
 GLU_WGMMA_TRAIN_KERNEL(fused_glu_wgmma_pre_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK, GLU_EPI_OUT_PRE)
@@ -33,3 +36,23 @@ GLU_WGMMA_TRAIN_KERNEL(fused_glu_wgmma_dgu_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK
 GLU_WGMMA_TRAIN_KERNEL(fused_glu_wgmma_dgu_nk_f16, __half, GLU_LAYOUT_NK, GLU_EPI_DGU)
 GLU_WGMMA_TRAIN_KERNEL(fused_glu_wgmma_dgu_kn_bf16, __nv_bfloat16, GLU_LAYOUT_KN, GLU_EPI_DGU)
 GLU_WGMMA_TRAIN_KERNEL(fused_glu_wgmma_dgu_kn_f16, __half, GLU_LAYOUT_KN, GLU_EPI_DGU)
+
+// Staged variant of the pre-activation epilogue (GLU_EPI_OUT_PRE_TMA): out,
+// g and u pass one after another through each consumer's shared-memory tile
+// and leave with TMA stores (see fused_glu_wgmma_staged.cu). tmap_out: out
+// {N, M}, box {64, 64}; tmap_aux: the pre-activations [M, 2N] viewed as
+// {N, 2, M} (strides 2N and 4N bytes), box {64, 1, 64}; both 128B swizzle.
+#define GLU_WGMMA_PRESTAGED_KERNEL(NAME, T, LAYOUT)                                                \
+  extern "C" __global__ void __launch_bounds__(kWgThreads, 1)                                      \
+      NAME(const __grid_constant__ CUtensorMap tmap_x, const __grid_constant__ CUtensorMap tmap_wg, \
+           const __grid_constant__ CUtensorMap tmap_wu, const __grid_constant__ CUtensorMap tmap_out, \
+           const __grid_constant__ CUtensorMap tmap_aux, GluParams p) {                             \
+    const GluTrainParams none{};                                                                    \
+    fused_glu_wgmma_dispatch<T, LAYOUT, GLU_EPI_OUT_PRE_TMA>(&tmap_x, &tmap_wg, &tmap_wu, &tmap_out, \
+                                                             &tmap_aux, p, none);                   \
+  }
+
+GLU_WGMMA_PRESTAGED_KERNEL(fused_glu_wgmma_prestaged_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK)
+GLU_WGMMA_PRESTAGED_KERNEL(fused_glu_wgmma_prestaged_nk_f16, __half, GLU_LAYOUT_NK)
+GLU_WGMMA_PRESTAGED_KERNEL(fused_glu_wgmma_prestaged_kn_bf16, __nv_bfloat16, GLU_LAYOUT_KN)
+GLU_WGMMA_PRESTAGED_KERNEL(fused_glu_wgmma_prestaged_kn_f16, __half, GLU_LAYOUT_KN)

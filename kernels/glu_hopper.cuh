@@ -90,6 +90,18 @@ __device__ __forceinline__ void tma_store_2d(const CUtensorMap* map, uint32_t sr
                : "memory");
 #endif
 }
+// 3-D variant (c0 innermost): used for the [M][2][N] view of the training
+// pre-activations, so that a box never spills from the gate half into the up
+// half when N is not a multiple of the box width.
+__device__ __forceinline__ void tma_store_3d(const CUtensorMap* map, uint32_t src, int32_t c0,
+                                             int32_t c1, int32_t c2) {
+#if GLU_HOPPER
+  asm volatile("cp.async.bulk.tensor.3d.global.shared::cta.bulk_group [%0, {%2, %3, %4}], [%1];\n" ::"l"(
+                   reinterpret_cast<uint64_t>(map)),
+               "r"(src), "r"(c0), "r"(c1), "r"(c2)
+               : "memory");
+#endif
+}
 __device__ __forceinline__ void tma_store_commit() {
 #if GLU_HOPPER
   asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");

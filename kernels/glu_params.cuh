@@ -77,6 +77,10 @@ struct GluParams {
 // As GLU_EPI_OUT, staged in shared memory and stored with TMA
 // (fused_glu_wgmma_staged_*, fused_glu_wgmma_staged.cu).
 #define GLU_EPI_OUT_TMA 3
+// As GLU_EPI_OUT_PRE, staged: out, then g, then u go through the same
+// shared-memory tile and leave with TMA stores (fused_glu_wgmma_prestaged_*
+// in fused_glu_wgmma_train.cu; aux through a [M][2][N] tensor map).
+#define GLU_EPI_OUT_PRE_TMA 4
 
 struct GluTrainParams {
   const void* d_out;   // [M,N] for GLU_EPI_DGU, else null

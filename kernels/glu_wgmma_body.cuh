@@ -21,19 +21,23 @@ __device__ __forceinline__ float wg_bias(const T* b, int64_t n) {
 // instruction cache and cost as much time as the main loop.
 // EPI (GLU_EPI_*, glu_params.cuh) selects what the epilogue writes; `tp`
 // is only read by the training epilogues.
-// `tm_out` (GLU_EPI_OUT_TMA only): out [M, N], box {64, 64}, 128B swizzle.
+// `tm_out` (staged epilogues): out [M, N], box {64, 64}, 128B swizzle.
+// `tm_aux` (GLU_EPI_OUT_PRE_TMA): aux viewed as [M][2][N] (dims {N, 2, M}),
+// box {64, 1, 64}, 128B swizzle.
 template <typename T, int LAYOUT, int ACT, int EPI>
 __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, const CUtensorMap* tm_g,
                                                      const CUtensorMap* tm_u, const CUtensorMap* tm_out,
-                                                     const GluParams& p, const GluTrainParams& tp) {
+                                                     const CUtensorMap* tm_aux, const GluParams& p,
+                                                     const GluTrainParams& tp) {
 #if GLU_HOPPER
+  constexpr bool kStaged = EPI == GLU_EPI_OUT_TMA || EPI == GLU_EPI_OUT_PRE_TMA;
   extern __shared__ __align__(1024) unsigned char glu_wg_smem[];
   // Dynamic smem is only guaranteed 16-byte aligned: align the ring to 1024.
   const uint32_t raw = smem_u32(glu_wg_smem);
   const uint32_t ring = (raw + 1023u) & ~1023u;
   // GLU_EPI_OUT_TMA: the consumers' staging buffers follow the ring.
   const uint32_t staging = ring + kWgStages * kWgStageBytes;
-  const uint32_t bars = staging + (EPI == GLU_EPI_OUT_TMA ? 2u * kWgOutStageBytes : 0u);
+  const uint32_t bars = staging + (kStaged ? 2u * kWgOutStageBytes : 0u);
   auto full_bar = [&](int s) { return bars + 8u * (uint32_t)s; };
   auto empty_bar = [&](int s) { return bars + 8u * (uint32_t)(kWgStages + s); };
   auto stage_a = [&](int s) { return ring + (uint32_t)s * kWgStageBytes; };
@@ -148,8 +152,60 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
         if (store_thread) tma_store_wait_read();
         named_bar_sync(1u + (uint32_t)cw, 128u);
       }
+      if (EPI == GLU_EPI_OUT_PRE_TMA) {
+        // Three passes through the one staging tile: out, g, u.
 #pragma unroll
-      for (int j = 0; j < kWgBN / 8; ++j) {
+        for (int q = 0; q < 3; ++q) {
+          if (store_thread) tma_store_wait_read();
+          named_bar_sync(1u + (uint32_t)cw, 128u);
+#pragma unroll
+          for (int j = 0; j < kWgBN / 8; ++j) {
+            const GluRC rc = glu_wgmma_acc_rc(warp, lane, (uint32_t)(4 * j));
+            const int64_t col = n0 + rc.col;
+            if (col >= N) continue;
+            const float bg0 = wg_bias<T>(bgp, col), bg1 = wg_bias<T>(bgp, col + 1);
+            const float bu0 = wg_bias<T>(bup, col), bu1 = wg_bias<T>(bup, col + 1);
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+              if (row_base + rc.row + 8 * h >= M) continue;
+              const int i = 4 * j + 2 * h;
+              const float g0 = acc[i] + bg0, g1 = acc[i + 1] + bg1;
+              const float u0 = acc[i + kWgUpRegOffset] + bu0, u1 = acc[i + 1 + kWgUpRegOffset] + bu1;
+              float v0, v1;
+              if (q == 0) {
+                v0 = wg_act<ACT>(g0, beta) * u0;
+                v1 = wg_act<ACT>(g1, beta) * u1;
+              } else if (q == 1) {
+                v0 = g0;
+                v1 = g1;
+              } else {
+                v0 = u0;
+                v1 = u1;
+              }
+              st_shared_u32(glu_out_stage_addr(stage_out, rc.row + 8u * (uint32_t)h, rc.col),
+                            f32_to_bits16<T>(v0) | (f32_to_bits16<T>(v1) << 16));
+            }
+          }
+          fence_proxy_async_smem();
+          named_bar_sync(1u + (uint32_t)cw, 128u);
+          if (store_thread && row_base < M) {
+            for (int b = 0; b < 2; ++b) {
+              const int64_t c0 = n0 + 64 * b;
+              if (c0 >= N) break;
+              const uint32_t src = stage_out + (uint32_t)b * kWgOutBoxBytes;
+              if (q == 0)
+                tma_store_2d(tm_out, src, (int32_t)c0, (int32_t)row_base);
+              else
+                tma_store_3d(tm_aux, src, (int32_t)c0, q - 1, (int32_t)row_base);
+            }
+            tma_store_commit();
+          }
+        }
+      }
+      // The per-fragment epilogue (none of it for GLU_EPI_OUT_PRE_TMA).
+      constexpr int kDirectJ = EPI == GLU_EPI_OUT_PRE_TMA ? 0 : kWgBN / 8;
+#pragma unroll
+      for (int j = 0; j < kDirectJ; ++j) {
         const GluRC rc = glu_wgmma_acc_rc(warp, lane, (uint32_t)(4 * j));
         const int64_t col = n0 + rc.col;  // even; col + 1 < N whenever col < N (N % 8 == 0)
         if (col >= N) continue;
@@ -208,7 +264,7 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
       }
     }
     // Outstanding TMA stores must complete before the CTA exits.
-    if (EPI == GLU_EPI_OUT_TMA && warp == 0 && lane == 0) tma_store_wait_all();
+    if (kStaged && warp == 0 && lane == 0) tma_store_wait_all();
   }
 #else
   // Built for a target without wgmma/TMA: the launcher never selects this.
@@ -219,15 +275,16 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
 template <typename T, int LAYOUT, int EPI>
 __device__ __forceinline__ void fused_glu_wgmma_dispatch(const CUtensorMap* tm_x, const CUtensorMap* tm_g,
                                                          const CUtensorMap* tm_u, const CUtensorMap* tm_out,
-                                                         const GluParams& p, const GluTrainParams& tp) {
+                                                         const CUtensorMap* tm_aux, const GluParams& p,
+                                                         const GluTrainParams& tp) {
   switch (p.act) {  // uniform over the grid
-    case GLU_ACT_SILU: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_SILU, EPI>(tm_x, tm_g, tm_u, tm_out, p, tp); break;
-    case GLU_ACT_SWISH: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_SWISH, EPI>(tm_x, tm_g, tm_u, tm_out, p, tp); break;
-    case GLU_ACT_SIGMOID: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_SIGMOID, EPI>(tm_x, tm_g, tm_u, tm_out, p, tp); break;
-    case GLU_ACT_GELU_ERF: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_GELU_ERF, EPI>(tm_x, tm_g, tm_u, tm_out, p, tp); break;
-    case GLU_ACT_GELU_TANH: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_GELU_TANH, EPI>(tm_x, tm_g, tm_u, tm_out, p, tp); break;
-    case GLU_ACT_RELU: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_RELU, EPI>(tm_x, tm_g, tm_u, tm_out, p, tp); break;
-    default: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_IDENTITY, EPI>(tm_x, tm_g, tm_u, tm_out, p, tp); break;
+    case GLU_ACT_SILU: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_SILU, EPI>(tm_x, tm_g, tm_u, tm_out, tm_aux, p, tp); break;
+    case GLU_ACT_SWISH: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_SWISH, EPI>(tm_x, tm_g, tm_u, tm_out, tm_aux, p, tp); break;
+    case GLU_ACT_SIGMOID: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_SIGMOID, EPI>(tm_x, tm_g, tm_u, tm_out, tm_aux, p, tp); break;
+    case GLU_ACT_GELU_ERF: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_GELU_ERF, EPI>(tm_x, tm_g, tm_u, tm_out, tm_aux, p, tp); break;
+    case GLU_ACT_GELU_TANH: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_GELU_TANH, EPI>(tm_x, tm_g, tm_u, tm_out, tm_aux, p, tp); break;
+    case GLU_ACT_RELU: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_RELU, EPI>(tm_x, tm_g, tm_u, tm_out, tm_aux, p, tp); break;
+    default: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_IDENTITY, EPI>(tm_x, tm_g, tm_u, tm_out, tm_aux, p, tp); break;
   }
 }
 

@@ -115,6 +115,7 @@ if [ -n "$SAN" ]; then
   san racecheck 120 wgmma_selftest --small
   san racecheck 180 gpu_forward --test-threads=1 nan_in_x mma_fragment
   san racecheck 100 gpu_skinny --test-threads=1 skinny_repeat
+  san racecheck 150 gpu_train --test-threads=1 staged_training
 else
   echo "compute-sanitizer not available" > "$OUT/sanitizer.log"; record sanitizer "not available"
 fi

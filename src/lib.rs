@@ -48,8 +48,8 @@
 //!   fallback without a GPU and the oracle for the kernels.
 //! * `cuda` (feature `cuda`, on by default): `CudaGlu` picks a kernel per
 //!   problem with `Path::Auto` and reports which one ran: the Hopper kernel
-//!   (TMA + wgmma) on compute capability 9.0 for M > 16, a weight-streaming
-//!   kernel for M ≤ 16, the portable `mma.sync` kernel on sm_80..sm_89, the
+//!   (TMA + wgmma) on compute capability 9.0 for M > 32, a weight-streaming
+//!   kernel for M ≤ 32, the portable `mma.sync` kernel on sm_80..sm_89, the
 //!   exact SIMT kernel for f32 or unaligned data, and the cuBLAS baselines
 //!   where no fused kernel has been measured faster. Without a driver, GPU,
 //!   cuBLAS or embedded kernels, `CudaGlu::new` returns

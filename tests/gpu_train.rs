@@ -14,7 +14,7 @@ use common::gpu::gpu;
 
 use common::{Rng, store};
 use swiglu::cpu::{self, SaveMode};
-use swiglu::cuda::{CudaElement, CudaGlu, DeviceGluWeights, DeviceGrads};
+use swiglu::cuda::{CudaElement, CudaGlu, DeviceGluWeights, DeviceGrads, TrainingKernels};
 use swiglu::{Activation, DType, GluWeights, WeightLayout, bf16, f16};
 
 /// ‖a − b‖/‖b‖ over f32 vectors (inf on NaN).
@@ -247,7 +247,7 @@ fn gpu_backward_matches_cpu_backward() {
     // that on an H100/H200 the eligible shapes run them; elsewhere they never
     // run and this is the cuBLAS-based path again.
     let g = &CudaGlu::with_stream(shared.context().new_stream().unwrap()).unwrap();
-    g.set_fused_training(true);
+    g.set_training_kernels(TrainingKernels::Fused);
     let mut rng = Rng::fresh("gpu_backward");
     let shapes = [
         (1, 8, 8),
@@ -295,13 +295,59 @@ fn gpu_backward_matches_cpu_backward() {
     );
 }
 
+/// The staged pre-activation kernel (`TrainingKernels::FusedStaged`): only
+/// the PreActivations forward differs from `TrainingKernels::Fused`.
+#[test]
+fn staged_training_kernels_match_cpu_backward() {
+    let Some(shared) = gpu() else { return };
+    let g = CudaGlu::with_stream(shared.context().new_stream().unwrap()).unwrap();
+    g.set_training_kernels(TrainingKernels::FusedStaged);
+    let mut rng = Rng::fresh("staged_training");
+    let mut fails = Vec::new();
+    for shape in [(33, 64, 72), (129, 72, 136), (300, 200, 264)] {
+        for form in [Form::Kn, Form::Nk, Form::Concat] {
+            for (j, act) in Activation::ALL.into_iter().enumerate() {
+                let bias = j % 2 == 0;
+                fails.extend(check::<bf16>(
+                    &g,
+                    &mut rng,
+                    shape,
+                    form,
+                    bias,
+                    act,
+                    SaveMode::PreActivations,
+                    2e-2,
+                ));
+                fails.extend(check::<f16>(
+                    &g,
+                    &mut rng,
+                    shape,
+                    form,
+                    !bias,
+                    act,
+                    SaveMode::PreActivations,
+                    4e-3,
+                ));
+            }
+        }
+    }
+    for f in fails.iter().take(40) {
+        eprintln!("{f}");
+    }
+    assert!(fails.is_empty(), "{} failures", fails.len());
+}
+
 /// The default, cuBLAS-based training path on shapes where the opt-in fused
 /// training kernels would run on an H100/H200.
 #[test]
 fn cublas_training_path_matches_cpu_backward() {
     let Some(shared) = gpu() else { return };
     let g = CudaGlu::with_stream(shared.context().new_stream().unwrap()).unwrap();
-    assert!(!g.fused_training(), "the fused training kernels are opt-in");
+    assert_eq!(
+        g.training_kernels(),
+        TrainingKernels::Cublas,
+        "the fused training kernels are opt-in"
+    );
     let mut rng = Rng::fresh("cublas_training_path");
     let mut fails = Vec::new();
     for shape in [(33, 64, 72), (300, 200, 264)] {

@@ -99,13 +99,17 @@ impl Path {
     }
 }
 
-/// Largest M for which [`Path::Auto`] takes the decode kernel (measured, H200).
-pub(crate) const SKINNY_AUTO_MAX_M: usize = 16;
+/// Largest M for which [`Path::Auto`] takes the decode kernel. Measured on
+/// the H200 (2026-11-28, bf16, K = 4096, runs 2 and 3): at M = 32 it beat the
+/// Hopper kernel at both N (66.0–66.3 vs 68.9–70.6 us at N = 11008,
+/// 76.8–77.6 vs 78.4–78.8 us at N = 14336); at M = 64 the Hopper kernel wins
+/// clearly (57.5–58.6 vs 88.2–89.6 us at N = 11008).
+pub(crate) const SKINNY_AUTO_MAX_M: usize = 32;
 
 /// Smallest M for which [`Path::Auto`] takes the Hopper kernel. Measured on
 /// the H200 (2026-11-28, bf16, K = 4096): at M = 64 its 128-row tiles, though
 /// half padding, still beat cuBLAS (59.8 vs 72.1 us at N = 11008, 70.3 vs
-/// 114.0 us at N = 14336); at M <= 16 the decode kernel is faster.
+/// 114.0 us at N = 14336); at M <= 32 the decode kernel is faster.
 const WGMMA_AUTO_MIN_M: usize = SKINNY_AUTO_MAX_M + 1;
 
 /// Below this fraction of filled last-wave slots, [`Path::Auto`] leaves a
@@ -395,9 +399,9 @@ impl CudaGlu {
     ///
     /// * f32, or bf16/f16 that misses the tensor-core preconditions (K, N
     ///   multiples of 8, 16-byte aligned buffers): [`Path::FusedSimt`], exact.
-    /// * M ≤ 16: [`Path::FusedSkinny`] (bound by reading the weights;
-    ///   1.27–1.66x over B1 on the H200 at M = 1 and 16).
-    /// * compute capability 9.0 and M > 16: [`Path::FusedWgmma`] (1.2–1.7x
+    /// * M ≤ 32: [`Path::FusedSkinny`] (bound by reading the weights; on the
+    ///   H200 1.0–1.1x over B1 at N = 11008, 1.35–1.6x at N = 14336).
+    /// * compute capability 9.0 and M > 32: [`Path::FusedWgmma`] (1.2–1.7x
     ///   over B1 at M = 64..128, 713–755 TFLOP/s and 1.2–1.3x over B1 at
     ///   M ≥ 2048 on the H200), except for 129 ≤ M ≤ 1024 when its 128×128
     ///   tiles fill less than 70% of the last wave over the SMs (M = 256,
@@ -610,7 +614,8 @@ mod tests {
         for n in [11008, 14336] {
             assert_eq!(pick(h, 1, n, DType::BF16, true), Path::FusedSkinny);
             assert_eq!(pick(h, 16, n, DType::BF16, true), Path::FusedSkinny);
-            for m in [17, 32, 64, 128, 512, 2048, 16384] {
+            assert_eq!(pick(h, 32, n, DType::BF16, true), Path::FusedSkinny);
+            for m in [33, 64, 128, 512, 2048, 16384] {
                 assert_eq!(
                     pick(h, m, n, DType::F16, true),
                     Path::FusedWgmma,

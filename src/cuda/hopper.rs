@@ -89,6 +89,9 @@ pub(crate) enum Epilogue<'a> {
     Staged,
     /// `fused_glu_wgmma_{pre,dgu}_*`: the training epilogues.
     Train(&'a GluTrainParams),
+    /// `fused_glu_wgmma_prestaged_*`: out and the pre-activations at this
+    /// device address (`[M, 2N]`, 16-byte aligned), staged + TMA stores.
+    TrainPreStaged(u64),
 }
 
 /// Persistent grid: one CTA per SM at most (the shared memory allows one),
@@ -121,6 +124,43 @@ fn encode_map(
     box_rows: u32,
     dtype: DType,
 ) -> Result<TensorMap> {
+    encode_map_nd(
+        ptr,
+        &[inner as u64, rows as u64],
+        &[(inner * dtype.size()) as u64],
+        &[64, box_rows],
+        dtype,
+    )
+}
+
+/// The pre-activations `[M, 2N]` of the training kernels viewed as
+/// `[M][2][N]` (dims `{N, 2, M}`), box `{64, 1, 64}`: a box of the gate half
+/// is clipped at column N instead of running into the up half.
+fn encode_pre_map(ptr: u64, m: usize, n: usize, dtype: DType) -> Result<TensorMap> {
+    let es = dtype.size() as u64;
+    encode_map_nd(
+        ptr,
+        &[n as u64, 2, m as u64],
+        &[n as u64 * es, 2 * n as u64 * es],
+        &[64, 1, 64],
+        dtype,
+    )
+}
+
+/// Rank-`dims.len()` (2 or 3) tiled map of 16-bit elements, 128B swizzle,
+/// out-of-bounds elements read as zero and not written.
+fn encode_map_nd(
+    ptr: u64,
+    dims: &[u64],
+    strides: &[u64],
+    boxes: &[u32],
+    dtype: DType,
+) -> Result<TensorMap> {
+    debug_assert!(
+        (2..=3).contains(&dims.len())
+            && strides.len() + 1 == dims.len()
+            && boxes.len() == dims.len()
+    );
     let data_type = match dtype {
         DType::BF16 => sys::CUtensorMapDataType::CU_TENSOR_MAP_DATA_TYPE_BFLOAT16,
         DType::F16 => sys::CUtensorMapDataType::CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
@@ -132,20 +172,18 @@ fn encode_map(
             });
         }
     };
-    let dims: [u64; 2] = [inner as u64, rows as u64];
-    let strides: [u64; 1] = [(inner * dtype.size()) as u64];
-    let boxes: [u32; 2] = [64, box_rows];
-    let elem_strides: [u32; 2] = [1, 1];
+    let elem_strides = [1u32; 3];
     let mut map = MaybeUninit::<sys::CUtensorMap>::zeroed();
-    // SAFETY: `map` is writable storage for one CUtensorMap; the four arrays
-    // hold `tensorRank` = 2 entries (strides: rank - 1) and outlive the call;
-    // the driver only encodes `ptr` (16-byte aligned, checked by the caller)
-    // into the map and does not dereference it.
+    // SAFETY: `map` is writable storage for one CUtensorMap; `dims`, `boxes`
+    // and `elem_strides` hold at least `tensorRank` = dims.len() entries and
+    // `strides` rank - 1 (asserted above), all outliving the call; the driver
+    // only encodes `ptr` (16-byte aligned, checked by the caller) into the
+    // map and does not dereference it.
     let r = unsafe {
         sys::cuTensorMapEncodeTiled(
             map.as_mut_ptr(),
             data_type,
-            2,
+            dims.len() as u32,
             ptr as *mut c_void,
             dims.as_ptr(),
             strides.as_ptr(),
@@ -286,10 +324,30 @@ impl CudaGlu {
                 format!("fused_glu_wgmma_pre_{lay}_{ty}"),
                 WG_SMEM_BYTES,
             ),
+            Epilogue::TrainPreStaged(_) => (
+                "fused_glu_wgmma_train",
+                format!("fused_glu_wgmma_prestaged_{lay}_{ty}"),
+                WG_SMEM_BYTES_STAGED,
+            ),
         };
         // The staged epilogue stores `out` [m, n] with TMA: 64 x 64 boxes.
         let tmap_out = match epi {
-            Epilogue::Staged => Some(encode_map(p.out as u64, m, n, 64, dtype)?),
+            Epilogue::Staged | Epilogue::TrainPreStaged(_) => {
+                Some(encode_map(p.out as u64, m, n, 64, dtype)?)
+            }
+            _ => None,
+        };
+        let tmap_aux = match epi {
+            Epilogue::TrainPreStaged(aux) => {
+                if aux % 16 != 0 {
+                    return Err(GluError::Misaligned {
+                        what: "pre-activation buffer (TMA store)",
+                        required: 16,
+                        value: aux as usize,
+                    });
+                }
+                Some(encode_pre_map(aux, m, n, dtype)?)
+            }
             _ => None,
         };
         let f = self.function_with_smem(module, &name, smem)?;
@@ -301,9 +359,12 @@ impl CudaGlu {
         };
         // SAFETY: the kernel signature is (CUtensorMap, CUtensorMap,
         // CUtensorMap, GluParams), with a fourth CUtensorMap (out) before
-        // GluParams for the staged variant and GluTrainParams after it for the
-        // training variants, matching the arguments pushed here. The out map
-        // describes out [m, n] exactly (TMA stores clip at its bounds).
+        // GluParams for the staged variants, a fifth (the pre-activations
+        // [m][2][n]) for the staged pre-activation variant, and GluTrainParams
+        // after GluParams for the direct training variants, matching the
+        // arguments pushed here. The out and aux maps describe out [m, n] and
+        // the caller's [m, 2n] pre-activation buffer exactly (TMA stores clip
+        // at their bounds).
         // The maps describe x [m,k] and w_gate, w_up ([n,k] for NK, [k,n] for
         // KN, matching `p.layout`) exactly (TMA
         // never reads outside them; out-of-bounds box elements are zero-filled);
@@ -321,6 +382,9 @@ impl CudaGlu {
             b.arg(&tmap_x).arg(&tmap_g).arg(&tmap_u);
             if let Some(o) = &tmap_out {
                 b.arg(o);
+            }
+            if let Some(a) = &tmap_aux {
+                b.arg(a);
             }
             b.arg(p);
             if let Some(t) = train {

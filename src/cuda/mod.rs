@@ -105,6 +105,37 @@ pub fn unavailable_reason() -> Option<String> {
     None
 }
 
+/// The kernels of the GPU training path ([`CudaGlu::set_training_kernels`]).
+///
+/// Measured on the H200 (2026-11-28, bf16, K = 4096, N = 11008, training
+/// step = `forward_train` + `backward_into`): [`TrainingKernels::Fused`] was
+/// correct but slower than [`TrainingKernels::Cublas`] (0.90–0.99x with saved
+/// pre-activations, 0.92–0.97x of the cuBLAS recompute), likely because its
+/// epilogues store `[M, 2N]` straight from the accumulator fragments while the
+/// tensor cores wait; hence the cuBLAS-based default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[repr(u8)]
+pub enum TrainingKernels {
+    /// cuBLAS GEMMs for the pre-activations, `act_and_mul`, `glu_bwd` for the
+    /// gate gradients, cuBLAS GEMMs for dX, dW, db. The default.
+    #[default]
+    Cublas = 0,
+    /// The Hopper training kernels with direct-store epilogues: one launch
+    /// writes `out` and the pre-activations ([`SaveMode::PreActivations`]
+    /// forward, `fused_glu_wgmma_pre_*`); one recomputes them and writes the
+    /// gate gradients ([`SaveMode::Recompute`] backward,
+    /// `fused_glu_wgmma_dgu_*`). Ran and passed on an H200.
+    ///
+    /// [`SaveMode::PreActivations`]: crate::cpu::SaveMode::PreActivations
+    /// [`SaveMode::Recompute`]: crate::cpu::SaveMode::Recompute
+    Fused = 1,
+    /// As [`TrainingKernels::Fused`], but the PreActivations forward stages
+    /// `out` and the pre-activations through shared memory and stores them
+    /// with TMA (`fused_glu_wgmma_prestaged_*`). **Experimental: compiled,
+    /// not yet run on a GPU.**
+    FusedStaged = 2,
+}
+
 /// A handle to one GPU: context, stream, kernel modules and cuBLAS.
 ///
 /// `Send + Sync`: several threads may share one `CudaGlu`; launches are
@@ -138,8 +169,8 @@ pub struct CudaGlu {
     sm_count: u32,
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
     functions: Mutex<HashMap<String, CudaFunction>>,
-    /// Whether training may use the Hopper kernel's training variants.
-    fused_training: std::sync::atomic::AtomicBool,
+    /// [`TrainingKernels`] as its `u8` discriminant.
+    training_kernels: std::sync::atomic::AtomicU8,
 }
 
 impl std::fmt::Debug for CudaGlu {
@@ -235,40 +266,40 @@ impl CudaGlu {
             sm_count,
             modules: Mutex::new(HashMap::new()),
             functions: Mutex::new(HashMap::new()),
-            fused_training: std::sync::atomic::AtomicBool::new(false),
+            training_kernels: std::sync::atomic::AtomicU8::new(TrainingKernels::Cublas as u8),
         })
     }
 
-    /// Lets [`CudaGlu::forward_train`] and [`CudaGlu::backward_into`] use the
-    /// Hopper kernel's training variants wherever the Hopper kernel can run
-    /// (compute capability 9.0, bf16/f16, K and N multiples of 8, aligned
-    /// buffers, M > 16): one launch that writes `out` and the pre-activations
-    /// (PreActivations forward), and one that recomputes them and writes the
-    /// gate gradients (Recompute backward). **Off by default**: on the H200
-    /// (2026-11-28, bf16, K = 4096, N = 11008) they were correct but slower
-    /// than the default cuBLAS-based path (training step 0.90–0.99x with
-    /// saved pre-activations, 0.92–0.97x of the cuBLAS recompute), likely
-    /// because their epilogue stores `[M, 2N]` straight from the accumulator
-    /// fragments while the tensor cores wait. The default path: cuBLAS GEMMs
-    /// for the pre-activations, `act_and_mul`, `glu_bwd` for the gate
-    /// gradients.
+    /// Chooses the kernels [`CudaGlu::forward_train`] and
+    /// [`CudaGlu::backward_into`] use ([`TrainingKernels::Cublas`] by
+    /// default). The fused choices run the Hopper kernel's training variants
+    /// wherever the Hopper kernel can run (compute capability 9.0, bf16/f16,
+    /// K and N multiples of 8, aligned buffers, M > 32) and the cuBLAS-based
+    /// path elsewhere.
     ///
     /// ```no_run
     /// # fn main() -> swiglu::Result<()> {
-    /// let g = swiglu::cuda::CudaGlu::new(0)?;
-    /// g.set_fused_training(true); // opt in to the fused training kernels
-    /// assert!(g.fused_training());
+    /// use swiglu::cuda::{CudaGlu, TrainingKernels};
+    /// let g = CudaGlu::new(0)?;
+    /// g.set_training_kernels(TrainingKernels::Fused); // opt in
+    /// assert_eq!(g.training_kernels(), TrainingKernels::Fused);
     /// # Ok(())
     /// # }
     /// ```
-    pub fn set_fused_training(&self, on: bool) {
-        self.fused_training
-            .store(on, std::sync::atomic::Ordering::Relaxed);
+    pub fn set_training_kernels(&self, k: TrainingKernels) {
+        self.training_kernels
+            .store(k as u8, std::sync::atomic::Ordering::Relaxed);
     }
-    /// See [`CudaGlu::set_fused_training`].
-    pub fn fused_training(&self) -> bool {
-        self.fused_training
+    /// See [`CudaGlu::set_training_kernels`].
+    pub fn training_kernels(&self) -> TrainingKernels {
+        match self
+            .training_kernels
             .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            1 => TrainingKernels::Fused,
+            2 => TrainingKernels::FusedStaged,
+            _ => TrainingKernels::Cublas,
+        }
     }
 
     /// The context.

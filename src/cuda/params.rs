@@ -76,6 +76,9 @@ pub struct GluEltParams {
 pub const EPI_OUT_PRE: i32 = 1;
 /// `GLU_EPI_DGU`: the backward's first stage (dGate | dUp from d_out).
 pub const EPI_DGU: i32 = 2;
+/// `GLU_EPI_OUT_PRE_TMA`: [`EPI_OUT_PRE`], staged in shared memory and stored
+/// with TMA (`fused_glu_wgmma_prestaged_*`).
+pub const EPI_OUT_PRE_TMA: i32 = 4;
 
 /// Mirror of `struct GluTrainParams`: the extra argument of the Hopper
 /// kernel's training variants (`fused_glu_wgmma_{pre,dgu}_*`).
@@ -214,6 +217,7 @@ mod tests {
             ("GLU_LAYOUT_NK", crate::WeightLayout::NK.code()),
             ("GLU_EPI_OUT_PRE", EPI_OUT_PRE),
             ("GLU_EPI_DGU", EPI_DGU),
+            ("GLU_EPI_OUT_PRE_TMA", EPI_OUT_PRE_TMA),
         ] {
             assert_eq!(get(name), code as usize, "{name}");
         }

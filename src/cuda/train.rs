@@ -3,7 +3,7 @@
 //! * forward, [`SaveMode::PreActivations`]: the biased pre-activations
 //!   `P = [x·Wg + bg | x·Wu + bu]` (`[M, 2N]`, element type `T`) and
 //!   `out = act(P_g) ⊙ P_u`; `P` is kept. cuBLAS for `P`, then
-//!   `act_and_mul`; with [`CudaGlu::set_fused_training`] on (off by default:
+//!   `act_and_mul`; with fused [`TrainingKernels`] (off by default:
 //!   measured slower, see there) and where the Hopper kernel can take the
 //!   problem, one launch of the fused kernel with an epilogue that also
 //!   stores `P`.
@@ -25,8 +25,10 @@ use super::elementwise::EltOp;
 use super::forward::SKINNY_AUTO_MAX_M;
 use super::forward::{is_aligned16, opt_ptr};
 use super::hopper::{Epilogue, wgmma_eligible};
-use super::params::{EPI_DGU, EPI_OUT_PRE, GluEltParams, GluParams, GluTrainParams};
-use super::{CudaElement, CudaGlu, DeviceGluWeights, Path};
+use super::params::{
+    EPI_DGU, EPI_OUT_PRE, EPI_OUT_PRE_TMA, GluEltParams, GluParams, GluTrainParams,
+};
+use super::{CudaElement, CudaGlu, DeviceGluWeights, Path, TrainingKernels};
 use crate::cpu::SaveMode;
 use crate::error::{GluError, Result};
 use crate::types::{Activation, Element, WeightLayout};
@@ -195,7 +197,12 @@ impl CudaGlu {
                     {
                         let (op, _go) = out.device_ptr_mut(s);
                         let (pp, _gp) = pre.device_ptr_mut(s);
-                        self.launch_wgmma_train(x, w, act, m, op, pp, 0, EPI_OUT_PRE)?;
+                        let epi = if self.training_kernels() == TrainingKernels::FusedStaged {
+                            EPI_OUT_PRE_TMA
+                        } else {
+                            EPI_OUT_PRE
+                        };
+                        self.launch_wgmma_train(x, w, act, m, op, pp, 0, epi)?;
                     }
                     return Ok(DeviceSaved {
                         mode,
@@ -230,9 +237,9 @@ impl CudaGlu {
     }
 
     /// Whether the Hopper kernel's training variants take this problem: the
-    /// fused training kernels are switched on ([`CudaGlu::set_fused_training`])
+    /// fused training kernels are chosen ([`CudaGlu::set_training_kernels`])
     /// and the Hopper kernel can run it (compute capability 9.0, bf16/f16,
-    /// K and N multiples of 8, 16-byte aligned buffers, M > 16). Unlike
+    /// K and N multiples of 8, 16-byte aligned buffers, M > 32). Unlike
     /// [`Path::Auto`] this ignores the wave-fill rule: opting in means using
     /// them wherever they run.
     fn wgmma_train_ok<T: CudaElement, X: DevicePtr<T>>(
@@ -242,7 +249,7 @@ impl CudaGlu {
         m: usize,
         w: &DeviceGluWeights<'_, T>,
     ) -> bool {
-        if !self.fused_training() || m <= SKINNY_AUTO_MAX_M {
+        if self.training_kernels() == TrainingKernels::Cublas || m <= SKINNY_AUTO_MAX_M {
             return false;
         }
         let s = &self.stream;
@@ -255,8 +262,9 @@ impl CudaGlu {
         wgmma_eligible(self.cc, w.k, w.n, T::DTYPE, w.layout, is_aligned16(&ptrs))
     }
 
-    /// One launch of `fused_glu_wgmma_{pre,dgu}_*`: `aux` is `[m, 2n]` of T;
-    /// `out` (`[m, n]`) for [`EPI_OUT_PRE`], `d_out` (`[m, n]`) for [`EPI_DGU`].
+    /// One launch of `fused_glu_wgmma_{pre,dgu,prestaged}_*`: `aux` is
+    /// `[m, 2n]` of T; `out` (`[m, n]`) for [`EPI_OUT_PRE`] and
+    /// [`EPI_OUT_PRE_TMA`], `d_out` (`[m, n]`) for [`EPI_DGU`].
     #[allow(clippy::too_many_arguments)]
     fn launch_wgmma_train<T: CudaElement, X: DevicePtr<T>>(
         &self,
@@ -276,6 +284,9 @@ impl CudaGlu {
         let (bg, _gbg) = opt_ptr(w.bias_gate.as_ref(), s);
         let (bu, _gbu) = opt_ptr(w.bias_up.as_ref(), s);
         let p = GluParams::new([xp, wg, wu, bg, bu, out], (m, w.n, w.k), w.layout, act);
+        if epi == EPI_OUT_PRE_TMA {
+            return self.launch_wgmma_epi(&p, Epilogue::TrainPreStaged(aux), T::DTYPE, w.layout);
+        }
         let t = GluTrainParams {
             d_out: d_out as *const c_void,
             aux: aux as *mut c_void,
