@@ -19,10 +19,16 @@
 //! arithmetic is f32 and the output is rounded once, as everywhere in this
 //! crate.
 //!
-//! **Devices.** Only candle's CPU device is supported for now. Tensors on a
-//! CUDA (or Metal) device give a candle error saying so; running this
-//! crate's CUDA kernels on candle's CUDA storage is not implemented yet (it
-//! needs candle's `cuda` feature, whose cudarc build conflicts with ours).
+//! **Devices.** candle's CPU device always; candle's CUDA devices with the
+//! `candle-cuda` feature, which runs this crate's CUDA kernels
+//! ([`crate::cuda::CudaGlu`]) on the candle device's own stream, reading
+//! candle's device buffers in place and returning new device storage (no
+//! host round trips, forward and backward). Without that feature CUDA (and
+//! always Metal) tensors give a candle error saying so. `candle-cuda` turns
+//! on candle's `cuda` feature, so building it needs what candle's needs:
+//! nvcc (for candle-kernels, with `CUDA_COMPUTE_CAP` where no GPU is
+//! visible) and the CUDA libraries at link time (candle links cudarc
+//! dynamically, so the binaries need libcuda to start).
 //!
 //! **Autograd.** When any input is a [`Var`](candle_core::Var) (or depends
 //! on one), the forward pass keeps what the backward pass needs according to
@@ -78,11 +84,46 @@ fn glu_err(e: crate::GluError) -> Error {
 }
 
 fn unsupported_device(what: &str) -> Error {
+    let hint = if what.contains("Cuda") || what.contains("CUDA") {
+        "candle CUDA tensors need swiglu's `candle-cuda` feature"
+    } else {
+        "move the tensors to Device::Cpu or a CUDA device"
+    };
     Error::Msg(format!(
-        "swiglu: {what} tensors are not supported yet by the swiglu candle op (CPU only; \
-         move the tensors to Device::Cpu)"
+        "swiglu: {what} tensors are not supported by the swiglu candle op ({hint})"
     ))
     .bt()
+}
+
+#[cfg(feature = "candle-cuda")]
+mod cuda;
+
+/// Without `candle-cuda`: CUDA storage is refused.
+#[cfg(not(feature = "candle-cuda"))]
+mod cuda {
+    use super::{GluOp, unsupported_device};
+    use candle_core::{CudaStorage, Layout, Result, Shape, Tensor};
+
+    impl GluOp {
+        pub(super) fn cuda_fwd_any(
+            &self,
+            _: (&CudaStorage, &Layout),
+            _: (&CudaStorage, &Layout),
+            _: Option<(&CudaStorage, &Layout)>,
+        ) -> Result<(CudaStorage, Shape)> {
+            Err(unsupported_device("CUDA"))
+        }
+
+        pub(super) fn cuda_bwd_any(
+            &self,
+            _: &Tensor,
+            _: &Tensor,
+            _: Option<&Tensor>,
+            _: &Tensor,
+        ) -> Result<(Tensor, Tensor, Option<Tensor>)> {
+            Err(unsupported_device("CUDA"))
+        }
+    }
 }
 
 /// How the op's tensor inputs are arranged.
@@ -312,6 +353,9 @@ impl GluOp {
         b: Option<&Tensor>,
         grad: &Tensor,
     ) -> Result<(Tensor, Tensor, Option<Tensor>)> {
+        if x.device().is_cuda() {
+            return self.cuda_bwd_any(x, a, b, grad);
+        }
         match x.dtype() {
             candle_core::DType::F32 => self.bwd_t::<f32>(x, a, b, grad),
             candle_core::DType::F16 => self.bwd_t::<half::f16>(x, a, b, grad),
@@ -340,12 +384,12 @@ impl CustomOp2 for GluOp {
 
     fn cuda_fwd(
         &self,
-        _: &CudaStorage,
-        _: &Layout,
-        _: &CudaStorage,
-        _: &Layout,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
-        Err(unsupported_device("CUDA"))
+        self.cuda_fwd_any((s1, l1), (s2, l2), None)
     }
 
     fn metal_fwd(
@@ -389,14 +433,14 @@ impl CustomOp3 for GluOp {
 
     fn cuda_fwd(
         &self,
-        _: &CudaStorage,
-        _: &Layout,
-        _: &CudaStorage,
-        _: &Layout,
-        _: &CudaStorage,
-        _: &Layout,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+        s3: &CudaStorage,
+        l3: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
-        Err(unsupported_device("CUDA"))
+        self.cuda_fwd_any((s1, l1), (s2, l2), Some((s3, l3)))
     }
 
     fn metal_fwd(
@@ -424,10 +468,19 @@ impl CustomOp3 for GluOp {
     }
 }
 
-fn check_cpu(ts: &[&Tensor]) -> Result<()> {
+/// All on the CPU, or (with `candle-cuda`) all on one CUDA device.
+fn check_devices(ts: &[&Tensor]) -> Result<()> {
     for t in ts {
-        if !t.device().is_cpu() {
-            return Err(unsupported_device(&format!("{:?}", t.device().location())));
+        let d = t.device();
+        if !(d.is_cpu() || cfg!(feature = "candle-cuda") && d.is_cuda()) {
+            return Err(unsupported_device(&format!("{:?}", d.location())));
+        }
+        if !d.same_device(ts[0].device()) {
+            bail!(
+                "swiglu: all tensors must be on one device, got {:?} and {:?}",
+                ts[0].device().location(),
+                d.location()
+            )
         }
     }
     Ok(())
@@ -441,7 +494,7 @@ fn check_cpu(ts: &[&Tensor]) -> Result<()> {
 /// # Errors
 ///
 /// A candle error for shapes that disagree, mixed or unsupported dtypes, or
-/// tensors not on the CPU.
+/// tensors on different or unsupported devices.
 pub fn glu(x: &Tensor, gate: &Tensor, up: &Tensor, act: Activation) -> Result<Tensor> {
     GatedFfn::new(gate.clone(), up.clone(), act)?.forward(x)
 }
@@ -676,7 +729,7 @@ impl Module for GatedFfn {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut all = self.tensors();
         all.push(x);
-        check_cpu(&all)?;
+        check_devices(&all)?;
         let x = x.contiguous()?;
         let bias = match &self.bias {
             BiasParams::None => None,

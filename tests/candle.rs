@@ -57,8 +57,15 @@ fn rel(a: &Tensor, b: &Tensor) -> f32 {
 }
 
 fn randn(shape: &[usize], scale: f64, dtype: DType) -> Var {
+    randn_on(shape, scale, dtype, &Device::Cpu)
+}
+
+/// Drawn on the CPU (so a seed-free run is comparable across devices), then
+/// moved to `dev`.
+fn randn_on(shape: &[usize], scale: f64, dtype: DType, dev: &Device) -> Var {
     let t = Tensor::randn(0f32, 1.0, shape, &Device::Cpu).unwrap();
-    Var::from_tensor(&(t * scale).unwrap().to_dtype(dtype).unwrap()).unwrap()
+    let t = (t * scale).unwrap().to_dtype(dtype).unwrap();
+    Var::from_tensor(&t.to_device(dev).unwrap()).unwrap()
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -76,19 +83,41 @@ fn compare(
     bias: bool,
     mode: SaveMode,
 ) {
+    compare_on(&Device::Cpu, dtype, x_shape, n, act, form, bias, mode)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn compare_on(
+    dev: &Device,
+    dtype: DType,
+    x_shape: &[usize],
+    n: usize,
+    act: Activation,
+    form: Form,
+    bias: bool,
+    mode: SaveMode,
+) {
     let k = *x_shape.last().unwrap();
-    let what = format!("{dtype:?} x{x_shape:?} N={n} {act:?} {form:?} bias={bias} {mode:?}");
-    let tol = match dtype {
-        DType::F32 => 2e-5,
+    let what = format!(
+        "{:?} {dtype:?} x{x_shape:?} N={n} {act:?} {form:?} bias={bias} {mode:?}",
+        dev.location()
+    );
+    let tol = match (dtype, dev.is_cpu()) {
+        (DType::F32, true) => 2e-5,
+        // cuBLAS sums in another order than candle's matmul.
+        (DType::F32, false) => 1e-4,
         _ => 2e-2,
     };
-    let x = randn(x_shape, 1.0, dtype);
-    let wg = randn(&[n, k], 1.0 / (k as f64).sqrt(), dtype);
-    let wu = randn(&[n, k], 1.0 / (k as f64).sqrt(), dtype);
-    let bg = randn(&[n], 0.5, dtype);
-    let bu = randn(&[n], 0.5, dtype);
+    let x = randn_on(x_shape, 1.0, dtype, dev);
+    let wg = randn_on(&[n, k], 1.0 / (k as f64).sqrt(), dtype, dev);
+    let wu = randn_on(&[n, k], 1.0 / (k as f64).sqrt(), dtype, dev);
+    let bg = randn_on(&[n], 0.5, dtype, dev);
+    let bu = randn_on(&[n], 0.5, dtype, dev);
     let out_shape = [&x_shape[..x_shape.len() - 1], &[n]].concat();
-    let r = Tensor::randn(0f32, 1.0, out_shape.as_slice(), &Device::Cpu).unwrap();
+    let r = Tensor::randn(0f32, 1.0, out_shape.as_slice(), &Device::Cpu)
+        .unwrap()
+        .to_device(dev)
+        .unwrap();
 
     // Fused. The merged form is built from the same variables (cat), so the
     // gradients land on the same Vars in both graphs.
@@ -114,6 +143,7 @@ fn compare(
         ffn
     };
     let out = ffn.forward(x.as_tensor()).unwrap();
+    assert!(out.device().same_device(dev), "{what}: output device");
     assert_eq!(out.dtype(), dtype, "{what}");
     assert_eq!(out.dims(), &out_shape[..]);
 
@@ -145,6 +175,7 @@ fn compare(
             .unwrap_or_else(|| panic!("{what}: no fused grad for {name}"));
         let b = g_ref.get(v).unwrap();
         assert_eq!(a.dtype(), dtype, "{what}: d{name} dtype");
+        assert!(a.device().same_device(dev), "{what}: d{name} device");
         let e = rel(a, b);
         assert!(e < tol, "{what}: d{name} rel err {e}");
     }
@@ -375,4 +406,117 @@ fn trains_with_a_candle_optimizer() {
         losses[0],
         losses[59]
     );
+}
+
+/// candle CUDA tensors (feature `candle-cuda`): the same comparisons against
+/// candle's unfused composition, run on candle's CUDA device.
+#[cfg(feature = "candle-cuda")]
+mod cuda {
+    use super::*;
+
+    /// candle's CUDA device 0, or `None` with the reason printed (the test
+    /// then counts as skipped); with `SWIGLU_REQUIRE_GPU=1` it panics
+    /// instead, as in the `gpu_*` tests.
+    fn cuda() -> Option<Device> {
+        let why = match swiglu::cuda::unavailable_reason() {
+            Some(why) => why,
+            None => match Device::new_cuda(0) {
+                Ok(d) => return Some(d),
+                Err(e) => format!("candle could not open CUDA device 0: {e}"),
+            },
+        };
+        if std::env::var("SWIGLU_REQUIRE_GPU").is_ok_and(|v| v == "1") {
+            panic!("SWIGLU_REQUIRE_GPU=1 but no usable GPU: {why}");
+        }
+        eprintln!("SKIPPED (no usable GPU): {why}");
+        None
+    }
+
+    #[test]
+    fn cuda_matches_candle_forward_and_gradients() {
+        let Some(dev) = cuda() else { return };
+        for act in [Activation::Silu, Activation::GeluTanh] {
+            for form in [Form::Separate, Form::Merged] {
+                for bias in [false, true] {
+                    for mode in [SaveMode::PreActivations, SaveMode::Recompute] {
+                        compare_on(&dev, DType::F32, &[2, 5, 64], 96, act, form, bias, mode);
+                    }
+                }
+            }
+        }
+        for dtype in [DType::BF16, DType::F16] {
+            for (form, bias) in [(Form::Separate, false), (Form::Merged, true)] {
+                compare_on(
+                    &dev,
+                    dtype,
+                    &[4, 3, 128],
+                    192,
+                    Activation::Silu,
+                    form,
+                    bias,
+                    SaveMode::PreActivations,
+                );
+            }
+            // Odd sizes (unaligned rows) and the recompute mode.
+            compare_on(
+                &dev,
+                dtype,
+                &[9, 17],
+                24,
+                Activation::GeluTanh,
+                Form::Separate,
+                true,
+                SaveMode::Recompute,
+            );
+        }
+    }
+
+    #[test]
+    fn cuda_equals_cpu_op_and_reads_offset_views() {
+        let Some(dev) = cuda() else { return };
+        let (k, n) = (64, 80);
+        let cpu = Device::Cpu;
+        let t = |s: &[usize], sc: f64| (Tensor::randn(0f32, 1.0, s, &cpu).unwrap() * sc).unwrap();
+        let (g, u, x) = (t(&[n, k], 0.2), t(&[n, k], 0.2), t(&[6, k], 1.0));
+        let on = |a: &Tensor| a.to_device(&dev).unwrap();
+        let want = glu(&x, &g, &u, Activation::Silu).unwrap();
+        let got = glu(&on(&x), &on(&g), &on(&u), Activation::Silu).unwrap();
+        assert!(got.device().is_cuda());
+        let e = rel(&got.to_device(&cpu).unwrap(), &want);
+        assert!(e < 1e-4, "cuda vs cpu: {e}");
+        // Rows 2..6 of x: a contiguous layout with a start offset, read in place.
+        let xs = on(&x).narrow(0, 2, 4).unwrap();
+        assert!(xs.is_contiguous() && xs.layout().start_offset() > 0);
+        let got = glu(&xs, &on(&g), &on(&u), Activation::Silu).unwrap();
+        let want = want.narrow(0, 2, 4).unwrap();
+        let e = rel(&got.to_device(&cpu).unwrap(), &want);
+        assert!(e < 1e-4, "offset view: {e}");
+        // Mixed devices are a candle error.
+        let e = glu(&x, &on(&g), &on(&u), Activation::Silu).unwrap_err();
+        assert!(e.to_string().contains("device"), "{e}");
+    }
+
+    #[test]
+    fn cuda_trains_with_a_candle_optimizer() {
+        let Some(dev) = cuda() else { return };
+        let (k, n) = (16, 32);
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
+        let mlp = SwiGluMlp::load(vb.pp("mlp"), k, n, Activation::Silu, true).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (64, k), &dev).unwrap();
+        let y = (x.sin().unwrap() * 0.5).unwrap();
+        let mut opt = candle_nn::SGD::new(varmap.all_vars(), 0.05).unwrap();
+        let mut losses = Vec::new();
+        for _ in 0..60 {
+            let loss = candle_nn::loss::mse(&mlp.forward(&x).unwrap(), &y).unwrap();
+            losses.push(loss.to_scalar::<f32>().unwrap());
+            opt.backward_step(&loss).unwrap();
+        }
+        assert!(
+            losses[59] < 0.7 * losses[0],
+            "loss did not decrease: {} -> {}",
+            losses[0],
+            losses[59]
+        );
+    }
 }

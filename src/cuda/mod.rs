@@ -90,6 +90,9 @@ pub fn unavailable_reason() -> Option<String> {
         ));
     }
     // SAFETY: `is_culib_present` only tries to dlopen the library by name.
+    // (With `candle-cuda`, candle's cudarc links libcuda at build time and
+    // cudarc has no `is_culib_present`.)
+    #[cfg(not(feature = "candle-cuda"))]
     if !unsafe { cudarc::driver::sys::is_culib_present() } {
         return Some("NVIDIA driver library (libcuda) not found".into());
     }
@@ -99,6 +102,7 @@ pub fn unavailable_reason() -> Option<String> {
         Err(e) => return Some(format!("CUDA driver error while counting devices: {e:?}")),
     }
     // SAFETY: as above, a dlopen probe.
+    #[cfg(not(feature = "candle-cuda"))]
     if !unsafe { cudarc::cublas::sys::is_culib_present() } {
         return Some("cuBLAS library (libcublas) not found".into());
     }
