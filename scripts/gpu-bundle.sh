@@ -11,6 +11,8 @@
 #     MANIFEST          commit, date, sizes
 #
 # Usage: scripts/gpu-bundle.sh [DEST]   (default: gpu-bundle/ in the repo root)
+#        SWIGLU_BUNDLE=candle scripts/gpu-bundle.sh [DEST]: the candle-cuda
+#        tests alone (see below), for a second device call
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -22,6 +24,36 @@ export SWIGLU_REQUIRE_KERNELS=1
 
 rm -rf "$DEST"
 mkdir -p "$DEST/bin"
+
+# SWIGLU_BUNDLE=candle: a second, separate bundle with only the candle-cuda
+# tests (tests/candle.rs with feature candle-cuda, as bin/gpu_candle, which
+# run.sh runs like the other gpu_* tests). Every binary embeds all kernels,
+# so it does not fit beside the main bundle in the device tool's 64 MiB.
+# candle links the CUDA libraries dynamically; they are absent here, so the
+# link uses the stand-ins of scripts/cuda-link-stubs.sh (the GPU host's real
+# libraries are loaded at run time).
+if [ "${SWIGLU_BUNDLE:-}" = candle ]; then
+  stubs="$(bash scripts/cuda-link-stubs.sh)"
+  exe=$(CUDA_PATH="$stubs" CUDA_COMPUTE_CAP=90 PATH="$(dirname "$NVCC"):$PATH" \
+    cargo test --release --features candle-cuda --test candle --no-run --message-format=json 2>/dev/null |
+    python3 -c '
+import json, sys
+for line in sys.stdin:
+    try: m = json.loads(line)
+    except Exception: continue
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "candle":
+        print(m["executable"])
+')
+  [ -n "$exe" ] || { echo "the candle-cuda test did not build or link" >&2; exit 1; }
+  cp "$exe" "$DEST/bin/gpu_candle"
+  cp scripts/gpu-run.sh "$DEST/run.sh"
+  chmod +x "$DEST/run.sh" "$DEST"/bin/*
+  strip --strip-all "$DEST"/bin/* 2>/dev/null || true
+  { echo "commit: $(git rev-parse HEAD)$(git diff --quiet || echo ' (+uncommitted changes)')"
+    echo "built: $(date -u +%FT%TZ) (candle-cuda bundle)"; (cd "$DEST" && du -ab bin); } > "$DEST/MANIFEST"
+  du -sh "$DEST"
+  exit 0
+fi
 
 # Release test executables: every integration test whose name starts with gpu_.
 cargo test --release --no-run --message-format=json 2>/dev/null \
