@@ -126,6 +126,22 @@ mod cuda {
     }
 }
 
+/// All inputs of the op must share x's dtype.
+fn check_dtypes(
+    x: candle_core::DType,
+    a: candle_core::DType,
+    b: Option<candle_core::DType>,
+) -> Result<()> {
+    for (d, what) in [(Some(a), "weight"), (b, "weight/bias")] {
+        if let Some(d) = d {
+            if d != x {
+                bail!("swiglu: all inputs must have one dtype: x is {x:?}, a {what} is {d:?}")
+            }
+        }
+    }
+    Ok(())
+}
+
 /// How the op's tensor inputs are arranged.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Inputs {
@@ -176,6 +192,26 @@ impl GluOp {
     }
 
     /// (K, N) from the shapes of x and the first weight, checked.
+    /// [`GluOp::dims`] from the inputs' layouts (the bias only for merged bias).
+    fn layout_dims(&self, x: &Layout, a: &Layout, b: Option<&Layout>) -> Result<(usize, usize)> {
+        self.dims(
+            x.dims(),
+            a.dims(),
+            b.filter(|_| self.inputs == Inputs::MergedBias)
+                .map(|b| b.dims()),
+        )
+    }
+
+    /// [`GluOp::dims`] of the op's tensors (the bias only for merged bias).
+    fn tensor_dims(&self, x: &Tensor, a: &Tensor, b: Option<&Tensor>) -> Result<(usize, usize)> {
+        self.dims(
+            x.dims(),
+            a.dims(),
+            b.filter(|_| self.inputs == Inputs::MergedBias)
+                .map(|b| b.dims()),
+        )
+    }
+
     fn dims(&self, x: &[usize], w: &[usize], bias: Option<&[usize]>) -> Result<(usize, usize)> {
         let Some(&k) = x.last() else {
             bail!("swiglu: x must have at least one dimension ([.., K]), got a scalar")
@@ -232,12 +268,7 @@ impl GluOp {
         a: (&CpuStorage, &Layout),
         b: Option<(&CpuStorage, &Layout)>,
     ) -> Result<(CpuStorage, Shape)> {
-        let (k, n) = self.dims(
-            x.1.dims(),
-            a.1.dims(),
-            b.filter(|_| self.inputs == Inputs::MergedBias)
-                .map(|b| b.1.dims()),
-        )?;
+        let (k, n) = self.layout_dims(x.1, a.1, b.map(|b| b.1))?;
         let xs = cpu_slice::<T>(x.0, x.1, "x")?;
         let as_ = cpu_slice::<T>(a.0, a.1, "weight")?;
         let bs = b.map(|b| cpu_slice::<T>(b.0, b.1, "weight")).transpose()?;
@@ -264,16 +295,7 @@ impl GluOp {
         b: Option<(&CpuStorage, &Layout)>,
     ) -> Result<(CpuStorage, Shape)> {
         let dt = x.0.dtype();
-        for (s, what) in [(Some(a), "weight"), (b, "weight/bias")] {
-            if let Some((s, _)) = s {
-                if s.dtype() != dt {
-                    bail!(
-                        "swiglu: all inputs must have one dtype: x is {dt:?}, a {what} is {:?}",
-                        s.dtype()
-                    )
-                }
-            }
-        }
+        check_dtypes(dt, a.0.dtype(), b.map(|b| b.0.dtype()))?;
         match x.0 {
             CpuStorage::F32(_) => self.fwd::<f32>(x, a, b),
             CpuStorage::F16(_) => self.fwd::<half::f16>(x, a, b),
@@ -291,12 +313,7 @@ impl GluOp {
         grad: &Tensor,
     ) -> Result<(Tensor, Tensor, Option<Tensor>)> {
         let grad = grad.contiguous()?;
-        let (k, n) = self.dims(
-            x.dims(),
-            a.dims(),
-            b.filter(|_| self.inputs == Inputs::MergedBias)
-                .map(|b| b.dims()),
-        )?;
+        let (k, n) = self.tensor_dims(x, a, b)?;
         let (xs, xl) = x.storage_and_layout();
         let (as_, al) = a.storage_and_layout();
         let bsl = b.map(|b| b.storage_and_layout());

@@ -3,7 +3,7 @@
 //! in place and writing fresh device buffers that become candle storage.
 //! Nothing is copied to the host.
 
-use super::{Elem, GluOp, Inputs, glu_err};
+use super::{Elem, GluOp, Inputs, check_dtypes, glu_err};
 use crate::cuda::{CudaElement, CudaGlu, DeviceGluWeights, DeviceGrads, DeviceSaved, Path};
 use crate::types::WeightLayout;
 use candle_core::cuda::{CudaDType, CudaDevice, DeviceId};
@@ -92,12 +92,7 @@ impl GluOp {
         a: (&CudaStorage, &Layout),
         b: Option<(&CudaStorage, &Layout)>,
     ) -> Result<(CudaStorage, Shape)> {
-        let (k, n) = self.dims(
-            x.1.dims(),
-            a.1.dims(),
-            b.filter(|_| self.inputs == Inputs::MergedBias)
-                .map(|b| b.1.dims()),
-        )?;
+        let (k, n) = self.layout_dims(x.1, a.1, b.map(|b| b.1))?;
         let dev = &x.0.device;
         let glu = glu_for(dev)?;
         let xv = view::<T>(x.0, x.1, "x")?;
@@ -132,16 +127,7 @@ impl GluOp {
     ) -> Result<(CudaStorage, Shape)> {
         use candle_core::backend::BackendStorage;
         let dt = x.0.dtype();
-        for (s, what) in [(Some(a), "weight"), (b, "weight/bias")] {
-            if let Some((s, _)) = s {
-                if s.dtype() != dt {
-                    bail!(
-                        "swiglu: all inputs must have one dtype: x is {dt:?}, a {what} is {:?}",
-                        s.dtype()
-                    )
-                }
-            }
-        }
+        check_dtypes(dt, a.0.dtype(), b.map(|b| b.0.dtype()))?;
         match dt {
             DType::F32 => self.cuda_fwd_t::<f32>(x, a, b),
             DType::F16 => self.cuda_fwd_t::<half::f16>(x, a, b),
@@ -158,12 +144,7 @@ impl GluOp {
         grad: &Tensor,
     ) -> Result<(Tensor, Tensor, Option<Tensor>)> {
         let grad = grad.contiguous()?;
-        let (k, n) = self.dims(
-            x.dims(),
-            a.dims(),
-            b.filter(|_| self.inputs == Inputs::MergedBias)
-                .map(|b| b.dims()),
-        )?;
+        let (k, n) = self.tensor_dims(x, a, b)?;
         let (xs, xl) = x.storage_and_layout();
         let (as_, al) = a.storage_and_layout();
         let bsl = b.map(|b| b.storage_and_layout());
