@@ -146,7 +146,7 @@ pub fn backward_f64<T: Element>(
 ) -> Result<RefGrads> {
     act.validate()?;
     let m = rows_of_checked(x, x_shape, w)?;
-    let (k, n) = (w.k(), w.n());
+    let n = w.n();
     if d_out.len() != m * n {
         return Err(GluError::LengthMismatch {
             what: "d_out",
@@ -156,6 +156,69 @@ pub fn backward_f64<T: Element>(
         });
     }
     let (g, u) = pre_activations(x, m, w);
+    Ok(backward_from_pre(x, m, w, act, &g, &u, d_out))
+}
+
+/// [`backward_f64`] from given pre-activations `g`, `u` (`[M, N]` each, for
+/// example the f32 ones a [`cpu::forward_train`](crate::cpu::forward_train)
+/// saved, widened): isolates the backward pass from the rounding of the
+/// forward GEMMs, which near `g = 0` flips ReLU's derivative and where a sum
+/// cancels dominates the error of everything downstream.
+///
+/// ```
+/// use swiglu::{reference, Activation, GluWeights, WeightLayout};
+/// let (m, k, n) = (2, 3, 2);
+/// let x = vec![1.0f32; m * k];
+/// let w = vec![0.5f32; k * n];
+/// let gw = GluWeights::new(&w, &w, k, n, WeightLayout::KN)?;
+/// let (g, u) = (vec![1.5f64; m * n], vec![1.5f64; m * n]);
+/// let d_out = vec![1.0f64; m * n];
+/// let from_pre = reference::backward_f64_from_pre(&x, &[m, k], &gw, Activation::Identity, &g, &u, &d_out)?;
+/// let full = reference::backward_f64(&x, &[m, k], &gw, Activation::Identity, &d_out)?;
+/// assert_eq!(from_pre.dx, full.dx); // here g and u are exactly x·W
+/// # Ok::<(), swiglu::GluError>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`backward_f64`]; [`GluError::LengthMismatch`] if `g` or `u` does not
+/// hold `M·N` elements.
+pub fn backward_f64_from_pre<T: Element>(
+    x: &[T],
+    x_shape: &[usize],
+    w: &GluWeights<T>,
+    act: Activation,
+    g: &[f64],
+    u: &[f64],
+    d_out: &[f64],
+) -> Result<RefGrads> {
+    act.validate()?;
+    let m = rows_of_checked(x, x_shape, w)?;
+    let n = w.n();
+    for (what, v) in [("g", g), ("u", u), ("d_out", d_out)] {
+        if v.len() != m * n {
+            return Err(GluError::LengthMismatch {
+                what,
+                shape: vec![m, n],
+                expected: m * n,
+                got: v.len(),
+            });
+        }
+    }
+    Ok(backward_from_pre(x, m, w, act, g, u, d_out))
+}
+
+/// The backward pass from pre-activations (lengths checked by the callers).
+fn backward_from_pre<T: Element>(
+    x: &[T],
+    m: usize,
+    w: &GluWeights<T>,
+    act: Activation,
+    g: &[f64],
+    u: &[f64],
+    d_out: &[f64],
+) -> RefGrads {
+    let (k, n) = (w.k(), w.n());
     let dg: Vec<f64> = (0..m * n)
         .map(|i| d_out[i] * u[i] * act.grad_f64(g[i]))
         .collect();
@@ -189,13 +252,13 @@ pub fn backward_f64<T: Element>(
     }
     let colsum =
         |d: &[f64]| -> Vec<f64> { (0..n).map(|j| (0..m).map(|i| d[i * n + j]).sum()).collect() };
-    Ok(RefGrads {
+    RefGrads {
         dx,
         d_w_gate,
         d_w_up,
         d_b_gate: colsum(&dg),
         d_b_up: colsum(&du),
-    })
+    }
 }
 
 /// Validates `x` against the weights and returns M.
