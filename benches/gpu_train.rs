@@ -1,11 +1,13 @@
 //! GPU training step benchmark: `forward_train` + `backward_into` for both
-//! save modes, with the cuBLAS-based path (the default: cuBLAS GEMMs + this
-//! crate's fused elementwise kernels, the baseline of the speedup column)
-//! and with the Hopper kernel's training variants (`TrainingKernels::Fused`,
-//! `TrainingKernels::FusedStaged`; an eager framework, with one kernel per
-//! elementwise op, would be slower still than the baseline), bf16, K = 4096,
+//! save modes, with the unfused baseline (`TrainingKernels::Eager`: cuBLAS
+//! GEMMs + one kernel per elementwise operation, keeping g, u and act(g),
+//! what an eager framework runs; the reference), the cuBLAS-based
+//! path (the default: cuBLAS GEMMs + this crate's fused elementwise
+//! kernels) and the Hopper kernel's training variants
+//! (`TrainingKernels::Fused`, `TrainingKernels::FusedStaged`), bf16, K = 4096,
 //! N = 11008, M ∈ {512, 2048, 8192}; CUDA-event
-//! timing (median of single-step event pairs after warm-up), TFLOP/s
+//! timing (median of 15 single-step event pairs after warm-up, the
+//! configurations interleaved round by round), TFLOP/s
 //! counting the step's 12·M·N·K (forward 4MNK, backward 8MNK), and the bytes
 //! each mode keeps between the passes. Results: `bench_gpu_train.md` in
 //! `$SWIGLU_RESULTS_DIR` (default `target/bench-results/`).
@@ -46,97 +48,129 @@ fn bench(c: &mut Criterion) {
     let gu = s.clone_htod(&fill(2 * N * K, 1.0 / 64.0)).unwrap();
     let w = DeviceGluWeights::from_gate_up(gu.as_view(), K, N).unwrap();
     let mut md = String::from(
-        "| M | training path | mode | step time (ms) | TFLOP/s (12MNK) | speedup vs cuBLAS-based PreActivations | saved between passes (MB) |\n|---|---|---|---|---|---|---|\n",
+        "| M | training path | mode | step time (ms) | TFLOP/s (12MNK) | speedup vs unfused (eager) PreActivations | speedup vs cuBLAS-based PreActivations | saved between passes (MB) |\n|---|---|---|---|---|---|---|---|\n",
     );
     let mut group = c.benchmark_group(format!("glu_train_step_bf16_k{K}_n{N}"));
     group
         .sample_size(10)
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(1));
+    let ctx = g.context().clone();
+    // Seconds for `iters` back-to-back steps between two CUDA events.
+    let time = |iters: u64, step: &mut dyn FnMut()| -> f64 {
+        let flags = Some(CUevent_flags::CU_EVENT_DEFAULT);
+        let (a, b) = (ctx.new_event(flags).unwrap(), ctx.new_event(flags).unwrap());
+        a.record(&s).unwrap();
+        for _ in 0..iters {
+            step();
+        }
+        b.record(&s).unwrap();
+        b.synchronize().unwrap();
+        a.elapsed_ms(&b).unwrap() as f64 / 1e3
+    };
+    // (training kernels, mode). The staged kernels differ from the fused ones
+    // only in the PreActivations forward.
+    let configs = [
+        (TrainingKernels::Eager, SaveMode::PreActivations),
+        (TrainingKernels::Eager, SaveMode::Recompute),
+        (TrainingKernels::Cublas, SaveMode::PreActivations),
+        (TrainingKernels::Cublas, SaveMode::Recompute),
+        (TrainingKernels::Fused, SaveMode::PreActivations),
+        (TrainingKernels::Fused, SaveMode::Recompute),
+        (TrainingKernels::FusedStaged, SaveMode::PreActivations),
+    ];
+    let label = |k: TrainingKernels| match k {
+        TrainingKernels::Eager => "unfused (eager) baseline",
+        TrainingKernels::Cublas => "cuBLAS-based (default)",
+        TrainingKernels::Fused => "fused (opt-in)",
+        TrainingKernels::FusedStaged => "fused, staged epilogue (opt-in)",
+    };
+    const ROUNDS: usize = 15;
     for m in MS {
         let xv = x.slice(..m * K);
         let dv = d_out.slice(..m * N);
         let mut out = s.alloc_zeros::<bf16>(m * N).unwrap();
         let mut grads = DeviceGrads::<f32>::zeros(&g, m, &w).unwrap();
-        // (training kernels, mode); the cuBLAS-based path with saved
-        // pre-activations is the baseline of the speedup column. The staged
-        // kernels differ from the fused ones only in the PreActivations
-        // forward.
-        let configs = [
-            (TrainingKernels::Cublas, SaveMode::PreActivations),
-            (TrainingKernels::Cublas, SaveMode::Recompute),
-            (TrainingKernels::Fused, SaveMode::PreActivations),
-            (TrainingKernels::Fused, SaveMode::Recompute),
-            (TrainingKernels::FusedStaged, SaveMode::PreActivations),
-        ];
-        let mut baseline = f64::NAN;
-        for (kernels, mode) in configs {
+        let mut saved_bytes = vec![0usize; configs.len()];
+        let mut step = |c: usize| -> usize {
+            let (kernels, mode) = configs[c];
             g.set_training_kernels(kernels);
-            let fused = kernels != TrainingKernels::Cublas;
-            let label = match kernels {
-                TrainingKernels::Cublas => "cuBLAS-based (default)",
-                TrainingKernels::Fused => "fused (opt-in)",
-                TrainingKernels::FusedStaged => "fused, staged epilogue (opt-in)",
-            };
-            let saved_bytes = std::cell::Cell::new(0usize);
-            let mut step = || {
-                let sv = g
-                    .forward_train(&xv, &[m, K], &w, Activation::Silu, mode, &mut out)
-                    .unwrap();
-                saved_bytes.set(sv.bytes());
-                g.backward_into(
-                    &xv,
-                    &[m, K],
-                    &w,
-                    Activation::Silu,
-                    &sv,
-                    &dv,
-                    &mut grads,
-                    false,
-                )
+            let sv = g
+                .forward_train(&xv, &[m, K], &w, Activation::Silu, mode, &mut out)
                 .unwrap();
-            };
-            let ctx = g.context();
-            let time = |iters: u64, step: &mut dyn FnMut()| -> f64 {
-                let flags = Some(CUevent_flags::CU_EVENT_DEFAULT);
-                let (a, b) = (ctx.new_event(flags).unwrap(), ctx.new_event(flags).unwrap());
-                a.record(&s).unwrap();
-                for _ in 0..iters {
-                    step();
-                }
-                b.record(&s).unwrap();
-                b.synchronize().unwrap();
-                a.elapsed_ms(&b).unwrap() as f64 / 1e3
-            };
+            g.backward_into(
+                &xv,
+                &[m, K],
+                &w,
+                Activation::Silu,
+                &sv,
+                &dv,
+                &mut grads,
+                false,
+            )
+            .unwrap();
+            sv.bytes()
+        };
+        for (c, b) in saved_bytes.iter_mut().enumerate() {
             for _ in 0..2 {
-                step();
+                *b = step(c);
             }
-            let mut t: Vec<f64> = (0..15).map(|_| time(1, &mut step)).collect();
-            t.sort_by(|a, b| a.total_cmp(b));
-            let med = t[t.len() / 2];
-            if !fused && mode == SaveMode::PreActivations {
-                baseline = med;
+        }
+        // Interleaved: each round times every configuration once (one step
+        // between two events), starting from a different one each round, so
+        // clock or power drift hits them all alike.
+        let mut t = vec![Vec::with_capacity(ROUNDS); configs.len()];
+        for r in 0..ROUNDS {
+            for i in 0..configs.len() {
+                let c = (r + i) % configs.len();
+                t[c].push(time(1, &mut || {
+                    step(c);
+                }));
             }
-            let flops = 12.0 * m as f64 * N as f64 * K as f64;
+        }
+        let med: Vec<f64> = t
+            .iter_mut()
+            .map(|v| {
+                v.sort_by(|a, b| a.total_cmp(b));
+                v[v.len() / 2]
+            })
+            .collect();
+        let base = |k| {
+            configs
+                .iter()
+                .position(|&c| c == (k, SaveMode::PreActivations))
+        };
+        let eager_base = base(TrainingKernels::Eager).map_or(f64::NAN, |i| med[i]);
+        let cublas_base = base(TrainingKernels::Cublas).map_or(f64::NAN, |i| med[i]);
+        let flops = 12.0 * m as f64 * N as f64 * K as f64;
+        for (c, &(kernels, mode)) in configs.iter().enumerate() {
+            let name = label(kernels);
             writeln!(
                 md,
-                "| {m} | {label} | {mode:?} | {:.3} | {:.1} | {:.3} | {:.1} |",
-                med * 1e3,
-                flops / med / 1e12,
-                baseline / med,
-                saved_bytes.get() as f64 / 1e6
+                "| {m} | {name} | {mode:?} | {:.3} | {:.1} | {:.3} | {:.3} | {:.1} |",
+                med[c] * 1e3,
+                flops / med[c] / 1e12,
+                eager_base / med[c],
+                cublas_base / med[c],
+                saved_bytes[c] as f64 / 1e6
             )
             .unwrap();
             eprintln!(
-                "M={m:>5} {label} {mode:?}: {:.3} ms, {:.1} TFLOP/s, saved {:.1} MB",
-                med * 1e3,
-                flops / med / 1e12,
-                saved_bytes.get() as f64 / 1e6
+                "M={m:>5} {name} {mode:?}: {:.3} ms, {:.1} TFLOP/s, saved {:.1} MB",
+                med[c] * 1e3,
+                flops / med[c] / 1e12,
+                saved_bytes[c] as f64 / 1e6
             );
-            if !quick {
+        }
+        if !quick {
+            for (c, &(kernels, mode)) in configs.iter().enumerate() {
                 let tag = format!("{kernels:?}").to_lowercase();
                 group.bench_function(format!("{tag}/{mode:?}/m{m}"), |b| {
-                    b.iter_custom(|iters| Duration::from_secs_f64(time(iters, &mut step)))
+                    b.iter_custom(|iters| {
+                        Duration::from_secs_f64(time(iters, &mut || {
+                            step(c);
+                        }))
+                    })
                 });
             }
         }

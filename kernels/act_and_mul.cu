@@ -6,6 +6,9 @@
 //                                already include them)
 //                                out0 = d * u * act'(g)  (dGate, dtype T)
 //                                out1 = d * act(g)       (dUp,   dtype T)
+//   act_bwd_{f32,f16,bf16}     : out0 = b * act'(a)   (biases ignored: the
+//                                backward of act alone, as an eager
+//                                framework runs it; TrainingKernels::Eager)
 // Element (r, c) of operand X lives at X[r * ld_X + c]; null biases mean 0.
 // Launch: GLU_ELT_THREADS threads per block, any 1-D grid (grid-stride loop).
 // Arithmetic in f32, one rounding per output. In-place use is fine as long
@@ -17,7 +20,13 @@
 
 namespace {
 
-enum EltOp { OP_ACT_AND_MUL = 0, OP_ACT_INPLACE = 1, OP_MUL_BIAS = 2, OP_GLU_BWD = 3 };
+enum EltOp {
+  OP_ACT_AND_MUL = 0,
+  OP_ACT_INPLACE = 1,
+  OP_MUL_BIAS = 2,
+  OP_GLU_BWD = 3,
+  OP_ACT_BWD = 4
+};
 
 template <int OP> struct EltUses {
   static constexpr bool b = OP != OP_ACT_INPLACE;
@@ -36,9 +45,11 @@ __device__ __forceinline__ void elt_compute(float a, float b, float c, float ba,
     o0 = glu_act(a + ba, act, beta);
   } else if (OP == OP_MUL_BIAS) {
     o0 = a * (b + bb);
-  } else {
+  } else if (OP == OP_GLU_BWD) {
     o0 = c * b * glu_act_grad(a, act, beta);
     o1 = c * glu_act(a, act, beta);
+  } else {
+    o0 = b * glu_act_grad(a, act, beta);
   }
 }
 
@@ -132,3 +143,6 @@ GLU_ELT_KERNEL(mul_bias_bf16, __nv_bfloat16, OP_MUL_BIAS)
 GLU_ELT_KERNEL(glu_bwd_f32, float, OP_GLU_BWD)
 GLU_ELT_KERNEL(glu_bwd_f16, __half, OP_GLU_BWD)
 GLU_ELT_KERNEL(glu_bwd_bf16, __nv_bfloat16, OP_GLU_BWD)
+GLU_ELT_KERNEL(act_bwd_f32, float, OP_ACT_BWD)
+GLU_ELT_KERNEL(act_bwd_f16, __half, OP_ACT_BWD)
+GLU_ELT_KERNEL(act_bwd_bf16, __nv_bfloat16, OP_ACT_BWD)

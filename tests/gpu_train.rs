@@ -229,8 +229,14 @@ fn check<T: CudaElement>(
         fails.push(format!("{tag}: dWu in {} rel {e:.2e}", T::DTYPE.name()));
     }
     // Memory held between the passes.
+    // The eager baseline also keeps act(g), as autograd does.
+    let kept = if g.training_kernels() == TrainingKernels::Eager {
+        3
+    } else {
+        2
+    };
     let want_bytes = if mode == SaveMode::PreActivations {
-        2 * m * n * T::DTYPE.size()
+        kept * m * n * T::DTYPE.size()
     } else {
         0
     };
@@ -362,6 +368,52 @@ fn cublas_training_path_matches_cpu_backward() {
         }
     }
     for f in &fails {
+        eprintln!("{f}");
+    }
+    assert!(fails.is_empty(), "{} failures", fails.len());
+}
+
+/// The unfused baseline of the training bench (`TrainingKernels::Eager`):
+/// separate activation / multiply / activation-backward kernels around the
+/// same cuBLAS GEMMs. Its intermediates (`act(g)`, `dOut ⊙ u`) are rounded
+/// to T, hence the same tolerances as the other paths (one rounding of a
+/// factor adds at most one unit of T to the normwise error).
+#[test]
+fn eager_training_baseline_matches_cpu_backward() {
+    let Some(shared) = gpu() else { return };
+    let g = CudaGlu::with_stream(shared.context().new_stream().unwrap()).unwrap();
+    g.set_training_kernels(TrainingKernels::Eager);
+    let mut rng = Rng::fresh("eager_training");
+    let mut fails = Vec::new();
+    for (i, shape) in [(1, 8, 8), (7, 40, 24), (33, 64, 72), (300, 200, 264)]
+        .into_iter()
+        .enumerate()
+    {
+        for form in [Form::Kn, Form::Nk, Form::Concat] {
+            for (j, act) in Activation::ALL.into_iter().enumerate() {
+                let bias = (i + j) % 2 == 0;
+                for mode in [SaveMode::PreActivations, SaveMode::Recompute] {
+                    fails.extend(check::<f32>(
+                        &g, &mut rng, shape, form, bias, act, mode, 1e-5,
+                    ));
+                    fails.extend(check::<bf16>(
+                        &g, &mut rng, shape, form, !bias, act, mode, 2e-2,
+                    ));
+                }
+            }
+        }
+        fails.extend(check::<f16>(
+            &g,
+            &mut rng,
+            shape,
+            Form::Nk,
+            true,
+            Activation::GeluTanh,
+            SaveMode::PreActivations,
+            4e-3,
+        ));
+    }
+    for f in fails.iter().take(40) {
         eprintln!("{f}");
     }
     assert!(fails.is_empty(), "{} failures", fails.len());

@@ -195,6 +195,11 @@ static void test_elt(const char* kname, EltKernel kern, int op, int64_t rows, in
       } else if (op == 2) {  // a * (b + bb)
         r0 = av * (bv + bbv);
         ok = ck.add(g0, r0, elt_mul_allow(av, bv, bbv, HT<T>::u, tiny));
+      } else if (op == 4) {  // act_bwd: out0 = b * act'(a)
+        r0 = bv * ref_act_grad(av, act, beta);
+        double allow0, allow1;
+        elt_bwd_allow(av, 1.0, bv, act, beta, HT<T>::u, tiny, &allow0, &allow1);
+        ok = ck.add(g0, r0, allow0);
       } else {  // glu_bwd: out0 = d * u * act'(g), out1 = d * act(g)
         r0 = cv * bv * ref_act_grad(av, act, beta);
         r1 = cv * ref_act(av, act, beta);
@@ -298,14 +303,15 @@ int main() {
         test_fused<__nv_bfloat16>(layout ? "fused_glu_simt_nk_bf16" : "fused_glu_simt_kn_bf16", b16k, false, layout, s.m, s.n, s.k, act, bias, mis);
       }
 
-  EltKernel ek[4][3] = {{act_and_mul_f32, act_and_mul_f16, act_and_mul_bf16},
+  EltKernel ek[5][3] = {{act_and_mul_f32, act_and_mul_f16, act_and_mul_bf16},
                         {act_inplace_f32, act_inplace_f16, act_inplace_bf16},
                         {mul_bias_f32, mul_bias_f16, mul_bias_bf16},
-                        {glu_bwd_f32, glu_bwd_f16, glu_bwd_bf16}};
-  const char* en[4] = {"act_and_mul", "act_inplace", "mul_bias", "glu_bwd"};
+                        {glu_bwd_f32, glu_bwd_f16, glu_bwd_bf16},
+                        {act_bwd_f32, act_bwd_f16, act_bwd_bf16}};
+  const char* en[5] = {"act_and_mul", "act_inplace", "mul_bias", "glu_bwd", "act_bwd"};
   struct EShape { int64_t rows, n, ld; size_t mis; int grid; };
   const EShape es[] = {{33, 64, 128, 0, 7}, {5, 37, 40, 0, 3}, {17, 48, 48, 1, 1000}, {3, 16, 16, 0, 1}};
-  for (int op = 0; op < 4; ++op)
+  for (int op = 0; op < 5; ++op)
     for (auto s : es)
       for (int act = 0; act < 7; ++act) {
         char nm[64];
@@ -319,7 +325,7 @@ int main() {
       }
   // Deep negative / large pre-activations (GELU cancellation regime, exp
   // overflow in the sigmoid forms), f32.
-  for (int op : {0, 3})
+  for (int op : {0, 3, 4})
     for (int act = 0; act < 7; ++act) {
       char nm[64];
       std::snprintf(nm, sizeof nm, "%s_f32", en[op]);

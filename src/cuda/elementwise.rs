@@ -17,6 +17,11 @@ pub(crate) enum EltOp {
     MulBias,
     /// `out0 = dOut * u * act'(g)`, `out1 = dOut * act(g)`
     GluBwd,
+    /// `out0 = b * act'(a)`: the backward of the activation alone, one of
+    /// the separate kernels of [`TrainingKernels::Eager`].
+    ///
+    /// [`TrainingKernels::Eager`]: super::TrainingKernels::Eager
+    ActBwd,
 }
 
 impl EltOp {
@@ -26,6 +31,7 @@ impl EltOp {
             EltOp::ActInplace => "act_inplace",
             EltOp::MulBias => "mul_bias",
             EltOp::GluBwd => "glu_bwd",
+            EltOp::ActBwd => "act_bwd",
         }
     }
 }

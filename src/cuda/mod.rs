@@ -138,6 +138,24 @@ pub enum TrainingKernels {
     /// with TMA (`fused_glu_wgmma_prestaged_*`). **Experimental: compiled,
     /// not yet run on a GPU.**
     FusedStaged = 2,
+    /// The unfused baseline: what an eager framework runs for
+    /// `act(x·Wg + bg) ⊙ (x·Wu + bu)` and its autograd backward, one kernel
+    /// per operation. Forward: two cuBLAS GEMMs (bias included, like
+    /// `addmm`), an activation kernel, a multiply kernel; with
+    /// [`SaveMode::PreActivations`] it keeps the pre-activations **and**
+    /// `act(g)` (`3·M·N` elements, what autograd saves for the activation
+    /// and the multiply), with [`SaveMode::Recompute`] nothing (the backward
+    /// recomputes them, like activation checkpointing). Backward: separate
+    /// kernels for `dOut ⊙ u`, `dOut ⊙ act(g)` and the activation's
+    /// backward, then the same cuBLAS GEMMs as [`TrainingKernels::Cublas`]
+    /// (dX as two GEMMs, the second accumulating, where a framework would
+    /// add two products in a third kernel). It is the reference of the
+    /// training benchmark, not a path to train with. **Compiled, not yet run
+    /// on a GPU.**
+    ///
+    /// [`SaveMode::PreActivations`]: crate::cpu::SaveMode::PreActivations
+    /// [`SaveMode::Recompute`]: crate::cpu::SaveMode::Recompute
+    Eager = 3,
 }
 
 /// A handle to one GPU: context, stream, kernel modules and cuBLAS.
@@ -279,7 +297,7 @@ impl CudaGlu {
     /// default). The fused choices run the Hopper kernel's training variants
     /// wherever the Hopper kernel can run (compute capability 9.0, bf16/f16,
     /// K and N multiples of 8, aligned buffers, M > 32) and the cuBLAS-based
-    /// path elsewhere.
+    /// path elsewhere; [`TrainingKernels::Eager`] is the unfused baseline.
     ///
     /// ```no_run
     /// # fn main() -> swiglu::Result<()> {
@@ -302,6 +320,7 @@ impl CudaGlu {
         {
             1 => TrainingKernels::Fused,
             2 => TrainingKernels::FusedStaged,
+            3 => TrainingKernels::Eager,
             _ => TrainingKernels::Cublas,
         }
     }

@@ -15,6 +15,11 @@
 //!   `glu_bwd`; with the fused training kernels on, the Hopper kernel
 //!   recomputes `g` and `u` tile by tile and its epilogue writes `D`
 //!   directly (no `P` in memory, no separate pass).
+//! * [`TrainingKernels::Eager`], the unfused baseline of the training
+//!   benchmark: the forward adds an activation kernel and a multiply kernel
+//!   to the cuBLAS GEMMs and keeps `act(g)` too; the backward's first stage
+//!   is three kernels (`dOut ⊙ u`, `dOut ⊙ act(g)`, the activation's
+//!   backward) instead of `glu_bwd`.
 //! * backward, second stage:
 //!   `dX = dG·Wgᵀ + dU·Wuᵀ`, `dWg = xᵀ·dG`, `dWu = xᵀ·dU` and the bias
 //!   gradients (column sums, as GEMMs against a ones vector), all with f32
@@ -44,6 +49,10 @@ pub struct DeviceSaved<T> {
     n: usize,
     /// `[M, 2N]`: each row is the biased gate pre-activations, then the up ones.
     pre: Option<CudaSlice<T>>,
+    /// `[M, N]`: `act(g)`, kept only by [`TrainingKernels::Eager`] (as an
+    /// eager framework's autograd keeps the activation's output for the
+    /// multiply's backward).
+    act: Option<CudaSlice<T>>,
 }
 
 impl<T: Element> DeviceSaved<T> {
@@ -76,9 +85,12 @@ impl<T: Element> DeviceSaved<T> {
         self.pre.as_ref()
     }
     /// Device bytes held between the passes: `2·M·N·size_of::<T>()` for
-    /// [`SaveMode::PreActivations`], 0 for [`SaveMode::Recompute`].
+    /// [`SaveMode::PreActivations`] (`3·M·N·size_of::<T>()` with
+    /// [`TrainingKernels::Eager`], which also keeps `act(g)`), 0 for
+    /// [`SaveMode::Recompute`].
     pub fn bytes(&self) -> usize {
-        self.pre.as_ref().map_or(0, |p| p.len() * T::DTYPE.size())
+        let len = |b: &Option<CudaSlice<T>>| b.as_ref().map_or(0, |p| p.len());
+        (len(&self.pre) + len(&self.act)) * T::DTYPE.size()
     }
 }
 
@@ -178,14 +190,42 @@ impl CudaGlu {
         act.validate()?;
         let m = check_io(x.len(), x_shape, w.k, w.n, out.len())?;
         let n = w.n;
+        let eager = self.training_kernels() == TrainingKernels::Eager;
         match mode {
             SaveMode::Recompute => {
-                self.forward(x, x_shape, w, act, out, Path::Auto)?;
+                let path = if eager { Path::CublasEager } else { Path::Auto };
+                self.forward(x, x_shape, w, act, out, path)?;
                 Ok(DeviceSaved {
                     mode,
                     m,
                     n,
                     pre: None,
+                    act: None,
+                })
+            }
+            SaveMode::PreActivations if eager => {
+                let pre = self.preactivations(x, m, w)?;
+                let act_g = self.eager_act(&pre, m, n, act)?;
+                if m > 0 {
+                    let s = &self.stream;
+                    let (pp, _g1) = pre.device_ptr(s);
+                    let (ap, _g2) = act_g.device_ptr(s);
+                    let (op, _g3) = out.device_ptr_mut(s);
+                    let mut e = GluEltParams::empty(m, n, act.code(), act.beta());
+                    e.a = ap as *const c_void;
+                    e.b = (pp + (n * T::DTYPE.size()) as u64) as *const c_void;
+                    e.ld_b = 2 * n as i64;
+                    e.out0 = op as *mut c_void;
+                    // SAFETY: act_g and out hold [m, n], pre [m, 2n] elements
+                    // of T (checked above); no bias (already inside `pre`).
+                    unsafe { self.launch_elt(EltOp::MulBias, T::DTYPE, &e) }?;
+                }
+                Ok(DeviceSaved {
+                    mode,
+                    m,
+                    n,
+                    pre: Some(pre),
+                    act: Some(act_g),
                 })
             }
             SaveMode::PreActivations => {
@@ -209,6 +249,7 @@ impl CudaGlu {
                         m,
                         n,
                         pre: Some(pre),
+                        act: None,
                     });
                 }
                 let pre = self.preactivations(x, m, w)?;
@@ -231,9 +272,35 @@ impl CudaGlu {
                     m,
                     n,
                     pre: Some(pre),
+                    act: None,
                 })
             }
         }
+    }
+
+    /// `act(g)`, `[m, n]`, from the pre-activations `pre` (`[m, 2n]`): the
+    /// separate activation kernel of [`TrainingKernels::Eager`].
+    fn eager_act<T: CudaElement>(
+        &self,
+        pre: &CudaSlice<T>,
+        m: usize,
+        n: usize,
+        act: Activation,
+    ) -> Result<CudaSlice<T>> {
+        let s = &self.stream;
+        // SAFETY: the activation kernel writes all [m, n] elements (m > 0).
+        let mut a = unsafe { s.alloc::<T>(checked_elems("M*N", m, n)?) }?;
+        if m > 0 {
+            let (pp, _g1) = pre.device_ptr(s);
+            let (ap, _g2) = a.device_ptr_mut(s);
+            let mut e = GluEltParams::empty(m, n, act.code(), act.beta());
+            e.a = pp as *const c_void;
+            e.ld_a = 2 * n as i64;
+            e.out0 = ap as *mut c_void;
+            // SAFETY: pre holds [m, 2n], `a` [m, n] elements of T.
+            unsafe { self.launch_elt(EltOp::ActInplace, T::DTYPE, &e) }?;
+        }
+        Ok(a)
     }
 
     /// Whether the Hopper kernel's training variants take this problem: the
@@ -249,7 +316,11 @@ impl CudaGlu {
         m: usize,
         w: &DeviceGluWeights<'_, T>,
     ) -> bool {
-        if self.training_kernels() == TrainingKernels::Cublas || m <= SKINNY_AUTO_MAX_M {
+        let fused = matches!(
+            self.training_kernels(),
+            TrainingKernels::Fused | TrainingKernels::FusedStaged
+        );
+        if !fused || m <= SKINNY_AUTO_MAX_M {
             return false;
         }
         let s = &self.stream;
@@ -313,11 +384,16 @@ impl CudaGlu {
         }
         let d = T::DTYPE;
         let es = d.size() as u64;
-        let ones = s.clone_htod(&vec![T::from_f32(1.0); m])?;
+        // Biases are broadcast by a rank-1 GEMM against a ones vector, made
+        // (a host-to-device copy) only when there is a bias.
+        let ones = if w.bias_gate.is_some() || w.bias_up.is_some() {
+            Some(s.clone_htod(&vec![T::from_f32(1.0); m])?)
+        } else {
+            None
+        };
         {
             let (xp, _gx) = x.device_ptr(s);
             let (pp, _gp) = pre.device_ptr_mut(s);
-            let (op, _go) = ones.device_ptr(s);
             let halves = [
                 (&w.gate, &w.bias_gate, pp),
                 (&w.up, &w.bias_up, pp + n as u64 * es),
@@ -330,8 +406,9 @@ impl CudaGlu {
                     ld: 2 * n,
                     trans: false,
                 };
-                let beta = match bias {
-                    Some(b) => {
+                let beta = match (bias, &ones) {
+                    (Some(b), Some(ones)) => {
+                        let (op, _go) = ones.device_ptr(s);
                         let (bp, _gb) = b.device_ptr(s);
                         // SAFETY: ones [m,1] · bias [1,n] into the [m, n] half of
                         // `pre` (ld 2n): all within the allocations checked above.
@@ -356,7 +433,7 @@ impl CudaGlu {
                         }?;
                         1.0
                     }
-                    None => 0.0,
+                    _ => 0.0,
                 };
                 let wop = match w.layout {
                     WeightLayout::KN => Operand {
@@ -507,7 +584,7 @@ impl CudaGlu {
             let (gp, _g3) = dgu.device_ptr_mut(s);
             self.launch_wgmma_train(x, w, act, m, 0, gp, dp, EPI_DGU)?;
         } else {
-            let recomputed;
+            let (recomputed, recomputed_act);
             let pre = match (&saved.pre, saved.mode) {
                 (Some(p), SaveMode::PreActivations) => p,
                 (None, SaveMode::Recompute) => {
@@ -520,26 +597,49 @@ impl CudaGlu {
                     ));
                 }
             };
-            let (pp, _g1) = pre.device_ptr(s);
-            let (dp, _g2) = d_out.device_ptr(s);
-            let (gp, _g3) = dgu.device_ptr_mut(s);
-            let mut e = GluEltParams::empty(m, n, act.code(), act.beta());
-            e.a = pp as *const c_void;
-            e.b = (pp + n as u64 * es) as *const c_void;
-            e.c = dp as *const c_void;
-            e.out0 = gp as *mut c_void;
-            e.out1 = (gp + n as u64 * es) as *mut c_void;
-            (e.ld_a, e.ld_b, e.ld_out0, e.ld_out1) =
-                (2 * n as i64, 2 * n as i64, 2 * n as i64, 2 * n as i64);
-            // SAFETY: pre and dgu hold [m, 2n], d_out [m, n] elements of T.
-            unsafe { self.launch_elt(EltOp::GluBwd, d, &e) }?;
+            if self.training_kernels() == TrainingKernels::Eager {
+                let act_g = match &saved.act {
+                    Some(a) => a,
+                    None => {
+                        recomputed_act = self.eager_act(pre, m, n, act)?;
+                        &recomputed_act
+                    }
+                };
+                self.eager_gate_grads(pre, act_g, d_out, &mut dgu, m, n, act)?;
+            } else {
+                let (pp, _g1) = pre.device_ptr(s);
+                let (dp, _g2) = d_out.device_ptr(s);
+                let (gp, _g3) = dgu.device_ptr_mut(s);
+                let mut e = GluEltParams::empty(m, n, act.code(), act.beta());
+                e.a = pp as *const c_void;
+                e.b = (pp + n as u64 * es) as *const c_void;
+                e.c = dp as *const c_void;
+                e.out0 = gp as *mut c_void;
+                e.out1 = (gp + n as u64 * es) as *mut c_void;
+                (e.ld_a, e.ld_b, e.ld_out0, e.ld_out1) =
+                    (2 * n as i64, 2 * n as i64, 2 * n as i64, 2 * n as i64);
+                // SAFETY: pre and dgu hold [m, 2n], d_out [m, n] elements of T.
+                unsafe { self.launch_elt(EltOp::GluBwd, d, &e) }?;
+            }
         }
         let (gp, _g3) = dgu.device_ptr(s);
 
         let (xp, _g4) = x.device_ptr(s);
         let beta_w = if accumulate { 1.0 } else { 0.0 };
-        let ones = s.clone_htod(&vec![T::from_f32(1.0); m])?;
-        let (onep, _g5) = ones.device_ptr(s);
+        // The bias gradients are GEMMs against a ones vector; it is made (a
+        // host-to-device copy) only when there is a bias.
+        let ones = if grads.d_b_gate.is_some() || grads.d_b_up.is_some() {
+            Some(s.clone_htod(&vec![T::from_f32(1.0); m])?)
+        } else {
+            None
+        };
+        let (onep, _g5) = match &ones {
+            Some(o) => {
+                let (p, g) = o.device_ptr(s);
+                (p, Some(g))
+            }
+            None => (0, None),
+        };
         let (dxp, _g6) = grads.dx.device_ptr_mut(s);
         let halves = [
             (&w.gate, gp, &mut grads.d_w_gate, grads.d_b_gate.as_mut()),
@@ -649,5 +749,57 @@ impl CudaGlu {
             }
         }
         Ok(())
+    }
+
+    /// The eager first stage of the backward, three separate kernels:
+    /// `t = dOut ⊙ u`, `dU = dOut ⊙ act(g)`, `dG = t ⊙ act'(g)`, into
+    /// `dgu = [dG | dU]` (`[m, 2n]`). Only for [`TrainingKernels::Eager`].
+    #[allow(clippy::too_many_arguments)]
+    fn eager_gate_grads<T: CudaElement, D: DevicePtr<T>>(
+        &self,
+        pre: &CudaSlice<T>,
+        act_g: &CudaSlice<T>,
+        d_out: &D,
+        dgu: &mut CudaSlice<T>,
+        m: usize,
+        n: usize,
+        act: Activation,
+    ) -> Result<()> {
+        let s = &self.stream;
+        let es = T::DTYPE.size() as u64;
+        let ld2 = 2 * n as i64;
+        // SAFETY: the multiply kernel below writes all [m, n] elements.
+        let mut t = unsafe { s.alloc::<T>(checked_elems("M*N", m, n)?) }?;
+        let (pp, _g1) = pre.device_ptr(s);
+        let (ap, _g2) = act_g.device_ptr(s);
+        let (dp, _g3) = d_out.device_ptr(s);
+        let (tp, _g4) = t.device_ptr_mut(s);
+        let (gp, _g5) = dgu.device_ptr_mut(s);
+        let base = GluEltParams::empty(m, n, act.code(), act.beta());
+        // t = dOut ⊙ u
+        let mut e = base;
+        e.a = dp as *const c_void;
+        e.b = (pp + n as u64 * es) as *const c_void;
+        e.ld_b = ld2;
+        e.out0 = tp as *mut c_void;
+        // SAFETY: d_out and t hold [m, n], pre [m, 2n] elements of T.
+        unsafe { self.launch_elt(EltOp::MulBias, T::DTYPE, &e) }?;
+        // dU = dOut ⊙ act(g)
+        let mut e = base;
+        e.a = dp as *const c_void;
+        e.b = ap as *const c_void;
+        e.out0 = (gp + n as u64 * es) as *mut c_void;
+        e.ld_out0 = ld2;
+        // SAFETY: d_out and act_g hold [m, n], dgu [m, 2n] elements of T.
+        unsafe { self.launch_elt(EltOp::MulBias, T::DTYPE, &e) }?;
+        // dG = t ⊙ act'(g)
+        let mut e = base;
+        e.a = pp as *const c_void;
+        e.ld_a = ld2;
+        e.b = tp as *const c_void;
+        e.out0 = gp as *mut c_void;
+        e.ld_out0 = ld2;
+        // SAFETY: pre and dgu hold [m, 2n], t [m, n] elements of T.
+        unsafe { self.launch_elt(EltOp::ActBwd, T::DTYPE, &e) }
     }
 }
