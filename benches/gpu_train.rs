@@ -3,7 +3,9 @@
 //! GEMMs + one kernel per elementwise operation, keeping g, u and act(g),
 //! what an eager framework runs; the reference), the cuBLAS-based
 //! path (the default: cuBLAS GEMMs + this crate's fused elementwise
-//! kernels) and the Hopper kernel's training variants
+//! kernels; the weights are one `[2N, K]` tensor, so its pre-activations
+//! and dX are one GEMM each where the eager baseline runs one per
+//! projection) and the Hopper kernel's training variants
 //! (`TrainingKernels::Fused`, `TrainingKernels::FusedStaged`), bf16, K = 4096,
 //! N = 11008, M ∈ {512, 2048, 8192}; CUDA-event
 //! timing (median of 15 single-step event pairs after warm-up, the

@@ -2,8 +2,9 @@
 //!
 //! * forward, [`SaveMode::PreActivations`]: the biased pre-activations
 //!   `P = [x·Wg + bg | x·Wu + bu]` (`[M, 2N]`, element type `T`) and
-//!   `out = act(P_g) ⊙ P_u`; `P` is kept. cuBLAS for `P`, then
-//!   `act_and_mul`; with fused [`TrainingKernels`] (off by default:
+//!   `out = act(P_g) ⊙ P_u`; `P` is kept. cuBLAS for `P` (one GEMM for
+//!   both halves when the weights are one `[2N, K]` tensor, see
+//!   [`DeviceGluWeights::from_gate_up`]), then `act_and_mul`; with fused [`TrainingKernels`] (off by default:
 //!   measured slower, see there) and where the Hopper kernel can take the
 //!   problem, one launch of the fused kernel with an epilogue that also
 //!   stores `P`.
@@ -21,7 +22,8 @@
 //!   is three kernels (`dOut ⊙ u`, `dOut ⊙ act(g)`, the activation's
 //!   backward) instead of `glu_bwd`.
 //! * backward, second stage:
-//!   `dX = dG·Wgᵀ + dU·Wuᵀ`, `dWg = xᵀ·dG`, `dWu = xᵀ·dU` and the bias
+//!   `dX = dG·Wgᵀ + dU·Wuᵀ` (one GEMM over K = 2N with `[2N, K]` weights,
+//!   else two), `dWg = xᵀ·dG`, `dWu = xᵀ·dU` and the bias
 //!   gradients (column sums, as GEMMs against a ones vector), all with f32
 //!   accumulation and optional accumulation into the existing gradients.
 
@@ -368,7 +370,20 @@ impl CudaGlu {
         self.launch_wgmma_epi(&p, Epilogue::Train(&t), T::DTYPE, w.layout)
     }
 
-    /// `P = [x·Wg + bg | x·Wu + bu]`, `[m, 2n]` row-major.
+    /// Whether the cuBLAS steps of training treat the weights as one
+    /// `[2N, K]` matrix: one GEMM for both pre-activations and one GEMM over
+    /// K = 2N for dX, instead of one per projection. Needs weights made with
+    /// [`DeviceGluWeights::from_gate_up`]; never for the eager baseline,
+    /// which runs the projections separately as unfused code does.
+    fn concat_gemms<T: CudaElement>(&self, w: &DeviceGluWeights<'_, T>) -> bool {
+        w.concatenated
+            && w.layout == WeightLayout::NK
+            && self.training_kernels() != TrainingKernels::Eager
+    }
+
+    /// `P = [x·Wg + bg | x·Wu + bu]`, `[m, 2n]` row-major: per projection a
+    /// bias broadcast (rank-1 GEMM) and a GEMM accumulating onto it, or with
+    /// concatenated weights ([`CudaGlu::concat_gemms`]) one `[m, 2n]` GEMM.
     fn preactivations<T: CudaElement, X: DevicePtr<T>>(
         &self,
         x: &X,
@@ -391,9 +406,19 @@ impl CudaGlu {
         } else {
             None
         };
+        // One GEMM for both halves needs one beta for both: both biases
+        // broadcast first (beta 1) or neither (beta 0).
+        let one_gemm = self.concat_gemms(w) && w.bias_gate.is_some() == w.bias_up.is_some();
         {
             let (xp, _gx) = x.device_ptr(s);
             let (pp, _gp) = pre.device_ptr_mut(s);
+            let x_op = Operand {
+                ptr: xp,
+                dtype: d,
+                ld: k,
+                trans: false,
+            };
+            let mut beta_all = 0.0;
             let halves = [
                 (&w.gate, &w.bias_gate, pp),
                 (&w.up, &w.bias_up, pp + n as u64 * es),
@@ -435,6 +460,10 @@ impl CudaGlu {
                     }
                     _ => 0.0,
                 };
+                if one_gemm {
+                    beta_all = beta;
+                    continue;
+                }
                 let wop = match w.layout {
                     WeightLayout::KN => Operand {
                         ptr: wp,
@@ -450,18 +479,30 @@ impl CudaGlu {
                     },
                 };
                 // SAFETY: x [m,k], weight [k*n] in its layout, `pre` half [m, n] (ld 2n).
+                unsafe { self.gemm_rm((m, n, k), x_op, wop, c, beta) }?;
+            }
+            if one_gemm {
+                let (wp, _gw) = w.gate.device_ptr(s);
+                // SAFETY: concatenated weights: `gate` starts one [2n, k]
+                // row-major allocation (`up` follows it, DeviceGluWeights::
+                // from_gate_up); x [m, k]; `pre` [m, 2n].
                 unsafe {
                     self.gemm_rm(
-                        (m, n, k),
+                        (m, 2 * n, k),
+                        x_op,
                         Operand {
-                            ptr: xp,
+                            ptr: wp,
                             dtype: d,
                             ld: k,
+                            trans: true,
+                        },
+                        Operand {
+                            ptr: pp,
+                            dtype: d,
+                            ld: 2 * n,
                             trans: false,
                         },
-                        wop,
-                        c,
-                        beta,
+                        beta_all,
                     )
                 }?;
             }
@@ -650,6 +691,40 @@ impl CudaGlu {
                 grads.d_b_up.as_mut(),
             ),
         ];
+        // dX = [dG | dU] · [Wg | Wu]ᵀ: with concatenated weights one GEMM over
+        // K = 2N (the [2n, k] storage is exactly [Wg | Wu]ᵀ), else one per
+        // projection, the second accumulating.
+        let dx_one_gemm = self.concat_gemms(w);
+        if dx_one_gemm {
+            let (wp, _gw) = w.gate.device_ptr(s);
+            // SAFETY: dgu [m, 2n]; concatenated weights: `gate` starts one
+            // [2n, k] row-major allocation (DeviceGluWeights::from_gate_up);
+            // dx [m, k] (length-checked above).
+            unsafe {
+                self.gemm_rm(
+                    (m, k, 2 * n),
+                    Operand {
+                        ptr: gp,
+                        dtype: d,
+                        ld: 2 * n,
+                        trans: false,
+                    },
+                    Operand {
+                        ptr: wp,
+                        dtype: d,
+                        ld: k,
+                        trans: false,
+                    },
+                    Operand {
+                        ptr: dxp,
+                        dtype: gd,
+                        ld: k,
+                        trans: false,
+                    },
+                    0.0,
+                )
+            }?;
+        }
         for (i, (wt, dh, dw, db)) in halves.into_iter().enumerate() {
             let (wp, _gw) = wt.device_ptr(s);
             let (dwp, _gdw) = dw.device_ptr_mut(s);
@@ -690,13 +765,15 @@ impl CudaGlu {
             // (x [m,k], dh [m,n] with ld 2n inside dgu, weights and their
             // gradients [k*n] in the weights' layout, biases/ones [n]/[m]).
             unsafe {
-                self.gemm_rm(
-                    (m, k, n),
-                    dh_op(false),
-                    wt_op,
-                    dx_op,
-                    if i == 0 { 0.0 } else { 1.0 },
-                )?;
+                if !dx_one_gemm {
+                    self.gemm_rm(
+                        (m, k, n),
+                        dh_op(false),
+                        wt_op,
+                        dx_op,
+                        if i == 0 { 0.0 } else { 1.0 },
+                    )?;
+                }
                 match w.layout {
                     // dW [n, k] = dHᵀ · x
                     WeightLayout::NK => self.gemm_rm(
