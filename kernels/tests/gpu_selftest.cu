@@ -5,7 +5,9 @@
 //     $NVCC -O2 -std=c++17 -gencode=arch=compute_90a,code=sm_90a \
 //           -gencode=arch=compute_80,code=sm_80 -I kernels \
 //           kernels/tests/gpu_selftest.cu -o gpu_selftest
-//   run on the GPU machine: ./gpu_selftest      (exit 0 = all passed, ~seconds)
+//   run on the GPU machine: ./gpu_selftest      (exit 0 = all passed, ~seconds;
+//     then prints the mma.sync throughput probes, see mma_perf_probe.cuh;
+//     ./gpu_selftest --no-perf skips them)
 // Checks (error model in selftest_ref.h, itself tested on the host by
 // selftest_ref_test.cpp): every element within tol_rel(T)*|ref| + the
 // standard f32 dot-product bound gamma_K * sum|x_k w_k| propagated through
@@ -31,6 +33,7 @@
 static int g_fail = 0, g_checks = 0;
 
 #include "selftest_ref.h"
+#include "mma_perf_probe.cuh"
 
 template <typename T> struct HT;
 template <> struct HT<float> {
@@ -260,7 +263,7 @@ static void test_probes() {
   std::printf("%s glu_params_probe\n", bad ? "FAIL" : "ok  ");
 }
 
-int main() {
+int main(int argc, char** argv) {
   test_probes();
 
   struct Shape { int64_t m, n, k; };
@@ -333,5 +336,8 @@ int main() {
     }
 
   std::printf("\n%d/%d checks passed\n", g_checks - g_fail, g_checks);
+  // Throughput probes of the mma.sync kernel (print only; see
+  // mma_perf_probe.cuh). Skipped with --no-perf.
+  if (!(argc > 1 && std::strcmp(argv[1], "--no-perf") == 0)) mma_probe::run();
   return g_fail ? 1 : 0;
 }
