@@ -2,6 +2,21 @@
 // ldmatrix). out[m,n] = act(x[m,:]*Wg[:,n] + bg[n]) * (x[m,:]*Wu[:,n] + bu[n])
 //
 // Kernels: fused_glu_mma_{kn,nk}_{bf16,f16}(GluParams p)
+//          fused_glu_mma_{kn,nk}_tf32(GluParams p): f32 inputs on the tf32
+//          tensor cores (mma.m16n8k8.tf32; the tensor core reads the top 19
+//          bits of each f32 input, i.e. 10 mantissa bits, so each product
+//          carries a relative error up to ~2^-9); f32 accumulation and
+//          output. Opt-in only (Path::FusedMmaTf32, CudaGlu::set_allow_tf32).
+//
+// tf32 variant: every tile has the same BYTES as the 16-bit one: a k-tile is
+// 64 bytes of k per row (32 bf16/f16 or 16 f32), one mma k-step 32 bytes
+// (k16 or k8), so the x and NK tiles, their swizzle, cp.async chunk maps and
+// ldmatrix addressing are unchanged (ldmatrix of 8x8 b16 = 8 rows x 4 f32
+// gives thread t row t/4, f32 element t%4: exactly the tf32 A fragment
+// (g, t) / (g+8, t) / (g, t+4) / (g+8, t+4) and the B fragment (k = t, n = g)
+// / (k = t+4, n = g) of an NK tile). The KN tile is [16 k][128 n] f32
+// (512-byte rows, glu_swz512) and is read with 32-bit ld.shared (ldmatrix
+// .trans cannot split 32-bit elements), conflict-free (glu_swizzle.cuh).
 //
 // Tiling (design notes and performance model: kernels/NOTES-mma.md)
 //   block tile   GLU_MMA_BM x GLU_MMA_BN = 128 x 128 of out, i.e. the same
@@ -33,7 +48,8 @@
 //   operands     x: ldmatrix -> A (row); NK tile: ldmatrix -> B (col);
 //                KN tile: ldmatrix.trans -> B (col). See glu_mma_frag.cuh.
 // Assumptions (checked by the Rust side, which otherwise uses the SIMT kernel)
-//   K % 8 == 0, N % 8 == 0, x / w_gate / w_up / out 16-byte aligned
+//   K % 8 == 0, N % 8 == 0 (tf32: K % 4 == 0, N % 4 == 0: 16-byte chunks),
+//   x / w_gate / w_up / out 16-byte aligned
 //   (biases: 2-byte aligned, read as scalars). M, N, K any size otherwise;
 //   all global offsets are int64. Out-of-range rows / cols / k of a tile are
 //   zero-filled in smem (cp.async src-size 0, address clamped to the base);
@@ -50,7 +66,7 @@ static_assert(GLU_MMA_STAGES >= 3, "pipeline (one barrier per k-tile needs >= 3 
 
 namespace {
 
-constexpr int kBM = GLU_MMA_BM, kBN = GLU_MMA_BN, kBK = GLU_MMA_BK;
+constexpr int kBM = GLU_MMA_BM, kBN = GLU_MMA_BN, kBK = GLU_MMA_BK;  // kBK in 16-bit elements
 constexpr int kStages = GLU_MMA_STAGES;
 constexpr int kKS = kBK / 16;  // k16 steps per k-tile (2)
 constexpr int kMI = 4;         // m16 tiles per warp (64 rows)
@@ -62,6 +78,25 @@ constexpr uint32_t kStageBytes = kABytes + 2 * kBBytes;
 static_assert(kStages * kStageBytes == GLU_MMA_SMEM_BYTES, "smem size contract");
 static_assert(kKS == 2, "fragment double buffer indexing below assumes 2 k16 steps");
 
+// Per element type: elements per 16-byte chunk, k elements per k-tile (64
+// bytes), and the KN tile shape [kKnRows k][kBN n] (kKnChunks chunks/row).
+template <typename T>
+struct MmaElem {
+  static constexpr int kChunk = 16 / (int)sizeof(T);  // 8 (16-bit) or 4 (f32)
+  static constexpr int kTileK = 4 * kChunk;           // 32 or 16
+  static constexpr int kKnChunks = kBN / kChunk;      // 16 or 32
+  static constexpr int kKnRows = 512 / kKnChunks;     // 32 or 16 (= kTileK)
+};
+static_assert(MmaElem<__nv_bfloat16>::kTileK == kBK, "16-bit k-tile is GLU_MMA_BK");
+static_assert(MmaElem<float>::kKnRows == MmaElem<float>::kTileK, "KN tile rows = k-tile");
+
+// KN tile byte offset of chunk `c` of row `r` (256-byte rows for 16-bit
+// types, 512-byte rows for f32).
+template <typename T>
+__device__ __forceinline__ uint32_t kn_swz(uint32_t r, uint32_t c) {
+  return sizeof(T) == 4 ? glu_swz512(r, c) : glu_swz256(r, c);
+}
+
 // Issue the cp.asyncs of the k-tile starting at k0 into one stage (6 x 16 B
 // per thread: 2 for x, 2 per weight). Predicated-off chunks are zero-filled.
 // Chunk mapping (replicated in kernels/tests/swizzle_test.cpp):
@@ -72,11 +107,12 @@ __device__ __forceinline__ void load_stage(uint32_t st, const T* __restrict__ x,
                                            const T* __restrict__ wg, const T* __restrict__ wu,
                                            int64_t M, int64_t N, int64_t K, int64_t m_blk,
                                            int64_t n_blk, int64_t k0, int tid) {
+  using E = MmaElem<T>;
   const uint32_t s_a = st, s_bg = st + kABytes, s_bu = st + kABytes + kBBytes;
   {
-    // x tile [128 m][32 k]: 128 rows x 4 chunks = 512 chunks.
+    // x tile [128 m][64 bytes of k]: 128 rows x 4 chunks = 512 chunks.
     const int c = tid & 3;
-    const int64_t gk = k0 + c * 8;
+    const int64_t gk = k0 + c * E::kChunk;
 #pragma unroll
     for (int j = 0; j < 2; ++j) {
       const int r = (tid >> 2) + 64 * j;
@@ -87,9 +123,9 @@ __device__ __forceinline__ void load_stage(uint32_t st, const T* __restrict__ x,
     }
   }
   if (LAYOUT == GLU_LAYOUT_NK) {
-    // [128 n][32 k]: 128 rows x 4 chunks = 512 chunks per weight.
+    // [128 n][64 bytes of k]: 128 rows x 4 chunks = 512 chunks per weight.
     const int c = tid & 3;
-    const int64_t gk = k0 + c * 8;
+    const int64_t gk = k0 + c * E::kChunk;
 #pragma unroll
     for (int j = 0; j < 2; ++j) {
       const int r = (tid >> 2) + 64 * j;
@@ -100,17 +136,18 @@ __device__ __forceinline__ void load_stage(uint32_t st, const T* __restrict__ x,
       cp_async_16_zfill(s_bu + glu_swz64(r, c), wu + off, pred);
     }
   } else {
-    // [32 k][128 n]: 32 rows x 16 chunks = 512 chunks per weight.
-    const int c = tid & 15;
-    const int64_t gn = n_blk + c * 8;
+    // [kKnRows k][128 n]: 32 rows x 16 chunks (16-bit) or 16 rows x 32
+    // chunks (f32) = 512 chunks per weight.
+    const int c = (int)((uint32_t)tid % E::kKnChunks);
+    const int64_t gn = n_blk + c * E::kChunk;
 #pragma unroll
     for (int j = 0; j < 2; ++j) {
-      const int r = (tid >> 4) + 16 * j;
+      const int r = (int)((uint32_t)tid / E::kKnChunks) + (E::kKnRows / 2) * j;
       const int64_t gk = k0 + r;
       const bool pred = (gk < K) && (gn < N);
       const int64_t off = pred ? gk * N + gn : 0;
-      cp_async_16_zfill(s_bg + glu_swz256(r, c), wg + off, pred);
-      cp_async_16_zfill(s_bu + glu_swz256(r, c), wu + off, pred);
+      cp_async_16_zfill(s_bg + kn_swz<T>(r, c), wg + off, pred);
+      cp_async_16_zfill(s_bu + kn_swz<T>(r, c), wu + off, pred);
     }
   }
 }
@@ -123,23 +160,53 @@ struct Frags {
   uint32_t bu[kNI][2];
 };
 
-template <int LAYOUT>
+// tf32 B fragments of one n8 tile from the f32 KN tile (rows k, 512-byte
+// rows of n): b0 = (k = 8 ks + t, n = n0 + g), b1 = (k = 8 ks + t + 4, n).
+__device__ __forceinline__ void load_b_frag_kn_tf32(uint32_t (&b)[2], uint32_t tile, uint32_t n0,
+                                                    uint32_t ks, uint32_t lane) {
+  const uint32_t g = lane >> 2, t = lane & 3;
+  const uint32_t col = n0 + g;
+  const uint32_t word = (col & 3u) << 2;
+  b[0] = ld_shared_u32(tile + glu_swz512(ks * 8u + t, col >> 2) + word);
+  b[1] = ld_shared_u32(tile + glu_swz512(ks * 8u + t + 4u, col >> 2) + word);
+}
+
+template <typename T, int LAYOUT>
 __device__ __forceinline__ void load_frags(Frags& f, uint32_t st, uint32_t ks, uint32_t warp_m,
                                            uint32_t warp_n, uint32_t lane) {
   const uint32_t s_a = st, s_bg = st + kABytes, s_bu = st + kABytes + kBBytes;
 #pragma unroll
   for (uint32_t mi = 0; mi < kMI; ++mi)
     glu_load_a_frag(f.a[mi], s_a, warp_m * 64 + mi * 16, ks, lane);
+  if constexpr (sizeof(T) == 4 && LAYOUT == GLU_LAYOUT_KN) {
 #pragma unroll
-  for (uint32_t nj = 0; nj < kNI / 2; ++nj) {
-    uint32_t t[2][2];
-    glu_load_b_frag_wide<LAYOUT>(t, s_bg, warp_n * 32 + nj * 16, ks, lane);
-    f.bg[nj * 2][0] = t[0][0]; f.bg[nj * 2][1] = t[0][1];
-    f.bg[nj * 2 + 1][0] = t[1][0]; f.bg[nj * 2 + 1][1] = t[1][1];
-    glu_load_b_frag_wide<LAYOUT>(t, s_bu, warp_n * 32 + nj * 16, ks, lane);
-    f.bu[nj * 2][0] = t[0][0]; f.bu[nj * 2][1] = t[0][1];
-    f.bu[nj * 2 + 1][0] = t[1][0]; f.bu[nj * 2 + 1][1] = t[1][1];
+    for (uint32_t ni = 0; ni < kNI; ++ni) {
+      load_b_frag_kn_tf32(f.bg[ni], s_bg, warp_n * 32 + ni * 8, ks, lane);
+      load_b_frag_kn_tf32(f.bu[ni], s_bu, warp_n * 32 + ni * 8, ks, lane);
+    }
+  } else {
+#pragma unroll
+    for (uint32_t nj = 0; nj < kNI / 2; ++nj) {
+      uint32_t t[2][2];
+      glu_load_b_frag_wide<LAYOUT>(t, s_bg, warp_n * 32 + nj * 16, ks, lane);
+      f.bg[nj * 2][0] = t[0][0]; f.bg[nj * 2][1] = t[0][1];
+      f.bg[nj * 2 + 1][0] = t[1][0]; f.bg[nj * 2 + 1][1] = t[1][1];
+      glu_load_b_frag_wide<LAYOUT>(t, s_bu, warp_n * 32 + nj * 16, ks, lane);
+      f.bu[nj * 2][0] = t[0][0]; f.bu[nj * 2][1] = t[0][1];
+      f.bu[nj * 2 + 1][0] = t[1][0]; f.bu[nj * 2 + 1][1] = t[1][1];
+    }
   }
+}
+
+// One mma over a 32-byte k-step: m16n8k16 for 16-bit types, m16n8k8 tf32
+// for f32.
+template <typename T>
+__device__ __forceinline__ void mma_k32b(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
+                                         uint32_t b1) {
+  if constexpr (sizeof(T) == 4)
+    mma_1688_tf32(d, a, b0, b1);
+  else
+    mma_16816<T>(d, a, b0, b1);
 }
 
 template <typename T>
@@ -149,8 +216,8 @@ __device__ __forceinline__ void mma_frags(float (&acc_g)[kMI][kNI][4], float (&a
   for (int mi = 0; mi < kMI; ++mi)
 #pragma unroll
     for (int ni = 0; ni < kNI; ++ni) {
-      mma_16816<T>(acc_g[mi][ni], f.a[mi], f.bg[ni][0], f.bg[ni][1]);
-      mma_16816<T>(acc_u[mi][ni], f.a[mi], f.bu[ni][0], f.bu[ni][1]);
+      mma_k32b<T>(acc_g[mi][ni], f.a[mi], f.bg[ni][0], f.bg[ni][1]);
+      mma_k32b<T>(acc_u[mi][ni], f.a[mi], f.bu[ni][0], f.bu[ni][1]);
     }
 }
 
@@ -195,7 +262,8 @@ __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
         acc_u[i][j][e] = 0.0f;
       }
 
-  const int64_t k_tiles = (K + kBK - 1) / kBK;
+  constexpr int kTK = MmaElem<T>::kTileK;  // k elements per k-tile
+  const int64_t k_tiles = (K + kTK - 1) / kTK;
 
   // Prologue: k-tiles 0 .. kStages-2, one commit group per slot (even when
   // empty) so that group j always holds k-tile j and the wait arithmetic is
@@ -204,7 +272,7 @@ __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
   for (int s = 0; s < kStages - 1; ++s) {
     if (s < k_tiles)
       load_stage<T, LAYOUT>(smem + s * kStageBytes, x, wg, wu, M, N, K, m_blk, n_blk,
-                            (int64_t)s * kBK, tid);
+                            (int64_t)s * kTK, tid);
     cp_async_commit();
   }
   // Groups committed: kStages-1; allowing kStages-2 pending -> group 0
@@ -213,7 +281,7 @@ __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
   __syncthreads();
 
   Frags fr[2];
-  load_frags<LAYOUT>(fr[0], smem, 0, warp_m, warp_n, lane);
+  load_frags<T, LAYOUT>(fr[0], smem, 0, warp_m, warp_n, lane);
 
   uint32_t read_stage = 0;             // stage holding k-tile kt
   uint32_t write_stage = kStages - 1;  // stage receiving k-tile kt + kStages - 1
@@ -221,7 +289,7 @@ __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
   for (int64_t kt = 0; kt < k_tiles; ++kt) {
     // ---- k16 step 0 of k-tile kt ------------------------------------------
     // Fragments of step 1 (same stage) into buffer 1.
-    load_frags<LAYOUT>(fr[1], smem + read_stage * kStageBytes, 1, warp_m, warp_n, lane);
+    load_frags<T, LAYOUT>(fr[1], smem + read_stage * kStageBytes, 1, warp_m, warp_n, lane);
     // Refill: k-tile kt + kStages - 1 into write_stage = (kt - 1) % kStages.
     // Safe: every warp passed the barrier of iteration kt-1 (below) after it
     // had loaded its last fragments of k-tile kt-1 from that stage (for
@@ -230,7 +298,7 @@ __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
       const int64_t pf = kt + (kStages - 1);
       if (pf < k_tiles)
         load_stage<T, LAYOUT>(smem + write_stage * kStageBytes, x, wg, wu, M, N, K, m_blk,
-                              n_blk, pf * kBK, tid);
+                              n_blk, pf * kTK, tid);
       cp_async_commit();
       write_stage = (write_stage + 1 == (uint32_t)kStages) ? 0 : write_stage + 1;
     }
@@ -247,7 +315,7 @@ __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
     read_stage = (read_stage + 1 == (uint32_t)kStages) ? 0 : read_stage + 1;
     // Fragments of step 0 of k-tile kt+1 into buffer 0 (for the last k-tile
     // this reads a stale, fully written stage: harmless, unused).
-    load_frags<LAYOUT>(fr[0], smem + read_stage * kStageBytes, 0, warp_m, warp_n, lane);
+    load_frags<T, LAYOUT>(fr[0], smem + read_stage * kStageBytes, 0, warp_m, warp_n, lane);
     mma_frags<T>(acc_g, acc_u, fr[1]);
   }
   cp_async_wait<0>();  // only empty groups can remain; keep the ring clean
@@ -259,7 +327,7 @@ __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
   const int act = p.act;
   const float beta = p.beta;
   const uint32_t g = lane >> 2, t4 = lane & 3;
-  const bool pair_ok = (N & 1) == 0;  // always true under N % 8 == 0
+  const bool pair_ok = (N & 1) == 0;  // always true under N % 8 (tf32: 4) == 0
 
 #pragma unroll
   for (int ni = 0; ni < kNI; ++ni) {
@@ -281,8 +349,12 @@ __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
                          (acc_u[mi][ni][2 * h + 1] + bu1);
         T* dst = out + (row * N + col);
         if (pair_ok && has1) {
-          const uint32_t w = f32_to_bits16<T>(v0) | (f32_to_bits16<T>(v1) << 16);
-          *reinterpret_cast<uint32_t*>(dst) = w;  // 4-byte aligned: N, col even
+          if constexpr (sizeof(T) == 4) {
+            *reinterpret_cast<float2*>(dst) = make_float2(v0, v1);  // 8-byte aligned
+          } else {
+            const uint32_t w = f32_to_bits16<T>(v0) | (f32_to_bits16<T>(v1) << 16);
+            *reinterpret_cast<uint32_t*>(dst) = w;  // 4-byte aligned: N, col even
+          }
         } else {
           dst[0] = from_f32<T>(v0);
           if (has1) dst[1] = from_f32<T>(v1);
@@ -302,3 +374,5 @@ GLU_MMA_KERNEL(fused_glu_mma_kn_bf16, __nv_bfloat16, GLU_LAYOUT_KN)
 GLU_MMA_KERNEL(fused_glu_mma_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK)
 GLU_MMA_KERNEL(fused_glu_mma_kn_f16, __half, GLU_LAYOUT_KN)
 GLU_MMA_KERNEL(fused_glu_mma_nk_f16, __half, GLU_LAYOUT_NK)
+GLU_MMA_KERNEL(fused_glu_mma_kn_tf32, float, GLU_LAYOUT_KN)
+GLU_MMA_KERNEL(fused_glu_mma_nk_tf32, float, GLU_LAYOUT_NK)

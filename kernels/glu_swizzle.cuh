@@ -47,6 +47,19 @@ GLU_HD uint32_t glu_swz256(uint32_t row, uint32_t chunk) {
   return row * 256u + ((chunk ^ (row & 7u)) << 4);
 }
 
+// Byte offset of 16-byte chunk `chunk` (0..31) of row `row` in a tile with
+// 512-byte rows: the f32 KN tile of the tf32 kernel, [16 k][128 n], read with
+// 32-bit loads. A load of one B fragment register touches rows r0 + t
+// (t = 0..3, r0 a multiple of 4) at columns n0 + g (g = 0..7, n0 a multiple
+// of 8), i.e. chunks c0, c0 + 1 (c0 even) of 4 rows: chunk ^ 2 (row & 3)
+// sends those 8 (row, chunk) pairs to 8 distinct slots (the 4 XOR values
+// are even, so c0 stays even and c0 + 1 odd), 4 words each: all 32 banks.
+// Within a row it is a bijection of each group of 8 chunks, so cp.async
+// 16-byte stores of consecutive chunks of a row stay conflict-free.
+GLU_HD uint32_t glu_swz512(uint32_t row, uint32_t chunk) {
+  return row * 512u + ((chunk ^ ((row & 3u) << 1)) << 4);
+}
+
 // Grouped ("super-tile") block order for L2 reuse. The grid stays 2-D
 // (x = ceil(N/BN) column tiles, y = ceil(M/BM) row tiles); the linear block
 // id pid = y * gridDim.x + x (the hardware's dispatch order) is remapped so

@@ -3,6 +3,7 @@
 #   * no compile error;
 #   * ptxas -v: every kernel has 0 bytes stack frame, 0 spill stores/loads;
 #   * SASS (cuobjdump) of fused_glu_mma_* for sm_80 and sm_90a contains HMMA
+#     (HMMA.1688.F32.TF32 for the tf32 variants)
 #     and LDSM and no LDL/STL (local memory);
 #   * host test kernels/tests/swizzle_test.cpp (swizzle bijection, bank
 #     conflicts, ldmatrix/mma fragment emulation) passes, if g++ is present.
@@ -73,7 +74,8 @@ for cu in "${cu_files[@]}"; do
       sass="$OUTDIR/$name.$arch.sass"
       "$CUOBJDUMP" --dump-sass -arch "$arch" "$OUTDIR/$name.fatbin" >"$sass" || { err "cuobjdump $arch"; continue; }
       funcs="$(grep -oE 'Function : [A-Za-z0-9_]+' "$sass" | awk '{print $3}' | sort -u)"
-      for k in fused_glu_mma_kn_bf16 fused_glu_mma_nk_bf16 fused_glu_mma_kn_f16 fused_glu_mma_nk_f16; do
+      for k in fused_glu_mma_kn_bf16 fused_glu_mma_nk_bf16 fused_glu_mma_kn_f16 fused_glu_mma_nk_f16 \
+               fused_glu_mma_kn_tf32 fused_glu_mma_nk_tf32; do
         echo "$funcs" | grep -qx "$k" || { err "$k missing from $arch SASS"; continue; }
         body="$(awk -v k="$k" '/Function : /{ on = ($3 == k) } on' "$sass")"
         nh=$(grep -c "HMMA" <<<"$body" || true)
@@ -82,6 +84,7 @@ for cu in "${cu_files[@]}"; do
         nloc=$(grep -cE "\b(LDL|STL)\b" <<<"$body" || true)
         echo "   $arch $k: HMMA=$nh LDSM=$nl LDGSTS=$nc LDL/STL=$nloc"
         [ "$nh" -gt 0 ] || err "$arch $k: no HMMA"
+        case "$k" in *tf32) grep -q "HMMA.1688.F32.TF32" <<<"$body" || err "$arch $k: no tf32 HMMA" ;; esac
         [ "$nl" -gt 0 ] || err "$arch $k: no LDSM"
         [ "$nloc" -eq 0 ] || err "$arch $k: local memory (LDL/STL)"
       done

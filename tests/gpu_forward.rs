@@ -42,6 +42,10 @@ const SHAPES: &[(usize, usize, usize)] = &[
     (31, 33, 65),
 ];
 
+/// Normwise bound of the tf32 path (f32 inputs, 10 mantissa bits inside the
+/// tensor core): the bf16 bound.
+const TF32_TOL: f64 = 1e-2;
+
 /// Where a path rounds to the storage type before the final output.
 #[derive(Clone, Copy)]
 enum Rounding {
@@ -143,6 +147,9 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, table: &mut String) -> Vec<
                             paths.push(Path::FusedSkinny);
                         }
                     }
+                    if d == DType::F32 && k % 4 == 0 && n % 4 == 0 {
+                        paths.push(Path::FusedMmaTf32);
+                    }
                     if form == Form::Concat {
                         paths.push(Path::CublasConcat);
                     }
@@ -159,7 +166,13 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, table: &mut String) -> Vec<
                                     _ => &want_once,
                                 };
                                 let err = rel_err(&got, want);
-                                let ok = err <= tol;
+                                // tf32 keeps 10 mantissa bits per input: bf16's bound.
+                                let ok = err
+                                    <= if ran == Path::FusedMmaTf32 {
+                                        TF32_TOL
+                                    } else {
+                                        tol
+                                    };
                                 let line = format!(
                                     "{}\t{form:?}\t{m}x{k}x{n}\t{}\tbias={}{}\t{}\t{err:.3e}\t{}",
                                     d.name(),
@@ -332,6 +345,96 @@ fn misaligned_buffers_take_the_exact_path_or_error() {
     let want = common::reference(&x[1..], m, &hw, Activation::Silu);
     let e = rel_err(&s.clone_dtoh(&out).unwrap(), &want);
     assert!(e < 1e-2, "rel_err {e}");
+}
+
+/// The tf32 opt-in: Auto keeps f32 exact until `set_allow_tf32(true)`, then
+/// runs the tf32 kernel on eligible problems (and still the exact kernel on
+/// the rest); the tf32 kernel rejects other dtypes and K, N not multiples of
+/// 4 with typed errors and writes nothing.
+#[test]
+fn tf32_is_opt_in_and_checked() {
+    let Some(shared) = gpu() else { return };
+    let g = CudaGlu::with_stream(shared.context().new_stream().unwrap()).unwrap();
+    let s = g.stream();
+    let mut rng = Rng::fresh("tf32_opt_in");
+    for (m, k, n, layout, tf32_ok) in [
+        (300, 264, 200, WeightLayout::KN, true),
+        (129, 1028, 132, WeightLayout::NK, true),
+        (7, 30, 20, WeightLayout::NK, false),
+    ] {
+        let x: Vec<f32> = rng.vec(m * k, 1.0);
+        let sc = 1.0 / (k as f32).sqrt();
+        let (wg, wu): (Vec<f32>, Vec<f32>) = (rng.vec(k * n, sc), rng.vec(k * n, sc));
+        let (wg, wu) = (store(&wg, k, n, layout), store(&wu, k, n, layout));
+        let hw = GluWeights::new(&wg, &wu, k, n, layout).unwrap();
+        let want = common::reference(&x, m, &hw, Activation::Silu);
+        let (dx, dwg, dwu) = (
+            s.clone_htod(&x).unwrap(),
+            s.clone_htod(&wg).unwrap(),
+            s.clone_htod(&wu).unwrap(),
+        );
+        let dw = DeviceGluWeights::new(dwg.as_view(), dwu.as_view(), k, n, layout).unwrap();
+        for allow in [false, true] {
+            g.set_allow_tf32(allow);
+            let mut out = s.clone_htod(&vec![f32::NAN; m * n]).unwrap();
+            let ran = g
+                .forward(&dx, &[m, k], &dw, Activation::Silu, &mut out, Path::Auto)
+                .unwrap();
+            let expect = if allow && tf32_ok {
+                Path::FusedMmaTf32
+            } else {
+                Path::FusedSimt
+            };
+            assert_eq!(ran, expect, "{m}x{k}x{n} allow_tf32={allow}");
+            let e = rel_err(&s.clone_dtoh(&out).unwrap(), &want);
+            let tol = if ran == Path::FusedMmaTf32 {
+                TF32_TOL
+            } else {
+                tolerance(DType::F32)
+            };
+            assert!(e <= tol, "{m}x{k}x{n} {}: rel_err {e:.3e}", ran.name());
+        }
+        g.set_allow_tf32(false);
+        let mut out = s.clone_htod(&vec![f32::NAN; m * n]).unwrap();
+        let r = g.forward(
+            &dx,
+            &[m, k],
+            &dw,
+            Activation::Silu,
+            &mut out,
+            Path::FusedMmaTf32,
+        );
+        if tf32_ok {
+            assert_eq!(
+                r.unwrap(),
+                Path::FusedMmaTf32,
+                "forcing ignores the opt-in flag"
+            );
+        } else {
+            assert!(matches!(r, Err(GluError::Misaligned { .. })), "{r:?}");
+            assert!(
+                s.clone_dtoh(&out).unwrap().iter().all(|v| v.is_nan()),
+                "output written on error"
+            );
+        }
+    }
+    // bf16 on the tf32 path: Unsupported.
+    let (m, k, n) = (4, 16, 8);
+    let x = s.clone_htod(&vec![bf16::from_f32(1.0); m * k]).unwrap();
+    let w = s.clone_htod(&vec![bf16::from_f32(0.5); k * n]).unwrap();
+    let dw = DeviceGluWeights::new(w.as_view(), w.as_view(), k, n, WeightLayout::KN).unwrap();
+    let mut out = s.alloc_zeros::<bf16>(m * n).unwrap();
+    let e = g
+        .forward(
+            &x,
+            &[m, k],
+            &dw,
+            Activation::Silu,
+            &mut out,
+            Path::FusedMmaTf32,
+        )
+        .unwrap_err();
+    assert!(matches!(e, GluError::Unsupported { .. }), "{e}");
 }
 
 #[test]

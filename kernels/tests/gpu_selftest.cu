@@ -92,9 +92,12 @@ template <typename T> struct DBuf {
 // ---- fused kernels ----------------------------------------------------------
 typedef void (*GluKernel)(GluParams);
 
+// in_rel / norm_tol: the input error model and normwise bound of the tf32
+// kernels (norm_tol < 0: the dtype's).
 template <typename T>
 static void test_fused(const char* kname, GluKernel kern, bool mma, int layout, int64_t M,
-                       int64_t N, int64_t K, int act, bool bias, size_t misalign) {
+                       int64_t N, int64_t K, int act, bool bias, size_t misalign,
+                       double in_rel = 0.0, double norm_tol = -1.0) {
   auto x = rand_vec<T>(M * K, -1, 1);
   auto wg = rand_vec<T>(N * K, -1, 1), wu = rand_vec<T>(N * K, -1, 1);
   auto bg = rand_vec<T>(N, -0.5, 0.5), bu = rand_vec<T>(N, -0.5, 0.5);
@@ -135,13 +138,13 @@ static void test_fused(const char* kname, GluKernel kern, bool mma, int layout, 
         ga += std::fabs(pg); ua += std::fabs(pu);
       }
       const double ref = ref_act(g, act, beta) * u;
-      const double allow = fused_allow(g, u, ga, ua, K, act, beta, HT<T>::u, HT<T>::tiny);
+      const double allow = fused_allow(g, u, ga, ua, K, act, beta, HT<T>::u, HT<T>::tiny, in_rel);
       const double v = HT<T>::to(got[m * N + n]);
       if (!ck.add(v, ref, allow) && ck.bad <= 3)
         std::printf("    %s m=%lld n=%lld got %.9g ref %.9g allow %.3g\n", kname, (long long)m,
                     (long long)n, v, ref, allow);
     }
-  const bool ok = ck.pass(HT<T>::norm_tol);
+  const bool ok = ck.pass(norm_tol < 0 ? HT<T>::norm_tol : norm_tol);
   ++g_checks;
   if (!ok) ++g_fail;
   std::printf("%s %-24s M=%lld N=%lld K=%lld act=%d bias=%d mis=%zu: %s (bad %d, worst err/bound %.3g, normwise %.3g)\n",
@@ -291,6 +294,27 @@ int main(int argc, char** argv) {
     test_fused<__nv_bfloat16>("fused_glu_mma_nk_bf16", fused_glu_mma_nk_bf16, true, GLU_LAYOUT_NK, 200, 136, 72, act, act % 2 == 0, 0);
     test_fused<__half>("fused_glu_mma_kn_f16", fused_glu_mma_kn_f16, true, GLU_LAYOUT_KN, 200, 136, 72, act, act % 2 == 1, 0);
   }
+
+  // tf32 (f32 inputs, opt-in): the same tile edges, every activation, both
+  // layouts; per-product input error 2^-9 (+ margin), normwise 1e-2 (bf16's).
+  // K, N multiples of 4 (16-byte chunks of f32).
+  const double tf32_rel = 1.05 / 512.0;
+  const Shape tf32_shapes[] = {{128, 128, 16}, {1, 4, 4},      {127, 124, 12}, {129, 132, 20},
+                               {130, 68, 36},  {257, 260, 332}, {64, 136, 1000}, {515, 264, 96},
+                               {255, 384, 64}, {129, 256, 4096}};
+  for (auto s : tf32_shapes)
+    for (int layout : {GLU_LAYOUT_KN, GLU_LAYOUT_NK}) {
+      int act = (int)((s.m + s.n + s.k / 4 + layout) % 7);
+      bool bias = (s.k / 4 + layout) % 2 == 0;
+      test_fused<float>(layout ? "fused_glu_mma_nk_tf32" : "fused_glu_mma_kn_tf32",
+                        layout ? fused_glu_mma_nk_tf32 : fused_glu_mma_kn_tf32, true, layout, s.m,
+                        s.n, s.k, act, bias, 0, tf32_rel, 1e-2);
+    }
+  for (int act = 0; act < 7; ++act)
+    for (int layout : {GLU_LAYOUT_KN, GLU_LAYOUT_NK})
+      test_fused<float>(layout ? "fused_glu_mma_nk_tf32" : "fused_glu_mma_kn_tf32",
+                        layout ? fused_glu_mma_nk_tf32 : fused_glu_mma_kn_tf32, true, layout, 200,
+                        136, 72, act, (act + layout) % 2 == 0, 0, tf32_rel, 1e-2);
 
   const Shape simt_shapes[] = {{64, 64, 16}, {1, 1, 1}, {67, 33, 19}, {130, 129, 77}, {200, 70, 300}};
   for (auto s : simt_shapes)

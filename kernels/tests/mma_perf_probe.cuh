@@ -62,14 +62,14 @@ __global__ void __launch_bounds__(GLU_MMA_THREADS, 1) probe_mma_smem(int k_tiles
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc_g[i][j][e] = acc_u[i][j][e] = 0.f;
   Frags fr[2];
-  load_frags<LAYOUT>(fr[0], smem, 0, warp_m, warp_n, lane);
+  load_frags<__nv_bfloat16, LAYOUT>(fr[0], smem, 0, warp_m, warp_n, lane);
   uint32_t rs = 0;
   for (int kt = 0; kt < k_tiles; ++kt) {
-    load_frags<LAYOUT>(fr[1], smem + rs * kStageBytes, 1, warp_m, warp_n, lane);
+    load_frags<__nv_bfloat16, LAYOUT>(fr[1], smem + rs * kStageBytes, 1, warp_m, warp_n, lane);
     mma_frags<__nv_bfloat16>(acc_g, acc_u, fr[0]);
     if (BAR) __syncthreads();
     rs = (rs + 1 == (uint32_t)kStages) ? 0 : rs + 1;
-    load_frags<LAYOUT>(fr[0], smem + rs * kStageBytes, 0, warp_m, warp_n, lane);
+    load_frags<__nv_bfloat16, LAYOUT>(fr[0], smem + rs * kStageBytes, 0, warp_m, warp_n, lane);
     mma_frags<__nv_bfloat16>(acc_g, acc_u, fr[1]);
   }
   float s = 0.f;

@@ -85,11 +85,14 @@ static double act_eval_slack(double z, double beta) {
 // Allowance for one fused output out = act(g) * u, g and u dot products of
 // k terms (+ bias) accumulated in f32: ga, ua = sum |x_k w_k| (+ |bias|),
 // u_t = unit roundoff of the output type, tiny = its smallest subnormal.
+// in_rel: relative error of each product from the inputs themselves (0 when
+// they are exact in the kernel; 2^-9 for tf32, whose tensor cores keep 10
+// mantissa bits of each f32 operand).
 static double fused_allow(double g, double u, double ga, double ua, int64_t k, int act,
-                          double beta, double u_t, double tiny) {
+                          double beta, double u_t, double tiny, double in_rel = 0.0) {
   const double a = ref_act(g, act, beta), da = ref_act_grad(g, act, beta);
   const double ref = a * u;
-  const double gamma = (double)(k + 4) * kUAcc;
+  const double gamma = (double)(k + 4) * kUAcc + in_rel;
   return 2.0 * u_t * std::fabs(ref) +
          gamma * (std::fabs(da) * ga * std::fabs(u) + std::fabs(a) * ua) +
          act_eval_slack(g, beta) * std::fabs(ref) + tiny;

@@ -19,6 +19,9 @@
 //      warp grid and the epilogue mapping reproduce x*Wg and x*Wu EXACTLY
 //      (small integers, int64 accumulation) for every output element, each
 //      written exactly once;
+//   6. (test_tf32) the tf32 variant's tiles: A / NK fragments through the
+//      same ldmatrix addressing, the f32 KN tile's cp.async map and 32-bit
+//      fragment loads (values and bank-conflict freedom);
 //   5. the ring schedule is race-free: a stage is never read in a barrier
 //      interval in which a cp.async into it may still be in flight, and never
 //      refilled before every read of its previous k-tile happened in an
@@ -439,8 +442,112 @@ static void emulate_kernel(int64_t M, int64_t N, int64_t K, int layout, unsigned
               (long long)K, layout == GLU_LAYOUT_KN ? "kn" : "nk", bad ? "MISMATCH" : "exact");
 }
 
+// tf32 variant (fused_glu_mma_{kn,nk}_tf32), f32 elements. Emulated shared
+// memory holds one 32-bit word per 4 bytes; values are unique ids.
+//   * x / NK tiles [128 rows][16 f32] keep the 16-bit tiles' bytes: the
+//     ldmatrix x4 of glu_load_a_frag / glu_load_b_frag_nk, read as 32-bit
+//     words (thread T of matrix i gets word T%4 of row address 8i + T/4),
+//     must give the m16n8k8 tf32 fragments: A a0 (g, t), a1 (g+8, t),
+//     a2 (g, t+4), a3 (g+8, t+4); B b0 (k = t, n = g), b1 (k = t+4, n = g).
+//   * KN tile [16 k][128 n], glu_swz512: the cp.async map of load_stage
+//     (c = tid % 32, r = tid / 32 + 8 j) covers every chunk once with
+//     conflict-free 8-thread phases, and load_b_frag_kn_tf32's 32-bit loads
+//     give b0/b1 with the 32 lanes of each load on 32 distinct banks.
+static void test_tf32() {
+  // glu_swz512: bijection within each row.
+  {
+    std::set<uint32_t> seen;
+    for (uint32_t r = 0; r < 16; ++r)
+      for (uint32_t c = 0; c < 32; ++c) {
+        uint32_t o = glu_swz512(r, c);
+        CHECK(o / 512 == r, "swz512 leaves its row");
+        CHECK(o % 16 == 0, "swz512 not chunk aligned");
+        CHECK(seen.insert(o).second, "swz512 collision r=%u c=%u", r, c);
+      }
+  }
+  // KN cp.async map.
+  {
+    std::vector<int> hit(16 * 32, 0);
+    for (int j = 0; j < 2; ++j)
+      for (int base = 0; base < THREADS; base += 8) {
+        std::set<uint32_t> slots;
+        for (int tid = base; tid < base + 8; ++tid) {
+          const int c = tid % 32, r = tid / 32 + 8 * j;
+          slots.insert((glu_swz512(r, c) / 16) % 8);
+          hit[r * 32 + c]++;
+        }
+        CHECK(slots.size() == 8, "tf32 KN cp.async phase conflicts (j=%d base=%d)", j, base);
+      }
+    for (int h : hit) CHECK(h == 1, "tf32 KN cp.async map not a bijection");
+  }
+  // KN fragment loads: word image of the tile, value = k * 1000 + n.
+  {
+    std::vector<uint32_t> img(16 * 512 / 4, 0xffffffffu);
+    for (uint32_t k = 0; k < 16; ++k)
+      for (uint32_t c = 0; c < 32; ++c)
+        for (uint32_t w = 0; w < 4; ++w) img[(glu_swz512(k, c) + 4 * w) / 4] = k * 1000 + 4 * c + w;
+    for (uint32_t warp_n = 0; warp_n < 4; ++warp_n)
+      for (uint32_t ni = 0; ni < 4; ++ni)
+        for (uint32_t ks = 0; ks < 2; ++ks)
+          for (uint32_t h = 0; h < 2; ++h) {
+            std::set<uint32_t> banks;
+            const uint32_t n0 = warp_n * 32 + ni * 8;
+            for (uint32_t lane = 0; lane < 32; ++lane) {
+              // load_b_frag_kn_tf32 (fused_glu_mma.cu)
+              const uint32_t g = lane >> 2, t = lane & 3, col = n0 + g;
+              const uint32_t addr = glu_swz512(ks * 8 + t + 4 * h, col >> 2) + ((col & 3u) << 2);
+              banks.insert((addr / 4) % 32);
+              const uint32_t want = (ks * 8 + t + 4 * h) * 1000 + col;
+              CHECK(img[addr / 4] == want, "tf32 KN b%u lane %u ks %u n0 %u: got %u want %u", h,
+                    lane, ks, n0, img[addr / 4], want);
+            }
+            CHECK(banks.size() == 32, "tf32 KN load conflicts (n0=%u ks=%u b%u): %zu banks",
+                  n0, ks, h, banks.size());
+          }
+  }
+  // x / NK tiles through ldmatrix (64-byte rows = 16 f32), value = row * 100 + k.
+  {
+    std::vector<uint32_t> img(128 * 64 / 4);
+    for (uint32_t r = 0; r < 128; ++r)
+      for (uint32_t c = 0; c < 4; ++c)
+        for (uint32_t w = 0; w < 4; ++w) img[(glu_swz64(r, c) + 4 * w) / 4] = r * 100 + 4 * c + w;
+    auto ldsm = [&](const uint32_t addr[32], uint32_t out[32][4]) {
+      for (int i = 0; i < 4; ++i)
+        for (int T = 0; T < 32; ++T) out[T][i] = img[(addr[8 * i + T / 4] + 4 * (T % 4)) / 4];
+    };
+    for (uint32_t m0 = 0; m0 < 128; m0 += 16)
+      for (uint32_t ks = 0; ks < 2; ++ks) {
+        uint32_t addr[32], r[32][4];
+        for (uint32_t l = 0; l < 32; ++l)
+          addr[l] = glu_swz64(glu_a_ld_row(m0, l), glu_a_ld_chunk(ks * 2u, l));
+        ldsm(addr, r);
+        for (uint32_t l = 0; l < 32; ++l) {
+          const uint32_t g = l >> 2, t = l & 3, k0 = ks * 8;
+          const uint32_t want[4] = {(m0 + g) * 100 + k0 + t, (m0 + g + 8) * 100 + k0 + t,
+                                    (m0 + g) * 100 + k0 + t + 4, (m0 + g + 8) * 100 + k0 + t + 4};
+          for (int i = 0; i < 4; ++i)
+            CHECK(r[l][i] == want[i], "tf32 A a%d lane %u m0 %u ks %u: got %u want %u", i, l, m0,
+                  ks, r[l][i], want[i]);
+        }
+        for (uint32_t l = 0; l < 32; ++l)
+          addr[l] = glu_swz64(glu_bnk_ld_row(m0, l), glu_bnk_ld_chunk(ks * 2u, l));
+        ldsm(addr, r);
+        for (uint32_t l = 0; l < 32; ++l) {
+          const uint32_t g = l >> 2, t = l & 3, k0 = ks * 8;
+          // r0, r1: b0, b1 of n-tile n0 = m0; r2, r3: of n-tile m0 + 8.
+          const uint32_t want[4] = {(m0 + g) * 100 + k0 + t, (m0 + g) * 100 + k0 + t + 4,
+                                    (m0 + 8 + g) * 100 + k0 + t, (m0 + 8 + g) * 100 + k0 + t + 4};
+          for (int i = 0; i < 4; ++i)
+            CHECK(r[l][i] == want[i], "tf32 NK B r%d lane %u n0 %u ks %u: got %u want %u", i, l,
+                  m0, ks, r[l][i], want[i]);
+        }
+      }
+  }
+}
+
 int main() {
   static_assert(GLU_MMA_SMEM_BYTES == STAGES * (A_BYTES + 2 * B_BYTES), "smem size");
+  test_tf32();
   static_assert(GLU_MMA_SMEM_BYTES <= 99 * 1024, "must fit sm_86/sm_89 (99 KiB opt-in)");
   test_bijection();
   test_cp_async_mapping();
@@ -460,6 +567,6 @@ int main() {
   }
   std::printf("swizzle_test: OK (bijections, grouped block order, bank-conflict-free "
               "ldmatrix/cp.async, race-free 4-stage ring, whole-kernel emulation KN+NK exact "
-              "incl. M/N/K tails)\n");
+              "incl. M/N/K tails; tf32 tiles: fragment maps and conflict-free loads)\n");
   return 0;
 }

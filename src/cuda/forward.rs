@@ -21,7 +21,7 @@ use cudarc::driver::{DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg};
 /// assert!(Path::FusedWgmma.is_fused());
 /// assert!(!Path::CublasSplit.is_fused());
 /// let fused: Vec<&str> = Path::CONCRETE.iter().filter(|p| p.is_fused()).map(|p| p.name()).collect();
-/// assert_eq!(fused.len(), 5);
+/// assert_eq!(fused.len(), 6);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Path {
@@ -45,6 +45,14 @@ pub enum Path {
     /// Fused dual-GEMM on tensor cores (`mma.sync`, bf16/f16), any GPU from
     /// sm_80. Needs K and N multiples of 8 and 16-byte aligned buffers.
     FusedMma,
+    /// [`Path::FusedMma`] for f32 inputs on the tf32 tensor cores: each
+    /// input keeps 10 mantissa bits inside the tensor core (products carry a
+    /// relative error up to ~2^-9, like `torch.backends.cuda.matmul.allow_tf32`),
+    /// accumulation and output stay f32. Opt-in: force it, or let
+    /// [`Path::Auto`] pick it for f32 after [`CudaGlu::set_allow_tf32`].
+    /// Needs K and N multiples of 4 and 16-byte aligned buffers. **Compiled,
+    /// not yet run on a GPU.**
+    FusedMmaTf32,
     /// Fused dual-GEMM on CUDA cores: exact f32 arithmetic, any alignment,
     /// every dtype. The default for f32.
     FusedSimt,
@@ -60,11 +68,12 @@ pub enum Path {
 
 impl Path {
     /// Every concrete path (not `Auto`).
-    pub const CONCRETE: [Path; 8] = [
+    pub const CONCRETE: [Path; 9] = [
         Path::FusedWgmma,
         Path::FusedWgmmaStaged,
         Path::FusedSkinny,
         Path::FusedMma,
+        Path::FusedMmaTf32,
         Path::FusedSimt,
         Path::CublasSplit,
         Path::CublasConcat,
@@ -79,6 +88,7 @@ impl Path {
             Path::FusedWgmmaStaged => "fused-wgmma-staged",
             Path::FusedSkinny => "fused-skinny",
             Path::FusedMma => "fused-mma",
+            Path::FusedMmaTf32 => "fused-mma-tf32",
             Path::FusedSimt => "fused-simt",
             Path::CublasSplit => "cublas-b1",
             Path::CublasConcat => "cublas-b2",
@@ -94,6 +104,7 @@ impl Path {
                 | Path::FusedWgmmaStaged
                 | Path::FusedSkinny
                 | Path::FusedMma
+                | Path::FusedMmaTf32
                 | Path::FusedSimt
         )
     }
@@ -129,6 +140,8 @@ pub(crate) struct Problem {
     pub layout: WeightLayout,
     pub aligned: bool,
     pub concatenated: bool,
+    /// f32 may run on the tf32 tensor cores ([`CudaGlu::set_allow_tf32`]).
+    pub allow_tf32: bool,
 }
 
 /// [`CudaGlu::auto_path`] for a device of compute capability `cc` with
@@ -142,8 +155,16 @@ pub(crate) fn auto_path_for(cc: (i32, i32), sm_count: u32, p: Problem) -> Path {
         layout,
         aligned,
         concatenated,
+        allow_tf32,
     } = p;
-    let tc_ok = dtype != DType::F32 && k % 8 == 0 && n % 8 == 0 && aligned;
+    if dtype == DType::F32 {
+        return if allow_tf32 && tf32_eligible(cc, k, n, aligned) {
+            Path::FusedMmaTf32
+        } else {
+            Path::FusedSimt
+        };
+    }
+    let tc_ok = k % 8 == 0 && n % 8 == 0 && aligned;
     if !tc_ok {
         return Path::FusedSimt;
     }
@@ -164,6 +185,12 @@ pub(crate) fn auto_path_for(cc: (i32, i32), sm_count: u32, p: Problem) -> Path {
         };
     }
     Path::FusedMma
+}
+
+/// Whether the tf32 kernel can take an f32 problem: sm_80 or newer, K and N
+/// multiples of 4 (16-byte chunks), 16-byte aligned buffers.
+pub(crate) fn tf32_eligible(cc: (i32, i32), k: usize, n: usize, aligned: bool) -> bool {
+    cc.0 >= 8 && k % 4 == 0 && n % 4 == 0 && aligned
 }
 
 /// Device address of an optional buffer (0 for `None`) and its sync guard.
@@ -207,6 +234,7 @@ impl CudaGlu {
             | Path::FusedWgmma
             | Path::FusedWgmmaStaged
             | Path::FusedMma
+            | Path::FusedMmaTf32
             | Path::FusedSimt => 0,
             Path::FusedSkinny => {
                 let plan = super::skinny::skinny_plan(m, n, k, self.sm_count as usize);
@@ -288,8 +316,11 @@ impl CudaGlu {
         let aligned = is_aligned16(&[xp, op, wg, wu]);
         let path = match path {
             Path::Auto => self.auto_path(m, k, n, T::DTYPE, w.layout, aligned, w.concatenated),
-            p
-            @ (Path::FusedWgmma | Path::FusedWgmmaStaged | Path::FusedSkinny | Path::FusedMma) => {
+            p @ (Path::FusedWgmma
+            | Path::FusedWgmmaStaged
+            | Path::FusedSkinny
+            | Path::FusedMma
+            | Path::FusedMmaTf32) => {
                 self.check_tensor_core(p, T::DTYPE, w.layout, (m, k, n), &[xp, op, wg, wu])?;
                 p
             }
@@ -318,7 +349,17 @@ impl CudaGlu {
                 params::MMA_BN,
                 params::MMA_THREADS,
                 params::MMA_SMEM_BYTES,
-                T::DTYPE,
+                T::DTYPE.name(),
+                w.layout,
+            )?,
+            Path::FusedMmaTf32 => self.launch_fused(
+                &p,
+                "fused_glu_mma",
+                params::MMA_BM,
+                params::MMA_BN,
+                params::MMA_THREADS,
+                params::MMA_SMEM_BYTES,
+                "tf32",
                 w.layout,
             )?,
             Path::FusedSimt => self.launch_fused(
@@ -328,7 +369,7 @@ impl CudaGlu {
                 params::SIMT_BN,
                 params::SIMT_THREADS,
                 0,
-                T::DTYPE,
+                T::DTYPE.name(),
                 w.layout,
             )?,
             Path::CublasSplit | Path::CublasConcat | Path::CublasEager => {
@@ -357,9 +398,30 @@ impl CudaGlu {
                 layout,
             })
         };
+        if path == Path::FusedMmaTf32 {
+            if dtype != DType::F32 {
+                return unsupported("fused-mma-tf32 takes f32 (bf16/f16: fused-mma)".into());
+            }
+            if k % 4 != 0 || n % 4 != 0 {
+                let bad = if k % 4 != 0 { k } else { n };
+                return Err(GluError::Misaligned {
+                    what: "K and N (the tf32 path needs multiples of 4 elements)",
+                    required: 16,
+                    value: bad * dtype.size(),
+                });
+            }
+            if let Some(&bad) = ptrs.iter().find(|p| *p % 16 != 0) {
+                return Err(GluError::Misaligned {
+                    what: "device buffer",
+                    required: 16,
+                    value: bad as usize,
+                });
+            }
+            return Ok(());
+        }
         if dtype == DType::F32 {
             return unsupported(format!(
-                "{} takes bf16/f16 (fused-simt is the exact f32 path)",
+                "{} takes bf16/f16 (fused-simt is the exact f32 path, fused-mma-tf32 the tf32 one)",
                 path.name()
             ));
         }
@@ -397,8 +459,11 @@ impl CudaGlu {
     /// The path [`Path::Auto`] takes for a problem, from what was measured
     /// (BENCHMARKS.md):
     ///
-    /// * f32, or bf16/f16 that misses the tensor-core preconditions (K, N
-    ///   multiples of 8, 16-byte aligned buffers): [`Path::FusedSimt`], exact.
+    /// * f32: [`Path::FusedSimt`], exact; with [`CudaGlu::set_allow_tf32`]
+    ///   [`Path::FusedMmaTf32`] where it can run (K, N multiples of 4,
+    ///   16-byte aligned buffers).
+    /// * bf16/f16 that misses the tensor-core preconditions (K, N multiples
+    ///   of 8, 16-byte aligned buffers): [`Path::FusedSimt`], exact.
     /// * M ≤ 32: [`Path::FusedSkinny`] (bound by reading the weights; on the
     ///   H200 1.0–1.1x over B1 at N = 11008, 1.35–1.6x at N = 14336).
     /// * compute capability 9.0 and M > 32: [`Path::FusedWgmma`] (1.2–1.7x
@@ -448,6 +513,7 @@ impl CudaGlu {
                 layout,
                 aligned,
                 concatenated,
+                allow_tf32: self.allow_tf32(),
             },
         )
     }
@@ -461,7 +527,7 @@ impl CudaGlu {
         bn: usize,
         threads: u32,
         smem: u32,
-        dtype: DType,
+        type_suffix: &str,
         layout: WeightLayout,
     ) -> Result<()> {
         let (m, n) = (p.m as usize, p.n as usize);
@@ -485,7 +551,7 @@ impl CudaGlu {
             WeightLayout::KN => "kn",
             WeightLayout::NK => "nk",
         };
-        let name = format!("{module}_{lay}_{}", dtype.name());
+        let name = format!("{module}_{lay}_{type_suffix}");
         let f = self.function_with_smem(module, &name, smem)?;
         let cfg = LaunchConfig {
             grid_dim: (grid_x as u32, grid_y as u32, 1),
@@ -603,8 +669,57 @@ mod tests {
                 layout: WeightLayout::NK,
                 aligned,
                 concatenated: true,
+                allow_tf32: false,
             },
         )
+    }
+
+    /// f32 takes the exact SIMT kernel unless tf32 is allowed; then the tf32
+    /// kernel wherever it can run (any M, sm_80+), else SIMT.
+    #[test]
+    fn f32_dispatch_follows_the_tf32_opt_in() {
+        let f32_pick = |cc, k, n, aligned, allow_tf32| {
+            auto_path_for(
+                cc,
+                132,
+                Problem {
+                    m: 512,
+                    k,
+                    n,
+                    dtype: DType::F32,
+                    layout: WeightLayout::KN,
+                    aligned,
+                    concatenated: false,
+                    allow_tf32,
+                },
+            )
+        };
+        for cc in [(8, 0), (8, 9), (9, 0)] {
+            assert_eq!(f32_pick(cc, 4096, 11008, true, false), Path::FusedSimt);
+            assert_eq!(f32_pick(cc, 4096, 11008, true, true), Path::FusedMmaTf32);
+            assert_eq!(f32_pick(cc, 4096, 11004, true, true), Path::FusedMmaTf32);
+            assert_eq!(f32_pick(cc, 4094, 11008, true, true), Path::FusedSimt);
+            assert_eq!(f32_pick(cc, 4096, 11006, true, true), Path::FusedSimt);
+            assert_eq!(f32_pick(cc, 4096, 11008, false, true), Path::FusedSimt);
+        }
+        // bf16 ignores the flag.
+        let bf = |allow_tf32| {
+            auto_path_for(
+                (8, 0),
+                132,
+                Problem {
+                    m: 512,
+                    k: 4096,
+                    n: 11008,
+                    dtype: DType::BF16,
+                    layout: WeightLayout::KN,
+                    aligned: true,
+                    concatenated: false,
+                    allow_tf32,
+                },
+            )
+        };
+        assert_eq!(bf(true), bf(false));
     }
 
     /// The decisions at the benchmarked points (H200: cc 9.0, 132 SMs).

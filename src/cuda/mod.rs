@@ -193,6 +193,8 @@ pub struct CudaGlu {
     functions: Mutex<HashMap<String, CudaFunction>>,
     /// [`TrainingKernels`] as its `u8` discriminant.
     training_kernels: std::sync::atomic::AtomicU8,
+    /// [`CudaGlu::set_allow_tf32`].
+    allow_tf32: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for CudaGlu {
@@ -289,6 +291,7 @@ impl CudaGlu {
             modules: Mutex::new(HashMap::new()),
             functions: Mutex::new(HashMap::new()),
             training_kernels: std::sync::atomic::AtomicU8::new(TrainingKernels::Cublas as u8),
+            allow_tf32: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -323,6 +326,34 @@ impl CudaGlu {
             3 => TrainingKernels::Eager,
             _ => TrainingKernels::Cublas,
         }
+    }
+
+    /// Lets [`Path::Auto`] run f32 problems on the tf32 tensor cores
+    /// ([`Path::FusedMmaTf32`]: 10 mantissa bits per input inside the
+    /// tensor core, f32 accumulation and output) where the kernel can take
+    /// them (K and N multiples of 4, 16-byte aligned buffers). Off by
+    /// default: f32 then takes the exact [`Path::FusedSimt`]. Forcing
+    /// [`Path::FusedMmaTf32`] works regardless of this setting.
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use swiglu::cuda::{CudaGlu, Path};
+    /// use swiglu::{DType, WeightLayout};
+    /// let g = CudaGlu::new(0)?;
+    /// let auto = |g: &CudaGlu| g.auto_path(512, 4096, 11008, DType::F32, WeightLayout::NK, true, false);
+    /// assert_eq!(auto(&g), Path::FusedSimt);
+    /// g.set_allow_tf32(true);
+    /// assert_eq!(auto(&g), Path::FusedMmaTf32);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn set_allow_tf32(&self, allow: bool) {
+        self.allow_tf32
+            .store(allow, std::sync::atomic::Ordering::Relaxed);
+    }
+    /// See [`CudaGlu::set_allow_tf32`].
+    pub fn allow_tf32(&self) -> bool {
+        self.allow_tf32.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The context.
