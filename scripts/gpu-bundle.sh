@@ -35,7 +35,8 @@ mkdir -p "$DEST/bin"
 if [ "${SWIGLU_BUNDLE:-}" = candle ]; then
   stubs="$(bash scripts/cuda-link-stubs.sh)"
   exe=$(CUDA_PATH="$stubs" CUDA_COMPUTE_CAP=90 PATH="$(dirname "$NVCC"):$PATH" \
-    cargo test --release --features candle-cuda --test candle --no-run --message-format=json 2>/dev/null |
+    cargo test --release --features candle-cuda --test candle --no-run --message-format=json \
+      2>"$ROOT/target/candle-build.log" |
     python3 -c '
 import json, sys
 for line in sys.stdin:
@@ -44,7 +45,8 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "candle":
         print(m["executable"])
 ')
-  [ -n "$exe" ] || { echo "the candle-cuda test did not build or link" >&2; exit 1; }
+  [ -n "$exe" ] || { tail -40 "$ROOT/target/candle-build.log" >&2;
+                     echo "the candle-cuda test did not build or link (log: target/candle-build.log)" >&2; exit 1; }
   cp "$exe" "$DEST/bin/gpu_candle"
   cp scripts/gpu-run.sh "$DEST/run.sh"
   chmod +x "$DEST/run.sh" "$DEST"/bin/*
