@@ -18,12 +18,44 @@
 //! always produced).
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use cudarc::driver::sys::CUevent_flags;
+use cudarc::driver::sys::{self, CUevent_flags, CUmemPool_attribute};
 use std::fmt::Write as _;
 use std::time::Duration;
 use swiglu::cpu::SaveMode;
 use swiglu::cuda::{CudaGlu, DeviceGluWeights, DeviceGrads, TrainingKernels};
 use swiglu::{Activation, bf16};
+
+/// The device's default memory pool, from which cudarc's stream-ordered
+/// allocations (`cuMemAllocAsync`) come: its current use and high-water mark
+/// give the device memory a training step holds at its peak.
+struct Pool(sys::CUmemoryPool);
+
+impl Pool {
+    fn of(dev: sys::CUdevice) -> Option<Self> {
+        let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
+        // SAFETY: FFI with a valid out-pointer and a device handle from cudarc.
+        let r = unsafe { sys::cuDeviceGetDefaultMemPool(&mut pool, dev) };
+        (r == sys::CUresult::CUDA_SUCCESS && !pool.is_null()).then_some(Self(pool))
+    }
+    fn get(&self, attr: CUmemPool_attribute) -> Option<u64> {
+        let mut v: u64 = 0;
+        // SAFETY: the USED_MEM_* attributes are cuuint64_t; `v` outlives the call.
+        let r = unsafe { sys::cuMemPoolGetAttribute(self.0, attr, (&mut v as *mut u64).cast()) };
+        (r == sys::CUresult::CUDA_SUCCESS).then_some(v)
+    }
+    fn reset_high(&self) -> bool {
+        let mut zero: u64 = 0;
+        // SAFETY: as above; the high-water mark may only be reset to zero.
+        let r = unsafe {
+            sys::cuMemPoolSetAttribute(
+                self.0,
+                CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_HIGH,
+                (&mut zero as *mut u64).cast(),
+            )
+        };
+        r == sys::CUresult::CUDA_SUCCESS
+    }
+}
 
 const K: usize = 4096;
 const N: usize = 11008;
@@ -50,7 +82,7 @@ fn bench(c: &mut Criterion) {
     let gu = s.clone_htod(&fill(2 * N * K, 1.0 / 64.0)).unwrap();
     let w = DeviceGluWeights::from_gate_up(gu.as_view(), K, N).unwrap();
     let mut md = String::from(
-        "| M | training path | mode | step time (ms) | TFLOP/s (12MNK) | speedup vs unfused (eager) PreActivations | speedup vs cuBLAS-based PreActivations | saved between passes (MB) |\n|---|---|---|---|---|---|---|---|\n",
+        "| M | training path | mode | step time (ms) | TFLOP/s (12MNK) | speedup vs unfused (eager) PreActivations | speedup vs cuBLAS-based PreActivations | saved between passes (MB) | step peak above its inputs (MB) |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     let mut group = c.benchmark_group(format!("glu_train_step_bf16_k{K}_n{N}"));
     group
@@ -71,7 +103,7 @@ fn bench(c: &mut Criterion) {
         a.elapsed_ms(&b).unwrap() as f64 / 1e3
     };
     // (training kernels, mode). The staged kernels differ from the fused ones
-    // only in the PreActivations forward.
+    // in the PreActivations forward and the Recompute backward's first stage.
     let configs = [
         (TrainingKernels::Eager, SaveMode::PreActivations),
         (TrainingKernels::Eager, SaveMode::Recompute),
@@ -80,6 +112,7 @@ fn bench(c: &mut Criterion) {
         (TrainingKernels::Fused, SaveMode::PreActivations),
         (TrainingKernels::Fused, SaveMode::Recompute),
         (TrainingKernels::FusedStaged, SaveMode::PreActivations),
+        (TrainingKernels::FusedStaged, SaveMode::Recompute),
     ];
     let label = |k: TrainingKernels| match k {
         TrainingKernels::Eager => "unfused (eager) baseline",
@@ -118,6 +151,24 @@ fn bench(c: &mut Criterion) {
                 *b = step(c);
             }
         }
+        // Peak device memory of one step beyond what was allocated before it
+        // (x, dOut, weights, out, gradients): the pool's high-water mark
+        // minus its use before the step (cuBLAS's own workspace not counted).
+        let pool = Pool::of(g.context().cu_device());
+        let peak: Vec<Option<u64>> = (0..configs.len())
+            .map(|c| {
+                let p = pool.as_ref()?;
+                s.synchronize().ok()?;
+                let before = p.get(CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_CURRENT)?;
+                if !p.reset_high() {
+                    return None;
+                }
+                step(c);
+                s.synchronize().ok()?;
+                let high = p.get(CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_HIGH)?;
+                Some(high.saturating_sub(before))
+            })
+            .collect();
         // Interleaved: each round times every configuration once (one step
         // between two events), starting from a different one each round, so
         // clock or power drift hits them all alike.
@@ -149,12 +200,13 @@ fn bench(c: &mut Criterion) {
             let name = label(kernels);
             writeln!(
                 md,
-                "| {m} | {name} | {mode:?} | {:.3} | {:.1} | {:.3} | {:.3} | {:.1} |",
+                "| {m} | {name} | {mode:?} | {:.3} | {:.1} | {:.3} | {:.3} | {:.1} | {} |",
                 med[c] * 1e3,
                 flops / med[c] / 1e12,
                 eager_base / med[c],
                 cublas_base / med[c],
-                saved_bytes[c] as f64 / 1e6
+                saved_bytes[c] as f64 / 1e6,
+                peak[c].map_or("n/a".to_string(), |b| format!("{:.1}", b as f64 / 1e6))
             )
             .unwrap();
             eprintln!(

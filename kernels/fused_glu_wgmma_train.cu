@@ -14,7 +14,10 @@
 //          dgu = GLU_EPI_DGU (tp.epi must match; it is informational);
 //          fused_glu_wgmma_prestaged_{nk,kn}_{bf16,f16}(tmap_x, tmap_wg,
 //          tmap_wu, tmap_out, tmap_aux, GluParams p): GLU_EPI_OUT_PRE_TMA,
-//          the staged form of `pre` (below).
+//          the staged form of `pre` (below);
+//          fused_glu_wgmma_dgustaged_{nk,kn}_{bf16,f16}(tmap_x, tmap_wg,
+//          tmap_wu, tmap_aux, GluParams p, GluTrainParams tp):
+//          GLU_EPI_DGU_TMA, the staged form of `dgu` (below).
 // Extra assumptions (checked by the Rust side): aux and d_out 4-byte
 // aligned, tp.ld_aux even and >= 2N; d_out is [M, N] row-major.
 #include "glu_wgmma_body.cuh"
@@ -56,3 +59,22 @@ GLU_WGMMA_PRESTAGED_KERNEL(fused_glu_wgmma_prestaged_nk_bf16, __nv_bfloat16, GLU
 GLU_WGMMA_PRESTAGED_KERNEL(fused_glu_wgmma_prestaged_nk_f16, __half, GLU_LAYOUT_NK)
 GLU_WGMMA_PRESTAGED_KERNEL(fused_glu_wgmma_prestaged_kn_bf16, __nv_bfloat16, GLU_LAYOUT_KN)
 GLU_WGMMA_PRESTAGED_KERNEL(fused_glu_wgmma_prestaged_kn_f16, __half, GLU_LAYOUT_KN)
+
+// Staged variant of the gradient epilogue (GLU_EPI_DGU_TMA): d_out (16-byte
+// aligned) comes into each consumer's shared-memory tile with coalesced
+// 16-byte loads, dGate replaces it there and leaves with a TMA store, then
+// dUp; tmap_aux: the gradient buffer [M, 2N] viewed as {N, 2, M}, box
+// {64, 1, 64}, 128B swizzle (as for prestaged).
+#define GLU_WGMMA_DGUSTAGED_KERNEL(NAME, T, LAYOUT)                                                \
+  extern "C" __global__ void __launch_bounds__(kWgThreads, 1)                                      \
+      NAME(const __grid_constant__ CUtensorMap tmap_x, const __grid_constant__ CUtensorMap tmap_wg, \
+           const __grid_constant__ CUtensorMap tmap_wu, const __grid_constant__ CUtensorMap tmap_aux, \
+           GluParams p, GluTrainParams tp) {                                                       \
+    fused_glu_wgmma_dispatch<T, LAYOUT, GLU_EPI_DGU_TMA>(&tmap_x, &tmap_wg, &tmap_wu, nullptr,    \
+                                                         &tmap_aux, p, tp);                         \
+  }
+
+GLU_WGMMA_DGUSTAGED_KERNEL(fused_glu_wgmma_dgustaged_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK)
+GLU_WGMMA_DGUSTAGED_KERNEL(fused_glu_wgmma_dgustaged_nk_f16, __half, GLU_LAYOUT_NK)
+GLU_WGMMA_DGUSTAGED_KERNEL(fused_glu_wgmma_dgustaged_kn_bf16, __nv_bfloat16, GLU_LAYOUT_KN)
+GLU_WGMMA_DGUSTAGED_KERNEL(fused_glu_wgmma_dgustaged_kn_f16, __half, GLU_LAYOUT_KN)

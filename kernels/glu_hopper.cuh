@@ -138,6 +138,22 @@ __device__ __forceinline__ void st_shared_u32(uint32_t addr, uint32_t v) {
   asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(addr), "r"(v) : "memory");
 #endif
 }
+// 16-byte shared store (addr 16-byte aligned).
+__device__ __forceinline__ void st_shared_v4(uint32_t addr, uint4 v) {
+#if GLU_HOPPER
+  asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(v.x), "r"(v.y),
+               "r"(v.z), "r"(v.w)
+               : "memory");
+#endif
+}
+// 32-bit shared load ordered against the surrounding shared stores/barriers.
+__device__ __forceinline__ uint32_t ld_shared_u32_ordered(uint32_t addr) {
+  uint32_t v = 0;
+#if GLU_HOPPER
+  asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(v) : "r"(addr) : "memory");
+#endif
+  return v;
+}
 
 __device__ __forceinline__ void tma_prefetch_desc(const CUtensorMap* map) {
 #if GLU_HOPPER

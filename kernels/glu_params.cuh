@@ -81,6 +81,11 @@ struct GluParams {
 // shared-memory tile and leave with TMA stores (fused_glu_wgmma_prestaged_*
 // in fused_glu_wgmma_train.cu; aux through a [M][2][N] tensor map).
 #define GLU_EPI_OUT_PRE_TMA 4
+// As GLU_EPI_DGU, staged: d_out comes into the shared-memory tile with
+// coalesced 16-byte loads, dGate replaces it there and leaves with a TMA
+// store, then dUp (fused_glu_wgmma_dgustaged_* in fused_glu_wgmma_train.cu;
+// aux through the [M][2][N] tensor map; d_out 16-byte aligned).
+#define GLU_EPI_DGU_TMA 5
 
 struct GluTrainParams {
   const void* d_out;   // [M,N] for GLU_EPI_DGU, else null

@@ -16,21 +16,69 @@ __device__ __forceinline__ float wg_bias(const T* b, int64_t n) {
   return b ? to_f32<T>(b[n]) : 0.0f;
 }
 
+// One consumer's staged 64 x 128 block (two 64 x 64 boxes at `stage`) to
+// rows row_base.., columns n0.. of out (plane < 0: `tm` is the 2-D map of
+// out) or of plane `plane` of aux viewed as [M][2][N] (`tm` its 3-D map), as
+// one bulk group; TMA clips rows >= M and columns >= N.
+__device__ __forceinline__ void wg_store_block(const CUtensorMap* tm, uint32_t stage, int64_t n0,
+                                               int64_t N, int plane, int64_t row_base) {
+  for (int b = 0; b < 2; ++b) {
+    const int64_t c0 = n0 + 64 * b;
+    if (c0 >= N) break;
+    const uint32_t src = stage + (uint32_t)b * kWgOutBoxBytes;
+    if (plane < 0)
+      tma_store_2d(tm, src, (int32_t)c0, (int32_t)row_base);
+    else
+      tma_store_3d(tm, src, (int32_t)c0, plane, (int32_t)row_base);
+  }
+  tma_store_commit();
+}
+
+// The biases of the two columns of an accumulator pair (0 without bias).
+struct WgPairBias {
+  float g0, g1, u0, u1;
+};
+
+// Calls f(i, r, c, bias) for every accumulator pair of this consumer thread
+// inside [M, N]: i = register index of the gate pair (its up pair is at
+// i + kWgUpRegOffset), (r, c) = its position in the consumer's 64 x 128
+// block (c even; columns n0 + c and n0 + c + 1 are both < N, as N % 8 == 0),
+// bias = the biases of those columns, loaded once per column pair.
+template <typename T, typename F>
+__device__ __forceinline__ void wg_for_each_pair(uint32_t warp, uint32_t lane, int64_t n0,
+                                                 int64_t N, int64_t row_base, int64_t M,
+                                                 const T* bgp, const T* bup, F&& f) {
+#pragma unroll
+  for (int j = 0; j < kWgBN / 8; ++j) {
+    const GluRC rc = glu_wgmma_acc_rc(warp, lane, (uint32_t)(4 * j));
+    const int64_t col = n0 + rc.col;
+    if (col >= N) continue;
+    const WgPairBias b{wg_bias<T>(bgp, col), wg_bias<T>(bgp, col + 1), wg_bias<T>(bup, col),
+                       wg_bias<T>(bup, col + 1)};
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      if (row_base + rc.row + 8 * h >= M) continue;
+      f(4 * j + 2 * h, rc.row + 8u * (uint32_t)h, rc.col, b);
+    }
+  }
+}
+
 // ACT is a template parameter: with the activation a run-time switch the
 // 64 inlined copies per thread made the epilogue code far larger than the
 // instruction cache and cost as much time as the main loop.
 // EPI (GLU_EPI_*, glu_params.cuh) selects what the epilogue writes; `tp`
 // is only read by the training epilogues.
 // `tm_out` (staged epilogues): out [M, N], box {64, 64}, 128B swizzle.
-// `tm_aux` (GLU_EPI_OUT_PRE_TMA): aux viewed as [M][2][N] (dims {N, 2, M}),
-// box {64, 1, 64}, 128B swizzle.
+// `tm_aux` (GLU_EPI_OUT_PRE_TMA, GLU_EPI_DGU_TMA): aux viewed as [M][2][N]
+// (dims {N, 2, M}), box {64, 1, 64}, 128B swizzle.
 template <typename T, int LAYOUT, int ACT, int EPI>
 __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, const CUtensorMap* tm_g,
                                                      const CUtensorMap* tm_u, const CUtensorMap* tm_out,
                                                      const CUtensorMap* tm_aux, const GluParams& p,
                                                      const GluTrainParams& tp) {
 #if GLU_HOPPER
-  constexpr bool kStaged = EPI == GLU_EPI_OUT_TMA || EPI == GLU_EPI_OUT_PRE_TMA;
+  constexpr bool kStaged =
+      EPI == GLU_EPI_OUT_TMA || EPI == GLU_EPI_OUT_PRE_TMA || EPI == GLU_EPI_DGU_TMA;
   extern __shared__ __align__(1024) unsigned char glu_wg_smem[];
   // Dynamic smem is only guaranteed 16-byte aligned: align the ring to 1024.
   const uint32_t raw = smem_u32(glu_wg_smem);
@@ -158,52 +206,84 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
         for (int q = 0; q < 3; ++q) {
           if (store_thread) tma_store_wait_read();
           named_bar_sync(1u + (uint32_t)cw, 128u);
-#pragma unroll
-          for (int j = 0; j < kWgBN / 8; ++j) {
-            const GluRC rc = glu_wgmma_acc_rc(warp, lane, (uint32_t)(4 * j));
-            const int64_t col = n0 + rc.col;
-            if (col >= N) continue;
-            const float bg0 = wg_bias<T>(bgp, col), bg1 = wg_bias<T>(bgp, col + 1);
-            const float bu0 = wg_bias<T>(bup, col), bu1 = wg_bias<T>(bup, col + 1);
-#pragma unroll
-            for (int h = 0; h < 2; ++h) {
-              if (row_base + rc.row + 8 * h >= M) continue;
-              const int i = 4 * j + 2 * h;
-              const float g0 = acc[i] + bg0, g1 = acc[i + 1] + bg1;
-              const float u0 = acc[i + kWgUpRegOffset] + bu0, u1 = acc[i + 1 + kWgUpRegOffset] + bu1;
-              float v0, v1;
-              if (q == 0) {
-                v0 = wg_act<ACT>(g0, beta) * u0;
-                v1 = wg_act<ACT>(g1, beta) * u1;
-              } else if (q == 1) {
-                v0 = g0;
-                v1 = g1;
-              } else {
-                v0 = u0;
-                v1 = u1;
-              }
-              st_shared_u32(glu_out_stage_addr(stage_out, rc.row + 8u * (uint32_t)h, rc.col),
-                            f32_to_bits16<T>(v0) | (f32_to_bits16<T>(v1) << 16));
+          wg_for_each_pair<T>(warp, lane, n0, N, row_base, M, bgp, bup,
+                              [&](int i, uint32_t r, uint32_t c, const WgPairBias& b) {
+            const float g0 = acc[i] + b.g0, g1 = acc[i + 1] + b.g1;
+            const float u0 = acc[i + kWgUpRegOffset] + b.u0, u1 = acc[i + 1 + kWgUpRegOffset] + b.u1;
+            float v0, v1;
+            if (q == 0) {
+              v0 = wg_act<ACT>(g0, beta) * u0;
+              v1 = wg_act<ACT>(g1, beta) * u1;
+            } else if (q == 1) {
+              v0 = g0;
+              v1 = g1;
+            } else {
+              v0 = u0;
+              v1 = u1;
             }
+            st_shared_u32(glu_out_stage_addr(stage_out, r, c),
+                          f32_to_bits16<T>(v0) | (f32_to_bits16<T>(v1) << 16));
+          });
+          fence_proxy_async_smem();
+          named_bar_sync(1u + (uint32_t)cw, 128u);
+          if (store_thread && row_base < M)
+            wg_store_block(q == 0 ? tm_out : tm_aux, stage_out, n0, N, q - 1, row_base);
+        }
+      }
+      if (EPI == GLU_EPI_DGU_TMA) {
+        // 1. The previous tile's stores have finished reading the staging
+        //    tile; then this consumer's 64 x 128 block of d_out comes in with
+        //    coalesced 16-byte loads (16 threads per 256-byte row), placed
+        //    in the TMA 128B-swizzle layout (a 16-byte chunk stays whole).
+        if (store_thread) tma_store_wait_read();
+        named_bar_sync(1u + (uint32_t)cw, 128u);
+        const uint32_t ct = (uint32_t)(tid % 128);
+#pragma unroll
+        for (uint32_t i = 0; i < 8; ++i) {
+          const uint32_t c = ct + 128u * i;  // chunk 0..1023 of the block
+          const uint32_t r = c >> 4, ch = c & 15u;
+          const int64_t row = row_base + r, col = n0 + 8 * ch;
+          if (row < M && col < N)  // N % 8 == 0: a chunk is all in or all out
+            st_shared_v4(glu_out_stage_addr(stage_out, r, 8u * ch),
+                         *reinterpret_cast<const uint4*>(d_out + (row * N + col)));
+        }
+        named_bar_sync(1u + (uint32_t)cw, 128u);
+        // 2. dGate overwrites d_out in the tile (each thread rewrites the
+        //    words it reads); dUp waits, packed, in the gate accumulators,
+        //    which are dead from here on.
+        wg_for_each_pair<T>(warp, lane, n0, N, row_base, M, bgp, bup,
+                            [&](int i, uint32_t r, uint32_t c, const WgPairBias& b) {
+          const uint32_t addr = glu_out_stage_addr(stage_out, r, c);
+          const uint32_t dw = ld_shared_u32_ordered(addr);
+          const float d0 = bits16_to_f32<T>(dw & 0xffffu), d1 = bits16_to_f32<T>(dw >> 16);
+          const float g0 = acc[i] + b.g0, g1 = acc[i + 1] + b.g1;
+          const float u0 = acc[i + kWgUpRegOffset] + b.u0, u1 = acc[i + 1 + kWgUpRegOffset] + b.u1;
+          // As glu_bwd (accurate activation and derivative), f32 inputs.
+          const float dg0 = d0 * u0 * glu_act_grad(g0, ACT, beta);
+          const float dg1 = d1 * u1 * glu_act_grad(g1, ACT, beta);
+          const float du0 = d0 * glu_act(g0, ACT, beta), du1 = d1 * glu_act(g1, ACT, beta);
+          st_shared_u32(addr, f32_to_bits16<T>(dg0) | (f32_to_bits16<T>(dg1) << 16));
+          acc[i] = __uint_as_float(f32_to_bits16<T>(du0) | (f32_to_bits16<T>(du1) << 16));
+        });
+        // 3. dGate -> aux plane 0; 4. dUp -> the tile -> aux plane 1.
+#pragma unroll
+        for (int q = 0; q < 2; ++q) {
+          if (q == 1) {
+            if (store_thread) tma_store_wait_read();
+            named_bar_sync(1u + (uint32_t)cw, 128u);
+            wg_for_each_pair<T>(warp, lane, n0, N, row_base, M, nullptr, nullptr,
+                                [&](int i, uint32_t r, uint32_t c, const WgPairBias&) {
+              st_shared_u32(glu_out_stage_addr(stage_out, r, c), __float_as_uint(acc[i]));
+            });
           }
           fence_proxy_async_smem();
           named_bar_sync(1u + (uint32_t)cw, 128u);
-          if (store_thread && row_base < M) {
-            for (int b = 0; b < 2; ++b) {
-              const int64_t c0 = n0 + 64 * b;
-              if (c0 >= N) break;
-              const uint32_t src = stage_out + (uint32_t)b * kWgOutBoxBytes;
-              if (q == 0)
-                tma_store_2d(tm_out, src, (int32_t)c0, (int32_t)row_base);
-              else
-                tma_store_3d(tm_aux, src, (int32_t)c0, q - 1, (int32_t)row_base);
-            }
-            tma_store_commit();
-          }
+          if (store_thread && row_base < M) wg_store_block(tm_aux, stage_out, n0, N, q, row_base);
         }
       }
-      // The per-fragment epilogue (none of it for GLU_EPI_OUT_PRE_TMA).
-      constexpr int kDirectJ = EPI == GLU_EPI_OUT_PRE_TMA ? 0 : kWgBN / 8;
+      // The per-fragment epilogue (none of it for the staged training ones).
+      constexpr int kDirectJ =
+          (EPI == GLU_EPI_OUT_PRE_TMA || EPI == GLU_EPI_DGU_TMA) ? 0 : kWgBN / 8;
 #pragma unroll
       for (int j = 0; j < kDirectJ; ++j) {
         const GluRC rc = glu_wgmma_acc_rc(warp, lane, (uint32_t)(4 * j));

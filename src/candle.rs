@@ -28,7 +28,10 @@
 //! on candle's `cuda` feature, so building it needs what candle's needs:
 //! nvcc (for candle-kernels, with `CUDA_COMPUTE_CAP` where no GPU is
 //! visible) and the CUDA libraries at link time (candle links cudarc
-//! dynamically, so the binaries need libcuda to start).
+//! dynamically, so the binaries need libcuda to start). f32 tensors on CUDA
+//! take the exact kernel unless candle's own
+//! `candle_core::cuda::set_gemm_reduced_precision_f32(true)` allows tf32 for
+//! f32 matmuls; then they take the tf32 tensor-core kernel too.
 //!
 //! **Autograd.** When any input is a [`Var`](candle_core::Var) (or depends
 //! on one), the forward pass keeps what the backward pass needs according to

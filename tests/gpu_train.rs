@@ -301,8 +301,10 @@ fn gpu_backward_matches_cpu_backward() {
     );
 }
 
-/// The staged pre-activation kernel (`TrainingKernels::FusedStaged`): only
-/// the PreActivations forward differs from `TrainingKernels::Fused`.
+/// The staged training kernels (`TrainingKernels::FusedStaged`): the
+/// PreActivations forward (`fused_glu_wgmma_prestaged_*`) and the Recompute
+/// backward's gradient stage (`fused_glu_wgmma_dgustaged_*`) differ from
+/// `TrainingKernels::Fused`.
 #[test]
 fn staged_training_kernels_match_cpu_backward() {
     let Some(shared) = gpu() else { return };
@@ -314,30 +316,48 @@ fn staged_training_kernels_match_cpu_backward() {
         for form in [Form::Kn, Form::Nk, Form::Concat] {
             for (j, act) in Activation::ALL.into_iter().enumerate() {
                 let bias = j % 2 == 0;
-                fails.extend(check::<bf16>(
-                    &g,
-                    &mut rng,
-                    shape,
-                    form,
-                    bias,
-                    act,
-                    SaveMode::PreActivations,
-                    2e-2,
-                ));
-                fails.extend(check::<f16>(
-                    &g,
-                    &mut rng,
-                    shape,
-                    form,
-                    !bias,
-                    act,
-                    SaveMode::PreActivations,
-                    4e-3,
-                ));
+                for mode in [SaveMode::PreActivations, SaveMode::Recompute] {
+                    fails.extend(check::<bf16>(
+                        &g, &mut rng, shape, form, bias, act, mode, 2e-2,
+                    ));
+                    fails.extend(check::<f16>(
+                        &g, &mut rng, shape, form, !bias, act, mode, 4e-3,
+                    ));
+                }
             }
         }
     }
     for f in fails.iter().take(40) {
+        eprintln!("{f}");
+    }
+    assert!(fails.is_empty(), "{} failures", fails.len());
+}
+
+/// One small case of each staged training kernel (both layouts, both save
+/// modes): what `run.sh` runs under compute-sanitizer's racecheck, where the
+/// full sweep above would take too long.
+#[test]
+fn staged_kernels_sanitizer_case() {
+    let Some(shared) = gpu() else { return };
+    let g = CudaGlu::with_stream(shared.context().new_stream().unwrap()).unwrap();
+    g.set_training_kernels(TrainingKernels::FusedStaged);
+    let mut rng = Rng::fresh("staged_sanitizer_case");
+    let mut fails = Vec::new();
+    for form in [Form::Kn, Form::Nk] {
+        for mode in [SaveMode::PreActivations, SaveMode::Recompute] {
+            fails.extend(check::<bf16>(
+                &g,
+                &mut rng,
+                (129, 72, 136),
+                form,
+                true,
+                Activation::Silu,
+                mode,
+                2e-2,
+            ));
+        }
+    }
+    for f in &fails {
         eprintln!("{f}");
     }
     assert!(fails.is_empty(), "{} failures", fails.len());

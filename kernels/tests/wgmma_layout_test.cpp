@@ -156,8 +156,35 @@ static void test_out_staging() {
     }
 }
 
+// GLU_EPI_DGU_TMA's d_out loads (glu_wgmma_body.cuh): consumer thread ct
+// stores chunk c = ct + 128 i (row c >> 4, columns 8 (c & 15) .. + 7) at
+// glu_out_stage_addr(base, row, 8 (c & 15)): each chunk is 16 contiguous,
+// 16-byte aligned bytes holding its 8 elements in order, the 1024 chunks
+// tile the staging buffer exactly, and every 8-thread phase of one 16-byte
+// store hits 8 distinct 16-byte slots (conflict-free).
+static void test_dgu_staging_loads() {
+  const uint32_t base = 5u * 1024u;
+  std::vector<int> hit(kWgOutStageBytes / 16, 0);
+  for (uint32_t i = 0; i < 8; ++i)
+    for (uint32_t ph = 0; ph < 128; ph += 8) {
+      std::vector<int> slot(8, 0);
+      for (uint32_t ct = ph; ct < ph + 8; ++ct) {
+        const uint32_t c = ct + 128u * i, r = c >> 4, ch = c & 15u;
+        const uint32_t a = glu_out_stage_addr(base, r, 8u * ch);
+        CHECK(a % 16 == 0 && a >= base && a + 16 <= base + kWgOutStageBytes, "chunk %u at %u", c, a);
+        for (uint32_t e = 0; e < 8; ++e)
+          CHECK(glu_out_stage_addr(base, r, 8u * ch + e) == a + 2u * e, "chunk %u element %u", c, e);
+        if (a >= base && a + 16 <= base + kWgOutStageBytes) hit[(a - base) / 16]++;
+        slot[(a / 16) % 8]++;
+      }
+      for (int sl = 0; sl < 8; ++sl) CHECK(slot[sl] == 1, "phase %u/%u: slot %d used %d times", i, ph, sl, slot[sl]);
+    }
+  for (size_t e = 0; e < hit.size(); ++e) CHECK(hit[e] == 1, "chunk slot %zu hit %d", e, hit[e]);
+}
+
 int main() {
   test_out_staging();
+  test_dgu_staging_loads();
   test_desc_bits();
   test_swizzle_desc();
   test_mn_major();

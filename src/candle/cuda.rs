@@ -95,6 +95,9 @@ impl GluOp {
         let (k, n) = self.layout_dims(x.1, a.1, b.map(|b| b.1))?;
         let dev = &x.0.device;
         let glu = glu_for(dev)?;
+        // f32 follows candle's own switch for its f32 matmuls: tf32 tensor
+        // cores only when the user allowed reduced precision there.
+        glu.set_allow_tf32(candle_core::cuda::gemm_reduced_precision_f32());
         let xv = view::<T>(x.0, x.1, "x")?;
         let av = view::<T>(a.0, a.1, "weight")?;
         let bv = b.map(|b| view::<T>(b.0, b.1, "weight")).transpose()?;

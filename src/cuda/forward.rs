@@ -342,24 +342,19 @@ impl CudaGlu {
             Path::FusedWgmma => self.launch_wgmma(&p, T::DTYPE, w.layout)?,
             Path::FusedWgmmaStaged => self.launch_wgmma_staged(&p, T::DTYPE, w.layout)?,
             Path::FusedSkinny => self.launch_skinny(&p, T::DTYPE, w.layout)?,
-            Path::FusedMma => self.launch_fused(
+            Path::FusedMma | Path::FusedMmaTf32 => self.launch_fused(
                 &p,
                 "fused_glu_mma",
                 params::MMA_BM,
                 params::MMA_BN,
                 params::MMA_THREADS,
                 params::MMA_SMEM_BYTES,
-                T::DTYPE.name(),
-                w.layout,
-            )?,
-            Path::FusedMmaTf32 => self.launch_fused(
-                &p,
-                "fused_glu_mma",
-                params::MMA_BM,
-                params::MMA_BN,
-                params::MMA_THREADS,
-                params::MMA_SMEM_BYTES,
-                "tf32",
+                // fused_glu_mma_{kn,nk}_{bf16,f16,tf32}
+                if path == Path::FusedMmaTf32 {
+                    "tf32"
+                } else {
+                    T::DTYPE.name()
+                },
                 w.layout,
             )?,
             Path::FusedSimt => self.launch_fused(
@@ -398,14 +393,12 @@ impl CudaGlu {
                 layout,
             })
         };
-        if path == Path::FusedMmaTf32 {
-            if dtype != DType::F32 {
-                return unsupported("fused-mma-tf32 takes f32 (bf16/f16: fused-mma)".into());
-            }
-            if k % 4 != 0 || n % 4 != 0 {
-                let bad = if k % 4 != 0 { k } else { n };
+        // K and N whole 16-byte chunks (`mult` elements), buffers 16-byte aligned.
+        let chunks = |mult: usize, what: &'static str| {
+            if k % mult != 0 || n % mult != 0 {
+                let bad = if k % mult != 0 { k } else { n };
                 return Err(GluError::Misaligned {
-                    what: "K and N (the tf32 path needs multiples of 4 elements)",
+                    what,
                     required: 16,
                     value: bad * dtype.size(),
                 });
@@ -417,7 +410,13 @@ impl CudaGlu {
                     value: bad as usize,
                 });
             }
-            return Ok(());
+            Ok(())
+        };
+        if path == Path::FusedMmaTf32 {
+            if dtype != DType::F32 {
+                return unsupported("fused-mma-tf32 takes f32 (bf16/f16: fused-mma)".into());
+            }
+            return chunks(4, "K and N (the tf32 path needs multiples of 4 elements)");
         }
         if dtype == DType::F32 {
             return unsupported(format!(
@@ -438,22 +437,10 @@ impl CudaGlu {
                 "fused-skinny takes M <= {SKINNY_MAX_M}, got M = {m}"
             ));
         }
-        if k % 8 != 0 || n % 8 != 0 {
-            let bad = if k % 8 != 0 { k } else { n };
-            return Err(GluError::Misaligned {
-                what: "K and N (tensor-core paths need multiples of 8 elements)",
-                required: 16,
-                value: bad * dtype.size(),
-            });
-        }
-        if let Some(&bad) = ptrs.iter().find(|p| *p % 16 != 0) {
-            return Err(GluError::Misaligned {
-                what: "device buffer",
-                required: 16,
-                value: bad as usize,
-            });
-        }
-        Ok(())
+        chunks(
+            8,
+            "K and N (tensor-core paths need multiples of 8 elements)",
+        )
     }
 
     /// The path [`Path::Auto`] takes for a problem, from what was measured

@@ -18,7 +18,7 @@
 
 use super::CudaGlu;
 use super::forward::is_aligned16;
-use super::params::{EPI_DGU, EPI_OUT_PRE, GluParams, GluTrainParams};
+use super::params::{EPI_DGU, EPI_DGU_TMA, EPI_OUT_PRE, GluParams, GluTrainParams};
 use crate::error::{GluError, Result};
 use crate::types::{DType, WeightLayout};
 use cudarc::driver::sys;
@@ -92,6 +92,10 @@ pub(crate) enum Epilogue<'a> {
     /// `fused_glu_wgmma_prestaged_*`: out and the pre-activations at this
     /// device address (`[M, 2N]`, 16-byte aligned), staged + TMA stores.
     TrainPreStaged(u64),
+    /// `fused_glu_wgmma_dgustaged_*`: the gradient epilogue staged: d_out
+    /// (16-byte aligned) through shared memory, dGate | dUp into `aux`
+    /// (`[M, 2N]`, `ld_aux = 2N`, 16-byte aligned) with TMA stores.
+    TrainDguStaged(&'a GluTrainParams),
 }
 
 /// Persistent grid: one CTA per SM at most (the shared memory allows one),
@@ -241,11 +245,33 @@ impl CudaGlu {
     ) -> Result<()> {
         let (m, n, k) = (p.m as usize, p.n as usize, p.k as usize);
         let train = match epi {
-            Epilogue::Train(t) => Some(t),
+            Epilogue::Train(t) | Epilogue::TrainDguStaged(t) => Some(t),
             _ => None,
         };
+        if let Epilogue::TrainDguStaged(t) = epi {
+            if t.epi != EPI_DGU_TMA || t.ld_aux != 2 * p.n {
+                return Err(GluError::BadShape {
+                    what: "staged gradient epilogue (aux [M, ld_aux])",
+                    shape: vec![m, t.ld_aux.max(0) as usize],
+                    why: "needs epi = GLU_EPI_DGU_TMA and ld_aux = 2N (TMA map of [M][2][N])",
+                });
+            }
+            for (what, ptr) in [
+                ("gradient buffer (TMA store)", t.aux as usize),
+                ("d_out (16-byte loads)", t.d_out as usize),
+            ] {
+                if ptr == 0 || ptr % 16 != 0 {
+                    return Err(GluError::Misaligned {
+                        what,
+                        required: 16,
+                        value: ptr,
+                    });
+                }
+            }
+        }
         if let Some(t) = train {
-            let ok_epi = t.epi == EPI_OUT_PRE || (t.epi == EPI_DGU && !t.d_out.is_null());
+            let ok_epi = t.epi == EPI_OUT_PRE
+                || ((t.epi == EPI_DGU || t.epi == EPI_DGU_TMA) && !t.d_out.is_null());
             if !ok_epi || t.aux.is_null() || t.ld_aux < 2 * p.n || t.ld_aux % 2 != 0 {
                 return Err(GluError::BadShape {
                     what: "training epilogue (aux [M, ld_aux])",
@@ -329,6 +355,11 @@ impl CudaGlu {
                 format!("fused_glu_wgmma_prestaged_{lay}_{ty}"),
                 WG_SMEM_BYTES_STAGED,
             ),
+            Epilogue::TrainDguStaged(_) => (
+                "fused_glu_wgmma_train",
+                format!("fused_glu_wgmma_dgustaged_{lay}_{ty}"),
+                WG_SMEM_BYTES_STAGED,
+            ),
         };
         // The staged epilogue stores `out` [m, n] with TMA: 64 x 64 boxes.
         let tmap_out = match epi {
@@ -348,6 +379,7 @@ impl CudaGlu {
                 }
                 Some(encode_pre_map(aux, m, n, dtype)?)
             }
+            Epilogue::TrainDguStaged(t) => Some(encode_pre_map(t.aux as u64, m, n, dtype)?),
             _ => None,
         };
         let f = self.function_with_smem(module, &name, smem)?;
@@ -360,9 +392,10 @@ impl CudaGlu {
         // SAFETY: the kernel signature is (CUtensorMap, CUtensorMap,
         // CUtensorMap, GluParams), with a fourth CUtensorMap (out) before
         // GluParams for the staged variants, a fifth (the pre-activations
-        // [m][2][n]) for the staged pre-activation variant, and GluTrainParams
-        // after GluParams for the direct training variants, matching the
-        // arguments pushed here. The out and aux maps describe out [m, n] and
+        // [m][2][n]) for the staged pre-activation variant, the [m][2][n]
+        // gradient map as the fourth for the staged gradient variant, and
+        // GluTrainParams after GluParams for the direct and staged gradient
+        // training variants, matching the arguments pushed here. The out and aux maps describe out [m, n] and
         // the caller's [m, 2n] pre-activation buffer exactly (TMA stores clip
         // at their bounds).
         // The maps describe x [m,k] and w_gate, w_up ([n,k] for NK, [k,n] for

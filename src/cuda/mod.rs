@@ -133,10 +133,13 @@ pub enum TrainingKernels {
     /// [`SaveMode::PreActivations`]: crate::cpu::SaveMode::PreActivations
     /// [`SaveMode::Recompute`]: crate::cpu::SaveMode::Recompute
     Fused = 1,
-    /// As [`TrainingKernels::Fused`], but the PreActivations forward stages
-    /// `out` and the pre-activations through shared memory and stores them
-    /// with TMA (`fused_glu_wgmma_prestaged_*`). **Experimental: compiled,
-    /// not yet run on a GPU.**
+    /// As [`TrainingKernels::Fused`], with staged epilogues: the
+    /// PreActivations forward stages `out` and the pre-activations through
+    /// shared memory and stores them with TMA (`fused_glu_wgmma_prestaged_*`);
+    /// the Recompute backward loads `dOut` into shared memory with coalesced
+    /// 16-byte loads and stores dGate | dUp with TMA
+    /// (`fused_glu_wgmma_dgustaged_*`, when `dOut` is 16-byte aligned).
+    /// **Experimental: compiled, not yet run on a GPU.**
     FusedStaged = 2,
     /// The unfused baseline: what an eager framework runs for
     /// `act(x·Wg + bg) ⊙ (x·Wu + bu)` and its autograd backward, one kernel

@@ -79,6 +79,9 @@ pub const EPI_DGU: i32 = 2;
 /// `GLU_EPI_OUT_PRE_TMA`: [`EPI_OUT_PRE`], staged in shared memory and stored
 /// with TMA (`fused_glu_wgmma_prestaged_*`).
 pub const EPI_OUT_PRE_TMA: i32 = 4;
+/// `GLU_EPI_DGU_TMA`: [`EPI_DGU`], staged: d_out loaded into shared memory,
+/// dGate and dUp stored with TMA.
+pub const EPI_DGU_TMA: i32 = 5;
 
 /// Mirror of `struct GluTrainParams`: the extra argument of the Hopper
 /// kernel's training variants (`fused_glu_wgmma_{pre,dgu}_*`).
@@ -218,6 +221,7 @@ mod tests {
             ("GLU_EPI_OUT_PRE", EPI_OUT_PRE),
             ("GLU_EPI_DGU", EPI_DGU),
             ("GLU_EPI_OUT_PRE_TMA", EPI_OUT_PRE_TMA),
+            ("GLU_EPI_DGU_TMA", EPI_DGU_TMA),
         ] {
             assert_eq!(get(name), code as usize, "{name}");
         }

@@ -33,7 +33,7 @@ use super::forward::SKINNY_AUTO_MAX_M;
 use super::forward::{is_aligned16, opt_ptr};
 use super::hopper::{Epilogue, wgmma_eligible};
 use super::params::{
-    EPI_DGU, EPI_OUT_PRE, EPI_OUT_PRE_TMA, GluEltParams, GluParams, GluTrainParams,
+    EPI_DGU, EPI_DGU_TMA, EPI_OUT_PRE, EPI_OUT_PRE_TMA, GluEltParams, GluParams, GluTrainParams,
 };
 use super::{CudaElement, CudaGlu, DeviceGluWeights, Path, TrainingKernels};
 use crate::cpu::SaveMode;
@@ -335,9 +335,10 @@ impl CudaGlu {
         wgmma_eligible(self.cc, w.k, w.n, T::DTYPE, w.layout, is_aligned16(&ptrs))
     }
 
-    /// One launch of `fused_glu_wgmma_{pre,dgu,prestaged}_*`: `aux` is
-    /// `[m, 2n]` of T; `out` (`[m, n]`) for [`EPI_OUT_PRE`] and
-    /// [`EPI_OUT_PRE_TMA`], `d_out` (`[m, n]`) for [`EPI_DGU`].
+    /// One launch of `fused_glu_wgmma_{pre,dgu,prestaged,dgustaged}_*`: `aux`
+    /// is `[m, 2n]` of T; `out` (`[m, n]`) for [`EPI_OUT_PRE`] and
+    /// [`EPI_OUT_PRE_TMA`], `d_out` (`[m, n]`) for [`EPI_DGU`] and
+    /// [`EPI_DGU_TMA`].
     #[allow(clippy::too_many_arguments)]
     fn launch_wgmma_train<T: CudaElement, X: DevicePtr<T>>(
         &self,
@@ -367,7 +368,12 @@ impl CudaGlu {
             epi,
             reserved: 0,
         };
-        self.launch_wgmma_epi(&p, Epilogue::Train(&t), T::DTYPE, w.layout)
+        let e = if epi == EPI_DGU_TMA {
+            Epilogue::TrainDguStaged(&t)
+        } else {
+            Epilogue::Train(&t)
+        };
+        self.launch_wgmma_epi(&p, e, T::DTYPE, w.layout)
     }
 
     /// Whether the cuBLAS steps of training treat the weights as one
@@ -623,7 +629,13 @@ impl CudaGlu {
         if fused_first_stage {
             let (dp, _g2) = d_out.device_ptr(s);
             let (gp, _g3) = dgu.device_ptr_mut(s);
-            self.launch_wgmma_train(x, w, act, m, 0, gp, dp, EPI_DGU)?;
+            // The staged gradient epilogue reads d_out with 16-byte loads.
+            let epi = if self.training_kernels() == TrainingKernels::FusedStaged && dp % 16 == 0 {
+                EPI_DGU_TMA
+            } else {
+                EPI_DGU
+            };
+            self.launch_wgmma_train(x, w, act, m, 0, gp, dp, epi)?;
         } else {
             let (recomputed, recomputed_act);
             let pre = match (&saved.pre, saved.mode) {
