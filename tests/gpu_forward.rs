@@ -348,9 +348,10 @@ fn misaligned_buffers_take_the_exact_path_or_error() {
 }
 
 /// The tf32 opt-in: Auto keeps f32 exact until `set_allow_tf32(true)`, then
-/// runs the tf32 kernel on eligible problems (and still the exact kernel on
-/// the rest); the tf32 kernel rejects other dtypes and K, N not multiples of
-/// 4 with typed errors and writes nothing.
+/// runs the tf32 kernel on eligible problems on sm_80..89 (and still the
+/// exact kernel on the rest) and cuBLAS in tf32 on 9.x; forced, the tf32
+/// kernel runs on any sm_80+ GPU, and rejects other dtypes and K, N not
+/// multiples of 4 with typed errors, writing nothing.
 #[test]
 fn tf32_is_opt_in_and_checked() {
     let Some(shared) = gpu() else { return };
@@ -380,14 +381,15 @@ fn tf32_is_opt_in_and_checked() {
             let ran = g
                 .forward(&dx, &[m, k], &dw, Activation::Silu, &mut out, Path::Auto)
                 .unwrap();
-            let expect = if allow && tf32_ok {
-                Path::FusedMmaTf32
-            } else {
-                Path::FusedSimt
+            let hopper = g.compute_capability().0 >= 9;
+            let expect = match (allow, hopper) {
+                (true, true) => Path::CublasSplit,
+                (true, false) if tf32_ok => Path::FusedMmaTf32,
+                _ => Path::FusedSimt,
             };
             assert_eq!(ran, expect, "{m}x{k}x{n} allow_tf32={allow}");
             let e = rel_err(&s.clone_dtoh(&out).unwrap(), &want);
-            let tol = if ran == Path::FusedMmaTf32 {
+            let tol = if allow && ran != Path::FusedSimt {
                 TF32_TOL
             } else {
                 tolerance(DType::F32)

@@ -34,7 +34,8 @@ pub(crate) struct Operand {
 
 impl CudaGlu {
     /// Row-major `C[m, n] = op(A)[m, k] · op(B)[k, n] + beta · C`, f32 compute
-    /// (cuBLAS's default math mode: no TF32). `A` is stored `[m, k]`
+    /// (no TF32, unless [`CudaGlu::set_allow_tf32`] is on and both inputs
+    /// are f32: then `CUBLAS_COMPUTE_32F_FAST_TF32`). `A` is stored `[m, k]`
     /// (or `[k, m]` when transposed), `B` `[k, n]` (or `[n, k]`), `C` `[m, n]`,
     /// each row-major with its `ld`.
     ///
@@ -68,6 +69,11 @@ impl CudaGlu {
             }
         };
         let alpha = 1.0f32;
+        let compute = if self.allow_tf32() && a.dtype == DType::F32 && b.dtype == DType::F32 {
+            bsys::cublasComputeType_t::CUBLAS_COMPUTE_32F_FAST_TF32
+        } else {
+            bsys::cublasComputeType_t::CUBLAS_COMPUTE_32F
+        };
         // Column-major view: Cᵀ[n, m] = op(B)ᵀ[n, k] · op(A)ᵀ[k, m]; a row-major
         // matrix is its own transpose in column-major, so the ops carry over.
         // SAFETY: extents guaranteed by the caller; alpha/beta are host f32
@@ -91,7 +97,7 @@ impl CudaGlu {
                 c.ptr as *mut c_void,
                 cuda_dtype(c.dtype),
                 ldc,
-                bsys::cublasComputeType_t::CUBLAS_COMPUTE_32F,
+                compute,
                 bsys::cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
             )
         }?;

@@ -49,7 +49,8 @@ pub enum Path {
     /// input keeps 10 mantissa bits inside the tensor core (products carry a
     /// relative error up to ~2^-9, like `torch.backends.cuda.matmul.allow_tf32`),
     /// accumulation and output stay f32. Opt-in: force it, or let
-    /// [`Path::Auto`] pick it for f32 after [`CudaGlu::set_allow_tf32`].
+    /// [`Path::Auto`] pick it for f32 on sm_80..sm_89 after
+    /// [`CudaGlu::set_allow_tf32`] (on 9.x Auto takes cuBLAS's tf32 GEMMs).
     /// Needs K and N multiples of 4 and 16-byte aligned buffers. **Compiled,
     /// not yet run on a GPU.**
     FusedMmaTf32,
@@ -158,10 +159,15 @@ pub(crate) fn auto_path_for(cc: (i32, i32), sm_count: u32, p: Problem) -> Path {
         allow_tf32,
     } = p;
     if dtype == DType::F32 {
-        return if allow_tf32 && tf32_eligible(cc, k, n, aligned) {
-            Path::FusedMmaTf32
-        } else {
-            Path::FusedSimt
+        // tf32 allowed: on sm_80..89 the tf32 kernel; on 9.x cuBLAS, whose
+        // tf32 GEMMs run on wgmma there (the mma.sync kernel measured 0.39–
+        // 0.48x of cuBLAS for bf16 on the H200; the tf32 variant shares its
+        // structure).
+        return match (allow_tf32, cc.0 >= 9) {
+            (true, true) if concatenated => Path::CublasConcat,
+            (true, true) => Path::CublasSplit,
+            (true, false) if tf32_eligible(cc, k, n, aligned) => Path::FusedMmaTf32,
+            _ => Path::FusedSimt,
         };
     }
     let tc_ok = k % 8 == 0 && n % 8 == 0 && aligned;
@@ -447,8 +453,9 @@ impl CudaGlu {
     /// (BENCHMARKS.md):
     ///
     /// * f32: [`Path::FusedSimt`], exact; with [`CudaGlu::set_allow_tf32`]
-    ///   [`Path::FusedMmaTf32`] where it can run (K, N multiples of 4,
-    ///   16-byte aligned buffers).
+    ///   on sm_80..sm_89 [`Path::FusedMmaTf32`] where it can run (K, N
+    ///   multiples of 4, 16-byte aligned buffers), on 9.x and newer cuBLAS
+    ///   with tf32 GEMMs (B2 or B1), which use wgmma there.
     /// * bf16/f16 that misses the tensor-core preconditions (K, N multiples
     ///   of 8, 16-byte aligned buffers): [`Path::FusedSimt`], exact.
     /// * M ≤ 32: [`Path::FusedSkinny`] (bound by reading the weights; on the
@@ -681,13 +688,19 @@ mod tests {
                 },
             )
         };
-        for cc in [(8, 0), (8, 9), (9, 0)] {
+        for cc in [(8, 0), (8, 9)] {
             assert_eq!(f32_pick(cc, 4096, 11008, true, false), Path::FusedSimt);
             assert_eq!(f32_pick(cc, 4096, 11008, true, true), Path::FusedMmaTf32);
             assert_eq!(f32_pick(cc, 4096, 11004, true, true), Path::FusedMmaTf32);
             assert_eq!(f32_pick(cc, 4094, 11008, true, true), Path::FusedSimt);
             assert_eq!(f32_pick(cc, 4096, 11006, true, true), Path::FusedSimt);
             assert_eq!(f32_pick(cc, 4096, 11008, false, true), Path::FusedSimt);
+        }
+        // 9.x and newer: cuBLAS's tf32 GEMMs (wgmma) + act_and_mul, any shape.
+        for cc in [(9, 0), (10, 0)] {
+            assert_eq!(f32_pick(cc, 4096, 11008, true, false), Path::FusedSimt);
+            assert_eq!(f32_pick(cc, 4096, 11008, true, true), Path::CublasSplit);
+            assert_eq!(f32_pick(cc, 4094, 11006, false, true), Path::CublasSplit);
         }
         // bf16 ignores the flag.
         let bf = |allow_tf32| {

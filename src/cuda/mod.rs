@@ -331,12 +331,16 @@ impl CudaGlu {
         }
     }
 
-    /// Lets [`Path::Auto`] run f32 problems on the tf32 tensor cores
-    /// ([`Path::FusedMmaTf32`]: 10 mantissa bits per input inside the
-    /// tensor core, f32 accumulation and output) where the kernel can take
-    /// them (K and N multiples of 4, 16-byte aligned buffers). Off by
-    /// default: f32 then takes the exact [`Path::FusedSimt`]. Forcing
-    /// [`Path::FusedMmaTf32`] works regardless of this setting.
+    /// Lets f32 problems use the tf32 tensor cores (10 mantissa bits per
+    /// input inside the tensor core, f32 accumulation and output), like
+    /// PyTorch's `allow_tf32`: [`Path::Auto`] then takes
+    /// [`Path::FusedMmaTf32`] on sm_80..sm_89 where it can (K and N
+    /// multiples of 4, 16-byte aligned buffers) and cuBLAS's tf32 GEMMs
+    /// (baselines B2/B1, on wgmma) on 9.x and newer; every cuBLAS GEMM of
+    /// this handle with f32 inputs (baselines, training) computes in tf32.
+    /// Off by default: f32 then takes the exact [`Path::FusedSimt`] and
+    /// exact f32 cuBLAS. Forcing [`Path::FusedMmaTf32`] works regardless of
+    /// this setting.
     ///
     /// ```no_run
     /// # fn main() -> swiglu::Result<()> {
@@ -346,7 +350,8 @@ impl CudaGlu {
     /// let auto = |g: &CudaGlu| g.auto_path(512, 4096, 11008, DType::F32, WeightLayout::NK, true, false);
     /// assert_eq!(auto(&g), Path::FusedSimt);
     /// g.set_allow_tf32(true);
-    /// assert_eq!(auto(&g), Path::FusedMmaTf32);
+    /// let want = if g.compute_capability().0 >= 9 { Path::CublasSplit } else { Path::FusedMmaTf32 };
+    /// assert_eq!(auto(&g), want);
     /// # Ok(())
     /// # }
     /// ```
