@@ -194,28 +194,11 @@ impl GluOp {
         }
     }
 
-    /// (K, N) from the shapes of x and the first weight, checked.
-    /// [`GluOp::dims`] from the inputs' layouts (the bias only for merged bias).
-    fn layout_dims(&self, x: &Layout, a: &Layout, b: Option<&Layout>) -> Result<(usize, usize)> {
-        self.dims(
-            x.dims(),
-            a.dims(),
-            b.filter(|_| self.inputs == Inputs::MergedBias)
-                .map(|b| b.dims()),
-        )
-    }
-
-    /// [`GluOp::dims`] of the op's tensors (the bias only for merged bias).
-    fn tensor_dims(&self, x: &Tensor, a: &Tensor, b: Option<&Tensor>) -> Result<(usize, usize)> {
-        self.dims(
-            x.dims(),
-            a.dims(),
-            b.filter(|_| self.inputs == Inputs::MergedBias)
-                .map(|b| b.dims()),
-        )
-    }
-
-    fn dims(&self, x: &[usize], w: &[usize], bias: Option<&[usize]>) -> Result<(usize, usize)> {
+    /// (K, N) from the shapes of x, the first weight and the op's second
+    /// input (`second`: checked only when it is the merged bias; the up
+    /// weight of separate inputs is checked where the weights are built).
+    fn dims(&self, x: &[usize], w: &[usize], second: Option<&[usize]>) -> Result<(usize, usize)> {
+        let bias = second.filter(|_| self.inputs == Inputs::MergedBias);
         let Some(&k) = x.last() else {
             bail!("swiglu: x must have at least one dimension ([.., K]), got a scalar")
         };
@@ -271,7 +254,7 @@ impl GluOp {
         a: (&CpuStorage, &Layout),
         b: Option<(&CpuStorage, &Layout)>,
     ) -> Result<(CpuStorage, Shape)> {
-        let (k, n) = self.layout_dims(x.1, a.1, b.map(|b| b.1))?;
+        let (k, n) = self.dims(x.1.dims(), a.1.dims(), b.map(|b| b.1.dims()))?;
         let xs = cpu_slice::<T>(x.0, x.1, "x")?;
         let as_ = cpu_slice::<T>(a.0, a.1, "weight")?;
         let bs = b.map(|b| cpu_slice::<T>(b.0, b.1, "weight")).transpose()?;
@@ -316,7 +299,7 @@ impl GluOp {
         grad: &Tensor,
     ) -> Result<(Tensor, Tensor, Option<Tensor>)> {
         let grad = grad.contiguous()?;
-        let (k, n) = self.tensor_dims(x, a, b)?;
+        let (k, n) = self.dims(x.dims(), a.dims(), b.map(|b| b.dims()))?;
         let (xs, xl) = x.storage_and_layout();
         let (as_, al) = a.storage_and_layout();
         let bsl = b.map(|b| b.storage_and_layout());

@@ -92,7 +92,7 @@ impl GluOp {
         a: (&CudaStorage, &Layout),
         b: Option<(&CudaStorage, &Layout)>,
     ) -> Result<(CudaStorage, Shape)> {
-        let (k, n) = self.layout_dims(x.1, a.1, b.map(|b| b.1))?;
+        let (k, n) = self.dims(x.1.dims(), a.1.dims(), b.map(|b| b.1.dims()))?;
         let dev = &x.0.device;
         let glu = glu_for(dev)?;
         // f32 follows candle's own switch for its f32 matmuls: tf32 tensor
@@ -147,7 +147,7 @@ impl GluOp {
         grad: &Tensor,
     ) -> Result<(Tensor, Tensor, Option<Tensor>)> {
         let grad = grad.contiguous()?;
-        let (k, n) = self.tensor_dims(x, a, b)?;
+        let (k, n) = self.dims(x.dims(), a.dims(), b.map(|b| b.dims()))?;
         let (xs, xl) = x.storage_and_layout();
         let (as_, al) = a.storage_and_layout();
         let bsl = b.map(|b| b.storage_and_layout());

@@ -668,8 +668,9 @@ mod tests {
         )
     }
 
-    /// f32 takes the exact SIMT kernel unless tf32 is allowed; then the tf32
-    /// kernel wherever it can run (any M, sm_80+), else SIMT.
+    /// f32 takes the exact SIMT kernel unless tf32 is allowed; then, on
+    /// sm_80..89, the tf32 kernel wherever it can run (any M), else SIMT; on
+    /// 9.x and newer cuBLAS (tf32 GEMMs) for any shape.
     #[test]
     fn f32_dispatch_follows_the_tf32_opt_in() {
         let f32_pick = |cc, k, n, aligned, allow_tf32| {

@@ -389,27 +389,27 @@ impl CudaGlu {
             block_dim: (WG_THREADS, 1, 1),
             shared_mem_bytes: smem,
         };
-        // SAFETY: the kernel signature is (CUtensorMap, CUtensorMap,
-        // CUtensorMap, GluParams), with a fourth CUtensorMap (out) before
-        // GluParams for the staged variants, a fifth (the pre-activations
-        // [m][2][n]) for the staged pre-activation variant, the [m][2][n]
-        // gradient map as the fourth for the staged gradient variant, and
-        // GluTrainParams after GluParams for the direct and staged gradient
-        // training variants, matching the arguments pushed here. The out and aux maps describe out [m, n] and
-        // the caller's [m, 2n] pre-activation buffer exactly (TMA stores clip
-        // at their bounds).
-        // The maps describe x [m,k] and w_gate, w_up ([n,k] for NK, [k,n] for
-        // KN, matching `p.layout`) exactly (TMA
-        // never reads outside them; out-of-bounds box elements are zero-filled);
-        // the kernel writes out [m,n] (not for the gradient epilogue) and
-        // aux [m, ld_aux] (training variants, the caller sized it) only, with
+        // SAFETY: the kernel signature is (CUtensorMap x3, GluParams) with,
+        // before GluParams, a fourth CUtensorMap (out) for the staged
+        // variants, a fifth (the pre-activations [m][2][n]) for the staged
+        // pre-activation variant, or the [m][2][n] gradient map as the fourth
+        // for the staged gradient variant; and GluTrainParams after GluParams
+        // for the direct and staged gradient variants: exactly the arguments
+        // pushed here. Every map describes its buffer exactly: x [m, k],
+        // w_gate / w_up ([n, k] for NK, [k, n] for KN, matching `p.layout`),
+        // out [m, n], and the caller's [m, 2n] pre-activation or gradient
+        // buffer (TMA loads never read outside them, out-of-bounds box
+        // elements are zero-filled, TMA stores clip at the bounds). The
+        // kernel writes out [m, n] (not for the gradient epilogues) and aux
+        // [m, ld_aux] (training variants; the caller sized it) only, with
         // row/column predication, and reads biases [n] when non-null and
-        // d_out [m, n] (gradient epilogue). Eligibility (cc 9.0 for the sm_90a
-        // image, K/N multiples of 8, 16-byte aligned x / weights / out,
-        // 4-byte aligned aux / d_out, even ld_aux >= 2N) was
-        // checked above, the dynamic shared memory limit was raised by
-        // `function_with_smem`, and the caller keeps every buffer alive
-        // until the launch has been recorded on this stream.
+        // d_out [m, n] (gradient epilogues). Eligibility (cc 9.0 for the
+        // sm_90a image, K/N multiples of 8, 16-byte aligned x / weights /
+        // out, 4-byte aligned aux / d_out and even ld_aux >= 2N, 16-byte
+        // aligned aux / d_out and ld_aux = 2N for the staged gradient
+        // variant) was checked above, the dynamic shared memory limit was
+        // raised by `function_with_smem`, and the caller keeps every buffer
+        // alive until the launch has been recorded on this stream.
         unsafe {
             let mut b = self.stream.launch_builder(&f);
             b.arg(&tmap_x).arg(&tmap_g).arg(&tmap_u);

@@ -4,8 +4,9 @@
 //!   `P = [x·Wg + bg | x·Wu + bu]` (`[M, 2N]`, element type `T`) and
 //!   `out = act(P_g) ⊙ P_u`; `P` is kept. cuBLAS for `P` (one GEMM for
 //!   both halves when the weights are one `[2N, K]` tensor, see
-//!   [`DeviceGluWeights::from_gate_up`]), then `act_and_mul`; with fused [`TrainingKernels`] (off by default:
-//!   measured slower, see there) and where the Hopper kernel can take the
+//!   [`DeviceGluWeights::from_gate_up`]), then `act_and_mul`; with fused
+//!   [`TrainingKernels`] (off by default: measured slower, see there) and
+//!   where the Hopper kernel can take the
 //!   problem, one launch of the fused kernel with an epilogue that also
 //!   stores `P`.
 //! * forward, [`SaveMode::Recompute`]: the fused kernel ([`Path::Auto`]);
@@ -376,6 +377,15 @@ impl CudaGlu {
         self.launch_wgmma_epi(&p, e, T::DTYPE, w.layout)
     }
 
+    /// `m` ones (a host-to-device copy) when `needed`, else nothing: the
+    /// bias broadcasts and bias gradients are GEMMs against this vector.
+    fn ones_if<T: CudaElement>(&self, needed: bool, m: usize) -> Result<Option<CudaSlice<T>>> {
+        if !needed {
+            return Ok(None);
+        }
+        Ok(Some(self.stream.clone_htod(&vec![T::from_f32(1.0); m])?))
+    }
+
     /// Whether the cuBLAS steps of training treat the weights as one
     /// `[2N, K]` matrix: one GEMM for both pre-activations and one GEMM over
     /// K = 2N for dX, instead of one per projection. Needs weights made with
@@ -405,13 +415,8 @@ impl CudaGlu {
         }
         let d = T::DTYPE;
         let es = d.size() as u64;
-        // Biases are broadcast by a rank-1 GEMM against a ones vector, made
-        // (a host-to-device copy) only when there is a bias.
-        let ones = if w.bias_gate.is_some() || w.bias_up.is_some() {
-            Some(s.clone_htod(&vec![T::from_f32(1.0); m])?)
-        } else {
-            None
-        };
+        // Biases are broadcast by a rank-1 GEMM against a ones vector.
+        let ones = self.ones_if::<T>(w.bias_gate.is_some() || w.bias_up.is_some(), m)?;
         // One GEMM for both halves needs one beta for both: both biases
         // broadcast first (beta 1) or neither (beta 0).
         let one_gemm = self.concat_gemms(w) && w.bias_gate.is_some() == w.bias_up.is_some();
@@ -679,20 +684,10 @@ impl CudaGlu {
 
         let (xp, _g4) = x.device_ptr(s);
         let beta_w = if accumulate { 1.0 } else { 0.0 };
-        // The bias gradients are GEMMs against a ones vector; it is made (a
-        // host-to-device copy) only when there is a bias.
-        let ones = if grads.d_b_gate.is_some() || grads.d_b_up.is_some() {
-            Some(s.clone_htod(&vec![T::from_f32(1.0); m])?)
-        } else {
-            None
-        };
-        let (onep, _g5) = match &ones {
-            Some(o) => {
-                let (p, g) = o.device_ptr(s);
-                (p, Some(g))
-            }
-            None => (0, None),
-        };
+        // The bias gradients are GEMMs against a ones vector.
+        let ones = self.ones_if::<T>(grads.d_b_gate.is_some() || grads.d_b_up.is_some(), m)?;
+        let ones_view = ones.as_ref().map(|o| o.as_view());
+        let (onep, _g5) = opt_ptr(ones_view.as_ref(), s);
         let (dxp, _g6) = grads.dx.device_ptr_mut(s);
         let halves = [
             (&w.gate, gp, &mut grads.d_w_gate, grads.d_b_gate.as_mut()),
