@@ -1,7 +1,7 @@
 //! Training: what the forward pass keeps, and the backward pass.
 
 use super::blas::{Mat, MatMut, as_f32_mut, matmul, narrow_into, to_f32, widen_into};
-use super::fused::{biases, full_gemms, fused, rows_per_chunk};
+use super::fused::{fused, rows_per_chunk};
 use crate::error::{GluError, Result};
 use crate::types::{Activation, Element, WeightLayout};
 use crate::weights::{GluWeights, check_io, checked_elems, rows_of};
@@ -268,17 +268,8 @@ pub(crate) fn forward_train<T: Element>(
 }
 
 /// Turns the biased pre-activations `g`, `u` (in place) into
-/// `dG = d_out ⊙ u ⊙ act'(g)` and `dU = d_out ⊙ act(g)`, adding the biases
-/// first when given.
-fn pre_to_grads<T: Element>(
-    act: Activation,
-    d_out: &[T],
-    n: usize,
-    g: &mut [f32],
-    u: &mut [f32],
-    bg: Option<&[f32]>,
-    bu: Option<&[f32]>,
-) {
+/// `dG = d_out ⊙ u ⊙ act'(g)` and `dU = d_out ⊙ act(g)`.
+fn pre_to_grads<T: Element>(act: Activation, d_out: &[T], n: usize, g: &mut [f32], u: &mut [f32]) {
     let rows = rows_per_chunk(n);
     g.par_chunks_mut(rows * n)
         .zip(u.par_chunks_mut(rows * n))
@@ -286,9 +277,7 @@ fn pre_to_grads<T: Element>(
         .for_each(|((g, u), d)| {
             for ((g, u), d) in g.chunks_mut(n).zip(u.chunks_mut(n)).zip(d.chunks(n)) {
                 for c in 0..n {
-                    let gv = g[c] + bg.map_or(0.0, |b| b[c]);
-                    let uv = u[c] + bu.map_or(0.0, |b| b[c]);
-                    let dv = d[c].to_f32();
+                    let (gv, uv, dv) = (g[c], u[c], d[c].to_f32());
                     g[c] = dv * uv * act.grad_f32(gv);
                     u[c] = dv * act.apply_f32(gv);
                 }
@@ -396,16 +385,21 @@ pub(crate) fn backward_into<T: Element, G: Element>(
 
     // Everything below is infallible: outputs are written only from here on.
     let x32 = to_f32(x);
-    let (bg, bu) = biases(w);
     let (dg, du) = match saved.mode {
         SaveMode::PreActivations => {
             let (mut g, mut u) = (saved.gate.clone(), saved.up.clone());
-            pre_to_grads(act, d_out, n, &mut g, &mut u, None, None);
+            pre_to_grads(act, d_out, n, &mut g, &mut u);
             (g, u)
         }
         SaveMode::Recompute => {
-            let (mut g, mut u) = full_gemms(&x32, m, w);
-            pre_to_grads(act, d_out, n, &mut g, &mut u, bg.as_deref(), bu.as_deref());
+            // The same fused forward that `PreActivations` saved from, so the
+            // two modes give bitwise-equal gradients (a separate GEMM would sum
+            // in another order: different roundings where x·W cancels, and a
+            // ReLU' that can flip near 0). Its output goes to a scratch row.
+            let (mut g, mut u) = (vec![0.0f32; mn], vec![0.0f32; mn]);
+            let mut scratch = vec![T::default(); mn];
+            fused(x, m, w, act, &mut scratch, Some((&mut g, &mut u)));
+            pre_to_grads(act, d_out, n, &mut g, &mut u);
             (g, u)
         }
     };
