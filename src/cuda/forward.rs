@@ -563,7 +563,10 @@ impl CudaGlu {
         Ok(())
     }
 
-    /// [`CudaGlu::function`], raising the kernel's dynamic shared memory limit to `smem` on first load.
+    /// [`CudaGlu::function`], with the kernel's dynamic shared memory limit
+    /// raised to at least `smem`: one driver call the first time a kernel
+    /// needs more than the 48 KiB default (or more than it was raised to),
+    /// none on later launches.
     pub(crate) fn function_with_smem(
         &self,
         module: &'static str,
@@ -571,11 +574,20 @@ impl CudaGlu {
         smem: u32,
     ) -> Result<cudarc::driver::CudaFunction> {
         let f = self.function(module, name)?;
-        if smem > 48 * 1024 {
-            f.set_attribute(
-                cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                smem as i32,
-            )?;
+        if smem <= 48 * 1024 {
+            return Ok(f);
+        }
+        let mut fns = self.functions.lock().unwrap_or_else(|p| p.into_inner());
+        let raised = fns.get_mut(name).map(|(_, r)| r);
+        if raised.as_deref().is_some_and(|&r| r >= smem) {
+            return Ok(f);
+        }
+        f.set_attribute(
+            cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+            smem as i32,
+        )?;
+        if let Some(r) = raised {
+            *r = smem;
         }
         Ok(f)
     }

@@ -193,7 +193,9 @@ pub struct CudaGlu {
     cc: (i32, i32),
     sm_count: u32,
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
-    functions: Mutex<HashMap<String, CudaFunction>>,
+    /// Loaded kernels, each with the dynamic shared memory limit raised so
+    /// far ([`CudaGlu::function_with_smem`]; 0 while at the 48 KiB default).
+    functions: Mutex<HashMap<String, (CudaFunction, u32)>>,
     /// [`TrainingKernels`] as its `u8` discriminant.
     training_kernels: std::sync::atomic::AtomicU8,
     /// [`CudaGlu::set_allow_tf32`].
@@ -387,7 +389,7 @@ impl CudaGlu {
 
     /// Looks up (loading its module on first use) the kernel `name` in module `module`.
     pub(crate) fn function(&self, module: &'static str, name: &str) -> Result<CudaFunction> {
-        if let Some(f) = self
+        if let Some((f, _)) = self
             .functions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -421,7 +423,8 @@ impl CudaGlu {
         self.functions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(name.to_string(), f.clone());
+            .entry(name.to_string())
+            .or_insert_with(|| (f.clone(), 0));
         Ok(f)
     }
 
