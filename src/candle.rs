@@ -494,6 +494,31 @@ fn check_devices(ts: &[&Tensor]) -> Result<()> {
 /// `[.., N]`. Differentiable (see the [module docs](self)); saves the
 /// pre-activations for the backward pass when a `Var` is involved.
 ///
+/// `gate` is the projection that goes through the activation. LLaMA's
+/// `w2(silu(w1·x) ⊙ w3·x)` is `glu(x, w1, w3, Silu)` followed by `w2`.
+/// PyTorch's `F.glu(x·Wᵀ)` splits its input `[a | b]` and returns
+/// `a ⊙ σ(b)`: it gates the **second** half, so with `W = [Wa; Wb]` it is
+/// `glu(x, Wb, Wa, Sigmoid)`:
+///
+/// ```
+/// use candle_core::{D, Device, Tensor};
+/// use swiglu::{Activation, candle::glu};
+///
+/// let dev = Device::Cpu;
+/// let x = Tensor::randn(0f32, 1.0, (3, 8), &dev)?;
+/// let w = Tensor::randn(0f32, 0.3, (2 * 5, 8), &dev)?; // one Linear, out = 2N
+/// // PyTorch: F.glu(x @ w.T, dim=-1) = a * sigmoid(b)
+/// let ab = x.matmul(&w.t()?)?;
+/// let (a, b) = (ab.narrow(D::Minus1, 0, 5)?, ab.narrow(D::Minus1, 5, 5)?);
+/// let torch_glu = (a * candle_nn::ops::sigmoid(&b)?)?;
+/// // Here: the gate is the second half of w, the up projection the first.
+/// let (wa, wb) = (w.narrow(0, 0, 5)?, w.narrow(0, 5, 5)?);
+/// let ours = glu(&x, &wb, &wa, Activation::Sigmoid)?;
+/// let diff = (ours - torch_glu)?.abs()?.max_all()?.to_scalar::<f32>()?;
+/// assert!(diff < 1e-5);
+/// # Ok::<(), candle_core::Error>(())
+/// ```
+///
 /// # Errors
 ///
 /// A candle error for shapes that disagree, mixed or unsupported dtypes, or
@@ -540,6 +565,19 @@ fn matrix(t: &Tensor, what: &str) -> Result<(usize, usize)> {
 impl GatedFfn {
     /// From separate `gate_proj` and `up_proj` weights, each `[N, K]`.
     ///
+    /// ```
+    /// use candle_core::{Device, Module, Tensor};
+    /// use swiglu::{Activation, candle::GatedFfn};
+    ///
+    /// let dev = Device::Cpu;
+    /// let ones = || Tensor::ones((4, 3), candle_core::DType::F32, &dev);
+    /// let ffn = GatedFfn::new(ones()?, ones()?, Activation::Identity)?; // K = 3, N = 4
+    /// assert_eq!((ffn.k(), ffn.n()), (3, 4));
+    /// let y = ffn.forward(&Tensor::new(&[[1f32, 1.0, 1.0]], &dev)?)?;
+    /// assert_eq!(y.to_vec2::<f32>()?, [[9.0; 4]]); // (1+1+1) · (1+1+1)
+    /// # Ok::<(), candle_core::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// A candle error if the shapes are not equal 2-D `[N, K]`, the dtypes
@@ -557,6 +595,20 @@ impl GatedFfn {
     }
 
     /// From one merged `gate_up_proj` weight `[2N, K]` (rows `0..N` gate).
+    ///
+    /// ```
+    /// use candle_core::{Device, Module, Tensor};
+    /// use swiglu::{Activation, candle::GatedFfn};
+    ///
+    /// let dev = Device::Cpu;
+    /// // N = 1, K = 2: gate row [1, 0], up row [0, 1].
+    /// let gu = Tensor::new(&[[1f32, 0.0], [0.0, 1.0]], &dev)?;
+    /// let ffn = GatedFfn::from_gate_up(gu, Activation::Relu)?;
+    /// assert!(ffn.is_merged() && ffn.n() == 1);
+    /// let y = ffn.forward(&Tensor::new(&[[2f32, 3.0], [-2.0, 3.0]], &dev)?)?;
+    /// assert_eq!(y.to_vec2::<f32>()?, [[6.0], [0.0]]); // relu(x0) · x1
+    /// # Ok::<(), candle_core::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -624,6 +676,20 @@ impl GatedFfn {
 
     /// Attaches gate and up biases (`[N]` each; either may be absent).
     ///
+    /// ```
+    /// use candle_core::{DType, Device, Module, Tensor};
+    /// use swiglu::{Activation, candle::GatedFfn};
+    ///
+    /// let dev = Device::Cpu;
+    /// let w = || Tensor::zeros((2, 3), DType::F32, &dev);
+    /// let ffn = GatedFfn::new(w()?, w()?, Activation::Identity)?
+    ///     .with_biases(Some(Tensor::new(&[2f32, 3.0], &dev)?), None)?;
+    /// // Zero weights and no up bias: the up side is 0 whatever x is.
+    /// let y = ffn.forward(&Tensor::ones((1, 3), DType::F32, &dev)?)?;
+    /// assert_eq!(y.to_vec2::<f32>()?, [[0.0, 0.0]]);
+    /// # Ok::<(), candle_core::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// A candle error if a bias is not `[N]` or not of the weights' dtype.
@@ -643,6 +709,19 @@ impl GatedFfn {
 
     /// Attaches a merged `gate_up_proj` bias `[2N]` (gate half first).
     ///
+    /// ```
+    /// use candle_core::{DType, Device, Module, Tensor};
+    /// use swiglu::{Activation, candle::GatedFfn};
+    ///
+    /// let dev = Device::Cpu;
+    /// let gu = Tensor::zeros((4, 3), DType::F32, &dev)?; // N = 2
+    /// let ffn = GatedFfn::from_gate_up(gu, Activation::Identity)?
+    ///     .with_merged_bias(Tensor::new(&[2f32, 3.0, 5.0, 7.0], &dev)?)?;
+    /// let y = ffn.forward(&Tensor::ones((1, 3), DType::F32, &dev)?)?;
+    /// assert_eq!(y.to_vec2::<f32>()?, [[10.0, 21.0]]); // (0 + bg) · (0 + bu)
+    /// # Ok::<(), candle_core::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// A candle error if it is not `[2N]` or not of the weights' dtype.
@@ -653,7 +732,27 @@ impl GatedFfn {
     }
 
     /// What the forward pass saves for the backward pass (default
-    /// [`SaveMode::PreActivations`]).
+    /// [`SaveMode::PreActivations`]). The gradients are the same either way;
+    /// [`SaveMode::Recompute`] trades the `2·M·N·4` saved bytes for a second
+    /// forward GEMM pass in the backward.
+    ///
+    /// ```
+    /// use candle_core::{DType, Device, Module, Tensor, Var};
+    /// use swiglu::{Activation, candle::GatedFfn, cpu::SaveMode};
+    ///
+    /// let dev = Device::Cpu;
+    /// let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (4, 8), &dev)?)?;
+    /// let w = || Tensor::randn(0f32, 0.3, (6, 8), &dev);
+    /// let ffn = GatedFfn::new(w()?, w()?, Activation::Silu)?;
+    /// let grad = |f: &GatedFfn| -> candle_core::Result<Tensor> {
+    ///     let g = f.forward(x.as_tensor())?.sum_all()?.backward()?;
+    ///     Ok(g.get(&x).expect("x has a gradient").clone())
+    /// };
+    /// let saved = grad(&ffn)?;
+    /// let recomputed = grad(&ffn.clone().with_save_mode(SaveMode::Recompute))?;
+    /// assert_eq!(saved.to_vec2::<f32>()?, recomputed.to_vec2::<f32>()?);
+    /// # Ok::<(), candle_core::Error>(())
+    /// ```
     pub fn with_save_mode(mut self, mode: SaveMode) -> Self {
         self.mode = mode;
         self
@@ -665,6 +764,23 @@ impl GatedFfn {
     /// (`[N, K]` each); with `bias`, the matching `.bias` tensors. New
     /// variables are initialised as [`candle_nn::linear()`] does. `hidden` is
     /// K (the model width), `intermediate` is N.
+    ///
+    /// ```
+    /// use candle_core::{DType, Device, Tensor};
+    /// use candle_nn::VarBuilder;
+    /// use std::collections::HashMap;
+    /// use swiglu::{Activation, candle::GatedFfn};
+    ///
+    /// let dev = Device::Cpu;
+    /// // A merged checkpoint (Phi-3 style): `gate_up_proj.weight` is [2N, K].
+    /// let mut ts = HashMap::new();
+    /// ts.insert("mlp.gate_up_proj.weight".to_string(), Tensor::zeros((10, 4), DType::F32, &dev)?);
+    /// let vb = VarBuilder::from_tensors(ts, DType::F32, &dev);
+    /// let ffn = GatedFfn::load(vb.pp("mlp"), 4, 5, Activation::Silu, false)?;
+    /// assert!(ffn.is_merged() && ffn.k() == 4 && ffn.n() == 5);
+    /// assert_eq!(ffn.activation(), Activation::Silu);
+    /// # Ok::<(), candle_core::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -711,18 +827,53 @@ impl GatedFfn {
     }
 
     /// Input features K.
+    ///
+    /// ```
+    /// # use candle_core::{DType, Device, Tensor};
+    /// # use swiglu::{Activation, candle::GatedFfn};
+    /// let w = Tensor::zeros((6, 4), DType::F32, &Device::Cpu)?; // [N, K]
+    /// let ffn = GatedFfn::new(w.clone(), w, Activation::Silu)?;
+    /// assert_eq!((ffn.k(), ffn.n()), (4, 6));
+    /// # Ok::<(), candle_core::Error>(())
+    /// ```
     pub fn k(&self) -> usize {
         self.k
     }
     /// Hidden features N.
+    ///
+    /// ```
+    /// # use candle_core::{DType, Device, Tensor};
+    /// # use swiglu::{Activation, candle::GatedFfn};
+    /// let gu = Tensor::zeros((12, 4), DType::F32, &Device::Cpu)?; // [2N, K]
+    /// assert_eq!(GatedFfn::from_gate_up(gu, Activation::Silu)?.n(), 6);
+    /// # Ok::<(), candle_core::Error>(())
+    /// ```
     pub fn n(&self) -> usize {
         self.n
     }
     /// The gate activation.
+    ///
+    /// ```
+    /// # use candle_core::{DType, Device, Tensor};
+    /// # use swiglu::{Activation, candle::GatedFfn};
+    /// let w = Tensor::zeros((6, 4), DType::F32, &Device::Cpu)?;
+    /// let geglu = GatedFfn::new(w.clone(), w, Activation::GeluTanh)?;
+    /// assert_eq!(geglu.activation(), Activation::GeluTanh);
+    /// # Ok::<(), candle_core::Error>(())
+    /// ```
     pub fn activation(&self) -> Activation {
         self.act
     }
     /// Whether the weights are one merged `[2N, K]` tensor.
+    ///
+    /// ```
+    /// # use candle_core::{DType, Device, Tensor};
+    /// # use swiglu::{Activation, candle::GatedFfn};
+    /// let w = Tensor::zeros((6, 4), DType::F32, &Device::Cpu)?;
+    /// assert!(!GatedFfn::new(w.clone(), w.clone(), Activation::Silu)?.is_merged());
+    /// assert!(GatedFfn::from_gate_up(w, Activation::Silu)?.is_merged());
+    /// # Ok::<(), candle_core::Error>(())
+    /// ```
     pub fn is_merged(&self) -> bool {
         matches!(self.weights, WeightParams::Merged(_))
     }
@@ -779,6 +930,20 @@ pub struct SwiGluMlp {
 
 impl SwiGluMlp {
     /// From a [`GatedFfn`] (`K → N`) and a down projection (`N → K`).
+    ///
+    /// ```
+    /// use candle_core::{DType, Device, Module, Tensor};
+    /// use swiglu::{Activation, candle::{GatedFfn, SwiGluMlp}};
+    ///
+    /// let dev = Device::Cpu;
+    /// let (k, n) = (4, 6);
+    /// let w = Tensor::randn(0f32, 0.5, (n, k), &dev)?;
+    /// let ffn = GatedFfn::new(w.clone(), w, Activation::Silu)?;
+    /// let down = candle_nn::Linear::new(Tensor::randn(0f32, 0.5, (k, n), &dev)?, None);
+    /// let mlp = SwiGluMlp::new(ffn, down);
+    /// assert_eq!(mlp.forward(&Tensor::ones((2, k), DType::F32, &dev)?)?.dims(), &[2, k]);
+    /// # Ok::<(), candle_core::Error>(())
+    /// ```
     pub fn new(ffn: GatedFfn, down: candle_nn::Linear) -> Self {
         Self { ffn, down }
     }
@@ -786,6 +951,25 @@ impl SwiGluMlp {
     /// Loads (or creates) `gate_proj`/`up_proj` (or `gate_up_proj`) and
     /// `down_proj` under `vb`, as [`GatedFfn::load`]; `bias` applies to all
     /// three projections.
+    ///
+    /// ```
+    /// use candle_core::{DType, Device};
+    /// use candle_nn::{VarBuilder, VarMap};
+    /// use swiglu::{Activation, candle::SwiGluMlp};
+    ///
+    /// let varmap = VarMap::new(); // fresh, trainable variables
+    /// let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    /// let mlp = SwiGluMlp::load(vb.pp("model.layers.0.mlp"), 16, 40, Activation::Silu, false)?;
+    /// let mut names: Vec<String> = varmap.data().lock().unwrap().keys().cloned().collect();
+    /// names.sort();
+    /// assert_eq!(names, [
+    ///     "model.layers.0.mlp.down_proj.weight",
+    ///     "model.layers.0.mlp.gate_proj.weight",
+    ///     "model.layers.0.mlp.up_proj.weight",
+    /// ]);
+    /// # let _ = mlp;
+    /// # Ok::<(), candle_core::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -803,11 +987,33 @@ impl SwiGluMlp {
     }
 
     /// The fused gated part.
+    ///
+    /// ```
+    /// # use candle_core::{DType, Device};
+    /// # use candle_nn::{VarBuilder, VarMap};
+    /// # use swiglu::{Activation, candle::SwiGluMlp};
+    /// # let varmap = VarMap::new();
+    /// # let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    /// let mlp = SwiGluMlp::load(vb, 16, 40, Activation::Silu, false)?;
+    /// assert_eq!((mlp.gated().k(), mlp.gated().n()), (16, 40));
+    /// # Ok::<(), candle_core::Error>(())
+    /// ```
     pub fn gated(&self) -> &GatedFfn {
         &self.ffn
     }
 
     /// The down projection.
+    ///
+    /// ```
+    /// # use candle_core::{DType, Device};
+    /// # use candle_nn::{VarBuilder, VarMap};
+    /// # use swiglu::{Activation, candle::SwiGluMlp};
+    /// # let varmap = VarMap::new();
+    /// # let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    /// let mlp = SwiGluMlp::load(vb, 16, 40, Activation::Silu, false)?;
+    /// assert_eq!(mlp.down().weight().dims(), &[16, 40]); // [K, N]: back to the model width
+    /// # Ok::<(), candle_core::Error>(())
+    /// ```
     pub fn down(&self) -> &candle_nn::Linear {
         &self.down
     }

@@ -52,8 +52,22 @@
 //!   kernel for M ≤ 32, the portable `mma.sync` kernel on sm_80..sm_89, the
 //!   exact SIMT kernel for f32 or unaligned data, and the cuBLAS baselines
 //!   where no fused kernel has been measured faster. Without a driver, GPU,
-//!   cuBLAS or embedded kernels, `CudaGlu::new` returns
-//!   [`GluError::CudaUnavailable`]; nothing panics.
+//!   cuBLAS or embedded kernels, or on a GPU below compute capability 8.0
+//!   (Volta and older have none of the tensor-core instructions the kernels
+//!   use), `CudaGlu::new` returns [`GluError::CudaUnavailable`]; nothing
+//!   panics.
+//! * f32 on the GPU is exact (f32 FMA, no tf32) unless the caller opts in
+//!   with `CudaGlu::set_allow_tf32(true)`: then f32 may run on the tf32
+//!   tensor cores (10-bit mantissa products, f32 accumulation), like
+//!   PyTorch's `allow_tf32`.
+//!
+//! ## Cargo features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `cuda` | on | the `cuda` module. Builds with no CUDA installed: `build.rs` embeds the kernels when it finds nvcc (else the crate is CPU-only and `CudaGlu::new` says so), and the driver and cuBLAS are loaded at run time. |
+//! | `candle` | off | `candle`: the fused FFN as a candle `Module` / `CustomOp` with its gradient, loaded from a `VarBuilder` under Hugging Face names, on candle's CPU device. |
+//! | `candle-cuda` | off | the same op on candle CUDA tensors, running this crate's kernels on candle's stream (needs what candle's `cuda` feature needs to build). |
 //!
 //! ## Training
 //!
@@ -77,12 +91,15 @@
 //! | launch | `src/cuda/*.rs` | each kernel launch in an `unsafe` block whose `SAFETY` comment names the checked preconditions |
 //! | kernels | `kernels/*.cu` | hand-written CUDA, embedded as fatbins by `build.rs` |
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "candle")]
+#[cfg_attr(docsrs, doc(cfg(feature = "candle")))]
 pub mod candle;
 pub mod checkpoint;
 pub mod cpu;
 #[cfg(feature = "cuda")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cuda")))]
 pub mod cuda;
 mod error;
 pub mod reference;
