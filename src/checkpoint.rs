@@ -17,9 +17,11 @@
 //!
 //! Loading has three steps, each cheap:
 //!
-//! 1. [`SafetensorsBuffer::read`] reads the file into an 8-byte-aligned
-//!    buffer (or [`Checkpoint::parse`] borrows bytes the caller already has,
-//!    for example a memory map);
+//! 1. [`SafetensorsBuffer::map`] memory-maps the file (only the pages of
+//!    the tensors used are ever read: one layer of a multi-GB shard costs
+//!    that layer's bytes), [`SafetensorsBuffer::read`] reads all of it into
+//!    an 8-byte-aligned buffer, or [`Checkpoint::parse`] borrows bytes the
+//!    caller already has;
 //! 2. [`Checkpoint::ffn`] / [`Checkpoint::ffn_layer`] find the tensors and
 //!    check names, dtypes and shapes, giving an [`FfnTensors`] (raw bytes,
 //!    dtype known at run time);
@@ -90,9 +92,9 @@ pub fn layer_prefix(layer: usize) -> String {
     format!("model.layers.{layer}.mlp.")
 }
 
-/// A whole `.safetensors` file in memory, in an 8-byte-aligned buffer so
-/// that well-formed files can be viewed as `f32`/`f16`/`bf16` slices without
-/// copying (see the [module docs](self)).
+/// A whole `.safetensors` file in memory, read into an 8-byte-aligned buffer
+/// or memory-mapped (page-aligned), so that well-formed files can be viewed
+/// as `f32`/`f16`/`bf16` slices without copying (see the [module docs](self)).
 ///
 /// ```
 /// # use safetensors::{serialize, tensor::TensorView, Dtype};
@@ -129,12 +131,35 @@ pub fn layer_prefix(layer: usize) -> String {
 /// ```
 #[derive(Clone, Debug)]
 pub struct SafetensorsBuffer {
-    words: Vec<u64>,
-    len: usize,
+    storage: Storage,
+}
+
+#[derive(Clone, Debug)]
+enum Storage {
+    /// `len` bytes in u64 words (8-byte aligned).
+    Owned { words: Vec<u64>, len: usize },
+    /// A read-only map of the whole file (page aligned); shared by clones.
+    Mapped(std::sync::Arc<memmap2::Mmap>),
 }
 
 impl SafetensorsBuffer {
-    /// Reads the file at `path`.
+    /// Reads the whole file at `path` into memory. (See the type's example;
+    /// for large files prefer [`map`](Self::map), which reads only what is
+    /// used.)
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("swiglu-read-{}.st", std::process::id()));
+    /// # let (k, n) = (4, 2);
+    /// # let w = vec![0u8; 4 * n * k];
+    /// # let t = || safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![n, k], &w).unwrap();
+    /// # let names = ["model.layers.0.mlp.gate_proj.weight", "model.layers.0.mlp.up_proj.weight"];
+    /// # safetensors::serialize_to_file(names.map(|m| (m, t())), None, &path).unwrap();
+    /// use swiglu::checkpoint::SafetensorsBuffer;
+    /// let buf = SafetensorsBuffer::read(&path)?;
+    /// assert_eq!(buf.checkpoint()?.ffn_layer(0)?.k(), 4);
+    /// # std::fs::remove_file(&path).unwrap();
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -154,23 +179,121 @@ impl SafetensorsBuffer {
         let mut words = vec![0u64; len.div_ceil(8)];
         f.read_exact(&mut bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..len])
             .map_err(io)?;
-        Ok(Self { words, len })
+        Ok(Self {
+            storage: Storage::Owned { words, len },
+        })
+    }
+
+    /// Memory-maps the file at `path` read-only. Nothing is read up front:
+    /// the OS pages in the bytes that are used, so taking one layer's FFN
+    /// from a multi-GB shard reads about that layer's tensors (and the
+    /// header). Tensors are used in place, as with [`read`](Self::read).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("swiglu-map-{}.st", std::process::id()));
+    /// # let (k, n) = (4, 2);
+    /// # let w = vec![0u8; 2 * n * k];
+    /// # let t = || safetensors::tensor::TensorView::new(safetensors::Dtype::BF16, vec![n, k], &w).unwrap();
+    /// # let names = ["model.layers.3.mlp.gate_proj.weight", "model.layers.3.mlp.up_proj.weight"];
+    /// # safetensors::serialize_to_file(names.map(|m| (m, t())), None, &path).unwrap();
+    /// use swiglu::{bf16, checkpoint::SafetensorsBuffer};
+    /// // SAFETY: nothing else writes to or truncates this file while `buf` lives.
+    /// let buf = unsafe { SafetensorsBuffer::map(&path) }?;
+    /// let ffn = buf.checkpoint()?.ffn_layer(3)?;
+    /// let typed = ffn.typed::<bf16>()?;
+    /// assert!(typed.is_zero_copy()); // the weights are the mapped file's bytes
+    /// assert_eq!(typed.weights()?.n(), 2);
+    /// # drop(typed);
+    /// # drop(buf);
+    /// # std::fs::remove_file(&path).unwrap();
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
+    ///
+    /// # Safety
+    ///
+    /// The file must not be modified or truncated (by this or any other
+    /// process) while the buffer or anything borrowed from it is alive: the
+    /// bytes are the file's pages, so a concurrent write changes them under
+    /// shared references, and a truncation makes reading them fault. This is
+    /// the contract of every memory-mapped loader (candle's
+    /// `VarBuilder::from_mmaped_safetensors` has the same); checkpoints that
+    /// are only read while a model runs satisfy it.
+    ///
+    /// # Errors
+    ///
+    /// [`GluError::Checkpoint`] naming the path if it cannot be opened or mapped.
+    pub unsafe fn map(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let io = |e: std::io::Error| GluError::Checkpoint(format!("{}: {e}", path.display()));
+        let f = std::fs::File::open(path).map_err(io)?;
+        // SAFETY: the caller guarantees that the file is neither modified nor
+        // truncated while the map (or a borrow of its bytes) is alive, the
+        // condition under which a read-only map behaves as an immutable
+        // byte slice.
+        let map = unsafe { memmap2::Mmap::map(&f) }.map_err(io)?;
+        Ok(Self {
+            storage: Storage::Mapped(std::sync::Arc::new(map)),
+        })
     }
 
     /// Copies `bytes` (a whole safetensors file) into an aligned buffer.
+    ///
+    /// ```
+    /// # let t = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![1], &[0u8; 4]).unwrap();
+    /// # let file = safetensors::serialize([("w", t)], None).unwrap();
+    /// use swiglu::checkpoint::SafetensorsBuffer;
+    /// let buf = SafetensorsBuffer::from_bytes(&file[..]); // e.g. bytes from the network
+    /// assert_eq!(buf.as_bytes(), &file[..]);
+    /// assert!(buf.checkpoint()?.contains("w"));
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn from_bytes(bytes: &[u8]) -> Self {
         let len = bytes.len();
         let mut words = vec![0u64; len.div_ceil(8)];
         bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..len].copy_from_slice(bytes);
-        Self { words, len }
+        Self {
+            storage: Storage::Owned { words, len },
+        }
     }
 
-    /// The file's bytes (8-byte aligned).
+    /// The file's bytes (8-byte aligned when read or copied, page-aligned
+    /// when mapped).
+    ///
+    /// ```
+    /// # let t = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![1], &[0u8; 4]).unwrap();
+    /// # let file = safetensors::serialize([("w", t)], None).unwrap();
+    /// let buf = swiglu::checkpoint::SafetensorsBuffer::from_bytes(&file);
+    /// assert_eq!(buf.as_bytes().len(), file.len());
+    /// assert_eq!(buf.as_bytes().as_ptr() as usize % 8, 0);
+    /// ```
     pub fn as_bytes(&self) -> &[u8] {
-        &bytemuck::cast_slice::<u64, u8>(&self.words)[..self.len]
+        match &self.storage {
+            Storage::Owned { words, len } => &bytemuck::cast_slice::<u64, u8>(words)[..*len],
+            Storage::Mapped(map) => map,
+        }
+    }
+
+    /// Whether the bytes are a memory map of the file ([`map`](Self::map)).
+    ///
+    /// ```
+    /// # let t = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![1], &[0u8; 4]).unwrap();
+    /// # let file = safetensors::serialize([("w", t)], None).unwrap();
+    /// let buf = swiglu::checkpoint::SafetensorsBuffer::from_bytes(&file);
+    /// assert!(!buf.is_mapped());
+    /// ```
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.storage, Storage::Mapped(_))
     }
 
     /// Parses the buffer: [`Checkpoint::parse`] on [`as_bytes`](Self::as_bytes).
+    ///
+    /// ```
+    /// # let t = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![2], &[0u8; 8]).unwrap();
+    /// # let file = safetensors::serialize([("b", t)], None).unwrap();
+    /// let buf = swiglu::checkpoint::SafetensorsBuffer::from_bytes(&file);
+    /// assert_eq!(buf.checkpoint()?.tensor("b")?.shape(), [2]);
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -229,6 +352,21 @@ impl<'a> Checkpoint<'a> {
     /// Parses the header of a safetensors file held in `bytes`; tensor data
     /// is not touched (so `bytes` may be a memory map).
     ///
+    /// ```
+    /// # use safetensors::{serialize, tensor::TensorView, Dtype};
+    /// # let (k, n) = (4, 3);
+    /// # let (w, b) = (vec![0u8; 2 * 2 * n * k], vec![0u8; 2 * 2 * n]);
+    /// # let file = serialize([
+    /// #     ("model.layers.2.mlp.gate_up_proj.weight", TensorView::new(Dtype::BF16, vec![2 * n, k], &w).unwrap()),
+    /// #     ("model.layers.2.mlp.gate_up_proj.bias", TensorView::new(Dtype::BF16, vec![2 * n], &b).unwrap()),
+    /// # ], None).unwrap();
+    /// use swiglu::checkpoint::Checkpoint;
+    /// let ckpt = Checkpoint::parse(&file)?; // any &[u8]: a Vec, a map, a buffer
+    /// assert_eq!(ckpt.names().len(), 2);
+    /// assert!(ckpt.contains("model.layers.2.mlp.gate_up_proj.bias"));
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`GluError::Checkpoint`] if the header is malformed.
@@ -239,6 +377,22 @@ impl<'a> Checkpoint<'a> {
     }
 
     /// The names of all tensors in the file, sorted.
+    ///
+    /// ```
+    /// # use safetensors::{serialize, tensor::TensorView, Dtype};
+    /// # let (k, n) = (4, 3);
+    /// # let (w, b) = (vec![0u8; 2 * 2 * n * k], vec![0u8; 2 * 2 * n]);
+    /// # let file = serialize([
+    /// #     ("model.layers.2.mlp.gate_up_proj.weight", TensorView::new(Dtype::BF16, vec![2 * n, k], &w).unwrap()),
+    /// #     ("model.layers.2.mlp.gate_up_proj.bias", TensorView::new(Dtype::BF16, vec![2 * n], &b).unwrap()),
+    /// # ], None).unwrap();
+    /// let ckpt = swiglu::checkpoint::Checkpoint::parse(&file)?;
+    /// assert_eq!(ckpt.names(), [
+    ///     "model.layers.2.mlp.gate_up_proj.bias",
+    ///     "model.layers.2.mlp.gate_up_proj.weight",
+    /// ]);
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn names(&self) -> Vec<&str> {
         let mut v = self.st.names();
         v.sort_unstable();
@@ -246,6 +400,20 @@ impl<'a> Checkpoint<'a> {
     }
 
     /// Whether the file holds a tensor called `name`.
+    ///
+    /// ```
+    /// # use safetensors::{serialize, tensor::TensorView, Dtype};
+    /// # let (k, n) = (4, 3);
+    /// # let (w, b) = (vec![0u8; 2 * 2 * n * k], vec![0u8; 2 * 2 * n]);
+    /// # let file = serialize([
+    /// #     ("model.layers.2.mlp.gate_up_proj.weight", TensorView::new(Dtype::BF16, vec![2 * n, k], &w).unwrap()),
+    /// #     ("model.layers.2.mlp.gate_up_proj.bias", TensorView::new(Dtype::BF16, vec![2 * n], &b).unwrap()),
+    /// # ], None).unwrap();
+    /// let ckpt = swiglu::checkpoint::Checkpoint::parse(&file)?;
+    /// assert!(ckpt.contains("model.layers.2.mlp.gate_up_proj.weight"));
+    /// assert!(!ckpt.contains("model.layers.2.mlp.gate_proj.weight"));
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn contains(&self, name: &str) -> bool {
         self.st.tensor(name).is_ok()
     }
@@ -257,6 +425,22 @@ impl<'a> Checkpoint<'a> {
     ///
     /// [`GluError::MissingTensor`] if absent, [`GluError::TensorDType`] if its
     /// dtype is not f32, f16 or bf16.
+    ///
+    /// ```
+    /// # use safetensors::{serialize, tensor::TensorView, Dtype};
+    /// # let (k, n) = (4, 3);
+    /// # let (w, b) = (vec![0u8; 2 * 2 * n * k], vec![0u8; 2 * 2 * n]);
+    /// # let file = serialize([
+    /// #     ("model.layers.2.mlp.gate_up_proj.weight", TensorView::new(Dtype::BF16, vec![2 * n, k], &w).unwrap()),
+    /// #     ("model.layers.2.mlp.gate_up_proj.bias", TensorView::new(Dtype::BF16, vec![2 * n], &b).unwrap()),
+    /// # ], None).unwrap();
+    /// use swiglu::{DType, GluError};
+    /// let ckpt = swiglu::checkpoint::Checkpoint::parse(&file)?;
+    /// let t = ckpt.tensor("model.layers.2.mlp.gate_up_proj.weight")?;
+    /// assert_eq!((t.dtype(), t.shape()), (DType::BF16, &[6, 4][..]));
+    /// assert!(matches!(ckpt.tensor("lm_head.weight"), Err(GluError::MissingTensor { .. })));
+    /// # Ok::<(), GluError>(())
+    /// ```
     pub fn tensor(&self, name: &str) -> Result<RawTensor<'a>> {
         let view = self.st.tensor(name).map_err(|_| GluError::MissingTensor {
             name: name.to_string(),
@@ -292,6 +476,22 @@ impl<'a> Checkpoint<'a> {
 
     /// The FFN of transformer layer `layer` under the conventional prefix
     /// [`layer_prefix`]`(layer)`; see [`ffn`](Self::ffn).
+    ///
+    /// ```
+    /// # use safetensors::{serialize, tensor::TensorView, Dtype};
+    /// # let (k, n) = (4, 3);
+    /// # let (w, b) = (vec![0u8; 2 * 2 * n * k], vec![0u8; 2 * 2 * n]);
+    /// # let file = serialize([
+    /// #     ("model.layers.2.mlp.gate_up_proj.weight", TensorView::new(Dtype::BF16, vec![2 * n, k], &w).unwrap()),
+    /// #     ("model.layers.2.mlp.gate_up_proj.bias", TensorView::new(Dtype::BF16, vec![2 * n], &b).unwrap()),
+    /// # ], None).unwrap();
+    /// let ckpt = swiglu::checkpoint::Checkpoint::parse(&file)?;
+    /// let ffn = ckpt.ffn_layer(2)?;
+    /// assert!(ffn.is_merged() && ffn.has_biases() == (true, true));
+    /// assert_eq!((ffn.k(), ffn.n()), (4, 3));
+    /// assert!(ckpt.ffn_layer(0).is_err()); // no layer 0 in this file
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -865,6 +1065,25 @@ impl<'a, T: Element> FfnWeights<'a, T> {
     /// merged checkpoint this is [`GluWeights::from_gate_up`] on the
     /// `[2N, K]` tensor (no split copy).
     ///
+    /// ```
+    /// # use safetensors::{serialize, tensor::TensorView, Dtype};
+    /// # let (k, n) = (4, 3);
+    /// # let (w, b) = (vec![0u8; 2 * 2 * n * k], vec![0u8; 2 * 2 * n]);
+    /// # let file = serialize([
+    /// #     ("model.layers.2.mlp.gate_up_proj.weight", TensorView::new(Dtype::BF16, vec![2 * n, k], &w).unwrap()),
+    /// #     ("model.layers.2.mlp.gate_up_proj.bias", TensorView::new(Dtype::BF16, vec![2 * n], &b).unwrap()),
+    /// # ], None).unwrap();
+    /// use swiglu::{bf16, cpu, Activation, WeightLayout};
+    /// let ckpt = swiglu::checkpoint::Checkpoint::parse(&file)?;
+    /// let typed = ckpt.ffn_layer(2)?.typed::<bf16>()?;
+    /// let w = typed.weights()?;
+    /// assert_eq!((w.layout(), w.k(), w.n()), (WeightLayout::NK, 4, 3));
+    /// assert!(w.bias_gate().is_some() && w.bias_up().is_some());
+    /// let out = cpu::forward_alloc(&[bf16::ONE; 4], &[1, 4], &w, Activation::Silu)?;
+    /// assert_eq!(out.len(), 3);
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// None in practice (shapes were checked when loading); the shape checks
@@ -881,6 +1100,21 @@ impl<'a, T: Element> FfnWeights<'a, T> {
     }
 
     /// The gate and up bias slices, if present.
+    ///
+    /// ```
+    /// # use safetensors::{serialize, tensor::TensorView, Dtype};
+    /// # let (k, n) = (4, 3);
+    /// # let (w, b) = (vec![0u8; 2 * 2 * n * k], vec![0u8; 2 * 2 * n]);
+    /// # let file = serialize([
+    /// #     ("model.layers.2.mlp.gate_up_proj.weight", TensorView::new(Dtype::BF16, vec![2 * n, k], &w).unwrap()),
+    /// #     ("model.layers.2.mlp.gate_up_proj.bias", TensorView::new(Dtype::BF16, vec![2 * n], &b).unwrap()),
+    /// # ], None).unwrap();
+    /// let ckpt = swiglu::checkpoint::Checkpoint::parse(&file)?;
+    /// let typed = ckpt.ffn_layer(2)?.typed::<swiglu::bf16>()?;
+    /// let (bg, bu) = typed.bias_slices(); // the halves of the merged [2N] bias
+    /// assert_eq!((bg.unwrap().len(), bu.unwrap().len()), (3, 3));
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn bias_slices(&self) -> (Option<&[T]>, Option<&[T]>) {
         match &self.biases {
             TypedBiases::Separate(g, u) => (g.as_deref(), u.as_deref()),

@@ -459,7 +459,9 @@ fn run_checkpoint(a: &Args, path: &std::path::Path, use_cuda: bool) -> Result<()
     if a.k.is_some() || a.n.is_some() {
         return Err("--k and --n come from the checkpoint; drop them with --weights".into());
     }
-    let buf = SafetensorsBuffer::read(path).map_err(e)?;
+    // SAFETY: the CLI only reads the checkpoint; like every mapped loader it
+    // relies on nobody rewriting or truncating the file during the run.
+    let buf = unsafe { SafetensorsBuffer::map(path) }.map_err(e)?;
     let ck = buf.checkpoint().map_err(e)?;
     let prefix = match &a.prefix {
         Some(p) => p.replace("{L}", &a.layer.to_string()),

@@ -215,6 +215,63 @@ fn reads_a_file_from_disk_and_accepts_custom_prefixes() {
 }
 
 #[test]
+fn memory_mapped_files_are_used_in_place() {
+    // Every dtype, separate and merged with biases, among decoys: the mapped
+    // buffer gives the same FFN as the read one, with the weights pointing
+    // into the map itself.
+    fn case<T: Element + bytemuck::Pod>(merged: bool) {
+        let (k, n) = (24, 40);
+        let f: Ffn<T> = ffn(k, n, 20);
+        let mut entries = decoys::<T>(k, n);
+        entries.extend(f.entries(&layer_prefix(5), merged, true));
+        let file = write(&entries);
+        let path = std::env::temp_dir().join(format!(
+            "swiglu-map-{}-{:?}-{merged}.safetensors",
+            std::process::id(),
+            T::DTYPE
+        ));
+        std::fs::write(&path, &file).unwrap();
+        // SAFETY: this test's own temporary file, written above and removed
+        // only after the map is dropped; nothing else touches it.
+        let buf = unsafe { SafetensorsBuffer::map(&path) }.unwrap();
+        assert!(buf.is_mapped());
+        assert_eq!(buf.as_bytes(), &file[..]);
+        {
+            let ck = buf.checkpoint().unwrap();
+            let typed = ck.ffn_layer(5).unwrap().typed::<T>().unwrap();
+            assert!(typed.is_zero_copy());
+            let w = typed.weights().unwrap();
+            let range = buf.as_bytes().as_ptr_range();
+            assert!(range.contains(&(w.gate().as_ptr() as *const u8)));
+            assert!(range.contains(&(w.up().as_ptr() as *const u8)));
+            assert_eq!((w.gate(), w.up()), (&f.gate[..], &f.up[..]));
+            assert_eq!(w.bias_gate().unwrap(), &f.bg[..]);
+            let x: Vec<T> = vals(3 * k, 1.0, 8);
+            let got = cpu::forward_alloc(&x, &[3, k], &w, Activation::Silu).unwrap();
+            let want = cpu::forward_alloc(&x, &[3, k], &f.weights(true), Activation::Silu);
+            assert_eq!(got, want.unwrap());
+        }
+        let clone = buf.clone(); // shares the map
+        drop(buf);
+        assert_eq!(clone.as_bytes(), &file[..]);
+        drop(clone);
+        std::fs::remove_file(&path).unwrap();
+    }
+    for merged in [false, true] {
+        case::<f32>(merged);
+        case::<f16>(merged);
+        case::<bf16>(merged);
+    }
+    let missing = std::env::temp_dir().join("swiglu-no-such-file-to-map.safetensors");
+    // SAFETY: the file does not exist; nothing is mapped.
+    let e = unsafe { SafetensorsBuffer::map(&missing) }.unwrap_err();
+    assert!(
+        matches!(&e, GluError::Checkpoint(s) if s.contains("swiglu-no-such-file-to-map")),
+        "{e}"
+    );
+}
+
+#[test]
 fn unaligned_data_falls_back_to_a_copy() {
     let (k, n) = (6, 10);
     let f: Ffn<f16> = ffn(k, n, 3);
