@@ -352,6 +352,135 @@ fn mlp_loads_hugging_face_names_separate_and_merged() {
 }
 
 #[test]
+fn non_contiguous_inputs_give_the_contiguous_results_and_gradients() {
+    // x a transposed view and a narrowed view (offset into its storage),
+    // weights transposed views: forward and every gradient must equal the
+    // contiguous run's.
+    let (m, k, n) = (6, 16, 10);
+    let xt = randn(&[k, m], 1.0, DType::F32); // stored [K, M]
+    let g = randn(&[n, k], 0.3, DType::F32);
+    let u = randn(&[n, k], 0.3, DType::F32);
+    let flip = |v: &Var| Var::from_tensor(&v.as_tensor().t().unwrap().contiguous().unwrap());
+    let (gt, ut) = (flip(&g).unwrap(), flip(&u).unwrap()); // stored [K, N]
+    let run = |x: &Tensor, g: &Tensor, u: &Tensor| {
+        let y = glu(x, g, u, Activation::GeluTanh).unwrap();
+        let grads = (&y * &y).unwrap().sum_all().unwrap().backward().unwrap();
+        (y, grads)
+    };
+    let x_view = xt.as_tensor().t().unwrap(); // [M, K], not contiguous
+    let (g_view, u_view) = (gt.as_tensor().t().unwrap(), ut.as_tensor().t().unwrap());
+    assert!(!x_view.is_contiguous() && !g_view.is_contiguous());
+    let (ys, gs) = run(&x_view, &g_view, &u_view);
+    let (yc, gc) = run(&x_view.contiguous().unwrap(), g.as_tensor(), u.as_tensor());
+    assert_eq!(rel(&ys, &yc), 0.0, "forward");
+    // dx lands on xt ([K, M]) in both runs.
+    let grad =
+        |gr: &candle_core::backprop::GradStore, v: &Var| gr.get(v.as_tensor()).unwrap().clone();
+    assert_eq!(rel(&grad(&gs, &xt), &grad(&gc, &xt)), 0.0, "dx");
+    // The strided run's weight Vars are the [K, N] copies.
+    assert_eq!(
+        rel(&grad(&gs, &gt).t().unwrap(), &grad(&gc, &g)),
+        0.0,
+        "dWg"
+    );
+    assert_eq!(
+        rel(&grad(&gs, &ut).t().unwrap(), &grad(&gc, &u)),
+        0.0,
+        "dWu"
+    );
+
+    // A row window of a larger x (storage offset, contiguous rows).
+    let big = randn(&[m + 3, k], 1.0, DType::F32);
+    let window = big.as_tensor().narrow(0, 2, m).unwrap();
+    let a = glu(&window, g.as_tensor(), u.as_tensor(), Activation::Silu).unwrap();
+    let b = glu(
+        &window.contiguous().unwrap(),
+        g.as_tensor(),
+        u.as_tensor(),
+        Activation::Silu,
+    )
+    .unwrap();
+    assert_eq!(rel(&a, &b), 0.0, "narrowed x");
+    let grads = a.sum_all().unwrap().backward().unwrap();
+    let dbig = grads.get(big.as_tensor()).unwrap();
+    // Rows outside the window get zero gradient.
+    let outside = Tensor::cat(
+        &[
+            dbig.narrow(0, 0, 2).unwrap(),
+            dbig.narrow(0, m + 2, 1).unwrap(),
+        ],
+        0,
+    )
+    .unwrap();
+    assert_eq!(
+        outside
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap(),
+        0.0
+    );
+}
+
+#[test]
+fn loads_a_memory_mapped_safetensors_checkpoint() {
+    // bf16, merged gate_up_proj with its bias, plus down_proj with bias,
+    // written to disk and loaded through candle's own mmap VarBuilder.
+    let (k, n) = (8, 12);
+    let dev = Device::Cpu;
+    let t = |s: &[usize], sc: f64| {
+        (Tensor::randn(0f32, 1.0, s, &dev).unwrap() * sc)
+            .unwrap()
+            .to_dtype(DType::BF16)
+            .unwrap()
+    };
+    let (gu, bgu, d, bd) = (
+        t(&[2 * n, k], 0.3),
+        t(&[2 * n], 0.5),
+        t(&[k, n], 0.2),
+        t(&[k], 0.1),
+    );
+    let p = "model.layers.1.mlp";
+    let tensors: HashMap<String, Tensor> = [
+        (format!("{p}.gate_up_proj.weight"), gu.clone()),
+        (format!("{p}.gate_up_proj.bias"), bgu.clone()),
+        (format!("{p}.down_proj.weight"), d.clone()),
+        (format!("{p}.down_proj.bias"), bd.clone()),
+    ]
+    .into_iter()
+    .collect();
+    let path =
+        std::env::temp_dir().join(format!("swiglu-candle-{}.safetensors", std::process::id()));
+    candle_core::safetensors::save(&tensors, &path).unwrap();
+    // SAFETY: this test's own temporary file; nothing modifies it while mapped.
+    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&path], DType::BF16, &dev) }.unwrap();
+    let mlp = SwiGluMlp::load(vb.pp(p), k, n, Activation::Silu, true).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert!(mlp.gated().is_merged());
+
+    let x = t(&[2, 3, k], 1.0);
+    let (g, u) = (gu.narrow(0, 0, n).unwrap(), gu.narrow(0, n, n).unwrap());
+    let (bg, bu) = (bgu.narrow(0, 0, n).unwrap(), bgu.narrow(0, n, n).unwrap());
+    let h = reference(&x, &g, &u, Some(&bg), Some(&bu), Activation::Silu).unwrap();
+    let f = |t: &Tensor| t.to_dtype(DType::F32).unwrap();
+    let want = h
+        .to_dtype(DType::BF16)
+        .unwrap()
+        .to_dtype(DType::F32)
+        .unwrap()
+        .broadcast_matmul(&f(&d).t().unwrap())
+        .unwrap()
+        .broadcast_add(&f(&bd))
+        .unwrap();
+    let got = mlp.forward(&x).unwrap();
+    assert_eq!(got.dtype(), DType::BF16);
+    let e = rel(&got, &want);
+    assert!(e < 2e-2, "bf16 merged+bias from a mapped file: {e}");
+}
+
+#[test]
 fn bad_inputs_are_candle_errors() {
     let t = |s: &[usize]| Tensor::zeros(s, DType::F32, &Device::Cpu).unwrap();
     // Up shape differs from gate.
