@@ -26,6 +26,13 @@ pub enum DType {
 
 impl DType {
     /// Size of one element in bytes.
+    ///
+    /// ```
+    /// use swiglu::DType;
+    /// assert_eq!(DType::F32.size(), 4);
+    /// assert_eq!(DType::BF16.size(), 2);
+    /// assert_eq!(DType::F16.size(), std::mem::size_of::<swiglu::f16>());
+    /// ```
     pub const fn size(self) -> usize {
         match self {
             DType::F32 => 4,
@@ -34,6 +41,12 @@ impl DType {
     }
 
     /// Short lowercase name used in kernel names and CLI flags (`f32`, `f16`, `bf16`).
+    ///
+    /// ```
+    /// use swiglu::DType;
+    /// let names: Vec<_> = [DType::F32, DType::F16, DType::BF16].map(DType::name).into();
+    /// assert_eq!(names, ["f32", "f16", "bf16"]);
+    /// ```
     pub const fn name(self) -> &'static str {
         match self {
             DType::F32 => "f32",
@@ -161,6 +174,13 @@ pub enum WeightLayout {
 
 impl WeightLayout {
     /// Index of logical element `(k, n)` in a matrix of logical shape `[k_dim, n_dim]`.
+    ///
+    /// ```
+    /// use swiglu::WeightLayout;
+    /// let (k_dim, n_dim) = (4, 3);
+    /// assert_eq!(WeightLayout::KN.index(1, 2, k_dim, n_dim), 1 * n_dim + 2); // 5
+    /// assert_eq!(WeightLayout::NK.index(1, 2, k_dim, n_dim), 2 * k_dim + 1); // 9
+    /// ```
     #[inline(always)]
     pub fn index(self, k: usize, n: usize, k_dim: usize, n_dim: usize) -> usize {
         match self {
@@ -170,6 +190,12 @@ impl WeightLayout {
     }
 
     /// The code the kernels use (`GLU_LAYOUT_*` in `kernels/glu_params.cuh`).
+    ///
+    /// ```
+    /// use swiglu::WeightLayout;
+    /// assert_eq!(WeightLayout::KN.code(), 0);
+    /// assert_eq!(WeightLayout::NK.code(), 1);
+    /// ```
     pub const fn code(self) -> i32 {
         match self {
             WeightLayout::KN => 0,
@@ -232,6 +258,16 @@ impl Activation {
     ];
 
     /// The code the kernels use (`GLU_ACT_*` in `kernels/glu_params.cuh`).
+    ///
+    /// ```
+    /// use swiglu::Activation;
+    /// assert_eq!(Activation::Silu.code(), 0);
+    /// // β is a separate kernel parameter, not part of the code.
+    /// assert_eq!(Activation::Swish { beta: 2.0 }.code(), Activation::Swish { beta: 0.5 }.code());
+    /// // Codes are distinct, in the order of `ALL`.
+    /// let codes: Vec<i32> = Activation::ALL.iter().map(|a| a.code()).collect();
+    /// assert_eq!(codes, (0..7).collect::<Vec<_>>());
+    /// ```
     pub const fn code(self) -> i32 {
         match self {
             Activation::Silu => 0,
@@ -245,6 +281,13 @@ impl Activation {
     }
 
     /// β for Swish, 1 otherwise.
+    ///
+    /// ```
+    /// use swiglu::Activation;
+    /// assert_eq!(Activation::Swish { beta: 1.5 }.beta(), 1.5);
+    /// assert_eq!(Activation::Silu.beta(), 1.0);
+    /// assert_eq!(Activation::Relu.beta(), 1.0); // ignored by non-Swish activations
+    /// ```
     pub const fn beta(self) -> f32 {
         match self {
             Activation::Swish { beta } => beta,
@@ -253,6 +296,13 @@ impl Activation {
     }
 
     /// Short name used by the CLI (`silu`, `swish`, `sigmoid`, `gelu`, `gelu-tanh`, `relu`, `identity`).
+    ///
+    /// ```
+    /// use swiglu::Activation;
+    /// assert_eq!(Activation::GeluErf.name(), "gelu");
+    /// assert_eq!(Activation::GeluTanh.name(), "gelu-tanh");
+    /// assert_eq!(Activation::Swish { beta: 1.5 }.name(), "swish"); // β is not in the name
+    /// ```
     pub const fn name(self) -> &'static str {
         match self {
             Activation::Silu => "silu",
@@ -288,6 +338,17 @@ impl Activation {
     }
 
     /// `act(z)` in f64 (the reference).
+    ///
+    /// ```
+    /// use swiglu::Activation;
+    /// assert_eq!(Activation::Silu.apply_f64(0.0), 0.0);
+    /// assert_eq!(Activation::Sigmoid.apply_f64(0.0), 0.5);
+    /// assert_eq!(Activation::Relu.apply_f64(-2.0), 0.0);
+    /// // Swish-β: z·σ(βz).
+    /// let (z, beta) = (0.8, 1.5);
+    /// let swish = Activation::Swish { beta: beta as f32 }.apply_f64(z);
+    /// assert!((swish - z / (1.0 + (-beta * z).exp())).abs() < 1e-15);
+    /// ```
     pub fn apply_f64(self, z: f64) -> f64 {
         match self {
             Activation::Silu => z * sigmoid64(z),
@@ -334,6 +395,16 @@ impl Activation {
     }
 
     /// `act(z)` in f32, as the CPU path and the kernels compute it.
+    ///
+    /// ```
+    /// use swiglu::Activation;
+    /// assert_eq!(Activation::Identity.apply_f32(-3.0), -3.0);
+    /// assert!(Activation::Relu.apply_f32(f32::NAN).is_nan()); // NaN propagates
+    /// // Agrees with the f64 reference to f32 accuracy.
+    /// let (act, z) = (Activation::GeluTanh, -1.25f32);
+    /// let (a32, a64) = (act.apply_f32(z), act.apply_f64(z as f64));
+    /// assert!((a32 as f64 - a64).abs() < 1e-6);
+    /// ```
     #[inline(always)]
     pub fn apply_f32(self, z: f32) -> f32 {
         match self {
@@ -352,6 +423,15 @@ impl Activation {
     }
 
     /// `act'(z)` in f32.
+    ///
+    /// ```
+    /// use swiglu::Activation;
+    /// assert_eq!(Activation::Silu.grad_f32(0.0), 0.5); // σ(0)
+    /// assert_eq!(Activation::Relu.grad_f32(-1.0), 0.0);
+    /// // Agrees with the f64 reference.
+    /// let act = Activation::Swish { beta: 1.5 };
+    /// assert!((act.grad_f32(0.7) as f64 - act.grad_f64(0.7)).abs() < 1e-6);
+    /// ```
     #[inline(always)]
     pub fn grad_f32(self, z: f32) -> f32 {
         match self {

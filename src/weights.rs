@@ -76,6 +76,18 @@ pub(crate) fn check_len(what: &'static str, shape: &[usize], len: usize) -> Resu
 ///
 /// Logical shapes: `Wg`, `Wu` are `[K, N]` (stored as [`WeightLayout::KN`] or
 /// [`WeightLayout::NK`]), biases `[N]`. Nothing is copied.
+///
+/// ```
+/// use swiglu::{cpu, Activation, GluWeights, WeightLayout};
+/// let (k, n) = (2, 2);
+/// let wg = [1.0f32, 0.0, 0.0, 1.0]; // identity, [K, N]
+/// let wu = [2.0f32, 0.0, 0.0, 3.0];
+/// let w = GluWeights::new(&wg, &wu, k, n, WeightLayout::KN)?;
+/// // Bilinear: out = (x·Wg) ⊙ (x·Wu) = [1·2, 2·6].
+/// let out = cpu::forward_alloc(&[1.0f32, 2.0], &[1, k], &w, Activation::Identity)?;
+/// assert_eq!(out, [2.0, 12.0]);
+/// # Ok::<(), swiglu::GluError>(())
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct GluWeights<'a, T> {
     gate: &'a [T],
@@ -171,39 +183,118 @@ impl<'a, T: Element> GluWeights<'a, T> {
     }
 
     /// Input features K.
+    ///
+    /// ```
+    /// # use swiglu::{GluWeights, WeightLayout};
+    /// let w = [0.0f32; 12];
+    /// let gw = GluWeights::new(&w, &w, 4, 3, WeightLayout::NK)?; // K = 4, N = 3
+    /// assert_eq!(gw.k(), 4);
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn k(&self) -> usize {
         self.k
     }
     /// Hidden (output) features N.
+    ///
+    /// ```
+    /// # use swiglu::{GluWeights, WeightLayout};
+    /// let gate_up = [0.0f32; 2 * 3 * 4]; // [2N, K]
+    /// let w = GluWeights::from_gate_up(&gate_up, 4, 3)?; // K = 4, N = 3
+    /// assert_eq!(w.n(), 3);
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn n(&self) -> usize {
         self.n
     }
     /// Storage layout of both matrices.
+    ///
+    /// ```
+    /// # use swiglu::{GluWeights, WeightLayout};
+    /// let w = [0.0f32; 6];
+    /// let kn = GluWeights::new(&w, &w, 2, 3, WeightLayout::KN)?;
+    /// assert_eq!(kn.layout(), WeightLayout::KN);
+    /// // A concatenated gate_up tensor is always [N, K] per half.
+    /// assert_eq!(GluWeights::from_gate_up(&[0.0f32; 12], 2, 3)?.layout(), WeightLayout::NK);
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn layout(&self) -> WeightLayout {
         self.layout
     }
     /// The gate matrix, as stored.
+    ///
+    /// ```
+    /// # use swiglu::{GluWeights, WeightLayout};
+    /// let (wg, wu) = ([1.0f32, 2.0], [3.0f32, 4.0]);
+    /// let w = GluWeights::new(&wg, &wu, 2, 1, WeightLayout::KN)?;
+    /// assert_eq!(w.gate(), &wg);
+    /// assert_eq!(w.gate().as_ptr(), wg.as_ptr()); // borrowed, not copied
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn gate(&self) -> &'a [T] {
         self.gate
     }
     /// The up matrix, as stored.
+    ///
+    /// ```
+    /// # use swiglu::GluWeights;
+    /// let gate_up = [1.0f32, 2.0, 3.0, 4.0]; // [2N, K] with K = 2, N = 1
+    /// let w = GluWeights::from_gate_up(&gate_up, 2, 1)?;
+    /// assert_eq!(w.up(), &gate_up[2..]); // rows N..2N
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn up(&self) -> &'a [T] {
         self.up
     }
     /// The gate bias, if any.
+    ///
+    /// ```
+    /// # use swiglu::{GluWeights, WeightLayout};
+    /// let (w, b) = ([0.0f32; 6], [0.5f32; 3]);
+    /// let gw = GluWeights::new(&w, &w, 2, 3, WeightLayout::KN)?;
+    /// assert_eq!(gw.bias_gate(), None);
+    /// assert_eq!(gw.with_biases(Some(&b), None)?.bias_gate(), Some(&b[..]));
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn bias_gate(&self) -> Option<&'a [T]> {
         self.bias_gate
     }
     /// The up bias, if any.
+    ///
+    /// ```
+    /// # use swiglu::{GluWeights, WeightLayout};
+    /// let (w, b) = ([0.0f32; 6], [0.5f32; 3]);
+    /// let gw = GluWeights::new(&w, &w, 2, 3, WeightLayout::KN)?.with_biases(Some(&b), None)?;
+    /// assert_eq!(gw.bias_up(), None); // only the gate has a bias
+    /// assert_eq!(gw.with_biases(None, Some(&b))?.bias_up(), Some(&b[..]));
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn bias_up(&self) -> Option<&'a [T]> {
         self.bias_up
     }
     /// Logical element `(k, n)` of the gate matrix.
+    ///
+    /// ```
+    /// # use swiglu::{GluWeights, WeightLayout};
+    /// let nk = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]; // [N = 2, K = 3]: row n holds Wg[.., n]
+    /// let w = GluWeights::new(&nk, &nk, 3, 2, WeightLayout::NK)?;
+    /// assert_eq!(w.gate_at(0, 1), 4.0); // k = 0, n = 1: index 1·K + 0
+    /// assert_eq!(w.gate_at(2, 0), 3.0);
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     #[inline(always)]
     pub fn gate_at(&self, k: usize, n: usize) -> T {
         self.gate[self.layout.index(k, n, self.k, self.n)]
     }
     /// Logical element `(k, n)` of the up matrix.
+    ///
+    /// ```
+    /// # use swiglu::{GluWeights, WeightLayout};
+    /// let (wg, wu) = ([0.0f32; 6], [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]); // [K = 3, N = 2]
+    /// let w = GluWeights::new(&wg, &wu, 3, 2, WeightLayout::KN)?;
+    /// assert_eq!(w.up_at(2, 1), 6.0); // k = 2, n = 1: index 2·N + 1
+    /// assert_eq!(w.up_at(1, 0), 3.0);
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     #[inline(always)]
     pub fn up_at(&self, k: usize, n: usize) -> T {
         self.up[self.layout.index(k, n, self.k, self.n)]

@@ -116,27 +116,94 @@ impl<T> Saved<T> {
         })
     }
     /// How this state was saved.
+    ///
+    /// ```
+    /// # use swiglu::cpu::{self, SaveMode};
+    /// # use swiglu::{Activation, GluWeights, WeightLayout};
+    /// # let (m, k, n) = (3, 2, 4);
+    /// # let w = [0.5f32; 8];
+    /// # let w = GluWeights::new(&w, &w, k, n, WeightLayout::KN)?;
+    /// # let (x, mut out) = (vec![1.0f32; m * k], vec![0.0f32; m * n]);
+    /// let mode = SaveMode::Recompute;
+    /// let saved = cpu::forward_train(&x, &[m, k], &w, Activation::Silu, mode, &mut out)?;
+    /// assert_eq!(saved.mode(), SaveMode::Recompute);
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn mode(&self) -> SaveMode {
         self.mode
     }
     /// Rows M of the forward input.
+    ///
+    /// ```
+    /// # use swiglu::cpu::{self, SaveMode};
+    /// # use swiglu::{Activation, GluWeights, WeightLayout};
+    /// # let (k, n) = (2, 4);
+    /// # let w = [0.5f32; 8];
+    /// # let w = GluWeights::new(&w, &w, k, n, WeightLayout::KN)?;
+    /// # let (x, mut out) = (vec![1.0f32; 2 * 3 * k], vec![0.0f32; 2 * 3 * n]);
+    /// // Leading dims are flattened: an input [2, 3, K] has M = 6 rows.
+    /// let mode = SaveMode::Recompute;
+    /// let saved = cpu::forward_train(&x, &[2, 3, k], &w, Activation::Silu, mode, &mut out)?;
+    /// assert_eq!(saved.m(), 6);
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn m(&self) -> usize {
         self.m
     }
     /// Hidden features N.
+    ///
+    /// ```
+    /// use swiglu::cpu::Saved;
+    /// let saved = Saved::<f32>::from_pre_activations(2, 3, vec![0.0; 6], vec![0.0; 6])?;
+    /// assert_eq!((saved.m(), saved.n()), (2, 3));
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn n(&self) -> usize {
         self.n
     }
     /// The biased gate pre-activations `[M, N]`, if saved.
+    ///
+    /// ```
+    /// # use swiglu::cpu::{self, SaveMode};
+    /// # use swiglu::{Activation, GluWeights, WeightLayout};
+    /// # let (m, k, n) = (3, 2, 4);
+    /// # let w = [0.5f32; 8];
+    /// # let w = GluWeights::new(&w, &w, k, n, WeightLayout::KN)?;
+    /// # let (x, mut out) = (vec![1.0f32; m * k], vec![0.0f32; m * n]);
+    /// let act = Activation::Relu;
+    /// let saved = cpu::forward_train(&x, &[m, k], &w, act, SaveMode::PreActivations, &mut out)?;
+    /// assert_eq!(saved.gate_pre(), Some(&[1.0f32; 3 * 4][..])); // x·Wg = 2 · 0.5
+    /// let saved = cpu::forward_train(&x, &[m, k], &w, act, SaveMode::Recompute, &mut out)?;
+    /// assert_eq!(saved.gate_pre(), None); // nothing kept
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn gate_pre(&self) -> Option<&[f32]> {
         (self.mode == SaveMode::PreActivations).then_some(&self.gate[..])
     }
     /// The biased up pre-activations `[M, N]`, if saved.
+    ///
+    /// ```
+    /// use swiglu::cpu::Saved;
+    /// let (gate, up) = (vec![0.5f32; 6], vec![-1.0f32; 6]);
+    /// let saved = Saved::<f32>::from_pre_activations(2, 3, gate, up.clone())?;
+    /// assert_eq!(saved.up_pre(), Some(&up[..]));
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn up_pre(&self) -> Option<&[f32]> {
         (self.mode == SaveMode::PreActivations).then_some(&self.up[..])
     }
     /// Heap bytes held: `2·M·N·4` for [`SaveMode::PreActivations`], 0 for
     /// [`SaveMode::Recompute`].
+    ///
+    /// ```
+    /// use swiglu::cpu::Saved;
+    /// use swiglu::bf16;
+    /// let (m, n) = (2, 3);
+    /// // Pre-activations are f32 whatever the element type.
+    /// let saved = Saved::<bf16>::from_pre_activations(m, n, vec![0.0; m * n], vec![0.0; m * n])?;
+    /// assert_eq!(saved.bytes(), 2 * m * n * 4);
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn bytes(&self) -> usize {
         (self.gate.len() + self.up.len()) * std::mem::size_of::<f32>()
     }
@@ -149,6 +216,21 @@ impl<T> Saved<T> {
 /// [`WeightLayout::NK`](crate::WeightLayout::NK)); for weights built with
 /// [`GluWeights::from_gate_up`] the two halves of the concatenated gradient
 /// are `d_w_gate` followed by `d_w_up`.
+///
+/// ```
+/// use swiglu::cpu::{self, SaveMode};
+/// use swiglu::{Activation, GluWeights, WeightLayout};
+/// // K = N = 1, bilinear: g = 3x, u = 0.5x, out = g·u.
+/// let w = GluWeights::new(&[3.0f32], &[0.5f32], 1, 1, WeightLayout::KN)?;
+/// let (x, mut out) = ([2.0f32], [0.0f32]);
+/// let saved =
+///     cpu::forward_train(&x, &[1, 1], &w, Activation::Identity, SaveMode::Recompute, &mut out)?;
+/// let grads = cpu::backward::<f32, f32>(&x, &[1, 1], &w, Activation::Identity, &saved, &[1.0])?;
+/// // dG = u = 1, dU = g = 6: dx = 1·3 + 6·0.5, dWg = x·dG, dWu = x·dU.
+/// assert_eq!((grads.dx[0], grads.d_w_gate[0], grads.d_w_up[0]), (6.0, 2.0, 12.0));
+/// assert_eq!(grads.d_b_gate, None); // no biases, no bias gradients
+/// # Ok::<(), swiglu::GluError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Grads<G> {
     /// `dL/dx`, `[.., K]` like `x`.

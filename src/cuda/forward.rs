@@ -82,6 +82,13 @@ impl Path {
     ];
 
     /// Short name for tables and CLI flags.
+    ///
+    /// ```
+    /// use swiglu::cuda::Path;
+    /// assert_eq!(Path::Auto.name(), "auto");
+    /// assert_eq!(Path::FusedMma.name(), "fused-mma");
+    /// assert_eq!(Path::CublasSplit.name(), "cublas-b1"); // baselines B1..B3
+    /// ```
     pub const fn name(self) -> &'static str {
         match self {
             Path::Auto => "auto",
@@ -98,6 +105,14 @@ impl Path {
     }
 
     /// Whether this path is one of the fused kernels.
+    ///
+    /// ```
+    /// use swiglu::cuda::Path;
+    /// assert!(Path::FusedSimt.is_fused());
+    /// assert!(!Path::CublasConcat.is_fused());
+    /// assert!(!Path::Auto.is_fused()); // not a concrete path
+    /// assert_eq!(Path::CONCRETE.iter().filter(|p| !p.is_fused()).count(), 3);
+    /// ```
     pub const fn is_fused(self) -> bool {
         matches!(
             self,

@@ -17,7 +17,7 @@ mod diagnostics;
 mod elementwise;
 mod forward;
 mod hopper;
-pub mod params;
+pub(crate) mod params;
 mod skinny;
 mod train;
 mod weights;
@@ -320,7 +320,17 @@ impl CudaGlu {
         self.training_kernels
             .store(k as u8, std::sync::atomic::Ordering::Relaxed);
     }
-    /// See [`CudaGlu::set_training_kernels`].
+    /// The kernels the training path uses; set with
+    /// [`CudaGlu::set_training_kernels`].
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use swiglu::cuda::{CudaGlu, TrainingKernels};
+    /// let g = CudaGlu::new(0)?;
+    /// assert_eq!(g.training_kernels(), TrainingKernels::Cublas); // the default
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn training_kernels(&self) -> TrainingKernels {
         match self
             .training_kernels
@@ -361,28 +371,92 @@ impl CudaGlu {
         self.allow_tf32
             .store(allow, std::sync::atomic::Ordering::Relaxed);
     }
-    /// See [`CudaGlu::set_allow_tf32`].
+    /// Whether f32 problems may use the tf32 tensor cores; set with
+    /// [`CudaGlu::set_allow_tf32`].
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use swiglu::cuda::CudaGlu;
+    /// let g = CudaGlu::new(0)?;
+    /// assert!(!g.allow_tf32()); // off by default: exact f32
+    /// g.set_allow_tf32(true);
+    /// assert!(g.allow_tf32());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn allow_tf32(&self) -> bool {
         self.allow_tf32.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The context.
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use swiglu::cuda::CudaGlu;
+    /// let g = CudaGlu::new(1)?;
+    /// assert_eq!(g.context().ordinal(), 1); // the device it was opened on
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn context(&self) -> &Arc<CudaContext> {
         &self.ctx
     }
     /// The stream every launch goes to.
+    ///
+    /// Use it to allocate and copy the buffers passed to the launches.
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use swiglu::cuda::CudaGlu;
+    /// let g = CudaGlu::new(0)?;
+    /// let x = g.stream().clone_htod(&[1.0f32, 2.0, 3.0])?; // host -> device
+    /// assert_eq!(g.stream().clone_dtoh(&x)?, [1.0, 2.0, 3.0]); // and back
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn stream(&self) -> &Arc<CudaStream> {
         &self.stream
     }
     /// Compute capability `(major, minor)`.
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use swiglu::cuda::CudaGlu;
+    /// let g = CudaGlu::new(0)?;
+    /// let (major, minor) = g.compute_capability();
+    /// assert!(major >= 8); // `CudaGlu` refuses devices below sm_80
+    /// println!("sm_{major}{minor}, Hopper kernels: {}", (major, minor) == (9, 0));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn compute_capability(&self) -> (i32, i32) {
         self.cc
     }
     /// Number of streaming multiprocessors.
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use swiglu::cuda::CudaGlu;
+    /// let g = CudaGlu::new(0)?;
+    /// assert!(g.sm_count() > 0);
+    /// println!("{} SMs", g.sm_count()); // 132 on an H100/H200 SXM
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn sm_count(&self) -> u32 {
         self.sm_count
     }
     /// Device name as the driver reports it.
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use swiglu::cuda::CudaGlu;
+    /// let g = CudaGlu::new(0)?;
+    /// let name = g.device_name()?; // e.g. "NVIDIA H200"
+    /// assert!(!name.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn device_name(&self) -> Result<String> {
         Ok(self.ctx.name()?)
     }
@@ -429,6 +503,27 @@ impl CudaGlu {
     }
 
     /// Waits for all work on the stream.
+    ///
+    /// Launches return as soon as they are queued; call this before timing
+    /// on the host or reading results other than through the stream.
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use swiglu::cuda::{CudaGlu, DeviceGluWeights, Path};
+    /// use swiglu::{bf16, Activation};
+    /// let g = CudaGlu::new(0)?;
+    /// # let (s, k, n) = (g.stream(), 64, 128);
+    /// # let gate_up = s.clone_htod(&vec![bf16::from_f32(0.01); 2 * n * k])?;
+    /// # let w = DeviceGluWeights::from_gate_up(gate_up.as_view(), k, n)?;
+    /// # let x = s.clone_htod(&vec![bf16::ONE; k])?;
+    /// # let mut out = s.alloc_zeros::<bf16>(n)?;
+    /// let t = std::time::Instant::now();
+    /// g.forward(&x, &[1, k], &w, Activation::Silu, &mut out, Path::Auto)?; // queued
+    /// g.synchronize()?; // finished
+    /// println!("forward took {:?}", t.elapsed());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn synchronize(&self) -> Result<()> {
         Ok(self.stream.synchronize()?)
     }

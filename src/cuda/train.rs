@@ -60,6 +60,24 @@ pub struct DeviceSaved<T> {
 
 impl<T: Element> DeviceSaved<T> {
     /// How this state was saved.
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use swiglu::cpu::SaveMode;
+    /// use swiglu::cuda::{CudaGlu, DeviceGluWeights};
+    /// use swiglu::{Activation, bf16};
+    /// let g = CudaGlu::new(0)?;
+    /// # let (s, m, k, n) = (g.stream(), 4, 64, 128);
+    /// # let x = s.clone_htod(&vec![bf16::from_f32(0.5); m * k])?;
+    /// # let gu = s.clone_htod(&vec![bf16::from_f32(0.01); 2 * n * k])?;
+    /// # let w = DeviceGluWeights::from_gate_up(gu.as_view(), k, n)?;
+    /// # let mut out = s.alloc_zeros::<bf16>(m * n)?;
+    /// let mode = SaveMode::Recompute;
+    /// let saved = g.forward_train(&x, &[m, k], &w, Activation::Silu, mode, &mut out)?;
+    /// assert_eq!(saved.mode(), SaveMode::Recompute);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn mode(&self) -> SaveMode {
         self.mode
     }
@@ -91,6 +109,26 @@ impl<T: Element> DeviceSaved<T> {
     /// [`SaveMode::PreActivations`] (`3·M·N·size_of::<T>()` with
     /// [`TrainingKernels::Eager`], which also keeps `act(g)`), 0 for
     /// [`SaveMode::Recompute`].
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use swiglu::cpu::SaveMode;
+    /// use swiglu::cuda::{CudaGlu, DeviceGluWeights};
+    /// use swiglu::{Activation, bf16};
+    /// let g = CudaGlu::new(0)?; // default `TrainingKernels::Cublas`
+    /// # let (s, m, k, n) = (g.stream(), 4, 64, 128);
+    /// # let x = s.clone_htod(&vec![bf16::from_f32(0.5); m * k])?;
+    /// # let gu = s.clone_htod(&vec![bf16::from_f32(0.01); 2 * n * k])?;
+    /// # let w = DeviceGluWeights::from_gate_up(gu.as_view(), k, n)?;
+    /// # let mut out = s.alloc_zeros::<bf16>(m * n)?;
+    /// let (act, pre) = (Activation::Silu, SaveMode::PreActivations);
+    /// let saved = g.forward_train(&x, &[m, k], &w, act, pre, &mut out)?;
+    /// assert_eq!(saved.bytes(), 2 * m * n * 2); // [M, 2N] bf16
+    /// let saved = g.forward_train(&x, &[m, k], &w, act, SaveMode::Recompute, &mut out)?;
+    /// assert_eq!(saved.bytes(), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn bytes(&self) -> usize {
         let len = |b: &Option<CudaSlice<T>>| b.as_ref().map_or(0, |p| p.len());
         (len(&self.pre) + len(&self.act)) * T::DTYPE.size()
@@ -377,13 +415,41 @@ impl CudaGlu {
         self.launch_wgmma_epi(&p, e, T::DTYPE, w.layout)
     }
 
-    /// `m` ones (a host-to-device copy) when `needed`, else nothing: the
-    /// bias broadcasts and bias gradients are GEMMs against this vector.
+    /// `m` ones when `needed`, else nothing: the bias broadcasts and bias
+    /// gradients are GEMMs against this vector. Filled on the device by a
+    /// stream-ordered memset of 1.0's bit pattern (no host buffer, no copy).
     fn ones_if<T: CudaElement>(&self, needed: bool, m: usize) -> Result<Option<CudaSlice<T>>> {
+        use cudarc::driver::sys;
         if !needed {
             return Ok(None);
         }
-        Ok(Some(self.stream.clone_htod(&vec![T::from_f32(1.0); m])?))
+        // SAFETY: uninitialised device memory, filled by the memset below,
+        // which this stream runs before any later use of the buffer.
+        let mut ones = unsafe { self.stream.alloc::<T>(m) }?;
+        if m == 0 {
+            return Ok(Some(ones));
+        }
+        let one = one_bits(T::DTYPE);
+        // The raw driver call below runs in the current context (cudarc's
+        // own calls bind it themselves).
+        self.ctx.bind_to_thread()?;
+        {
+            let (p, _guard) = ones.device_ptr_mut(&self.stream);
+            let s = self.stream.cu_stream();
+            // SAFETY: `p` addresses the `m` elements of `T` allocated just above
+            // on this stream's context, each `T::DTYPE.size()` bytes wide, which
+            // is the width of the memset chosen here (u16 writes for bf16/f16,
+            // u32 for f32), so exactly those `m` elements are written.
+            let r = unsafe {
+                if T::DTYPE.size() == 2 {
+                    sys::cuMemsetD16Async(p, one as u16, m, s)
+                } else {
+                    sys::cuMemsetD32Async(p, one, m, s)
+                }
+            };
+            r.result()?;
+        }
+        Ok(Some(ones))
     }
 
     /// Whether the cuBLAS steps of training treat the weights as one
@@ -885,5 +951,31 @@ impl CudaGlu {
         e.ld_out0 = ld2;
         // SAFETY: pre and dgu hold [m, 2n], t [m, n] elements of T.
         unsafe { self.launch_elt(EltOp::ActBwd, T::DTYPE, &e) }
+    }
+}
+
+/// The bit pattern of 1.0 in `dtype` (as the low bits of a u32).
+fn one_bits(dtype: crate::types::DType) -> u32 {
+    use crate::types::DType;
+    match dtype {
+        DType::F32 => 1.0f32.to_bits(),
+        DType::BF16 => u32::from(half::bf16::ONE.to_bits()),
+        DType::F16 => u32::from(half::f16::ONE.to_bits()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_bits;
+    use crate::types::DType;
+    use crate::{bf16, f16};
+
+    /// The memset patterns of `ones_if` are 1.0 in each dtype.
+    #[test]
+    fn one_bits_are_one() {
+        assert_eq!(f32::from_bits(one_bits(DType::F32)), 1.0);
+        assert_eq!(bf16::from_bits(one_bits(DType::BF16) as u16).to_f32(), 1.0);
+        assert_eq!(f16::from_bits(one_bits(DType::F16) as u16).to_f32(), 1.0);
+        assert!(one_bits(DType::BF16) <= 0xffff && one_bits(DType::F16) <= 0xffff);
     }
 }

@@ -124,18 +124,70 @@ impl<'a, T: CudaElement> DeviceGluWeights<'a, T> {
     }
 
     /// Input features K.
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use swiglu::cuda::{CudaGlu, DeviceGluWeights};
+    /// # use swiglu::WeightLayout;
+    /// let g = CudaGlu::new(0)?;
+    /// let wg = g.stream().clone_htod(&vec![0.0f32; 64 * 32])?; // [K, N] = [64, 32]
+    /// let w = DeviceGluWeights::new(wg.as_view(), wg.as_view(), 64, 32, WeightLayout::KN)?;
+    /// assert_eq!(w.k(), 64);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn k(&self) -> usize {
         self.k
     }
     /// Hidden features N.
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use swiglu::cuda::{CudaGlu, DeviceGluWeights};
+    /// let g = CudaGlu::new(0)?;
+    /// let gate_up = g.stream().clone_htod(&vec![0.0f32; 2 * 32 * 64])?; // [2N, K]
+    /// let w = DeviceGluWeights::from_gate_up(gate_up.as_view(), 64, 32)?;
+    /// assert_eq!(w.n(), 32);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn n(&self) -> usize {
         self.n
     }
     /// Storage layout.
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use swiglu::cuda::{CudaGlu, DeviceGluWeights};
+    /// # use swiglu::WeightLayout;
+    /// let g = CudaGlu::new(0)?;
+    /// let wg = g.stream().clone_htod(&vec![0.0f32; 64 * 32])?; // [N, K] = [32, 64]
+    /// let w = DeviceGluWeights::new(wg.as_view(), wg.as_view(), 64, 32, WeightLayout::NK)?;
+    /// assert_eq!(w.layout(), WeightLayout::NK);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn layout(&self) -> WeightLayout {
         self.layout
     }
     /// Whether gate and up form one `[2N, K]` tensor.
+    ///
+    /// Only [`DeviceGluWeights::from_gate_up`] makes one, even when separate
+    /// views happen to be adjacent.
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use swiglu::cuda::{CudaGlu, DeviceGluWeights};
+    /// # use swiglu::WeightLayout;
+    /// let g = CudaGlu::new(0)?;
+    /// let (k, n) = (64, 32);
+    /// let gate_up = g.stream().clone_htod(&vec![0.0f32; 2 * n * k])?;
+    /// assert!(DeviceGluWeights::from_gate_up(gate_up.as_view(), k, n)?.is_concatenated());
+    /// let (wg, wu) = (gate_up.slice(..n * k), gate_up.slice(n * k..));
+    /// assert!(!DeviceGluWeights::new(wg, wu, k, n, WeightLayout::NK)?.is_concatenated());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_concatenated(&self) -> bool {
         self.concatenated
     }
