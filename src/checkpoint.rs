@@ -742,18 +742,104 @@ pub struct RawTensor<'a> {
 
 impl<'a> RawTensor<'a> {
     /// The tensor's full name in the file.
+    ///
+    /// ```
+    /// # use safetensors::{serialize, tensor::TensorView, Dtype};
+    /// # let (k, n) = (4, 3);
+    /// # let (w, d, db) = (vec![0u8; 2 * n * k], vec![0u8; 2 * k * n], vec![0u8; 2 * k]);
+    /// # let v = |s: Vec<usize>, b: &'static [u8]| TensorView::new(Dtype::BF16, s, b).unwrap();
+    /// # let (w, d, db): (&'static [u8], &'static [u8], &'static [u8]) = (w.leak(), d.leak(), db.leak());
+    /// # let file = serialize([
+    /// #     ("model.layers.0.mlp.gate_proj.weight", v(vec![n, k], w)),
+    /// #     ("model.layers.0.mlp.up_proj.weight", v(vec![n, k], w)),
+    /// #     ("model.layers.0.mlp.down_proj.weight", v(vec![k, n], d)),
+    /// #     ("model.layers.0.mlp.down_proj.bias", v(vec![k], db)),
+    /// # ], None).unwrap();
+    /// # let ckpt = swiglu::checkpoint::Checkpoint::parse(&file)?;
+    /// let t = ckpt.tensor("model.layers.0.mlp.down_proj.bias")?;
+    /// assert_eq!(t.name(), "model.layers.0.mlp.down_proj.bias");
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
+    ///
+    /// ```
+    /// # use safetensors::{serialize, tensor::TensorView, Dtype};
+    /// # let (k, n) = (4, 3);
+    /// # let (w, d, db) = (vec![0u8; 2 * n * k], vec![0u8; 2 * k * n], vec![0u8; 2 * k]);
+    /// # let p = "model.layers.0.mlp.";
+    /// # let file = serialize([
+    /// #     (format!("{p}gate_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}up_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}down_proj.weight"), TensorView::new(Dtype::BF16, vec![k, n], &d).unwrap()),
+    /// #     (format!("{p}down_proj.bias"), TensorView::new(Dtype::BF16, vec![k], &db).unwrap()),
+    /// # ], None).unwrap();
+    /// # let ckpt = swiglu::checkpoint::Checkpoint::parse(&file)?;
+    /// let t = ckpt.tensor("model.layers.0.mlp.down_proj.bias")?;
+    /// assert_eq!(t.name(), "model.layers.0.mlp.down_proj.bias");
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
     /// Its element type.
+    ///
+    /// ```
+    /// # use safetensors::{serialize, tensor::TensorView, Dtype};
+    /// # let (k, n) = (4, 3);
+    /// # let (w, d, db) = (vec![0u8; 2 * n * k], vec![0u8; 2 * k * n], vec![0u8; 2 * k]);
+    /// # let p = "model.layers.0.mlp.";
+    /// # let file = serialize([
+    /// #     (format!("{p}gate_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}up_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}down_proj.weight"), TensorView::new(Dtype::BF16, vec![k, n], &d).unwrap()),
+    /// #     (format!("{p}down_proj.bias"), TensorView::new(Dtype::BF16, vec![k], &db).unwrap()),
+    /// # ], None).unwrap();
+    /// # let ckpt = swiglu::checkpoint::Checkpoint::parse(&file)?;
+    /// let t = ckpt.tensor("model.layers.0.mlp.up_proj.weight")?;
+    /// assert_eq!(t.dtype(), swiglu::DType::BF16);
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn dtype(&self) -> DType {
         self.dtype
     }
     /// Its shape, as stored.
+    ///
+    /// ```
+    /// # use safetensors::{serialize, tensor::TensorView, Dtype};
+    /// # let (k, n) = (4, 3);
+    /// # let (w, d, db) = (vec![0u8; 2 * n * k], vec![0u8; 2 * k * n], vec![0u8; 2 * k]);
+    /// # let p = "model.layers.0.mlp.";
+    /// # let file = serialize([
+    /// #     (format!("{p}gate_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}up_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}down_proj.weight"), TensorView::new(Dtype::BF16, vec![k, n], &d).unwrap()),
+    /// #     (format!("{p}down_proj.bias"), TensorView::new(Dtype::BF16, vec![k], &db).unwrap()),
+    /// # ], None).unwrap();
+    /// # let ckpt = swiglu::checkpoint::Checkpoint::parse(&file)?;
+    /// let t = ckpt.tensor("model.layers.0.mlp.down_proj.weight")?;
+    /// assert_eq!(t.shape(), [4, 3]); // [K, N], as stored
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn shape(&self) -> &[usize] {
         &self.shape
     }
     /// Its raw little-endian bytes.
+    ///
+    /// ```
+    /// # use safetensors::{serialize, tensor::TensorView, Dtype};
+    /// # let (k, n) = (4, 3);
+    /// # let (w, d, db) = (vec![0u8; 2 * n * k], vec![0u8; 2 * k * n], vec![0u8; 2 * k]);
+    /// # let p = "model.layers.0.mlp.";
+    /// # let file = serialize([
+    /// #     (format!("{p}gate_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}up_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}down_proj.weight"), TensorView::new(Dtype::BF16, vec![k, n], &d).unwrap()),
+    /// #     (format!("{p}down_proj.bias"), TensorView::new(Dtype::BF16, vec![k], &db).unwrap()),
+    /// # ], None).unwrap();
+    /// # let ckpt = swiglu::checkpoint::Checkpoint::parse(&file)?;
+    /// let t = ckpt.tensor("model.layers.0.mlp.gate_proj.weight")?;
+    /// assert_eq!(t.bytes().len(), 3 * 4 * 2); // N·K bf16 values
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn bytes(&self) -> &'a [u8] {
         self.data
     }
@@ -880,30 +966,145 @@ pub struct FfnTensors<'a> {
 
 impl<'a> FfnTensors<'a> {
     /// The name prefix the tensors were found under (ending in `.`, or empty).
+    ///
+    /// ```
+    /// # use safetensors::{serialize, tensor::TensorView, Dtype};
+    /// # let (k, n) = (4, 3);
+    /// # let (w, d, db) = (vec![0u8; 2 * n * k], vec![0u8; 2 * k * n], vec![0u8; 2 * k]);
+    /// # let p = "model.layers.0.mlp.";
+    /// # let file = serialize([
+    /// #     (format!("{p}gate_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}up_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}down_proj.weight"), TensorView::new(Dtype::BF16, vec![k, n], &d).unwrap()),
+    /// #     (format!("{p}down_proj.bias"), TensorView::new(Dtype::BF16, vec![k], &db).unwrap()),
+    /// # ], None).unwrap();
+    /// # let ckpt = swiglu::checkpoint::Checkpoint::parse(&file)?;
+    /// assert_eq!(ckpt.ffn_layer(0)?.prefix(), "model.layers.0.mlp.");
+    /// assert_eq!(ckpt.ffn("model.layers.0.mlp")?.prefix(), "model.layers.0.mlp.");
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn prefix(&self) -> &str {
         &self.prefix
     }
     /// The element type shared by all the FFN tensors.
+    ///
+    /// ```
+    /// # use safetensors::{serialize, tensor::TensorView, Dtype};
+    /// # let (k, n) = (4, 3);
+    /// # let (w, d, db) = (vec![0u8; 2 * n * k], vec![0u8; 2 * k * n], vec![0u8; 2 * k]);
+    /// # let p = "model.layers.0.mlp.";
+    /// # let file = serialize([
+    /// #     (format!("{p}gate_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}up_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}down_proj.weight"), TensorView::new(Dtype::BF16, vec![k, n], &d).unwrap()),
+    /// #     (format!("{p}down_proj.bias"), TensorView::new(Dtype::BF16, vec![k], &db).unwrap()),
+    /// # ], None).unwrap();
+    /// # let ckpt = swiglu::checkpoint::Checkpoint::parse(&file)?;
+    /// assert_eq!(ckpt.ffn_layer(0)?.dtype(), swiglu::DType::BF16);
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn dtype(&self) -> DType {
         self.dtype
     }
     /// Input (model) features K.
+    ///
+    /// ```
+    /// # use safetensors::{serialize, tensor::TensorView, Dtype};
+    /// # let (k, n) = (4, 3);
+    /// # let (w, d, db) = (vec![0u8; 2 * n * k], vec![0u8; 2 * k * n], vec![0u8; 2 * k]);
+    /// # let p = "model.layers.0.mlp.";
+    /// # let file = serialize([
+    /// #     (format!("{p}gate_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}up_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}down_proj.weight"), TensorView::new(Dtype::BF16, vec![k, n], &d).unwrap()),
+    /// #     (format!("{p}down_proj.bias"), TensorView::new(Dtype::BF16, vec![k], &db).unwrap()),
+    /// # ], None).unwrap();
+    /// # let ckpt = swiglu::checkpoint::Checkpoint::parse(&file)?;
+    /// assert_eq!(ckpt.ffn_layer(0)?.k(), 4); // from the [N, K] weights
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn k(&self) -> usize {
         self.k
     }
     /// Hidden (intermediate) features N.
+    ///
+    /// ```
+    /// # use safetensors::{serialize, tensor::TensorView, Dtype};
+    /// # let (k, n) = (4, 3);
+    /// # let (w, d, db) = (vec![0u8; 2 * n * k], vec![0u8; 2 * k * n], vec![0u8; 2 * k]);
+    /// # let p = "model.layers.0.mlp.";
+    /// # let file = serialize([
+    /// #     (format!("{p}gate_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}up_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}down_proj.weight"), TensorView::new(Dtype::BF16, vec![k, n], &d).unwrap()),
+    /// #     (format!("{p}down_proj.bias"), TensorView::new(Dtype::BF16, vec![k], &db).unwrap()),
+    /// # ], None).unwrap();
+    /// # let ckpt = swiglu::checkpoint::Checkpoint::parse(&file)?;
+    /// assert_eq!(ckpt.ffn_layer(0)?.n(), 3);
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn n(&self) -> usize {
         self.n
     }
     /// Whether gate and up come from one merged `gate_up_proj` tensor.
+    ///
+    /// ```
+    /// # use safetensors::{serialize, tensor::TensorView, Dtype};
+    /// # let (k, n) = (4, 3);
+    /// # let (w, d, db) = (vec![0u8; 2 * n * k], vec![0u8; 2 * k * n], vec![0u8; 2 * k]);
+    /// # let p = "model.layers.0.mlp.";
+    /// # let file = serialize([
+    /// #     (format!("{p}gate_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}up_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}down_proj.weight"), TensorView::new(Dtype::BF16, vec![k, n], &d).unwrap()),
+    /// #     (format!("{p}down_proj.bias"), TensorView::new(Dtype::BF16, vec![k], &db).unwrap()),
+    /// # ], None).unwrap();
+    /// # let ckpt = swiglu::checkpoint::Checkpoint::parse(&file)?;
+    /// assert!(!ckpt.ffn_layer(0)?.is_merged()); // gate_proj + up_proj
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn is_merged(&self) -> bool {
         matches!(self.gate_up, GateUp::Merged(_))
     }
     /// The gate and up weight tensors as found.
+    ///
+    /// ```
+    /// # use safetensors::{serialize, tensor::TensorView, Dtype};
+    /// # let (k, n) = (4, 3);
+    /// # let (w, d, db) = (vec![0u8; 2 * n * k], vec![0u8; 2 * k * n], vec![0u8; 2 * k]);
+    /// # let p = "model.layers.0.mlp.";
+    /// # let file = serialize([
+    /// #     (format!("{p}gate_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}up_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}down_proj.weight"), TensorView::new(Dtype::BF16, vec![k, n], &d).unwrap()),
+    /// #     (format!("{p}down_proj.bias"), TensorView::new(Dtype::BF16, vec![k], &db).unwrap()),
+    /// # ], None).unwrap();
+    /// # let ckpt = swiglu::checkpoint::Checkpoint::parse(&file)?;
+    /// use swiglu::checkpoint::GateUp;
+    /// let ffn = ckpt.ffn_layer(0)?;
+    /// assert!(matches!(ffn.gate_up(), GateUp::Separate { .. }));
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn gate_up(&self) -> &GateUp<'a> {
         &self.gate_up
     }
     /// Whether the file has gate/up biases (`(gate, up)`).
+    ///
+    /// ```
+    /// # use safetensors::{serialize, tensor::TensorView, Dtype};
+    /// # let (k, n) = (4, 3);
+    /// # let (w, d, db) = (vec![0u8; 2 * n * k], vec![0u8; 2 * k * n], vec![0u8; 2 * k]);
+    /// # let p = "model.layers.0.mlp.";
+    /// # let file = serialize([
+    /// #     (format!("{p}gate_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}up_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}down_proj.weight"), TensorView::new(Dtype::BF16, vec![k, n], &d).unwrap()),
+    /// #     (format!("{p}down_proj.bias"), TensorView::new(Dtype::BF16, vec![k], &db).unwrap()),
+    /// # ], None).unwrap();
+    /// # let ckpt = swiglu::checkpoint::Checkpoint::parse(&file)?;
+    /// assert_eq!(ckpt.ffn_layer(0)?.has_biases(), (false, false)); // only down_proj has one
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn has_biases(&self) -> (bool, bool) {
         match &self.biases {
             Biases::Separate { gate, up } => (gate.is_some(), up.is_some()),
@@ -911,10 +1112,44 @@ impl<'a> FfnTensors<'a> {
         }
     }
     /// `down_proj.weight` (`[K, N]`), if the file has it.
+    ///
+    /// ```
+    /// # use safetensors::{serialize, tensor::TensorView, Dtype};
+    /// # let (k, n) = (4, 3);
+    /// # let (w, d, db) = (vec![0u8; 2 * n * k], vec![0u8; 2 * k * n], vec![0u8; 2 * k]);
+    /// # let p = "model.layers.0.mlp.";
+    /// # let file = serialize([
+    /// #     (format!("{p}gate_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}up_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}down_proj.weight"), TensorView::new(Dtype::BF16, vec![k, n], &d).unwrap()),
+    /// #     (format!("{p}down_proj.bias"), TensorView::new(Dtype::BF16, vec![k], &db).unwrap()),
+    /// # ], None).unwrap();
+    /// # let ckpt = swiglu::checkpoint::Checkpoint::parse(&file)?;
+    /// let ffn = ckpt.ffn_layer(0)?;
+    /// assert_eq!(ffn.down().map(|t| t.shape()), Some(&[4, 3][..]));
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn down(&self) -> Option<&RawTensor<'a>> {
         self.down.as_ref()
     }
     /// `down_proj.bias` (`[K]`), if the file has it.
+    ///
+    /// ```
+    /// # use safetensors::{serialize, tensor::TensorView, Dtype};
+    /// # let (k, n) = (4, 3);
+    /// # let (w, d, db) = (vec![0u8; 2 * n * k], vec![0u8; 2 * k * n], vec![0u8; 2 * k]);
+    /// # let p = "model.layers.0.mlp.";
+    /// # let file = serialize([
+    /// #     (format!("{p}gate_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}up_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}down_proj.weight"), TensorView::new(Dtype::BF16, vec![k, n], &d).unwrap()),
+    /// #     (format!("{p}down_proj.bias"), TensorView::new(Dtype::BF16, vec![k], &db).unwrap()),
+    /// # ], None).unwrap();
+    /// # let ckpt = swiglu::checkpoint::Checkpoint::parse(&file)?;
+    /// let ffn = ckpt.ffn_layer(0)?;
+    /// assert_eq!(ffn.down_bias().map(|t| t.shape()), Some(&[4][..]));
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn down_bias(&self) -> Option<&RawTensor<'a>> {
         self.down_bias.as_ref()
     }
@@ -1048,14 +1283,65 @@ pub struct FfnWeights<'a, T: Clone> {
 
 impl<'a, T: Element> FfnWeights<'a, T> {
     /// Input features K.
+    ///
+    /// ```
+    /// # use safetensors::{serialize, tensor::TensorView, Dtype};
+    /// # let (k, n) = (4, 3);
+    /// # let (w, d, db) = (vec![0u8; 2 * n * k], vec![0u8; 2 * k * n], vec![0u8; 2 * k]);
+    /// # let p = "model.layers.0.mlp.";
+    /// # let file = serialize([
+    /// #     (format!("{p}gate_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}up_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}down_proj.weight"), TensorView::new(Dtype::BF16, vec![k, n], &d).unwrap()),
+    /// #     (format!("{p}down_proj.bias"), TensorView::new(Dtype::BF16, vec![k], &db).unwrap()),
+    /// # ], None).unwrap();
+    /// # let ckpt = swiglu::checkpoint::Checkpoint::parse(&file)?;
+    /// let w = ckpt.ffn_layer(0)?.typed::<swiglu::bf16>()?;
+    /// assert_eq!((w.k(), w.n()), (4, 3));
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn k(&self) -> usize {
         self.k
     }
     /// Hidden features N.
+    ///
+    /// ```
+    /// # use safetensors::{serialize, tensor::TensorView, Dtype};
+    /// # let (k, n) = (4, 3);
+    /// # let (w, d, db) = (vec![0u8; 2 * n * k], vec![0u8; 2 * k * n], vec![0u8; 2 * k]);
+    /// # let p = "model.layers.0.mlp.";
+    /// # let file = serialize([
+    /// #     (format!("{p}gate_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}up_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}down_proj.weight"), TensorView::new(Dtype::BF16, vec![k, n], &d).unwrap()),
+    /// #     (format!("{p}down_proj.bias"), TensorView::new(Dtype::BF16, vec![k], &db).unwrap()),
+    /// # ], None).unwrap();
+    /// # let ckpt = swiglu::checkpoint::Checkpoint::parse(&file)?;
+    /// let w = ckpt.ffn_layer(0)?.typed::<swiglu::bf16>()?;
+    /// assert_eq!(w.n(), 3);
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn n(&self) -> usize {
         self.n
     }
     /// Whether gate and up come from one merged `[2N, K]` tensor.
+    ///
+    /// ```
+    /// # use safetensors::{serialize, tensor::TensorView, Dtype};
+    /// # let (k, n) = (4, 3);
+    /// # let (w, d, db) = (vec![0u8; 2 * n * k], vec![0u8; 2 * k * n], vec![0u8; 2 * k]);
+    /// # let p = "model.layers.0.mlp.";
+    /// # let file = serialize([
+    /// #     (format!("{p}gate_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}up_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}down_proj.weight"), TensorView::new(Dtype::BF16, vec![k, n], &d).unwrap()),
+    /// #     (format!("{p}down_proj.bias"), TensorView::new(Dtype::BF16, vec![k], &db).unwrap()),
+    /// # ], None).unwrap();
+    /// # let ckpt = swiglu::checkpoint::Checkpoint::parse(&file)?;
+    /// let w = ckpt.ffn_layer(0)?.typed::<swiglu::bf16>()?;
+    /// assert!(!w.is_merged());
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn is_merged(&self) -> bool {
         matches!(self.gate_up, TypedGateUp::Merged(_))
     }
@@ -1130,17 +1416,70 @@ impl<'a, T: Element> FfnWeights<'a, T> {
 
     /// `down_proj.weight` as `[K, N]` row-major (that is, `nn.Linear(N, K)`'s
     /// weight; `y = h · downᵀ`), if the file has it.
+    ///
+    /// ```
+    /// # use safetensors::{serialize, tensor::TensorView, Dtype};
+    /// # let (k, n) = (4, 3);
+    /// # let (w, d, db) = (vec![0u8; 2 * n * k], vec![0u8; 2 * k * n], vec![0u8; 2 * k]);
+    /// # let p = "model.layers.0.mlp.";
+    /// # let file = serialize([
+    /// #     (format!("{p}gate_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}up_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}down_proj.weight"), TensorView::new(Dtype::BF16, vec![k, n], &d).unwrap()),
+    /// #     (format!("{p}down_proj.bias"), TensorView::new(Dtype::BF16, vec![k], &db).unwrap()),
+    /// # ], None).unwrap();
+    /// # let ckpt = swiglu::checkpoint::Checkpoint::parse(&file)?;
+    /// let w = ckpt.ffn_layer(0)?.typed::<swiglu::bf16>()?;
+    /// assert_eq!(w.down().map(|d| d.len()), Some(4 * 3));
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn down(&self) -> Option<&[T]> {
         self.down.as_deref()
     }
 
     /// `down_proj.bias` (`[K]`), if the file has it.
+    ///
+    /// ```
+    /// # use safetensors::{serialize, tensor::TensorView, Dtype};
+    /// # let (k, n) = (4, 3);
+    /// # let (w, d, db) = (vec![0u8; 2 * n * k], vec![0u8; 2 * k * n], vec![0u8; 2 * k]);
+    /// # let p = "model.layers.0.mlp.";
+    /// # let file = serialize([
+    /// #     (format!("{p}gate_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}up_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}down_proj.weight"), TensorView::new(Dtype::BF16, vec![k, n], &d).unwrap()),
+    /// #     (format!("{p}down_proj.bias"), TensorView::new(Dtype::BF16, vec![k], &db).unwrap()),
+    /// # ], None).unwrap();
+    /// # let ckpt = swiglu::checkpoint::Checkpoint::parse(&file)?;
+    /// let w = ckpt.ffn_layer(0)?.typed::<swiglu::bf16>()?;
+    /// assert_eq!(w.down_bias().map(|b| b.len()), Some(4));
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn down_bias(&self) -> Option<&[T]> {
         self.down_bias.as_deref()
     }
 
     /// Whether every slice is borrowed from the file (no tensor needed an
     /// alignment copy).
+    ///
+    /// ```
+    /// # use safetensors::{serialize, tensor::TensorView, Dtype};
+    /// # let (k, n) = (4, 3);
+    /// # let (w, d, db) = (vec![0u8; 2 * n * k], vec![0u8; 2 * k * n], vec![0u8; 2 * k]);
+    /// # let p = "model.layers.0.mlp.";
+    /// # let file = serialize([
+    /// #     (format!("{p}gate_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}up_proj.weight"), TensorView::new(Dtype::BF16, vec![n, k], &w).unwrap()),
+    /// #     (format!("{p}down_proj.weight"), TensorView::new(Dtype::BF16, vec![k, n], &d).unwrap()),
+    /// #     (format!("{p}down_proj.bias"), TensorView::new(Dtype::BF16, vec![k], &db).unwrap()),
+    /// # ], None).unwrap();
+    /// # let ckpt = swiglu::checkpoint::Checkpoint::parse(&file)?;
+    /// let w = ckpt.ffn_layer(0)?.typed::<swiglu::bf16>()?;
+    /// // `serialize` aligns tensors, but a Vec<u8> itself may start anywhere:
+    /// let aligned = file.as_ptr() as usize % 2 == 0;
+    /// assert_eq!(w.is_zero_copy(), aligned);
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
     pub fn is_zero_copy(&self) -> bool {
         let b = |c: &Cow<'_, [T]>| matches!(c, Cow::Borrowed(_));
         let ob = |c: &Option<Cow<'_, [T]>>| c.as_ref().is_none_or(b);
