@@ -9,6 +9,9 @@
 //   act_bwd_{f32,f16,bf16}     : out0 = b * act'(a)   (biases ignored: the
 //                                backward of act alone, as an eager
 //                                framework runs it; TrainingKernels::Eager)
+//   narrow_{f16,bf16}          : out0 (T) = round(a), a is **f32** (the one
+//                                rounding of a sum accumulated in f32, e.g.
+//                                dX = dG·Wgᵀ + dU·Wuᵀ in 16-bit gradients)
 // Element (r, c) of operand X lives at X[r * ld_X + c]; null biases mean 0.
 // Launch: GLU_ELT_THREADS threads per block, any 1-D grid (grid-stride loop).
 // Arithmetic in f32, one rounding per output. In-place use is fine as long
@@ -124,7 +127,30 @@ __device__ __forceinline__ void elt_body(const GluEltParams& p) {
   }
 }
 
+// narrow: out0[r, c] (T) = a[r, c] (f32), rounded to nearest even once.
+template <typename T>
+__device__ __forceinline__ void narrow_body(const GluEltParams& p) {
+  const float* A = static_cast<const float*>(p.a);
+  T* O0 = static_cast<T*>(p.out0);
+  const int64_t rows = p.rows, n = p.n;
+  if (rows <= 0 || n <= 0) return;
+  const int64_t stride = (int64_t)gridDim.x * blockDim.x;
+  const int64_t total = rows * n;
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride) {
+    const int64_t r = i / n;
+    const int64_t c = i - r * n;
+    O0[r * p.ld_out0 + c] = from_f32<T>(A[r * p.ld_a + c]);
+  }
+}
+
 }  // namespace
+
+#define GLU_NARROW_KERNEL(NAME, T)                                                    \
+  extern "C" __global__ void __launch_bounds__(GLU_ELT_THREADS) NAME(GluEltParams p) { \
+    narrow_body<T>(p);                                                                \
+  }
+GLU_NARROW_KERNEL(narrow_f16, __half)
+GLU_NARROW_KERNEL(narrow_bf16, __nv_bfloat16)
 
 #define GLU_ELT_KERNEL(NAME, T, OP)                                                   \
   extern "C" __global__ void __launch_bounds__(GLU_ELT_THREADS) NAME(GluEltParams p) { \

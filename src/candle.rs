@@ -19,8 +19,9 @@
 //! arithmetic is f32 and the output is rounded once, as everywhere in this
 //! crate.
 //!
-//! **Devices.** candle's CPU device always; candle's CUDA devices with the
-//! `candle-cuda` feature, which runs this crate's CUDA kernels
+//! **Devices.** candle's CPU device always; candle's CUDA devices (compute
+//! capability 8.0 or newer) with the `candle-cuda` feature, which runs this
+//! crate's CUDA kernels
 //! ([`crate::cuda::CudaGlu`]) on the candle device's own stream, reading
 //! candle's device buffers in place and returning new device storage (no
 //! host round trips, forward and backward). Without that feature CUDA (and
@@ -35,11 +36,17 @@
 //!
 //! **Autograd.** When any input is a [`Var`](candle_core::Var) (or depends
 //! on one), the forward pass keeps what the backward pass needs according to
-//! [`SaveMode`] (by default the f32 pre-activations, `2·M·N·4` bytes, held
-//! by the graph until it is dropped; [`SaveMode::Recompute`] keeps nothing
-//! and recomputes them in the backward pass). Gradients come back for `x`,
-//! the weights and the biases, in their dtype. Without a `Var` in sight
-//! nothing is saved.
+//! [`SaveMode`] (by default the pre-activations, held by the graph until it
+//! is dropped; [`SaveMode::Recompute`] keeps nothing and recomputes them in
+//! the backward pass). On the CPU they are kept in f32 (`2·M·N·4` bytes). On
+//! CUDA they are kept in the tensors' dtype (`2·M·N·size` bytes), and the
+//! GPU training forward (cuBLAS GEMMs by default, see
+//! [`crate::cuda::TrainingKernels`]) rounds them to that dtype before the
+//! activation: with bf16/f16 and a `Var` in the graph, a CUDA output can
+//! differ from the no-grad forward (one rounding) by about one more
+//! rounding, as in frameworks that keep their activations in 16 bits.
+//! Gradients come back for `x`, the weights and the biases, in their dtype.
+//! Without a `Var` in sight nothing is saved.
 //!
 //! **Copies.** `x` and the weights are used in place when contiguous
 //! (otherwise made contiguous first, as candle's own matmul does). With
@@ -265,7 +272,7 @@ impl GluOp {
         if self.track {
             let saved = cpu::forward_train(xs, x_dims, &w, self.act, self.mode, &mut out)
                 .map_err(glu_err)?;
-            *self.saved.lock().expect("swiglu saved-state lock") = Some(Box::new(saved));
+            *self.saved.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(saved));
         } else {
             cpu::forward(xs, x_dims, &w, self.act, &mut out).map_err(glu_err)?;
         }
@@ -313,7 +320,7 @@ impl GluOp {
         let gv = storage_slice::<T>(&gs, gl, "output gradient")?;
         let w = self.weights(av, bv, k, n)?;
         let x_dims = x.dims();
-        let guard = self.saved.lock().expect("swiglu saved-state lock");
+        let guard = self.saved.lock().unwrap_or_else(|p| p.into_inner());
         let grads: Grads<T> = match guard.as_ref().and_then(|s| s.downcast_ref::<Saved<T>>()) {
             Some(saved) => cpu::backward(xv, x_dims, &w, self.act, saved, gv),
             None => {

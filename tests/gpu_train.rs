@@ -225,8 +225,21 @@ fn check<T: CudaElement>(
         .map(|v| v.to_f32())
         .collect();
     let e = rel(&gw, &want.d_w_up);
-    if e > tol.max(if T::DTYPE == DType::F32 { 0.0 } else { 1e-2 }) {
+    let tol_t = tol.max(if T::DTYPE == DType::F32 { 0.0 } else { 1e-2 });
+    if e > tol_t {
         fails.push(format!("{tag}: dWu in {} rel {e:.2e}", T::DTYPE.name()));
+    }
+    // dX in T: accumulated in f32 and rounded once, also where it takes two
+    // GEMMs (separate weights: an f32 temporary and the `narrow` kernel).
+    let gx: Vec<f32> = s
+        .clone_dtoh(&gt.dx)
+        .unwrap()
+        .iter()
+        .map(|v| v.to_f32())
+        .collect();
+    let e = rel(&gx, &want.dx);
+    if e > tol_t {
+        fails.push(format!("{tag}: dx in {} rel {e:.2e}", T::DTYPE.name()));
     }
     // Memory held between the passes.
     // The eager baseline also keeps act(g), as autograd does.
@@ -474,4 +487,57 @@ fn backward_rejects_mismatched_state() {
         )
         .unwrap_err();
     assert!(matches!(e, swiglu::GluError::SavedMismatch(_)), "{e}");
+}
+
+#[test]
+fn backward_refuses_gradient_dtypes_cublas_cannot_write() {
+    // bf16 weights with f16 gradients, f32 weights with bf16 gradients: a
+    // typed error before anything is launched; the gradients keep their
+    // contents.
+    let Some(g) = gpu() else { return };
+    let s = g.stream();
+    let (m, k, n) = (4, 8, 8);
+    fn case<T: CudaElement, G: CudaElement>(g: &CudaGlu, m: usize, k: usize, n: usize) {
+        let s = g.stream();
+        let x = s.clone_htod(&vec![T::from_f32(0.5); m * k]).unwrap();
+        let w = s.clone_htod(&vec![T::from_f32(0.25); k * n]).unwrap();
+        let dw = DeviceGluWeights::new(w.as_view(), w.as_view(), k, n, WeightLayout::KN).unwrap();
+        let mut out = s.alloc_zeros::<T>(m * n).unwrap();
+        let sv = g
+            .forward_train(
+                &x,
+                &[m, k],
+                &dw,
+                Activation::Silu,
+                SaveMode::PreActivations,
+                &mut out,
+            )
+            .unwrap();
+        let d = s.clone_htod(&vec![T::from_f32(1.0); m * n]).unwrap();
+        let mut grads = DeviceGrads::<G>::zeros(g, m, &dw).unwrap();
+        grads.dx = s.clone_htod(&vec![G::from_f32(7.0); m * k]).unwrap();
+        let e = g
+            .backward_into(
+                &x,
+                &[m, k],
+                &dw,
+                Activation::Silu,
+                &sv,
+                &d,
+                &mut grads,
+                false,
+            )
+            .unwrap_err();
+        assert!(matches!(e, swiglu::GluError::Unsupported { .. }), "{e}");
+        let dx: Vec<f32> = s
+            .clone_dtoh(&grads.dx)
+            .unwrap()
+            .iter()
+            .map(|v| v.to_f32())
+            .collect();
+        assert!(dx.iter().all(|&v| v == 7.0), "dx written on error");
+    }
+    case::<swiglu::bf16, swiglu::f16>(g, m, k, n);
+    case::<f32, swiglu::bf16>(g, m, k, n);
+    let _ = s;
 }

@@ -226,6 +226,49 @@ static void test_elt(const char* kname, EltKernel kern, int op, int64_t rows, in
               misalign, grid, arange, pass ? "pass" : "MISMATCH", ck.worst_ratio, ck.normwise());
 }
 
+// narrow_{f16,bf16}: out0 (T) = round_T(a) for f32 a, bit-exact against the
+// host's round-to-nearest-even conversion, including NaN, +-Inf, values past
+// T's range (-> Inf for f16) and subnormals; padding columns never written.
+template <typename T>
+static void test_narrow(const char* kname, EltKernel kern, int64_t rows, int64_t n, int64_t ld,
+                        int grid) {
+  auto a = rand_vec<float>(rows * ld, -3, 3);
+  const float specials[] = {NAN, INFINITY, -INFINITY, 1e6f, -7e4f, 3e-8f, -1e-40f, 0.f, -0.f,
+                            1.00390625f /* bf16 tie */, 1.000244140625f /* f16 tie */};
+  for (size_t i = 0; i < sizeof specials / sizeof specials[0] && (int64_t)i < rows * ld; ++i)
+    a[i * 3 % (rows * ld)] = specials[i];
+  const T init_v = HT<T>::from(777.f);
+  DBuf<float> da(a, 0);
+  DBuf<T> d0(std::vector<T>(rows * ld, init_v), 0);
+  GluEltParams p{};
+  p.a = da.p; p.out0 = d0.p; p.rows = rows; p.n = n; p.ld_a = ld; p.ld_out0 = ld;
+  kern<<<grid, GLU_ELT_THREADS>>>(p);
+  CK(cudaGetLastError());
+  CK(cudaDeviceSynchronize());
+  auto o = d0.get();
+  int bad = 0;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < ld; ++j) {
+      const size_t i = r * ld + j;
+      const T want = j < n ? HT<T>::from(a[i]) : init_v;
+      uint16_t gb, wb;
+      std::memcpy(&gb, &o[i], 2);
+      std::memcpy(&wb, &want, 2);
+      const bool both_nan = HT<T>::to(o[i]) != HT<T>::to(o[i]) && HT<T>::to(want) != HT<T>::to(want);
+      if (gb != wb && !both_nan) {
+        if (bad < 3)
+          std::printf("    %s r=%lld c=%lld a=%.9g got %04x want %04x\n", kname, (long long)r,
+                      (long long)j, a[i], gb, wb);
+        ++bad;
+      }
+    }
+  ++g_checks;
+  if (bad) ++g_fail;
+  std::printf("%s %-18s rows=%lld n=%lld ld=%lld grid=%d: %s (%d wrong)\n", bad ? "FAIL" : "ok  ",
+              kname, (long long)rows, (long long)n, (long long)ld, grid, bad ? "MISMATCH" : "pass",
+              bad);
+}
+
 // ---- probes -----------------------------------------------------------------
 static void test_probes() {
   DBuf<float> f(std::vector<float>(256, -1.f));
@@ -350,6 +393,10 @@ int main(int argc, char** argv) {
         std::snprintf(nm, sizeof nm, "%s_bf16", en[op]);
         test_elt<__nv_bfloat16>(nm, ek[op][2], op, s.rows, s.n, s.ld, act, bias, s.mis, s.grid);
       }
+  for (auto s : es) {
+    test_narrow<__half>("narrow_f16", narrow_f16, s.rows, s.n, s.ld, s.grid);
+    test_narrow<__nv_bfloat16>("narrow_bf16", narrow_bf16, s.rows, s.n, s.ld, s.grid);
+  }
   // Deep negative / large pre-activations (GELU cancellation regime, exp
   // overflow in the sigmoid forms), f32.
   for (int op : {0, 3, 4})

@@ -6,7 +6,7 @@
 use super::{Elem, GluOp, Inputs, check_dtypes, glu_err};
 use crate::cuda::{CudaElement, CudaGlu, DeviceGluWeights, DeviceGrads, DeviceSaved, Path};
 use crate::types::WeightLayout;
-use candle_core::cuda::{CudaDType, CudaDevice, DeviceId};
+use candle_core::cuda::{CudaDType, CudaDevice};
 use candle_core::op::BackpropOp;
 use candle_core::{CudaStorage, DType, Error, Layout, Result, Shape, Storage, Tensor, bail};
 use cudarc::driver::CudaView;
@@ -17,20 +17,25 @@ use std::sync::{Arc, Mutex, OnceLock};
 pub(super) trait CudaElem: Elem + CudaElement + CudaDType {}
 impl<T: Elem + CudaElement + CudaDType> CudaElem for T {}
 
-/// The [`CudaGlu`] for a candle device, made on first use on that device's
-/// stream and kept for the life of the process (it holds the stream, a
-/// cuBLAS handle and the loaded kernels).
+/// The [`CudaGlu`] for a candle device's GPU and stream, made on first use
+/// and kept for the life of the process (it holds the stream, a cuBLAS
+/// handle and the loaded kernels). Keyed by (GPU ordinal, stream handle),
+/// not by candle's device id: every `Device::new_cuda(i)` is a new id but
+/// the same primary context and the same (per-thread default) stream, so
+/// reopening a device reuses the entry instead of adding one each time.
 fn glu_for(dev: &CudaDevice) -> Result<Arc<CudaGlu>> {
-    static GLUS: OnceLock<Mutex<HashMap<DeviceId, Arc<CudaGlu>>>> = OnceLock::new();
+    static GLUS: OnceLock<Mutex<HashMap<(usize, usize), Arc<CudaGlu>>>> = OnceLock::new();
+    let stream = dev.cuda_stream();
+    let key = (stream.context().ordinal(), stream.cu_stream() as usize);
     let mut map = GLUS
         .get_or_init(|| Mutex::new(HashMap::new()))
         .lock()
         .unwrap_or_else(|p| p.into_inner());
-    if let Some(g) = map.get(&dev.id()) {
+    if let Some(g) = map.get(&key) {
         return Ok(g.clone());
     }
-    let g = Arc::new(CudaGlu::with_stream(dev.cuda_stream()).map_err(glu_err)?);
-    map.insert(dev.id(), g.clone());
+    let g = Arc::new(CudaGlu::with_stream(stream).map_err(glu_err)?);
+    map.insert(key, g.clone());
     Ok(g)
 }
 
@@ -109,7 +114,7 @@ impl GluOp {
             let saved = glu
                 .forward_train(&xv, x_dims, &w, self.act, self.mode, &mut out)
                 .map_err(glu_err)?;
-            *self.saved.lock().expect("swiglu saved-state lock") = Some(Box::new(saved));
+            *self.saved.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(saved));
         } else {
             glu.forward(&xv, x_dims, &w, self.act, &mut out, Path::Auto)
                 .map_err(glu_err)?;
@@ -155,6 +160,9 @@ impl GluOp {
         let xc = cuda_of(&xs, "x")?;
         let dev = &xc.device;
         let glu = glu_for(dev)?;
+        // The same precision switch as the forward (it is shared by every
+        // user of this device's CudaGlu, so read it again here).
+        glu.set_allow_tf32(candle_core::cuda::gemm_reduced_precision_f32());
         let xv = view::<T>(xc, xl, "x")?;
         let av = view::<T>(cuda_of(&as_, "weight")?, al, "weight")?;
         let bv = match &bsl {
@@ -166,7 +174,7 @@ impl GluOp {
         let x_dims = x.dims();
         let m: usize = x_dims[..x_dims.len() - 1].iter().product();
         let mut grads = DeviceGrads::<T>::zeros(&glu, m, &w).map_err(glu_err)?;
-        let guard = self.saved.lock().expect("swiglu saved-state lock");
+        let guard = self.saved.lock().unwrap_or_else(|p| p.into_inner());
         match guard
             .as_ref()
             .and_then(|s| s.downcast_ref::<DeviceSaved<T>>())

@@ -6,7 +6,7 @@ use crate::types::DType;
 use cudarc::cublas::{result as blas, sys as bsys};
 use std::ffi::{c_int, c_void};
 
-fn to_c_int(what: &'static str, v: usize) -> Result<c_int> {
+pub(crate) fn to_c_int(what: &'static str, v: usize) -> Result<c_int> {
     c_int::try_from(v).map_err(|_| GluError::Overflow {
         what,
         dims: vec![v],

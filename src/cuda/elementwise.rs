@@ -22,6 +22,9 @@ pub(crate) enum EltOp {
     ///
     /// [`TrainingKernels::Eager`]: super::TrainingKernels::Eager
     ActBwd,
+    /// `out0 = round_T(a)` with `a` **f32** (`dtype` names the output, f16
+    /// or bf16): the one rounding of a sum accumulated in f32.
+    Narrow,
 }
 
 impl EltOp {
@@ -32,6 +35,7 @@ impl EltOp {
             EltOp::MulBias => "mul_bias",
             EltOp::GluBwd => "glu_bwd",
             EltOp::ActBwd => "act_bwd",
+            EltOp::Narrow => "narrow",
         }
     }
 }
@@ -42,8 +46,10 @@ impl CudaGlu {
     /// # Safety
     /// Every non-null pointer in `p` must address device memory on this
     /// context holding at least `(rows - 1) * ld + n` elements of `dtype`
-    /// (biases `n`), valid until the stream reaches this launch; outputs must
-    /// not overlap inputs other than in place (`out0 == a`, same `ld`).
+    /// (biases `n`; for [`EltOp::Narrow`], `a` holds f32 elements and
+    /// `dtype` is f16 or bf16), valid until the stream reaches this launch;
+    /// outputs must not overlap inputs other than in place (`out0 == a`,
+    /// same `ld`; never for `Narrow`).
     pub(crate) unsafe fn launch_elt(
         &self,
         op: EltOp,

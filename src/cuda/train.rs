@@ -39,7 +39,7 @@ use super::params::{
 use super::{CudaElement, CudaGlu, DeviceGluWeights, Path, TrainingKernels};
 use crate::cpu::SaveMode;
 use crate::error::{GluError, Result};
-use crate::types::{Activation, Element, WeightLayout};
+use crate::types::{Activation, DType, Element, WeightLayout};
 use crate::weights::{check_io, checked_elems};
 use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut};
 use std::ffi::c_void;
@@ -683,12 +683,31 @@ impl CudaGlu {
                 }
             }
         }
+        let d = T::DTYPE;
+        let gd = G::DTYPE;
+        // cuBLAS (COMPUTE_32F) takes 16-bit inputs to the same type or f32,
+        // and f32 to f32 only: other pairs would fail at the first GEMM,
+        // after the gradient stage had run. Refuse them before any launch.
+        if gd != d && gd != DType::F32 {
+            return Err(GluError::Unsupported {
+                what: format!(
+                    "{} gradients for {} weights (gradients are in the weights' dtype or f32)",
+                    gd.name(),
+                    d.name()
+                ),
+                dtype: gd,
+                layout: w.layout,
+            });
+        }
+        // Every GEMM dimension and leading dimension below fits cuBLAS's
+        // 32-bit ints: checked here, not halfway through the sequence.
+        for (what, v) in [("M", m), ("K", k), ("2N", 2 * n)] {
+            super::blas::to_c_int(what, v)?;
+        }
         if m == 0 {
             return Ok(());
         }
         let s = &self.stream;
-        let d = T::DTYPE;
-        let gd = G::DTYPE;
         let es = d.size() as u64;
         // SAFETY: the first stage below (glu_bwd or the fused kernel's
         // gradient epilogue) writes all [m, 2n] elements.
@@ -768,6 +787,22 @@ impl CudaGlu {
         // K = 2N (the [2n, k] storage is exactly [Wg | Wu]ᵀ), else one per
         // projection, the second accumulating.
         let dx_one_gemm = self.concat_gemms(w);
+        // Two dX GEMMs into 16-bit gradients would round the first product
+        // and again the sum: they accumulate into an f32 temporary instead,
+        // narrowed once at the end (as the CPU path and the one-GEMM case).
+        let mut dx_f32 = if !dx_one_gemm && gd != DType::F32 {
+            // SAFETY: the first dX GEMM below (beta 0) writes all [m, k].
+            Some(unsafe { s.alloc::<f32>(m * k) }?)
+        } else {
+            None
+        };
+        let (dx32p, _g7) = match dx_f32.as_mut() {
+            Some(t) => {
+                let (p, g) = t.device_ptr_mut(s);
+                (Some(p), Some(g))
+            }
+            None => (None, None),
+        };
         if dx_one_gemm {
             let (wp, _gw) = w.gate.device_ptr(s);
             // SAFETY: dgu [m, 2n]; concatenated weights: `gate` starts one
@@ -822,11 +857,19 @@ impl CudaGlu {
                     trans: true,
                 },
             };
-            let dx_op = Operand {
-                ptr: dxp,
-                dtype: gd,
-                ld: k,
-                trans: false,
+            let dx_op = match dx32p {
+                Some(p) => Operand {
+                    ptr: p,
+                    dtype: DType::F32,
+                    ld: k,
+                    trans: false,
+                },
+                None => Operand {
+                    ptr: dxp,
+                    dtype: gd,
+                    ld: k,
+                    trans: false,
+                },
             };
             let x_op = |trans| Operand {
                 ptr: xp,
@@ -898,6 +941,16 @@ impl CudaGlu {
                 }
             }
         }
+        if let Some(p) = dx32p {
+            let mut e = GluEltParams::empty(m, k, 0, 1.0);
+            e.a = p as *const c_void;
+            e.out0 = dxp as *mut c_void;
+            (e.ld_a, e.ld_out0) = (k as i64, k as i64);
+            // SAFETY: the f32 temporary and dx both hold [m, k] (dx
+            // length-checked above); gd is f16 or bf16 here, the kernel's
+            // output type; they do not overlap.
+            unsafe { self.launch_elt(EltOp::Narrow, gd, &e) }?;
+        }
         Ok(())
     }
 
@@ -955,8 +1008,7 @@ impl CudaGlu {
 }
 
 /// The bit pattern of 1.0 in `dtype` (as the low bits of a u32).
-fn one_bits(dtype: crate::types::DType) -> u32 {
-    use crate::types::DType;
+fn one_bits(dtype: DType) -> u32 {
     match dtype {
         DType::F32 => 1.0f32.to_bits(),
         DType::BF16 => u32::from(half::bf16::ONE.to_bits()),
