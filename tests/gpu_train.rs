@@ -48,7 +48,7 @@ fn check<T: CudaElement>(
     rng: &mut Rng,
     (m, k, n): (usize, usize, usize),
     form: Form,
-    bias: bool,
+    bias: (bool, bool),
     act: Activation,
     mode: SaveMode,
     tol: f64,
@@ -68,8 +68,9 @@ fn check<T: CudaElement>(
     let (bg, bu): (Vec<T>, Vec<T>) = (rng.vec(n, 0.5), rng.vec(n, 0.5));
     let d_out: Vec<T> = rng.vec(m * n, 1.0);
     let hw = GluWeights::new(&wg, &wu, k, n, layout).unwrap();
-    let hw = if bias {
-        hw.with_biases(Some(&bg), Some(&bu)).unwrap()
+    let hw = if bias != (false, false) {
+        hw.with_biases(bias.0.then_some(&bg[..]), bias.1.then_some(&bu[..]))
+            .unwrap()
     } else {
         hw
     };
@@ -97,8 +98,8 @@ fn check<T: CudaElement>(
         _ => DeviceGluWeights::new(dwg.as_view(), dwu.as_view(), k, n, layout),
     }
     .unwrap();
-    let dw = if bias {
-        dw.with_biases(Some(dbg.as_view()), Some(dbu.as_view()))
+    let dw = if bias != (false, false) {
+        dw.with_biases(bias.0.then(|| dbg.as_view()), bias.1.then(|| dbu.as_view()))
             .unwrap()
     } else {
         dw
@@ -150,7 +151,7 @@ fn check<T: CudaElement>(
     let want = cpu::backward::<T, f32>(&x, &[m, k], &hw, act, &saved, &d_out).unwrap();
     let mut fails = Vec::new();
     let tag = format!(
-        "{} {form:?} {m}x{k}x{n} {} bias={bias} {mode:?}",
+        "{} {form:?} {m}x{k}x{n} {} bias={bias:?} {mode:?}",
         T::DTYPE.name(),
         act.name()
     );
@@ -189,25 +190,39 @@ fn check<T: CudaElement>(
     cmp("dx", &grads.dx, &want.dx, &mut fails);
     cmp("dWg", &grads.d_w_gate, &want.d_w_gate, &mut fails);
     cmp("dWu", &grads.d_w_up, &want.d_w_up, &mut fails);
-    if bias {
-        cmp(
-            "dbg",
-            grads.d_b_gate.as_ref().unwrap(),
-            want.d_b_gate.as_ref().unwrap(),
-            &mut fails,
-        );
-        cmp(
-            "dbu",
-            grads.d_b_up.as_ref().unwrap(),
-            want.d_b_up.as_ref().unwrap(),
-            &mut fails,
-        );
+    if grads.d_b_gate.is_some() != bias.0 || grads.d_b_up.is_some() != bias.1 {
+        fails.push(format!(
+            "{tag}: bias gradients present for the wrong biases"
+        ));
+    }
+    if let (Some(got), Some(want)) = (&grads.d_b_gate, &want.d_b_gate) {
+        cmp("dbg", got, want, &mut fails);
+    }
+    if let (Some(got), Some(want)) = (&grads.d_b_up, &want.d_b_up) {
+        cmp("dbu", got, want, &mut fails);
     }
     // Accumulation: a second backward adds the same weight gradients again.
     g.backward_into(&dx, &[m, k], &dw, act, &sv, &ddo, &mut grads, true)
         .unwrap();
-    let twice: Vec<f32> = want.d_w_gate.iter().map(|v| 2.0 * v).collect();
-    cmp("dWg accumulated", &grads.d_w_gate, &twice, &mut fails);
+    let twice = |v: &[f32]| v.iter().map(|v| 2.0 * v).collect::<Vec<f32>>();
+    cmp(
+        "dWg accumulated",
+        &grads.d_w_gate,
+        &twice(&want.d_w_gate),
+        &mut fails,
+    );
+    cmp(
+        "dWu accumulated",
+        &grads.d_w_up,
+        &twice(&want.d_w_up),
+        &mut fails,
+    );
+    if let (Some(got), Some(want)) = (&grads.d_b_gate, &want.d_b_gate) {
+        cmp("dbg accumulated", got, &twice(want), &mut fails);
+    }
+    if let (Some(got), Some(want)) = (&grads.d_b_up, &want.d_b_up) {
+        cmp("dbu accumulated", got, &twice(want), &mut fails);
+    }
     cmp(
         "dx after accumulate (overwritten)",
         &grads.dx,
@@ -291,14 +306,35 @@ fn gpu_backward_matches_cpu_backward() {
                     SaveMode::PreActivations
                 };
                 fails.extend(check::<f32>(
-                    g, &mut rng, shape, form, bias, act, mode, 1e-5,
+                    g,
+                    &mut rng,
+                    shape,
+                    form,
+                    (bias, bias),
+                    act,
+                    mode,
+                    1e-5,
                 ));
                 // bf16: saved pre-activations and dG/dU are rounded to bf16.
                 fails.extend(check::<bf16>(
-                    g, &mut rng, shape, form, !bias, act, mode, 2e-2,
+                    g,
+                    &mut rng,
+                    shape,
+                    form,
+                    (!bias, !bias),
+                    act,
+                    mode,
+                    2e-2,
                 ));
                 fails.extend(check::<f16>(
-                    g, &mut rng, shape, form, bias, act, mode, 4e-3,
+                    g,
+                    &mut rng,
+                    shape,
+                    form,
+                    (bias, bias),
+                    act,
+                    mode,
+                    4e-3,
                 ));
                 count += 3;
             }
@@ -331,10 +367,24 @@ fn staged_training_kernels_match_cpu_backward() {
                 let bias = j % 2 == 0;
                 for mode in [SaveMode::PreActivations, SaveMode::Recompute] {
                     fails.extend(check::<bf16>(
-                        &g, &mut rng, shape, form, bias, act, mode, 2e-2,
+                        &g,
+                        &mut rng,
+                        shape,
+                        form,
+                        (bias, bias),
+                        act,
+                        mode,
+                        2e-2,
                     ));
                     fails.extend(check::<f16>(
-                        &g, &mut rng, shape, form, !bias, act, mode, 4e-3,
+                        &g,
+                        &mut rng,
+                        shape,
+                        form,
+                        (!bias, !bias),
+                        act,
+                        mode,
+                        4e-3,
                     ));
                 }
             }
@@ -363,7 +413,7 @@ fn staged_kernels_sanitizer_case() {
                 &mut rng,
                 (129, 72, 136),
                 form,
-                true,
+                (true, true),
                 Activation::Silu,
                 mode,
                 2e-2,
@@ -394,9 +444,43 @@ fn cublas_training_path_matches_cpu_backward() {
             for act in [Activation::Silu, Activation::GeluErf, Activation::Relu] {
                 for mode in [SaveMode::PreActivations, SaveMode::Recompute] {
                     fails.extend(check::<bf16>(
-                        &g, &mut rng, shape, form, true, act, mode, 2e-2,
+                        &g,
+                        &mut rng,
+                        shape,
+                        form,
+                        (true, true),
+                        act,
+                        mode,
+                        2e-2,
                     ));
                 }
+            }
+        }
+        // One bias only: concatenated weights then take the per-projection
+        // GEMMs (one-GEMM pre-activations need both or neither), and a
+        // single bias-gradient GEMM runs against the ones vector.
+        for (form, bias) in [(Form::Concat, (true, false)), (Form::Kn, (false, true))] {
+            for mode in [SaveMode::PreActivations, SaveMode::Recompute] {
+                fails.extend(check::<bf16>(
+                    &g,
+                    &mut rng,
+                    shape,
+                    form,
+                    bias,
+                    Activation::Silu,
+                    mode,
+                    2e-2,
+                ));
+                fails.extend(check::<f32>(
+                    &g,
+                    &mut rng,
+                    shape,
+                    form,
+                    bias,
+                    Activation::GeluTanh,
+                    mode,
+                    1e-5,
+                ));
             }
         }
     }
@@ -427,10 +511,24 @@ fn eager_training_baseline_matches_cpu_backward() {
                 let bias = (i + j) % 2 == 0;
                 for mode in [SaveMode::PreActivations, SaveMode::Recompute] {
                     fails.extend(check::<f32>(
-                        &g, &mut rng, shape, form, bias, act, mode, 1e-5,
+                        &g,
+                        &mut rng,
+                        shape,
+                        form,
+                        (bias, bias),
+                        act,
+                        mode,
+                        1e-5,
                     ));
                     fails.extend(check::<bf16>(
-                        &g, &mut rng, shape, form, !bias, act, mode, 2e-2,
+                        &g,
+                        &mut rng,
+                        shape,
+                        form,
+                        (!bias, !bias),
+                        act,
+                        mode,
+                        2e-2,
                     ));
                 }
             }
@@ -440,7 +538,7 @@ fn eager_training_baseline_matches_cpu_backward() {
             &mut rng,
             shape,
             Form::Nk,
-            true,
+            (true, true),
             Activation::GeluTanh,
             SaveMode::PreActivations,
             4e-3,

@@ -34,8 +34,8 @@ pub(crate) struct Operand {
 
 impl CudaGlu {
     /// Row-major `C[m, n] = op(A)[m, k] · op(B)[k, n] + beta · C`, f32 compute
-    /// (no TF32, unless [`CudaGlu::set_allow_tf32`] is on and both inputs
-    /// are f32: then `CUBLAS_COMPUTE_32F_FAST_TF32`). `A` is stored `[m, k]`
+    /// (no TF32, unless [`CudaGlu::set_allow_tf32`] is on, both inputs are
+    /// f32 and m, n, k all exceed 1: then `CUBLAS_COMPUTE_32F_FAST_TF32`). `A` is stored `[m, k]`
     /// (or `[k, m]` when transposed), `B` `[k, n]` (or `[n, k]`), `C` `[m, n]`,
     /// each row-major with its `ld`.
     ///
@@ -69,7 +69,15 @@ impl CudaGlu {
             }
         };
         let alpha = 1.0f32;
-        let compute = if self.allow_tf32() && a.dtype == DType::F32 && b.dtype == DType::F32 {
+        // tf32 only for real matrix products: the rank-1 bias broadcast
+        // (k = 1) and the bias-gradient column sums (m = 1) stay exact, so
+        // an opted-in f32 bias is added exactly, as in the forward kernels.
+        let real_product = m > 1 && n > 1 && k > 1;
+        let compute = if self.allow_tf32()
+            && real_product
+            && a.dtype == DType::F32
+            && b.dtype == DType::F32
+        {
             bsys::cublasComputeType_t::CUBLAS_COMPUTE_32F_FAST_TF32
         } else {
             bsys::cublasComputeType_t::CUBLAS_COMPUTE_32F

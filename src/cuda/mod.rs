@@ -348,8 +348,10 @@ impl CudaGlu {
     /// PyTorch's `allow_tf32`: [`Path::Auto`] then takes
     /// [`Path::FusedMmaTf32`] on sm_80..sm_89 where it can (K and N
     /// multiples of 4, 16-byte aligned buffers) and cuBLAS's tf32 GEMMs
-    /// (baselines B2/B1, on wgmma) on 9.x and newer; every cuBLAS GEMM of
-    /// this handle with f32 inputs (baselines, training) computes in tf32.
+    /// (baselines B2/B1, on wgmma) on 9.x and newer; every cuBLAS matrix
+    /// product of this handle with f32 inputs (baselines, training)
+    /// computes in tf32, the rank-1 bias broadcasts and single-row
+    /// bias-gradient sums excepted (they stay exact).
     /// Off by default: f32 then takes the exact [`Path::FusedSimt`] and
     /// exact f32 cuBLAS. Forcing [`Path::FusedMmaTf32`] works regardless of
     /// this setting.
