@@ -11,6 +11,18 @@ mkdir -p "$FINAL"
 FINAL="$(cd "$FINAL" && pwd)"
 OUT="$(mktemp -d -t swiglu-results.XXXXXX)"
 BIN="$HERE/bin"
+# The bundle ships its executables as bin.tar.xz (every one embeds all the
+# kernels, ~70 MB in all, over the device tool's 64 MiB): unpack them once.
+if [ ! -d "$BIN" ] && [ -f "$HERE/bin.tar.xz" ]; then
+  unpack="$(mktemp -d -t swiglu-bin.XXXXXX)"
+  if ! tar -C "$unpack" -xJf "$HERE/bin.tar.xz" 2>/dev/null; then
+    # No xz on this host: Python's lzma module does the same.
+    python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' \
+      "$HERE/bin.tar.xz" "$unpack" || { echo "cannot unpack $HERE/bin.tar.xz" >&2; exit 2; }
+  fi
+  BIN="$unpack/bin"
+  chmod +x "$BIN"/*
+fi
 export SWIGLU_REQUIRE_GPU=1 SWIGLU_RESULTS_DIR="$OUT" CRITERION_HOME=/tmp/swiglu-criterion
 QUICK_BENCH="${SWIGLU_BENCH_QUICK:-1}"
 
