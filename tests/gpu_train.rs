@@ -14,7 +14,9 @@ use common::gpu::gpu;
 
 use common::{Rng, store};
 use swiglu::cpu::{self, SaveMode};
-use swiglu::cuda::{CudaElement, CudaGlu, DeviceGluWeights, DeviceGrads, TrainingKernels};
+use swiglu::cuda::{
+    CudaElement, CudaGlu, DeviceGluWeights, DeviceGrads, DeviceSaved, TrainingKernels,
+};
 use swiglu::{Activation, DType, GluWeights, WeightLayout, bf16, f16};
 
 /// ‖a − b‖/‖b‖ over f32 vectors (inf on NaN).
@@ -550,15 +552,22 @@ fn eager_training_baseline_matches_cpu_backward() {
     assert!(fails.is_empty(), "{} failures", fails.len());
 }
 
-#[test]
-fn backward_rejects_mismatched_state() {
-    let Some(g) = gpu() else { return };
+/// x (0.5), one weight used as both projections (0.25) and the saved state
+/// of a PreActivations forward on them: the setup of the error tests.
+fn tiny_saved<T: CudaElement>(
+    g: &CudaGlu,
+    (m, k, n): (usize, usize, usize),
+    layout: WeightLayout,
+) -> (
+    cudarc::driver::CudaSlice<T>,
+    cudarc::driver::CudaSlice<T>,
+    DeviceSaved<T>,
+) {
     let s = g.stream();
-    let (m, k, n) = (4, 8, 8);
-    let x = s.clone_htod(&vec![0.5f32; m * k]).unwrap();
-    let w = s.clone_htod(&vec![0.25f32; k * n]).unwrap();
-    let dw = DeviceGluWeights::new(w.as_view(), w.as_view(), k, n, WeightLayout::NK).unwrap();
-    let mut out = s.alloc_zeros::<f32>(m * n).unwrap();
+    let x = s.clone_htod(&vec![T::from_f32(0.5); m * k]).unwrap();
+    let w = s.clone_htod(&vec![T::from_f32(0.25); k * n]).unwrap();
+    let dw = DeviceGluWeights::new(w.as_view(), w.as_view(), k, n, layout).unwrap();
+    let mut out = s.alloc_zeros::<T>(m * n).unwrap();
     let sv = g
         .forward_train(
             &x,
@@ -569,6 +578,16 @@ fn backward_rejects_mismatched_state() {
             &mut out,
         )
         .unwrap();
+    (x, w, sv)
+}
+
+#[test]
+fn backward_rejects_mismatched_state() {
+    let Some(g) = gpu() else { return };
+    let s = g.stream();
+    let (m, k, n) = (4, 8, 8);
+    let (_, w, sv) = tiny_saved::<f32>(g, (m, k, n), WeightLayout::NK);
+    let dw = DeviceGluWeights::new(w.as_view(), w.as_view(), k, n, WeightLayout::NK).unwrap();
     let x2 = s.clone_htod(&vec![0.5f32; 2 * m * k]).unwrap();
     let d2 = s.clone_htod(&vec![1.0f32; 2 * m * n]).unwrap();
     let mut grads = DeviceGrads::<f32>::zeros(g, 2 * m, &dw).unwrap();
@@ -592,25 +611,11 @@ fn backward_refuses_gradient_dtypes_cublas_cannot_write() {
     // bf16 weights with f16 gradients, f32 weights with bf16 gradients: a
     // typed error before anything is launched; the gradients keep their
     // contents.
-    let Some(g) = gpu() else { return };
-    let s = g.stream();
-    let (m, k, n) = (4, 8, 8);
-    fn case<T: CudaElement, G: CudaElement>(g: &CudaGlu, m: usize, k: usize, n: usize) {
+    fn case<T: CudaElement, G: CudaElement>(g: &CudaGlu) {
+        let (m, k, n) = (4, 8, 8);
         let s = g.stream();
-        let x = s.clone_htod(&vec![T::from_f32(0.5); m * k]).unwrap();
-        let w = s.clone_htod(&vec![T::from_f32(0.25); k * n]).unwrap();
+        let (x, w, sv) = tiny_saved::<T>(g, (m, k, n), WeightLayout::KN);
         let dw = DeviceGluWeights::new(w.as_view(), w.as_view(), k, n, WeightLayout::KN).unwrap();
-        let mut out = s.alloc_zeros::<T>(m * n).unwrap();
-        let sv = g
-            .forward_train(
-                &x,
-                &[m, k],
-                &dw,
-                Activation::Silu,
-                SaveMode::PreActivations,
-                &mut out,
-            )
-            .unwrap();
         let d = s.clone_htod(&vec![T::from_f32(1.0); m * n]).unwrap();
         let mut grads = DeviceGrads::<G>::zeros(g, m, &dw).unwrap();
         grads.dx = s.clone_htod(&vec![G::from_f32(7.0); m * k]).unwrap();
@@ -627,15 +632,10 @@ fn backward_refuses_gradient_dtypes_cublas_cannot_write() {
             )
             .unwrap_err();
         assert!(matches!(e, swiglu::GluError::Unsupported { .. }), "{e}");
-        let dx: Vec<f32> = s
-            .clone_dtoh(&grads.dx)
-            .unwrap()
-            .iter()
-            .map(|v| v.to_f32())
-            .collect();
-        assert!(dx.iter().all(|&v| v == 7.0), "dx written on error");
+        let dx = s.clone_dtoh(&grads.dx).unwrap();
+        assert!(dx.iter().all(|v| v.to_f32() == 7.0), "dx written on error");
     }
-    case::<swiglu::bf16, swiglu::f16>(g, m, k, n);
-    case::<f32, swiglu::bf16>(g, m, k, n);
-    let _ = s;
+    let Some(g) = gpu() else { return };
+    case::<bf16, f16>(g);
+    case::<f32, bf16>(g);
 }
