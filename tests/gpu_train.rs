@@ -43,6 +43,18 @@ enum Form {
     Concat,
 }
 
+/// A device buffer copied to the host and widened to f32.
+fn host_f32<T: CudaElement>(
+    s: &std::sync::Arc<cudarc::driver::CudaStream>,
+    v: &cudarc::driver::CudaSlice<T>,
+) -> Vec<f32> {
+    s.clone_dtoh(v)
+        .unwrap()
+        .iter()
+        .map(|v| v.to_f32())
+        .collect()
+}
+
 /// Runs one configuration; returns the failures as text.
 #[allow(clippy::too_many_arguments)]
 fn check<T: CudaElement>(
@@ -133,12 +145,7 @@ fn check<T: CudaElement>(
             pre_run.pre_activations().unwrap()
         }
     };
-    let pre: Vec<f32> = s
-        .clone_dtoh(pre_dev)
-        .unwrap()
-        .iter()
-        .map(|v| v.to_f32())
-        .collect();
+    let pre: Vec<f32> = host_f32(s, pre_dev);
     let (gate_gpu, up_gpu): (Vec<f32>, Vec<f32>) = (
         pre.chunks(2 * n).flat_map(|r| r[..n].to_vec()).collect(),
         pre.chunks(2 * n).flat_map(|r| r[n..].to_vec()).collect(),
@@ -157,12 +164,7 @@ fn check<T: CudaElement>(
         T::DTYPE.name(),
         act.name()
     );
-    let o: Vec<f32> = s
-        .clone_dtoh(&out)
-        .unwrap()
-        .iter()
-        .map(|v| v.to_f32())
-        .collect();
+    let o: Vec<f32> = host_f32(s, &out);
     let oc: Vec<f32> = out_cpu.iter().map(|v| v.to_f32()).collect();
     let e = rel(&o, &oc);
     if e > tol {
@@ -235,28 +237,15 @@ fn check<T: CudaElement>(
     let mut gt = DeviceGrads::<T>::zeros(g, m, &dw).unwrap();
     g.backward_into(&dx, &[m, k], &dw, act, &sv, &ddo, &mut gt, false)
         .unwrap();
-    let gw: Vec<f32> = s
-        .clone_dtoh(&gt.d_w_up)
-        .unwrap()
-        .iter()
-        .map(|v| v.to_f32())
-        .collect();
-    let e = rel(&gw, &want.d_w_up);
+    // dWu, and dX: accumulated in f32 and rounded once, also where it takes
+    // two GEMMs (separate weights: an f32 temporary and the `narrow` kernel).
     let tol_t = tol.max(if T::DTYPE == DType::F32 { 0.0 } else { 1e-2 });
-    if e > tol_t {
-        fails.push(format!("{tag}: dWu in {} rel {e:.2e}", T::DTYPE.name()));
-    }
-    // dX in T: accumulated in f32 and rounded once, also where it takes two
-    // GEMMs (separate weights: an f32 temporary and the `narrow` kernel).
-    let gx: Vec<f32> = s
-        .clone_dtoh(&gt.dx)
-        .unwrap()
-        .iter()
-        .map(|v| v.to_f32())
-        .collect();
-    let e = rel(&gx, &want.dx);
-    if e > tol_t {
-        fails.push(format!("{tag}: dx in {} rel {e:.2e}", T::DTYPE.name()));
+    for (what, got, want) in [("dWu", &gt.d_w_up, &want.d_w_up), ("dx", &gt.dx, &want.dx)] {
+        let got: Vec<f32> = host_f32(s, got);
+        let e = rel(&got, want);
+        if e > tol_t {
+            fails.push(format!("{tag}: {what} in {} rel {e:.2e}", T::DTYPE.name()));
+        }
     }
     // Memory held between the passes.
     // The eager baseline also keeps act(g), as autograd does.
@@ -273,6 +262,33 @@ fn check<T: CudaElement>(
     if sv.bytes() != want_bytes {
         fails.push(format!("{tag}: saved bytes {} != {want_bytes}", sv.bytes()));
     }
+    fails
+}
+
+/// [`check`] in f32 (tolerance 1e-5) with `bias`, then in bf16 (2e-2: the
+/// saved pre-activations and dG/dU are rounded to bf16) with the opposite
+/// bias pattern.
+#[allow(clippy::too_many_arguments)]
+fn check_f32_bf16(
+    g: &CudaGlu,
+    rng: &mut Rng,
+    shape: (usize, usize, usize),
+    form: Form,
+    bias: bool,
+    act: Activation,
+    mode: SaveMode,
+) -> Vec<String> {
+    let mut fails = check::<f32>(g, rng, shape, form, (bias, bias), act, mode, 1e-5);
+    fails.extend(check::<bf16>(
+        g,
+        rng,
+        shape,
+        form,
+        (!bias, !bias),
+        act,
+        mode,
+        2e-2,
+    ));
     fails
 }
 
@@ -307,27 +323,7 @@ fn gpu_backward_matches_cpu_backward() {
                 } else {
                     SaveMode::PreActivations
                 };
-                fails.extend(check::<f32>(
-                    g,
-                    &mut rng,
-                    shape,
-                    form,
-                    (bias, bias),
-                    act,
-                    mode,
-                    1e-5,
-                ));
-                // bf16: saved pre-activations and dG/dU are rounded to bf16.
-                fails.extend(check::<bf16>(
-                    g,
-                    &mut rng,
-                    shape,
-                    form,
-                    (!bias, !bias),
-                    act,
-                    mode,
-                    2e-2,
-                ));
+                fails.extend(check_f32_bf16(g, &mut rng, shape, form, bias, act, mode));
                 fails.extend(check::<f16>(
                     g,
                     &mut rng,
@@ -512,26 +508,7 @@ fn eager_training_baseline_matches_cpu_backward() {
             for (j, act) in Activation::ALL.into_iter().enumerate() {
                 let bias = (i + j) % 2 == 0;
                 for mode in [SaveMode::PreActivations, SaveMode::Recompute] {
-                    fails.extend(check::<f32>(
-                        &g,
-                        &mut rng,
-                        shape,
-                        form,
-                        (bias, bias),
-                        act,
-                        mode,
-                        1e-5,
-                    ));
-                    fails.extend(check::<bf16>(
-                        &g,
-                        &mut rng,
-                        shape,
-                        form,
-                        (!bias, !bias),
-                        act,
-                        mode,
-                        2e-2,
-                    ));
+                    fails.extend(check_f32_bf16(&g, &mut rng, shape, form, bias, act, mode));
                 }
             }
         }
