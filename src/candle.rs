@@ -549,6 +549,24 @@ enum BiasParams {
 
 /// The gated part of a gated FFN, `act(x·Wgᵀ + bg) ⊙ (x·Wuᵀ + bu)`, as one
 /// fused candle op (a candle [`Module`]). See the [module docs](self).
+///
+/// In place of candle's unfused `silu(gate_proj(x)) * up_proj(x)`:
+///
+/// ```
+/// use candle_core::{D, DType, Device, Module, Tensor};
+/// use swiglu::{Activation, candle::GatedFfn};
+///
+/// let dev = Device::Cpu;
+/// let w = || Tensor::randn(0f32, 0.2, (24, 16), &dev); // [N, K]
+/// let (g, u) = (w()?, w()?);
+/// let x = Tensor::randn(0f32, 1.0, (2, 3, 16), &dev)?; // [batch, seq, K]
+/// let unfused = (x.broadcast_matmul(&g.t()?)?.silu()? * x.broadcast_matmul(&u.t()?)?)?;
+/// let fused = GatedFfn::new(g, u, Activation::Silu)?.forward(&x)?; // one op, [2, 3, N]
+/// let diff = (fused - unfused)?.abs()?.flatten_all()?.max(D::Minus1)?.to_scalar::<f32>()?;
+/// assert!(diff < 1e-5);
+/// # let _ = DType::F32;
+/// # Ok::<(), candle_core::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct GatedFfn {
     weights: WeightParams,
@@ -928,7 +946,22 @@ impl Module for GatedFfn {
 /// A LLaMA-style MLP, `down_proj(act(gate_proj(x)) ⊙ up_proj(x))`, with the
 /// gated part fused ([`GatedFfn`]) and `down_proj` a [`candle_nn::Linear`]:
 /// a drop-in replacement for the `Mlp` of candle-transformers' LLaMA,
-/// Mistral or Qwen2 (with [`Activation::Silu`]).
+/// Mistral or Qwen2 (with [`Activation::Silu`]). It is a candle [`Module`];
+/// see [`SwiGluMlp::load`] for loading it under the checkpoint names.
+///
+/// ```
+/// use candle_core::{DType, Device, Module, Tensor};
+/// use candle_nn::{VarBuilder, VarMap};
+/// use swiglu::{Activation, candle::SwiGluMlp};
+///
+/// let varmap = VarMap::new();
+/// let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+/// let mlp = SwiGluMlp::load(vb.pp("mlp"), 16, 40, Activation::Silu, false)?;
+/// let h = Tensor::ones((1, 4, 16), DType::F32, &Device::Cpu)?;
+/// let y = (&h + mlp.forward(&h)?)?; // the residual branch of a transformer block
+/// assert_eq!(y.dims(), &[1, 4, 16]);
+/// # Ok::<(), candle_core::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct SwiGluMlp {
     ffn: GatedFfn,

@@ -117,6 +117,19 @@ pub fn unavailable_reason() -> Option<String> {
 /// pre-activations, 0.92–0.97x of the cuBLAS recompute), likely because its
 /// epilogues store `[M, 2N]` straight from the accumulator fragments while the
 /// tensor cores wait; hence the cuBLAS-based default.
+///
+/// ```no_run
+/// # fn main() -> swiglu::Result<()> {
+/// use swiglu::cuda::{CudaGlu, TrainingKernels};
+/// let g = CudaGlu::new(0)?;
+/// assert_eq!(g.training_kernels(), TrainingKernels::default()); // Cublas
+/// // The fused Hopper training kernels, opt-in (compute capability 9.0):
+/// g.set_training_kernels(TrainingKernels::FusedStaged);
+/// // What an eager framework runs, as a baseline for benchmarks:
+/// g.set_training_kernels(TrainingKernels::Eager);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 #[repr(u8)]
 pub enum TrainingKernels {

@@ -45,6 +45,26 @@ use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut};
 use std::ffi::c_void;
 
 /// What [`CudaGlu::forward_train`] keeps for [`CudaGlu::backward_into`].
+///
+/// ```no_run
+/// # fn main() -> swiglu::Result<()> {
+/// use swiglu::cpu::SaveMode;
+/// use swiglu::cuda::{CudaGlu, DeviceGluWeights};
+/// use swiglu::{Activation, WeightLayout, bf16};
+/// let g = CudaGlu::new(0)?;
+/// let (m, k, n) = (8192, 4096, 11008);
+/// let x = g.stream().alloc_zeros::<bf16>(m * k)?;
+/// let wg = g.stream().alloc_zeros::<bf16>(n * k)?;
+/// let w = DeviceGluWeights::new(wg.as_view(), wg.as_view(), k, n, WeightLayout::NK)?;
+/// let mut out = g.stream().alloc_zeros::<bf16>(m * n)?;
+/// let act = Activation::Silu;
+/// let kept = g.forward_train(&x, &[m, k], &w, act, SaveMode::PreActivations, &mut out)?;
+/// assert_eq!(kept.bytes(), 2 * m * n * 2); // g and u in bf16
+/// let light = g.forward_train(&x, &[m, k], &w, act, SaveMode::Recompute, &mut out)?;
+/// assert_eq!(light.bytes(), 0);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct DeviceSaved<T> {
     mode: SaveMode,

@@ -9,6 +9,27 @@ use cudarc::driver::CudaView;
 /// Gate and up weights (and optional biases) of one gated FFN in device
 /// memory. The device twin of [`crate::GluWeights`]: same shapes, same
 /// layouts, no copies.
+///
+/// ```no_run
+/// # fn main() -> swiglu::Result<()> {
+/// use swiglu::cuda::{CudaGlu, DeviceGluWeights};
+/// use swiglu::{bf16, WeightLayout};
+/// let g = CudaGlu::new(0)?;
+/// let (k, n) = (4096, 11008);
+/// // Separate gate_proj / up_proj as checkpoints store them ([N, K] each) ...
+/// let wg = g.stream().alloc_zeros::<bf16>(n * k)?;
+/// let wu = g.stream().alloc_zeros::<bf16>(n * k)?;
+/// let w = DeviceGluWeights::new(wg.as_view(), wu.as_view(), k, n, WeightLayout::NK)?;
+/// assert!(!w.is_concatenated());
+/// // ... or one merged gate_up_proj [2N, K] (one GEMM over both in the baselines).
+/// let gu = g.stream().alloc_zeros::<bf16>(2 * n * k)?;
+/// let bias = g.stream().alloc_zeros::<bf16>(n)?;
+/// let w = DeviceGluWeights::from_gate_up(gu.as_view(), k, n)?
+///     .with_biases(Some(bias.as_view()), None)?;
+/// assert!(w.is_concatenated());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct DeviceGluWeights<'a, T> {
     pub(crate) gate: CudaView<'a, T>,
