@@ -24,7 +24,9 @@ impl<T: Elem + CudaElement + CudaDType> CudaElem for T {}
 /// the same primary context and the same (per-thread default) stream, so
 /// reopening a device reuses the entry instead of adding one each time.
 fn glu_for(dev: &CudaDevice) -> Result<Arc<CudaGlu>> {
-    static GLUS: OnceLock<Mutex<HashMap<(usize, usize), Arc<CudaGlu>>>> = OnceLock::new();
+    /// (GPU ordinal, stream handle) → its `CudaGlu`.
+    type Glus = Mutex<HashMap<(usize, usize), Arc<CudaGlu>>>;
+    static GLUS: OnceLock<Glus> = OnceLock::new();
     let stream = dev.cuda_stream();
     let key = (stream.context().ordinal(), stream.cu_stream() as usize);
     let mut map = GLUS
