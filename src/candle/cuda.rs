@@ -20,15 +20,22 @@ impl<T: Elem + CudaElement + CudaDType> CudaElem for T {}
 /// The [`CudaGlu`] for a candle device's GPU and stream, made on first use
 /// and kept for the life of the process (it holds the stream, a cuBLAS
 /// handle and the loaded kernels). Keyed by (GPU ordinal, stream handle),
-/// not by candle's device id: every `Device::new_cuda(i)` is a new id but
-/// the same primary context and the same (per-thread default) stream, so
-/// reopening a device reuses the entry instead of adding one each time.
+/// not by candle's device id, so reopening a device reuses the entry
+/// instead of adding one each time. `Device::new_cuda` devices use the
+/// per-thread default stream, one handle value that names a different
+/// stream on every thread: those entries are also keyed by the thread, so
+/// that two threads never share a cuBLAS handle (and its workspace) while
+/// running on different streams.
 fn glu_for(dev: &CudaDevice) -> Result<Arc<CudaGlu>> {
-    /// (GPU ordinal, stream handle) → its `CudaGlu`.
-    type Glus = Mutex<HashMap<(usize, usize), Arc<CudaGlu>>>;
-    static GLUS: OnceLock<Glus> = OnceLock::new();
+    /// (GPU ordinal, stream handle, thread for the per-thread stream) → its `CudaGlu`.
+    type Key = (usize, usize, Option<std::thread::ThreadId>);
+    static GLUS: OnceLock<Mutex<HashMap<Key, Arc<CudaGlu>>>> = OnceLock::new();
+    // cudarc's `CU_STREAM_PER_THREAD` handle value.
+    const PER_THREAD: usize = 0x2;
     let stream = dev.cuda_stream();
-    let key = (stream.context().ordinal(), stream.cu_stream() as usize);
+    let handle = stream.cu_stream() as usize;
+    let thread = (handle == PER_THREAD).then(|| std::thread::current().id());
+    let key = (stream.context().ordinal(), handle, thread);
     let mut map = GLUS
         .get_or_init(|| Mutex::new(HashMap::new()))
         .lock()
