@@ -265,6 +265,14 @@ fn check<T: CudaElement>(
     fails
 }
 
+/// Prints the first 40 failures and fails the test if there is any.
+fn assert_no_failures(fails: &[String]) {
+    for f in fails.iter().take(40) {
+        eprintln!("{f}");
+    }
+    assert!(fails.is_empty(), "{} failures", fails.len());
+}
+
 /// [`check`] in f32 (tolerance 1e-5) with `bias`, then in bf16 (2e-2: the
 /// saved pre-activations and dG/dU are rounded to bf16) with the opposite
 /// bias pattern.
@@ -388,10 +396,7 @@ fn staged_training_kernels_match_cpu_backward() {
             }
         }
     }
-    for f in fails.iter().take(40) {
-        eprintln!("{f}");
-    }
-    assert!(fails.is_empty(), "{} failures", fails.len());
+    assert_no_failures(&fails);
 }
 
 /// One small case of each staged training kernel (both layouts, both save
@@ -418,10 +423,7 @@ fn staged_kernels_sanitizer_case() {
             ));
         }
     }
-    for f in &fails {
-        eprintln!("{f}");
-    }
-    assert!(fails.is_empty(), "{} failures", fails.len());
+    assert_no_failures(&fails);
 }
 
 /// The default, cuBLAS-based training path on shapes where the opt-in fused
@@ -482,10 +484,7 @@ fn cublas_training_path_matches_cpu_backward() {
             }
         }
     }
-    for f in &fails {
-        eprintln!("{f}");
-    }
-    assert!(fails.is_empty(), "{} failures", fails.len());
+    assert_no_failures(&fails);
 }
 
 /// The unfused baseline of the training bench (`TrainingKernels::Eager`):
@@ -523,10 +522,7 @@ fn eager_training_baseline_matches_cpu_backward() {
             4e-3,
         ));
     }
-    for f in fails.iter().take(40) {
-        eprintln!("{f}");
-    }
-    assert!(fails.is_empty(), "{} failures", fails.len());
+    assert_no_failures(&fails);
 }
 
 /// x (0.5), one weight used as both projections (0.25) and the saved state

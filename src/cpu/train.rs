@@ -467,24 +467,22 @@ pub(crate) fn backward_into<T: Element, G: Element>(
 
     // Everything below is infallible: outputs are written only from here on.
     let x32 = to_f32(x);
-    let (dg, du) = match saved.mode {
-        SaveMode::PreActivations => {
-            let (mut g, mut u) = (saved.gate.clone(), saved.up.clone());
-            pre_to_grads(act, d_out, n, &mut g, &mut u);
-            (g, u)
-        }
+    // The biased pre-activations: saved, or recomputed by the same fused
+    // forward that `PreActivations` saves from, so the two modes give
+    // bit-identical gradients (a separate GEMM would sum in another order:
+    // other roundings where x·W cancels, and a ReLU' that can flip near 0).
+    let (mut dg, mut du) = match saved.mode {
+        SaveMode::PreActivations => (saved.gate.clone(), saved.up.clone()),
         SaveMode::Recompute => {
-            // The same fused forward that `PreActivations` saved from, so the
-            // two modes give bitwise-equal gradients (a separate GEMM would sum
-            // in another order: different roundings where x·W cancels, and a
-            // ReLU' that can flip near 0). Its output goes to a scratch row.
             let (mut g, mut u) = (vec![0.0f32; mn], vec![0.0f32; mn]);
+            // The forward's output itself is not needed.
             let mut scratch = vec![T::default(); mn];
             fused(x, m, w, act, &mut scratch, Some((&mut g, &mut u)));
-            pre_to_grads(act, d_out, n, &mut g, &mut u);
             (g, u)
         }
     };
+    // In place: g, u -> dG, dU.
+    pre_to_grads(act, d_out, n, &mut dg, &mut du);
     let (dgm, dum) = (Mat::row_major(&dg, m, n), Mat::row_major(&du, m, n));
 
     // Bias gradients first: cheap, and `dg`/`du` stay borrowed below.

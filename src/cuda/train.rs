@@ -877,19 +877,13 @@ impl CudaGlu {
                     trans: true,
                 },
             };
-            let dx_op = match dx32p {
-                Some(p) => Operand {
-                    ptr: p,
-                    dtype: DType::F32,
-                    ld: k,
-                    trans: false,
-                },
-                None => Operand {
-                    ptr: dxp,
-                    dtype: gd,
-                    ld: k,
-                    trans: false,
-                },
+            // dX, or its f32 temporary.
+            let (ptr, dtype) = dx32p.map_or((dxp, gd), |p| (p, DType::F32));
+            let dx_op = Operand {
+                ptr,
+                dtype,
+                ld: k,
+                trans: false,
             };
             let x_op = |trans| Operand {
                 ptr: xp,

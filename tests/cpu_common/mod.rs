@@ -91,17 +91,6 @@ impl<T: Element> Owned<T> {
         }
     }
 
-    /// `(Wg[k][n], Wu[k][n])` in f64, whatever the arrangement.
-    pub fn at(&self, k: usize, n: usize) -> (f64, f64) {
-        let (kk, nn) = (self.k, self.n);
-        let (g, u) = match self.lay {
-            Lay::Kn => (self.gate[k * nn + n], self.up[k * nn + n]),
-            Lay::Nk => (self.gate[n * kk + k], self.up[n * kk + k]),
-            Lay::GateUp => (self.gate[n * kk + k], self.gate[(nn + n) * kk + k]),
-        };
-        (g.to_f64(), u.to_f64())
-    }
-
     /// The condition scale of each output element of `x·W` (`x` is `[m, k]`):
     /// `|act'(g)|·|u|·G + |act(g)|·U`, where `g`, `u` are the exact biased
     /// pre-activations and `G = Σ|x||Wg| + |bg|`, `U = Σ|x||Wu| + |bu|` their
@@ -110,15 +99,16 @@ impl<T: Element> Owned<T> {
     /// It is never below `|out|`.
     pub fn condition(&self, x: &[T], m: usize, act: Activation) -> Vec<f64> {
         let (k, n) = (self.k, self.n);
-        let b = |v: &Option<Vec<T>>, j: usize| v.as_ref().map_or(0.0, |b| b[j].to_f64());
+        let w = self.view();
+        let b = |v: Option<&[T]>, j: usize| v.map_or(0.0, |b| b[j].to_f64());
         let mut cond = vec![0.0; m * n];
         for i in 0..m {
             for j in 0..n {
-                let (mut g, mut u) = (b(&self.bg, j), b(&self.bu, j));
+                let (mut g, mut u) = (b(w.bias_gate(), j), b(w.bias_up(), j));
                 let (mut ga, mut ua) = (g.abs(), u.abs());
                 for kk in 0..k {
                     let xv = x[i * k + kk].to_f64();
-                    let (wg, wu) = self.at(kk, j);
+                    let (wg, wu) = (w.gate_at(kk, j).to_f64(), w.up_at(kk, j).to_f64());
                     g += xv * wg;
                     u += xv * wu;
                     ga += (xv * wg).abs();
