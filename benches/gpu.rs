@@ -82,6 +82,13 @@ impl Case<'_> {
 
     /// Seconds for `iters` back-to-back launches, by CUDA events.
     fn time(&self, path: Path, iters: u64) -> f64 {
+        self.time_and_host(path, iters).0
+    }
+
+    /// As [`Case::time`], and also the host's wall-clock seconds spent
+    /// enqueueing the `iters` launches (their host-side cost: argument
+    /// checks, dispatch, tensor maps, cudarc's stream/event bookkeeping).
+    fn time_and_host(&self, path: Path, iters: u64) -> (f64, f64) {
         let ctx = self.g.context();
         let s = self.g.stream();
         let start = ctx
@@ -91,12 +98,14 @@ impl Case<'_> {
             .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
             .unwrap();
         start.record(s).unwrap();
+        let host = std::time::Instant::now();
         for _ in 0..iters {
             self.launch(path);
         }
+        let host = host.elapsed().as_secs_f64();
         end.record(s).unwrap();
         end.synchronize().unwrap();
-        start.elapsed_ms(&end).unwrap() as f64 / 1e3
+        (start.elapsed_ms(&end).unwrap() as f64 / 1e3, host)
     }
 }
 
@@ -124,7 +133,7 @@ fn bench(c: &mut Criterion) {
     )
     .unwrap();
     let mut md = String::from(
-        "| N | M | path | time (us) | TFLOP/s | auto speedup vs this | queued, 8 back to back (us each) | extra device memory (MB) |\n|---|---|---|---|---|---|---|---|\n",
+        "| N | M | path | time (us) | TFLOP/s | auto speedup vs this | queued, 8 back to back (us each) | host enqueue (us per call) | extra device memory (MB) |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     let max_m = *MS.iter().max().unwrap();
     let x = random_bf16(&s, max_m * K, 1.0, 1);
@@ -199,15 +208,24 @@ fn bench(c: &mut Criterion) {
             // per-call work overlaps the previous kernel, so a path whose
             // single-launch time exceeds this by more than noise pays for
             // host work the GPU waited on.
-            let queued: Vec<f64> = runnable
+            // The host column is the enqueue cost per call in those queued
+            // rounds (the GPU is busy, so the host never waits on it).
+            let queued: Vec<(f64, f64)> = runnable
                 .iter()
                 .map(|&(p, _)| {
-                    let mut q: Vec<f64> = (0..5).map(|_| case.time(p, 8) / 8.0).collect();
-                    q.sort_by(|a, b| a.total_cmp(b));
-                    q[2]
+                    let mut q: Vec<(f64, f64)> = (0..5)
+                        .map(|_| {
+                            let (t, h) = case.time_and_host(p, 8);
+                            (t / 8.0, h / 8.0)
+                        })
+                        .collect();
+                    let mut h: Vec<f64> = q.iter().map(|v| v.1).collect();
+                    q.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    h.sort_by(|a, b| a.total_cmp(b));
+                    (q[2].0, h[2])
                 })
                 .collect();
-            for (&(p, ran, t), &tq) in times.iter().zip(&queued) {
+            for (&(p, ran, t), &(tq, th)) in times.iter().zip(&queued) {
                 let label = if p == Path::Auto {
                     format!("auto ({})", ran.name())
                 } else {
@@ -216,11 +234,12 @@ fn bench(c: &mut Criterion) {
                 let ws = g.workspace_bytes(ran, m, K, n, DType::BF16);
                 writeln!(
                     md,
-                    "| {n} | {m} | {label} | {:.1} | {:.1} | {:.3} | {:.1} | {:.1} |",
+                    "| {n} | {m} | {label} | {:.1} | {:.1} | {:.3} | {:.1} | {:.1} | {:.1} |",
                     t * 1e6,
                     flops / t / 1e12,
                     t / auto,
                     tq * 1e6,
+                    th * 1e6,
                     ws as f64 / 1e6
                 )
                 .unwrap();
@@ -230,7 +249,7 @@ fn bench(c: &mut Criterion) {
                 first = false;
                 write!(
                     json,
-                    "    {{\"n\": {n}, \"m\": {m}, \"path\": \"{}\", \"ran\": \"{}\", \"median_s\": {t:.9}, \"tflops\": {:.3}, \"auto_speedup\": {:.4}, \"queued_s\": {tq:.9}, \"workspace_bytes\": {ws}}}",
+                    "    {{\"n\": {n}, \"m\": {m}, \"path\": \"{}\", \"ran\": \"{}\", \"median_s\": {t:.9}, \"tflops\": {:.3}, \"auto_speedup\": {:.4}, \"queued_s\": {tq:.9}, \"host_enqueue_s\": {th:.9}, \"workspace_bytes\": {ws}}}",
                     p.name(),
                     ran.name(),
                     flops / t / 1e12,

@@ -5,7 +5,9 @@
 //           -gencode=arch=compute_80,code=sm_80 -cudart static -I kernels \
 //           kernels/tests/skinny_selftest.cu -o target/kcheck/skinny_selftest
 //   run on the GPU machine:
-//     ./skinny_selftest          correctness (exit 0 = all passed, ~seconds)
+//     ./skinny_selftest          correctness (exit 0 = all passed, ~seconds),
+//                                then the bandwidth probes (kernels/tests/bw_probe.cuh)
+//     ./skinny_selftest bw       correctness + the bandwidth probes
 //     ./skinny_selftest bench    + timing at K=4096, N in {11008, 14336}
 //     ./skinny_selftest variants timing of alternative warp/stage configurations only
 #include "../fused_glu_skinny.cu"
@@ -21,6 +23,8 @@
   std::printf("CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__); std::exit(2); } } while (0)
 
 static int g_fail = 0, g_checks = 0, g_sms = 0;
+
+#include "bw_probe.cuh"
 
 static double ref_act(double z, int act, double beta) {
   switch (act) {
@@ -308,6 +312,16 @@ int main(int argc, char** argv) {
     }
 
   std::printf("\n%d/%d checks passed\n", g_checks - g_fail, g_checks);
+  if (argc == 1 || std::strcmp(argv[1], "bw") == 0) {
+    // Where the decode kernel's bandwidth goes (kernels/tests/bw_probe.cuh):
+    // the kernel itself next to its access pattern without the math.
+    const double bw = copy_bandwidth();
+    std::printf("device-to-device copy: %.0f GB/s (read + write)\n", bw);
+    for (int64_t N : {11008, 14336}) {
+      for (int64_t M : {1, 16, 64}) bench<__nv_bfloat16>(GLU_LAYOUT_NK, M, N, 4096, bw);
+      bw_probe::run_all(N, bw, g_sms);
+    }
+  }
   if (argc > 1 && std::strcmp(argv[1], "bench") == 0) {
     const double bw = copy_bandwidth();
     std::printf("device-to-device copy: %.0f GB/s (read + write)\n", bw);
