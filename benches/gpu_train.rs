@@ -82,7 +82,7 @@ fn bench(c: &mut Criterion) {
     let gu = s.clone_htod(&fill(2 * N * K, 1.0 / 64.0)).unwrap();
     let w = DeviceGluWeights::from_gate_up(gu.as_view(), K, N).unwrap();
     let mut md = String::from(
-        "| M | training path | mode | step time (ms) | TFLOP/s (12MNK) | speedup vs unfused (eager) PreActivations | speedup vs cuBLAS-based PreActivations | saved between passes (MB) | step peak above its inputs (MB) |\n|---|---|---|---|---|---|---|---|---|\n",
+        "| M | training path | mode | step time (ms) | backward alone (ms) | TFLOP/s (12MNK) | speedup vs unfused (eager) PreActivations | speedup vs cuBLAS-based PreActivations | saved between passes (MB) | step peak above its inputs (MB) |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let mut group = c.benchmark_group(format!("glu_train_step_bf16_k{K}_n{N}"));
     group
@@ -127,23 +127,19 @@ fn bench(c: &mut Criterion) {
         let mut out = s.alloc_zeros::<bf16>(m * N).unwrap();
         let mut grads = DeviceGrads::<f32>::zeros(&g, m, &w).unwrap();
         let mut saved_bytes = vec![0usize; configs.len()];
-        let mut step = |c: usize| -> usize {
+        let fwd = |c: usize, out: &mut cudarc::driver::CudaSlice<bf16>| {
             let (kernels, mode) = configs[c];
             g.set_training_kernels(kernels);
-            let sv = g
-                .forward_train(&xv, &[m, K], &w, Activation::Silu, mode, &mut out)
+            g.forward_train(&xv, &[m, K], &w, Activation::Silu, mode, out)
+                .unwrap()
+        };
+        let bwd = |sv: &swiglu::cuda::DeviceSaved<bf16>, grads: &mut DeviceGrads<f32>| {
+            g.backward_into(&xv, &[m, K], &w, Activation::Silu, sv, &dv, grads, false)
                 .unwrap();
-            g.backward_into(
-                &xv,
-                &[m, K],
-                &w,
-                Activation::Silu,
-                &sv,
-                &dv,
-                &mut grads,
-                false,
-            )
-            .unwrap();
+        };
+        let mut step = |c: usize| -> usize {
+            let sv = fwd(c, &mut out);
+            bwd(&sv, &mut grads);
             sv.bytes()
         };
         for (c, b) in saved_bytes.iter_mut().enumerate() {
@@ -181,13 +177,30 @@ fn bench(c: &mut Criterion) {
                 }));
             }
         }
-        let med: Vec<f64> = t
-            .iter_mut()
-            .map(|v| {
-                v.sort_by(|a, b| a.total_cmp(b));
-                v[v.len() / 2]
-            })
-            .collect();
+        // The backward alone (after an untimed forward of the same
+        // configuration): tells which pass a configuration gains or loses in.
+        let mut tb = vec![Vec::with_capacity(ROUNDS); configs.len()];
+        {
+            let mut out2 = s.alloc_zeros::<bf16>(m * N).unwrap();
+            let mut grads2 = DeviceGrads::<f32>::zeros(&g, m, &w).unwrap();
+            for r in 0..ROUNDS {
+                for i in 0..configs.len() {
+                    let c = (r + i) % configs.len();
+                    let sv = fwd(c, &mut out2);
+                    tb[c].push(time(1, &mut || bwd(&sv, &mut grads2)));
+                }
+            }
+        }
+        let median = |t: &mut Vec<Vec<f64>>| -> Vec<f64> {
+            t.iter_mut()
+                .map(|v| {
+                    v.sort_by(|a, b| a.total_cmp(b));
+                    v[v.len() / 2]
+                })
+                .collect()
+        };
+        let med = median(&mut t);
+        let med_b = median(&mut tb);
         let base = |k| {
             configs
                 .iter()
@@ -200,8 +213,9 @@ fn bench(c: &mut Criterion) {
             let name = label(kernels);
             writeln!(
                 md,
-                "| {m} | {name} | {mode:?} | {:.3} | {:.1} | {:.3} | {:.3} | {:.1} | {} |",
+                "| {m} | {name} | {mode:?} | {:.3} | {:.3} | {:.1} | {:.3} | {:.3} | {:.1} | {} |",
                 med[c] * 1e3,
+                med_b[c] * 1e3,
                 flops / med[c] / 1e12,
                 eager_base / med[c],
                 cublas_base / med[c],

@@ -78,3 +78,31 @@ GLU_WGMMA_DGUSTAGED_KERNEL(fused_glu_wgmma_dgustaged_nk_bf16, __nv_bfloat16, GLU
 GLU_WGMMA_DGUSTAGED_KERNEL(fused_glu_wgmma_dgustaged_nk_f16, __half, GLU_LAYOUT_NK)
 GLU_WGMMA_DGUSTAGED_KERNEL(fused_glu_wgmma_dgustaged_kn_bf16, __nv_bfloat16, GLU_LAYOUT_KN)
 GLU_WGMMA_DGUSTAGED_KERNEL(fused_glu_wgmma_dgustaged_kn_f16, __half, GLU_LAYOUT_KN)
+
+// dX of the backward (GLU_EPI_DX / GLU_EPI_DX_F32, glu_params.cuh): the tile
+// loop over two K segments, (tmap_x, tmap_wg, tmap_wu) then (tmap_x2,
+// tmap_wg2, tmap_wu2), one accumulator tile, written as aux[r, c] (gate
+// half) and aux[r, p.n + c] (up half): dX = dGate·Wgᵀ + dUp·Wuᵀ in one pass,
+// rounded once (dx32: stored as f32). p.n is half of the model's K, p.k the
+// model's N; the activation is not used (identity). tp.aux = dX, tp.ld_aux
+// = its row length (2 p.n); the Rust side builds the maps
+// (src/cuda/hopper.rs, launch_wgmma_dx).
+#define GLU_WGMMA_DX_KERNEL(NAME, T, LAYOUT, EPI)                                                 \
+  extern "C" __global__ void __launch_bounds__(kWgThreads, 1)                                     \
+      NAME(const __grid_constant__ CUtensorMap tmap_x, const __grid_constant__ CUtensorMap tmap_wg, \
+           const __grid_constant__ CUtensorMap tmap_wu, const __grid_constant__ CUtensorMap tmap_x2, \
+           const __grid_constant__ CUtensorMap tmap_wg2, const __grid_constant__ CUtensorMap tmap_wu2, \
+           GluParams p, GluTrainParams tp) {                                                       \
+    fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_IDENTITY, EPI>(&tmap_x, &tmap_wg, &tmap_wu, nullptr,  \
+                                                           nullptr, p, tp, &tmap_x2, &tmap_wg2,   \
+                                                           &tmap_wu2);                            \
+  }
+
+GLU_WGMMA_DX_KERNEL(fused_glu_wgmma_dx_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK, GLU_EPI_DX)
+GLU_WGMMA_DX_KERNEL(fused_glu_wgmma_dx_nk_f16, __half, GLU_LAYOUT_NK, GLU_EPI_DX)
+GLU_WGMMA_DX_KERNEL(fused_glu_wgmma_dx_kn_bf16, __nv_bfloat16, GLU_LAYOUT_KN, GLU_EPI_DX)
+GLU_WGMMA_DX_KERNEL(fused_glu_wgmma_dx_kn_f16, __half, GLU_LAYOUT_KN, GLU_EPI_DX)
+GLU_WGMMA_DX_KERNEL(fused_glu_wgmma_dx32_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK, GLU_EPI_DX_F32)
+GLU_WGMMA_DX_KERNEL(fused_glu_wgmma_dx32_nk_f16, __half, GLU_LAYOUT_NK, GLU_EPI_DX_F32)
+GLU_WGMMA_DX_KERNEL(fused_glu_wgmma_dx32_kn_bf16, __nv_bfloat16, GLU_LAYOUT_KN, GLU_EPI_DX_F32)
+GLU_WGMMA_DX_KERNEL(fused_glu_wgmma_dx32_kn_f16, __half, GLU_LAYOUT_KN, GLU_EPI_DX_F32)

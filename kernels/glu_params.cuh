@@ -86,6 +86,16 @@ struct GluParams {
 // store, then dUp (fused_glu_wgmma_dgustaged_* in fused_glu_wgmma_train.cu;
 // aux through the [M][2][N] tensor map; d_out 16-byte aligned).
 #define GLU_EPI_DGU_TMA 5
+// The backward's dX on the same tile loop (fused_glu_wgmma_dx{,32}_* in
+// fused_glu_wgmma_train.cu): two K segments, x·W over (x, w_gate, w_up) and
+// then over a second map triple, accumulate into one tile whose gate half
+// is written to aux[r, c] and up half to aux[r, N + c] (no bias, no
+// activation, out not written): with x := dGate, then dUp, and the two
+// halves := the two column halves of Wgᵀ, then Wuᵀ,
+// aux = dX = dGate·Wgᵀ + dUp·Wuᵀ ([M, 2N], N = K_model / 2), rounded once.
+// GLU_EPI_DX writes aux in the input type, GLU_EPI_DX_F32 in f32.
+#define GLU_EPI_DX 6
+#define GLU_EPI_DX_F32 7
 
 struct GluTrainParams {
   const void* d_out;   // [M,N] for GLU_EPI_DGU, else null

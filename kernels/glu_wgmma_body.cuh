@@ -71,14 +71,21 @@ __device__ __forceinline__ void wg_for_each_pair(uint32_t warp, uint32_t lane, i
 // `tm_out` (staged epilogues): out [M, N], box {64, 64}, 128B swizzle.
 // `tm_aux` (GLU_EPI_OUT_PRE_TMA, GLU_EPI_DGU_TMA): aux viewed as [M][2][N]
 // (dims {N, 2, M}), box {64, 1, 64}, 128B swizzle.
+// `tm_x2`, `tm_g2`, `tm_u2` (GLU_EPI_DX, GLU_EPI_DX_F32 only): the second
+// K segment's maps; the tile loop runs k_tiles over the first triple, then
+// k_tiles over the second, into the same accumulators.
 template <typename T, int LAYOUT, int ACT, int EPI>
 __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, const CUtensorMap* tm_g,
                                                      const CUtensorMap* tm_u, const CUtensorMap* tm_out,
                                                      const CUtensorMap* tm_aux, const GluParams& p,
-                                                     const GluTrainParams& tp) {
+                                                     const GluTrainParams& tp,
+                                                     const CUtensorMap* tm_x2 = nullptr,
+                                                     const CUtensorMap* tm_g2 = nullptr,
+                                                     const CUtensorMap* tm_u2 = nullptr) {
 #if GLU_HOPPER
   constexpr bool kStaged =
       EPI == GLU_EPI_OUT_TMA || EPI == GLU_EPI_OUT_PRE_TMA || EPI == GLU_EPI_DGU_TMA;
+  constexpr bool kDual = EPI == GLU_EPI_DX || EPI == GLU_EPI_DX_F32;
   extern __shared__ __align__(1024) unsigned char glu_wg_smem[];
   // Dynamic smem is only guaranteed 16-byte aligned: align the ring to 1024.
   const uint32_t raw = smem_u32(glu_wg_smem);
@@ -95,6 +102,8 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
   const int64_t m_tiles = (M + kWgBM - 1) / kWgBM, n_tiles = (N + kWgBN - 1) / kWgBN;
   const int64_t num_tiles = m_tiles * n_tiles;
   const int k_tiles = (int)((K + kWgBK - 1) / kWgBK);
+  // k-tiles per output tile: both segments for the dX epilogues.
+  const int k_total = kDual ? 2 * k_tiles : k_tiles;
 
   const int tid = threadIdx.x;
   const int wg = tid / 128;
@@ -119,26 +128,36 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
       tma_prefetch_desc(tm_x);
       tma_prefetch_desc(tm_g);
       tma_prefetch_desc(tm_u);
+      if (kDual) {
+        tma_prefetch_desc(tm_x2);
+        tma_prefetch_desc(tm_g2);
+        tma_prefetch_desc(tm_u2);
+      }
       int it = 0;
       for (int64_t t = blockIdx.x; t < num_tiles; t += gridDim.x) {
         const GluTile tile = glu_tile_of(t, m_tiles, n_tiles);
         const int32_t m0 = (int32_t)(tile.m * kWgBM), n0 = (int32_t)(tile.n * kWgBN);
-        for (int kt = 0; kt < k_tiles; ++kt, ++it) {
+        for (int kt = 0; kt < k_total; ++kt, ++it) {
           const int s = it % kWgStages;
           const int round = it / kWgStages;
           // Wait until the consumers released this stage's previous use.
           if (round > 0) mbar_wait(empty_bar(s), (uint32_t)(round - 1) & 1u);
           mbar_arrive_expect_tx(full_bar(s), kWgStageBytes);
-          const int32_t k0 = kt * kWgBK;
-          tma_load_2d(stage_a(s), tm_x, full_bar(s), k0, m0);
+          // The second K segment (dX only) restarts k at 0 on its own maps.
+          const bool seg2 = kDual && kt >= k_tiles;
+          const CUtensorMap* mx = seg2 ? tm_x2 : tm_x;
+          const CUtensorMap* mg = seg2 ? tm_g2 : tm_g;
+          const CUtensorMap* mu = seg2 ? tm_u2 : tm_u;
+          const int32_t k0 = (seg2 ? kt - k_tiles : kt) * kWgBK;
+          tma_load_2d(stage_a(s), mx, full_bar(s), k0, m0);
           if (LAYOUT == GLU_LAYOUT_NK) {  // boxes {64 k, 128 n}
-            tma_load_2d(stage_b(s), tm_g, full_bar(s), k0, n0);
-            tma_load_2d(stage_b(s) + kWgBHalfBytes, tm_u, full_bar(s), k0, n0);
+            tma_load_2d(stage_b(s), mg, full_bar(s), k0, n0);
+            tma_load_2d(stage_b(s) + kWgBHalfBytes, mu, full_bar(s), k0, n0);
           } else {  // KN: boxes {64 n, 64 k}, two per weight
-            tma_load_2d(stage_b(s), tm_g, full_bar(s), n0, k0);
-            tma_load_2d(stage_b(s) + kWgKnBoxBytes, tm_g, full_bar(s), n0 + 64, k0);
-            tma_load_2d(stage_b(s) + 2 * kWgKnBoxBytes, tm_u, full_bar(s), n0, k0);
-            tma_load_2d(stage_b(s) + 3 * kWgKnBoxBytes, tm_u, full_bar(s), n0 + 64, k0);
+            tma_load_2d(stage_b(s), mg, full_bar(s), n0, k0);
+            tma_load_2d(stage_b(s) + kWgKnBoxBytes, mg, full_bar(s), n0 + 64, k0);
+            tma_load_2d(stage_b(s) + 2 * kWgKnBoxBytes, mu, full_bar(s), n0, k0);
+            tma_load_2d(stage_b(s) + 3 * kWgKnBoxBytes, mu, full_bar(s), n0 + 64, k0);
           }
         }
       }
@@ -166,7 +185,7 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
 #pragma unroll
       for (int i = 0; i < kWgAccRegs; ++i) acc[i] = 0.0f;
 
-      for (int kt = 0; kt < k_tiles; ++kt, ++it) {
+      for (int kt = 0; kt < k_total; ++kt, ++it) {
         const int s = it % kWgStages;
         mbar_wait(full_bar(s), (uint32_t)(it / kWgStages) & 1u);
         const uint32_t a = stage_a(s) + (uint32_t)cw * (64u * 128u);
@@ -316,6 +335,16 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
             T* a = aux + row * ld_aux + col;
             *reinterpret_cast<uint32_t*>(a) = f32_to_bits16<T>(g0) | (f32_to_bits16<T>(g1) << 16);
             *reinterpret_cast<uint32_t*>(a + N) = f32_to_bits16<T>(u0) | (f32_to_bits16<T>(u1) << 16);
+          }
+          if (EPI == GLU_EPI_DX) {  // no bias: g, u are the raw accumulators
+            T* a = aux + row * ld_aux + col;
+            *reinterpret_cast<uint32_t*>(a) = f32_to_bits16<T>(g0) | (f32_to_bits16<T>(g1) << 16);
+            *reinterpret_cast<uint32_t*>(a + N) = f32_to_bits16<T>(u0) | (f32_to_bits16<T>(u1) << 16);
+          }
+          if (EPI == GLU_EPI_DX_F32) {  // 8-byte stores: col, N, ld_aux even, aux 8-byte aligned
+            float* a = static_cast<float*>(tp.aux) + row * ld_aux + col;
+            *reinterpret_cast<float2*>(a) = make_float2(g0, g1);
+            *reinterpret_cast<float2*>(a + N) = make_float2(u0, u1);
           }
           if (EPI == GLU_EPI_DGU) {
             // As glu_bwd (accurate activation and derivative), from the f32

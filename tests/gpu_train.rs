@@ -319,6 +319,10 @@ fn gpu_backward_matches_cpu_backward() {
         // Tails of every tile of the Hopper kernel's training variants
         // (128 x 128 x 64): M, N and K all one step past a multiple.
         (300, 200, 264),
+        // K a multiple of 16, so dX runs on the Hopper kernel too
+        // (fused_glu_wgmma_dx*): tails in M, in each output half (K/2 = 104)
+        // and in both contraction segments (N = 264).
+        (300, 208, 264),
     ];
     let mut fails = Vec::new();
     let mut count = 0;
@@ -367,7 +371,12 @@ fn staged_training_kernels_match_cpu_backward() {
     g.set_training_kernels(TrainingKernels::FusedStaged);
     let mut rng = Rng::fresh("staged_training");
     let mut fails = Vec::new();
-    for shape in [(33, 64, 72), (129, 72, 136), (300, 200, 264)] {
+    for shape in [
+        (33, 64, 72),
+        (129, 72, 136),
+        (300, 200, 264),
+        (300, 208, 264),
+    ] {
         for form in [Form::Kn, Form::Nk, Form::Concat] {
             for (j, act) in Activation::ALL.into_iter().enumerate() {
                 let bias = j % 2 == 0;
@@ -393,6 +402,40 @@ fn staged_training_kernels_match_cpu_backward() {
                         4e-3,
                     ));
                 }
+            }
+        }
+    }
+    assert_no_failures(&fails);
+}
+
+/// More output tiles than SMs, so that each CTA of the persistent training
+/// kernels walks several tiles: the staging tile's reuse, the mbarrier
+/// phases carried across tiles and the producer running ahead into the
+/// next tile. (1536, 64, 1536): 144 forward / gradient-stage tiles;
+/// (2200, 2048, 64): 144 tiles of the dX kernel.
+#[test]
+fn fused_training_kernels_on_many_tiles() {
+    let Some(shared) = gpu() else { return };
+    let g = CudaGlu::with_stream(shared.context().new_stream().unwrap()).unwrap();
+    let mut rng = Rng::fresh("fused_training_many_tiles");
+    let mut fails = Vec::new();
+    for (kernels, form) in [
+        (TrainingKernels::Fused, Form::Nk),
+        (TrainingKernels::FusedStaged, Form::Kn),
+    ] {
+        g.set_training_kernels(kernels);
+        for shape in [(1536, 64, 1536), (2200, 2048, 64)] {
+            for mode in [SaveMode::PreActivations, SaveMode::Recompute] {
+                fails.extend(check::<bf16>(
+                    &g,
+                    &mut rng,
+                    shape,
+                    form,
+                    (true, false),
+                    Activation::Silu,
+                    mode,
+                    2e-2,
+                ));
             }
         }
     }

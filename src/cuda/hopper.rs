@@ -18,7 +18,9 @@
 
 use super::CudaGlu;
 use super::forward::is_aligned16;
-use super::params::{EPI_DGU, EPI_DGU_TMA, EPI_OUT_PRE, GluParams, GluTrainParams};
+use super::params::{
+    EPI_DGU, EPI_DGU_TMA, EPI_DX, EPI_DX_F32, EPI_OUT_PRE, GluParams, GluTrainParams,
+};
 use crate::error::{GluError, Result};
 use crate::types::{DType, WeightLayout};
 use cudarc::driver::sys;
@@ -128,13 +130,70 @@ fn encode_map(
     box_rows: u32,
     dtype: DType,
 ) -> Result<TensorMap> {
+    encode_map_ld(ptr, rows, inner, inner, box_rows, dtype)
+}
+
+/// [`encode_map`] of a `[rows, inner]` block inside a row-major matrix
+/// whose rows are `ld` elements apart (`ld ≥ inner`, `ld · size` a
+/// multiple of 16 bytes).
+fn encode_map_ld(
+    ptr: u64,
+    rows: usize,
+    inner: usize,
+    ld: usize,
+    box_rows: u32,
+    dtype: DType,
+) -> Result<TensorMap> {
     encode_map_nd(
         ptr,
         &[inner as u64, rows as u64],
-        &[(inner * dtype.size()) as u64],
+        &[(ld * dtype.size()) as u64],
         &[64, box_rows],
         dtype,
     )
+}
+
+/// The other weight layout: the dX kernel reads Wᵀ, so NK storage is its
+/// KN operand and KN storage its NK operand.
+fn flip(layout: WeightLayout) -> WeightLayout {
+    match layout {
+        WeightLayout::NK => WeightLayout::KN,
+        WeightLayout::KN => WeightLayout::NK,
+    }
+}
+
+/// Where the backward's dX kernel reads and writes (device addresses):
+/// `dx[M, K] = dG · Wgᵀ + dU · Wuᵀ`, with `dgu = [dG | dU]` (`[M, 2N]`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DxProblem {
+    pub m: usize,
+    /// The model's N (the contraction length of each segment).
+    pub n: usize,
+    /// The model's K (dX's row length; a multiple of 16).
+    pub k: usize,
+    pub dgu: u64,
+    pub w_gate: u64,
+    pub w_up: u64,
+    /// The weights' layout (the kernel runs the other one).
+    pub layout: WeightLayout,
+    pub dx: u64,
+    /// dX is f32 (else the input type).
+    pub dx_f32: bool,
+}
+
+/// Whether [`CudaGlu::launch_wgmma_dx`] takes this problem: the Hopper kernel
+/// can run `[M, N] · [N, K/2]` twice over (cc 9.0, bf16/f16, K a multiple of
+/// 16 so that each output half starts 16-byte aligned, N a multiple of 8),
+/// with 16-byte aligned dG|dU and weights.
+pub(crate) fn wgmma_dx_eligible(
+    cc: (i32, i32),
+    k: usize,
+    n: usize,
+    dtype: DType,
+    layout: WeightLayout,
+    aligned: bool,
+) -> bool {
+    k % 16 == 0 && k > 0 && wgmma_eligible(cc, n, k / 2, dtype, flip(layout), aligned)
 }
 
 /// The pre-activations `[M, 2N]` of the training kernels viewed as
@@ -206,6 +265,119 @@ fn encode_map_nd(
 }
 
 impl CudaGlu {
+    /// Launches `fused_glu_wgmma_dx{,32}_{nk,kn}_{bf16,f16}`: the backward's
+    /// `dx = dG · Wgᵀ + dU · Wuᵀ` in one pass of the Hopper tile loop (two K
+    /// segments of length N into one accumulator tile, rounded once), the
+    /// output's two column halves taken as the kernel's "gate" and "up"
+    /// tiles.
+    ///
+    /// The caller has sized dgu as `[m, 2n]`, both weights as `[k·n]` in
+    /// `layout` and dx as `[m, k]` (f32 if `dx_f32`, else `dtype`); this
+    /// function checks the rest the launch's soundness depends on.
+    pub(crate) fn launch_wgmma_dx(&self, d: &DxProblem, dtype: DType) -> Result<()> {
+        let (m, n, k) = (d.m, d.n, d.k);
+        let aligned = is_aligned16(&[d.dgu, d.w_gate, d.w_up]);
+        if !wgmma_dx_eligible(self.cc, k, n, dtype, d.layout, aligned) {
+            return Err(GluError::Unsupported {
+                what: format!(
+                    "the Hopper dX kernel needs cc 9.0 (have {}.{}), bf16/f16, K a multiple \
+                     of 16, N of 8 and 16-byte aligned buffers (K={k}, N={n})",
+                    self.cc.0, self.cc.1
+                ),
+                dtype,
+                layout: d.layout,
+            });
+        }
+        let dx_align = if d.dx_f32 { 8 } else { 4 };
+        if d.dx == 0 || d.dx % dx_align != 0 {
+            return Err(GluError::Misaligned {
+                what: "dx (Hopper dX kernel)",
+                required: dx_align as usize,
+                value: d.dx as usize,
+            });
+        }
+        let limit = (i32::MAX as usize) - WG_BM;
+        if m > limit || 2 * n > limit || k > limit {
+            return Err(GluError::Overflow {
+                what: "M, 2N, K of the Hopper dX kernel",
+                dims: vec![m, 2 * n, k],
+                limit: "2^31 - 129 (TMA coordinates)",
+            });
+        }
+        if m == 0 {
+            return Ok(());
+        }
+        let es = dtype.size() as u64;
+        let h = k / 2;
+        // Segment maps: A = dG or dU ([m, n] inside dgu, rows 2n apart).
+        let x1 = encode_map_ld(d.dgu, m, n, 2 * n, WG_BM as u32, dtype)?;
+        let x2 = encode_map_ld(d.dgu + n as u64 * es, m, n, 2 * n, WG_BM as u32, dtype)?;
+        // B = the two column halves of Wᵀ ([n, k]): for NK storage ([n, k],
+        // contraction along rows) the kernel's KN form, [n rows, h columns]
+        // with rows k apart; for KN storage ([k, n]) its NK form, [h rows,
+        // n columns], contiguous, the second half h rows further.
+        let halves = |w: u64| -> Result<(TensorMap, TensorMap)> {
+            Ok(match d.layout {
+                WeightLayout::NK => (
+                    encode_map_ld(w, n, h, k, WG_BK as u32, dtype)?,
+                    encode_map_ld(w + h as u64 * es, n, h, k, WG_BK as u32, dtype)?,
+                ),
+                WeightLayout::KN => (
+                    encode_map(w, h, n, WG_BN as u32, dtype)?,
+                    encode_map(w + (h * n) as u64 * es, h, n, WG_BN as u32, dtype)?,
+                ),
+            })
+        };
+        let (g1, u1) = halves(d.w_gate)?;
+        let (g2, u2) = halves(d.w_up)?;
+        let lay = match flip(d.layout) {
+            WeightLayout::NK => "nk",
+            WeightLayout::KN => "kn",
+        };
+        let ty = if dtype == DType::BF16 { "bf16" } else { "f16" };
+        let kind = if d.dx_f32 { "dx32" } else { "dx" };
+        let name = format!("fused_glu_wgmma_{kind}_{lay}_{ty}");
+        let f = self.function_with_smem("fused_glu_wgmma_train", &name, WG_SMEM_BYTES)?;
+        let p = GluParams::new(
+            [d.dgu, 0, 0, 0, 0, 0],
+            (m, h, n),
+            flip(d.layout),
+            crate::Activation::Identity,
+        );
+        let t = GluTrainParams {
+            d_out: std::ptr::null(),
+            aux: d.dx as *mut c_void,
+            ld_aux: k as i64,
+            epi: if d.dx_f32 { EPI_DX_F32 } else { EPI_DX },
+            reserved: 0,
+        };
+        let cfg = LaunchConfig {
+            grid_dim: (wgmma_grid(m, h, self.sm_count) as u32, 1, 1),
+            block_dim: (WG_THREADS, 1, 1),
+            shared_mem_bytes: WG_SMEM_BYTES,
+        };
+        // SAFETY: the kernel signature is (CUtensorMap x6, GluParams,
+        // GluTrainParams), exactly the arguments pushed. Each map describes a
+        // block of a caller-sized buffer: dG and dU are [m, n] inside dgu
+        // [m, 2n]; the weight maps cover [n, k] (NK) or [k, n] (KN) of
+        // w_gate / w_up, split into two column (NK) or row (KN) halves of
+        // k / 2; TMA never reads outside a map and zero-fills its tails. The
+        // kernel writes dx [m, k] only (rows < m, columns < k / 2 of each
+        // half, 4- or 8-byte stores at even columns of an aligned dx, ld k).
+        // Eligibility (cc 9.0 for the sm_90a image, bf16/f16, K % 16, N % 8,
+        // 16-byte aligned dgu / weights, int32 coordinates) was checked
+        // above, the dynamic shared memory limit was raised by
+        // `function_with_smem`, and the caller keeps every buffer alive until
+        // the launch has been recorded on this stream.
+        unsafe {
+            let mut b = self.stream.launch_builder(&f);
+            b.arg(&x1).arg(&g1).arg(&u1).arg(&x2).arg(&g2).arg(&u2);
+            b.arg(&p).arg(&t);
+            b.launch(cfg)
+        }?;
+        Ok(())
+    }
+
     /// Launches `fused_glu_wgmma_{nk,kn}_{bf16,f16}` on `p`.
     ///
     /// The caller has validated `p` against its buffers (lengths for
@@ -370,7 +542,7 @@ impl CudaGlu {
         };
         let tmap_aux = match epi {
             Epilogue::TrainPreStaged(aux) => {
-                if aux % 16 != 0 {
+                if aux == 0 || aux % 16 != 0 {
                     return Err(GluError::Misaligned {
                         what: "pre-activation buffer (TMA store)",
                         required: 16,
@@ -456,6 +628,31 @@ mod tests {
         assert_eq!(get("kWgBK"), WG_BK);
         assert_eq!(get("kWgStages"), WG_STAGES);
         assert_eq!(get("kWgThreads"), WG_THREADS as usize);
+    }
+
+    #[test]
+    fn dx_eligibility() {
+        let ok = |k, n, d, l, a| wgmma_dx_eligible((9, 0), k, n, d, l, a);
+        for l in [WeightLayout::NK, WeightLayout::KN] {
+            assert!(ok(4096, 11008, DType::BF16, l, true));
+            assert!(ok(16, 8, DType::F16, l, true));
+            // K/2 must be a multiple of 8: each output half starts 16-byte aligned.
+            assert!(!ok(4104, 11008, DType::BF16, l, true));
+            assert!(!ok(0, 11008, DType::BF16, l, true));
+            assert!(!ok(4096, 11004, DType::BF16, l, true));
+            assert!(!ok(4096, 11008, DType::F32, l, true));
+            assert!(!ok(4096, 11008, DType::BF16, l, false));
+        }
+        assert!(!wgmma_dx_eligible(
+            (8, 0),
+            4096,
+            11008,
+            DType::BF16,
+            WeightLayout::NK,
+            true
+        ));
+        assert_eq!(flip(WeightLayout::NK), WeightLayout::KN);
+        assert_eq!(flip(WeightLayout::KN), WeightLayout::NK);
     }
 
     #[test]

@@ -82,6 +82,11 @@ pub const EPI_OUT_PRE_TMA: i32 = 4;
 /// `GLU_EPI_DGU_TMA`: [`EPI_DGU`], staged: d_out loaded into shared memory,
 /// dGate and dUp stored with TMA.
 pub const EPI_DGU_TMA: i32 = 5;
+/// `GLU_EPI_DX`: the backward's dX, two K segments into one tile, written
+/// in the input type (`fused_glu_wgmma_dx_*`).
+pub const EPI_DX: i32 = 6;
+/// `GLU_EPI_DX_F32`: [`EPI_DX`] written as f32 (`fused_glu_wgmma_dx32_*`).
+pub const EPI_DX_F32: i32 = 7;
 
 /// Mirror of `struct GluTrainParams`: the extra argument of the Hopper
 /// kernel's training variants (`fused_glu_wgmma_{pre,dgu}_*`).
@@ -222,6 +227,8 @@ mod tests {
             ("GLU_EPI_DGU", EPI_DGU),
             ("GLU_EPI_OUT_PRE_TMA", EPI_OUT_PRE_TMA),
             ("GLU_EPI_DGU_TMA", EPI_DGU_TMA),
+            ("GLU_EPI_DX", EPI_DX),
+            ("GLU_EPI_DX_F32", EPI_DX_F32),
         ] {
             assert_eq!(get(name), code as usize, "{name}");
         }

@@ -32,7 +32,7 @@ use super::blas::Operand;
 use super::elementwise::EltOp;
 use super::forward::SKINNY_AUTO_MAX_M;
 use super::forward::{is_aligned16, opt_ptr};
-use super::hopper::{Epilogue, wgmma_eligible};
+use super::hopper::{DxProblem, Epilogue, wgmma_dx_eligible, wgmma_eligible};
 use super::params::{
     EPI_DGU, EPI_DGU_TMA, EPI_OUT_PRE, EPI_OUT_PRE_TMA, GluEltParams, GluParams, GluTrainParams,
 };
@@ -392,6 +392,23 @@ impl CudaGlu {
         ];
         ptrs.extend(out);
         wgmma_eligible(self.cc, w.k, w.n, T::DTYPE, w.layout, is_aligned16(&ptrs))
+    }
+
+    /// Whether the backward's dX runs on the Hopper kernel
+    /// ([`CudaGlu::launch_wgmma_dx`]): the fused training kernels are chosen,
+    /// M > 32 as for the forward, and [`wgmma_dx_eligible`] holds for the
+    /// gate gradient buffer at `dgu` and the weights (K a multiple of 16).
+    fn wgmma_dx_ok<T: CudaElement>(&self, dgu: u64, m: usize, w: &DeviceGluWeights<'_, T>) -> bool {
+        let fused = matches!(
+            self.training_kernels(),
+            TrainingKernels::Fused | TrainingKernels::FusedStaged
+        );
+        if !fused || m <= SKINNY_AUTO_MAX_M {
+            return false;
+        }
+        let s = &self.stream;
+        let ptrs = [dgu, w.gate.device_ptr(s).0, w.up.device_ptr(s).0];
+        wgmma_dx_eligible(self.cc, w.k, w.n, T::DTYPE, w.layout, is_aligned16(&ptrs))
     }
 
     /// One launch of `fused_glu_wgmma_{pre,dgu,prestaged,dgustaged}_*`: `aux`
@@ -803,14 +820,36 @@ impl CudaGlu {
                 grads.d_b_up.as_mut(),
             ),
         ];
-        // dX = [dG | dU] · [Wg | Wu]ᵀ: with concatenated weights one GEMM over
-        // K = 2N (the [2n, k] storage is exactly [Wg | Wu]ᵀ), else one per
-        // projection, the second accumulating.
-        let dx_one_gemm = self.concat_gemms(w);
+        // dX = [dG | dU] · [Wg | Wu]ᵀ. With the fused training kernels on
+        // Hopper: one pass of the fused kernel's tile loop over both
+        // projections (any weight form, rounded once). Else with
+        // concatenated weights one GEMM over K = 2N (the [2n, k] storage is
+        // exactly [Wg | Wu]ᵀ), else one per projection, the second
+        // accumulating.
+        let dx_fused = self.wgmma_dx_ok(gp, m, w);
+        if dx_fused {
+            let (wg, _gwg) = w.gate.device_ptr(s);
+            let (wu, _gwu) = w.up.device_ptr(s);
+            let dp = DxProblem {
+                m,
+                n,
+                k,
+                dgu: gp,
+                w_gate: wg,
+                w_up: wu,
+                layout: w.layout,
+                dx: dxp,
+                dx_f32: gd == DType::F32,
+            };
+            // gd is d or f32 (checked above); dgu [m, 2n], weights [k*n]
+            // each and dx [m, k] of gd were sized above.
+            self.launch_wgmma_dx(&dp, d)?;
+        }
+        let dx_one_gemm = !dx_fused && self.concat_gemms(w);
         // Two dX GEMMs into 16-bit gradients would round the first product
         // and again the sum: they accumulate into an f32 temporary instead,
         // narrowed once at the end (as the CPU path and the one-GEMM case).
-        let mut dx_f32 = if !dx_one_gemm && gd != DType::F32 {
+        let mut dx_f32 = if !dx_fused && !dx_one_gemm && gd != DType::F32 {
             // SAFETY: the first dX GEMM below (beta 0) writes all [m, k].
             Some(unsafe { s.alloc::<f32>(m * k) }?)
         } else {
@@ -895,7 +934,7 @@ impl CudaGlu {
             // (x [m,k], dh [m,n] with ld 2n inside dgu, weights and their
             // gradients [k*n] in the weights' layout, biases/ones [n]/[m]).
             unsafe {
-                if !dx_one_gemm {
+                if !dx_fused && !dx_one_gemm {
                     self.gemm_rm(
                         (m, k, n),
                         dh_op(false),
