@@ -133,7 +133,7 @@ for fam in fused_glu_wgmma fused_glu_wgmma_train fused_glu_wgmma_staged; do
     kernels_of_fam="fused_glu_wgmma_staged_nk_bf16 fused_glu_wgmma_staged_nk_f16 fused_glu_wgmma_staged_kn_bf16 fused_glu_wgmma_staged_kn_f16"
   else
     kernels_of_fam=""
-    for e in pre dgu prestaged dgustaged; do for l in nk kn; do for t in bf16 f16; do
+    for e in pre dgu prestaged dgustaged dx dx32; do for l in nk kn; do for t in bf16 f16; do
       kernels_of_fam="$kernels_of_fam fused_glu_wgmma_${e}_${l}_${t}"
     done; done; done
   fi
