@@ -106,3 +106,27 @@ GLU_WGMMA_DX_KERNEL(fused_glu_wgmma_dx32_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK, 
 GLU_WGMMA_DX_KERNEL(fused_glu_wgmma_dx32_nk_f16, __half, GLU_LAYOUT_NK, GLU_EPI_DX_F32)
 GLU_WGMMA_DX_KERNEL(fused_glu_wgmma_dx32_kn_bf16, __nv_bfloat16, GLU_LAYOUT_KN, GLU_EPI_DX_F32)
 GLU_WGMMA_DX_KERNEL(fused_glu_wgmma_dx32_kn_f16, __half, GLU_LAYOUT_KN, GLU_EPI_DX_F32)
+
+// Weight gradients of the backward (GLU_EPI_DW / GLU_EPI_DW_F32,
+// glu_params.cuh): C = Aᵀ·B over the batch rows, A read M-major from tmap_x
+// ([batch, rows of C] row-major), the two 128-column halves of a tile from
+// tmap_wg and tmap_wu (KN form: [batch, columns]); the tile goes to the
+// destinations of `go` (two row segments x two halves), stored or added.
+// The Rust side (src/cuda/hopper.rs, launch_wgmma_dw) uses it as
+//   NK weights: rows = [dG | dU]ᵀ (2N), halves = x[:, :K/2], x[:, K/2:],
+//               segment 0 -> dWg, segment 1 -> dWu (row split N);
+//   KN weights: rows = xᵀ (K), halves = dG, dU -> dWg, dWu.
+#define GLU_WGMMA_DW_KERNEL(NAME, T, EPI)                                                          \
+  extern "C" __global__ void __launch_bounds__(kWgThreads, 1)                                     \
+      NAME(const __grid_constant__ CUtensorMap tmap_x, const __grid_constant__ CUtensorMap tmap_wg, \
+           const __grid_constant__ CUtensorMap tmap_wu, GluParams p,                \
+           const __grid_constant__ GluGemmOut go) {              \
+    const GluTrainParams none{};                                                                   \
+    fused_glu_wgmma_body<T, GLU_LAYOUT_KN, GLU_ACT_IDENTITY, EPI>(                                 \
+        &tmap_x, &tmap_wg, &tmap_wu, nullptr, nullptr, p, none, nullptr, nullptr, nullptr, &go);   \
+  }
+
+GLU_WGMMA_DW_KERNEL(fused_glu_wgmma_dw_bf16, __nv_bfloat16, GLU_EPI_DW)
+GLU_WGMMA_DW_KERNEL(fused_glu_wgmma_dw_f16, __half, GLU_EPI_DW)
+GLU_WGMMA_DW_KERNEL(fused_glu_wgmma_dw32_bf16, __nv_bfloat16, GLU_EPI_DW_F32)
+GLU_WGMMA_DW_KERNEL(fused_glu_wgmma_dw32_f16, __half, GLU_EPI_DW_F32)

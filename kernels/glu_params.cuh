@@ -96,12 +96,30 @@ struct GluParams {
 // GLU_EPI_DX writes aux in the input type, GLU_EPI_DX_F32 in f32.
 #define GLU_EPI_DX 6
 #define GLU_EPI_DX_F32 7
+// The backward's weight gradients on the same tile loop
+// (fused_glu_wgmma_dw{,32}_*): A is read M-major (transposed) from a
+// [contraction, M'] matrix, B as KN from two maps; tile row r (< p.m),
+// column c (< p.n) of half h (0 gate, 1 up) goes to
+//   dst = GluGemmOut.ptr[2 * (r >= split) + h] + (r - split * (r >= split)) * ld + c,
+// written (accumulate = 0) or added to (accumulate = 1; one rounding of the
+// f32 sum), in the input type (GLU_EPI_DW) or f32 (GLU_EPI_DW_F32).
+#define GLU_EPI_DW 8
+#define GLU_EPI_DW_F32 9
 
 struct GluTrainParams {
   const void* d_out;   // [M,N] for GLU_EPI_DGU, else null
   void* aux;           // [M, ld_aux]
   int64_t ld_aux;      // elements
   int32_t epi;         // GLU_EPI_OUT_PRE or GLU_EPI_DGU
+  int32_t reserved;    // must be 0
+};
+
+// Destinations of GLU_EPI_DW / GLU_EPI_DW_F32 (see above).
+struct GluGemmOut {
+  void* ptr[4];        // [row segment 0: gate half, up half; row segment 1: gate, up]
+  int64_t ld;          // elements
+  int64_t split;       // first row of segment 1 (>= p.m: one segment)
+  int32_t accumulate;  // 0: store, 1: add to the destination
   int32_t reserved;    // must be 0
 };
 
@@ -155,4 +173,8 @@ static_assert(offsetof(GluEltParams, ld_out1) == 104, "GluEltParams layout");
 static_assert(offsetof(GluEltParams, act) == 112, "GluEltParams layout");
 static_assert(offsetof(GluEltParams, beta) == 116, "GluEltParams layout");
 static_assert(sizeof(GluEltParams) == 120, "GluEltParams layout");
+static_assert(offsetof(GluGemmOut, ld) == 32, "GluGemmOut layout");
+static_assert(offsetof(GluGemmOut, split) == 40, "GluGemmOut layout");
+static_assert(offsetof(GluGemmOut, accumulate) == 48, "GluGemmOut layout");
+static_assert(sizeof(GluGemmOut) == 56, "GluGemmOut layout");
 #endif

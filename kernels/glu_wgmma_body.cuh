@@ -81,8 +81,14 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
                                                      const GluTrainParams& tp,
                                                      const CUtensorMap* tm_x2 = nullptr,
                                                      const CUtensorMap* tm_g2 = nullptr,
-                                                     const CUtensorMap* tm_u2 = nullptr) {
+                                                     const CUtensorMap* tm_u2 = nullptr,
+                                                     const GluGemmOut* gout = nullptr) {
 #if GLU_HOPPER
+  // GLU_EPI_DW*: A is read M-major (tm_x is a [contraction, M] matrix, two
+  // boxes {64 rows of the tile, 64 k} per stage, the consumers' 64-row
+  // halves one box each), B must be KN.
+  constexpr bool kTransA = EPI == GLU_EPI_DW || EPI == GLU_EPI_DW_F32;
+  static_assert(!kTransA || LAYOUT == GLU_LAYOUT_KN, "the weight-gradient kernel reads B as KN");
   constexpr bool kStaged =
       EPI == GLU_EPI_OUT_TMA || EPI == GLU_EPI_OUT_PRE_TMA || EPI == GLU_EPI_DGU_TMA;
   constexpr bool kDual = EPI == GLU_EPI_DX || EPI == GLU_EPI_DX_F32;
@@ -149,7 +155,12 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
           const CUtensorMap* mg = seg2 ? tm_g2 : tm_g;
           const CUtensorMap* mu = seg2 ? tm_u2 : tm_u;
           const int32_t k0 = (seg2 ? kt - k_tiles : kt) * kWgBK;
-          tma_load_2d(stage_a(s), mx, full_bar(s), k0, m0);
+          if (kTransA) {  // boxes {64 m, 64 k}: tile rows m0.., m0 + 64..
+            tma_load_2d(stage_a(s), mx, full_bar(s), m0, k0);
+            tma_load_2d(stage_a(s) + kWgKnBoxBytes, mx, full_bar(s), m0 + 64, k0);
+          } else {
+            tma_load_2d(stage_a(s), mx, full_bar(s), k0, m0);
+          }
           if (LAYOUT == GLU_LAYOUT_NK) {  // boxes {64 k, 128 n}
             tma_load_2d(stage_b(s), mg, full_bar(s), k0, n0);
             tma_load_2d(stage_b(s) + kWgBHalfBytes, mu, full_bar(s), k0, n0);
@@ -193,7 +204,9 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
         wgmma_fence();
 #pragma unroll
         for (uint32_t kk = 0; kk < kWgBK / 16; ++kk)
-          if (LAYOUT == GLU_LAYOUT_NK)
+          if (kTransA)  // this consumer's box: 64 rows (M-major) x 64 k, as a KN box
+            wgmma_m64n256k16<T, 1, 1>(acc, glu_wgmma_desc_mn_k(a, kk), glu_wgmma_desc_mn_k(b, kk));
+          else if (LAYOUT == GLU_LAYOUT_NK)
             wgmma_m64n256k16<T, 0>(acc, glu_wgmma_desc_k(a, kk), glu_wgmma_desc_k(b, kk));
           else
             wgmma_m64n256k16<T, 1>(acc, glu_wgmma_desc_k(a, kk), glu_wgmma_desc_mn_k(b, kk));
@@ -335,6 +348,34 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
             T* a = aux + row * ld_aux + col;
             *reinterpret_cast<uint32_t*>(a) = f32_to_bits16<T>(g0) | (f32_to_bits16<T>(g1) << 16);
             *reinterpret_cast<uint32_t*>(a + N) = f32_to_bits16<T>(u0) | (f32_to_bits16<T>(u1) << 16);
+          }
+          if (kTransA) {  // no bias: g, u are the raw accumulators
+            const bool seg = row >= gout->split;
+            const int64_t off = (row - (seg ? gout->split : 0)) * gout->ld + col;
+#pragma unroll
+            for (int hh = 0; hh < 2; ++hh) {
+              const float v0 = hh == 0 ? g0 : u0, v1 = hh == 0 ? g1 : u1;
+              void* base = seg ? gout->ptr[2 + hh] : gout->ptr[hh];
+              if (EPI == GLU_EPI_DW_F32) {
+                float2* d = reinterpret_cast<float2*>(static_cast<float*>(base) + off);
+                float2 o = make_float2(v0, v1);
+                if (gout->accumulate) {
+                  const float2 old = *d;
+                  o.x += old.x;
+                  o.y += old.y;
+                }
+                *d = o;
+              } else {
+                uint32_t* d = reinterpret_cast<uint32_t*>(static_cast<T*>(base) + off);
+                float a0 = v0, a1 = v1;
+                if (gout->accumulate) {
+                  const uint32_t old = *d;
+                  a0 += bits16_to_f32<T>(old & 0xffffu);
+                  a1 += bits16_to_f32<T>(old >> 16);
+                }
+                *d = f32_to_bits16<T>(a0) | (f32_to_bits16<T>(a1) << 16);
+              }
+            }
           }
           if (EPI == GLU_EPI_DX) {  // no bias: g, u are the raw accumulators
             T* a = aux + row * ld_aux + col;

@@ -136,6 +136,7 @@ for fam in fused_glu_wgmma fused_glu_wgmma_train fused_glu_wgmma_staged; do
     for e in pre dgu prestaged dgustaged dx dx32; do for l in nk kn; do for t in bf16 f16; do
       kernels_of_fam="$kernels_of_fam fused_glu_wgmma_${e}_${l}_${t}"
     done; done; done
+    kernels_of_fam="$kernels_of_fam fused_glu_wgmma_dw_bf16 fused_glu_wgmma_dw_f16 fused_glu_wgmma_dw32_bf16 fused_glu_wgmma_dw32_f16"
   fi
   if "$CUOBJDUMP" --dump-sass -arch sm_90a "$wg_fatbin" >"$wg_sass"; then
     for k in $kernels_of_fam; do

@@ -319,9 +319,10 @@ fn gpu_backward_matches_cpu_backward() {
         // Tails of every tile of the Hopper kernel's training variants
         // (128 x 128 x 64): M, N and K all one step past a multiple.
         (300, 200, 264),
-        // K a multiple of 16, so dX runs on the Hopper kernel too
-        // (fused_glu_wgmma_dx*): tails in M, in each output half (K/2 = 104)
-        // and in both contraction segments (N = 264).
+        // K a multiple of 16, so dX and the NK weight gradients run on the
+        // Hopper kernel too (fused_glu_wgmma_dx*, fused_glu_wgmma_dw*): tails
+        // in M, in each output half (K/2 = 104), in both contraction
+        // segments (N = 264), and the dW row split at N inside a tile.
         (300, 208, 264),
     ];
     let mut fails = Vec::new();
@@ -412,7 +413,10 @@ fn staged_training_kernels_match_cpu_backward() {
 /// kernels walks several tiles: the staging tile's reuse, the mbarrier
 /// phases carried across tiles and the producer running ahead into the
 /// next tile. (1536, 64, 1536): 144 forward / gradient-stage tiles;
-/// (2200, 2048, 64): 144 tiles of the dX kernel.
+/// (2200, 2048, 64): 144 tiles of the dX kernel; (96, 2048, 1160): 152 / 160
+/// tiles of the weight-gradient kernel (NK / KN), its NK row split (at
+/// N = 1160) inside a tile and its contraction over 96 rows one and a half
+/// k-tiles.
 #[test]
 fn fused_training_kernels_on_many_tiles() {
     let Some(shared) = gpu() else { return };
@@ -424,7 +428,7 @@ fn fused_training_kernels_on_many_tiles() {
         (TrainingKernels::FusedStaged, Form::Kn),
     ] {
         g.set_training_kernels(kernels);
-        for shape in [(1536, 64, 1536), (2200, 2048, 64)] {
+        for shape in [(1536, 64, 1536), (2200, 2048, 64), (96, 2048, 1160)] {
             for mode in [SaveMode::PreActivations, SaveMode::Recompute] {
                 fails.extend(check::<bf16>(
                     &g,

@@ -19,7 +19,7 @@
 use super::CudaGlu;
 use super::forward::is_aligned16;
 use super::params::{
-    EPI_DGU, EPI_DGU_TMA, EPI_DX, EPI_DX_F32, EPI_OUT_PRE, GluParams, GluTrainParams,
+    EPI_DGU, EPI_DGU_TMA, EPI_DX, EPI_DX_F32, EPI_OUT_PRE, GluGemmOut, GluParams, GluTrainParams,
 };
 use crate::error::{GluError, Result};
 use crate::types::{DType, WeightLayout};
@@ -264,7 +264,184 @@ fn encode_map_nd(
     Ok(TensorMap(unsafe { map.assume_init() }))
 }
 
+/// Where the backward's weight-gradient kernel reads and writes (device
+/// addresses): `dWg`, `dWu` in the weights' layout from x (`[M, K]`) and
+/// `dgu = [dG | dU]` (`[M, 2N]`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DwProblem {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub x: u64,
+    pub dgu: u64,
+    pub layout: WeightLayout,
+    pub dw_gate: u64,
+    pub dw_up: u64,
+    /// The gradients are f32 (else the input type).
+    pub dw_f32: bool,
+    /// Add to the gradients instead of overwriting them.
+    pub accumulate: bool,
+}
+
+/// Whether [`CudaGlu::launch_wgmma_dw`] takes this problem: cc 9.0,
+/// bf16/f16, N a multiple of 8, K of 8 (KN weights) or 16 (NK weights: the
+/// kernel's two column halves are x's, each starting 16-byte aligned), x
+/// and dG|dU 16-byte aligned.
+pub(crate) fn wgmma_dw_eligible(
+    cc: (i32, i32),
+    k: usize,
+    n: usize,
+    dtype: DType,
+    layout: WeightLayout,
+    aligned: bool,
+) -> bool {
+    let k_step = match layout {
+        WeightLayout::NK => 16,
+        WeightLayout::KN => 8,
+    };
+    cc == (9, 0)
+        && matches!(dtype, DType::BF16 | DType::F16)
+        && k > 0
+        && n > 0
+        && k % k_step == 0
+        && n % 8 == 0
+        && aligned
+}
+
 impl CudaGlu {
+    /// Launches `fused_glu_wgmma_dw{,32}_{bf16,f16}`: both weight gradients
+    /// of the backward in one pass of the Hopper tile loop, contracting over
+    /// the batch rows with the A operand read transposed:
+    /// * NK weights (`[N, K]` each): `[dWg; dWu] = [dG | dU]ᵀ · x`, tile rows
+    ///   over 2N (the first N to dWg, the rest to dWu), the two column halves
+    ///   of a tile from x's two column halves;
+    /// * KN weights (`[K, N]` each): `dWg = xᵀ · dG`, `dWu = xᵀ · dU`, one
+    ///   tile holding matching columns of both (the forward's structure).
+    ///
+    /// Written or (accumulate) added to, with one rounding of the f32 sum.
+    /// The caller has sized x as `[m, k]`, dgu as `[m, 2n]` and both
+    /// gradients as `[k·n]` (f32 if `dw_f32`, else `dtype`); this function
+    /// checks the rest the launch's soundness depends on.
+    pub(crate) fn launch_wgmma_dw(&self, d: &DwProblem, dtype: DType) -> Result<()> {
+        let (m, n, k) = (d.m, d.n, d.k);
+        let aligned = is_aligned16(&[d.x, d.dgu]);
+        if !wgmma_dw_eligible(self.cc, k, n, dtype, d.layout, aligned) {
+            return Err(GluError::Unsupported {
+                what: format!(
+                    "the Hopper weight-gradient kernel needs cc 9.0 (have {}.{}), bf16/f16, \
+                     N a multiple of 8, K of 8 (KN) or 16 (NK) and 16-byte aligned buffers \
+                     (K={k}, N={n})",
+                    self.cc.0, self.cc.1
+                ),
+                dtype,
+                layout: d.layout,
+            });
+        }
+        let gs = if d.dw_f32 { 4u64 } else { dtype.size() as u64 };
+        for ptr in [d.dw_gate, d.dw_up] {
+            if ptr == 0 || ptr % (2 * gs) != 0 {
+                return Err(GluError::Misaligned {
+                    what: "weight gradient (Hopper weight-gradient kernel)",
+                    required: 2 * gs as usize,
+                    value: ptr as usize,
+                });
+            }
+        }
+        let limit = (i32::MAX as usize) - WG_BM;
+        if m > limit || 2 * n > limit || k > limit {
+            return Err(GluError::Overflow {
+                what: "M, 2N, K of the Hopper weight-gradient kernel",
+                dims: vec![m, 2 * n, k],
+                limit: "2^31 - 129 (TMA coordinates)",
+            });
+        }
+        if m == 0 {
+            // Nothing to contract: the gradients are 0 (or unchanged).
+            return Err(GluError::Unsupported {
+                what: "the weight-gradient kernel needs M >= 1".into(),
+                dtype,
+                layout: d.layout,
+            });
+        }
+        let es = dtype.size() as u64;
+        let bk = WG_BK as u32;
+        // (A map, B gate-half map, B up-half map, tile rows, half width,
+        // destinations, ld, row split).
+        let (a, bg, bu, rows, half, ptr, ld, split) = match d.layout {
+            WeightLayout::NK => {
+                let h = k / 2;
+                (
+                    encode_map_ld(d.dgu, m, 2 * n, 2 * n, bk, dtype)?,
+                    encode_map_ld(d.x, m, h, k, bk, dtype)?,
+                    encode_map_ld(d.x + h as u64 * es, m, h, k, bk, dtype)?,
+                    2 * n,
+                    h,
+                    [
+                        d.dw_gate,
+                        d.dw_gate + h as u64 * gs,
+                        d.dw_up,
+                        d.dw_up + h as u64 * gs,
+                    ],
+                    k,
+                    n,
+                )
+            }
+            WeightLayout::KN => (
+                encode_map_ld(d.x, m, k, k, bk, dtype)?,
+                encode_map_ld(d.dgu, m, n, 2 * n, bk, dtype)?,
+                encode_map_ld(d.dgu + n as u64 * es, m, n, 2 * n, bk, dtype)?,
+                k,
+                n,
+                [d.dw_gate, d.dw_up, 0, 0],
+                n,
+                k,
+            ),
+        };
+        let ty = if dtype == DType::BF16 { "bf16" } else { "f16" };
+        let kind = if d.dw_f32 { "dw32" } else { "dw" };
+        let name = format!("fused_glu_wgmma_{kind}_{ty}");
+        let f = self.function_with_smem("fused_glu_wgmma_train", &name, WG_SMEM_BYTES)?;
+        let p = GluParams::new(
+            [d.dgu, 0, 0, 0, 0, 0],
+            (rows, half, m),
+            WeightLayout::KN,
+            crate::Activation::Identity,
+        );
+        let go = GluGemmOut {
+            ptr: ptr.map(|v| v as *mut c_void),
+            ld: ld as i64,
+            split: split as i64,
+            accumulate: d.accumulate as i32,
+            reserved: 0,
+        };
+        let cfg = LaunchConfig {
+            grid_dim: (wgmma_grid(rows, half, self.sm_count) as u32, 1, 1),
+            block_dim: (WG_THREADS, 1, 1),
+            shared_mem_bytes: WG_SMEM_BYTES,
+        };
+        // SAFETY: the kernel signature is (CUtensorMap x3, GluParams,
+        // GluGemmOut), exactly the arguments pushed. The maps describe
+        // blocks of caller-sized buffers (dgu [m, 2n] or dG / dU inside it,
+        // x [m, k] or its two column halves), so TMA never reads outside
+        // them. The kernel writes (or reads and writes, accumulating) only
+        // rows < `rows` and columns < `half` of each destination: for NK
+        // rows < n of dWg and rows n.. 2n of dWu, columns [0, k/2) and
+        // [k/2, k) with ld k, i.e. exactly the two [n, k] gradients; for KN
+        // rows < k, columns < n of dWg and dWu with ld n, exactly the two
+        // [k, n] gradients; pairs of elements at even columns of buffers
+        // aligned to a pair (checked above). Eligibility (cc 9.0, bf16/f16,
+        // N % 8, K % 8 or 16, 16-byte aligned x and dgu, int32
+        // coordinates) was checked above, the dynamic shared memory limit
+        // was raised by `function_with_smem`, and the caller keeps every
+        // buffer alive until the launch has been recorded on this stream.
+        unsafe {
+            let mut b = self.stream.launch_builder(&f);
+            b.arg(&a).arg(&bg).arg(&bu).arg(&p).arg(&go);
+            b.launch(cfg)
+        }?;
+        Ok(())
+    }
+
     /// Launches `fused_glu_wgmma_dx{,32}_{nk,kn}_{bf16,f16}`: the backward's
     /// `dx = dG · Wgᵀ + dU · Wuᵀ` in one pass of the Hopper tile loop (two K
     /// segments of length N into one accumulator tile, rounded once), the
@@ -650,6 +827,27 @@ mod tests {
             DType::BF16,
             WeightLayout::NK,
             true
+        ));
+        // The weight-gradient kernel: K % 16 for NK (x's column halves), % 8 for KN.
+        let dw = |k, n, l| wgmma_dw_eligible((9, 0), k, n, DType::BF16, l, true);
+        assert!(dw(4096, 11008, WeightLayout::NK) && dw(4096, 11008, WeightLayout::KN));
+        assert!(!dw(4104, 11008, WeightLayout::NK) && dw(4104, 11008, WeightLayout::KN));
+        assert!(!dw(4096, 11004, WeightLayout::KN) && !dw(0, 8, WeightLayout::KN));
+        assert!(!wgmma_dw_eligible(
+            (9, 0),
+            64,
+            64,
+            DType::F32,
+            WeightLayout::KN,
+            true
+        ));
+        assert!(!wgmma_dw_eligible(
+            (9, 0),
+            64,
+            64,
+            DType::BF16,
+            WeightLayout::KN,
+            false
         ));
         assert_eq!(flip(WeightLayout::NK), WeightLayout::KN);
         assert_eq!(flip(WeightLayout::KN), WeightLayout::NK);

@@ -87,6 +87,15 @@ pub const EPI_DGU_TMA: i32 = 5;
 pub const EPI_DX: i32 = 6;
 /// `GLU_EPI_DX_F32`: [`EPI_DX`] written as f32 (`fused_glu_wgmma_dx32_*`).
 pub const EPI_DX_F32: i32 = 7;
+/// `GLU_EPI_DW`: the backward's weight gradients, A read M-major, tile rows
+/// and halves routed by [`GluGemmOut`], in the input type
+/// (`fused_glu_wgmma_dw_*`). The kernels take no epilogue code (it is their
+/// template argument); kept to check the header's numbering.
+#[cfg_attr(not(test), allow(dead_code))]
+pub const EPI_DW: i32 = 8;
+/// `GLU_EPI_DW_F32`: [`EPI_DW`] in f32 (`fused_glu_wgmma_dw32_*`).
+#[cfg_attr(not(test), allow(dead_code))]
+pub const EPI_DW_F32: i32 = 9;
 
 /// Mirror of `struct GluTrainParams`: the extra argument of the Hopper
 /// kernel's training variants (`fused_glu_wgmma_{pre,dgu}_*`).
@@ -101,6 +110,20 @@ pub struct GluTrainParams {
     pub reserved: i32,
 }
 
+/// Mirror of `struct GluGemmOut`: where the weight-gradient kernel's tile
+/// rows and halves go (`ptr[2·segment + half]`, rows `>= split` in segment
+/// 1), and whether it adds to them.
+#[allow(missing_docs)]
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct GluGemmOut {
+    pub ptr: [*mut c_void; 4],
+    pub ld: i64,
+    pub split: i64,
+    pub accumulate: i32,
+    pub reserved: i32,
+}
+
 // SAFETY: the structs are plain `#[repr(C)]` data whose layout matches the
 // CUDA definitions (asserted below and in the header); the pointers they hold
 // are device addresses that the launchers validate before each launch.
@@ -109,6 +132,8 @@ unsafe impl DeviceRepr for GluParams {}
 unsafe impl DeviceRepr for GluEltParams {}
 // SAFETY: as above.
 unsafe impl DeviceRepr for GluTrainParams {}
+// SAFETY: as above.
+unsafe impl DeviceRepr for GluGemmOut {}
 
 const _: () = {
     assert!(offset_of!(GluParams, x) == 0);
@@ -129,6 +154,10 @@ const _: () = {
     assert!(offset_of!(GluTrainParams, ld_aux) == 16);
     assert!(offset_of!(GluTrainParams, epi) == 24);
     assert!(size_of::<GluTrainParams>() == 32);
+    assert!(offset_of!(GluGemmOut, ld) == 32);
+    assert!(offset_of!(GluGemmOut, split) == 40);
+    assert!(offset_of!(GluGemmOut, accumulate) == 48);
+    assert!(size_of::<GluGemmOut>() == 56);
 };
 
 impl GluParams {
@@ -229,6 +258,8 @@ mod tests {
             ("GLU_EPI_DGU_TMA", EPI_DGU_TMA),
             ("GLU_EPI_DX", EPI_DX),
             ("GLU_EPI_DX_F32", EPI_DX_F32),
+            ("GLU_EPI_DW", EPI_DW),
+            ("GLU_EPI_DW_F32", EPI_DW_F32),
         ] {
             assert_eq!(get(name), code as usize, "{name}");
         }
@@ -240,6 +271,8 @@ mod tests {
             "offsetof(GluEltParams, ld_out1) == 104",
             "sizeof(GluEltParams) == 120",
             "offsetof(GluTrainParams, epi) == 24",
+            "offsetof(GluGemmOut, accumulate) == 48",
+            "sizeof(GluGemmOut) == 56",
             "sizeof(GluTrainParams) == 32",
         ] {
             assert!(header.contains(needle), "header lost `{needle}`");

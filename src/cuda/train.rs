@@ -32,7 +32,9 @@ use super::blas::Operand;
 use super::elementwise::EltOp;
 use super::forward::SKINNY_AUTO_MAX_M;
 use super::forward::{is_aligned16, opt_ptr};
-use super::hopper::{DxProblem, Epilogue, wgmma_dx_eligible, wgmma_eligible};
+use super::hopper::{
+    DwProblem, DxProblem, Epilogue, wgmma_dw_eligible, wgmma_dx_eligible, wgmma_eligible,
+};
 use super::params::{
     EPI_DGU, EPI_DGU_TMA, EPI_OUT_PRE, EPI_OUT_PRE_TMA, GluEltParams, GluParams, GluTrainParams,
 };
@@ -409,6 +411,33 @@ impl CudaGlu {
         let s = &self.stream;
         let ptrs = [dgu, w.gate.device_ptr(s).0, w.up.device_ptr(s).0];
         wgmma_dx_eligible(self.cc, w.k, w.n, T::DTYPE, w.layout, is_aligned16(&ptrs))
+    }
+
+    /// Whether the backward's weight gradients run on the Hopper kernel
+    /// ([`CudaGlu::launch_wgmma_dw`]): the fused training kernels are
+    /// chosen, M > 32, and [`wgmma_dw_eligible`] holds for x at `x` and the
+    /// gate gradient buffer at `dgu`.
+    fn wgmma_dw_ok<T: CudaElement>(
+        &self,
+        x: u64,
+        dgu: u64,
+        m: usize,
+        w: &DeviceGluWeights<'_, T>,
+    ) -> bool {
+        let fused = matches!(
+            self.training_kernels(),
+            TrainingKernels::Fused | TrainingKernels::FusedStaged
+        );
+        fused
+            && m > SKINNY_AUTO_MAX_M
+            && wgmma_dw_eligible(
+                self.cc,
+                w.k,
+                w.n,
+                T::DTYPE,
+                w.layout,
+                is_aligned16(&[x, dgu]),
+            )
     }
 
     /// One launch of `fused_glu_wgmma_{pre,dgu,prestaged,dgustaged}_*`: `aux`
@@ -810,6 +839,28 @@ impl CudaGlu {
         let ones = self.ones_if::<T>(grads.d_b_gate.is_some() || grads.d_b_up.is_some(), m)?;
         let ones_view = ones.as_ref().map(|o| o.as_view());
         let (onep, _g5) = opt_ptr(ones_view.as_ref(), s);
+        // [dWg, dWu]: with the fused training kernels on Hopper, one pass of
+        // the fused kernel's tile loop for both (A read transposed).
+        let dw_fused = self.wgmma_dw_ok(xp, gp, m, w);
+        if dw_fused {
+            let (dwg, _gdwg) = grads.d_w_gate.device_ptr_mut(s);
+            let (dwu, _gdwu) = grads.d_w_up.device_ptr_mut(s);
+            let dp = DwProblem {
+                m,
+                n,
+                k,
+                x: xp,
+                dgu: gp,
+                layout: w.layout,
+                dw_gate: dwg,
+                dw_up: dwu,
+                dw_f32: gd == DType::F32,
+                accumulate,
+            };
+            // x [m, k], dgu [m, 2n] and both gradients [k*n] of gd (d or
+            // f32, checked above) were sized above.
+            self.launch_wgmma_dw(&dp, d)?;
+        }
         let (dxp, _g6) = grads.dx.device_ptr_mut(s);
         let halves = [
             (&w.gate, gp, &mut grads.d_w_gate, grads.d_b_gate.as_mut()),
@@ -944,6 +995,7 @@ impl CudaGlu {
                     )?;
                 }
                 match w.layout {
+                    _ if dw_fused => {}
                     // dW [n, k] = dHᵀ · x
                     WeightLayout::NK => self.gemm_rm(
                         (n, k, m),
