@@ -73,6 +73,27 @@ static void test_mn_major() {
   CHECK(((d >> 16) & 0x3FFF) == 8192 / 16 && ((d >> 32) & 0x3FFF) == 64 && (d >> 62) == 1, "MN desc fields");
 }
 
+// The weight-gradient kernel (GLU_EPI_DW*): A read M-major. The A stage
+// holds two TMA boxes [64 k][64 m] (tile rows 0..63, 64..127); consumer cw
+// reads box cw as an m64 operand through glu_wgmma_desc_mn_k, element
+// (m < 64, k < 16) of k16 step kk at the address TMA wrote for box row
+// kk*16 + k, column m.
+static void test_a_m_major() {
+  const uint32_t a_tile = 0x400 * 3;
+  CHECK(2 * kWgKnBoxBytes == kWgABytes, "two M-major boxes fill the A stage");
+  for (uint32_t cw = 0; cw < 2; ++cw)
+    for (uint32_t kk = 0; kk < 4; ++kk) {
+      const uint32_t box = a_tile + cw * kWgKnBoxBytes;
+      const uint64_t d = glu_wgmma_desc_mn_k(box, kk);
+      for (uint32_t k = 0; k < 16; ++k)
+        for (uint32_t m = 0; m < 64; ++m) {
+          const uint32_t want = glu_tma_sw128_addr(box, kk * 16 + k, m);
+          const uint32_t got = glu_wgmma_read_addr_mn(d, k, m);
+          CHECK(got == want, "A M-major cw=%u kk=%u k=%u m=%u: %#x vs %#x", cw, kk, k, m, got, want);
+        }
+    }
+}
+
 static void test_desc_bits() {
   const uint64_t d = glu_wgmma_desc_sw128(0x12400);
   CHECK((d & 0x3FFF) == (0x12400 >> 4), "start");
@@ -188,6 +209,7 @@ int main() {
   test_desc_bits();
   test_swizzle_desc();
   test_mn_major();
+  test_a_m_major();
   test_fragment();
   test_tile_order();
   std::printf("wgmma_layout_test: %s\n", g_fail ? "FAILED" : "OK");
