@@ -36,6 +36,66 @@ fn rel(a: &[f32], b: &[f32]) -> f64 {
     }
 }
 
+/// For a failed comparison: how many elements are exactly 0 or not finite,
+/// the largest errors with their (row, col) in a `cols`-wide row-major
+/// matrix, and the rows and columns the large errors fall in (a missed
+/// tile, a transposed or shifted store, or an off-by-one row split shows
+/// its shape there).
+fn diagnose(got: &[f32], want: &[f32], cols: usize) -> String {
+    let cols = cols.max(1);
+    let err = |i: usize| {
+        let d = (got[i] - want[i]).abs();
+        if d.is_nan() { f32::INFINITY } else { d }
+    };
+    let mut worst: Vec<usize> = Vec::new();
+    for i in 0..got.len().min(want.len()) {
+        worst.push(i);
+        worst.sort_by(|&a, &b| err(b).total_cmp(&err(a)));
+        worst.truncate(4);
+    }
+    let scale = want
+        .iter()
+        .map(|v| v.abs())
+        .fold(0.0f32, f32::max)
+        .max(1e-30);
+    let bad: Vec<usize> = (0..got.len().min(want.len()))
+        .filter(|&i| err(i) > 0.05 * scale)
+        .collect();
+    let span = |f: &dyn Fn(usize) -> usize| {
+        let (lo, hi) = bad
+            .iter()
+            .map(|&i| f(i))
+            .fold((usize::MAX, 0), |(l, h), v| (l.min(v), h.max(v)));
+        if bad.is_empty() {
+            "-".to_string()
+        } else {
+            format!("{lo}..={hi}")
+        }
+    };
+    let zeros = got.iter().filter(|v| **v == 0.0).count();
+    let nonfinite = got.iter().filter(|v| !v.is_finite()).count();
+    let list: Vec<String> = worst
+        .iter()
+        .map(|&i| {
+            format!(
+                "({}, {}) got {:.4e} want {:.4e}",
+                i / cols,
+                i % cols,
+                got[i],
+                want[i]
+            )
+        })
+        .collect();
+    format!(
+        " [{zeros} zeros, {nonfinite} non-finite of {}; {} off by > 5% of max|want|, rows {}, cols {}; worst: {}]",
+        got.len(),
+        bad.len(),
+        span(&|i| i / cols),
+        span(&|i| i % cols),
+        list.join(", ")
+    )
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Form {
     Kn,
@@ -182,13 +242,27 @@ fn check<T: CudaElement>(
     let mut grads = DeviceGrads::<f32>::zeros(g, m, &dw).unwrap();
     g.backward_into(&dx, &[m, k], &dw, act, &sv, &ddo, &mut grads, false)
         .unwrap();
+    // Row length of each gradient as stored: dx [m, k]; weights [n, k]
+    // (NK) or [k, n] (KN); biases [n].
+    let w_cols = if layout == WeightLayout::NK { k } else { n };
+    let cols_of = |what: &str| {
+        if what.starts_with("dx") {
+            k
+        } else if what.starts_with("dW") {
+            w_cols
+        } else {
+            n
+        }
+    };
     let cmp = |what: &str,
                got: &cudarc::driver::CudaSlice<f32>,
                want: &[f32],
                fails: &mut Vec<String>| {
-        let e = rel(&s.clone_dtoh(got).unwrap(), want);
+        let got = s.clone_dtoh(got).unwrap();
+        let e = rel(&got, want);
         if e > tol {
-            fails.push(format!("{tag}: {what} rel {e:.2e}"));
+            let why = diagnose(&got, want, cols_of(what));
+            fails.push(format!("{tag}: {what} rel {e:.2e}{why}"));
         }
     };
     cmp("dx", &grads.dx, &want.dx, &mut fails);
@@ -244,7 +318,11 @@ fn check<T: CudaElement>(
         let got: Vec<f32> = host_f32(s, got);
         let e = rel(&got, want);
         if e > tol_t {
-            fails.push(format!("{tag}: {what} in {} rel {e:.2e}", T::DTYPE.name()));
+            let why = diagnose(&got, want, cols_of(what));
+            fails.push(format!(
+                "{tag}: {what} in {} rel {e:.2e}{why}",
+                T::DTYPE.name()
+            ));
         }
     }
     // Memory held between the passes.
