@@ -153,6 +153,41 @@ fn encode_map_ld(
     )
 }
 
+/// `Overflow` unless every dimension fits the kernels' int32 tile origins
+/// and TMA coordinates (with a tile of slack).
+fn check_tma_dims(what: &'static str, dims: &[usize]) -> Result<()> {
+    let limit = (i32::MAX as usize) - WG_BM;
+    if dims.iter().any(|&d| d > limit) {
+        return Err(GluError::Overflow {
+            what,
+            dims: dims.to_vec(),
+            limit: "2^31 - 129 (TMA coordinates)",
+        });
+    }
+    Ok(())
+}
+
+/// Launch shape of the persistent Hopper kernels: [`wgmma_grid`] CTAs over
+/// a `rows x cols` tile space, [`WG_THREADS`] threads, `smem` bytes.
+fn persistent_cfg(rows: usize, cols: usize, sm_count: u32, smem: u32) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (wgmma_grid(rows, cols, sm_count) as u32, 1, 1),
+        block_dim: (WG_THREADS, 1, 1),
+        shared_mem_bytes: smem,
+    }
+}
+
+/// Kernel-name fragments of a dtype and a layout: `bf16`/`f16`, `nk`/`kn`.
+fn ty_name(dtype: DType) -> &'static str {
+    if dtype == DType::BF16 { "bf16" } else { "f16" }
+}
+fn lay_name(layout: WeightLayout) -> &'static str {
+    match layout {
+        WeightLayout::NK => "nk",
+        WeightLayout::KN => "kn",
+    }
+}
+
 /// The other weight layout: the dX kernel reads Wᵀ, so NK storage is its
 /// KN operand and KN storage its NK operand.
 fn flip(layout: WeightLayout) -> WeightLayout {
@@ -347,14 +382,10 @@ impl CudaGlu {
                 });
             }
         }
-        let limit = (i32::MAX as usize) - WG_BM;
-        if m > limit || 2 * n > limit || k > limit {
-            return Err(GluError::Overflow {
-                what: "M, 2N, K of the Hopper weight-gradient kernel",
-                dims: vec![m, 2 * n, k],
-                limit: "2^31 - 129 (TMA coordinates)",
-            });
-        }
+        check_tma_dims(
+            "M, 2N, K of the Hopper weight-gradient kernel",
+            &[m, 2 * n, k],
+        )?;
         if m == 0 {
             // Nothing to contract: the gradients are 0 (or unchanged).
             return Err(GluError::Unsupported {
@@ -397,9 +428,8 @@ impl CudaGlu {
                 k,
             ),
         };
-        let ty = if dtype == DType::BF16 { "bf16" } else { "f16" };
         let kind = if d.dw_f32 { "dw32" } else { "dw" };
-        let name = format!("fused_glu_wgmma_{kind}_{ty}");
+        let name = format!("fused_glu_wgmma_{kind}_{}", ty_name(dtype));
         let f = self.function_with_smem("fused_glu_wgmma_train", &name, WG_SMEM_BYTES)?;
         let p = GluParams::new(
             [d.dgu, 0, 0, 0, 0, 0],
@@ -414,11 +444,7 @@ impl CudaGlu {
             accumulate: d.accumulate as i32,
             reserved: 0,
         };
-        let cfg = LaunchConfig {
-            grid_dim: (wgmma_grid(rows, half, self.sm_count) as u32, 1, 1),
-            block_dim: (WG_THREADS, 1, 1),
-            shared_mem_bytes: WG_SMEM_BYTES,
-        };
+        let cfg = persistent_cfg(rows, half, self.sm_count, WG_SMEM_BYTES);
         // SAFETY: the kernel signature is (CUtensorMap x3, GluParams,
         // GluGemmOut), exactly the arguments pushed. The maps describe
         // blocks of caller-sized buffers (dgu [m, 2n] or dG / dU inside it,
@@ -473,14 +499,7 @@ impl CudaGlu {
                 value: d.dx as usize,
             });
         }
-        let limit = (i32::MAX as usize) - WG_BM;
-        if m > limit || 2 * n > limit || k > limit {
-            return Err(GluError::Overflow {
-                what: "M, 2N, K of the Hopper dX kernel",
-                dims: vec![m, 2 * n, k],
-                limit: "2^31 - 129 (TMA coordinates)",
-            });
-        }
+        check_tma_dims("M, 2N, K of the Hopper dX kernel", &[m, 2 * n, k])?;
         if m == 0 {
             return Ok(());
         }
@@ -507,13 +526,12 @@ impl CudaGlu {
         };
         let (g1, u1) = halves(d.w_gate)?;
         let (g2, u2) = halves(d.w_up)?;
-        let lay = match flip(d.layout) {
-            WeightLayout::NK => "nk",
-            WeightLayout::KN => "kn",
-        };
-        let ty = if dtype == DType::BF16 { "bf16" } else { "f16" };
         let kind = if d.dx_f32 { "dx32" } else { "dx" };
-        let name = format!("fused_glu_wgmma_{kind}_{lay}_{ty}");
+        let name = format!(
+            "fused_glu_wgmma_{kind}_{}_{}",
+            lay_name(flip(d.layout)),
+            ty_name(dtype)
+        );
         let f = self.function_with_smem("fused_glu_wgmma_train", &name, WG_SMEM_BYTES)?;
         let p = GluParams::new(
             [d.dgu, 0, 0, 0, 0, 0],
@@ -528,11 +546,7 @@ impl CudaGlu {
             epi: if d.dx_f32 { EPI_DX_F32 } else { EPI_DX },
             reserved: 0,
         };
-        let cfg = LaunchConfig {
-            grid_dim: (wgmma_grid(m, h, self.sm_count) as u32, 1, 1),
-            block_dim: (WG_THREADS, 1, 1),
-            shared_mem_bytes: WG_SMEM_BYTES,
-        };
+        let cfg = persistent_cfg(m, h, self.sm_count, WG_SMEM_BYTES);
         // SAFETY: the kernel signature is (CUtensorMap x6, GluParams,
         // GluTrainParams), exactly the arguments pushed. Each map describes a
         // block of a caller-sized buffer: dG and dU are [m, n] inside dgu
@@ -651,14 +665,7 @@ impl CudaGlu {
             });
         }
         // Tile origins and TMA coordinates are int32 in the kernel.
-        let limit = (i32::MAX as usize) - WG_BM;
-        if m > limit || n > limit || k > limit {
-            return Err(GluError::Overflow {
-                what: "M, N, K of the Hopper fused kernel",
-                dims: vec![m, n, k],
-                limit: "2^31 - 129 (TMA coordinates)",
-            });
-        }
+        check_tma_dims("M, N, K of the Hopper fused kernel", &[m, n, k])?;
         if m == 0 {
             return Ok(());
         }
@@ -673,11 +680,7 @@ impl CudaGlu {
                 encode_map(p.w_up as u64, k, n, WG_BK as u32, dtype)?,
             ),
         };
-        let lay = match layout {
-            WeightLayout::NK => "nk",
-            WeightLayout::KN => "kn",
-        };
-        let ty = if dtype == DType::BF16 { "bf16" } else { "f16" };
+        let (lay, ty) = (lay_name(layout), ty_name(dtype));
         let (module, name, smem) = match epi {
             Epilogue::Direct => (
                 "fused_glu_wgmma",
@@ -732,12 +735,7 @@ impl CudaGlu {
             _ => None,
         };
         let f = self.function_with_smem(module, &name, smem)?;
-        let grid = wgmma_grid(m, n, self.sm_count);
-        let cfg = LaunchConfig {
-            grid_dim: (grid as u32, 1, 1),
-            block_dim: (WG_THREADS, 1, 1),
-            shared_mem_bytes: smem,
-        };
+        let cfg = persistent_cfg(m, n, self.sm_count, smem);
         // SAFETY: the kernel signature is (CUtensorMap x3, GluParams) with,
         // before GluParams, a fourth CUtensorMap (out) for the staged
         // variants, a fifth (the pre-activations [m][2][n]) for the staged

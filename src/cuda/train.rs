@@ -379,11 +379,7 @@ impl CudaGlu {
         m: usize,
         w: &DeviceGluWeights<'_, T>,
     ) -> bool {
-        let fused = matches!(
-            self.training_kernels(),
-            TrainingKernels::Fused | TrainingKernels::FusedStaged
-        );
-        if !fused || m <= SKINNY_AUTO_MAX_M {
+        if !self.fused_training_for(m) {
             return false;
         }
         let s = &self.stream;
@@ -396,16 +392,22 @@ impl CudaGlu {
         wgmma_eligible(self.cc, w.k, w.n, T::DTYPE, w.layout, is_aligned16(&ptrs))
     }
 
+    /// Whether the fused training kernels are chosen and M is large enough
+    /// for them (M > 32, as the forward's Hopper kernel; below that the
+    /// decode kernel's regime). Each use adds its own eligibility.
+    fn fused_training_for(&self, m: usize) -> bool {
+        matches!(
+            self.training_kernels(),
+            TrainingKernels::Fused | TrainingKernels::FusedStaged
+        ) && m > SKINNY_AUTO_MAX_M
+    }
+
     /// Whether the backward's dX runs on the Hopper kernel
     /// ([`CudaGlu::launch_wgmma_dx`]): the fused training kernels are chosen,
     /// M > 32 as for the forward, and [`wgmma_dx_eligible`] holds for the
     /// gate gradient buffer at `dgu` and the weights (K a multiple of 16).
     fn wgmma_dx_ok<T: CudaElement>(&self, dgu: u64, m: usize, w: &DeviceGluWeights<'_, T>) -> bool {
-        let fused = matches!(
-            self.training_kernels(),
-            TrainingKernels::Fused | TrainingKernels::FusedStaged
-        );
-        if !fused || m <= SKINNY_AUTO_MAX_M {
+        if !self.fused_training_for(m) {
             return false;
         }
         let s = &self.stream;
@@ -424,12 +426,7 @@ impl CudaGlu {
         m: usize,
         w: &DeviceGluWeights<'_, T>,
     ) -> bool {
-        let fused = matches!(
-            self.training_kernels(),
-            TrainingKernels::Fused | TrainingKernels::FusedStaged
-        );
-        fused
-            && m > SKINNY_AUTO_MAX_M
+        self.fused_training_for(m)
             && wgmma_dw_eligible(
                 self.cc,
                 w.k,
