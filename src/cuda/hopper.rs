@@ -334,13 +334,7 @@ pub(crate) fn wgmma_dw_eligible(
         WeightLayout::NK => 16,
         WeightLayout::KN => 8,
     };
-    cc == (9, 0)
-        && matches!(dtype, DType::BF16 | DType::F16)
-        && k > 0
-        && n > 0
-        && k % k_step == 0
-        && n % 8 == 0
-        && aligned
+    k > 0 && n > 0 && k % k_step == 0 && wgmma_eligible(cc, k, n, dtype, layout, aligned)
 }
 
 impl CudaGlu {
