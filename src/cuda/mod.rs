@@ -141,7 +141,12 @@ pub enum TrainingKernels {
     /// writes `out` and the pre-activations ([`SaveMode::PreActivations`]
     /// forward, `fused_glu_wgmma_pre_*`); one recomputes them and writes the
     /// gate gradients ([`SaveMode::Recompute`] backward,
-    /// `fused_glu_wgmma_dgu_*`). Ran and passed on an H200.
+    /// `fused_glu_wgmma_dgu_*`). Ran and passed on an H200. Since session 5
+    /// the backward's GEMMs run on the same tile loop too: dX as one pass
+    /// over both projections (`fused_glu_wgmma_dx*`, K a multiple of 16) and
+    /// both weight gradients in one launch (`fused_glu_wgmma_dw*`, A read
+    /// transposed); **those two are compiled, not yet run on a GPU.** The
+    /// bias gradients stay cuBLAS reductions.
     ///
     /// [`SaveMode::PreActivations`]: crate::cpu::SaveMode::PreActivations
     /// [`SaveMode::Recompute`]: crate::cpu::SaveMode::Recompute
