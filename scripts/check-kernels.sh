@@ -181,6 +181,13 @@ if [ "${BUILD_SELFTEST:-0}" = "1" ]; then
   else
     err "compile wgmma_selftest"
   fi
+  echo "== kernels/tests/wgmma_grad_selftest.cu"
+  if "$NVCC" -O2 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -cudart static -I kernels \
+      kernels/tests/wgmma_grad_selftest.cu -L "${CUDA_LIB:-$(dirname "$NVCC")/../lib}" -o "$OUTDIR/wgmma_grad_selftest"; then
+    echo "built $OUTDIR/wgmma_grad_selftest (run on an H100/H200: exit 0 = all cases pass)"
+  else
+    err "compile wgmma_grad_selftest"
+  fi
 fi
 
 if [ "${BUILD_SELFTEST:-0}" = "1" ]; then
