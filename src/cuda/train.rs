@@ -406,6 +406,8 @@ impl CudaGlu {
     /// ([`CudaGlu::launch_wgmma_dx`]): the fused training kernels are chosen,
     /// M > 32 as for the forward, and [`wgmma_dx_eligible`] holds for the
     /// gate gradient buffer at `dgu` and the weights (K a multiple of 16).
+    /// dx needs no check: [`DeviceGrads`] owns whole allocations (256-byte
+    /// aligned), more than the kernel's 8-byte stores need.
     fn wgmma_dx_ok<T: CudaElement>(&self, dgu: u64, m: usize, w: &DeviceGluWeights<'_, T>) -> bool {
         if !self.fused_training_for(m) {
             return false;
@@ -418,7 +420,8 @@ impl CudaGlu {
     /// Whether the backward's weight gradients run on the Hopper kernel
     /// ([`CudaGlu::launch_wgmma_dw`]): the fused training kernels are
     /// chosen, M > 32, and [`wgmma_dw_eligible`] holds for x at `x` and the
-    /// gate gradient buffer at `dgu`.
+    /// gate gradient buffer at `dgu` (the gradients themselves are whole
+    /// allocations of [`DeviceGrads`], aligned for any of its stores).
     fn wgmma_dw_ok<T: CudaElement>(
         &self,
         x: u64,
