@@ -2,6 +2,13 @@
 //! compute_80) in `OUT_DIR` and generates `OUT_DIR/kernels.rs`, which embeds
 //! them. Without nvcc the crate still builds, CPU-only, with a warning;
 //! `SWIGLU_REQUIRE_KERNELS=1` turns that into a build error.
+//!
+//! `SWIGLU_KERNEL_CACHE=DIR` (opt-in) keeps each compiled fatbin in DIR under
+//! a hash of everything that goes into it: nvcc's path and `--version`, the
+//! flags, and the bytes of every `kernels/*.cu`/`*.cuh`. A later build with
+//! another feature set or profile (clippy, rustdoc, candle) then copies it
+//! instead of running nvcc again. Any change to a kernel source, flag or
+//! compiler changes the key, so a stale fatbin is never reused.
 
 use std::env;
 use std::fmt::Write as _;
@@ -25,6 +32,7 @@ fn main() {
         "CUDA_PATH",
         "SWIGLU_REQUIRE_KERNELS",
         "SWIGLU_NVCC_FLAGS",
+        "SWIGLU_KERNEL_CACHE",
     ] {
         println!("cargo:rerun-if-env-changed={var}");
     }
@@ -61,15 +69,27 @@ fn main() {
     let extra: Vec<String> = env::var("SWIGLU_NVCC_FLAGS")
         .map(|s| s.split_whitespace().map(String::from).collect())
         .unwrap_or_default();
+    let cache = env::var_os("SWIGLU_KERNEL_CACHE")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .map(|dir| {
+            let key = cache_key(&nvcc, &sources, &extra);
+            (dir, key)
+        });
     // Compile the kernel families in parallel: each is one nvcc process.
     let results: Vec<(String, Result<PathBuf, String>)> = std::thread::scope(|s| {
         let handles: Vec<_> = cu
             .iter()
             .map(|src| {
-                let (nvcc, out_dir, extra) = (&nvcc, &out_dir, &extra);
+                let (nvcc, out_dir, extra, cache) = (&nvcc, &out_dir, &extra, &cache);
                 s.spawn(move || {
                     let stem = src.file_stem().unwrap().to_string_lossy().into_owned();
-                    let r = compile(nvcc, src, out_dir, &stem, extra);
+                    let r = match cache {
+                        Some((dir, key)) => {
+                            compile_cached(nvcc, src, out_dir, &stem, extra, dir, key)
+                        }
+                        None => compile(nvcc, src, out_dir, &stem, extra),
+                    };
                     (stem, r)
                 })
             })
@@ -131,6 +151,86 @@ fn main() {
     std::fs::write(&kernels_rs, code).expect("write kernels.rs");
 }
 
+/// The nvcc flags every kernel family is compiled with (besides
+/// [`ARCH_FLAGS`] and `SWIGLU_NVCC_FLAGS`).
+const NVCC_FLAGS: &[&str] = &[
+    "-O3",
+    "-std=c++17",
+    "-lineinfo",
+    "-Xptxas",
+    "-v",
+    // The fatbins shrink about 10x (SASS and PTX are repetitive);
+    // the driver decompresses them when the module loads.
+    "-Xfatbin=-compress-all",
+    "-Ikernels",
+];
+
+/// 64-bit FNV-1a over everything that determines a fatbin (see the module
+/// docs): a cache key, not a security boundary.
+fn cache_key(nvcc: &Path, sources: &[PathBuf], extra: &[String]) -> String {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        // Length first, so that concatenations cannot collide trivially.
+        for b in (bytes.len() as u64).to_le_bytes().iter().chain(bytes) {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(PRIME);
+        }
+    };
+    feed(nvcc.as_os_str().as_encoded_bytes());
+    let version = Command::new(nvcc).arg("--version").output();
+    feed(version.as_ref().map_or(&[][..], |o| &o.stdout[..]));
+    for f in NVCC_FLAGS.iter().chain(ARCH_FLAGS) {
+        feed(f.as_bytes());
+    }
+    for f in extra {
+        feed(f.as_bytes());
+    }
+    for src in sources {
+        feed(src.as_os_str().as_encoded_bytes());
+        feed(&std::fs::read(src).unwrap_or_default());
+    }
+    format!("{h:016x}")
+}
+
+/// [`compile`] through the cache: a hit copies the fatbin and its ptxas
+/// report into `out_dir`; a miss compiles and then stores both (written
+/// under a temporary name and renamed, so a concurrent build never reads a
+/// partial file).
+fn compile_cached(
+    nvcc: &Path,
+    src: &Path,
+    out_dir: &Path,
+    stem: &str,
+    extra: &[String],
+    dir: &Path,
+    key: &str,
+) -> Result<PathBuf, String> {
+    let cached_bin = dir.join(format!("{stem}-{key}.fatbin"));
+    let cached_report = dir.join(format!("{stem}-{key}.ptxas.txt"));
+    let out = out_dir.join(format!("{stem}.fatbin"));
+    let report = out_dir.join(format!("{stem}.ptxas.txt"));
+    if cached_bin.is_file()
+        && cached_report.is_file()
+        && std::fs::copy(&cached_bin, &out).is_ok()
+        && std::fs::copy(&cached_report, &report).is_ok()
+    {
+        return Ok(out);
+    }
+    let out = compile(nvcc, src, out_dir, stem, extra)?;
+    // A cache that cannot be written costs time, not correctness.
+    if std::fs::create_dir_all(dir).is_ok() {
+        let pid = std::process::id();
+        for (from, to) in [(&out, &cached_bin), (&report, &cached_report)] {
+            let tmp = to.with_extension(format!("tmp{pid}"));
+            if std::fs::copy(from, &tmp).is_err() || std::fs::rename(&tmp, to).is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn compile(
     nvcc: &Path,
     src: &Path,
@@ -141,17 +241,7 @@ fn compile(
     let out = out_dir.join(format!("{stem}.fatbin"));
     let output = Command::new(nvcc)
         .arg("-fatbin")
-        .args([
-            "-O3",
-            "-std=c++17",
-            "-lineinfo",
-            "-Xptxas",
-            "-v",
-            // The fatbins shrink about 10x (SASS and PTX are repetitive);
-            // the driver decompresses them when the module loads.
-            "-Xfatbin=-compress-all",
-            "-Ikernels",
-        ])
+        .args(NVCC_FLAGS)
         .args(ARCH_FLAGS)
         .args(extra)
         .arg(src)

@@ -8,6 +8,11 @@
 #   * host test kernels/tests/swizzle_test.cpp (swizzle bijection, bank
 #     conflicts, ldmatrix/mma fragment emulation) passes, if g++ is present.
 # Usage: scripts/check-kernels.sh            (NVCC, OUTDIR may be overridden)
+#        PREBUILT=DIR scripts/check-kernels.sh
+#          checks the fatbins build.rs put in DIR (its OUT_DIR: NAME.fatbin and
+#          the ptxas report NAME.ptxas.txt) instead of compiling them again;
+#          build.rs compiles with the same flags, and these are the fatbins
+#          the crate embeds
 #        BUILD_SELFTEST=1 scripts/check-kernels.sh
 #          also builds $OUTDIR/gpu_selftest (kernels/tests/gpu_selftest.cu, sm_90a,
 #          static cudart): run it on the GPU machine, exit 0 = every kernel
@@ -32,7 +37,16 @@ for cu in "${cu_files[@]}"; do
   name="$(basename "$cu" .cu)"
   log="$OUTDIR/$name.ptxas.log"
   echo "== $cu"
-  if ! "$NVCC" -fatbin -O3 -std=c++17 -lineinfo -Xptxas -v -Xfatbin=-compress-all \
+  if [ -n "${PREBUILT:-}" ]; then
+    if [ -f "$PREBUILT/$name.fatbin" ] && [ -f "$PREBUILT/$name.ptxas.txt" ]; then
+      cp "$PREBUILT/$name.fatbin" "$OUTDIR/$name.fatbin"
+      cp "$PREBUILT/$name.ptxas.txt" "$log"
+      echo "   (prebuilt by build.rs: $PREBUILT/$name.fatbin)"
+    else
+      err "$name.fatbin or $name.ptxas.txt missing from PREBUILT=$PREBUILT"
+      continue
+    fi
+  elif ! "$NVCC" -fatbin -O3 -std=c++17 -lineinfo -Xptxas -v -Xfatbin=-compress-all \
       -gencode=arch=compute_80,code=sm_80 \
       -gencode=arch=compute_90a,code=sm_90a \
       -gencode=arch=compute_80,code=compute_80 \

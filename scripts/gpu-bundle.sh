@@ -21,6 +21,11 @@ DEST="${1:-$ROOT/gpu-bundle}"
 VENV_NVCC=/root/.cache/swiglu-cuda-venv/lib/python3.11/site-packages/nvidia/cu13/bin/nvcc
 export NVCC="${NVCC:-$VENV_NVCC}"
 export SWIGLU_REQUIRE_KERNELS=1
+# The test, bench and example builds use different profiles, so build.rs runs
+# once for each; the cache (keyed by the kernel sources, flags and nvcc) lets
+# nvcc compile each family once. Old entries are never read again; delete
+# target/kernel-cache to reclaim them.
+export SWIGLU_KERNEL_CACHE="${SWIGLU_KERNEL_CACHE:-$ROOT/target/kernel-cache}"
 [ -x "$NVCC" ] || { echo "nvcc not found at $NVCC (run .ci/run once, or set NVCC)" >&2; exit 1; }
 
 rm -rf "$DEST"
