@@ -12,15 +12,8 @@
 //     ./skinny_selftest variants timing of alternative warp/stage configurations only
 #include "../fused_glu_skinny.cu"
 
-#include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <random>
-#include <vector>
-
-#define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { \
-  std::printf("CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__); std::exit(2); } } while (0)
+#define SELFTEST_SEED 4321
+#include "selftest_common.cuh"
 
 static int g_fail = 0, g_checks = 0, g_sms = 0;
 
@@ -38,23 +31,6 @@ static double ref_act(double z, int act, double beta) {
     default: return z;
   }
 }
-
-template <typename T> struct HT;
-template <> struct HT<__half> {
-  static __half from(float v) { return __float2half_rn(v); }
-  static float to(__half v) { return __half2float(v); }
-  static constexpr double tol = 2e-3;
-  static constexpr const char* name = "f16";
-};
-template <> struct HT<__nv_bfloat16> {
-  static __nv_bfloat16 from(float v) { return __float2bfloat16_rn(v); }
-  static float to(__nv_bfloat16 v) { return __bfloat162float(v); }
-  static constexpr double tol = 1e-2;
-  static constexpr const char* name = "bf16";
-};
-
-static std::mt19937 rng(4321);
-static float urand(float lo, float hi) { return std::uniform_real_distribution<float>(lo, hi)(rng); }
 
 typedef void (*SkinnyKernel)(GluParams, GluSkinnySplit);
 

@@ -16,78 +16,8 @@
 // (row, col) and which rows/cols mod 8 / mod 128 the errors hit.
 #include "../fused_glu_wgmma_train.cu"
 
-#include <cudaTypedefs.h>
-
-#include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <random>
-#include <vector>
-
-#define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { \
-  std::printf("CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__); std::exit(2); } } while (0)
-
-template <typename T> struct HT;
-template <> struct HT<__half> {
-  static __half from(float v) { return __float2half_rn(v); }
-  static float to(__half v) { return __half2float(v); }
-  static constexpr double tol = 2e-3;
-  static constexpr const char* name = "f16";
-  static constexpr CUtensorMapDataType tma = CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
-};
-template <> struct HT<__nv_bfloat16> {
-  static __nv_bfloat16 from(float v) { return __float2bfloat16_rn(v); }
-  static float to(__nv_bfloat16 v) { return __bfloat162float(v); }
-  static constexpr double tol = 1e-2;
-  static constexpr const char* name = "bf16";
-  static constexpr CUtensorMapDataType tma = CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
-};
-
-static PFN_cuTensorMapEncodeTiled_v12000 g_encode = nullptr;
-static void load_encode() {
-  cudaDriverEntryPointQueryResult q;
-  void* fn = nullptr;
-  CK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q));
-  if (q != cudaDriverEntryPointSuccess || !fn) { std::printf("cuTensorMapEncodeTiled not found\n"); std::exit(2); }
-  g_encode = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
-}
-
-// A [rows, inner] block of a row-major 16-bit matrix whose rows are `ld`
-// elements apart: box {64, box_rows}, 128B swizzle, zero fill. Mirrors
-// encode_map_ld in src/cuda/hopper.rs.
-template <typename T>
-static CUtensorMap map_ld(const void* base, int64_t rows, int64_t inner, int64_t ld, uint32_t box_rows) {
-  CUtensorMap m;
-  std::memset(&m, 0, sizeof m);
-  cuuint64_t dims[2] = {(cuuint64_t)inner, (cuuint64_t)rows};
-  cuuint64_t strides[1] = {(cuuint64_t)ld * 2};
-  cuuint32_t box[2] = {64, box_rows};
-  cuuint32_t estr[2] = {1, 1};
-  CUresult r = g_encode(&m, HT<T>::tma, 2, const_cast<void*>(base), dims, strides, box, estr,
-                        CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                        CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  if (r != CUDA_SUCCESS) {
-    std::printf("cuTensorMapEncodeTiled failed: %d (rows=%lld inner=%lld ld=%lld)\n", (int)r,
-                (long long)rows, (long long)inner, (long long)ld);
-    std::exit(2);
-  }
-  return m;
-}
-
-static std::mt19937 rng(4242);
-template <typename T>
-static std::vector<T> rand_vec(size_t n, float scale) {
-  std::uniform_real_distribution<float> d(-scale, scale);
-  std::vector<T> v(n);
-  for (auto& e : v) e = HT<T>::from(d(rng));
-  return v;
-}
-struct Dev {
-  void* p = nullptr;
-  explicit Dev(size_t bytes) { CK(cudaMalloc(&p, bytes ? bytes : 16)); }
-  ~Dev() { cudaFree(p); }
-};
+#define SELFTEST_SEED 4242
+#include "selftest_common.cuh"
 
 typedef void (*DxKernel)(const CUtensorMap, const CUtensorMap, const CUtensorMap, const CUtensorMap,
                          const CUtensorMap, const CUtensorMap, GluParams, GluTrainParams);

@@ -16,17 +16,8 @@
 #include "../fused_glu_wgmma.cu"
 #include "../fused_glu_wgmma_staged.cu"
 
-#include <cudaTypedefs.h>
-
-#include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <random>
-#include <vector>
-
-#define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { \
-  std::printf("CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__); std::exit(2); } } while (0)
+#define SELFTEST_SEED 1234
+#include "selftest_common.cuh"
 
 static double ref_act(double z, int act, double beta) {
   switch (act) {
@@ -41,48 +32,12 @@ static double ref_act(double z, int act, double beta) {
   }
 }
 
-template <typename T> struct HT;
-template <> struct HT<__half> {
-  static __half from(float v) { return __float2half_rn(v); }
-  static float to(__half v) { return __half2float(v); }
-  static constexpr double tol = 2e-3;
-  static constexpr const char* name = "f16";
-  static constexpr CUtensorMapDataType tma = CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
-};
-template <> struct HT<__nv_bfloat16> {
-  static __nv_bfloat16 from(float v) { return __float2bfloat16_rn(v); }
-  static float to(__nv_bfloat16 v) { return __bfloat162float(v); }
-  static constexpr double tol = 1e-2;
-  static constexpr const char* name = "bf16";
-  static constexpr CUtensorMapDataType tma = CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
-};
-
-static PFN_cuTensorMapEncodeTiled_v12000 g_encode = nullptr;
-
-static void load_encode() {
-  cudaDriverEntryPointQueryResult q;
-  void* fn = nullptr;
-  CK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q));
-  if (q != cudaDriverEntryPointSuccess || !fn) { std::printf("cuTensorMapEncodeTiled not found\n"); std::exit(2); }
-  g_encode = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
-}
-
-// [rows, K] row-major 16-bit matrix, box {64 (k), 128 (rows)}, 128B swizzle,
-// out-of-bounds elements read as zero. Mirrors src/cuda/hopper.rs.
-// box_inner x box_outer elements (nk weights and x: {64, 128}; kn weights: {64, 64}).
+// A [rows, K] row-major 16-bit matrix, box {64 (k), box_rows} (nk weights and
+// x: {64, 128}; kn weights: {64, 64}).
 template <typename T>
 static CUtensorMap make_map(const void* base, int64_t rows, int64_t K, uint32_t box_rows = 128) {
-  CUtensorMap m;
-  std::memset(&m, 0, sizeof m);
-  cuuint64_t dims[2] = {(cuuint64_t)K, (cuuint64_t)rows};
-  cuuint64_t strides[1] = {(cuuint64_t)K * 2};
-  cuuint32_t box[2] = {(cuuint32_t)kWgBK, box_rows};
-  cuuint32_t estr[2] = {1, 1};
-  CUresult r = g_encode(&m, HT<T>::tma, 2, const_cast<void*>(base), dims, strides, box, estr,
-                        CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                        CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  if (r != CUDA_SUCCESS) { std::printf("cuTensorMapEncodeTiled failed: %d (rows=%lld K=%lld)\n", (int)r, (long long)rows, (long long)K); std::exit(2); }
-  return m;
+  static_assert(kWgBK == 64, "map_ld's box is 64 elements wide");
+  return map_ld<T>(base, rows, K, K, box_rows);
 }
 
 typedef void (*WgKernel)(const CUtensorMap, const CUtensorMap, const CUtensorMap, GluParams);
@@ -91,21 +46,6 @@ typedef void (*WgStagedKernel)(const CUtensorMap, const CUtensorMap, const CUten
 // When set, launch() runs this staged-epilogue kernel (fused_glu_wgmma_staged_*)
 // instead of the one it is given.
 static WgStagedKernel g_staged = nullptr;
-
-static std::mt19937 rng(1234);
-template <typename T>
-static std::vector<T> rand_vec(size_t n, float scale) {
-  std::uniform_real_distribution<float> d(-scale, scale);
-  std::vector<T> v(n);
-  for (auto& e : v) e = HT<T>::from(d(rng));
-  return v;
-}
-
-struct Dev {
-  void* p = nullptr;
-  explicit Dev(size_t bytes) { CK(cudaMalloc(&p, bytes)); }
-  ~Dev() { cudaFree(p); }
-};
 
 // Persistent grid size cap: small in the correctness cases so that CTAs
 // walk several tiles (cross-tile pipeline), the SM count for timing.

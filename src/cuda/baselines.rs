@@ -27,20 +27,7 @@ impl CudaGlu {
         ldc: i64,
     ) -> Result<()> {
         let (m, n, k) = (m as usize, n as usize, k as usize);
-        let wop = match layout {
-            WeightLayout::KN => Operand {
-                ptr: w,
-                dtype,
-                ld: n,
-                trans: false,
-            },
-            WeightLayout::NK => Operand {
-                ptr: w,
-                dtype,
-                ld: k,
-                trans: true,
-            },
-        };
+        let wop = Operand::weight(w, dtype, layout, n, k, false);
         let xop = Operand {
             ptr: x,
             dtype,

@@ -2,7 +2,7 @@
 
 use super::CudaGlu;
 use crate::error::{GluError, Result};
-use crate::types::DType;
+use crate::types::{DType, WeightLayout};
 use cudarc::cublas::{result as blas, sys as bsys};
 use std::ffi::{c_int, c_void};
 
@@ -30,6 +30,31 @@ pub(crate) struct Operand {
     pub dtype: DType,
     pub ld: usize,
     pub trans: bool,
+}
+
+impl Operand {
+    /// One projection's `[k, n]` weight `W` (`transpose == false`: the
+    /// forward's `x · W`) or `Wᵀ` (`true`: the backward's `dH · Wᵀ`), stored
+    /// in `layout`. KN storage is `W` row-major, NK storage is `Wᵀ`.
+    pub fn weight(
+        ptr: u64,
+        dtype: DType,
+        layout: WeightLayout,
+        n: usize,
+        k: usize,
+        transpose: bool,
+    ) -> Self {
+        let (ld, stored_as_w) = match layout {
+            WeightLayout::KN => (n, true),
+            WeightLayout::NK => (k, false),
+        };
+        Operand {
+            ptr,
+            dtype,
+            ld,
+            trans: stored_as_w == transpose,
+        }
+    }
 }
 
 impl CudaGlu {
@@ -110,5 +135,26 @@ impl CudaGlu {
             )
         }?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weight_operands_follow_the_storage_layout() {
+        let (n, k) = (3, 5);
+        let op = |layout, transpose| {
+            let o = Operand::weight(7, DType::BF16, layout, n, k, transpose);
+            assert_eq!((o.ptr, o.dtype), (7, DType::BF16));
+            (o.ld, o.trans)
+        };
+        // KN storage is W [k, n] row-major (ld n): W as is, Wᵀ transposed.
+        assert_eq!(op(WeightLayout::KN, false), (n, false));
+        assert_eq!(op(WeightLayout::KN, true), (n, true));
+        // NK storage is Wᵀ [n, k] row-major (ld k): W transposed, Wᵀ as is.
+        assert_eq!(op(WeightLayout::NK, false), (k, true));
+        assert_eq!(op(WeightLayout::NK, true), (k, false));
     }
 }

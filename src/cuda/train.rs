@@ -607,20 +607,7 @@ impl CudaGlu {
                     beta_all = beta;
                     continue;
                 }
-                let wop = match w.layout {
-                    WeightLayout::KN => Operand {
-                        ptr: wp,
-                        dtype: d,
-                        ld: n,
-                        trans: false,
-                    },
-                    WeightLayout::NK => Operand {
-                        ptr: wp,
-                        dtype: d,
-                        ld: k,
-                        trans: true,
-                    },
-                };
+                let wop = Operand::weight(wp, d, w.layout, n, k, false);
                 // SAFETY: x [m,k], weight [k*n] in its layout, `pre` half [m, n] (ld 2n).
                 unsafe { self.gemm_rm((m, n, k), x_op, wop, c, beta) }?;
             }
@@ -943,37 +930,17 @@ impl CudaGlu {
                 )
             }?;
         }
+        // What is left per projection: the dX GEMMs (unless fused or one
+        // GEMM), the dW GEMM (unless fused) and the bias gradient. Buffers a
+        // step does not use are not touched: in cudarc's multi-stream mode
+        // every access records and waits on events.
+        let dx_per_projection = !dx_fused && !dx_one_gemm;
         for (i, (wt, dh, dw, db)) in halves.into_iter().enumerate() {
-            let (wp, _gw) = wt.device_ptr(s);
-            let (dwp, _gdw) = dw.device_ptr_mut(s);
             let dh_op = |trans| Operand {
                 ptr: dh,
                 dtype: d,
                 ld: 2 * n,
                 trans,
-            };
-            // dX (+)= dH · Wᵀ: Wᵀ is [n, k]; NK storage is exactly that.
-            let wt_op = match w.layout {
-                WeightLayout::NK => Operand {
-                    ptr: wp,
-                    dtype: d,
-                    ld: k,
-                    trans: false,
-                },
-                WeightLayout::KN => Operand {
-                    ptr: wp,
-                    dtype: d,
-                    ld: n,
-                    trans: true,
-                },
-            };
-            // dX, or its f32 temporary.
-            let (ptr, dtype) = dx32p.map_or((dxp, gd), |p| (p, DType::F32));
-            let dx_op = Operand {
-                ptr,
-                dtype,
-                ld: k,
-                trans: false,
             };
             let x_op = |trans| Operand {
                 ptr: xp,
@@ -981,69 +948,70 @@ impl CudaGlu {
                 ld: k,
                 trans,
             };
-            // SAFETY (all GEMMs below): every operand was length-checked above
-            // (x [m,k], dh [m,n] with ld 2n inside dgu, weights and their
-            // gradients [k*n] in the weights' layout, biases/ones [n]/[m]).
-            unsafe {
-                if !dx_fused && !dx_one_gemm {
+            // The three GEMMs below read and write only operands
+            // length-checked above: x [m,k], dh [m,n] with ld 2n inside dgu,
+            // weights and their gradients [k*n] in the weights' layout,
+            // biases/ones [n]/[m].
+            if dx_per_projection {
+                let (wp, _gw) = wt.device_ptr(s);
+                // dX (+)= dH · Wᵀ
+                let wt_op = Operand::weight(wp, d, w.layout, n, k, true);
+                // dX, or its f32 temporary.
+                let (ptr, dtype) = dx32p.map_or((dxp, gd), |p| (p, DType::F32));
+                let dx_op = Operand {
+                    ptr,
+                    dtype,
+                    ld: k,
+                    trans: false,
+                };
+                // SAFETY: dh [m, n] (ld 2n), W [k*n], dX or its f32
+                // temporary [m, k]: sized above.
+                unsafe {
                     self.gemm_rm(
                         (m, k, n),
                         dh_op(false),
                         wt_op,
                         dx_op,
                         if i == 0 { 0.0 } else { 1.0 },
-                    )?;
-                }
-                match w.layout {
-                    _ if dw_fused => {}
+                    )
+                }?;
+            }
+            if !dw_fused {
+                let (dwp, _gdw) = dw.device_ptr_mut(s);
+                let (dims, a, b, ld) = match w.layout {
                     // dW [n, k] = dHᵀ · x
-                    WeightLayout::NK => self.gemm_rm(
-                        (n, k, m),
-                        dh_op(true),
-                        x_op(false),
-                        Operand {
-                            ptr: dwp,
-                            dtype: gd,
-                            ld: k,
-                            trans: false,
-                        },
-                        beta_w,
-                    )?,
+                    WeightLayout::NK => ((n, k, m), dh_op(true), x_op(false), k),
                     // dW [k, n] = xᵀ · dH
-                    WeightLayout::KN => self.gemm_rm(
-                        (k, n, m),
-                        x_op(true),
-                        dh_op(false),
-                        Operand {
-                            ptr: dwp,
-                            dtype: gd,
-                            ld: n,
-                            trans: false,
-                        },
-                        beta_w,
-                    )?,
-                }
-                if let Some(db) = db {
-                    let (dbp, _gdb) = db.device_ptr_mut(s);
-                    // db [1, n] = onesᵀ [1, m] · dH [m, n]
-                    self.gemm_rm(
-                        (1, n, m),
-                        Operand {
-                            ptr: onep,
-                            dtype: d,
-                            ld: m,
-                            trans: false,
-                        },
-                        dh_op(false),
-                        Operand {
-                            ptr: dbp,
-                            dtype: gd,
-                            ld: n,
-                            trans: false,
-                        },
-                        beta_w,
-                    )?;
-                }
+                    WeightLayout::KN => ((k, n, m), x_op(true), dh_op(false), n),
+                };
+                let dw_op = Operand {
+                    ptr: dwp,
+                    dtype: gd,
+                    ld,
+                    trans: false,
+                };
+                // SAFETY: x [m, k], dh [m, n] (ld 2n), dW [k*n] of gd: sized
+                // above.
+                unsafe { self.gemm_rm(dims, a, b, dw_op, beta_w) }?;
+            }
+            if let Some(db) = db {
+                let (dbp, _gdb) = db.device_ptr_mut(s);
+                // db [1, n] = onesᵀ [1, m] · dH [m, n]
+                let ones_op = Operand {
+                    ptr: onep,
+                    dtype: d,
+                    ld: m,
+                    trans: false,
+                };
+                let db_op = Operand {
+                    ptr: dbp,
+                    dtype: gd,
+                    ld: n,
+                    trans: false,
+                };
+                // SAFETY: ones [m], dh [m, n] (ld 2n), db [n] of gd: sized
+                // above.
+                unsafe { self.gemm_rm((1, n, m), ones_op, dh_op(false), db_op, beta_w) }?;
             }
         }
         if let Some(p) = dx32p {
