@@ -28,24 +28,14 @@ impl CudaGlu {
     ) -> Result<()> {
         let (m, n, k) = (m as usize, n as usize, k as usize);
         let wop = Operand::weight(w, dtype, layout, n, k, false);
-        let xop = Operand {
-            ptr: x,
-            dtype,
-            ld: k,
-            trans: false,
-        };
+        let xop = Operand::rm(x, dtype, k);
         // SAFETY: forwarded from the caller.
         unsafe {
             self.gemm_rm(
                 (m, n, k),
                 xop,
                 wop,
-                Operand {
-                    ptr: c,
-                    dtype,
-                    ld: ldc as usize,
-                    trans: false,
-                },
+                Operand::rm(c, dtype, ldc as usize),
                 0.0,
             )
         }

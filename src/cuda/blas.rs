@@ -33,6 +33,24 @@ pub(crate) struct Operand {
 }
 
 impl Operand {
+    /// A row-major matrix used as stored: `ld` elements between rows.
+    pub fn rm(ptr: u64, dtype: DType, ld: usize) -> Self {
+        Operand {
+            ptr,
+            dtype,
+            ld,
+            trans: false,
+        }
+    }
+
+    /// The same matrix, used transposed.
+    pub fn transposed(self) -> Self {
+        Operand {
+            trans: !self.trans,
+            ..self
+        }
+    }
+
     /// One projection's `[k, n]` weight `W` (`transpose == false`: the
     /// forward's `x · W`) or `Wᵀ` (`true`: the backward's `dH · Wᵀ`), stored
     /// in `layout`. KN storage is `W` row-major, NK storage is `Wᵀ`.
@@ -156,5 +174,8 @@ mod tests {
         // NK storage is Wᵀ [n, k] row-major (ld k): W transposed, Wᵀ as is.
         assert_eq!(op(WeightLayout::NK, false), (k, true));
         assert_eq!(op(WeightLayout::NK, true), (k, false));
+        let a = Operand::rm(9, DType::F16, 4);
+        assert_eq!((a.ptr, a.dtype, a.ld, a.trans), (9, DType::F16, 4, false));
+        assert!(a.transposed().trans && !a.transposed().transposed().trans);
     }
 }

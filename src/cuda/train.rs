@@ -555,12 +555,7 @@ impl CudaGlu {
         {
             let (xp, _gx) = x.device_ptr(s);
             let (pp, _gp) = pre.device_ptr_mut(s);
-            let x_op = Operand {
-                ptr: xp,
-                dtype: d,
-                ld: k,
-                trans: false,
-            };
+            let x_op = Operand::rm(xp, d, k);
             let mut beta_all = 0.0;
             let halves = [
                 (&w.gate, &w.bias_gate, pp),
@@ -568,12 +563,7 @@ impl CudaGlu {
             ];
             for (wt, bias, dst) in halves {
                 let (wp, _gw) = wt.device_ptr(s);
-                let c = Operand {
-                    ptr: dst,
-                    dtype: d,
-                    ld: 2 * n,
-                    trans: false,
-                };
+                let c = Operand::rm(dst, d, 2 * n);
                 let beta = match (bias, &ones) {
                     (Some(b), Some(ones)) => {
                         let (op, _go) = ones.device_ptr(s);
@@ -583,18 +573,8 @@ impl CudaGlu {
                         unsafe {
                             self.gemm_rm(
                                 (m, n, 1),
-                                Operand {
-                                    ptr: op,
-                                    dtype: d,
-                                    ld: 1,
-                                    trans: false,
-                                },
-                                Operand {
-                                    ptr: bp,
-                                    dtype: d,
-                                    ld: n,
-                                    trans: false,
-                                },
+                                Operand::rm(op, d, 1),
+                                Operand::rm(bp, d, n),
                                 c,
                                 0.0,
                             )
@@ -620,18 +600,8 @@ impl CudaGlu {
                     self.gemm_rm(
                         (m, 2 * n, k),
                         x_op,
-                        Operand {
-                            ptr: wp,
-                            dtype: d,
-                            ld: k,
-                            trans: true,
-                        },
-                        Operand {
-                            ptr: pp,
-                            dtype: d,
-                            ld: 2 * n,
-                            trans: false,
-                        },
+                        Operand::rm(wp, d, k).transposed(),
+                        Operand::rm(pp, d, 2 * n),
                         beta_all,
                     )
                 }?;
@@ -908,24 +878,9 @@ impl CudaGlu {
             unsafe {
                 self.gemm_rm(
                     (m, k, 2 * n),
-                    Operand {
-                        ptr: gp,
-                        dtype: d,
-                        ld: 2 * n,
-                        trans: false,
-                    },
-                    Operand {
-                        ptr: wp,
-                        dtype: d,
-                        ld: k,
-                        trans: false,
-                    },
-                    Operand {
-                        ptr: dxp,
-                        dtype: gd,
-                        ld: k,
-                        trans: false,
-                    },
+                    Operand::rm(gp, d, 2 * n),
+                    Operand::rm(wp, d, k),
+                    Operand::rm(dxp, gd, k),
                     0.0,
                 )
             }?;
@@ -958,12 +913,7 @@ impl CudaGlu {
                 let wt_op = Operand::weight(wp, d, w.layout, n, k, true);
                 // dX, or its f32 temporary.
                 let (ptr, dtype) = dx32p.map_or((dxp, gd), |p| (p, DType::F32));
-                let dx_op = Operand {
-                    ptr,
-                    dtype,
-                    ld: k,
-                    trans: false,
-                };
+                let dx_op = Operand::rm(ptr, dtype, k);
                 // SAFETY: dh [m, n] (ld 2n), W [k*n], dX or its f32
                 // temporary [m, k]: sized above.
                 unsafe {
@@ -984,12 +934,7 @@ impl CudaGlu {
                     // dW [k, n] = xᵀ · dH
                     WeightLayout::KN => ((k, n, m), x_op(true), dh_op(false), n),
                 };
-                let dw_op = Operand {
-                    ptr: dwp,
-                    dtype: gd,
-                    ld,
-                    trans: false,
-                };
+                let dw_op = Operand::rm(dwp, gd, ld);
                 // SAFETY: x [m, k], dh [m, n] (ld 2n), dW [k*n] of gd: sized
                 // above.
                 unsafe { self.gemm_rm(dims, a, b, dw_op, beta_w) }?;
@@ -997,18 +942,8 @@ impl CudaGlu {
             if let Some(db) = db {
                 let (dbp, _gdb) = db.device_ptr_mut(s);
                 // db [1, n] = onesᵀ [1, m] · dH [m, n]
-                let ones_op = Operand {
-                    ptr: onep,
-                    dtype: d,
-                    ld: m,
-                    trans: false,
-                };
-                let db_op = Operand {
-                    ptr: dbp,
-                    dtype: gd,
-                    ld: n,
-                    trans: false,
-                };
+                let ones_op = Operand::rm(onep, d, m);
+                let db_op = Operand::rm(dbp, gd, n);
                 // SAFETY: ones [m], dh [m, n] (ld 2n), db [n] of gd: sized
                 // above.
                 unsafe { self.gemm_rm((1, n, m), ones_op, dh_op(false), db_op, beta_w) }?;
