@@ -125,6 +125,7 @@ if [ -n "$SAN" ]; then
   san memcheck 240 gpu_forward --test-threads=1 misaligned_buffers nan_in_x gate_grads leading_batch params_reach mma_fragment tf32_is_opt_in
   san memcheck 150 gpu_skinny --test-threads=1 skinny_rejects skinny_repeat
   san racecheck 120 wgmma_selftest --small
+  san racecheck 150 wgmma_grad_selftest --small
   san racecheck 180 gpu_forward --test-threads=1 nan_in_x mma_fragment
   san racecheck 100 gpu_skinny --test-threads=1 skinny_repeat
   san racecheck 150 gpu_train --test-threads=1 staged_kernels_sanitizer_case

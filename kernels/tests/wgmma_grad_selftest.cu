@@ -11,6 +11,8 @@
 //     $NVCC -O2 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -cudart static \
 //           -I kernels kernels/tests/wgmma_grad_selftest.cu -o target/kcheck/wgmma_grad_selftest
 //   run on an H100/H200: ./wgmma_grad_selftest [--no-perf]   (exit 0 = all passed)
+//                        ./wgmma_grad_selftest --small   a few small cases, for
+//                          compute-sanitizer (racecheck/memcheck) in run.sh
 // Cases go from one k16 step to tails and many tiles per CTA (grid capped at
 // 5), so the first failing line localises a bug; each prints the first bad
 // (row, col) and which rows/cols mod 8 / mod 128 the errors hit.
@@ -304,6 +306,19 @@ int main(int argc, char** argv) {
   using B = __nv_bfloat16;
   using H = __half;
   const int NK = GLU_LAYOUT_NK, KN = GLU_LAYOUT_KN;
+  if (argc > 1 && std::strcmp(argv[1], "--small") == 0) {
+    // Tails in every dimension, both layouts, T and f32 outputs, accumulate,
+    // and one CTA walking several tiles (the cross-tile pipeline).
+    dx_case<B>("tails (M, K/2, N)", 130, 136, 48, NK, true);
+    dx_case<B>("tails (M, K/2, N)", 130, 136, 48, KN, false);
+    dw_case<B>("tails (M, rows, cols)", 70, 136, 48, NK, false, true);
+    dw_case<B>("tails (M, rows, cols)", 70, 136, 48, KN, true, false);
+    g_grid_cap = 1;
+    dx_case<B>("one CTA walks all tiles", 300, 72, 208, NK, false);
+    dw_case<B>("one CTA walks all tiles", 40, 264, 208, NK, true, false);
+    std::printf("wgmma_grad_selftest --small: %d/%d cases passed\n", g_cases - g_fail, g_cases);
+    return g_fail ? 1 : 0;
+  }
   // dX: one k16 of each segment, a k-tile, tails, many tiles per CTA.
   for (int lay : {NK, KN})
     for (bool f32 : {true, false}) {
