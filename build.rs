@@ -5,7 +5,8 @@
 //!
 //! `SWIGLU_KERNEL_CACHE=DIR` (opt-in) keeps each compiled fatbin in DIR under
 //! a hash of everything that goes into it: nvcc's path and `--version`, the
-//! flags, and the bytes of every `kernels/*.cu`/`*.cuh`. A later build with
+//! flags (with `NVCC_PREPEND_FLAGS`/`NVCC_APPEND_FLAGS`), and the bytes of
+//! every `kernels/*.cu`/`*.cuh`. A later build with
 //! another feature set or profile (clippy, rustdoc, candle) then copies it
 //! instead of running nvcc again. Any change to a kernel source, flag or
 //! compiler changes the key, so a stale fatbin is never reused.
@@ -33,6 +34,8 @@ fn main() {
         "SWIGLU_REQUIRE_KERNELS",
         "SWIGLU_NVCC_FLAGS",
         "SWIGLU_KERNEL_CACHE",
+        "NVCC_PREPEND_FLAGS",
+        "NVCC_APPEND_FLAGS",
     ] {
         println!("cargo:rerun-if-env-changed={var}");
     }
@@ -185,6 +188,11 @@ fn cache_key(nvcc: &Path, sources: &[PathBuf], extra: &[String]) -> String {
     }
     for f in extra {
         feed(f.as_bytes());
+    }
+    // nvcc reads these itself, around the command line.
+    for var in ["NVCC_PREPEND_FLAGS", "NVCC_APPEND_FLAGS"] {
+        feed(var.as_bytes());
+        feed(env::var_os(var).unwrap_or_default().as_encoded_bytes());
     }
     for src in sources {
         feed(src.as_os_str().as_encoded_bytes());
