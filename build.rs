@@ -4,12 +4,17 @@
 //! `SWIGLU_REQUIRE_KERNELS=1` turns that into a build error.
 //!
 //! `SWIGLU_KERNEL_CACHE=DIR` (opt-in) keeps each compiled fatbin in DIR under
-//! a hash of everything that goes into it: nvcc's path and `--version`, the
-//! flags (with `NVCC_PREPEND_FLAGS`/`NVCC_APPEND_FLAGS`), and the bytes of
-//! every `kernels/*.cu`/`*.cuh`. A later build with
-//! another feature set or profile (clippy, rustdoc, candle) then copies it
-//! instead of running nvcc again. Any change to a kernel source, flag or
-//! compiler changes the key, so a stale fatbin is never reused.
+//! a hash of what goes into it: nvcc's path and `--version`; the path, size
+//! and modification time of every file in the toolkit's `bin`, `nvvm` and
+//! `include` (cicc, ptxas and the headers can be versioned apart from nvcc);
+//! the flags, with `SWIGLU_NVCC_FLAGS` and the environment nvcc reads
+//! (`NVCC_PREPEND_FLAGS`, `NVCC_APPEND_FLAGS`, `NVCC_CCBIN`, `CPATH`,
+//! `CPLUS_INCLUDE_PATH`); and the bytes of every `kernels/*.cu`/`*.cuh`. A
+//! later build with another feature set or profile (clippy, rustdoc,
+//! candle) then copies the fatbin instead of running nvcc again. Headers
+//! reached through `-I`/`-include` in `SWIGLU_NVCC_FLAGS` outside those
+//! directories, and the host compiler's own headers, are not in the key:
+//! leave the cache unset when experimenting with those.
 
 use std::env;
 use std::fmt::Write as _;
@@ -36,6 +41,9 @@ fn main() {
         "SWIGLU_KERNEL_CACHE",
         "NVCC_PREPEND_FLAGS",
         "NVCC_APPEND_FLAGS",
+        "NVCC_CCBIN",
+        "CPATH",
+        "CPLUS_INCLUDE_PATH",
     ] {
         println!("cargo:rerun-if-env-changed={var}");
     }
@@ -85,11 +93,12 @@ fn main() {
             .iter()
             .map(|src| {
                 let (nvcc, out_dir, extra, cache) = (&nvcc, &out_dir, &extra, &cache);
+                let sources = &sources;
                 s.spawn(move || {
                     let stem = src.file_stem().unwrap().to_string_lossy().into_owned();
                     let r = match cache {
                         Some((dir, key)) => {
-                            compile_cached(nvcc, src, out_dir, &stem, extra, dir, key)
+                            compile_cached(nvcc, src, out_dir, &stem, extra, sources, dir, key)
                         }
                         None => compile(nvcc, src, out_dir, &stem, extra),
                     };
@@ -183,14 +192,36 @@ fn cache_key(nvcc: &Path, sources: &[PathBuf], extra: &[String]) -> String {
     feed(nvcc.as_os_str().as_encoded_bytes());
     let version = Command::new(nvcc).arg("--version").output();
     feed(version.as_ref().map_or(&[][..], |o| &o.stdout[..]));
+    // The rest of the toolkit, which can be versioned apart from nvcc (the
+    // PyPI packages: cicc in nvidia-nvvm, the headers in
+    // nvidia-cuda-runtime): every file's path, size and modification time.
+    let mut toolkit = Vec::new();
+    if let Some(root) = nvcc.parent().and_then(Path::parent) {
+        for sub in ["bin", "nvvm", "include"] {
+            list_files(&root.join(sub), 8, &mut toolkit);
+        }
+    }
+    toolkit.sort();
+    for (path, len, mtime) in &toolkit {
+        feed(path.as_os_str().as_encoded_bytes());
+        feed(&len.to_le_bytes());
+        feed(&mtime.to_le_bytes());
+    }
     for f in NVCC_FLAGS.iter().chain(ARCH_FLAGS) {
         feed(f.as_bytes());
     }
     for f in extra {
         feed(f.as_bytes());
     }
-    // nvcc reads these itself, around the command line.
-    for var in ["NVCC_PREPEND_FLAGS", "NVCC_APPEND_FLAGS"] {
+    // nvcc reads these itself: flags around the command line, the host
+    // compiler, extra include directories.
+    for var in [
+        "NVCC_PREPEND_FLAGS",
+        "NVCC_APPEND_FLAGS",
+        "NVCC_CCBIN",
+        "CPATH",
+        "CPLUS_INCLUDE_PATH",
+    ] {
         feed(var.as_bytes());
         feed(env::var_os(var).unwrap_or_default().as_encoded_bytes());
     }
@@ -201,16 +232,45 @@ fn cache_key(nvcc: &Path, sources: &[PathBuf], extra: &[String]) -> String {
     format!("{h:016x}")
 }
 
+/// Appends `(path, size, mtime in ns)` of every file under `dir` (following
+/// symbolic links, at most `depth` levels down) to `out`.
+fn list_files(dir: &Path, depth: u32, out: &mut Vec<(PathBuf, u64, u128)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            if depth > 0 {
+                list_files(&path, depth - 1, out);
+            }
+        } else {
+            let mtime = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            out.push((path, meta.len(), mtime));
+        }
+    }
+}
+
 /// [`compile`] through the cache: a hit copies the fatbin and its ptxas
-/// report into `out_dir`; a miss compiles and then stores both (written
-/// under a temporary name and renamed, so a concurrent build never reads a
-/// partial file).
+/// report into `out_dir`; a miss compiles and then stores both (synced, then
+/// renamed from a temporary name, so a concurrent build never reads a
+/// partial file). The key is computed again after the compile, and nothing
+/// is stored when an input changed while nvcc ran.
+#[allow(clippy::too_many_arguments)]
 fn compile_cached(
     nvcc: &Path,
     src: &Path,
     out_dir: &Path,
     stem: &str,
     extra: &[String],
+    sources: &[PathBuf],
     dir: &Path,
     key: &str,
 ) -> Result<PathBuf, String> {
@@ -218,8 +278,9 @@ fn compile_cached(
     let cached_report = dir.join(format!("{stem}-{key}.ptxas.txt"));
     let out = out_dir.join(format!("{stem}.fatbin"));
     let report = out_dir.join(format!("{stem}.ptxas.txt"));
-    if cached_bin.is_file()
-        && cached_report.is_file()
+    let nonempty = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.len() > 0);
+    if nonempty(&cached_bin)
+        && nonempty(&cached_report)
         && std::fs::copy(&cached_bin, &out).is_ok()
         && std::fs::copy(&cached_report, &report).is_ok()
     {
@@ -227,13 +288,22 @@ fn compile_cached(
     }
     let out = compile(nvcc, src, out_dir, stem, extra)?;
     // A cache that cannot be written costs time, not correctness.
-    if std::fs::create_dir_all(dir).is_ok() {
-        let pid = std::process::id();
-        for (from, to) in [(&out, &cached_bin), (&report, &cached_report)] {
-            let tmp = to.with_extension(format!("tmp{pid}"));
-            if std::fs::copy(from, &tmp).is_err() || std::fs::rename(&tmp, to).is_err() {
-                let _ = std::fs::remove_file(&tmp);
-            }
+    if cache_key(nvcc, sources, extra) != key || std::fs::create_dir_all(dir).is_err() {
+        return Ok(out);
+    }
+    // Unique per process, thread and moment (builds on several machines
+    // may share the directory).
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let tag = format!("tmp-{}-{nanos}", std::process::id());
+    for (from, to) in [(&out, &cached_bin), (&report, &cached_report)] {
+        let tmp = to.with_extension(&tag);
+        let stored = std::fs::copy(from, &tmp).is_ok()
+            && std::fs::File::open(&tmp).and_then(|f| f.sync_all()).is_ok()
+            && std::fs::rename(&tmp, to).is_ok();
+        if !stored {
+            let _ = std::fs::remove_file(&tmp);
         }
     }
     Ok(out)
