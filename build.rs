@@ -39,12 +39,10 @@ fn main() {
         "SWIGLU_REQUIRE_KERNELS",
         "SWIGLU_NVCC_FLAGS",
         "SWIGLU_KERNEL_CACHE",
-        "NVCC_PREPEND_FLAGS",
-        "NVCC_APPEND_FLAGS",
-        "NVCC_CCBIN",
-        "CPATH",
-        "CPLUS_INCLUDE_PATH",
-    ] {
+    ]
+    .iter()
+    .chain(NVCC_ENV)
+    {
         println!("cargo:rerun-if-env-changed={var}");
     }
     let require = env::var("SWIGLU_REQUIRE_KERNELS").is_ok_and(|v| v == "1");
@@ -177,6 +175,16 @@ const NVCC_FLAGS: &[&str] = &[
     "-Ikernels",
 ];
 
+/// The environment nvcc reads itself: flags around the command line, the
+/// host compiler, extra include directories.
+const NVCC_ENV: &[&str] = &[
+    "NVCC_PREPEND_FLAGS",
+    "NVCC_APPEND_FLAGS",
+    "NVCC_CCBIN",
+    "CPATH",
+    "CPLUS_INCLUDE_PATH",
+];
+
 /// 64-bit FNV-1a over everything that determines a fatbin (see the module
 /// docs): a cache key, not a security boundary.
 fn cache_key(nvcc: &Path, sources: &[PathBuf], extra: &[String]) -> String {
@@ -213,15 +221,7 @@ fn cache_key(nvcc: &Path, sources: &[PathBuf], extra: &[String]) -> String {
     for f in extra {
         feed(f.as_bytes());
     }
-    // nvcc reads these itself: flags around the command line, the host
-    // compiler, extra include directories.
-    for var in [
-        "NVCC_PREPEND_FLAGS",
-        "NVCC_APPEND_FLAGS",
-        "NVCC_CCBIN",
-        "CPATH",
-        "CPLUS_INCLUDE_PATH",
-    ] {
+    for var in NVCC_ENV {
         feed(var.as_bytes());
         feed(env::var_os(var).unwrap_or_default().as_encoded_bytes());
     }
@@ -291,8 +291,8 @@ fn compile_cached(
     if cache_key(nvcc, sources, extra) != key || std::fs::create_dir_all(dir).is_err() {
         return Ok(out);
     }
-    // Unique per process, thread and moment (builds on several machines
-    // may share the directory).
+    // Unique per process and moment (builds on several machines may share
+    // the directory); the stem in the name keeps this process's threads apart.
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());

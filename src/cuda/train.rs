@@ -891,22 +891,8 @@ impl CudaGlu {
         // every access records and waits on events.
         let dx_per_projection = !dx_fused && !dx_one_gemm;
         for (i, (wt, dh, dw, db)) in halves.into_iter().enumerate() {
-            let dh_op = |trans| Operand {
-                ptr: dh,
-                dtype: d,
-                ld: 2 * n,
-                trans,
-            };
-            let x_op = |trans| Operand {
-                ptr: xp,
-                dtype: d,
-                ld: k,
-                trans,
-            };
-            // The three GEMMs below read and write only operands
-            // length-checked above: x [m,k], dh [m,n] with ld 2n inside dgu,
-            // weights and their gradients [k*n] in the weights' layout,
-            // biases/ones [n]/[m].
+            let dh_op = Operand::rm(dh, d, 2 * n);
+            let x_op = Operand::rm(xp, d, k);
             if dx_per_projection {
                 let (wp, _gw) = wt.device_ptr(s);
                 // dX (+)= dH · Wᵀ
@@ -919,7 +905,7 @@ impl CudaGlu {
                 unsafe {
                     self.gemm_rm(
                         (m, k, n),
-                        dh_op(false),
+                        dh_op,
                         wt_op,
                         dx_op,
                         if i == 0 { 0.0 } else { 1.0 },
@@ -930,9 +916,9 @@ impl CudaGlu {
                 let (dwp, _gdw) = dw.device_ptr_mut(s);
                 let (dims, a, b, ld) = match w.layout {
                     // dW [n, k] = dHᵀ · x
-                    WeightLayout::NK => ((n, k, m), dh_op(true), x_op(false), k),
+                    WeightLayout::NK => ((n, k, m), dh_op.transposed(), x_op, k),
                     // dW [k, n] = xᵀ · dH
-                    WeightLayout::KN => ((k, n, m), x_op(true), dh_op(false), n),
+                    WeightLayout::KN => ((k, n, m), x_op.transposed(), dh_op, n),
                 };
                 let dw_op = Operand::rm(dwp, gd, ld);
                 // SAFETY: x [m, k], dh [m, n] (ld 2n), dW [k*n] of gd: sized
@@ -946,7 +932,7 @@ impl CudaGlu {
                 let db_op = Operand::rm(dbp, gd, n);
                 // SAFETY: ones [m], dh [m, n] (ld 2n), db [n] of gd: sized
                 // above.
-                unsafe { self.gemm_rm((1, n, m), ones_op, dh_op(false), db_op, beta_w) }?;
+                unsafe { self.gemm_rm((1, n, m), ones_op, dh_op, db_op, beta_w) }?;
             }
         }
         if let Some(p) = dx32p {
