@@ -233,9 +233,12 @@ pub(crate) fn is_aligned16(ptrs: &[u64]) -> bool {
 }
 
 impl CudaGlu {
-    /// Device bytes a call of `path` allocates besides its inputs and output:
-    /// the baselines' `[M, 2N]` intermediate, the decode kernel's split-K
-    /// partial sums; zero for the other fused kernels.
+    /// Device bytes a call of `path` uses besides its inputs and output:
+    /// the baselines' `[M, 2N]` intermediate (allocated and freed, stream
+    /// ordered, by each call), the decode kernel's split-K partial sums and
+    /// tickets (a scratch the `CudaGlu` allocates on the first call that
+    /// splits K and keeps: at most `m_pad × 128 × 2·#SM` f32, ~2.2 MB for
+    /// M ≤ 16 on 132 SMs); zero for the other fused kernels.
     ///
     /// ```no_run
     /// # fn main() -> swiglu::Result<()> {
@@ -283,6 +286,16 @@ impl CudaGlu {
     ///
     /// The launch is asynchronous on [`CudaGlu::stream`]; copying `out` back
     /// (or [`CudaGlu::synchronize`]) waits for it.
+    ///
+    /// CUDA graphs: a call can be captured on the stream (cudarc's
+    /// `begin_capture` / `end_capture`) after one direct call of the same
+    /// path and shape, which loads the kernel and allocates the decode
+    /// kernel's split-K scratch; capture needs a context with cudarc's event
+    /// tracking disabled. The fused kernels queue one launch and nothing
+    /// else; the cuBLAS baselines allocate and free their `[M, 2N]`
+    /// intermediate inside the graph. `tests/gpu_graph.rs` replays captured
+    /// calls of every path against direct ones (written, not yet run on a
+    /// GPU).
     ///
     /// ```no_run
     /// # fn main() -> swiglu::Result<()> {

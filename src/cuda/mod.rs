@@ -218,6 +218,9 @@ pub struct CudaGlu {
     training_kernels: std::sync::atomic::AtomicU8,
     /// [`CudaGlu::set_allow_tf32`].
     allow_tf32: std::sync::atomic::AtomicBool,
+    /// The decode kernel's split-K partial sums and tickets, allocated on
+    /// first need and reused by every later launch on `stream`.
+    skinny_scratch: Mutex<Option<skinny::SkinnyScratch>>,
 }
 
 impl std::fmt::Debug for CudaGlu {
@@ -315,6 +318,7 @@ impl CudaGlu {
             functions: Mutex::new(HashMap::new()),
             training_kernels: std::sync::atomic::AtomicU8::new(TrainingKernels::Cublas as u8),
             allow_tf32: std::sync::atomic::AtomicBool::new(false),
+            skinny_scratch: Mutex::new(None),
         })
     }
 

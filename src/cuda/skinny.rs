@@ -6,6 +6,11 @@
 //! reduction) only when `ceil(N/64)` column tiles leave most of the
 //! `2 × #SM` block slots empty. See the kernel file for the design.
 //!
+//! The split-K partial sums and tickets live in a scratch the [`CudaGlu`]
+//! allocates once (sized for every plan of that row padding) and reuses:
+//! a decode step queues one kernel launch, no allocation and no memset, so
+//! it can also be captured in a CUDA graph once the scratch exists.
+//!
 //! Eligibility ([`skinny_eligible`]): bf16/f16, `1 ≤ M ≤ 64`, `K % 8 == 0`,
 //! `N % 8 == 0`, x / w_gate / w_up / out 16-byte aligned; both layouts and
 //! the concatenated `[2N, K]` form.
@@ -15,7 +20,7 @@ use super::forward::is_aligned16;
 use super::params::GluParams;
 use crate::error::{GluError, Result};
 use crate::types::{DType, WeightLayout};
-use cudarc::driver::{DevicePtrMut, DeviceRepr, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaSlice, DevicePtrMut, DeviceRepr, LaunchConfig, PushKernelArg};
 use std::mem::{offset_of, size_of};
 
 /// Module (file stem) of the skinny kernels.
@@ -47,8 +52,8 @@ pub(crate) struct GluSkinnySplit {
 }
 
 // SAFETY: plain `#[repr(C)]` data matching the CUDA struct (asserted below and
-// by `static_assert`s in the header); the pointers are device addresses that
-// `launch_skinny` allocates for the launch.
+// by `static_assert`s in the header); the pointers are device addresses of
+// the `CudaGlu`'s split-K scratch (or null).
 unsafe impl DeviceRepr for GluSkinnySplit {}
 
 const _: () = {
@@ -116,6 +121,26 @@ pub(crate) fn skinny_eligible(
         && k % 8 == 0
         && n % 8 == 0
         && ptrs_aligned
+}
+
+/// Element counts `(workspace f32, counters u32)` that cover every split-K
+/// launch of the kernel for `m_pad` rows on `sm_count` SMs: a split plan has
+/// `splits × n_tiles ≤ 2 × sm_count` ([`skinny_plan`]), so its partial sums
+/// `splits × M × 2N ≤ m_pad × 2 × 64 × slots`, and it splits only while
+/// `n_tiles < slots`. About 2.2 MB of f32 for `m_pad = 16` on 132 SMs,
+/// 8.7 MB for 64.
+pub(crate) fn skinny_scratch_len(m_pad: usize, sm_count: usize) -> (usize, usize) {
+    let slots = sm_count.max(1) * SKINNY_BLOCKS_PER_SM;
+    (m_pad * 2 * SKINNY_BN * slots, slots)
+}
+
+/// The decode kernel's split-K scratch, owned by one [`CudaGlu`] and kept
+/// between calls (no allocation or memset per launch).
+pub(crate) struct SkinnyScratch {
+    ws: CudaSlice<f32>,
+    counters: CudaSlice<u32>,
+    /// Outgrown buffers, kept alive for graphs captured while they were current.
+    retired: Vec<(CudaSlice<f32>, CudaSlice<u32>)>,
 }
 
 impl CudaGlu {
@@ -197,29 +222,75 @@ impl CudaGlu {
                 dims: vec![plan.splits, m, 2 * n],
                 limit: "usize",
             })?;
-        // SAFETY: uninitialised f32 device memory; the kernel writes every
-        // workspace element before any block reads it (the last block of a
-        // column tile reads only after every slice's ticket is in).
-        let mut ws = unsafe { s.alloc::<f32>(ws_len) }?;
-        let mut ctr = s.alloc_zeros::<u32>(plan.n_tiles)?;
-        {
-            let (wsp, _gws) = ws.device_ptr_mut(s);
-            let (cp, _gc) = ctr.device_ptr_mut(s);
-            let split = GluSkinnySplit {
-                ws: wsp as *mut f32,
-                counters: cp as *mut u32,
-                k_per_split: plan.k_per_split as i64,
-                splits: plan.splits as i32,
-                reserved: 0,
-            };
-            // SAFETY: as above; in addition ws holds splits*m*2n f32 and ctr
-            // n_tiles zeroed u32, both allocated on this stream for this
-            // launch and freed stream-ordered after it (drop below).
-            unsafe { s.launch_builder(&f).arg(p).arg(&split).launch(cfg) }?;
-        }
-        drop(ws);
-        drop(ctr);
+        let mut guard = self
+            .skinny_scratch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let scratch = self.skinny_scratch_for(&mut guard, plan.m_pad, ws_len, plan.n_tiles)?;
+        let (wsp, _gws) = scratch.ws.device_ptr_mut(s);
+        let (cp, _gc) = scratch.counters.device_ptr_mut(s);
+        let split = GluSkinnySplit {
+            ws: wsp as *mut f32,
+            counters: cp as *mut u32,
+            k_per_split: plan.k_per_split as i64,
+            splits: plan.splits as i32,
+            reserved: 0,
+        };
+        // SAFETY: as above; in addition ws holds at least splits*m*2n f32 and
+        // counters at least n_tiles u32, all zero between launches (zeroed
+        // at allocation; each launch's last block per column tile resets its
+        // counter). Both belong to this `CudaGlu` and are used only by
+        // launches on `self.stream`, which run one after another, and the
+        // lock is held until this launch is queued.
+        unsafe { s.launch_builder(&f).arg(p).arg(&split).launch(cfg) }?;
         Ok(())
+    }
+
+    /// The split-K scratch, grown (never shrunk) to the bound of `m_pad`
+    /// rows ([`skinny_scratch_len`]) on first need. Outgrown buffers are
+    /// kept until the `CudaGlu` is dropped, so a CUDA graph captured with
+    /// them stays valid. Growing during stream capture is refused.
+    fn skinny_scratch_for<'s>(
+        &self,
+        slot: &'s mut Option<SkinnyScratch>,
+        m_pad: usize,
+        ws_len: usize,
+        n_tiles: usize,
+    ) -> Result<&'s mut SkinnyScratch> {
+        let fits = |sc: &SkinnyScratch| sc.ws.len() >= ws_len && sc.counters.len() >= n_tiles;
+        if !slot.as_ref().is_some_and(fits) {
+            let s = &self.stream;
+            if s.capture_status()?
+                != cudarc::driver::sys::CUstreamCaptureStatus::CU_STREAM_CAPTURE_STATUS_NONE
+            {
+                return Err(GluError::Unsupported {
+                    what: format!(
+                        "the decode kernel's split-K scratch ({ws_len} f32) would be allocated during stream capture; run a forward of this M (or larger) once before capturing"
+                    ),
+                    dtype: DType::F32,
+                    layout: WeightLayout::NK,
+                });
+            }
+            let (ws_cap, ctr_cap) = skinny_scratch_len(m_pad, self.sm_count as usize);
+            let ws_cap = ws_cap.max(ws_len);
+            let ctr_cap = ctr_cap.max(n_tiles);
+            let retired = slot.take().map(|old| {
+                let mut r = old.retired;
+                r.push((old.ws, old.counters));
+                r
+            });
+            // SAFETY: uninitialised f32 device memory; the kernel writes every
+            // workspace element it reads (the last block of a column tile
+            // reads only after every slice's ticket is in).
+            let ws = unsafe { s.alloc::<f32>(ws_cap) }?;
+            let counters = s.alloc_zeros::<u32>(ctr_cap)?;
+            *slot = Some(SkinnyScratch {
+                ws,
+                counters,
+                retired: retired.unwrap_or_default(),
+            });
+        }
+        Ok(slot.as_mut().expect("scratch was just ensured"))
     }
 }
 
@@ -302,6 +373,34 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The scratch a `CudaGlu` allocates for a row padding holds every
+    /// split plan of that padding: partial sums and tickets.
+    #[test]
+    fn scratch_bound_covers_every_split_plan() {
+        let mut checked = 0;
+        for sms in [1, 2, 46, 82, 108, 114, 132, 170] {
+            for m in 1..=SKINNY_MAX_M {
+                for n in (8..=20_000).step_by(8).filter(|n| n % 504 == 0 || *n < 600) {
+                    for k in [8, 64, 256, 1000, 4096, 14336] {
+                        let p = skinny_plan(m, n, k, sms);
+                        if p.splits <= 1 {
+                            continue;
+                        }
+                        let (ws, ctr) = skinny_scratch_len(p.m_pad, sms);
+                        assert!(
+                            p.splits * m * 2 * n <= ws && p.n_tiles <= ctr,
+                            "m={m} n={n} k={k} sms={sms}: {p:?} needs more than ({ws}, {ctr})"
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 10_000, "only {checked} split plans checked");
+        // 2.2 MB of partial sums for M <= 16 on an H100/H200.
+        assert_eq!(skinny_scratch_len(16, 132), (16 * 128 * 264, 264));
     }
 
     #[test]
