@@ -69,8 +69,20 @@ namespace {
 constexpr int kBM = GLU_MMA_BM, kBN = GLU_MMA_BN, kBK = GLU_MMA_BK;  // kBK in 16-bit elements
 constexpr int kStages = GLU_MMA_STAGES;
 constexpr int kKS = kBK / 16;  // k16 steps per k-tile (2)
-constexpr int kMI = 4;         // m16 tiles per warp (64 rows)
+constexpr int kMI = 4;         // m16 tiles per warp (64 rows) of the 2 x 4 warp grid
 constexpr int kNI = 4;         // n8 tiles per warp and projection (32 cols)
+// The warp grid is WM (m) x 4 (n) warps of (64 / (WM / 2)) x 32 output
+// elements: the production kernels use WM = 2 (8 warps, 64 x 32 each); the
+// probes of mma_perf_probe.cuh also build WM = 4 (16 warps, 32 x 32 each,
+// half the accumulators) to measure whether more warps per SM hide the
+// mma.sync latency better on a given GPU. Block tile, smem ring, swizzles
+// and chunk maps are the same for both.
+template <int WM>
+struct WarpGrid {
+  static_assert(WM == 2 || WM == 4, "2 x 4 or 4 x 4 warps");
+  static constexpr int kThreads = 32 * 4 * WM;
+  static constexpr int kMI = (kBM / 16) / WM;  // m16 tiles per warp
+};
 constexpr uint64_t kGroupM = 8;  // row tiles per block-order group
 constexpr uint32_t kABytes = kBM * kBK * 2;  // 8192
 constexpr uint32_t kBBytes = kBN * kBK * 2;  // 8192 (either layout)
@@ -99,23 +111,26 @@ __device__ __forceinline__ uint32_t kn_swz(uint32_t r, uint32_t c) {
 
 // Issue the cp.asyncs of the k-tile starting at k0 into one stage (6 x 16 B
 // per thread: 2 for x, 2 per weight). Predicated-off chunks are zero-filled.
-// Chunk mapping (replicated in kernels/tests/swizzle_test.cpp):
+// Chunk mapping for THREADS = 256 (replicated in kernels/tests/swizzle_test.cpp):
 //   x / NK tile: id = tid + 256 j (j < 2), row = id >> 2, chunk = id & 3
 //   KN tile:     id = tid + 256 j (j < 2), row = id >> 4, chunk = id & 15
-template <typename T, int LAYOUT>
+// With 512 threads the same ids are covered by j = 0 alone.
+template <typename T, int LAYOUT, int THREADS = GLU_MMA_THREADS>
 __device__ __forceinline__ void load_stage(uint32_t st, const T* __restrict__ x,
                                            const T* __restrict__ wg, const T* __restrict__ wu,
                                            int64_t M, int64_t N, int64_t K, int64_t m_blk,
                                            int64_t n_blk, int64_t k0, int tid) {
   using E = MmaElem<T>;
+  static_assert(THREADS == 256 || THREADS == 512, "512 chunks per operand and k-tile");
+  constexpr int kJ = 512 / THREADS;
   const uint32_t s_a = st, s_bg = st + kABytes, s_bu = st + kABytes + kBBytes;
   {
     // x tile [128 m][64 bytes of k]: 128 rows x 4 chunks = 512 chunks.
     const int c = tid & 3;
     const int64_t gk = k0 + c * E::kChunk;
 #pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      const int r = (tid >> 2) + 64 * j;
+    for (int j = 0; j < kJ; ++j) {
+      const int r = (tid >> 2) + (THREADS / 4) * j;
       const int64_t gm = m_blk + r;
       const bool pred = (gm < M) && (gk < K);
       const T* src = pred ? x + (gm * K + gk) : x;
@@ -127,8 +142,8 @@ __device__ __forceinline__ void load_stage(uint32_t st, const T* __restrict__ x,
     const int c = tid & 3;
     const int64_t gk = k0 + c * E::kChunk;
 #pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      const int r = (tid >> 2) + 64 * j;
+    for (int j = 0; j < kJ; ++j) {
+      const int r = (tid >> 2) + (THREADS / 4) * j;
       const int64_t gn = n_blk + r;
       const bool pred = (gn < N) && (gk < K);
       const int64_t off = pred ? gn * K + gk : 0;
@@ -138,11 +153,12 @@ __device__ __forceinline__ void load_stage(uint32_t st, const T* __restrict__ x,
   } else {
     // [kKnRows k][128 n]: 32 rows x 16 chunks (16-bit) or 16 rows x 32
     // chunks (f32) = 512 chunks per weight.
+    static_assert(E::kKnRows * E::kKnChunks == 512, "KN tile: 512 chunks");
     const int c = (int)((uint32_t)tid % E::kKnChunks);
     const int64_t gn = n_blk + c * E::kChunk;
 #pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      const int r = (int)((uint32_t)tid / E::kKnChunks) + (E::kKnRows / 2) * j;
+    for (int j = 0; j < kJ; ++j) {
+      const int r = (int)((uint32_t)tid / E::kKnChunks) + (THREADS / E::kKnChunks) * j;
       const int64_t gk = k0 + r;
       const bool pred = (gk < K) && (gn < N);
       const int64_t off = pred ? gk * N + gn : 0;
@@ -152,10 +168,11 @@ __device__ __forceinline__ void load_stage(uint32_t st, const T* __restrict__ x,
   }
 }
 
-// Fragments of one k16 step for one warp: A for 4 m16 tiles, B for 4 n8
+// Fragments of one k16 step for one warp: A for MI m16 tiles, B for 4 n8
 // tiles of each projection.
+template <int MI = kMI>
 struct Frags {
-  uint32_t a[kMI][4];
+  uint32_t a[MI][4];
   uint32_t bg[kNI][2];
   uint32_t bu[kNI][2];
 };
@@ -171,13 +188,13 @@ __device__ __forceinline__ void load_b_frag_kn_tf32(uint32_t (&b)[2], uint32_t t
   b[1] = ld_shared_u32(tile + glu_swz512(ks * 8u + t + 4u, col >> 2) + word);
 }
 
-template <typename T, int LAYOUT>
-__device__ __forceinline__ void load_frags(Frags& f, uint32_t st, uint32_t ks, uint32_t warp_m,
-                                           uint32_t warp_n, uint32_t lane) {
+template <typename T, int LAYOUT, int MI = kMI>
+__device__ __forceinline__ void load_frags(Frags<MI>& f, uint32_t st, uint32_t ks,
+                                           uint32_t warp_m, uint32_t warp_n, uint32_t lane) {
   const uint32_t s_a = st, s_bg = st + kABytes, s_bu = st + kABytes + kBBytes;
 #pragma unroll
-  for (uint32_t mi = 0; mi < kMI; ++mi)
-    glu_load_a_frag(f.a[mi], s_a, warp_m * 64 + mi * 16, ks, lane);
+  for (uint32_t mi = 0; mi < (uint32_t)MI; ++mi)
+    glu_load_a_frag(f.a[mi], s_a, warp_m * (16 * MI) + mi * 16, ks, lane);
   if constexpr (sizeof(T) == 4 && LAYOUT == GLU_LAYOUT_KN) {
 #pragma unroll
     for (uint32_t ni = 0; ni < kNI; ++ni) {
@@ -209,11 +226,11 @@ __device__ __forceinline__ void mma_k32b(float (&d)[4], const uint32_t (&a)[4], 
     mma_16816<T>(d, a, b0, b1);
 }
 
-template <typename T>
-__device__ __forceinline__ void mma_frags(float (&acc_g)[kMI][kNI][4], float (&acc_u)[kMI][kNI][4],
-                                          const Frags& f) {
+template <typename T, int MI = kMI>
+__device__ __forceinline__ void mma_frags(float (&acc_g)[MI][kNI][4], float (&acc_u)[MI][kNI][4],
+                                          const Frags<MI>& f) {
 #pragma unroll
-  for (int mi = 0; mi < kMI; ++mi)
+  for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
     for (int ni = 0; ni < kNI; ++ni) {
       mma_k32b<T>(acc_g[mi][ni], f.a[mi], f.bg[ni][0], f.bg[ni][1]);
@@ -226,8 +243,10 @@ __device__ __forceinline__ float load_bias(const T* b, int64_t n) {
   return b ? to_f32<T>(b[n]) : 0.0f;
 }
 
-template <typename T, int LAYOUT>
+template <typename T, int LAYOUT, int WM = 2>
 __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
+  constexpr int kThreads = WarpGrid<WM>::kThreads;
+  constexpr int MI = WarpGrid<WM>::kMI;
   extern __shared__ __align__(128) unsigned char glu_mma_smem[];
 
   const T* __restrict__ x = static_cast<const T*>(p.x);
@@ -245,15 +264,15 @@ __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
   const int tid = threadIdx.x;
   const uint32_t lane = tid & 31;
   const uint32_t warp = tid >> 5;
-  const uint32_t warp_m = warp >> 2;  // 0..1 -> rows warp_m*64
+  const uint32_t warp_m = warp >> 2;  // 0..WM-1 -> rows warp_m*16*MI
   const uint32_t warp_n = warp & 3;   // 0..3 -> cols warp_n*32
 
   const uint32_t smem = smem_u32(glu_mma_smem);
 
-  float acc_g[kMI][kNI][4];
-  float acc_u[kMI][kNI][4];
+  float acc_g[MI][kNI][4];
+  float acc_u[MI][kNI][4];
 #pragma unroll
-  for (int i = 0; i < kMI; ++i)
+  for (int i = 0; i < MI; ++i)
 #pragma unroll
     for (int j = 0; j < kNI; ++j)
 #pragma unroll
@@ -271,8 +290,8 @@ __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
     if (s < k_tiles)
-      load_stage<T, LAYOUT>(smem + s * kStageBytes, x, wg, wu, M, N, K, m_blk, n_blk,
-                            (int64_t)s * kTK, tid);
+      load_stage<T, LAYOUT, kThreads>(smem + s * kStageBytes, x, wg, wu, M, N, K, m_blk, n_blk,
+                                      (int64_t)s * kTK, tid);
     cp_async_commit();
   }
   // Groups committed: kStages-1; allowing kStages-2 pending -> group 0
@@ -280,43 +299,71 @@ __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
   cp_async_wait<kStages - 2>();
   __syncthreads();
 
-  Frags fr[2];
-  load_frags<T, LAYOUT>(fr[0], smem, 0, warp_m, warp_n, lane);
-
-  uint32_t read_stage = 0;             // stage holding k-tile kt
-  uint32_t write_stage = kStages - 1;  // stage receiving k-tile kt + kStages - 1
-
-  for (int64_t kt = 0; kt < k_tiles; ++kt) {
-    // ---- k16 step 0 of k-tile kt ------------------------------------------
-    // Fragments of step 1 (same stage) into buffer 1.
-    load_frags<T, LAYOUT>(fr[1], smem + read_stage * kStageBytes, 1, warp_m, warp_n, lane);
-    // Refill: k-tile kt + kStages - 1 into write_stage = (kt - 1) % kStages.
-    // Safe: every warp passed the barrier of iteration kt-1 (below) after it
-    // had loaded its last fragments of k-tile kt-1 from that stage (for
-    // kt = 0 the stage was never read).
-    {
-      const int64_t pf = kt + (kStages - 1);
-      if (pf < k_tiles)
-        load_stage<T, LAYOUT>(smem + write_stage * kStageBytes, x, wg, wu, M, N, K, m_blk,
-                              n_blk, pf * kTK, tid);
-      cp_async_commit();
-      write_stage = (write_stage + 1 == (uint32_t)kStages) ? 0 : write_stage + 1;
+  if constexpr (WM != 2) {
+    // 16 warps (P5 probe): registers allow no second fragment buffer, so
+    // each k16 step's fragments are loaded just before its mma; the other
+    // warps of the sub-partition cover the ldmatrix latency. Same ring, same
+    // barrier rule as below: the barrier at the end of iteration kt follows
+    // every fragment load of k-tile kt and certifies k-tile kt+1 landed.
+    uint32_t read_stage = 0, write_stage = kStages - 1;
+    for (int64_t kt = 0; kt < k_tiles; ++kt) {
+      Frags<MI> f0;
+      load_frags<T, LAYOUT, MI>(f0, smem + read_stage * kStageBytes, 0, warp_m, warp_n, lane);
+      {
+        const int64_t pf = kt + (kStages - 1);
+        if (pf < k_tiles)
+          load_stage<T, LAYOUT, kThreads>(smem + write_stage * kStageBytes, x, wg, wu, M, N, K,
+                                          m_blk, n_blk, pf * kTK, tid);
+        cp_async_commit();
+        write_stage = (write_stage + 1 == (uint32_t)kStages) ? 0 : write_stage + 1;
+      }
+      mma_frags<T, MI>(acc_g, acc_u, f0);
+      Frags<MI> f1;
+      load_frags<T, LAYOUT, MI>(f1, smem + read_stage * kStageBytes, 1, warp_m, warp_n, lane);
+      mma_frags<T, MI>(acc_g, acc_u, f1);
+      cp_async_wait<kStages - 2>();
+      __syncthreads();
+      read_stage = (read_stage + 1 == (uint32_t)kStages) ? 0 : read_stage + 1;
     }
-    mma_frags<T>(acc_g, acc_u, fr[0]);
+  } else {
+    Frags<MI> fr[2];
+    load_frags<T, LAYOUT, MI>(fr[0], smem, 0, warp_m, warp_n, lane);
 
-    // ---- k16 step 1 of k-tile kt ------------------------------------------
-    // Groups committed so far: (kStages-1) + (kt+1). Allowing kStages-2
-    // pending means groups 0..kt+1 are complete: k-tile kt+1 has landed for
-    // this thread; the barrier publishes every thread's copies AND certifies
-    // that every warp has loaded all of its fragments of k-tile kt (step 1
-    // was loaded above), so stage kt % kStages may be refilled next iteration.
-    cp_async_wait<kStages - 2>();
-    __syncthreads();
-    read_stage = (read_stage + 1 == (uint32_t)kStages) ? 0 : read_stage + 1;
-    // Fragments of step 0 of k-tile kt+1 into buffer 0 (for the last k-tile
-    // this reads a stale, fully written stage: harmless, unused).
-    load_frags<T, LAYOUT>(fr[0], smem + read_stage * kStageBytes, 0, warp_m, warp_n, lane);
-    mma_frags<T>(acc_g, acc_u, fr[1]);
+    uint32_t read_stage = 0;             // stage holding k-tile kt
+    uint32_t write_stage = kStages - 1;  // stage receiving k-tile kt + kStages - 1
+
+    for (int64_t kt = 0; kt < k_tiles; ++kt) {
+      // ---- k16 step 0 of k-tile kt ------------------------------------------
+      // Fragments of step 1 (same stage) into buffer 1.
+      load_frags<T, LAYOUT, MI>(fr[1], smem + read_stage * kStageBytes, 1, warp_m, warp_n, lane);
+      // Refill: k-tile kt + kStages - 1 into write_stage = (kt - 1) % kStages.
+      // Safe: every warp passed the barrier of iteration kt-1 (below) after it
+      // had loaded its last fragments of k-tile kt-1 from that stage (for
+      // kt = 0 the stage was never read).
+      {
+        const int64_t pf = kt + (kStages - 1);
+        if (pf < k_tiles)
+          load_stage<T, LAYOUT, kThreads>(smem + write_stage * kStageBytes, x, wg, wu, M, N, K,
+                                          m_blk, n_blk, pf * kTK, tid);
+        cp_async_commit();
+        write_stage = (write_stage + 1 == (uint32_t)kStages) ? 0 : write_stage + 1;
+      }
+      mma_frags<T, MI>(acc_g, acc_u, fr[0]);
+
+      // ---- k16 step 1 of k-tile kt ------------------------------------------
+      // Groups committed so far: (kStages-1) + (kt+1). Allowing kStages-2
+      // pending means groups 0..kt+1 are complete: k-tile kt+1 has landed for
+      // this thread; the barrier publishes every thread's copies AND certifies
+      // that every warp has loaded all of its fragments of k-tile kt (step 1
+      // was loaded above), so stage kt % kStages may be refilled next iteration.
+      cp_async_wait<kStages - 2>();
+      __syncthreads();
+      read_stage = (read_stage + 1 == (uint32_t)kStages) ? 0 : read_stage + 1;
+      // Fragments of step 0 of k-tile kt+1 into buffer 0 (for the last k-tile
+      // this reads a stale, fully written stage: harmless, unused).
+      load_frags<T, LAYOUT, MI>(fr[0], smem + read_stage * kStageBytes, 0, warp_m, warp_n, lane);
+      mma_frags<T, MI>(acc_g, acc_u, fr[1]);
+    }
   }
   cp_async_wait<0>();  // only empty groups can remain; keep the ring clean
 
@@ -338,10 +385,10 @@ __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
     const float bg1 = has1 ? load_bias<T>(bgp, col + 1) : 0.0f;
     const float bu1 = has1 ? load_bias<T>(bup, col + 1) : 0.0f;
 #pragma unroll
-    for (int mi = 0; mi < kMI; ++mi)
+    for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        const int64_t row = m_blk + warp_m * 64 + mi * 16 + g + h * 8;
+        const int64_t row = m_blk + warp_m * (16 * MI) + mi * 16 + g + h * 8;
         if (row >= M) continue;
         const float v0 = glu_act(acc_g[mi][ni][2 * h] + bg0, act, beta) *
                          (acc_u[mi][ni][2 * h] + bu0);

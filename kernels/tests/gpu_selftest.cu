@@ -97,7 +97,8 @@ typedef void (*GluKernel)(GluParams);
 template <typename T>
 static void test_fused(const char* kname, GluKernel kern, bool mma, int layout, int64_t M,
                        int64_t N, int64_t K, int act, bool bias, size_t misalign,
-                       double in_rel = 0.0, double norm_tol = -1.0) {
+                       double in_rel = 0.0, double norm_tol = -1.0,
+                       int mma_threads = GLU_MMA_THREADS) {
   auto x = rand_vec<T>(M * K, -1, 1);
   auto wg = rand_vec<T>(N * K, -1, 1), wu = rand_vec<T>(N * K, -1, 1);
   auto bg = rand_vec<T>(N, -0.5, 0.5), bu = rand_vec<T>(N, -0.5, 0.5);
@@ -113,7 +114,7 @@ static void test_fused(const char* kname, GluKernel kern, bool mma, int layout, 
   size_t smem = 0;
   if (mma) {
     grid = dim3((N + GLU_MMA_BN - 1) / GLU_MMA_BN, (M + GLU_MMA_BM - 1) / GLU_MMA_BM);
-    block = dim3(GLU_MMA_THREADS);
+    block = dim3(mma_threads);
     smem = GLU_MMA_SMEM_BYTES;
     CK(cudaFuncSetAttribute((const void*)kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
   } else {
@@ -337,6 +338,18 @@ int main(int argc, char** argv) {
     test_fused<__nv_bfloat16>("fused_glu_mma_nk_bf16", fused_glu_mma_nk_bf16, true, GLU_LAYOUT_NK, 200, 136, 72, act, act % 2 == 0, 0);
     test_fused<__half>("fused_glu_mma_kn_f16", fused_glu_mma_kn_f16, true, GLU_LAYOUT_KN, 200, 136, 72, act, act % 2 == 1, 0);
   }
+
+  // P5's 16-warp variant (mma_perf_probe.cuh): the same tile edges, bf16,
+  // before the probes time it.
+  for (auto s : mma_shapes)
+    for (int layout : {GLU_LAYOUT_KN, GLU_LAYOUT_NK}) {
+      int act = (int)((s.m + s.n + s.k / 8 + layout + 3) % 7);
+      bool bias = (s.k / 8 + layout) % 2 == 1;
+      test_fused<__nv_bfloat16>(layout ? "fused_glu_mma16w_nk_bf16" : "fused_glu_mma16w_kn_bf16",
+                                layout ? fused_glu_mma16w_nk_bf16 : fused_glu_mma16w_kn_bf16, true,
+                                layout, s.m, s.n, s.k, act, bias, 0, 0.0, -1.0,
+                                GLU_MMA16W_THREADS);
+    }
 
   // tf32 (f32 inputs, opt-in): the same tile edges, every activation, both
   // layouts; per-product input error 2^-9 (+ margin), normwise 1e-2 (bf16's).

@@ -11,6 +11,12 @@
 //                          of the 2x4-warp 128x(128+128) tile; with and
 //                          without one __syncthreads per k-tile.
 //   P3 fused_glu_mma_*     the kernel itself at M = 4096, N = 11008, K = 4096.
+//   P5 fused_glu_mma16w_*  the same block tile, ring and loads with 16 warps
+//                          (4 x 4 warps of 32 x 32, 64 accumulators each,
+//                          <= 128 registers) instead of 8: more warps per
+//                          SM sub-partition to hide mma.sync latency, at
+//                          twice the ldmatrix bytes per mma. Checked for
+//                          correctness by gpu_selftest before it is timed.
 //   P4 probe_mma_loads     P3's launch with only the cp.async ring (loads,
 //                          waits, barriers): the feed rate from L2 / HBM.
 // P1 ~ P2 ~ P3: the kernel is at the ceiling. P2 << P1: fragment loads or
@@ -18,6 +24,16 @@
 // the limit (L2 bandwidth / locality, cp.async issue), P4 >> P3 that the
 // overlap of loads and math is.
 #pragma once
+
+// P5's variant of the production kernel (see WarpGrid in fused_glu_mma.cu).
+#define GLU_MMA16W_THREADS 512
+#define GLU_MMA16W_KERNEL(NAME, T, LAYOUT)                                                  \
+  extern "C" __global__ void __launch_bounds__(GLU_MMA16W_THREADS, 1) NAME(GluParams p) { \
+    fused_glu_mma_body<T, LAYOUT, 4>(p);                                                    \
+  }
+GLU_MMA16W_KERNEL(fused_glu_mma16w_kn_bf16, __nv_bfloat16, GLU_LAYOUT_KN)
+GLU_MMA16W_KERNEL(fused_glu_mma16w_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK)
+static_assert(WarpGrid<4>::kThreads == GLU_MMA16W_THREADS, "P5 launch size");
 
 namespace mma_probe {
 
@@ -61,7 +77,7 @@ __global__ void __launch_bounds__(GLU_MMA_THREADS, 1) probe_mma_smem(int k_tiles
     for (int j = 0; j < kNI; ++j)
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc_g[i][j][e] = acc_u[i][j][e] = 0.f;
-  Frags fr[2];
+  Frags<> fr[2];
   load_frags<__nv_bfloat16, LAYOUT>(fr[0], smem, 0, warp_m, warp_n, lane);
   uint32_t rs = 0;
   for (int kt = 0; kt < k_tiles; ++kt) {
@@ -187,14 +203,20 @@ static void run() {
     p.act = 0; p.beta = 1.f;
     const dim3 g((unsigned)((N + GLU_MMA_BN - 1) / GLU_MMA_BN), (unsigned)((M + GLU_MMA_BM - 1) / GLU_MMA_BM));
     const double fl = 4.0 * M * N * K;
-    auto p3 = [&](auto kern, int layout, const char* what, int smem_bytes) {
+    auto p3 = [&](auto kern, int layout, const char* what, int smem_bytes,
+                  int threads = GLU_MMA_THREADS) {
       CK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes));
       p.layout = layout;
-      float ms = time_ms([&] { kern<<<g, GLU_MMA_THREADS, smem_bytes>>>(p); });
+      float ms = time_ms([&] { kern<<<g, threads, smem_bytes>>>(p); });
       std::printf("perf P3 %s 4096x11008x4096: %.1f TFLOP/s (%.3f ms)\n", what, fl / ms / 1e9, ms);
     };
     p3(fused_glu_mma_nk_bf16, GLU_LAYOUT_NK, "fused_glu_mma_nk_bf16", GLU_MMA_SMEM_BYTES);
     p3(fused_glu_mma_kn_bf16, GLU_LAYOUT_KN, "fused_glu_mma_kn_bf16", GLU_MMA_SMEM_BYTES);
+    // P5: 16 warps per block (same grid, tile and ring).
+    p3(fused_glu_mma16w_nk_bf16, GLU_LAYOUT_NK, "P5 fused_glu_mma16w_nk_bf16 (16 warps)",
+       GLU_MMA_SMEM_BYTES, GLU_MMA16W_THREADS);
+    p3(fused_glu_mma16w_kn_bf16, GLU_LAYOUT_KN, "P5 fused_glu_mma16w_kn_bf16 (16 warps)",
+       GLU_MMA_SMEM_BYTES, GLU_MMA16W_THREADS);
     // P4: the same launch with the loads only; "TFLOP/s" is the rate the
     // kernel would reach if the math were free. It needs few registers, so
     // it asks for more than half the shared memory to keep the kernel's
