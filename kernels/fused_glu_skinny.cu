@@ -39,14 +39,24 @@
 
 namespace skinny {
 
+// The production tile: 64 output columns, 64 k per stage (128-byte rows).
+// skinny_body and its loaders take (BN, BK) as template parameters so that
+// kernels/tests/skinny_selftest.cu can also build NK variants with longer
+// per-row runs (BK = 128: 256-byte rows) and check and time them.
 constexpr int kBN = GLU_SKINNY_BN;
 constexpr int kBK = GLU_SKINNY_BK;
-constexpr uint32_t kWBytes = kBN * kBK * 2;  // one projection's tile: 8 KiB
-static_assert(kBN == 64 && kBK == 64, "loaders assume 64 x 64 tiles of 128-byte rows");
+static_assert(kBN == 64 && kBK == 64, "the shipped kernels use 64 x 64 tiles of 128-byte rows");
 
-// Byte offset of 16-byte chunk `c` (0..7) of row `r` in a 128-byte-row tile.
+__host__ __device__ constexpr int ilog2(int v) { return v <= 1 ? 0 : 1 + ilog2(v / 2); }
+
+// Byte offset of 16-byte chunk `c` of row `r` in a tile of RB-byte rows,
+// XOR-swizzled on the chunk's low 3 bits (chunk ^ row & 7): the 8 rows an
+// ldmatrix phase reads at one chunk column, and the 8 chunks of a cp.async
+// row, land in 8 distinct 16-byte bank groups.
+template <uint32_t RB = 128>
 __device__ __forceinline__ uint32_t swz(uint32_t r, uint32_t c) {
-  return r * 128u + ((c ^ (r & 7u)) << 4);
+  static_assert(RB >= 128 && RB % 128 == 0, "rows of whole 128-byte lines");
+  return r * RB + ((c ^ (r & 7u)) << 4);
 }
 
 // cp.async 16 B, L2 only, with a 256-byte L2 prefetch hint (the next k-tile
@@ -61,62 +71,73 @@ __device__ __forceinline__ void cp_async_16_pf(uint32_t dst, const void* src, bo
 #endif
 }
 
-template <typename T, int LAYOUT, int MT, int THREADS>
+template <typename T, int LAYOUT, int MT, int THREADS, int BN = kBN, int BK = kBK>
 __device__ __forceinline__ void load_stage(uint32_t s_x, uint32_t s_wg, uint32_t s_wu,
                                            const T* __restrict__ x, const T* __restrict__ wg,
                                            const T* __restrict__ wu, int64_t M, int64_t N,
                                            int64_t K, int64_t n_blk, int64_t k0, int64_t k_end,
                                            int tid) {
-  // x: rows < M only (padded rows were zeroed once), 8 chunks per row.
-  constexpr int kXChunks = 16 * MT * 8;
+  // Rows of x and of NK tiles: BK k = BK / 8 chunks; rows of KN tiles:
+  // BN n = BN / 8 chunks (both powers of two, >= 8).
+  constexpr int kKC = BK / 8, kNC = BN / 8;
+  static_assert((kKC & (kKC - 1)) == 0 && kKC >= 8, "BK: a power of two >= 64");
+  static_assert((kNC & (kNC - 1)) == 0 && (LAYOUT == GLU_LAYOUT_NK || kNC >= 8),
+                "BN: a power of two (>= 64 for KN tiles)");
+  constexpr int kKCShift = ilog2(kKC);
+  constexpr int kRowChunks = LAYOUT == GLU_LAYOUT_NK ? kKC : kNC;  // per weight row
+  constexpr int kRowShift = ilog2(kRowChunks);
+  constexpr uint32_t kXRB = BK * 2, kWRB = kRowChunks * 16;
+  // x: rows < M only (padded rows were zeroed once), kKC chunks per row.
+  constexpr int kXChunks = 16 * MT * kKC;
 #pragma unroll
   for (int j = 0; j < (kXChunks + THREADS - 1) / THREADS; ++j) {
     const int id = tid + j * THREADS;
-    const int r = id >> 3, c = id & 7;
+    const int r = id >> kKCShift, c = id & (kKC - 1);
     if ((kXChunks % THREADS == 0 || id < kXChunks) && r < M) {
       const int64_t gk = k0 + c * 8;
       const bool pred = gk < k_end;
-      cp_async_16_zfill(s_x + swz(r, c), pred ? x + ((int64_t)r * K + gk) : x, pred);
+      cp_async_16_zfill(s_x + swz<kXRB>(r, c), pred ? x + ((int64_t)r * K + gk) : x, pred);
     }
   }
-  // Weights: 64 rows x 8 chunks = 512 chunks per projection.
-  static_assert(512 % THREADS == 0, "weight chunks per thread");
+  // Weights: BN x BK / 8 chunks per projection (512 for the 64 x 64 tile).
+  constexpr int kWChunks = BN * BK / 8;
+  static_assert(kWChunks % THREADS == 0, "weight chunks per thread");
 #pragma unroll
-  for (int j = 0; j < 512 / THREADS; ++j) {
+  for (int j = 0; j < kWChunks / THREADS; ++j) {
     const int id = tid + j * THREADS;
-    const int r = id >> 3, c = id & 7;
+    const int r = id >> kRowShift, c = id & (kRowChunks - 1);
     int64_t off;
     bool pred;
-    if (LAYOUT == GLU_LAYOUT_NK) {  // [64 n][64 k]
+    if (LAYOUT == GLU_LAYOUT_NK) {  // [BN n][BK k]
       const int64_t gn = n_blk + r, gk = k0 + c * 8;
       pred = (gn < N) && (gk < k_end);
       off = gn * K + gk;
-    } else {  // [64 k][64 n]
+    } else {  // [BK k][BN n]
       const int64_t gk = k0 + r, gn = n_blk + c * 8;
       pred = (gk < k_end) && (gn < N);
       off = gk * N + gn;
     }
     off = pred ? off : 0;
-    cp_async_16_pf(s_wg + swz(r, c), wg + off, pred);
-    cp_async_16_pf(s_wu + swz(r, c), wu + off, pred);
+    cp_async_16_pf(s_wg + swz<kWRB>(r, c), wg + off, pred);
+    cp_async_16_pf(s_wu + swz<kWRB>(r, c), wu + off, pred);
   }
 }
 
 // B fragments of n8 tiles 2*nb and 2*nb+1 (columns 16*nb..16*nb+15 of the
 // tile), k16 step ks: b[0..1] = tile 2nb (b0, b1), b[2..3] = tile 2nb+1.
-template <int LAYOUT>
+template <int LAYOUT, int BN = kBN, int BK = kBK>
 __device__ __forceinline__ void load_b(uint32_t (&b)[4], uint32_t tile, uint32_t nb, uint32_t ks,
                                        uint32_t lane) {
-  if (LAYOUT == GLU_LAYOUT_NK) {
+  if constexpr (LAYOUT == GLU_LAYOUT_NK) {
     // rows = n: matrices (n0-7,k0-7) (n0-7,k8-15) (n8-15,k0-7) (n8-15,k8-15)
     const uint32_t r = nb * 16u + (lane & 7u) + ((lane >> 4) << 3);
     const uint32_t c = ks * 2u + ((lane >> 3) & 1u);
-    ldmatrix_x4(b, tile + swz(r, c));
+    ldmatrix_x4(b, tile + swz<BK * 2>(r, c));
   } else {
     // rows = k, transposed: matrices (k0-7,n0-7) (k8-15,n0-7) (k0-7,n8-15) (k8-15,n8-15)
     const uint32_t r = ks * 16u + (lane & 7u) + (((lane >> 3) & 1u) << 3);
     const uint32_t c = nb * 2u + (lane >> 4);
-    ldmatrix_x4_trans(b, tile + swz(r, c));
+    ldmatrix_x4_trans(b, tile + swz<BN * 2>(r, c));
   }
 }
 
@@ -131,15 +152,21 @@ __device__ __forceinline__ void store_pair(T* out, int64_t idx, float v0, float 
   *reinterpret_cast<uint32_t*>(out + idx) = f32_to_bits16<T>(v0) | (f32_to_bits16<T>(v1) << 16);
 }
 
-template <typename T, int LAYOUT, int MTW, int WM, int WK, int STAGES>
+template <typename T, int LAYOUT, int MTW, int WM, int WK, int STAGES, int BN = kBN,
+          int BK = kBK>
 __device__ __forceinline__ void skinny_body(const GluParams& p, const GluSkinnySplit& sp) {
   constexpr int MT = MTW * WM;
   constexpr int kMPad = 16 * MT;
   constexpr int THREADS = 32 * WM * WK;
-  constexpr uint32_t kXBytes = kMPad * kBK * 2;
+  constexpr uint32_t kXRB = BK * 2;                 // bytes per x row
+  constexpr uint32_t kWBytes = BN * BK * 2;         // one projection's tile (8 KiB for 64 x 64)
+  constexpr uint32_t kXBytes = kMPad * kXRB;
   constexpr uint32_t kStageBytes = kXBytes + 2 * kWBytes;
-  constexpr int kNT = kBN / 8;  // n8 tiles per projection: 8
-  static_assert(4 % WK == 0, "k16 steps per stage split evenly over WK warps");
+  constexpr int kNT = BN / 8;   // n8 tiles per projection (8 for BN = 64)
+  constexpr int kKS = BK / 16;  // k16 steps per stage (4 for BK = 64)
+  constexpr int kKC = BK / 8;   // 16-byte chunks per x row
+  static_assert(kKS % WK == 0, "k16 steps per stage split evenly over WK warps");
+  static_assert(kNT % 2 == 0, "B fragments come in pairs of n8 tiles");
   static_assert((WK & (WK - 1)) == 0, "WK power of two (tree reduction)");
 
   extern __shared__ __align__(128) unsigned char skinny_smem[];
@@ -149,10 +176,10 @@ __device__ __forceinline__ void skinny_body(const GluParams& p, const GluSkinnyS
   const T* __restrict__ wg = static_cast<const T*>(p.w_gate);
   const T* __restrict__ wu = static_cast<const T*>(p.w_up);
   const int64_t M = p.m, N = p.n, K = p.k;
-  const int64_t n_blk = (int64_t)blockIdx.x * kBN;
+  const int64_t n_blk = (int64_t)blockIdx.x * BN;
   const int64_t k_begin = (int64_t)blockIdx.y * sp.k_per_split;
   const int64_t k_end = min(K, k_begin + sp.k_per_split);
-  const int64_t k_tiles = k_end > k_begin ? (k_end - k_begin + kBK - 1) / kBK : 0;
+  const int64_t k_tiles = k_end > k_begin ? (k_end - k_begin + BK - 1) / BK : 0;
 
   const int tid = threadIdx.x;
   const uint32_t lane = tid & 31;
@@ -163,11 +190,11 @@ __device__ __forceinline__ void skinny_body(const GluParams& p, const GluSkinnyS
   // loaded. (Published by the first __syncthreads of the main loop.)
   {
     const int pad_rows = kMPad - (int)M;
-    const int total = STAGES * pad_rows * 8;
+    const int total = STAGES * pad_rows * kKC;
     for (int i = tid; i < total; i += THREADS) {
-      const int st = i / (pad_rows * 8), rem = i % (pad_rows * 8);
-      const int r = (int)M + rem / 8, c = rem % 8;
-      *reinterpret_cast<uint4*>(skinny_smem + st * kStageBytes + swz(r, c)) =
+      const int st = i / (pad_rows * kKC), rem = i % (pad_rows * kKC);
+      const int r = (int)M + rem / kKC, c = rem % kKC;
+      *reinterpret_cast<uint4*>(skinny_smem + st * kStageBytes + swz<kXRB>(r, c)) =
           make_uint4(0u, 0u, 0u, 0u);
     }
   }
@@ -188,8 +215,9 @@ __device__ __forceinline__ void skinny_body(const GluParams& p, const GluSkinnyS
   for (int s = 0; s < STAGES - 1; ++s) {
     if (s < k_tiles) {
       const uint32_t st = smem + s * kStageBytes;
-      load_stage<T, LAYOUT, MT, THREADS>(st, st + kXBytes, st + kXBytes + kWBytes, x, wg, wu, M,
-                                         N, K, n_blk, k_begin + (int64_t)s * kBK, k_end, tid);
+      load_stage<T, LAYOUT, MT, THREADS, BN, BK>(st, st + kXBytes, st + kXBytes + kWBytes, x, wg,
+                                                 wu, M, N, K, n_blk, k_begin + (int64_t)s * BK,
+                                                 k_end, tid);
     }
     cp_async_commit();
   }
@@ -203,27 +231,28 @@ __device__ __forceinline__ void skinny_body(const GluParams& p, const GluSkinnyS
       const int64_t pf = kt + (STAGES - 1);
       if (pf < k_tiles) {
         const uint32_t st = smem + (uint32_t)(pf % STAGES) * kStageBytes;
-        load_stage<T, LAYOUT, MT, THREADS>(st, st + kXBytes, st + kXBytes + kWBytes, x, wg, wu,
-                                           M, N, K, n_blk, k_begin + pf * kBK, k_end, tid);
+        load_stage<T, LAYOUT, MT, THREADS, BN, BK>(st, st + kXBytes, st + kXBytes + kWBytes, x,
+                                                   wg, wu, M, N, K, n_blk, k_begin + pf * BK,
+                                                   k_end, tid);
       }
       cp_async_commit();
     }
     const uint32_t st = smem + (uint32_t)(kt % STAGES) * kStageBytes;
     const uint32_t s_x = st, s_wg = st + kXBytes, s_wu = st + kXBytes + kWBytes;
 #pragma unroll
-    for (uint32_t j = 0; j < 4 / WK; ++j) {
+    for (uint32_t j = 0; j < (uint32_t)(kKS / WK); ++j) {
       const uint32_t ks = wk + j * WK;
       uint32_t a[MTW][4];
 #pragma unroll
       for (int mt = 0; mt < MTW; ++mt) {
         const uint32_t r = (wm * MTW + mt) * 16u + (lane & 15u);
-        ldmatrix_x4(a[mt], s_x + swz(r, ks * 2u + (lane >> 4)));
+        ldmatrix_x4(a[mt], s_x + swz<kXRB>(r, ks * 2u + (lane >> 4)));
       }
 #pragma unroll
       for (uint32_t nb = 0; nb < kNT / 2; ++nb) {
         uint32_t bg[4], bu[4];
-        load_b<LAYOUT>(bg, s_wg, nb, ks, lane);
-        load_b<LAYOUT>(bu, s_wu, nb, ks, lane);
+        load_b<LAYOUT, BN, BK>(bg, s_wg, nb, ks, lane);
+        load_b<LAYOUT, BN, BK>(bu, s_wu, nb, ks, lane);
 #pragma unroll
         for (int mt = 0; mt < MTW; ++mt) {
           mma_16816<T>(acc_g[mt][2 * nb], a[mt], bg[0], bg[1]);
@@ -344,7 +373,7 @@ __device__ __forceinline__ void skinny_body(const GluParams& p, const GluSkinnyS
   __threadfence();  // acquire: every slice's partial is visible
 
   // Last block of this column tile: reduce slices 0..splits-1 in order.
-  const int64_t cols = min((int64_t)kBN, N - n_blk);  // multiple of 8
+  const int64_t cols = min((int64_t)BN, N - n_blk);  // multiple of 8
   const int64_t pairs = M * (cols / 2);
   for (int64_t e = tid; e < pairs; e += THREADS) {
     const int64_t row = e / (cols / 2);

@@ -10,10 +10,14 @@
 //     ./skinny_selftest bw       correctness + the bandwidth probes
 //     ./skinny_selftest bench    + timing at K=4096, N in {11008, 14336}
 //     ./skinny_selftest variants timing of alternative warp/stage configurations only
+// The default run also checks and times the NK tile variants below
+// (longer per-row runs: BK = 128), next to the shipped kernel's "bench" lines.
 #include "../fused_glu_skinny.cu"
 
 #define SELFTEST_SEED 4321
 #include "selftest_common.cuh"
+
+#include <type_traits>
 
 static int g_fail = 0, g_checks = 0, g_sms = 0;
 
@@ -46,6 +50,55 @@ template <> SkinnyKernel pick<__half>(int layout, int m_pad) {
   return m_pad == 16 ? fused_glu_skinny_kn_f16_m16 : m_pad == 32 ? fused_glu_skinny_kn_f16_m32 : fused_glu_skinny_kn_f16_m64;
 }
 
+// ---- NK tile variants: the shipped body with other (BN, BK) ----------------
+// bw_probe.cuh's cpasync lines say whether longer contiguous runs per weight
+// row (DRAM page locality) raise the streaming rate; these are the kernel
+// itself with such runs (BK = 128: 256 bytes per row and stage), so the same
+// GPU run checks them and measures the result.
+template <typename T, int MTW, int WM, int WK, int STAGES, int MINB, int BN, int BK>
+__global__ void __launch_bounds__(32 * WM * WK, MINB)
+    tile_variant_kernel(GluParams p, GluSkinnySplit s) {
+  skinny::skinny_body<T, GLU_LAYOUT_NK, MTW, WM, WK, STAGES, BN, BK>(p, s);
+}
+
+struct TileVariant {
+  const char* name;
+  SkinnyKernel bf16, f16;
+  int bn, bk, m_pad, threads, smem;
+};
+
+#define TILE_VARIANT(NAME, MTW, WM, WK, ST, MINB, BN, BK)                                  \
+  TileVariant {                                                                             \
+    NAME, tile_variant_kernel<__nv_bfloat16, MTW, WM, WK, ST, MINB, BN, BK>,                \
+        tile_variant_kernel<__half, MTW, WM, WK, ST, MINB, BN, BK>, BN, BK, 16 * MTW * WM, \
+        32 * WM * WK, ST * (16 * MTW * WM * BK * 2 + 2 * BN * BK * 2)                       \
+  }
+static const TileVariant g_tile_variants[] = {
+    TILE_VARIANT("bn32bk128_m16_st3", 1, 1, 4, 3, 3, 32, 128),  // 60 KiB, 3 blocks/SM
+    TILE_VARIANT("bn32bk128_m16_st4", 1, 1, 4, 4, 2, 32, 128),  // 80 KiB, 2 blocks/SM
+    TILE_VARIANT("bn64bk128_m16_st3", 1, 1, 4, 3, 2, 64, 128),  // 108 KiB, 2 blocks/SM
+    TILE_VARIANT("bn32bk128_m32_st3", 1, 2, 2, 3, 3, 32, 128),  // 72 KiB, 3 blocks/SM
+};
+
+// glu_skinny_plan with the variant's tile.
+static GluSkinnyPlan variant_plan(const TileVariant& v, int64_t m, int64_t n, int64_t k) {
+  (void)m;
+  GluSkinnyPlan pl;
+  pl.m_pad = v.m_pad; pl.threads = v.threads; pl.smem = v.smem;
+  pl.n_tiles = (n + v.bn - 1) / v.bn;
+  const int64_t k_tiles = (k + v.bk - 1) / v.bk;
+  const int64_t slots = (int64_t)g_sms * GLU_SKINNY_BLOCKS_PER_SM;
+  int64_t splits = pl.n_tiles >= slots ? 1 : slots / pl.n_tiles;
+  int64_t max_splits = k_tiles / GLU_SKINNY_MIN_KTILES_PER_SPLIT;
+  if (max_splits < 1) max_splits = 1;
+  if (splits > max_splits) splits = max_splits;
+  if (splits < 1) splits = 1;
+  const int64_t per = (k_tiles + splits - 1) / splits;
+  pl.k_per_split = per * v.bk;
+  pl.splits = (k_tiles + per - 1) / per;
+  return pl;
+}
+
 // Workspace/counters kept across launches (the counters must stay zero).
 struct Ws {
   float* ws = nullptr; size_t ws_len = 0;
@@ -58,16 +111,19 @@ struct Ws {
 static Ws g_ws;
 
 template <typename T>
-static GluSkinnyPlan launch(const GluParams& p, int64_t force_splits = 0) {
-  GluSkinnyPlan pl = glu_skinny_plan(p.m, p.n, p.k, g_sms);
+static GluSkinnyPlan launch(const GluParams& p, int64_t force_splits = 0,
+                            const TileVariant* v = nullptr) {
+  GluSkinnyPlan pl = v ? variant_plan(*v, p.m, p.n, p.k) : glu_skinny_plan(p.m, p.n, p.k, g_sms);
+  const int64_t bk = v ? v->bk : GLU_SKINNY_BK;
   if (force_splits > 0) {
-    const int64_t kt = (p.k + GLU_SKINNY_BK - 1) / GLU_SKINNY_BK;
+    const int64_t kt = (p.k + bk - 1) / bk;
     int64_t s = force_splits < kt ? force_splits : kt;
     const int64_t per = (kt + s - 1) / s;
-    pl.k_per_split = per * GLU_SKINNY_BK;
+    pl.k_per_split = per * bk;
     pl.splits = (kt + per - 1) / per;
   }
-  SkinnyKernel k = pick<T>(p.layout, pl.m_pad);
+  SkinnyKernel k = v ? (std::is_same<T, __half>::value ? v->f16 : v->bf16)
+                     : pick<T>(p.layout, pl.m_pad);
   CK(cudaFuncSetAttribute((const void*)k, cudaFuncAttributeMaxDynamicSharedMemorySize, pl.smem));
   CK(cudaFuncSetAttribute((const void*)k, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
   GluSkinnySplit s{};
@@ -83,7 +139,7 @@ static GluSkinnyPlan launch(const GluParams& p, int64_t force_splits = 0) {
 
 template <typename T>
 static void test_one(int layout, bool concat, int64_t M, int64_t N, int64_t K, int act, bool bias,
-                     int64_t force_splits) {
+                     int64_t force_splits, const TileVariant* v = nullptr) {
   if (concat) layout = GLU_LAYOUT_NK;
   std::vector<T> x(M * K), w(2 * N * K), bg(N), bu(N);
   const float sc = 1.0f / std::sqrt((float)K);
@@ -108,7 +164,7 @@ static void test_one(int layout, bool concat, int64_t M, int64_t N, int64_t K, i
   p.x = dx; p.w_gate = dw; p.w_up = concat ? (const void*)(dw + N * K) : (const void*)dwu;
   p.b_gate = bias ? dbg : nullptr; p.b_up = bias ? dbu : nullptr; p.out = dout;
   p.m = M; p.n = N; p.k = K; p.layout = layout; p.act = act; p.beta = 1.3f; p.reserved = 0;
-  GluSkinnyPlan pl = launch<T>(p, force_splits);
+  GluSkinnyPlan pl = launch<T>(p, force_splits, v);
   CK(cudaDeviceSynchronize());
   std::vector<T> got(M * N);
   CK(cudaMemcpy(got.data(), dout, M * N * sizeof(T), cudaMemcpyDeviceToHost));
@@ -136,15 +192,16 @@ static void test_one(int layout, bool concat, int64_t M, int64_t N, int64_t K, i
   const bool ok = err <= HT<T>::tol;
   ++g_checks;
   if (!ok) ++g_fail;
-  std::printf("%s %-4s %s%s M=%-3lld N=%-5lld K=%-5lld act=%d bias=%d m_pad=%d splits=%lld: rel_err %.3e\n",
+  std::printf("%s %-4s %s%s%s%s M=%-3lld N=%-5lld K=%-5lld act=%d bias=%d m_pad=%d splits=%lld: rel_err %.3e\n",
               ok ? "ok  " : "FAIL", HT<T>::name, layout == GLU_LAYOUT_NK ? "nk" : "kn",
-              concat ? "(concat)" : "", (long long)M, (long long)N, (long long)K, act, bias,
-              pl.m_pad, (long long)pl.splits, err);
+              concat ? "(concat)" : "", v ? " variant " : "", v ? v->name : "", (long long)M,
+              (long long)N, (long long)K, act, bias, pl.m_pad, (long long)pl.splits, err);
   cudaFree(dx); cudaFree(dw); cudaFree(dwu); cudaFree(dbg); cudaFree(dbu); cudaFree(dout);
 }
 
 template <typename T>
-static void bench(int layout, int64_t M, int64_t N, int64_t K, double copy_bw) {
+static void bench(int layout, int64_t M, int64_t N, int64_t K, double copy_bw,
+                  const TileVariant* v = nullptr) {
   T *dx, *dwg, *dwu, *dout;
   CK(cudaMalloc(&dx, M * K * sizeof(T)));
   CK(cudaMalloc(&dwg, 2 * N * K * sizeof(T)));
@@ -156,22 +213,23 @@ static void bench(int layout, int64_t M, int64_t N, int64_t K, double copy_bw) {
   p.x = dx; p.w_gate = dwg; p.w_up = dwu; p.out = dout;
   p.m = M; p.n = N; p.k = K; p.layout = layout; p.act = GLU_ACT_SILU; p.beta = 1.f;
   GluSkinnyPlan pl{};
-  for (int i = 0; i < 3; ++i) pl = launch<T>(p);
+  for (int i = 0; i < 3; ++i) pl = launch<T>(p, 0, v);
   CK(cudaDeviceSynchronize());
   cudaEvent_t a, b;
   CK(cudaEventCreate(&a)); CK(cudaEventCreate(&b));
   const int iters = 50;
   CK(cudaEventRecord(a));
-  for (int i = 0; i < iters; ++i) launch<T>(p);
+  for (int i = 0; i < iters; ++i) launch<T>(p, 0, v);
   CK(cudaEventRecord(b));
   CK(cudaEventSynchronize(b));
   float ms = 0;
   CK(cudaEventElapsedTime(&ms, a, b));
   const double us = 1e3 * ms / iters;
   const double bytes = 2.0 * N * K * sizeof(T);
-  std::printf("bench %-4s %s M=%-3lld N=%-5lld K=%lld m_pad=%d grid=%lldx%lld: %8.2f us  %6.0f GB/s "
+  std::printf("bench %-4s %s%s%s M=%-3lld N=%-5lld K=%lld m_pad=%d grid=%lldx%lld: %8.2f us  %6.0f GB/s "
               "(%.0f%% of copy %.0f GB/s)\n",
-              HT<T>::name, layout == GLU_LAYOUT_NK ? "nk" : "kn", (long long)M, (long long)N,
+              HT<T>::name, layout == GLU_LAYOUT_NK ? "nk" : "kn", v ? " variant " : "",
+              v ? v->name : "", (long long)M, (long long)N,
               (long long)K, pl.m_pad, (long long)pl.n_tiles, (long long)pl.splits, us,
               bytes / us * 1e-3, 100.0 * bytes / us * 1e-3 / copy_bw, copy_bw);
   cudaFree(dx); cudaFree(dwg); cudaFree(dout);
@@ -287,6 +345,23 @@ int main(int argc, char** argv) {
       test_one<__half>(GLU_LAYOUT_KN, false, M, 136, 520, 4, false, 9);
     }
 
+  // NK tile variants (BK = 128): tails in M, N (not a multiple of BN) and K
+  // (not a multiple of BK), the concatenated form, forced split-K.
+  for (const TileVariant& v : g_tile_variants) {
+    int j = 0;
+    for (int64_t M : {1, 7, 16, 17, 32})
+      for (int64_t K : {8, 136, 1000, 4096})
+        for (int64_t N : {8, 40, 72, 1000, 4104}) {
+          ++j;
+          if (M > v.m_pad || M * N * K > 32ll * 1000 * 4096) continue;
+          if (K == 4096 && N == 4104 && M > 1) continue;  // CPU reference time
+          const bool concat = j % 3 == 1;
+          const int64_t fs = (j % 4 == 0) ? 3 : 0;
+          if (j % 2) test_one<__nv_bfloat16>(GLU_LAYOUT_NK, concat, M, N, K, j % 7, j % 5 < 3, fs, &v);
+          else test_one<__half>(GLU_LAYOUT_NK, concat, M, N, K, (j + 2) % 7, j % 5 >= 3, fs, &v);
+        }
+  }
+
   std::printf("\n%d/%d checks passed\n", g_checks - g_fail, g_checks);
   if (argc == 1 || std::strcmp(argv[1], "bw") == 0) {
     // Where the decode kernel's bandwidth goes (kernels/tests/bw_probe.cuh):
@@ -295,6 +370,11 @@ int main(int argc, char** argv) {
     std::printf("device-to-device copy: %.0f GB/s (read + write)\n", bw);
     for (int64_t N : {11008, 14336}) {
       for (int64_t M : {1, 16, 64}) bench<__nv_bfloat16>(GLU_LAYOUT_NK, M, N, 4096, bw);
+      // Only after every variant check passed: a wrong kernel's speed means nothing.
+      if (g_fail == 0)
+        for (const TileVariant& v : g_tile_variants)
+          for (int64_t M : {1, 16, 32})
+            if (M <= v.m_pad) bench<__nv_bfloat16>(GLU_LAYOUT_NK, M, N, 4096, bw, &v);
       bw_probe::run_all(N, bw, g_sms);
     }
   }
