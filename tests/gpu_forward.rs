@@ -571,3 +571,74 @@ fn leading_batch_dims_are_flattened() {
     let want = common::reference(&x, b * t, &hw, Activation::GeluTanh);
     assert!(rel_err(&out, &want) < 2e-3);
 }
+
+/// One `CudaGlu` shared by several threads (it is `Send + Sync`): each
+/// thread runs its own shapes, so the decode kernel (its split-K scratch is
+/// shared), the tensor-core kernels, the exact f32 kernel and a cuBLAS
+/// baseline are all queued from several threads at once on the handle's
+/// stream. Every result must match the f64 reference.
+#[test]
+fn one_handle_shared_by_threads() {
+    let Some(g) = gpu() else { return };
+    let seed = Rng::fresh("one_handle_shared_by_threads").next_u64();
+    // (m, k, n, path): split-K decode at two paddings, decode without a
+    // split, prefill sizes, exact f32, a baseline.
+    let jobs: &[(usize, usize, usize, Path)] = &[
+        (3, 2048, 1000, Path::Auto),
+        (20, 1024, 520, Path::FusedSkinny),
+        (16, 512, 8192, Path::FusedSkinny),
+        (200, 512, 264, Path::Auto),
+        (130, 256, 136, Path::FusedMma),
+        (64, 512, 264, Path::CublasSplit),
+    ];
+    let failures: Vec<String> = std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..6u64)
+            .map(|t| {
+                sc.spawn(move || {
+                    let mut rng = Rng::from_seed(seed ^ (t + 1).wrapping_mul(0x9E37_79B9));
+                    let s = g.stream();
+                    let mut bad = Vec::new();
+                    for round in 0..4 {
+                        let (m, k, n, path) = jobs[(t as usize + round) % jobs.len()];
+                        let x: Vec<bf16> = rng.vec(m * k, 1.0);
+                        let w: Vec<bf16> = rng.vec(2 * n * k, 1.0 / (k as f32).sqrt());
+                        let dx = s.clone_htod(&x).unwrap();
+                        let dw_ = s.clone_htod(&w).unwrap();
+                        let dw = DeviceGluWeights::from_gate_up(dw_.as_view(), k, n).unwrap();
+                        let mut out = s.clone_htod(&vec![bf16::NAN; m * n]).unwrap();
+                        let act = Activation::ALL[(t as usize + round) % Activation::ALL.len()];
+                        let act = if let Activation::Swish { .. } = act {
+                            Activation::Swish { beta: 0.8 }
+                        } else {
+                            act
+                        };
+                        match g.forward(&dx, &[m, k], &dw, act, &mut out, path) {
+                            Ok(ran) => {
+                                let got = s.clone_dtoh(&out).unwrap();
+                                let hw = GluWeights::from_gate_up(&w, k, n).unwrap();
+                                let want = common::reference(&x, m, &hw, act);
+                                let e = rel_err(&got, &want);
+                                if e > tolerance(DType::BF16) {
+                                    bad.push(format!(
+                                        "thread {t} round {round}: {m}x{k}x{n} {} via {}: rel_err {e:.3e}",
+                                        act.name(),
+                                        ran.name()
+                                    ));
+                                }
+                            }
+                            Err(e) => bad.push(format!(
+                                "thread {t} round {round}: {m}x{k}x{n} {path:?}: {e}"
+                            )),
+                        }
+                    }
+                    bad
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("worker thread panicked"))
+            .collect()
+    });
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -223,6 +223,12 @@ pub struct CudaGlu {
     skinny_scratch: Mutex<Option<skinny::SkinnyScratch>>,
 }
 
+// The documented `Send + Sync` promise, checked at compile time.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<CudaGlu>();
+};
+
 impl std::fmt::Debug for CudaGlu {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CudaGlu")

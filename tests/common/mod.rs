@@ -25,6 +25,11 @@ impl Rng {
         eprintln!("[{tag}] SWIGLU_TEST_SEED={seed}");
         Rng(seed)
     }
+    /// A generator with a given seed (threads of one test derive theirs
+    /// from the printed one).
+    pub fn from_seed(seed: u64) -> Self {
+        Rng(seed)
+    }
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
