@@ -4,7 +4,9 @@
 //! plans, allocates the `CudaGlu`'s scratch), then captured, then replayed on
 //! new inputs written into the same buffers; the replay must equal a direct
 //! call on those inputs (bit for bit for this crate's kernels, within the
-//! dtype's tolerance of an f64 reference for every path).
+//! dtype's tolerance of an f64 reference for every path). One more case
+//! grows the decode scratch between capture and replay: the graph keeps
+//! using the outgrown buffers, which the `CudaGlu` keeps alive.
 //!
 //! Its own test binary: capture needs a context without cudarc's per-buffer
 //! event tracking (events recorded outside a capture cannot be waited on
@@ -16,25 +18,64 @@ mod common;
 
 use common::gpu::tolerance;
 use common::{Rng, reference, rel_err};
-use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
-use cudarc::driver::{CudaContext, CudaStream};
+use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode, CUstreamCaptureStatus};
+use cudarc::driver::{CudaContext, CudaGraph, CudaStream};
 use std::sync::Arc;
 use swiglu::cuda::{CudaElement, CudaGlu, DeviceGluWeights, Path, unavailable_reason};
-use swiglu::{Activation, GluWeights, bf16};
+use swiglu::{Activation, GluWeights, bf16, f16};
 
-/// One path at one shape: direct, captured, replayed twice on new inputs.
-/// Returns a table line, and whether it failed.
-#[allow(clippy::too_many_arguments)]
-fn case<T: CudaElement>(
-    g: &CudaGlu,
-    s: &Arc<CudaStream>,
-    rng: &mut Rng,
+/// One problem: shape, activation, forced path.
+#[derive(Clone, Copy)]
+struct Case {
     m: usize,
     k: usize,
     n: usize,
     act: Activation,
     path: Path,
+}
+
+const fn case(m: usize, k: usize, n: usize, act: Activation, path: Path) -> Case {
+    Case { m, k, n, act, path }
+}
+
+/// Ends the capture on `s` whatever happened during it. cudarc's
+/// `end_capture` first returns any error a `Drop` recorded in the context
+/// during the capture, without ending it; so take that error first, and if
+/// the stream is somehow still capturing, end the capture through the raw
+/// driver call and discard its graph.
+fn finish_capture(s: &Arc<CudaStream>) -> Result<CudaGraph, String> {
+    let recorded = s.context().check_err();
+    let graph = s.end_capture(CUgraphInstantiate_flags(0));
+    if s.capture_status() != Ok(CUstreamCaptureStatus::CU_STREAM_CAPTURE_STATUS_NONE) {
+        // SAFETY: `s` is a live stream of this context in capture mode; the
+        // returned graph (if any) is owned here and destroyed at once.
+        unsafe {
+            if let Ok(gr) = cudarc::driver::result::stream::end_capture(s.cu_stream()) {
+                if !gr.is_null() {
+                    let _ = cudarc::driver::result::graph::destroy(gr);
+                }
+            }
+        }
+    }
+    match (recorded, graph) {
+        (Err(e), _) => Err(format!("error recorded during capture: {e:?}")),
+        (_, Err(e)) => Err(format!("end_capture: {e:?}")),
+        (_, Ok(None)) => Err("end_capture returned no graph".to_string()),
+        (Ok(()), Ok(Some(gr))) => Ok(gr),
+    }
+}
+
+/// `c` on `g`: direct, captured, `between` (after the capture, before the
+/// replays), replayed twice on new inputs. Returns a table line, and whether
+/// it failed.
+fn run_case<T: CudaElement>(
+    g: &CudaGlu,
+    rng: &mut Rng,
+    c: Case,
+    between: &dyn Fn() -> Result<(), String>,
 ) -> (String, bool) {
+    let s = g.stream();
+    let Case { m, k, n, act, path } = c;
     let w_host: Vec<T> = rng.vec(2 * n * k, 1.0 / (k as f32).sqrt());
     let x0: Vec<T> = rng.vec(m * k, 1.0);
     let dw_buf = s.clone_htod(&w_host).unwrap();
@@ -42,37 +83,36 @@ fn case<T: CudaElement>(
     let hw = GluWeights::from_gate_up(&w_host, k, n).unwrap();
     let mut dx = s.clone_htod(&x0).unwrap();
     let mut out = s.clone_htod(&vec![T::from_f32(f32::NAN); m * n]).unwrap();
-    let label = format!("{}\t{m}x{k}x{n}\t{:?}", T::DTYPE.name(), path);
+    let label = format!("{}\t{m}x{k}x{n}\t{}\t{path:?}", T::DTYPE.name(), act.name());
+    let fail = |why: String| (format!("{label}\t{why}\tFAIL"), true);
 
     // Direct call first: kernel loading, smem limits and scratch happen here.
     let ran = match g.forward(&dx, &[m, k], &dw, act, &mut out, path) {
         Ok(p) => p,
-        Err(e) => return (format!("{label}\tdirect call failed: {e}"), true),
+        Err(e) => return fail(format!("direct call: {e}")),
     };
     s.synchronize().unwrap();
 
     if let Err(e) = s.begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL) {
-        return (format!("{label}\tbegin_capture: {e:?}"), true);
+        return fail(format!("begin_capture: {e:?}"));
     }
     let captured = g.forward(&dx, &[m, k], &dw, act, &mut out, path);
-    // End the capture whatever happened, so the stream is usable again.
-    let graph = s.end_capture(CUgraphInstantiate_flags(0));
+    let graph = finish_capture(s);
     let graph = match (captured, graph) {
-        (Err(e), _) => return (format!("{label}\tforward under capture: {e}"), true),
-        (_, Err(e)) => return (format!("{label}\tend_capture: {e:?}"), true),
-        (_, Ok(None)) => return (format!("{label}\tend_capture returned no graph"), true),
-        (Ok(p), Ok(Some(gr))) => {
-            if p != ran {
-                let why = format!(
-                    "captured call ran {}, the direct one {}",
-                    p.name(),
-                    ran.name()
-                );
-                return (format!("{label}\t{why}"), true);
-            }
-            gr
+        (Err(e), _) => return fail(format!("forward under capture: {e}")),
+        (_, Err(e)) => return fail(e),
+        (Ok(p), Ok(_)) if p != ran => {
+            return fail(format!(
+                "captured call ran {}, direct {}",
+                p.name(),
+                ran.name()
+            ));
         }
+        (Ok(_), Ok(gr)) => gr,
     };
+    if let Err(e) = between() {
+        return fail(e);
+    }
 
     let mut worst = 0.0f64;
     for round in 0..2 {
@@ -81,7 +121,9 @@ fn case<T: CudaElement>(
         s.memcpy_htod(&x, &mut dx).unwrap();
         s.memcpy_htod(&vec![T::from_f32(f32::NAN); m * n], &mut out)
             .unwrap();
-        graph.launch().unwrap();
+        if let Err(e) = graph.launch() {
+            return fail(format!("graph launch: {e:?}"));
+        }
         let replayed = s.clone_dtoh(&out).unwrap();
 
         let mut direct = s.clone_htod(&vec![T::from_f32(f32::NAN); m * n]).unwrap();
@@ -89,20 +131,16 @@ fn case<T: CudaElement>(
             .unwrap();
         let direct = s.clone_dtoh(&direct).unwrap();
 
-        let want = reference(&x, m, &hw, act);
-        let err = rel_err(&replayed, &want);
+        let err = rel_err(&replayed, &reference(&x, m, &hw, act));
         worst = worst.max(err);
         if err > tolerance(T::DTYPE) {
-            return (
-                format!(
-                    "{label}\tran {}\treplay {round}: rel_err {err:.3e} FAIL",
-                    ran.name()
-                ),
-                true,
-            );
+            return fail(format!(
+                "ran {}, replay {round}: rel_err {err:.3e}",
+                ran.name()
+            ));
         }
-        // This crate's kernels reduce in a fixed order: a replay is the same
-        // launch. cuBLAS may pick another algorithm under capture.
+        // This crate's kernels reduce in a fixed order, so a replay is the
+        // same computation; cuBLAS may pick another algorithm under capture.
         let own = !matches!(
             ran,
             Path::CublasSplit | Path::CublasConcat | Path::CublasEager
@@ -112,13 +150,10 @@ fn case<T: CudaElement>(
             .zip(&direct)
             .all(|(a, b)| a.to_f32().to_bits() == b.to_f32().to_bits());
         if own && !same {
-            return (
-                format!(
-                    "{label}\tran {}\treplay {round} differs from a direct call (rel_err {err:.3e}) FAIL",
-                    ran.name()
-                ),
-                true,
-            );
+            return fail(format!(
+                "ran {}, replay {round} differs from a direct call (rel_err {err:.3e})",
+                ran.name()
+            ));
         }
     }
     (
@@ -144,134 +179,78 @@ fn forward_replays_in_a_cuda_graph() {
     let g = CudaGlu::with_stream(s.clone()).unwrap();
     let hopper = g.compute_capability() == (9, 0);
     let mut rng = Rng::fresh("forward_replays_in_a_cuda_graph");
-    let silu = Activation::Silu;
-    let gelu = Activation::GeluTanh;
+    let (silu, gelu) = (Activation::Silu, Activation::GeluTanh);
+    let nothing = || Ok(());
 
     let mut lines = Vec::new();
     let mut failed = Vec::new();
-    let mut run = |(line, bad): (String, bool)| {
+    let mut record = |(line, bad): (String, bool)| {
         eprintln!("{line}");
         if bad {
             failed.push(line.clone());
         }
         lines.push(line);
     };
-    // Decode: split-K (scratch reused by the graph), no split, 32-row padding.
-    run(case::<bf16>(
+    // Decode: split-K (16 slices on 132 SMs), no split (K = 256: 4 k-tiles),
+    // split with 32-row padding, and Auto's pick.
+    let bf16_cases = [
+        case(1, 4096, 1000, silu, Path::FusedSkinny),
+        case(16, 256, 8192, silu, Path::FusedSkinny),
+        case(7, 2048, 1000, silu, Path::Auto),
+        // Prefill sizes.
+        case(200, 1024, 1000, silu, Path::FusedMma),
+        case(300, 512, 2048, silu, Path::Auto),
+        // The cuBLAS baselines: their [M, 2N] intermediate is allocated and
+        // freed inside the graph.
+        case(64, 1024, 1000, silu, Path::CublasSplit),
+        case(64, 1024, 1000, silu, Path::CublasConcat),
+    ];
+    for c in bf16_cases {
+        record(run_case::<bf16>(&g, &mut rng, c, &nothing));
+    }
+    record(run_case::<f16>(
         &g,
-        &s,
         &mut rng,
-        1,
-        4096,
-        1000,
-        silu,
-        Path::FusedSkinny,
-    ));
-    run(case::<bf16>(
-        &g,
-        &s,
-        &mut rng,
-        16,
-        1024,
-        8192,
-        silu,
-        Path::FusedSkinny,
-    ));
-    run(case::<swiglu::f16>(
-        &g,
-        &s,
-        &mut rng,
-        20,
-        520,
-        4104,
-        gelu,
-        Path::FusedSkinny,
-    ));
-    run(case::<bf16>(
-        &g,
-        &s,
-        &mut rng,
-        7,
-        2048,
-        1000,
-        silu,
-        Path::Auto,
-    ));
-    // Prefill-sized.
-    run(case::<bf16>(
-        &g,
-        &s,
-        &mut rng,
-        200,
-        1024,
-        1000,
-        silu,
-        Path::FusedMma,
-    ));
-    run(case::<bf16>(
-        &g,
-        &s,
-        &mut rng,
-        300,
-        512,
-        2048,
-        silu,
-        Path::Auto,
+        case(20, 520, 4104, gelu, Path::FusedSkinny),
+        &nothing,
     ));
     if hopper {
-        run(case::<bf16>(
-            &g,
-            &s,
-            &mut rng,
-            200,
-            1024,
-            1000,
-            silu,
-            Path::FusedWgmma,
-        ));
-        run(case::<bf16>(
-            &g,
-            &s,
-            &mut rng,
-            200,
-            1024,
-            1000,
-            gelu,
-            Path::FusedWgmmaStaged,
-        ));
+        for c in [
+            case(200, 1024, 1000, silu, Path::FusedWgmma),
+            case(200, 1024, 1000, gelu, Path::FusedWgmmaStaged),
+        ] {
+            record(run_case::<bf16>(&g, &mut rng, c, &nothing));
+        }
     }
-    run(case::<f32>(
+    record(run_case::<f32>(
         &g,
-        &s,
         &mut rng,
-        33,
-        72,
-        40,
-        gelu,
-        Path::FusedSimt,
+        case(33, 72, 40, gelu, Path::FusedSimt),
+        &nothing,
     ));
-    // The cuBLAS baselines (their [M, 2N] intermediate is allocated and freed
-    // inside the graph).
-    run(case::<bf16>(
-        &g,
-        &s,
+
+    // A graph captured with a 16-row decode scratch, replayed after the
+    // scratch grew for 64 rows (a fresh handle, so the growth happens here).
+    let g2 = CudaGlu::with_stream(s.clone()).unwrap();
+    let grow = || -> Result<(), String> {
+        let (m, k, n) = (40, 2048, 1000);
+        let x = s.clone_htod(&vec![bf16::from_f32(0.25); m * k]).unwrap();
+        let w = s
+            .clone_htod(&vec![bf16::from_f32(0.01); 2 * n * k])
+            .unwrap();
+        let w = DeviceGluWeights::from_gate_up(w.as_view(), k, n).unwrap();
+        let mut out = s.alloc_zeros::<bf16>(m * n).unwrap();
+        g2.forward(&x, &[m, k], &w, silu, &mut out, Path::FusedSkinny)
+            .map(|_| ())
+            .map_err(|e| format!("growing the scratch: {e}"))
+    };
+    let (line, bad) = run_case::<bf16>(
+        &g2,
         &mut rng,
-        64,
-        1024,
-        1000,
-        silu,
-        Path::CublasSplit,
-    ));
-    run(case::<bf16>(
-        &g,
-        &s,
-        &mut rng,
-        64,
-        1024,
-        1000,
-        silu,
-        Path::CublasConcat,
-    ));
+        case(1, 4096, 1000, silu, Path::FusedSkinny),
+        &grow,
+    );
+    record((format!("{line}\t(scratch grown before the replays)"), bad));
 
     common::gpu::save("gpu_graph.tsv", &lines.join("\n"));
     assert!(

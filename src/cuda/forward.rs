@@ -236,9 +236,14 @@ impl CudaGlu {
     /// Device bytes a call of `path` uses besides its inputs and output:
     /// the baselines' `[M, 2N]` intermediate (allocated and freed, stream
     /// ordered, by each call), the decode kernel's split-K partial sums and
-    /// tickets (a scratch the `CudaGlu` allocates on the first call that
-    /// splits K and keeps: at most `m_pad × 128 × 2·#SM` f32, ~2.2 MB for
-    /// M ≤ 16 on 132 SMs); zero for the other fused kernels.
+    /// tickets for this call; zero for the other fused kernels and for
+    /// [`Path::Auto`] (ask with the path [`CudaGlu::auto_path`] returns).
+    /// The decode kernel's scratch is not freed after the call: the
+    /// `CudaGlu` allocates it on the first call that splits K, sized for
+    /// every plan of that row padding (`m_pad × 128 × 2·#SM` f32: ~2.2 MB
+    /// for M ≤ 16, ~8.7 MB for M ≤ 64 on 132 SMs), grows it for a larger
+    /// padding and keeps every size it allocated (~15 MB at most on 132 SMs)
+    /// until it is dropped.
     ///
     /// ```no_run
     /// # fn main() -> swiglu::Result<()> {
@@ -293,9 +298,10 @@ impl CudaGlu {
     /// kernel's split-K scratch; capture needs a context with cudarc's event
     /// tracking disabled. The fused kernels queue one launch and nothing
     /// else; the cuBLAS baselines allocate and free their `[M, 2N]`
-    /// intermediate inside the graph. `tests/gpu_graph.rs` replays captured
-    /// calls of every path against direct ones (written, not yet run on a
-    /// GPU).
+    /// intermediate inside the graph. A graph that holds a decode-kernel
+    /// launch uses the `CudaGlu`'s scratch: replay it only while that
+    /// `CudaGlu` lives. `tests/gpu_graph.rs` replays captured calls of every
+    /// path against direct ones (written, not yet run on a GPU).
     ///
     /// ```no_run
     /// # fn main() -> swiglu::Result<()> {

@@ -226,7 +226,12 @@ impl CudaGlu {
             .skinny_scratch
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let scratch = self.skinny_scratch_for(&mut guard, plan.m_pad, ws_len, plan.n_tiles)?;
+        let scratch = self.skinny_scratch_for(
+            &mut guard,
+            (plan.m_pad, ws_len, plan.n_tiles),
+            dtype,
+            layout,
+        )?;
         let (wsp, _gws) = scratch.ws.device_ptr_mut(s);
         let (cp, _gc) = scratch.counters.device_ptr_mut(s);
         let split = GluSkinnySplit {
@@ -236,9 +241,10 @@ impl CudaGlu {
             splits: plan.splits as i32,
             reserved: 0,
         };
-        // SAFETY: as above; in addition ws holds at least splits*m*2n f32 and
-        // counters at least n_tiles u32, all zero between launches (zeroed
-        // at allocation; each launch's last block per column tile resets its
+        // SAFETY: as above; in addition ws holds at least splits*m*2n f32
+        // (written by each launch before it reads them) and counters at
+        // least n_tiles u32, which are zero between launches (zeroed at
+        // allocation; each launch's last block per column tile resets its
         // counter). Both belong to this `CudaGlu` and are used only by
         // launches on `self.stream`, which run one after another, and the
         // lock is held until this launch is queued.
@@ -246,16 +252,18 @@ impl CudaGlu {
         Ok(())
     }
 
-    /// The split-K scratch, grown (never shrunk) to the bound of `m_pad`
-    /// rows ([`skinny_scratch_len`]) on first need. Outgrown buffers are
-    /// kept until the `CudaGlu` is dropped, so a CUDA graph captured with
-    /// them stays valid. Growing during stream capture is refused.
+    /// The split-K scratch for `(m_pad, ws_len, n_tiles)`, grown (never
+    /// shrunk) to the bound of `m_pad` rows ([`skinny_scratch_len`]) on
+    /// first need. Outgrown buffers are kept until the `CudaGlu` is dropped,
+    /// so a CUDA graph captured with them stays valid; a failed allocation
+    /// leaves the current scratch as it was. Growing during stream capture
+    /// is refused (`dtype`, `layout`: the call's, for the error).
     fn skinny_scratch_for<'s>(
         &self,
         slot: &'s mut Option<SkinnyScratch>,
-        m_pad: usize,
-        ws_len: usize,
-        n_tiles: usize,
+        (m_pad, ws_len, n_tiles): (usize, usize, usize),
+        dtype: DType,
+        layout: WeightLayout,
     ) -> Result<&'s mut SkinnyScratch> {
         let fits = |sc: &SkinnyScratch| sc.ws.len() >= ws_len && sc.counters.len() >= n_tiles;
         if !slot.as_ref().is_some_and(fits) {
@@ -267,23 +275,25 @@ impl CudaGlu {
                     what: format!(
                         "the decode kernel's split-K scratch ({ws_len} f32) would be allocated during stream capture; run a forward of this M (or larger) once before capturing"
                     ),
-                    dtype: DType::F32,
-                    layout: WeightLayout::NK,
+                    dtype,
+                    layout,
                 });
             }
             let (ws_cap, ctr_cap) = skinny_scratch_len(m_pad, self.sm_count as usize);
             let ws_cap = ws_cap.max(ws_len);
             let ctr_cap = ctr_cap.max(n_tiles);
-            let retired = slot.take().map(|old| {
-                let mut r = old.retired;
-                r.push((old.ws, old.counters));
-                r
-            });
             // SAFETY: uninitialised f32 device memory; the kernel writes every
             // workspace element it reads (the last block of a column tile
             // reads only after every slice's ticket is in).
             let ws = unsafe { s.alloc::<f32>(ws_cap) }?;
             let counters = s.alloc_zeros::<u32>(ctr_cap)?;
+            // Only now retire the old buffers: an allocation error above
+            // leaves them current (and alive for graphs that use them).
+            let retired = slot.take().map(|old| {
+                let mut r = old.retired;
+                r.push((old.ws, old.counters));
+                r
+            });
             *slot = Some(SkinnyScratch {
                 ws,
                 counters,
