@@ -27,10 +27,11 @@ use swiglu::{Activation, DType, bf16};
 const K: usize = 4096;
 const NS: [usize; 2] = [11008, 14336];
 const MS: [usize; 11] = [1, 16, 32, 64, 128, 256, 512, 2048, 4096, 8192, 16384];
-const PATHS: [Path; 8] = [
+const PATHS: [Path; 9] = [
     Path::Auto,
     Path::FusedWgmma,
     Path::FusedWgmmaStaged,
+    Path::FusedWgmmaTailSplit,
     Path::FusedSkinny,
     Path::FusedMma,
     Path::CublasSplit,

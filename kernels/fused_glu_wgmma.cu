@@ -51,3 +51,22 @@ GLU_WGMMA_KERNEL(fused_glu_wgmma_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK)
 GLU_WGMMA_KERNEL(fused_glu_wgmma_nk_f16, __half, GLU_LAYOUT_NK)
 GLU_WGMMA_KERNEL(fused_glu_wgmma_kn_bf16, __nv_bfloat16, GLU_LAYOUT_KN)
 GLU_WGMMA_KERNEL(fused_glu_wgmma_kn_f16, __half, GLU_LAYOUT_KN)
+
+// Tail split (Path::FusedWgmmaTailSplit): the same kernel on the
+// glu_split_unit schedule; the last partial wave's tiles are cut along K
+// into ts.parts parts, the last part of each adds the others' f32 partial
+// sums (from ts.ws, in part order) before its epilogue. Grid: up to
+// ts.width CTAs; ts.flags zero on entry, left zero.
+#define GLU_WGMMA_SPLIT_KERNEL(NAME, T, LAYOUT)                                                    \
+  extern "C" __global__ void __launch_bounds__(kWgThreads, 1)                                      \
+      NAME(const __grid_constant__ CUtensorMap tmap_x, const __grid_constant__ CUtensorMap tmap_wg, \
+           const __grid_constant__ CUtensorMap tmap_wu, GluParams p, GluTailSplit ts) {             \
+    const GluTrainParams none{};                                                                   \
+    fused_glu_wgmma_dispatch<T, LAYOUT, GLU_EPI_OUT, true>(&tmap_x, &tmap_wg, &tmap_wu, nullptr,  \
+                                                           nullptr, p, none, &ts);                 \
+  }
+
+GLU_WGMMA_SPLIT_KERNEL(fused_glu_wgmma_split_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK)
+GLU_WGMMA_SPLIT_KERNEL(fused_glu_wgmma_split_nk_f16, __half, GLU_LAYOUT_NK)
+GLU_WGMMA_SPLIT_KERNEL(fused_glu_wgmma_split_kn_bf16, __nv_bfloat16, GLU_LAYOUT_KN)
+GLU_WGMMA_SPLIT_KERNEL(fused_glu_wgmma_split_kn_f16, __half, GLU_LAYOUT_KN)

@@ -166,6 +166,68 @@ GLU_HD GluTile glu_tile_of(int64_t t, int64_t m_tiles, int64_t n_tiles) {
   return tile;
 }
 
+// ---------------------------------------------------------------------------
+// Tail split (fused_glu_wgmma_split_*). With T tiles on a schedule width of
+// W CTAs (one per SM), the last T % W tiles form a partial wave that leaves
+// SMs idle for a whole tile time. The split schedule cuts each of those
+// r = T % W tail tiles along K into P parts: units 0 .. T - r - 1 are the
+// whole tiles (k-tiles 0 .. k_tiles), then P * r part units, part p of tail
+// tile i being unit T - r + p * r + i (k-tiles [p k_tiles / P,
+// (p + 1) k_tiles / P)). Parts 0 .. P-2 store their f32 accumulators to a
+// workspace slot and bump a counter; part P-1 (the finisher, always the
+// highest unit of its tile) waits for the P-1 others, adds their partial
+// sums in part order and runs the epilogue. A CTA only ever waits for units
+// numbered below its own, which never wait themselves: no cycle. The tail
+// then costs ceil(P r / W) / P tile times instead of one.
+// Mirrored by src/cuda/hopper.rs (plan and unit count).
+// ---------------------------------------------------------------------------
+struct GluUnit {
+  int64_t tile;  // tile index (glu_tile_of order)
+  int32_t tail;  // tail index 0 .. r-1 (workspace slot / counter), -1 for a whole tile
+  int32_t part;  // 0 .. parts-1
+  int32_t parts; // 1 for a whole tile
+  int32_t kt0, kt1;  // k-tile range [kt0, kt1)
+};
+// The schedule's shape, computed once per launch: whole tiles, tail tiles,
+// parts. 32-bit: the launcher takes the split kernel only when the tile and
+// unit counts fit (src/cuda/hopper.rs), so the per-unit arithmetic stays in
+// 32-bit registers (the producer warpgroup has 40).
+struct GluSplitShape {
+  int32_t full, tails, parts;
+};
+GLU_HD GluSplitShape glu_split_shape(int64_t tiles, int64_t width, int32_t parts) {
+  GluSplitShape s;
+  s.tails = (int32_t)(tiles % width);
+  s.full = (int32_t)(tiles - s.tails);
+  s.parts = parts < 1 ? 1 : parts;
+  return s;
+}
+GLU_HD int64_t glu_split_units(GluSplitShape s) {
+  return (int64_t)s.full + (int64_t)s.tails * s.parts;
+}
+GLU_HD GluUnit glu_split_unit(int32_t u, GluSplitShape s, int32_t k_tiles) {
+  GluUnit x;
+  if (u < s.full || s.parts <= 1) {
+    x.tile = u; x.tail = -1; x.part = 0; x.parts = 1; x.kt0 = 0; x.kt1 = k_tiles;
+    return x;
+  }
+  const int32_t v = u - s.full;
+  x.tail = v % s.tails;
+  x.part = v / s.tails;
+  x.parts = s.parts;
+  x.tile = s.full + x.tail;
+  x.kt0 = k_tiles * x.part / s.parts;
+  x.kt1 = k_tiles * (x.part + 1) / s.parts;
+  return x;
+}
+// Workspace of the tail split, in float4: slot (part p < P-1, tail i,
+// consumer c) holds that consumer's 128 threads x kWgAccRegs f32, stored as
+// [kWgAccRegs / 4][128 threads] float4 (each warp's stores are contiguous).
+constexpr int64_t kWgSplitSlotF4 = (int64_t)(kWgAccRegs / 4) * 128;
+GLU_HD int64_t glu_split_slot(int64_t part, int64_t tail, int64_t tails, int64_t consumer) {
+  return ((part * tails + tail) * 2 + consumer) * kWgSplitSlotF4;
+}
+
 // Persistent grid: at most one CTA per SM (the kernel's shared memory allows
 // one), never more CTAs than tiles. Mirrored by src/cuda/hopper.rs.
 GLU_HD int64_t glu_wgmma_grid(int64_t m, int64_t n, int64_t sm_count) {

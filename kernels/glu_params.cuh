@@ -123,6 +123,16 @@ struct GluGemmOut {
   int32_t reserved;    // must be 0
 };
 
+// Tail split of the Hopper forward (fused_glu_wgmma_split_*; the schedule is
+// described with glu_split_unit in glu_hopper_layout.cuh).
+struct GluTailSplit {
+  float* ws;              // (parts-1) * tails * 2 slots of kWgSplitSlotF4 float4
+  unsigned int* flags;    // [tails][2] counters, zero on entry and on exit
+  int64_t width;          // schedule width W (tails = tiles % W)
+  int32_t parts;          // P >= 2 (k_tiles >= P)
+  int32_t reserved;       // must be 0
+};
+
 // Elementwise kernels (baselines and the backward's gate stage).
 //   act_and_mul : out0[r,c] = act(a[r,c] + bias_a[c]) * (b[r,c] + bias_b[c])
 //   act_inplace : out0[r,c] = act(a[r,c] + bias_a[c])           (B3, step 1)
@@ -177,4 +187,8 @@ static_assert(offsetof(GluGemmOut, ld) == 32, "GluGemmOut layout");
 static_assert(offsetof(GluGemmOut, split) == 40, "GluGemmOut layout");
 static_assert(offsetof(GluGemmOut, accumulate) == 48, "GluGemmOut layout");
 static_assert(sizeof(GluGemmOut) == 56, "GluGemmOut layout");
+static_assert(offsetof(GluTailSplit, flags) == 8, "GluTailSplit layout");
+static_assert(offsetof(GluTailSplit, width) == 16, "GluTailSplit layout");
+static_assert(offsetof(GluTailSplit, parts) == 24, "GluTailSplit layout");
+static_assert(sizeof(GluTailSplit) == 32, "GluTailSplit layout");
 #endif

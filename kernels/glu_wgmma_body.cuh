@@ -74,7 +74,10 @@ __device__ __forceinline__ void wg_for_each_pair(uint32_t warp, uint32_t lane, i
 // `tm_x2`, `tm_g2`, `tm_u2` (GLU_EPI_DX, GLU_EPI_DX_F32 only): the second
 // K segment's maps; the tile loop runs k_tiles over the first triple, then
 // k_tiles over the second, into the same accumulators.
-template <typename T, int LAYOUT, int ACT, int EPI>
+// SPLIT (GLU_EPI_OUT / GLU_EPI_OUT_TMA only): the tail-split schedule of
+// glu_split_unit, with `ts` its workspace, counters, width and part count;
+// without it every unit is a whole tile, exactly the plain persistent loop.
+template <typename T, int LAYOUT, int ACT, int EPI, bool SPLIT = false>
 __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, const CUtensorMap* tm_g,
                                                      const CUtensorMap* tm_u, const CUtensorMap* tm_out,
                                                      const CUtensorMap* tm_aux, const GluParams& p,
@@ -82,7 +85,8 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
                                                      const CUtensorMap* tm_x2 = nullptr,
                                                      const CUtensorMap* tm_g2 = nullptr,
                                                      const CUtensorMap* tm_u2 = nullptr,
-                                                     const GluGemmOut* gout = nullptr) {
+                                                     const GluGemmOut* gout = nullptr,
+                                                     const GluTailSplit* ts = nullptr) {
 #if GLU_HOPPER
   // GLU_EPI_DW*: A is read M-major (tm_x is a [contraction, M] matrix, two
   // boxes {64 rows of the tile, 64 k} per stage, the consumers' 64-row
@@ -92,6 +96,8 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
   constexpr bool kStaged =
       EPI == GLU_EPI_OUT_TMA || EPI == GLU_EPI_OUT_PRE_TMA || EPI == GLU_EPI_DGU_TMA;
   constexpr bool kDual = EPI == GLU_EPI_DX || EPI == GLU_EPI_DX_F32;
+  static_assert(!SPLIT || EPI == GLU_EPI_OUT || EPI == GLU_EPI_OUT_TMA,
+                "the tail split is for the inference epilogues");
   extern __shared__ __align__(1024) unsigned char glu_wg_smem[];
   // Dynamic smem is only guaranteed 16-byte aligned: align the ring to 1024.
   const uint32_t raw = smem_u32(glu_wg_smem);
@@ -110,6 +116,18 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
   const int k_tiles = (int)((K + kWgBK - 1) / kWgBK);
   // k-tiles per output tile: both segments for the dX epilogues.
   const int k_total = kDual ? 2 * k_tiles : k_tiles;
+  // Work units: whole tiles, then (SPLIT) the tail tiles' K parts. Each
+  // role computes the schedule's shape after its setmaxnreg, so that no new
+  // value lives across it (ptxas would keep it in local memory).
+  auto split_shape = [&]() {
+    return SPLIT ? glu_split_shape(num_tiles, ts->width, ts->parts) : GluSplitShape{0, 0, 1};
+  };
+  auto unit_of = [&](int64_t u, const GluSplitShape& sh) {
+    if (SPLIT) return glu_split_unit((int32_t)u, sh, k_total);
+    GluUnit x;
+    x.tile = u; x.tail = -1; x.part = 0; x.parts = 1; x.kt0 = 0; x.kt1 = k_total;
+    return x;
+  };
 
   const int tid = threadIdx.x;
   const int wg = tid / 128;
@@ -123,7 +141,8 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
   }
   __syncthreads();
 
-  // Both roles walk the same tiles (t = blockIdx.x, += gridDim.x) and the
+  // Both roles walk the same units (u = blockIdx.x, += gridDim.x; without
+  // SPLIT a unit is a tile) and the
   // same global k-tile counter `it`: stage it % kWgStages, phase parity
   // (it / kWgStages) & 1. The producer runs up to kWgStages k-tiles ahead,
   // also across tiles, so the next tile's loads overlap this tile's epilogue.
@@ -139,11 +158,14 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
         tma_prefetch_desc(tm_g2);
         tma_prefetch_desc(tm_u2);
       }
+      const GluSplitShape split = split_shape();
+      const int64_t num_units = SPLIT ? glu_split_units(split) : num_tiles;
       int it = 0;
-      for (int64_t t = blockIdx.x; t < num_tiles; t += gridDim.x) {
-        const GluTile tile = glu_tile_of(t, m_tiles, n_tiles);
+      for (int64_t u = blockIdx.x; u < num_units; u += gridDim.x) {
+        const GluUnit un = unit_of(u, split);
+        const GluTile tile = glu_tile_of(un.tile, m_tiles, n_tiles);
         const int32_t m0 = (int32_t)(tile.m * kWgBM), n0 = (int32_t)(tile.n * kWgBN);
-        for (int kt = 0; kt < k_total; ++kt, ++it) {
+        for (int kt = un.kt0; kt < un.kt1; ++kt, ++it) {
           const int s = it % kWgStages;
           const int round = it / kWgStages;
           // Wait until the consumers released this stage's previous use.
@@ -187,16 +209,19 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
     const int64_t ld_aux = tp.ld_aux;
     const float beta = p.beta;
 
+    const GluSplitShape split = split_shape();
+    const int64_t num_units = SPLIT ? glu_split_units(split) : num_tiles;
     int it = 0;
-    for (int64_t t = blockIdx.x; t < num_tiles; t += gridDim.x) {
-      const GluTile tile = glu_tile_of(t, m_tiles, n_tiles);
+    for (int64_t u = blockIdx.x; u < num_units; u += gridDim.x) {
+      const GluUnit un = unit_of(u, split);
+      const GluTile tile = glu_tile_of(un.tile, m_tiles, n_tiles);
       const int64_t m0 = tile.m * kWgBM, n0 = tile.n * kWgBN;
 
       float acc[kWgAccRegs];
 #pragma unroll
       for (int i = 0; i < kWgAccRegs; ++i) acc[i] = 0.0f;
 
-      for (int kt = 0; kt < k_total; ++kt, ++it) {
+      for (int kt = un.kt0; kt < un.kt1; ++kt, ++it) {
         const int s = it % kWgStages;
         mbar_wait(full_bar(s), (uint32_t)(it / kWgStages) & 1u);
         const uint32_t a = stage_a(s) + (uint32_t)cw * (64u * 128u);
@@ -215,11 +240,49 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
         // so its stage can be refilled.
         wgmma_wait<1>();
         wgmma_fence_acc(acc);
-        if (kt > 0 && lane == 0) mbar_arrive(empty_bar((it - 1) % kWgStages));
+        if (kt > un.kt0 && lane == 0) mbar_arrive(empty_bar((it - 1) % kWgStages));
       }
       wgmma_wait<0>();
       wgmma_fence_acc(acc);
-      if (lane == 0) mbar_arrive(empty_bar((it - 1) % kWgStages));  // this tile's last stage
+      if (lane == 0) mbar_arrive(empty_bar((it - 1) % kWgStages));  // this unit's last stage
+
+      // ---- Tail split: publish a part, or gather the parts ----------------
+      if (SPLIT && un.parts > 1) {
+        const int64_t tails = split.tails;
+        const uint32_t ct = (uint32_t)(tid % 128);
+        unsigned int* flag = ts->flags + 2 * un.tail + cw;
+        if (un.part < un.parts - 1) {
+          // Parts 0..P-2: accumulators to this part's slot (per thread
+          // [reg/4][thread] float4, coalesced), then one release-add.
+          float4* dst = reinterpret_cast<float4*>(ts->ws) + glu_split_slot(un.part, un.tail, tails, cw);
+#pragma unroll
+          for (int i = 0; i < kWgAccRegs / 4; ++i)
+            __stcg(dst + i * 128 + ct, make_float4(acc[4 * i], acc[4 * i + 1], acc[4 * i + 2], acc[4 * i + 3]));
+          __threadfence();
+          named_bar_sync(1u + (uint32_t)cw, 128u);
+          if (ct == 0) atomicAdd(flag, 1u);
+          continue;  // no epilogue: the finisher stores this tile
+        }
+        // Finisher: wait for the other parts (acquire), reset the counter for
+        // the next launch, add the parts in order 0..P-2.
+        if (ct == 0) {
+          while (ld_acquire_gpu_u32(flag) < (unsigned int)(un.parts - 1)) __nanosleep(64);
+          *flag = 0u;
+        }
+        named_bar_sync(1u + (uint32_t)cw, 128u);
+        for (int q = 0; q < un.parts - 1; ++q) {
+          const float4* src =
+              reinterpret_cast<const float4*>(ts->ws) + glu_split_slot(q, un.tail, tails, cw);
+#pragma unroll
+          for (int i = 0; i < kWgAccRegs / 4; ++i) {
+            const float4 v = __ldcg(src + i * 128 + ct);
+            acc[4 * i] += v.x;
+            acc[4 * i + 1] += v.y;
+            acc[4 * i + 2] += v.z;
+            acc[4 * i + 3] += v.w;
+          }
+        }
+      }
 
       // ---- Epilogue ---------------------------------------------------------
       const int64_t row_base = m0 + 64 * cw;
@@ -422,20 +485,24 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
 #endif
 }
 
-template <typename T, int LAYOUT, int EPI>
+template <typename T, int LAYOUT, int EPI, bool SPLIT = false>
 __device__ __forceinline__ void fused_glu_wgmma_dispatch(const CUtensorMap* tm_x, const CUtensorMap* tm_g,
                                                          const CUtensorMap* tm_u, const CUtensorMap* tm_out,
                                                          const CUtensorMap* tm_aux, const GluParams& p,
-                                                         const GluTrainParams& tp) {
+                                                         const GluTrainParams& tp,
+                                                         const GluTailSplit* ts = nullptr) {
+#define GLU_WG_BODY(A) \
+  fused_glu_wgmma_body<T, LAYOUT, A, EPI, SPLIT>(tm_x, tm_g, tm_u, tm_out, tm_aux, p, tp, nullptr, nullptr, nullptr, nullptr, ts)
   switch (p.act) {  // uniform over the grid
-    case GLU_ACT_SILU: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_SILU, EPI>(tm_x, tm_g, tm_u, tm_out, tm_aux, p, tp); break;
-    case GLU_ACT_SWISH: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_SWISH, EPI>(tm_x, tm_g, tm_u, tm_out, tm_aux, p, tp); break;
-    case GLU_ACT_SIGMOID: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_SIGMOID, EPI>(tm_x, tm_g, tm_u, tm_out, tm_aux, p, tp); break;
-    case GLU_ACT_GELU_ERF: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_GELU_ERF, EPI>(tm_x, tm_g, tm_u, tm_out, tm_aux, p, tp); break;
-    case GLU_ACT_GELU_TANH: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_GELU_TANH, EPI>(tm_x, tm_g, tm_u, tm_out, tm_aux, p, tp); break;
-    case GLU_ACT_RELU: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_RELU, EPI>(tm_x, tm_g, tm_u, tm_out, tm_aux, p, tp); break;
-    default: fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_IDENTITY, EPI>(tm_x, tm_g, tm_u, tm_out, tm_aux, p, tp); break;
+    case GLU_ACT_SILU: GLU_WG_BODY(GLU_ACT_SILU); break;
+    case GLU_ACT_SWISH: GLU_WG_BODY(GLU_ACT_SWISH); break;
+    case GLU_ACT_SIGMOID: GLU_WG_BODY(GLU_ACT_SIGMOID); break;
+    case GLU_ACT_GELU_ERF: GLU_WG_BODY(GLU_ACT_GELU_ERF); break;
+    case GLU_ACT_GELU_TANH: GLU_WG_BODY(GLU_ACT_GELU_TANH); break;
+    case GLU_ACT_RELU: GLU_WG_BODY(GLU_ACT_RELU); break;
+    default: GLU_WG_BODY(GLU_ACT_IDENTITY); break;
   }
+#undef GLU_WG_BODY
 }
 
 }  // namespace

@@ -143,6 +143,7 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, table: &mut String) -> Vec<
                         // they answer Unsupported.
                         paths.push(Path::FusedWgmma);
                         paths.push(Path::FusedWgmmaStaged);
+                        paths.push(Path::FusedWgmmaTailSplit);
                         if m <= 64 {
                             paths.push(Path::FusedSkinny);
                         }
@@ -188,8 +189,12 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, table: &mut String) -> Vec<
                                 line
                             }
                             Err(GluError::Unsupported { .. })
-                                if matches!(path, Path::FusedWgmma | Path::FusedWgmmaStaged)
-                                    && g.compute_capability() != (9, 0) =>
+                                if matches!(
+                                    path,
+                                    Path::FusedWgmma
+                                        | Path::FusedWgmmaStaged
+                                        | Path::FusedWgmmaTailSplit
+                                ) && g.compute_capability() != (9, 0) =>
                             {
                                 continue;
                             }

@@ -141,6 +141,61 @@ static void test_tile_order() {
   }
 }
 
+// Tail split: for every (tiles, width, parts, k_tiles) the units cover each
+// (tile, k-tile) exactly once; whole tiles come first and span all k; each
+// tail tile has parts 0..P-1 with non-empty k ranges in order, its
+// finisher (part P-1) is its highest unit, and every unit a finisher waits
+// for has a lower number, on whatever CTA count walks the units; workspace
+// slots of the non-finishing parts are distinct and inside the workspace.
+static void test_tail_split() {
+  const int64_t tiles_c[] = {1, 5, 40, 131, 132, 133, 172, 224, 344, 1376, 2752};
+  const int64_t width_c[] = {1, 7, 114, 132};
+  for (int64_t tiles : tiles_c)
+    for (int64_t width : width_c)
+      for (int32_t parts = 1; parts <= 4; ++parts)
+        for (int32_t kt : {4, 9, 64}) {
+          if (kt < parts) continue;
+          const int64_t r = tiles % width;
+          const GluSplitShape sh = glu_split_shape(tiles, width, parts);
+          const int64_t units = glu_split_units(sh);
+          CHECK(units == tiles - r + (parts > 1 ? r * parts : r), "unit count");
+          std::vector<int> hit(tiles * kt, 0);
+          std::vector<int64_t> finisher(tiles, -1), last_part_unit(tiles, -1);
+          std::vector<int> slot_hit(parts > 1 ? (parts - 1) * r * 2 : 0, 0);
+          for (int64_t u = 0; u < units; ++u) {
+            const GluUnit x = glu_split_unit((int32_t)u, sh, kt);
+            CHECK(x.tile >= 0 && x.tile < tiles, "unit %lld tile %lld", (long long)u, (long long)x.tile);
+            CHECK(x.kt0 < x.kt1 && x.kt0 >= 0 && x.kt1 <= kt, "empty or bad k range");
+            if (x.tile < 0 || x.tile >= tiles) continue;
+            for (int k = x.kt0; k < x.kt1; ++k) hit[x.tile * kt + k]++;
+            if (x.parts == 1) {
+              CHECK(x.kt0 == 0 && x.kt1 == kt && x.tail == -1, "whole tile");
+              CHECK(parts == 1 || u < tiles - r, "whole tile after the tail");
+            } else {
+              CHECK(x.parts == parts && x.tail == x.tile - (tiles - r), "tail index");
+              if (x.part == parts - 1) {
+                finisher[x.tile] = u;
+              } else {
+                CHECK(u > last_part_unit[x.tile], "parts out of order");
+                last_part_unit[x.tile] = u;
+                for (int c = 0; c < 2; ++c) {
+                  const int64_t sl = glu_split_slot(x.part, x.tail, r, c);
+                  CHECK(sl % kWgSplitSlotF4 == 0 && sl / kWgSplitSlotF4 < (int64_t)slot_hit.size(), "slot range");
+                  if (sl / kWgSplitSlotF4 < (int64_t)slot_hit.size()) slot_hit[sl / kWgSplitSlotF4]++;
+                }
+              }
+            }
+          }
+          for (int64_t e = 0; e < tiles * kt; ++e)
+            CHECK(hit[e] == 1, "tiles=%lld width=%lld parts=%d kt=%d: (tile,k) %lld hit %d",
+                  (long long)tiles, (long long)width, parts, kt, (long long)e, hit[e]);
+          for (size_t e = 0; e < slot_hit.size(); ++e) CHECK(slot_hit[e] == 1, "slot %zu hit %d", e, slot_hit[e]);
+          if (parts > 1)
+            for (int64_t t = tiles - r; t < tiles; ++t)
+              CHECK(finisher[t] > last_part_unit[t] && last_part_unit[t] >= 0, "finisher not last");
+        }
+}
+
 // Staged epilogue: every (row < 64, col < 128) of a consumer tile gets its
 // own 2-byte slot inside the 16 KiB buffer; the slot is where TMA expects
 // element (r, c % 64) of box c / 64 (row pitch 128 B, 128B swizzle); and
@@ -212,6 +267,7 @@ int main() {
   test_a_m_major();
   test_fragment();
   test_tile_order();
+  test_tail_split();
   std::printf("wgmma_layout_test: %s\n", g_fail ? "FAILED" : "OK");
   return g_fail ? 1 : 0;
 }

@@ -38,6 +38,18 @@ pub enum Path {
     /// requirements; [`Path::Auto`] does not pick it until it has been
     /// measured faster.
     FusedWgmmaStaged,
+    /// **Experimental** (compiled; not yet run on a GPU): [`Path::FusedWgmma`]
+    /// on a tail-split schedule. When the output tiles leave the last wave
+    /// over the SMs partly empty (`tiles % #SM` tail tiles), those tiles are
+    /// cut along K into 2–4 parts that run side by side on the idle SMs; the
+    /// last part of each adds the others' f32 partial sums (from a scratch
+    /// this `CudaGlu` keeps) in a fixed order, then runs the epilogue. The
+    /// model says 1.33x at M = 256, N = 11008 and ~5% at M = 2048 on an
+    /// H200 (132 SMs); where no split pays it is exactly the plain
+    /// schedule. Same requirements as [`Path::FusedWgmma`]; results differ
+    /// from it only by the summation order of the split tiles (deterministic
+    /// from call to call). [`Path::Auto`] does not pick it until measured.
+    FusedWgmmaTailSplit,
     /// Fused kernel for decode-sized M (1..=64): streams the weights with a
     /// deep pipeline and split-K. bf16/f16, K and N multiples of 8, 16-byte
     /// aligned buffers.
@@ -69,9 +81,10 @@ pub enum Path {
 
 impl Path {
     /// Every concrete path (not `Auto`).
-    pub const CONCRETE: [Path; 9] = [
+    pub const CONCRETE: [Path; 10] = [
         Path::FusedWgmma,
         Path::FusedWgmmaStaged,
+        Path::FusedWgmmaTailSplit,
         Path::FusedSkinny,
         Path::FusedMma,
         Path::FusedMmaTf32,
@@ -94,6 +107,7 @@ impl Path {
             Path::Auto => "auto",
             Path::FusedWgmma => "fused-wgmma",
             Path::FusedWgmmaStaged => "fused-wgmma-staged",
+            Path::FusedWgmmaTailSplit => "fused-wgmma-split",
             Path::FusedSkinny => "fused-skinny",
             Path::FusedMma => "fused-mma",
             Path::FusedMmaTf32 => "fused-mma-tf32",
@@ -118,6 +132,7 @@ impl Path {
             self,
             Path::FusedWgmma
                 | Path::FusedWgmmaStaged
+                | Path::FusedWgmmaTailSplit
                 | Path::FusedSkinny
                 | Path::FusedMma
                 | Path::FusedMmaTf32
@@ -243,7 +258,9 @@ impl CudaGlu {
     /// every plan of that row padding (`m_pad × 128 × 2·#SM` f32: ~2.2 MB
     /// for M ≤ 16, ~8.7 MB for M ≤ 64 on 132 SMs), grows it for a larger
     /// padding and keeps every size it allocated (~15 MB at most on 132 SMs)
-    /// until it is dropped.
+    /// until it is dropped. [`Path::FusedWgmmaTailSplit`] likewise keeps
+    /// its partial sums: 128 KiB per split tile and extra part (e.g. 10 MB
+    /// at M = 256, N = 11008 on 132 SMs: 40 tail tiles in 3 parts).
     ///
     /// ```no_run
     /// # fn main() -> swiglu::Result<()> {
@@ -265,6 +282,10 @@ impl CudaGlu {
             | Path::FusedMma
             | Path::FusedMmaTf32
             | Path::FusedSimt => 0,
+            Path::FusedWgmmaTailSplit => {
+                let plan = super::hopper::tail_split_plan(m, n, k, self.sm_count);
+                (plan.ws_f32() + plan.counters()) * 4
+            }
             Path::FusedSkinny => {
                 let plan = super::skinny::skinny_plan(m, n, k, self.sm_count as usize);
                 if plan.splits <= 1 {
@@ -358,6 +379,7 @@ impl CudaGlu {
             Path::Auto => self.auto_path(m, k, n, T::DTYPE, w.layout, aligned, w.concatenated),
             p @ (Path::FusedWgmma
             | Path::FusedWgmmaStaged
+            | Path::FusedWgmmaTailSplit
             | Path::FusedSkinny
             | Path::FusedMma
             | Path::FusedMmaTf32) => {
@@ -381,6 +403,7 @@ impl CudaGlu {
         match path {
             Path::FusedWgmma => self.launch_wgmma(&p, T::DTYPE, w.layout)?,
             Path::FusedWgmmaStaged => self.launch_wgmma_staged(&p, T::DTYPE, w.layout)?,
+            Path::FusedWgmmaTailSplit => self.launch_wgmma_split(&p, T::DTYPE, w.layout)?,
             Path::FusedSkinny => self.launch_skinny(&p, T::DTYPE, w.layout)?,
             Path::FusedMma | Path::FusedMmaTf32 => self.launch_fused(
                 &p,
@@ -464,7 +487,11 @@ impl CudaGlu {
                 path.name()
             ));
         }
-        if matches!(path, Path::FusedWgmma | Path::FusedWgmmaStaged) && self.cc != (9, 0) {
+        if matches!(
+            path,
+            Path::FusedWgmma | Path::FusedWgmmaStaged | Path::FusedWgmmaTailSplit
+        ) && self.cc != (9, 0)
+        {
             return unsupported(format!(
                 "{} needs compute capability 9.0, this device has {}.{}",
                 path.name(),

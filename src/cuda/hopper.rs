@@ -19,8 +19,10 @@
 use super::CudaGlu;
 use super::forward::is_aligned16;
 use super::params::{
-    EPI_DGU, EPI_DGU_TMA, EPI_DX, EPI_DX_F32, EPI_OUT_PRE, GluGemmOut, GluParams, GluTrainParams,
+    EPI_DGU, EPI_DGU_TMA, EPI_DX, EPI_DX_F32, EPI_OUT_PRE, GluGemmOut, GluParams, GluTailSplit,
+    GluTrainParams,
 };
+use super::scratch::ScratchNeed;
 use crate::error::{GluError, Result};
 use crate::types::{DType, WeightLayout};
 use cudarc::driver::sys;
@@ -98,6 +100,87 @@ pub(crate) enum Epilogue<'a> {
     /// (16-byte aligned) through shared memory, dGate | dUp into `aux`
     /// (`[M, 2N]`, `ld_aux = 2N`, 16-byte aligned) with TMA stores.
     TrainDguStaged(&'a GluTrainParams),
+    /// `fused_glu_wgmma_split_*`: the inference epilogue on the tail-split
+    /// schedule ([`tail_split_plan`]).
+    TailSplit(&'a GluTailSplit),
+}
+
+/// Most parts a tail tile is cut into along K.
+pub(crate) const TAIL_SPLIT_MAX_PARTS: usize = 4;
+/// Fewest k-tiles (of `WG_BK`) in one part.
+pub(crate) const TAIL_SPLIT_MIN_KTILES: usize = 4;
+/// f32 in one workspace slot: one consumer warpgroup's 128 threads x 128
+/// accumulators (`kWgSplitSlotF4` float4).
+pub(crate) const TAIL_SPLIT_SLOT_F32: usize = 128 * 128;
+
+/// The tail-split schedule of a problem (`glu_split_unit` in
+/// `kernels/glu_hopper_layout.cuh`): `tiles` output tiles over a width of
+/// one CTA per SM, the last `tails = tiles % width` of them cut into
+/// `parts` K parts (`parts == 1`: the plain persistent schedule).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TailSplitPlan {
+    pub tiles: usize,
+    pub width: usize,
+    pub tails: usize,
+    pub parts: usize,
+}
+
+impl TailSplitPlan {
+    /// Work units (whole tiles, then the tail tiles' parts).
+    pub(crate) fn units(&self) -> usize {
+        self.tiles - self.tails + self.tails * self.parts
+    }
+    /// CTAs to launch: the width, or fewer when there are fewer units.
+    pub(crate) fn grid(&self) -> usize {
+        self.units().min(self.width)
+    }
+    /// f32 of partial sums a launch uses.
+    pub(crate) fn ws_f32(&self) -> usize {
+        (self.parts - 1) * self.tails * 2 * TAIL_SPLIT_SLOT_F32
+    }
+    /// u32 counters a launch uses (two per tail tile: one per consumer).
+    pub(crate) fn counters(&self) -> usize {
+        if self.parts > 1 { 2 * self.tails } else { 0 }
+    }
+    /// The schedule's length in tile times, with every CTA walking its units
+    /// at the same rate: the whole waves, then the tail's part waves.
+    #[cfg(test)]
+    pub(crate) fn cost(&self) -> f64 {
+        tail_cost(self.tiles, self.width, self.tails, self.parts)
+    }
+}
+
+fn tail_cost(tiles: usize, width: usize, tails: usize, parts: usize) -> f64 {
+    (tiles / width) as f64 + (tails * parts).div_ceil(width) as f64 / parts as f64
+}
+
+/// Picks the parts: the fewest that give the shortest schedule by
+/// [`TailSplitPlan::cost`], with at least [`TAIL_SPLIT_MIN_KTILES`] k-tiles
+/// per part and the unit arithmetic inside the kernel's 32-bit range; one
+/// part (no split) unless it saves at least 2% of a tile time.
+pub(crate) fn tail_split_plan(m: usize, n: usize, k: usize, sm_count: u32) -> TailSplitPlan {
+    let tiles = m.div_ceil(WG_BM) * n.div_ceil(WG_BN);
+    let width = (sm_count as usize).max(1);
+    let tails = tiles % width;
+    let k_tiles = k.div_ceil(WG_BK);
+    let mut parts = 1;
+    let fits_i32 = tiles + (TAIL_SPLIT_MAX_PARTS - 1) * tails < i32::MAX as usize
+        && k_tiles * TAIL_SPLIT_MAX_PARTS < i32::MAX as usize;
+    if tails > 0 && fits_i32 {
+        for p in 2..=TAIL_SPLIT_MAX_PARTS {
+            if k_tiles >= p * TAIL_SPLIT_MIN_KTILES
+                && tail_cost(tiles, width, tails, p) + 0.02 < tail_cost(tiles, width, tails, parts)
+            {
+                parts = p;
+            }
+        }
+    }
+    TailSplitPlan {
+        tiles,
+        width,
+        tails,
+        parts,
+    }
 }
 
 /// Persistent grid: one CTA per SM at most (the shared memory allows one),
@@ -589,6 +672,61 @@ impl CudaGlu {
         self.launch_wgmma_epi(p, Epilogue::Staged, dtype, layout)
     }
 
+    /// [`launch_wgmma`](Self::launch_wgmma) on the tail-split schedule
+    /// (`fused_glu_wgmma_split_*`, [`tail_split_plan`]): same preconditions
+    /// and results up to the summation order of the split tiles. The
+    /// partial sums and counters live in a scratch this `CudaGlu` keeps.
+    pub(crate) fn launch_wgmma_split(
+        &self,
+        p: &GluParams,
+        dtype: DType,
+        layout: WeightLayout,
+    ) -> Result<()> {
+        let (m, n, k) = (p.m as usize, p.n as usize, p.k as usize);
+        let plan = tail_split_plan(m, n, k, self.sm_count);
+        if plan.parts <= 1 || m == 0 {
+            let ts = GluTailSplit {
+                ws: std::ptr::null_mut(),
+                flags: std::ptr::null_mut(),
+                width: plan.width as i64,
+                parts: 1,
+                reserved: 0,
+            };
+            return self.launch_wgmma_epi(p, Epilogue::TailSplit(&ts), dtype, layout);
+        }
+        let need = ScratchNeed {
+            ws: plan.ws_f32(),
+            counters: plan.counters(),
+            ws_cap: plan.ws_f32().next_power_of_two(),
+            counters_cap: plan.counters().next_power_of_two(),
+        };
+        let mut guard = self
+            .wgmma_split_scratch
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let scratch = self.split_scratch(
+            &mut guard,
+            need,
+            "the Hopper kernel's tail-split scratch",
+            dtype,
+            layout,
+        )?;
+        let s = &self.stream;
+        let (wsp, _gws) = cudarc::driver::DevicePtrMut::device_ptr_mut(&mut scratch.ws, s);
+        let (fp, _gf) = cudarc::driver::DevicePtrMut::device_ptr_mut(&mut scratch.counters, s);
+        let ts = GluTailSplit {
+            ws: wsp as *mut f32,
+            flags: fp as *mut u32,
+            width: plan.width as i64,
+            parts: plan.parts as i32,
+            reserved: 0,
+        };
+        // The scratch holds `need` (zero counters between launches: each
+        // finisher resets its own); the lock and guards stay held until
+        // the launch is queued on this stream.
+        self.launch_wgmma_epi(p, Epilogue::TailSplit(&ts), dtype, layout)
+    }
+
     /// [`launch_wgmma`](Self::launch_wgmma) with an optional training
     /// epilogue (`fused_glu_wgmma_{pre,dgu}_*` of `fused_glu_wgmma_train.cu`):
     /// the caller has also sized `t.aux` as `[m, t.ld_aux]` and, for
@@ -706,6 +844,11 @@ impl CudaGlu {
                 format!("fused_glu_wgmma_dgustaged_{lay}_{ty}"),
                 WG_SMEM_BYTES_STAGED,
             ),
+            Epilogue::TailSplit(_) => (
+                "fused_glu_wgmma",
+                format!("fused_glu_wgmma_split_{lay}_{ty}"),
+                WG_SMEM_BYTES,
+            ),
         };
         // The staged epilogue stores `out` [m, n] with TMA: 64 x 64 boxes.
         let tmap_out = match epi {
@@ -729,14 +872,48 @@ impl CudaGlu {
             _ => None,
         };
         let f = self.function_with_smem(module, &name, smem)?;
-        let cfg = persistent_cfg(m, n, self.sm_count, smem);
+        let mut cfg = persistent_cfg(m, n, self.sm_count, smem);
+        let split = match epi {
+            Epilogue::TailSplit(ts) => {
+                // The kernel walks the units of the schedule `ts` describes.
+                let tiles = m.div_ceil(WG_BM) * n.div_ceil(WG_BN);
+                let width = ts.width.max(1) as usize;
+                let tails = tiles % width;
+                let parts = (ts.parts.max(1) as usize).min(TAIL_SPLIT_MAX_PARTS);
+                let plan = TailSplitPlan {
+                    tiles,
+                    width,
+                    tails,
+                    parts,
+                };
+                if ts.parts < 1
+                    || ts.parts as usize > TAIL_SPLIT_MAX_PARTS
+                    || ts.width < 1
+                    || plan.units() >= i32::MAX as usize
+                    || (parts > 1 && (ts.ws.is_null() || ts.flags.is_null()))
+                    || k.div_ceil(WG_BK) < parts
+                {
+                    return Err(GluError::BadShape {
+                        what: "tail-split schedule of the Hopper kernel",
+                        shape: vec![tiles, width, parts],
+                        why: "needs 1..=4 parts, each at least one k-tile, a positive width, \
+                              workspace and counters when split, and < 2^31 units",
+                    });
+                }
+                cfg.grid_dim.0 = plan.grid() as u32;
+                Some(*ts)
+            }
+            _ => None,
+        };
         // SAFETY: the kernel signature is (CUtensorMap x3, GluParams) with,
         // before GluParams, a fourth CUtensorMap (out) for the staged
         // variants, a fifth (the pre-activations [m][2][n]) for the staged
         // pre-activation variant, or the [m][2][n] gradient map as the fourth
         // for the staged gradient variant; and GluTrainParams after GluParams
         // for the direct and staged gradient variants: exactly the arguments
-        // pushed here. Every map describes its buffer exactly: x [m, k],
+        // pushed here; the tail-split variant takes GluTailSplit after
+        // GluParams (schedule checked above; the caller sized `ws` and
+        // `flags` for it, flags zero). Every map describes its buffer exactly: x [m, k],
         // w_gate / w_up ([n, k] for NK, [k, n] for KN, matching `p.layout`),
         // out [m, n], and the caller's [m, 2n] pre-activation or gradient
         // buffer (TMA loads never read outside them, out-of-bounds box
@@ -764,6 +941,9 @@ impl CudaGlu {
             if let Some(t) = train {
                 b.arg(t);
             }
+            if let Some(ts) = &split {
+                b.arg(ts);
+            }
             b.launch(cfg)
         }?;
         Ok(())
@@ -773,6 +953,51 @@ impl CudaGlu {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The tail-split plan on an H200's 132 SMs: the cases the model was
+    /// worked out for, and for every shape: no split without a tail, parts
+    /// within 1..=4 with >= 4 k-tiles each, never a longer schedule than
+    /// the plain one, counts consistent with the kernel's schedule.
+    #[test]
+    fn tail_split_plan_cases_and_invariants() {
+        let p = tail_split_plan(256, 11008, 4096, 132);
+        assert_eq!((p.tiles, p.tails, p.parts), (172, 40, 3));
+        assert!((p.cost() - 4.0 / 3.0).abs() < 1e-9);
+        assert_eq!(p.units(), 132 + 120);
+        assert_eq!(p.grid(), 132);
+        assert_eq!(p.ws_f32() * 4, 2 * 40 * 2 * 64 * 1024); // 10 MiB
+        assert_eq!(p.counters(), 80);
+        let p = tail_split_plan(2048, 11008, 4096, 132);
+        assert_eq!((p.tiles, p.tails, p.parts), (1376, 56, 2));
+        let p = tail_split_plan(512, 11008, 4096, 132);
+        assert_eq!((p.tiles, p.tails, p.parts), (344, 80, 3));
+        // Exactly two waves: nothing to split.
+        let p = tail_split_plan(256, 132 * 128 / 2 * 2, 4096, 132);
+        assert_eq!((p.tails, p.parts, p.ws_f32(), p.counters()), (0, 1, 0, 0));
+        // Small problems: every tile is a tail tile.
+        let p = tail_split_plan(200, 1000, 1024, 132);
+        assert_eq!((p.tiles, p.tails, p.parts, p.grid()), (16, 16, 4, 64));
+        // K too short to cut.
+        assert_eq!(tail_split_plan(256, 11008, 256, 132).parts, 1);
+        for sms in [1u32, 78, 114, 132] {
+            for m in [1, 129, 256, 300, 2048, 5000] {
+                for n in [8, 1000, 11008, 14336] {
+                    for k in [64, 512, 4096] {
+                        let p = tail_split_plan(m, n, k, sms);
+                        let plain = TailSplitPlan { parts: 1, ..p };
+                        assert!((1..=TAIL_SPLIT_MAX_PARTS).contains(&p.parts));
+                        assert!(
+                            p.parts == 1 || k.div_ceil(WG_BK) >= p.parts * TAIL_SPLIT_MIN_KTILES
+                        );
+                        assert!(p.parts == 1 || p.tails > 0);
+                        assert!(p.cost() <= plain.cost(), "{m} {n} {k} {sms}: {p:?}");
+                        assert_eq!(plain.units(), p.tiles);
+                        assert!(p.grid() <= sms as usize && p.grid() >= 1);
+                    }
+                }
+            }
+        }
+    }
 
     /// The Rust constants mirror `kernels/glu_hopper_layout.cuh`.
     #[test]

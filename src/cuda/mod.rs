@@ -18,6 +18,7 @@ mod elementwise;
 mod forward;
 mod hopper;
 pub(crate) mod params;
+mod scratch;
 mod skinny;
 mod train;
 mod weights;
@@ -220,7 +221,10 @@ pub struct CudaGlu {
     allow_tf32: std::sync::atomic::AtomicBool,
     /// The decode kernel's split-K partial sums and tickets, allocated on
     /// first need and reused by every later launch on `stream`.
-    skinny_scratch: Mutex<Option<skinny::SkinnyScratch>>,
+    skinny_scratch: Mutex<Option<scratch::SplitScratch>>,
+    /// The Hopper forward's tail-split partial sums and tile counters
+    /// ([`Path::FusedWgmmaTailSplit`]), allocated on first need.
+    wgmma_split_scratch: Mutex<Option<scratch::SplitScratch>>,
 }
 
 // The documented `Send + Sync` promise, checked at compile time.
@@ -325,6 +329,7 @@ impl CudaGlu {
             training_kernels: std::sync::atomic::AtomicU8::new(TrainingKernels::Cublas as u8),
             allow_tf32: std::sync::atomic::AtomicBool::new(false),
             skinny_scratch: Mutex::new(None),
+            wgmma_split_scratch: Mutex::new(None),
         })
     }
 

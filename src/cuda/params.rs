@@ -124,6 +124,20 @@ pub struct GluGemmOut {
     pub reserved: i32,
 }
 
+/// Mirror of `struct GluTailSplit`: the tail-split schedule of the Hopper
+/// forward (`fused_glu_wgmma_split_*`): partial-sum workspace, tile
+/// counters (zero between launches), schedule width and part count.
+#[allow(missing_docs)]
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct GluTailSplit {
+    pub ws: *mut f32,
+    pub flags: *mut u32,
+    pub width: i64,
+    pub parts: i32,
+    pub reserved: i32,
+}
+
 // SAFETY: the structs are plain `#[repr(C)]` data whose layout matches the
 // CUDA definitions (asserted below and in the header); the pointers they hold
 // are device addresses that the launchers validate before each launch.
@@ -134,8 +148,14 @@ unsafe impl DeviceRepr for GluEltParams {}
 unsafe impl DeviceRepr for GluTrainParams {}
 // SAFETY: as above.
 unsafe impl DeviceRepr for GluGemmOut {}
+// SAFETY: as above.
+unsafe impl DeviceRepr for GluTailSplit {}
 
 const _: () = {
+    assert!(offset_of!(GluTailSplit, flags) == 8);
+    assert!(offset_of!(GluTailSplit, width) == 16);
+    assert!(offset_of!(GluTailSplit, parts) == 24);
+    assert!(size_of::<GluTailSplit>() == 32);
     assert!(offset_of!(GluParams, x) == 0);
     assert!(offset_of!(GluParams, out) == 40);
     assert!(offset_of!(GluParams, m) == 48);

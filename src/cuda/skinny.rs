@@ -18,9 +18,10 @@
 use super::CudaGlu;
 use super::forward::is_aligned16;
 use super::params::GluParams;
+use super::scratch::ScratchNeed;
 use crate::error::{GluError, Result};
 use crate::types::{DType, WeightLayout};
-use cudarc::driver::{CudaSlice, DevicePtrMut, DeviceRepr, LaunchConfig, PushKernelArg};
+use cudarc::driver::{DevicePtrMut, DeviceRepr, LaunchConfig, PushKernelArg};
 use std::mem::{offset_of, size_of};
 
 /// Module (file stem) of the skinny kernels.
@@ -134,15 +135,6 @@ pub(crate) fn skinny_scratch_len(m_pad: usize, sm_count: usize) -> (usize, usize
     (m_pad * 2 * SKINNY_BN * slots, slots)
 }
 
-/// The decode kernel's split-K scratch, owned by one [`CudaGlu`] and kept
-/// between calls (no allocation or memset per launch).
-pub(crate) struct SkinnyScratch {
-    ws: CudaSlice<f32>,
-    counters: CudaSlice<u32>,
-    /// Outgrown buffers, kept alive for graphs captured while they were current.
-    retired: Vec<(CudaSlice<f32>, CudaSlice<u32>)>,
-}
-
 impl CudaGlu {
     /// Launches the skinny kernel for `p` (built like `forward` builds it:
     /// buffers checked against m, n, k and the layout).
@@ -226,9 +218,17 @@ impl CudaGlu {
             .skinny_scratch
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let scratch = self.skinny_scratch_for(
+        let (ws_cap, counters_cap) = skinny_scratch_len(plan.m_pad, self.sm_count as usize);
+        let need = ScratchNeed {
+            ws: ws_len,
+            counters: plan.n_tiles,
+            ws_cap,
+            counters_cap,
+        };
+        let scratch = self.split_scratch(
             &mut guard,
-            (plan.m_pad, ws_len, plan.n_tiles),
+            need,
+            "the decode kernel's split-K scratch",
             dtype,
             layout,
         )?;
@@ -250,57 +250,6 @@ impl CudaGlu {
         // lock is held until this launch is queued.
         unsafe { s.launch_builder(&f).arg(p).arg(&split).launch(cfg) }?;
         Ok(())
-    }
-
-    /// The split-K scratch for `(m_pad, ws_len, n_tiles)`, grown (never
-    /// shrunk) to the bound of `m_pad` rows ([`skinny_scratch_len`]) on
-    /// first need. Outgrown buffers are kept until the `CudaGlu` is dropped,
-    /// so a CUDA graph captured with them stays valid; a failed allocation
-    /// leaves the current scratch as it was. Growing during stream capture
-    /// is refused (`dtype`, `layout`: the call's, for the error).
-    fn skinny_scratch_for<'s>(
-        &self,
-        slot: &'s mut Option<SkinnyScratch>,
-        (m_pad, ws_len, n_tiles): (usize, usize, usize),
-        dtype: DType,
-        layout: WeightLayout,
-    ) -> Result<&'s mut SkinnyScratch> {
-        let fits = |sc: &SkinnyScratch| sc.ws.len() >= ws_len && sc.counters.len() >= n_tiles;
-        if !slot.as_ref().is_some_and(fits) {
-            let s = &self.stream;
-            if s.capture_status()?
-                != cudarc::driver::sys::CUstreamCaptureStatus::CU_STREAM_CAPTURE_STATUS_NONE
-            {
-                return Err(GluError::Unsupported {
-                    what: format!(
-                        "the decode kernel's split-K scratch ({ws_len} f32) would be allocated during stream capture; run a forward of this M (or larger) once before capturing"
-                    ),
-                    dtype,
-                    layout,
-                });
-            }
-            let (ws_cap, ctr_cap) = skinny_scratch_len(m_pad, self.sm_count as usize);
-            let ws_cap = ws_cap.max(ws_len);
-            let ctr_cap = ctr_cap.max(n_tiles);
-            // SAFETY: uninitialised f32 device memory; the kernel writes every
-            // workspace element it reads (the last block of a column tile
-            // reads only after every slice's ticket is in).
-            let ws = unsafe { s.alloc::<f32>(ws_cap) }?;
-            let counters = s.alloc_zeros::<u32>(ctr_cap)?;
-            // Only now retire the old buffers: an allocation error above
-            // leaves them current (and alive for graphs that use them).
-            let retired = slot.take().map(|old| {
-                let mut r = old.retired;
-                r.push((old.ws, old.counters));
-                r
-            });
-            *slot = Some(SkinnyScratch {
-                ws,
-                counters,
-                retired: retired.unwrap_or_default(),
-            });
-        }
-        Ok(slot.as_mut().expect("scratch was just ensured"))
     }
 }
 
