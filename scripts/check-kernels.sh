@@ -143,6 +143,7 @@ for fam in fused_glu_wgmma fused_glu_wgmma_train fused_glu_wgmma_staged; do
   wg_sass="$OUTDIR/$fam.sm_90a.sass"
   if [ "$fam" = fused_glu_wgmma ]; then
     kernels_of_fam="fused_glu_wgmma_nk_bf16 fused_glu_wgmma_nk_f16 fused_glu_wgmma_kn_bf16 fused_glu_wgmma_kn_f16"
+    kernels_of_fam="$kernels_of_fam fused_glu_wgmma_split_nk_bf16 fused_glu_wgmma_split_nk_f16 fused_glu_wgmma_split_kn_bf16 fused_glu_wgmma_split_kn_f16"
   elif [ "$fam" = fused_glu_wgmma_staged ]; then
     kernels_of_fam="fused_glu_wgmma_staged_nk_bf16 fused_glu_wgmma_staged_nk_f16 fused_glu_wgmma_staged_kn_bf16 fused_glu_wgmma_staged_kn_f16"
   else
