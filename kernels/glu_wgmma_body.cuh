@@ -258,9 +258,13 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
 #pragma unroll
           for (int i = 0; i < kWgAccRegs / 4; ++i)
             __stcg(dst + i * 128 + ct, make_float4(acc[4 * i], acc[4 * i + 1], acc[4 * i + 2], acc[4 * i + 3]));
-          __threadfence();
+          // Release: the warpgroup's stores, then one GPU-scope fence and
+          // the add by one thread (cumulative over the barrier).
           named_bar_sync(1u + (uint32_t)cw, 128u);
-          if (ct == 0) atomicAdd(flag, 1u);
+          if (ct == 0) {
+            __threadfence();
+            atomicAdd(flag, 1u);
+          }
           continue;  // no epilogue: the finisher stores this tile
         }
         // Finisher: wait for the other parts (acquire), reset the counter for

@@ -314,26 +314,34 @@ fn wgmma_tail_split_matches_plain_and_reference() {
             .unwrap()
             .with_biases(Some(dbg.as_view()), None)
             .unwrap();
-        let run = |path: Path| {
+        // Other inputs of the same shape, run between the two split calls:
+        // a finisher that read stale partial sums or a counter left nonzero
+        // would show in the second call.
+        let x_other: Vec<bf16> = x.iter().map(|v| -*v).collect();
+        let dx_other = s.clone_htod(&x_other).unwrap();
+        let run = |path: Path, input: &cudarc::driver::CudaSlice<bf16>| {
             let mut out = s.clone_htod(&vec![bf16::NAN; m * n]).unwrap();
-            g.forward(&dx, &[m, k], &dw, act, &mut out, path)
+            g.forward(input, &[m, k], &dw, act, &mut out, path)
                 .map(|ran| (ran, s.clone_dtoh(&out).unwrap()))
         };
         let tag = format!("{m}x{k}x{n} {layout:?} {} (workspace {ws} B)", act.name());
+        assert!(ws > 0, "{tag}: the plan does not split on this GPU");
         let (plain, split1, split2) = match (
-            run(Path::FusedWgmma),
-            run(Path::FusedWgmmaTailSplit),
-            run(Path::FusedWgmmaTailSplit),
+            run(Path::FusedWgmma, &dx),
+            run(Path::FusedWgmmaTailSplit, &dx),
+            run(Path::FusedWgmmaTailSplit, &dx_other),
+            run(Path::FusedWgmmaTailSplit, &dx),
         ) {
-            (Ok((_, a)), Ok((ran, b)), Ok((_, c))) => {
+            (Ok((_, a)), Ok((ran, b)), Ok(_), Ok((_, c))) => {
                 assert_eq!(ran, Path::FusedWgmmaTailSplit);
                 (a, b, c)
             }
-            (a, b, c) => {
+            (a, b, o, c) => {
                 failures.push(format!(
-                    "{tag}: error {:?} / {:?} / {:?}",
+                    "{tag}: error {:?} / {:?} / {:?} / {:?}",
                     a.err(),
                     b.err(),
+                    o.err(),
                     c.err()
                 ));
                 continue;

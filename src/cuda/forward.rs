@@ -259,8 +259,12 @@ impl CudaGlu {
     /// for M ≤ 16, ~8.7 MB for M ≤ 64 on 132 SMs), grows it for a larger
     /// padding and keeps every size it allocated (~15 MB at most on 132 SMs)
     /// until it is dropped. [`Path::FusedWgmmaTailSplit`] likewise keeps
-    /// its partial sums: 128 KiB per split tile and extra part (e.g. 10 MB
-    /// at M = 256, N = 11008 on 132 SMs: 40 tail tiles in 3 parts).
+    /// its partial sums: a launch uses 128 KiB per split tile and extra part
+    /// (10 MiB at M = 256, N = 11008 on 132 SMs: 40 tail tiles in 3 parts),
+    /// the scratch is allocated at the next power of two (16 MiB there) and
+    /// outgrown sizes are kept. These scratches serve the `CudaGlu`'s own
+    /// stream: replaying a graph captured from it on another stream while
+    /// the `CudaGlu` also runs would share them.
     ///
     /// ```no_run
     /// # fn main() -> swiglu::Result<()> {

@@ -913,7 +913,9 @@ impl CudaGlu {
         // for the direct and staged gradient variants: exactly the arguments
         // pushed here; the tail-split variant takes GluTailSplit after
         // GluParams (schedule checked above; the caller sized `ws` and
-        // `flags` for it, flags zero). Every map describes its buffer exactly: x [m, k],
+        // `flags` for it, flags zero; a split grid of at most one CTA per SM
+        // is launched cooperatively, i.e. all resident or refused).
+        // Every map describes its buffer exactly: x [m, k],
         // w_gate / w_up ([n, k] for NK, [k, n] for KN, matching `p.layout`),
         // out [m, n], and the caller's [m, 2n] pre-activation or gradient
         // buffer (TMA loads never read outside them, out-of-bounds box
@@ -944,7 +946,15 @@ impl CudaGlu {
             if let Some(ts) = &split {
                 b.arg(ts);
             }
-            b.launch(cfg)
+            // A split schedule has CTAs wait for parts on other CTAs: launch
+            // it cooperatively, so that a grid that cannot be resident all
+            // at once (MPS limits, green contexts, SMs held by another
+            // kernel) is refused instead of hanging.
+            if split.is_some_and(|t| t.parts > 1) {
+                b.launch_cooperative(cfg)
+            } else {
+                b.launch(cfg)
+            }
         }?;
         Ok(())
     }
@@ -1022,6 +1032,12 @@ mod tests {
         assert_eq!(get("kWgBK"), WG_BK);
         assert_eq!(get("kWgStages"), WG_STAGES);
         assert_eq!(get("kWgThreads"), WG_THREADS as usize);
+        assert_eq!(get("kWgAccRegs"), 128);
+        // kWgSplitSlotF4 float4 = one consumer's 128 threads x kWgAccRegs f32.
+        assert!(
+            header.contains("constexpr int64_t kWgSplitSlotF4 = (int64_t)(kWgAccRegs / 4) * 128;")
+        );
+        assert_eq!(TAIL_SPLIT_SLOT_F32, 128 / 4 * 128 * 4);
     }
 
     #[test]
