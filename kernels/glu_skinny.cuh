@@ -93,7 +93,11 @@ struct GluSkinnyPlan {
   int64_t k_per_split;
 };
 
-static inline GluSkinnyPlan glu_skinny_plan(int64_t m, int64_t n, int64_t k, int64_t sm_count) {
+// `bn`, `bk`: the tile (the shipped kernels' 64 x 64 by default;
+// kernels/tests/skinny_selftest.cu also plans its tile variants with it).
+static inline GluSkinnyPlan glu_skinny_plan(int64_t m, int64_t n, int64_t k, int64_t sm_count,
+                                            int64_t bn = GLU_SKINNY_BN,
+                                            int64_t bk = GLU_SKINNY_BK) {
   GluSkinnyPlan p;
   if (m <= 16) {
     p.m_pad = 16; p.threads = GLU_SKINNY_M16_THREADS; p.smem = GLU_SKINNY_M16_SMEM_BYTES;
@@ -102,8 +106,8 @@ static inline GluSkinnyPlan glu_skinny_plan(int64_t m, int64_t n, int64_t k, int
   } else {
     p.m_pad = 64; p.threads = GLU_SKINNY_M64_THREADS; p.smem = GLU_SKINNY_M64_SMEM_BYTES;
   }
-  p.n_tiles = (n + GLU_SKINNY_BN - 1) / GLU_SKINNY_BN;
-  const int64_t k_tiles = (k + GLU_SKINNY_BK - 1) / GLU_SKINNY_BK;
+  p.n_tiles = (n + bn - 1) / bn;
+  const int64_t k_tiles = (k + bk - 1) / bk;
   const int64_t slots = sm_count * GLU_SKINNY_BLOCKS_PER_SM;
   // One wave of resident blocks: split K only while the column tiles leave
   // slots empty, and keep every slice >= MIN_KTILES k-tiles.
@@ -113,7 +117,7 @@ static inline GluSkinnyPlan glu_skinny_plan(int64_t m, int64_t n, int64_t k, int
   if (splits > max_splits) splits = max_splits;
   if (splits < 1) splits = 1;
   const int64_t kt_per = (k_tiles + splits - 1) / splits;
-  p.k_per_split = kt_per * GLU_SKINNY_BK;
+  p.k_per_split = kt_per * bk;
   p.splits = (k_tiles + kt_per - 1) / kt_per;  // no empty slice
   return p;
 }

@@ -80,22 +80,10 @@ static const TileVariant g_tile_variants[] = {
     TILE_VARIANT("bn32bk128_m32_st3", 1, 2, 2, 3, 3, 32, 128),  // 72 KiB, 3 blocks/SM
 };
 
-// glu_skinny_plan with the variant's tile.
+// glu_skinny_plan with the variant's tile and launch configuration.
 static GluSkinnyPlan variant_plan(const TileVariant& v, int64_t m, int64_t n, int64_t k) {
-  (void)m;
-  GluSkinnyPlan pl;
+  GluSkinnyPlan pl = glu_skinny_plan(m, n, k, g_sms, v.bn, v.bk);
   pl.m_pad = v.m_pad; pl.threads = v.threads; pl.smem = v.smem;
-  pl.n_tiles = (n + v.bn - 1) / v.bn;
-  const int64_t k_tiles = (k + v.bk - 1) / v.bk;
-  const int64_t slots = (int64_t)g_sms * GLU_SKINNY_BLOCKS_PER_SM;
-  int64_t splits = pl.n_tiles >= slots ? 1 : slots / pl.n_tiles;
-  int64_t max_splits = k_tiles / GLU_SKINNY_MIN_KTILES_PER_SPLIT;
-  if (max_splits < 1) max_splits = 1;
-  if (splits > max_splits) splits = max_splits;
-  if (splits < 1) splits = 1;
-  const int64_t per = (k_tiles + splits - 1) / splits;
-  pl.k_per_split = per * v.bk;
-  pl.splits = (k_tiles + per - 1) / per;
   return pl;
 }
 
