@@ -700,31 +700,24 @@ impl CudaGlu {
             ws_cap: plan.ws_f32().next_power_of_two(),
             counters_cap: plan.counters().next_power_of_two(),
         };
-        let mut guard = self
-            .wgmma_split_scratch
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let scratch = self.split_scratch(
-            &mut guard,
+        self.with_split_scratch(
+            &self.wgmma_split_scratch,
             need,
             "the Hopper kernel's tail-split scratch",
-            dtype,
-            layout,
-        )?;
-        let s = &self.stream;
-        let (wsp, _gws) = cudarc::driver::DevicePtrMut::device_ptr_mut(&mut scratch.ws, s);
-        let (fp, _gf) = cudarc::driver::DevicePtrMut::device_ptr_mut(&mut scratch.counters, s);
-        let ts = GluTailSplit {
-            ws: wsp as *mut f32,
-            flags: fp as *mut u32,
-            width: plan.width as i64,
-            parts: plan.parts as i32,
-            reserved: 0,
-        };
-        // The scratch holds `need` (zero counters between launches: each
-        // finisher resets its own); the lock and guards stay held until
-        // the launch is queued on this stream.
-        self.launch_wgmma_epi(p, Epilogue::TailSplit(&ts), dtype, layout)
+            (dtype, layout),
+            |ws, flags| {
+                // The scratch holds `need`; its counters are zero between
+                // launches (each finisher resets its own).
+                let ts = GluTailSplit {
+                    ws,
+                    flags,
+                    width: plan.width as i64,
+                    parts: plan.parts as i32,
+                    reserved: 0,
+                };
+                self.launch_wgmma_epi(p, Epilogue::TailSplit(&ts), dtype, layout)
+            },
+        )
     }
 
     /// [`launch_wgmma`](Self::launch_wgmma) with an optional training

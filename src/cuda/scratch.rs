@@ -8,7 +8,7 @@
 use super::CudaGlu;
 use crate::error::{GluError, Result};
 use crate::types::{DType, WeightLayout};
-use cudarc::driver::CudaSlice;
+use cudarc::driver::{CudaSlice, DevicePtrMut};
 
 /// Partial sums and counters (zeroed at allocation, zero between launches).
 pub(crate) struct SplitScratch {
@@ -38,7 +38,7 @@ impl CudaGlu {
     /// was. Growing during stream capture is refused with
     /// [`GluError::Unsupported`] naming `what` (`dtype`, `layout`: the
     /// call's, for the error).
-    pub(crate) fn split_scratch<'s>(
+    fn split_scratch<'s>(
         &self,
         slot: &'s mut Option<SplitScratch>,
         need: ScratchNeed,
@@ -81,6 +81,29 @@ impl CudaGlu {
         slot.as_mut().ok_or_else(|| {
             GluError::CudaUnavailable(format!("{what}: scratch missing after allocation"))
         })
+    }
+}
+
+impl CudaGlu {
+    /// Runs `launch` with the device addresses of the scratch in `slot`
+    /// (partial sums, counters), ensured by [`CudaGlu::split_scratch`]. The
+    /// lock and the buffers' stream guards are held until `launch` returns,
+    /// i.e. until its kernel is queued on this `CudaGlu`'s stream, after the
+    /// launches queued before it by any thread.
+    pub(crate) fn with_split_scratch(
+        &self,
+        slot: &std::sync::Mutex<Option<SplitScratch>>,
+        need: ScratchNeed,
+        what: &str,
+        (dtype, layout): (DType, WeightLayout),
+        launch: impl FnOnce(*mut f32, *mut u32) -> Result<()>,
+    ) -> Result<()> {
+        let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
+        let scratch = self.split_scratch(&mut guard, need, what, dtype, layout)?;
+        let s = &self.stream;
+        let (ws, _gws) = scratch.ws.device_ptr_mut(s);
+        let (counters, _gc) = scratch.counters.device_ptr_mut(s);
+        launch(ws as *mut f32, counters as *mut u32)
     }
 }
 

@@ -21,7 +21,7 @@ use super::params::GluParams;
 use super::scratch::ScratchNeed;
 use crate::error::{GluError, Result};
 use crate::types::{DType, WeightLayout};
-use cudarc::driver::{DevicePtrMut, DeviceRepr, LaunchConfig, PushKernelArg};
+use cudarc::driver::{DeviceRepr, LaunchConfig, PushKernelArg};
 use std::mem::{offset_of, size_of};
 
 /// Module (file stem) of the skinny kernels.
@@ -214,10 +214,6 @@ impl CudaGlu {
                 dims: vec![plan.splits, m, 2 * n],
                 limit: "usize",
             })?;
-        let mut guard = self
-            .skinny_scratch
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
         let (ws_cap, counters_cap) = skinny_scratch_len(plan.m_pad, self.sm_count as usize);
         let need = ScratchNeed {
             ws: ws_len,
@@ -225,31 +221,31 @@ impl CudaGlu {
             ws_cap,
             counters_cap,
         };
-        let scratch = self.split_scratch(
-            &mut guard,
+        self.with_split_scratch(
+            &self.skinny_scratch,
             need,
             "the decode kernel's split-K scratch",
-            dtype,
-            layout,
-        )?;
-        let (wsp, _gws) = scratch.ws.device_ptr_mut(s);
-        let (cp, _gc) = scratch.counters.device_ptr_mut(s);
-        let split = GluSkinnySplit {
-            ws: wsp as *mut f32,
-            counters: cp as *mut u32,
-            k_per_split: plan.k_per_split as i64,
-            splits: plan.splits as i32,
-            reserved: 0,
-        };
-        // SAFETY: as above; in addition ws holds at least splits*m*2n f32
-        // (written by each launch before it reads them) and counters at
-        // least n_tiles u32, which are zero between launches (zeroed at
-        // allocation; each launch's last block per column tile resets its
-        // counter). Both belong to this `CudaGlu` and are used only by
-        // launches on `self.stream`, which run one after another, and the
-        // lock is held until this launch is queued.
-        unsafe { s.launch_builder(&f).arg(p).arg(&split).launch(cfg) }?;
-        Ok(())
+            (dtype, layout),
+            |ws, counters| {
+                let split = GluSkinnySplit {
+                    ws,
+                    counters,
+                    k_per_split: plan.k_per_split as i64,
+                    splits: plan.splits as i32,
+                    reserved: 0,
+                };
+                // SAFETY: as above; in addition ws holds at least
+                // splits*m*2n f32 (written by each launch before it reads
+                // them) and counters at least n_tiles u32, which are zero
+                // between launches (zeroed at allocation; each launch's last
+                // block per column tile resets its counter). Both belong to
+                // this `CudaGlu` and are used only by launches on
+                // `self.stream`, which run one after another; the scratch
+                // lock is held until this launch is queued.
+                unsafe { s.launch_builder(&f).arg(p).arg(&split).launch(cfg) }?;
+                Ok(())
+            },
+        )
     }
 }
 
