@@ -136,6 +136,11 @@ fn bench(c: &mut Criterion) {
     let mut md = String::from(
         "| N | M | path | time (us) | TFLOP/s | auto speedup vs this | queued, 8 back to back (us each) | host enqueue (us per call) | extra device memory (MB) |\n|---|---|---|---|---|---|---|---|---|\n",
     );
+    // A second handle with the autotuner on: per shape, which path it
+    // keeps and the candidate times it measured (a table of its own; the
+    // kept path's time is its row in the main table).
+    let tuner = CudaGlu::with_stream(s.clone()).unwrap();
+    tuner.set_autotune(true);
     let max_m = *MS.iter().max().unwrap();
     let x = random_bf16(&s, max_m * K, 1.0, 1);
     let mut first = true;
@@ -264,6 +269,10 @@ fn bench(c: &mut Criterion) {
                     t / auto
                 );
             }
+            let tune = Case { g: &tuner, ..case };
+            if let Err(e) = tune.try_launch(Path::Auto) {
+                eprintln!("N={n:>5} M={m:>5} autotune failed: {e}");
+            }
             // Quick mode keeps only the event-timed table above.
             for p in runnable.iter().map(|r| r.0).filter(|_| !quick()) {
                 group.bench_function(format!("{}/m{m}", p.name()), |b| {
@@ -272,6 +281,46 @@ fn bench(c: &mut Criterion) {
             }
         }
         group.finish();
+    }
+    json.push_str("\n  ],\n  \"autotune\": [");
+    md.push_str(
+        "\nAutotuner (`set_autotune(true)`, fastest of 5 event-timed runs per candidate):\n\n| N | M | built-in | kept | candidates (us) |\n|---|---|---|---|---|\n",
+    );
+    let mut tuned = tuner.tuned_paths();
+    tuned.sort_by_key(|t| (t.n, t.measured_m));
+    for (i, t) in tuned.iter().enumerate() {
+        let us = |v: Option<f64>| v.map_or("null".to_string(), |v| format!("{v:.2}"));
+        let cands: Vec<String> = t
+            .timings
+            .iter()
+            .map(|(p, v)| format!("{} {}", p.name(), us(*v)))
+            .collect();
+        writeln!(
+            md,
+            "| {} | {} | {} | {} | {} |",
+            t.n,
+            t.measured_m,
+            t.heuristic.name(),
+            t.chosen.name(),
+            cands.join(", ")
+        )
+        .unwrap();
+        let cands: Vec<String> = t
+            .timings
+            .iter()
+            .map(|(p, v)| format!("{{\"path\": \"{}\", \"us\": {}}}", p.name(), us(*v)))
+            .collect();
+        write!(
+            json,
+            "{}\n    {{\"n\": {}, \"m\": {}, \"builtin\": \"{}\", \"kept\": \"{}\", \"candidates\": [{}]}}",
+            if i > 0 { "," } else { "" },
+            t.n,
+            t.measured_m,
+            t.heuristic.name(),
+            t.chosen.name(),
+            cands.join(", ")
+        )
+        .unwrap();
     }
     json.push_str("\n  ]\n}\n");
     let dir = std::env::var("SWIGLU_RESULTS_DIR").unwrap_or_else(|_| "target/bench-results".into());

@@ -55,7 +55,9 @@
 //!   cuBLAS or embedded kernels, or on a GPU below compute capability 8.0
 //!   (Volta and older have none of the tensor-core instructions the kernels
 //!   use), `CudaGlu::new` returns [`GluError::CudaUnavailable`]; nothing
-//!   panics.
+//!   panics. `CudaGlu::set_autotune(true)` makes `Path::Auto` time the
+//!   candidate paths on the first call of each problem class and keep the
+//!   fastest (for GPUs the built-in rule was not measured on).
 //! * f32 on the GPU is exact (f32 FMA, no tf32) unless the caller opts in
 //!   with `CudaGlu::set_allow_tf32(true)`: then f32 may run on the tf32
 //!   tensor cores (10-bit mantissa products, f32 accumulation), like

@@ -647,3 +647,155 @@ fn one_handle_shared_by_threads() {
     });
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// One autotuner case: `(m, k, n, layout, concatenated weights, x offset
+/// in elements)`.
+type TuneCase = (usize, usize, usize, WeightLayout, bool, usize);
+
+/// Runs `c` through the autotuner of `g` (cleared first) and checks the
+/// decision it records; appends a line to `table`.
+fn autotune_case<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, c: TuneCase, table: &mut String) {
+    let (m, k, n, layout, concat, off) = c;
+    let s = g.stream();
+    g.clear_tuned_paths();
+    g.set_autotune(true);
+    let label = format!(
+        "{} {m}x{k}x{n} {layout:?} concat={concat} offset={off}",
+        T::DTYPE.name()
+    );
+    let scale = 1.0 / (k as f32).sqrt();
+    let x: Vec<T> = rng.vec(m * k + off, 1.0);
+    let (wg, wu): (Vec<T>, Vec<T>) = (rng.vec(k * n, scale), rng.vec(k * n, scale));
+    let (wg, wu) = (store(&wg, k, n, layout), store(&wu, k, n, layout));
+    let mut gu = wg.clone();
+    gu.extend_from_slice(&wu);
+    let (dx, dwg, dwu, dgu) = (
+        s.clone_htod(&x).unwrap(),
+        s.clone_htod(&wg).unwrap(),
+        s.clone_htod(&wu).unwrap(),
+        s.clone_htod(&gu).unwrap(),
+    );
+    let dw = if concat {
+        DeviceGluWeights::from_gate_up(dgu.as_view(), k, n)
+    } else {
+        DeviceGluWeights::new(dwg.as_view(), dwu.as_view(), k, n, layout)
+    }
+    .unwrap();
+    let hw = GluWeights::new(&wg, &wu, k, n, layout).unwrap();
+    let want = common::reference(&x[off..], m, &hw, Activation::Silu);
+    let xv = dx.slice(off..);
+    let mut out = s.clone_htod(&vec![T::from_f32(f32::NAN); m * n]).unwrap();
+    let tol = tolerance(T::DTYPE);
+    let ran = g
+        .forward(&xv, &[m, k], &dw, Activation::Silu, &mut out, Path::Auto)
+        .unwrap();
+    let e = rel_err(&s.clone_dtoh(&out).unwrap(), &want);
+    assert!(e <= tol, "{label}: {} rel_err {e:.3e}", ran.name());
+
+    let tuned = g.tuned_paths();
+    assert_eq!(tuned.len(), 1, "{label}: {tuned:?}");
+    let t = &tuned[0];
+    let timings: Vec<String> = t
+        .timings
+        .iter()
+        .map(|(p, us)| format!("{}={us:.1?}us", p.name()))
+        .collect();
+    writeln!(
+        table,
+        "{label}\tbuilt-in {}\tchosen {}\t{}",
+        t.heuristic.name(),
+        t.chosen.name(),
+        timings.join(" ")
+    )
+    .unwrap();
+    assert_eq!(t.chosen, ran, "{label}");
+    assert_eq!((t.measured_m, t.k, t.n), (m, k, n), "{label}");
+    assert_eq!(
+        (t.dtype, t.layout, t.concatenated),
+        (T::DTYPE, layout, concat),
+        "{label}"
+    );
+    assert!(t.rows.0 <= m && m <= t.rows.1, "{label}: {:?}", t.rows);
+    let aligned = off == 0;
+    assert_eq!(t.aligned, aligned, "{label}");
+    let builtin = g.auto_path(m, k, n, T::DTYPE, layout, aligned, concat);
+    assert_eq!(t.heuristic, builtin, "{label}");
+    assert_eq!(
+        t.timings[0].0, builtin,
+        "{label}: built-in choice not first"
+    );
+    // Every candidate can take the problem, so every one ran.
+    let times: Vec<f64> = t
+        .timings
+        .iter()
+        .map(|(p, us)| us.unwrap_or_else(|| panic!("{label}: {} did not run", p.name())))
+        .collect();
+    assert!(
+        times.iter().all(|&us| us.is_finite() && us > 0.0),
+        "{label}: {times:?}"
+    );
+    assert!(
+        t.timings.iter().all(|(p, _)| *p != Path::FusedMmaTf32),
+        "{label}: tf32 without the opt-in"
+    );
+    let fastest = times.iter().cloned().fold(f64::INFINITY, f64::min);
+    let chosen_t = times[t.timings.iter().position(|(p, _)| *p == ran).unwrap()];
+    // The fastest, or the built-in choice within the 2% margin of it.
+    assert!(
+        chosen_t == fastest || (ran == builtin && chosen_t * 0.98 <= fastest),
+        "{label}: chose {} at {chosen_t} us, fastest {fastest} us",
+        ran.name()
+    );
+
+    // Reused: same path, nothing timed again.
+    s.memcpy_htod(&vec![T::from_f32(f32::NAN); m * n], &mut out)
+        .unwrap();
+    let again = g
+        .forward(&xv, &[m, k], &dw, Activation::Silu, &mut out, Path::Auto)
+        .unwrap();
+    assert_eq!(again, ran, "{label}");
+    assert_eq!(g.tuned_paths(), tuned, "{label}: timed again");
+    let e = rel_err(&s.clone_dtoh(&out).unwrap(), &want);
+    assert!(e <= tol, "{label}: reused {} rel_err {e:.3e}", ran.name());
+    // Off: the built-in choice.
+    g.set_autotune(false);
+    let off_ran = g
+        .forward(&xv, &[m, k], &dw, Activation::Silu, &mut out, Path::Auto)
+        .unwrap();
+    assert_eq!(off_ran, builtin, "{label}");
+}
+
+/// The autotuner (`set_autotune(true)`): a `Path::Auto` call of a new
+/// problem class times every candidate, keeps one and returns it; the result
+/// is right whichever path won; every candidate could run (they are chosen
+/// among the paths that can take the problem); the built-in choice is timed
+/// first and stays unless another was clearly faster; later calls of the
+/// class reuse the decision without timing again; turning it off restores
+/// the built-in choice.
+#[test]
+fn autotune_times_the_candidates_and_keeps_one() {
+    let Some(shared) = gpu() else { return };
+    let g = CudaGlu::with_stream(shared.context().new_stream().unwrap()).unwrap();
+    let mut rng = Rng::fresh("autotune");
+    let mut table = String::new();
+    let bf16_cases: &[TuneCase] = &[
+        (3, 1024, 520, WeightLayout::NK, true, 0), // decode
+        (40, 512, 264, WeightLayout::NK, false, 0),
+        (300, 264, 136, WeightLayout::KN, false, 0), // prefill, tails
+        (512, 1024, 1024, WeightLayout::NK, true, 0),
+        (7, 31, 129, WeightLayout::NK, false, 0), // no tensor cores
+        (33, 64, 72, WeightLayout::KN, false, 1), // misaligned x
+    ];
+    for &c in bf16_cases {
+        autotune_case::<bf16>(&g, &mut rng, c, &mut table);
+    }
+    // f32 stays exact: the SIMT kernel or cuBLAS SGEMM.
+    autotune_case::<f32>(
+        &g,
+        &mut rng,
+        (65, 72, 40, WeightLayout::NK, false, 0),
+        &mut table,
+    );
+    eprintln!("{table}");
+    save("autotune.tsv", &table);
+}

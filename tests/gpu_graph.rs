@@ -252,6 +252,61 @@ fn forward_replays_in_a_cuda_graph() {
     );
     record((format!("{line}\t(scratch grown before the replays)"), bad));
 
+    // The autotuner: the direct call times the candidates and keeps one;
+    // the captured call must run that decision without timing anything
+    // (run_case checks it ran the same path). A class first met under
+    // capture takes the built-in choice and keeps nothing.
+    let g3 = CudaGlu::with_stream(s.clone()).unwrap();
+    g3.set_autotune(true);
+    for c in [
+        case(5, 1024, 1000, silu, Path::Auto),
+        case(300, 512, 2048, silu, Path::Auto),
+    ] {
+        let (line, bad) = run_case::<bf16>(&g3, &mut rng, c, &nothing);
+        record((format!("{line}\t(autotuned)"), bad));
+    }
+    let tuned_before = g3.tuned_paths().len();
+    let untuned = || -> Result<(), String> {
+        let (m, k, n) = (1000, 256, 512);
+        let x = s.clone_htod(&vec![bf16::from_f32(0.25); m * k]).unwrap();
+        let w = s
+            .clone_htod(&vec![bf16::from_f32(0.01); 2 * n * k])
+            .unwrap();
+        let w = DeviceGluWeights::from_gate_up(w.as_view(), k, n).unwrap();
+        let mut out = s.alloc_zeros::<bf16>(m * n).unwrap();
+        let builtin = g3.auto_path(
+            m,
+            k,
+            n,
+            swiglu::DType::BF16,
+            swiglu::WeightLayout::NK,
+            true,
+            true,
+        );
+        s.begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
+            .map_err(|e| format!("begin_capture: {e:?}"))?;
+        let ran = g3.forward(&x, &[m, k], &w, silu, &mut out, Path::Auto);
+        let graph = finish_capture(&s);
+        let ran = ran.map_err(|e| format!("autotuned Auto under capture: {e}"))?;
+        graph?;
+        if ran != builtin {
+            return Err(format!(
+                "under capture ran {}, built-in {}",
+                ran.name(),
+                builtin.name()
+            ));
+        }
+        if g3.tuned_paths().len() != tuned_before {
+            return Err("a class was tuned under capture".into());
+        }
+        Ok(())
+    };
+    let line = "bf16\t1000x256x512\tsilu\tAuto\t(autotune, class first met under capture)";
+    record(match untuned() {
+        Ok(()) => (format!("{line}\tok"), false),
+        Err(e) => (format!("{line}\t{e}\tFAIL"), true),
+    });
+
     common::gpu::save("gpu_graph.tsv", &lines.join("\n"));
     assert!(
         failed.is_empty(),

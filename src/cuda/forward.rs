@@ -306,7 +306,9 @@ impl CudaGlu {
     ///
     /// `x` holds `x_shape` (`[.., K]`) elements, `out` the same leading dims
     /// with `N` last. Returns the path that ran; [`Path::Auto`] chooses with
-    /// [`CudaGlu::auto_path`].
+    /// [`CudaGlu::auto_path`], or by timing the candidates on the first call
+    /// of each problem class when the autotuner is on
+    /// ([`CudaGlu::set_autotune`]).
     ///
     /// Errors (nothing launched, `out` untouched): shape and length checks
     /// as on the CPU path, [`GluError::Unsupported`] for a path that cannot
@@ -365,6 +367,10 @@ impl CudaGlu {
         out: &mut O,
         path: Path,
     ) -> Result<Path> {
+        let path = match path {
+            Path::Auto if self.autotune() => self.tuned_path(x, x_shape, w, act, out)?,
+            p => p,
+        };
         act.validate()?;
         let (k, n) = (w.k, w.n);
         let m = check_io(x.len(), x_shape, k, n, out.len())?;
@@ -535,6 +541,12 @@ impl CudaGlu {
     ///   the cuBLAS baseline (B2 when the weights are one `[2N, K]` tensor,
     ///   else B1), reported as such.
     /// * sm_80 .. sm_89: [`Path::FusedMma`].
+    ///
+    /// This rule was fitted on one H200. With the autotuner on
+    /// ([`CudaGlu::set_autotune`]) [`Path::Auto`] instead times this choice
+    /// against the other candidates once per problem class and keeps the
+    /// fastest: the way to be sure of the best path on GPUs nothing was
+    /// measured on (sm_80 .. sm_89 included).
     ///
     /// ```no_run
     /// # fn main() -> swiglu::Result<()> {

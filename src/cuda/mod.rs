@@ -10,6 +10,7 @@
 //! driver library, a device, cuBLAS and the embedded kernels, and says which
 //! one is missing.
 
+mod autotune;
 mod backward;
 mod baselines;
 mod blas;
@@ -23,6 +24,7 @@ mod skinny;
 mod train;
 mod weights;
 
+pub use autotune::TunedPath;
 pub use diagnostics::FragmentMismatch;
 pub use forward::Path;
 pub use train::{DeviceGrads, DeviceSaved};
@@ -225,6 +227,12 @@ pub struct CudaGlu {
     /// The Hopper forward's tail-split partial sums and tile counters
     /// ([`Path::FusedWgmmaTailSplit`]), allocated on first need.
     wgmma_split_scratch: Mutex<Option<scratch::SplitScratch>>,
+    /// [`CudaGlu::set_autotune`].
+    autotune: std::sync::atomic::AtomicBool,
+    /// The autotuner's decisions, per problem class.
+    tuned: Mutex<HashMap<autotune::TuneKey, TunedPath>>,
+    /// Held while a problem class is being timed (one at a time).
+    tune_lock: Mutex<()>,
 }
 
 // The documented `Send + Sync` promise, checked at compile time.
@@ -330,6 +338,9 @@ impl CudaGlu {
             allow_tf32: std::sync::atomic::AtomicBool::new(false),
             skinny_scratch: Mutex::new(None),
             wgmma_split_scratch: Mutex::new(None),
+            autotune: std::sync::atomic::AtomicBool::new(false),
+            tuned: Mutex::new(HashMap::new()),
+            tune_lock: Mutex::new(()),
         })
     }
 

@@ -1,0 +1,517 @@
+//! Measured dispatch for [`Path::Auto`] (opt-in: [`CudaGlu::set_autotune`]).
+//!
+//! The built-in choice ([`CudaGlu::auto_path`]) is a rule fitted to what was
+//! measured on one H200. On other GPUs (A100, RTX 30/40, H100 PCIe, H20, ...),
+//! where nothing has been measured, and near the rule's thresholds, the
+//! autotuner times the candidate paths on the caller's own data the first
+//! time it meets a problem class, keeps the fastest, and reuses it for every
+//! later call of that class: the "benchmark mode" of cuDNN and Triton.
+
+use super::forward::{Problem, auto_path_for, tf32_eligible};
+use super::hopper::wgmma_eligible;
+use super::skinny::skinny_eligible;
+use super::{CudaElement, CudaGlu, DeviceGluWeights, Path};
+use crate::error::Result;
+use crate::types::{Activation, DType, WeightLayout};
+use crate::weights::check_io;
+use cudarc::driver::sys::{CUevent_flags, CUstreamCaptureStatus};
+use cudarc::driver::{DevicePtr, DevicePtrMut};
+
+/// A candidate must be at least this much faster than the built-in choice to
+/// replace it (timing noise between runs is a few percent).
+pub(crate) const TUNE_MARGIN: f64 = 0.02;
+/// Timed runs per candidate after one untimed warm-up; the fastest counts.
+pub(crate) const TUNE_REPS: usize = 5;
+
+/// The rows a tuning decision covers, as an inclusive range holding `m`:
+/// powers of two up to 64 (decode batches: 1, 2, 3..=4, 5..=8, ...,
+/// 33..=64), the 128-row tile count from 65 to 2048 (65..=128, 129..=256,
+/// 257..=384, ...: what sets the waves of the 128-row kernels), powers of
+/// two above (2049..=4096, ...). At most ~40 classes per (K, N, dtype, ...).
+///
+/// ```text
+/// m_class(1) = (1, 1)    m_class(3) = (3, 4)       m_class(40) = (33, 64)
+/// m_class(65) = (65, 128) m_class(300) = (257, 384) m_class(3000) = (2049, 4096)
+/// ```
+pub(crate) fn m_class(m: usize) -> (usize, usize) {
+    const TILE: usize = 128;
+    if m <= 64 {
+        let hi = m.max(1).next_power_of_two();
+        (hi / 2 + 1, hi)
+    } else if m <= 2048 {
+        let hi = m.div_ceil(TILE) * TILE;
+        ((hi - TILE + 1).max(65), hi)
+    } else {
+        let hi = m.checked_next_power_of_two().unwrap_or(usize::MAX);
+        (hi / 2 + 1, hi)
+    }
+}
+
+/// What a tuning decision is keyed on: everything [`auto_path_for`] decides
+/// on, with M replaced by its class ([`m_class`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct TuneKey {
+    rows: (usize, usize),
+    k: usize,
+    n: usize,
+    dtype: DType,
+    layout: WeightLayout,
+    aligned: bool,
+    concatenated: bool,
+    allow_tf32: bool,
+}
+
+impl TuneKey {
+    pub(crate) fn new(p: &Problem) -> Self {
+        TuneKey {
+            rows: m_class(p.m),
+            k: p.k,
+            n: p.n,
+            dtype: p.dtype,
+            layout: p.layout,
+            aligned: p.aligned,
+            concatenated: p.concatenated,
+            allow_tf32: p.allow_tf32,
+        }
+    }
+}
+
+/// The paths the autotuner times for a problem, the built-in choice first.
+///
+/// Only paths that [`Path::Auto`] may take and that can take the problem:
+/// the experimental paths (staged epilogue, tail split) stay out until they
+/// have run on a GPU, and so does the `mma.sync` kernel on compute
+/// capability 9.x, where it measured ~0.4x of cuBLAS. f32 keeps its
+/// numerics: without tf32 only exact f32 paths (the SIMT kernel, cuBLAS
+/// SGEMM), with tf32 only tf32 ones.
+pub(crate) fn tune_candidates(cc: (i32, i32), sm_count: u32, p: Problem) -> Vec<Path> {
+    let mut c = vec![auto_path_for(cc, sm_count, p)];
+    let mut add = |path: Path| {
+        if !c.contains(&path) {
+            c.push(path);
+        }
+    };
+    let baseline = if p.concatenated {
+        Path::CublasConcat
+    } else {
+        Path::CublasSplit
+    };
+    let tc_ok = p.k % 8 == 0 && p.n % 8 == 0 && p.aligned;
+    if p.dtype == DType::F32 {
+        if !p.allow_tf32 {
+            add(Path::FusedSimt);
+        } else if cc.0 < 9 && tf32_eligible(cc, p.k, p.n, p.aligned) {
+            add(Path::FusedMmaTf32);
+        }
+    } else if !tc_ok {
+        add(Path::FusedSimt);
+    } else {
+        if skinny_eligible(p.m, p.k, p.n, p.dtype, p.aligned) {
+            add(Path::FusedSkinny);
+        }
+        if wgmma_eligible(cc, p.k, p.n, p.dtype, p.layout, p.aligned) {
+            add(Path::FusedWgmma);
+        }
+        if cc.0 != 9 {
+            add(Path::FusedMma);
+        }
+    }
+    add(baseline);
+    c
+}
+
+/// The decision from measured times (milliseconds; `None` when a candidate
+/// failed): the fastest, unless the built-in choice `heuristic` ran within
+/// [`TUNE_MARGIN`] of it. `None` when nothing ran.
+pub(crate) fn pick_fastest(heuristic: Path, times: &[(Path, Option<f64>)]) -> Option<Path> {
+    let (best, t_best) = times
+        .iter()
+        .filter_map(|&(p, t)| t.filter(|t| t.is_finite()).map(|t| (p, t)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))?;
+    let t_heur = times
+        .iter()
+        .find(|(p, _)| *p == heuristic)
+        .and_then(|(_, t)| *t)
+        .filter(|t| t.is_finite());
+    match t_heur {
+        Some(h) if t_best >= h * (1.0 - TUNE_MARGIN) => Some(heuristic),
+        _ => Some(best),
+    }
+}
+
+/// One decision of the autotuner ([`CudaGlu::tuned_paths`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TunedPath {
+    /// The rows the decision covers: every M in `rows.0 ..= rows.1` (powers
+    /// of two up to 64, 128-row steps up to 2048, powers of two above).
+    pub rows: (usize, usize),
+    /// The M it was measured at (the first call of the class).
+    pub measured_m: usize,
+    /// Input features.
+    pub k: usize,
+    /// Hidden features.
+    pub n: usize,
+    /// Element type.
+    pub dtype: DType,
+    /// Weight layout.
+    pub layout: WeightLayout,
+    /// Whether the weights were one `[2N, K]` tensor.
+    pub concatenated: bool,
+    /// Whether x, the weights and out were 16-byte aligned.
+    pub aligned: bool,
+    /// What [`CudaGlu::auto_path`] would have run.
+    pub heuristic: Path,
+    /// What [`Path::Auto`] runs for this class from now on.
+    pub chosen: Path,
+    /// Each candidate with its fastest of [`TUNE_REPS`] timed runs in
+    /// microseconds (CUDA events on the `CudaGlu`'s stream), `None` when it
+    /// could not run (the error is not kept).
+    pub timings: Vec<(Path, Option<f64>)>,
+}
+
+impl CudaGlu {
+    /// Turns the autotuner on or off (off by default).
+    ///
+    /// When on, a [`Path::Auto`] call of a problem class not seen before
+    /// times every candidate path on the call's own buffers (one warm-up and
+    /// [`TUNE_REPS`] runs each, CUDA events, the host waits for them), keeps
+    /// the fastest, and then runs it as the call's result; every later call
+    /// of that class runs the kept path directly. A class is (M rounded to
+    /// its class, K, N, dtype, layout, concatenated weights or not, 16-byte
+    /// alignment, tf32 allowed or not): M is rounded up to a power of two up
+    /// to 64, to a multiple of 128 up to 2048, to a power of two above, so
+    /// a serving loop with varying batch sizes tunes a few dozen times at
+    /// most. Which path ran is reported as always, and
+    /// [`CudaGlu::tuned_paths`] lists the decisions with their timings.
+    ///
+    /// Candidates: the built-in choice ([`CudaGlu::auto_path`]) and the
+    /// other paths Auto may take that can run the problem (decode kernel,
+    /// Hopper kernel, `mma.sync` kernel except on compute capability 9.x,
+    /// the SIMT kernel, the cuBLAS baseline B1, or B2 for concatenated
+    /// weights). Numerics are kept: f32 stays exact unless
+    /// [`CudaGlu::set_allow_tf32`] allows tf32. A candidate must be at least
+    /// 2% faster than the built-in choice to replace it.
+    ///
+    /// Costs and limits: the tuning call takes a few times longer than a
+    /// plain one and blocks the host until its timings are in; it writes
+    /// `out` several times before its final result; launches that other
+    /// threads queue on the same stream meanwhile are timed with it. While
+    /// the stream is being captured into a CUDA graph nothing is timed: a
+    /// class tuned before capture uses its decision, any other takes the
+    /// built-in choice. Candidates that fail to launch are skipped; if none
+    /// runs, nothing is kept and the call runs the built-in choice.
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use swiglu::cuda::{CudaGlu, DeviceGluWeights, Path};
+    /// use swiglu::{bf16, Activation};
+    /// let g = CudaGlu::new(0)?;
+    /// g.set_autotune(true);
+    /// let s = g.stream();
+    /// let (m, k, n) = (512, 4096, 11008);
+    /// let x = s.clone_htod(&vec![bf16::from_f32(0.1); m * k])?;
+    /// let gate_up = s.clone_htod(&vec![bf16::from_f32(0.01); 2 * n * k])?;
+    /// let w = DeviceGluWeights::from_gate_up(gate_up.as_view(), k, n)?;
+    /// let mut out = s.alloc_zeros::<bf16>(m * n)?;
+    /// let ran = g.forward(&x, &[m, k], &w, Activation::Silu, &mut out, Path::Auto)?; // tunes
+    /// let again = g.forward(&x, &[m, k], &w, Activation::Silu, &mut out, Path::Auto)?; // reuses
+    /// assert_eq!(ran, again);
+    /// for t in g.tuned_paths() {
+    ///     println!("M {:?}: {} (built-in {}) {:?}", t.rows, t.chosen.name(), t.heuristic.name(), t.timings);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn set_autotune(&self, on: bool) {
+        self.autotune
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the autotuner is on ([`CudaGlu::set_autotune`]).
+    pub fn autotune(&self) -> bool {
+        self.autotune.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The autotuner's decisions so far, in no particular order.
+    pub fn tuned_paths(&self) -> Vec<TunedPath> {
+        let tuned = self.tuned.lock().unwrap_or_else(|p| p.into_inner());
+        tuned.values().cloned().collect()
+    }
+
+    /// Forgets the autotuner's decisions (each class is measured again on
+    /// its next [`Path::Auto`] call while the autotuner is on).
+    pub fn clear_tuned_paths(&self) {
+        self.tuned.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// The path a [`Path::Auto`] call runs with the autotuner on: the kept
+    /// decision of its class, else one measured now (see
+    /// [`CudaGlu::set_autotune`]). Inputs are validated before anything is
+    /// launched.
+    pub(crate) fn tuned_path<T: CudaElement, X: DevicePtr<T>, O: DevicePtrMut<T>>(
+        &self,
+        x: &X,
+        x_shape: &[usize],
+        w: &DeviceGluWeights<'_, T>,
+        act: Activation,
+        out: &mut O,
+    ) -> Result<Path> {
+        act.validate()?;
+        let (k, n) = (w.k, w.n);
+        let m = check_io(x.len(), x_shape, k, n, out.len())?;
+        let aligned = {
+            let s = &self.stream;
+            let (xp, _gx) = x.device_ptr(s);
+            let (op, _go) = out.device_ptr_mut(s);
+            let (wg, _gwg) = w.gate.device_ptr(s);
+            let (wu, _gwu) = w.up.device_ptr(s);
+            super::forward::is_aligned16(&[xp, op, wg, wu])
+        };
+        let problem = Problem {
+            m,
+            k,
+            n,
+            dtype: T::DTYPE,
+            layout: w.layout,
+            aligned,
+            concatenated: w.concatenated,
+            allow_tf32: self.allow_tf32(),
+        };
+        let heuristic = auto_path_for(self.cc, self.sm_count, problem);
+        let key = TuneKey::new(&problem);
+        let lookup = || {
+            self.tuned
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&key)
+                .map(|t| t.chosen)
+        };
+        if let Some(p) = lookup() {
+            return Ok(p);
+        }
+        if m == 0
+            || self.stream.capture_status()? != CUstreamCaptureStatus::CU_STREAM_CAPTURE_STATUS_NONE
+        {
+            return Ok(heuristic);
+        }
+        // One tuning at a time per handle, so that two threads do not time
+        // each other's launches; the winner of the race tunes, the others
+        // find its decision.
+        let _tuning = self.tune_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = lookup() {
+            return Ok(p);
+        }
+        let candidates = tune_candidates(self.cc, self.sm_count, problem);
+        let mut timings = Vec::with_capacity(candidates.len());
+        for &c in &candidates {
+            let t = self.time_path(c, |p| self.forward(x, x_shape, w, act, out, p));
+            timings.push((c, t.map(|ms| ms * 1e3)));
+        }
+        let Some(chosen) = pick_fastest(heuristic, &timings) else {
+            return Ok(heuristic);
+        };
+        let decision = TunedPath {
+            rows: key.rows,
+            measured_m: m,
+            k,
+            n,
+            dtype: T::DTYPE,
+            layout: w.layout,
+            concatenated: w.concatenated,
+            aligned,
+            heuristic,
+            chosen,
+            timings,
+        };
+        self.tuned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, decision);
+        Ok(chosen)
+    }
+
+    /// Fastest of [`TUNE_REPS`] event-timed runs of `run(path)` in
+    /// milliseconds, after one untimed warm-up (kernel load, scratch);
+    /// `None` when a run or the timing fails.
+    fn time_path(&self, path: Path, mut run: impl FnMut(Path) -> Result<Path>) -> Option<f64> {
+        run(path).ok()?;
+        let timing = Some(CUevent_flags::CU_EVENT_DEFAULT);
+        let mut best = f64::INFINITY;
+        for _ in 0..TUNE_REPS {
+            let start = self.stream.record_event(timing).ok()?;
+            run(path).ok()?;
+            let end = self.stream.record_event(timing).ok()?;
+            best = best.min(start.elapsed_ms(&end).ok()? as f64);
+        }
+        Some(best)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(m: usize, k: usize, n: usize, dtype: DType) -> Problem {
+        Problem {
+            m,
+            k,
+            n,
+            dtype,
+            layout: WeightLayout::NK,
+            aligned: true,
+            concatenated: false,
+            allow_tf32: false,
+        }
+    }
+
+    #[test]
+    fn m_classes_cover_every_m_once() {
+        assert_eq!(m_class(0), (1, 1));
+        assert_eq!(m_class(1), (1, 1));
+        assert_eq!(m_class(2), (2, 2));
+        assert_eq!(m_class(3), (3, 4));
+        assert_eq!(m_class(40), (33, 64));
+        assert_eq!(m_class(64), (33, 64));
+        assert_eq!(m_class(65), (65, 128));
+        assert_eq!(m_class(300), (257, 384));
+        assert_eq!(m_class(2048), (1921, 2048));
+        assert_eq!(m_class(2049), (2049, 4096));
+        assert_eq!(m_class(usize::MAX), (usize::MAX / 2 + 1, usize::MAX));
+        // Classes tile 1..: each starts right after the previous one ends,
+        // and every m lies in its own class.
+        let mut next = 1;
+        let mut classes = 0;
+        for m in 1..=20_000usize {
+            let (lo, hi) = m_class(m);
+            assert!(lo <= m && m <= hi, "m {m} outside {lo}..={hi}");
+            if lo == m {
+                assert_eq!(lo, next, "gap or overlap before m {m}");
+                next = hi + 1;
+                classes += 1;
+            }
+        }
+        assert_eq!(classes, 7 + 16 + 4); // 1..=64, 65..=2048, 2049..=32768 (to 20000)
+    }
+
+    #[test]
+    fn candidates_start_with_the_builtin_choice_and_keep_numerics() {
+        let h200 = ((9, 0), 132);
+        let a100 = ((8, 0), 108);
+        let b200 = ((10, 0), 148);
+        for (cc, sms) in [h200, a100, b200] {
+            for m in [1, 7, 33, 64, 65, 256, 4096] {
+                for dtype in [DType::BF16, DType::F16, DType::F32] {
+                    for (aligned, k) in [(true, 4096), (false, 4096), (true, 4092)] {
+                        for concatenated in [false, true] {
+                            for allow_tf32 in [false, true] {
+                                let mut p = problem(m, k, 11008, dtype);
+                                p.aligned = aligned;
+                                p.concatenated = concatenated;
+                                p.allow_tf32 = allow_tf32;
+                                let c = tune_candidates(cc, sms, p);
+                                assert_eq!(c[0], auto_path_for(cc, sms, p), "{cc:?} {p:?}");
+                                let mut dedup = c.clone();
+                                dedup.dedup();
+                                assert_eq!(dedup.len(), c.len());
+                                assert!(
+                                    c.len() >= 2
+                                        || c[0] == Path::CublasSplit
+                                        || c[0] == Path::CublasConcat,
+                                    "{c:?}"
+                                );
+                                for path in &c {
+                                    assert!(
+                                        !matches!(
+                                            path,
+                                            Path::FusedWgmmaStaged
+                                                | Path::FusedWgmmaTailSplit
+                                                | Path::CublasEager
+                                                | Path::Auto
+                                        ),
+                                        "{path:?}"
+                                    );
+                                    if *path == Path::CublasConcat {
+                                        assert!(concatenated);
+                                    }
+                                    if *path == Path::FusedWgmma {
+                                        assert_eq!(cc, (9, 0));
+                                    }
+                                    if *path == Path::FusedMma {
+                                        assert_ne!(cc.0, 9);
+                                    }
+                                    if *path == Path::FusedSkinny {
+                                        assert!(m <= 64 && dtype != DType::F32);
+                                    }
+                                    if dtype == DType::F32 {
+                                        // tf32 only when allowed, exact f32 otherwise.
+                                        let tf32 = *path == Path::FusedMmaTf32;
+                                        assert!(!tf32 || allow_tf32, "{path:?}");
+                                        assert!(
+                                            *path != Path::FusedSimt
+                                                || !allow_tf32
+                                                || c[0] == Path::FusedSimt
+                                        );
+                                    } else {
+                                        assert_ne!(*path, Path::FusedMmaTf32);
+                                    }
+                                    if matches!(
+                                        path,
+                                        Path::FusedSkinny | Path::FusedWgmma | Path::FusedMma
+                                    ) {
+                                        assert!(aligned && k % 8 == 0, "{path:?} {p:?}");
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // The sets at the benchmarked points.
+        let c = tune_candidates(h200.0, h200.1, problem(16, 4096, 11008, DType::BF16));
+        assert_eq!(c, [Path::FusedSkinny, Path::FusedWgmma, Path::CublasSplit]);
+        let c = tune_candidates(h200.0, h200.1, problem(256, 4096, 11008, DType::BF16));
+        assert_eq!(c, [Path::CublasSplit, Path::FusedWgmma]);
+        let c = tune_candidates(a100.0, a100.1, problem(4096, 4096, 11008, DType::BF16));
+        assert_eq!(c, [Path::FusedMma, Path::CublasSplit]);
+        let c = tune_candidates(a100.0, a100.1, problem(7, 4096, 11008, DType::F32));
+        assert_eq!(c, [Path::FusedSimt, Path::CublasSplit]);
+    }
+
+    #[test]
+    fn the_builtin_choice_stays_unless_clearly_beaten() {
+        use Path::*;
+        let t = |v: &[(Path, Option<f64>)]| pick_fastest(FusedWgmma, v);
+        assert_eq!(
+            t(&[(FusedWgmma, Some(1.0)), (CublasSplit, Some(0.99))]),
+            Some(FusedWgmma)
+        );
+        assert_eq!(
+            t(&[(FusedWgmma, Some(1.0)), (CublasSplit, Some(0.97))]),
+            Some(CublasSplit)
+        );
+        assert_eq!(
+            t(&[(FusedWgmma, Some(1.0)), (CublasSplit, Some(1.5))]),
+            Some(FusedWgmma)
+        );
+        // A failed or non-finite built-in choice gives way to any that ran.
+        assert_eq!(
+            t(&[(FusedWgmma, None), (CublasSplit, Some(1.5))]),
+            Some(CublasSplit)
+        );
+        assert_eq!(
+            t(&[(FusedWgmma, Some(f64::NAN)), (CublasSplit, Some(1.5))]),
+            Some(CublasSplit)
+        );
+        assert_eq!(
+            t(&[
+                (FusedWgmma, Some(2.0)),
+                (CublasSplit, Some(f64::NAN)),
+                (FusedSkinny, Some(1.0))
+            ]),
+            Some(FusedSkinny)
+        );
+        assert_eq!(t(&[(FusedWgmma, None), (CublasSplit, None)]), None);
+        assert_eq!(t(&[]), None);
+    }
+}
