@@ -111,6 +111,11 @@ struct Args {
     /// Timed iterations per path (the median is reported).
     #[arg(long, default_value_t = 5)]
     iters: usize,
+    /// GPU: let `Path::Auto` time the candidate paths on this problem and
+    /// keep the fastest (`CudaGlu::set_autotune`) instead of the built-in
+    /// rule; prints what it measured.
+    #[arg(long)]
+    autotune: bool,
     /// Rows sampled for the f64 reference check.
     #[arg(long, default_value_t = 8)]
     check_rows: usize,
@@ -262,7 +267,18 @@ fn run<T: Element + CudaOpt>(
         act.name(),
     );
     let rows = if use_cuda {
-        T::cuda_rows(&x, m, k, &w, act, a.iters.max(1), concat)?
+        T::cuda_rows(
+            &x,
+            m,
+            k,
+            &w,
+            act,
+            GpuOpts {
+                iters: a.iters.max(1),
+                concat,
+                autotune: a.autotune,
+            },
+        )?
     } else {
         let mut rows = Vec::new();
         let mut out = vec![T::default(); m * n];
@@ -330,6 +346,17 @@ fn run<T: Element + CudaOpt>(
 }
 
 /// The GPU half of the CLI, absent without the `cuda` feature.
+/// How the GPU rows run.
+#[derive(Clone, Copy)]
+struct GpuOpts {
+    /// Timed iterations per path.
+    iters: usize,
+    /// Weights as one `[2N, K]` tensor (adds baseline B2).
+    concat: bool,
+    /// `--autotune`.
+    autotune: bool,
+}
+
 trait CudaOpt: Sized {
     fn cuda_device_name() -> Option<String>;
     fn cuda_rows(
@@ -338,8 +365,7 @@ trait CudaOpt: Sized {
         k: usize,
         w: &GluWeights<'_, Self>,
         act: Activation,
-        iters: usize,
-        concat: bool,
+        opts: GpuOpts,
     ) -> Result<Vec<Row>, String>;
 }
 
@@ -358,11 +384,16 @@ mod gpu {
             k: usize,
             w: &GluWeights<'_, T>,
             act: Activation,
-            iters: usize,
-            concat: bool,
+            opts: GpuOpts,
         ) -> Result<Vec<Row>, String> {
+            let GpuOpts {
+                iters,
+                concat,
+                autotune,
+            } = opts;
             let e = |e: swiglu::GluError| e.to_string();
             let g = CudaGlu::new(0).map_err(e)?;
+            g.set_autotune(autotune);
             let s = g.stream();
             let n = w.n();
             let dx = s.clone_htod(x).map_err(|e| format!("{e:?}"))?;
@@ -429,6 +460,24 @@ mod gpu {
                     err: check(&host, x, m, w, act, 8),
                 });
             }
+            for t in g.tuned_paths() {
+                let cands: Vec<String> = t
+                    .timings
+                    .iter()
+                    .map(|(p, us)| match us {
+                        Some(us) => format!("{} {us:.1} us", p.name()),
+                        None => format!("{} failed", p.name()),
+                    })
+                    .collect();
+                println!(
+                    "autotune (M {}..={}): kept {} (built-in rule: {}); measured {}",
+                    t.rows.0,
+                    t.rows.1,
+                    t.chosen.name(),
+                    t.heuristic.name(),
+                    cands.join(", ")
+                );
+            }
             Ok(rows)
         }
     }
@@ -445,8 +494,7 @@ impl<T> CudaOpt for T {
         _: usize,
         _: &GluWeights<'_, T>,
         _: Activation,
-        _: usize,
-        _: bool,
+        _: GpuOpts,
     ) -> Result<Vec<Row>, String> {
         Err("built without the `cuda` feature".into())
     }
