@@ -325,9 +325,12 @@ impl CudaGlu {
     /// kernel's split-K scratch; capture needs a context with cudarc's event
     /// tracking disabled. The fused kernels queue one launch and nothing
     /// else; the cuBLAS baselines allocate and free their `[M, 2N]`
-    /// intermediate inside the graph. A graph that holds a decode-kernel
-    /// launch uses the `CudaGlu`'s scratch: replay it only while that
-    /// `CudaGlu` lives. `tests/gpu_graph.rs` replays captured calls of every
+    /// intermediate inside the graph. A graph that holds a decode-kernel or
+    /// tail-split launch ([`Path::FusedSkinny`], [`Path::FusedWgmmaTailSplit`])
+    /// uses the `CudaGlu`'s scratch: replay it only while that `CudaGlu`
+    /// lives. With the autotuner on ([`CudaGlu::set_autotune`]), make the
+    /// direct call before capturing too: it tunes the class, and the
+    /// captured call then runs the kept path. `tests/gpu_graph.rs` replays captured calls of every
     /// path against direct ones (written, not yet run on a GPU).
     ///
     /// ```no_run
