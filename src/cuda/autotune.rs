@@ -17,6 +17,17 @@ use crate::weights::check_io;
 use cudarc::driver::sys::{CUevent_flags, CUstreamCaptureStatus};
 use cudarc::driver::{DevicePtr, DevicePtrMut};
 
+/// Whether a new [`CudaGlu`] starts with the autotuner on: `SWIGLU_AUTOTUNE=1`
+/// in the environment (for handles the caller never sees, such as the
+/// candle op's).
+pub(crate) fn default_from_env() -> bool {
+    env_says_on(std::env::var("SWIGLU_AUTOTUNE").ok().as_deref())
+}
+
+fn env_says_on(v: Option<&str>) -> bool {
+    v.is_some_and(|v| v.trim() == "1")
+}
+
 /// A candidate must be at least this much faster than the built-in choice to
 /// replace it (timing noise between runs is a few percent).
 pub(crate) const TUNE_MARGIN: f64 = 0.02;
@@ -170,7 +181,9 @@ pub struct TunedPath {
 }
 
 impl CudaGlu {
-    /// Turns the autotuner on or off (off by default).
+    /// Turns the autotuner on or off (off by default; `SWIGLU_AUTOTUNE=1` in
+    /// the environment turns it on for every `CudaGlu` made afterwards,
+    /// including the ones the candle op makes for itself).
     ///
     /// When on, a [`Path::Auto`] call of a problem class not seen before
     /// times every candidate path on the call's own buffers (one warm-up and
@@ -361,6 +374,15 @@ mod tests {
             aligned: true,
             concatenated: false,
             allow_tf32: false,
+        }
+    }
+
+    #[test]
+    fn env_turns_it_on_only_with_1() {
+        assert!(env_says_on(Some("1")));
+        assert!(env_says_on(Some(" 1\n")));
+        for v in [None, Some(""), Some("0"), Some("true"), Some("yes")] {
+            assert!(!env_says_on(v), "{v:?}");
         }
     }
 

@@ -338,7 +338,7 @@ impl CudaGlu {
             allow_tf32: std::sync::atomic::AtomicBool::new(false),
             skinny_scratch: Mutex::new(None),
             wgmma_split_scratch: Mutex::new(None),
-            autotune: std::sync::atomic::AtomicBool::new(false),
+            autotune: std::sync::atomic::AtomicBool::new(autotune::default_from_env()),
             tuned: Mutex::new(HashMap::new()),
             tune_lock: Mutex::new(()),
         })
