@@ -213,6 +213,11 @@ impl CudaGlu {
     /// class tuned before capture uses its decision, any other takes the
     /// built-in choice. Candidates that fail to launch are skipped; if none
     /// runs, nothing is kept and the call runs the built-in choice.
+    /// Different paths round differently (the cuBLAS baselines store the
+    /// pre-activations in the element type), so when two candidates time
+    /// alike, two processes may keep different ones and their outputs then
+    /// differ in the last bits; leave the autotuner off, or force a path,
+    /// where runs must be bit-for-bit reproducible.
     ///
     /// ```no_run
     /// # fn main() -> swiglu::Result<()> {
