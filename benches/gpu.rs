@@ -284,7 +284,7 @@ fn bench(c: &mut Criterion) {
     }
     json.push_str("\n  ],\n  \"autotune\": [");
     md.push_str(
-        "\nAutotuner (`set_autotune(true)`, fastest of 5 event-timed runs per candidate):\n\n| N | M | built-in | kept | candidates (us) |\n|---|---|---|---|---|\n",
+        "\nAutotuner (`set_autotune(true)`, median of 7 interleaved event-timed runs per candidate):\n\n| N | M | built-in | kept | candidates (us) |\n|---|---|---|---|---|\n",
     );
     let mut tuned = tuner.tuned_paths();
     tuned.sort_by_key(|t| (t.n, t.measured_m));

@@ -259,6 +259,9 @@ fn run<T: Element + CudaOpt>(
     let device = if use_cuda {
         T::cuda_device_name().unwrap_or_else(|| "CUDA".into())
     } else {
+        if a.autotune {
+            eprintln!("note: --autotune applies to the GPU only; the CPU has one path");
+        }
         format!("CPU, {} threads", rayon::current_num_threads())
     };
     println!(
@@ -345,9 +348,9 @@ fn run<T: Element + CudaOpt>(
     Ok(())
 }
 
-/// The GPU half of the CLI, absent without the `cuda` feature.
 /// How the GPU rows run.
 #[derive(Clone, Copy)]
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
 struct GpuOpts {
     /// Timed iterations per path.
     iters: usize,
@@ -357,6 +360,7 @@ struct GpuOpts {
     autotune: bool,
 }
 
+/// The GPU half of the CLI, absent without the `cuda` feature.
 trait CudaOpt: Sized {
     fn cuda_device_name() -> Option<String>;
     fn cuda_rows(

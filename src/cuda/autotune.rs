@@ -13,7 +13,6 @@ use super::skinny::skinny_eligible;
 use super::{CudaElement, CudaGlu, DeviceGluWeights, Path};
 use crate::error::Result;
 use crate::types::{Activation, DType, WeightLayout};
-use crate::weights::check_io;
 use cudarc::driver::sys::{CUevent_flags, CUstreamCaptureStatus};
 use cudarc::driver::{DevicePtr, DevicePtrMut};
 
@@ -31,14 +30,15 @@ fn env_says_on(v: Option<&str>) -> bool {
 /// A candidate must be at least this much faster than the built-in choice to
 /// replace it (timing noise between runs is a few percent).
 pub(crate) const TUNE_MARGIN: f64 = 0.02;
-/// Timed runs per candidate after one untimed warm-up; the fastest counts.
-pub(crate) const TUNE_REPS: usize = 5;
+/// Timed rounds (one run of every candidate each) after one untimed
+/// warm-up run per candidate; a candidate's median counts.
+pub(crate) const TUNE_ROUNDS: usize = 7;
 
 /// The rows a tuning decision covers, as an inclusive range holding `m`:
 /// powers of two up to 64 (decode batches: 1, 2, 3..=4, 5..=8, ...,
 /// 33..=64), the 128-row tile count from 65 to 2048 (65..=128, 129..=256,
 /// 257..=384, ...: what sets the waves of the 128-row kernels), powers of
-/// two above (2049..=4096, ...). At most ~40 classes per (K, N, dtype, ...).
+/// two above (2049..=4096, ...): 27 classes up to M = 32768.
 ///
 /// ```text
 /// m_class(1) = (1, 1)    m_class(3) = (3, 4)       m_class(40) = (33, 64)
@@ -131,7 +131,7 @@ pub(crate) fn tune_candidates(cc: (i32, i32), sm_count: u32, p: Problem) -> Vec<
     c
 }
 
-/// The decision from measured times (milliseconds; `None` when a candidate
+/// The decision from measured times (any one unit; `None` when a candidate
 /// failed): the fastest, unless the built-in choice `heuristic` ran within
 /// [`TUNE_MARGIN`] of it. `None` when nothing ran.
 pub(crate) fn pick_fastest(heuristic: Path, times: &[(Path, Option<f64>)]) -> Option<Path> {
@@ -152,6 +152,7 @@ pub(crate) fn pick_fastest(heuristic: Path, times: &[(Path, Option<f64>)]) -> Op
 
 /// One decision of the autotuner ([`CudaGlu::tuned_paths`]).
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TunedPath {
     /// The rows the decision covers: every M in `rows.0 ..= rows.1` (powers
     /// of two up to 64, 128-row steps up to 2048, powers of two above).
@@ -174,9 +175,11 @@ pub struct TunedPath {
     pub heuristic: Path,
     /// What [`Path::Auto`] runs for this class from now on.
     pub chosen: Path,
-    /// Each candidate with its fastest of [`TUNE_REPS`] timed runs in
-    /// microseconds (CUDA events on the `CudaGlu`'s stream), `None` when it
-    /// could not run (the error is not kept).
+    /// Each candidate, the built-in choice first, with the median of its 7
+    /// timed runs in microseconds (CUDA events on the `CudaGlu`'s stream,
+    /// interleaved with the other candidates), `None` when it could not run
+    /// (the error is not kept). Empty when the class had one candidate
+    /// only, which is then kept without timing.
     pub timings: Vec<(Path, Option<f64>)>,
 }
 
@@ -187,7 +190,8 @@ impl CudaGlu {
     ///
     /// When on, a [`Path::Auto`] call of a problem class not seen before
     /// times every candidate path on the call's own buffers (one warm-up and
-    /// [`TUNE_REPS`] runs each, CUDA events, the host waits for them), keeps
+    /// 7 timed runs each, interleaved in shuffled rounds, CUDA events, the
+    /// host waits for them), keeps
     /// the fastest, and then runs it as the call's result; every later call
     /// of that class runs the kept path directly. A class is (M rounded to
     /// its class, K, N, dtype, layout, concatenated weights or not, 16-byte
@@ -198,10 +202,12 @@ impl CudaGlu {
     /// [`CudaGlu::tuned_paths`] lists the decisions with their timings.
     ///
     /// Candidates: the built-in choice ([`CudaGlu::auto_path`]) and the
-    /// other paths Auto may take that can run the problem (decode kernel,
-    /// Hopper kernel, `mma.sync` kernel except on compute capability 9.x,
-    /// the SIMT kernel, the cuBLAS baseline B1, or B2 for concatenated
-    /// weights). Numerics are kept: f32 stays exact unless
+    /// other paths Auto may take that can run the problem: for bf16/f16 on
+    /// the tensor-core preconditions the decode kernel (M ≤ 64), the Hopper
+    /// kernel (compute capability 9.0) and the `mma.sync` kernel (not on
+    /// 9.x, where it measured ~0.4x of cuBLAS); the SIMT kernel for f32 and
+    /// for data the tensor-core paths cannot take; always the cuBLAS
+    /// baseline B1, or B2 for concatenated weights. Numerics are kept: f32 stays exact unless
     /// [`CudaGlu::set_allow_tf32`] allows tf32. A candidate must be at least
     /// 2% faster than the built-in choice to replace it.
     ///
@@ -212,7 +218,10 @@ impl CudaGlu {
     /// the stream is being captured into a CUDA graph nothing is timed: a
     /// class tuned before capture uses its decision, any other takes the
     /// built-in choice. Candidates that fail to launch are skipped; if none
-    /// runs, nothing is kept and the call runs the built-in choice.
+    /// runs, nothing is kept and the call runs the built-in choice (and
+    /// returns its error, `out` possibly written by the attempts). A capture
+    /// that another thread begins on this stream during a tuning pass
+    /// records the tuning's launches too: tune before capturing.
     /// Different paths round differently (the cuBLAS baselines store the
     /// pre-activations in the element type), so when two candidates time
     /// alike, two processes may keep different ones and their outputs then
@@ -262,81 +271,52 @@ impl CudaGlu {
         self.tuned.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
-    /// The path a [`Path::Auto`] call runs with the autotuner on: the kept
-    /// decision of its class, else one measured now (see
-    /// [`CudaGlu::set_autotune`]). Inputs are validated before anything is
-    /// launched.
-    pub(crate) fn tuned_path<T: CudaElement, X: DevicePtr<T>, O: DevicePtrMut<T>>(
+    /// The path a [`Path::Auto`] call of `p` runs without timing anything:
+    /// the built-in choice when the autotuner is off, M is 0, the class has
+    /// a single candidate or the stream is being captured; else the class's
+    /// kept decision, or `None` when it has to be measured first
+    /// ([`CudaGlu::tune`]).
+    pub(crate) fn autotune_decision(&self, p: &Problem) -> Result<Option<Path>> {
+        let heuristic = auto_path_for(self.cc, self.sm_count, *p);
+        if !self.autotune() || p.m == 0 {
+            return Ok(Some(heuristic));
+        }
+        let key = TuneKey::new(p);
+        if let Some(kept) = self.kept(&key) {
+            return Ok(Some(kept));
+        }
+        if self.stream.capture_status()? != CUstreamCaptureStatus::CU_STREAM_CAPTURE_STATUS_NONE {
+            return Ok(Some(heuristic));
+        }
+        if tune_candidates(self.cc, self.sm_count, *p).len() == 1 {
+            self.keep(key, p, heuristic, heuristic, Vec::new());
+            return Ok(Some(heuristic));
+        }
+        Ok(None)
+    }
+
+    fn kept(&self, key: &TuneKey) -> Option<Path> {
+        let tuned = self.tuned.lock().unwrap_or_else(|p| p.into_inner());
+        tuned.get(key).map(|t| t.chosen)
+    }
+
+    fn keep(
         &self,
-        x: &X,
-        x_shape: &[usize],
-        w: &DeviceGluWeights<'_, T>,
-        act: Activation,
-        out: &mut O,
-    ) -> Result<Path> {
-        act.validate()?;
-        let (k, n) = (w.k, w.n);
-        let m = check_io(x.len(), x_shape, k, n, out.len())?;
-        let aligned = {
-            let s = &self.stream;
-            let (xp, _gx) = x.device_ptr(s);
-            let (op, _go) = out.device_ptr_mut(s);
-            let (wg, _gwg) = w.gate.device_ptr(s);
-            let (wu, _gwu) = w.up.device_ptr(s);
-            super::forward::is_aligned16(&[xp, op, wg, wu])
-        };
-        let problem = Problem {
-            m,
-            k,
-            n,
-            dtype: T::DTYPE,
-            layout: w.layout,
-            aligned,
-            concatenated: w.concatenated,
-            allow_tf32: self.allow_tf32(),
-        };
-        let heuristic = auto_path_for(self.cc, self.sm_count, problem);
-        let key = TuneKey::new(&problem);
-        let lookup = || {
-            self.tuned
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&key)
-                .map(|t| t.chosen)
-        };
-        if let Some(p) = lookup() {
-            return Ok(p);
-        }
-        if m == 0
-            || self.stream.capture_status()? != CUstreamCaptureStatus::CU_STREAM_CAPTURE_STATUS_NONE
-        {
-            return Ok(heuristic);
-        }
-        // One tuning at a time per handle, so that two threads do not time
-        // each other's launches; the winner of the race tunes, the others
-        // find its decision.
-        let _tuning = self.tune_lock.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(p) = lookup() {
-            return Ok(p);
-        }
-        let candidates = tune_candidates(self.cc, self.sm_count, problem);
-        let mut timings = Vec::with_capacity(candidates.len());
-        for &c in &candidates {
-            let t = self.time_path(c, |p| self.forward(x, x_shape, w, act, out, p));
-            timings.push((c, t.map(|ms| ms * 1e3)));
-        }
-        let Some(chosen) = pick_fastest(heuristic, &timings) else {
-            return Ok(heuristic);
-        };
+        key: TuneKey,
+        p: &Problem,
+        heuristic: Path,
+        chosen: Path,
+        timings: Vec<(Path, Option<f64>)>,
+    ) {
         let decision = TunedPath {
             rows: key.rows,
-            measured_m: m,
-            k,
-            n,
-            dtype: T::DTYPE,
-            layout: w.layout,
-            concatenated: w.concatenated,
-            aligned,
+            measured_m: p.m,
+            k: p.k,
+            n: p.n,
+            dtype: p.dtype,
+            layout: p.layout,
+            concatenated: p.concatenated,
+            aligned: p.aligned,
             heuristic,
             chosen,
             timings,
@@ -345,24 +325,88 @@ impl CudaGlu {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(key, decision);
-        Ok(chosen)
     }
 
-    /// Fastest of [`TUNE_REPS`] event-timed runs of `run(path)` in
-    /// milliseconds, after one untimed warm-up (kernel load, scratch);
-    /// `None` when a run or the timing fails.
-    fn time_path(&self, path: Path, mut run: impl FnMut(Path) -> Result<Path>) -> Option<f64> {
-        run(path).ok()?;
-        let timing = Some(CUevent_flags::CU_EVENT_DEFAULT);
-        let mut best = f64::INFINITY;
-        for _ in 0..TUNE_REPS {
-            let start = self.stream.record_event(timing).ok()?;
-            run(path).ok()?;
-            let end = self.stream.record_event(timing).ok()?;
-            best = best.min(start.elapsed_ms(&end).ok()? as f64);
+    /// Measures the candidates of `problem` (validated by the caller from
+    /// these very buffers) and keeps the decision; returns the path to run.
+    ///
+    /// Each candidate runs once untimed (kernel load, scratch), then
+    /// [`TUNE_ROUNDS`] rounds time every candidate once, in a fresh shuffled
+    /// order per round so that none always follows the same one or comes
+    /// first. A round is queued in one go (event pair around each launch)
+    /// behind an untimed launch that keeps the GPU busy while the host
+    /// queues, so the events time the GPU's work and not the host's idle
+    /// start; the host waits once per round. A candidate's time is its
+    /// median.
+    pub(crate) fn tune<T: CudaElement, X: DevicePtr<T>, O: DevicePtrMut<T>>(
+        &self,
+        x: &X,
+        x_shape: &[usize],
+        w: &DeviceGluWeights<'_, T>,
+        act: Activation,
+        out: &mut O,
+        problem: Problem,
+    ) -> Result<Path> {
+        let heuristic = auto_path_for(self.cc, self.sm_count, problem);
+        let key = TuneKey::new(&problem);
+        // One tuning at a time per handle, so that two threads do not time
+        // each other's launches; the others then find the decision.
+        let _tuning = self.tune_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(kept) = self.kept(&key) {
+            return Ok(kept);
         }
-        Some(best)
+        let candidates = tune_candidates(self.cc, self.sm_count, problem);
+        let mut run = |p: Path| self.forward(x, x_shape, w, act, out, p).is_ok();
+        let mut ok: Vec<bool> = candidates.iter().map(|&c| run(c)).collect();
+        let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(TUNE_ROUNDS); candidates.len()];
+        let timing = Some(CUevent_flags::CU_EVENT_DEFAULT);
+        let mut order: Vec<usize> = (0..candidates.len()).collect();
+        let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ problem.m as u64;
+        for _ in 0..TUNE_ROUNDS {
+            order.retain(|&i| ok[i]);
+            if order.is_empty() {
+                break;
+            }
+            for i in (1..order.len()).rev() {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                order.swap(i, (state >> 33) as usize % (i + 1));
+            }
+            // Untimed: the GPU is busy while the timed launches are queued.
+            run(candidates[order[order.len() - 1]]);
+            let mut events = Vec::with_capacity(order.len());
+            for &i in &order {
+                let start = self.stream.record_event(timing).ok();
+                let ran = run(candidates[i]);
+                let end = self.stream.record_event(timing).ok();
+                events.push((i, ran, start.zip(end)));
+            }
+            for (i, ran, ev) in events {
+                match ev.filter(|_| ran).map(|(a, b)| a.elapsed_ms(&b)) {
+                    Some(Ok(ms)) => samples[i].push(ms as f64 * 1e3),
+                    _ => ok[i] = false,
+                }
+            }
+        }
+        let timings: Vec<(Path, Option<f64>)> = candidates
+            .iter()
+            .zip(samples.iter_mut())
+            .zip(&ok)
+            .map(|((&c, t), &ok)| (c, ok.then(|| median(t)).flatten()))
+            .collect();
+        let Some(chosen) = pick_fastest(heuristic, &timings) else {
+            return Ok(heuristic);
+        };
+        self.keep(key, &problem, heuristic, chosen, timings);
+        Ok(chosen)
     }
+}
+
+/// The median of `v` (sorted in place), `None` when empty.
+fn median(v: &mut [f64]) -> Option<f64> {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied()
 }
 
 #[cfg(test)]

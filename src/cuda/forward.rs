@@ -161,6 +161,15 @@ const WGMMA_AUTO_MIN_M: usize = SKINNY_AUTO_MAX_M + 1;
 /// and M = 512 (87%) were 1.07–1.48x faster fused.
 const WGMMA_MIN_WAVE_EFFICIENCY: f64 = 0.70;
 
+/// What one attempt of [`CudaGlu::forward`] did.
+pub(crate) enum Step {
+    /// Launched this path (or nothing, for M = 0).
+    Ran(Path),
+    /// Launched nothing: [`Path::Auto`] with the autotuner on met a class
+    /// it has no decision for.
+    Tune(Problem),
+}
+
 /// What [`auto_path_for`] decides on.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Problem {
@@ -370,10 +379,33 @@ impl CudaGlu {
         out: &mut O,
         path: Path,
     ) -> Result<Path> {
-        let path = match path {
-            Path::Auto if self.autotune() => self.tuned_path(x, x_shape, w, act, out)?,
-            p => p,
-        };
+        match self.forward_once(x, x_shape, w, act, out, path)? {
+            Step::Ran(p) => Ok(p),
+            Step::Tune(problem) => {
+                // Guards of the first attempt are dropped: the candidates
+                // take their own.
+                let chosen = self.tune(x, x_shape, w, act, out, problem)?;
+                match self.forward_once(x, x_shape, w, act, out, chosen)? {
+                    Step::Ran(p) => Ok(p),
+                    Step::Tune(_) => unreachable!("a concrete path is never tuned"),
+                }
+            }
+        }
+    }
+
+    /// [`CudaGlu::forward`] up to the launch: validates, resolves
+    /// [`Path::Auto`] (the rule, or the autotuner's kept decision) and
+    /// launches; with the autotuner on and no decision for the class, it
+    /// launches nothing and asks for a tuning pass instead.
+    fn forward_once<T: CudaElement, X: DevicePtr<T>, O: DevicePtrMut<T>>(
+        &self,
+        x: &X,
+        x_shape: &[usize],
+        w: &DeviceGluWeights<'_, T>,
+        act: Activation,
+        out: &mut O,
+        path: Path,
+    ) -> Result<Step> {
         act.validate()?;
         let (k, n) = (w.k, w.n);
         let m = check_io(x.len(), x_shape, k, n, out.len())?;
@@ -389,7 +421,22 @@ impl CudaGlu {
 
         let aligned = is_aligned16(&[xp, op, wg, wu]);
         let path = match path {
-            Path::Auto => self.auto_path(m, k, n, T::DTYPE, w.layout, aligned, w.concatenated),
+            Path::Auto => {
+                let problem = Problem {
+                    m,
+                    k,
+                    n,
+                    dtype: T::DTYPE,
+                    layout: w.layout,
+                    aligned,
+                    concatenated: w.concatenated,
+                    allow_tf32: self.allow_tf32(),
+                };
+                match self.autotune_decision(&problem)? {
+                    Some(p) => p,
+                    None => return Ok(Step::Tune(problem)),
+                }
+            }
             p @ (Path::FusedWgmma
             | Path::FusedWgmmaStaged
             | Path::FusedWgmmaTailSplit
@@ -410,7 +457,7 @@ impl CudaGlu {
             p => p,
         };
         if m == 0 {
-            return Ok(path);
+            return Ok(Step::Ran(path));
         }
         let p = GluParams::new([xp, wg, wu, bg, bu, op], (m, n, k), w.layout, act);
         match path {
@@ -448,7 +495,7 @@ impl CudaGlu {
             }
             Path::Auto => unreachable!("resolved above"),
         }
-        Ok(path)
+        Ok(Step::Ran(path))
     }
 
     /// Preconditions of a forced tensor-core path: [`GluError::Unsupported`]

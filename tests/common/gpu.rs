@@ -7,10 +7,15 @@ use swiglu::cuda::CudaGlu;
 /// The shared GPU handle, or `None` with the reason printed (the test then
 /// returns early and counts as skipped). With `SWIGLU_REQUIRE_GPU=1` a
 /// missing GPU panics instead, so a GPU run cannot pass by skipping.
+/// Its autotuner is off whatever `SWIGLU_AUTOTUNE` says: the tests assert
+/// the built-in rule's choices (the autotuner has tests of its own).
 pub fn gpu() -> Option<&'static CudaGlu> {
     static GPU: OnceLock<Option<CudaGlu>> = OnceLock::new();
     GPU.get_or_init(|| match CudaGlu::new(0) {
-        Ok(g) => Some(g),
+        Ok(g) => {
+            g.set_autotune(false);
+            Some(g)
+        }
         Err(e) => {
             if std::env::var("SWIGLU_REQUIRE_GPU").is_ok_and(|v| v == "1") {
                 panic!("SWIGLU_REQUIRE_GPU=1 but no usable GPU: {e}");
