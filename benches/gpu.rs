@@ -11,6 +11,11 @@
 //! not favour one path. The weights (2·N·K·2 bytes ≥ 180 MB) are three
 //! times the H200's 60 MB L2 or more, so no run reads them from cache.
 //!
+//! Then f32 at N = 11008, M ∈ {1, 16, 256, 2048}: the exact SIMT kernel
+//! (Auto's f32 choice, never timed before) against cuBLAS SGEMM (B1, B2,
+//! exact f32 too) and B1 with tf32 allowed; and the autotuner's decisions
+//! for every shape above (a second handle with `set_autotune(true)`).
+//!
 //! `SWIGLU_BENCH_QUICK=1` shortens criterion's sampling (the table is
 //! always complete). Results: `$SWIGLU_RESULTS_DIR/bench_gpu.json` and
 //! `bench_gpu.md` (default `target/bench-results/`).
@@ -21,12 +26,15 @@ use cudarc::driver::{CudaSlice, CudaStream};
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
-use swiglu::cuda::{CudaGlu, DeviceGluWeights, Path};
+use swiglu::cuda::{CudaElement, CudaGlu, DeviceGluWeights, Path};
 use swiglu::{Activation, DType, bf16};
 
 const K: usize = 4096;
 const NS: [usize; 2] = [11008, 14336];
 const MS: [usize; 11] = [1, 16, 32, 64, 128, 256, 512, 2048, 4096, 8192, 16384];
+/// The f32 table: N and M (every path's time grows as M·N·K on CUDA cores).
+const F32_N: usize = 11008;
+const F32_MS: [usize; 4] = [1, 16, 256, 2048];
 const PATHS: [Path; 9] = [
     Path::Auto,
     Path::FusedWgmma,
@@ -44,29 +52,29 @@ fn quick() -> bool {
 }
 
 /// Fills a device buffer with values uniform in [-scale, scale) (host-generated once).
-fn random_bf16(s: &Arc<CudaStream>, len: usize, scale: f32, seed: u64) -> CudaSlice<bf16> {
+fn random<T: CudaElement>(s: &Arc<CudaStream>, len: usize, scale: f32, seed: u64) -> CudaSlice<T> {
     let mut state = seed;
-    let host: Vec<bf16> = (0..len)
+    let host: Vec<T> = (0..len)
         .map(|_| {
             state = state
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             let u = ((state >> 40) as f32) / (1u64 << 24) as f32;
-            bf16::from_f32((u * 2.0 - 1.0) * scale)
+            T::from_f32((u * 2.0 - 1.0) * scale)
         })
         .collect();
     s.clone_htod(&host).expect("upload")
 }
 
-struct Case<'a> {
+struct Case<'a, T: CudaElement> {
     g: &'a CudaGlu,
-    x: &'a CudaSlice<bf16>,
-    w: &'a DeviceGluWeights<'a, bf16>,
-    out: &'a std::cell::RefCell<CudaSlice<bf16>>,
+    x: &'a CudaSlice<T>,
+    w: &'a DeviceGluWeights<'a, T>,
+    out: &'a std::cell::RefCell<CudaSlice<T>>,
     m: usize,
 }
 
-impl Case<'_> {
+impl<T: CudaElement> Case<'_, T> {
     /// One launch; the path that ran, or why the path cannot take this problem.
     fn try_launch(&self, path: Path) -> Result<Path, swiglu::GluError> {
         let xv = self.x.slice(..self.m * K);
@@ -108,6 +116,36 @@ impl Case<'_> {
         end.synchronize().unwrap();
         (start.elapsed_ms(&end).unwrap() as f64 / 1e3, host)
     }
+
+    /// The median of `reps` single-launch times of each path, taken in
+    /// rounds: each round times every path once, in a fresh shuffled order,
+    /// so that no path always follows the same one (runs 2 and 3 showed
+    /// Auto, in a fixed or rotated order, 2-10 us slower than the same
+    /// kernel forced: an order effect or a host cost, to be told apart).
+    fn interleaved_medians(&self, paths: &[Path], reps: usize) -> Vec<f64> {
+        let np = paths.len();
+        let mut samples = vec![Vec::with_capacity(reps); np];
+        let mut order: Vec<usize> = (0..np).collect();
+        let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ (self.m as u64);
+        for _ in 0..reps {
+            for i in (1..np).rev() {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                order.swap(i, (state >> 33) as usize % (i + 1));
+            }
+            for &i in &order {
+                samples[i].push(self.time(paths[i], 1));
+            }
+        }
+        samples
+            .iter_mut()
+            .map(|t| {
+                t.sort_by(|a, b| a.total_cmp(b));
+                t[reps / 2]
+            })
+            .collect()
+    }
 }
 
 fn bench(c: &mut Criterion) {
@@ -142,10 +180,10 @@ fn bench(c: &mut Criterion) {
     let tuner = CudaGlu::with_stream(s.clone()).unwrap();
     tuner.set_autotune(true);
     let max_m = *MS.iter().max().unwrap();
-    let x = random_bf16(&s, max_m * K, 1.0, 1);
+    let x = random::<bf16>(&s, max_m * K, 1.0, 1);
     let mut first = true;
     for n in NS {
-        let gu = random_bf16(&s, 2 * n * K, 1.0 / 64.0, 2 + n as u64);
+        let gu = random::<bf16>(&s, 2 * n * K, 1.0 / 64.0, 2 + n as u64);
         let w = DeviceGluWeights::from_gate_up(gu.as_view(), K, n).unwrap();
         let out = std::cell::RefCell::new(s.alloc_zeros::<bf16>(max_m * n).unwrap());
         let mut group = c.benchmark_group(format!("glu_fwd_bf16_k{K}_n{n}"));
@@ -182,32 +220,11 @@ fn bench(c: &mut Criterion) {
                     case.launch(p);
                 }
             }
-            let mut samples = vec![Vec::with_capacity(reps); runnable.len()];
-            // Each round times the paths in a fresh shuffled order, so that no
-            // path always follows the same one (runs 2 and 3 showed Auto, in a
-            // fixed or rotated order, 2-10 us slower than the same kernel
-            // forced: an order effect or a host cost, to be told apart).
-            let np = runnable.len();
-            let mut order: Vec<usize> = (0..np).collect();
-            let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ (m as u64);
-            for _ in 0..reps {
-                for i in (1..np).rev() {
-                    state = state
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    order.swap(i, (state >> 33) as usize % (i + 1));
-                }
-                for &i in &order {
-                    samples[i].push(case.time(runnable[i].0, 1));
-                }
-            }
+            let forced: Vec<Path> = runnable.iter().map(|r| r.0).collect();
             let times: Vec<(Path, Path, f64)> = runnable
                 .iter()
-                .zip(samples.iter_mut())
-                .map(|(&(p, ran), t)| {
-                    t.sort_by(|a, b| a.total_cmp(b));
-                    (p, ran, t[reps / 2])
-                })
+                .zip(case.interleaved_medians(&forced, reps))
+                .map(|(&(p, ran), t)| (p, ran, t))
                 .collect();
             let auto = times[0].2;
             // Launches queued back to back (8 per event pair): the host's
@@ -282,12 +299,95 @@ fn bench(c: &mut Criterion) {
         }
         group.finish();
     }
+    // f32 is exact by default: the SIMT kernel (Auto's choice) against
+    // cuBLAS SGEMM, exact too (B1, B2); then B1 with tf32 allowed.
+    json.push_str("\n  ],\n  \"f32\": [");
+    md.push_str(&format!(
+        "\nf32, N = {F32_N}, K = {K} (exact unless marked tf32):\n\n| M | path | time (us) | TFLOP/s | auto speedup vs this |\n|---|---|---|---|---|\n"
+    ));
+    let x32 = random::<f32>(&s, F32_MS[F32_MS.len() - 1] * K, 1.0, 98);
+    let gu32 = random::<f32>(&s, 2 * F32_N * K, 1.0 / 64.0, 99);
+    let w32 = DeviceGluWeights::from_gate_up(gu32.as_view(), K, F32_N).unwrap();
+    let out32 = std::cell::RefCell::new(
+        s.alloc_zeros::<f32>(F32_MS[F32_MS.len() - 1] * F32_N)
+            .unwrap(),
+    );
+    let mut first32 = true;
+    for m in F32_MS {
+        let case = Case {
+            g: &g,
+            x: &x32,
+            w: &w32,
+            out: &out32,
+            m,
+        };
+        let flops = 4.0 * m as f64 * F32_N as f64 * K as f64;
+        let paths = [
+            Path::Auto,
+            Path::FusedSimt,
+            Path::CublasSplit,
+            Path::CublasConcat,
+        ];
+        let mut rows: Vec<(String, f64)> = Vec::new();
+        let auto_ran = case
+            .try_launch(Path::Auto)
+            .map(|p| p.name())
+            .unwrap_or("error");
+        for &p in &paths {
+            for _ in 0..2 {
+                case.launch(p);
+            }
+        }
+        let reps = if m >= 2048 { 5 } else { 11 };
+        for (&p, t) in paths.iter().zip(case.interleaved_medians(&paths, reps)) {
+            let label = if p == Path::Auto {
+                format!("auto ({auto_ran})")
+            } else {
+                p.name().to_string()
+            };
+            rows.push((label, t));
+        }
+        g.set_allow_tf32(true);
+        case.launch(Path::CublasSplit);
+        let tf32 = case.interleaved_medians(&[Path::CublasSplit], reps)[0];
+        g.set_allow_tf32(false);
+        rows.push(("cublas-b1 tf32".to_string(), tf32));
+        let auto = rows[0].1;
+        for (label, t) in rows {
+            writeln!(
+                md,
+                "| {m} | {label} | {:.1} | {:.2} | {:.3} |",
+                t * 1e6,
+                flops / t / 1e12,
+                t / auto
+            )
+            .unwrap();
+            write!(
+                json,
+                "{}\n    {{\"n\": {F32_N}, \"m\": {m}, \"path\": \"{label}\", \"median_s\": {t:.9}, \"tflops\": {:.3}}}",
+                if first32 { "" } else { "," },
+                flops / t / 1e12
+            )
+            .unwrap();
+            first32 = false;
+            eprintln!(
+                "f32 N={F32_N:>5} M={m:>5} {label:<24} {:>9.1} us {:>6.2} TFLOP/s",
+                t * 1e6,
+                flops / t / 1e12
+            );
+        }
+        let tune = Case { g: &tuner, ..case };
+        if let Err(e) = tune.try_launch(Path::Auto) {
+            eprintln!("f32 N={F32_N:>5} M={m:>5} autotune failed: {e}");
+        }
+    }
+
     json.push_str("\n  ],\n  \"autotune\": [");
     md.push_str(
-        "\nAutotuner (`set_autotune(true)`, median of 7 interleaved event-timed runs per candidate):\n\n| N | M | built-in | kept | candidates (us) |\n|---|---|---|---|---|\n",
+        "\nAutotuner (`set_autotune(true)`, median of 7 interleaved event-timed runs per candidate):\n\n| dtype | N | M | built-in | kept | candidates (us) |\n|---|---|---|---|---|---|\n",
     );
     let mut tuned = tuner.tuned_paths();
-    tuned.sort_by_key(|t| (t.n, t.measured_m));
+    tuned.sort_by_key(|t| (t.dtype.name(), t.n, t.measured_m));
     for (i, t) in tuned.iter().enumerate() {
         let us = |v: Option<f64>| v.map_or("null".to_string(), |v| format!("{v:.2}"));
         let cands: Vec<String> = t
@@ -297,7 +397,8 @@ fn bench(c: &mut Criterion) {
             .collect();
         writeln!(
             md,
-            "| {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} |",
+            t.dtype.name(),
             t.n,
             t.measured_m,
             t.heuristic.name(),
@@ -312,8 +413,9 @@ fn bench(c: &mut Criterion) {
             .collect();
         write!(
             json,
-            "{}\n    {{\"n\": {}, \"m\": {}, \"builtin\": \"{}\", \"kept\": \"{}\", \"candidates\": [{}]}}",
+            "{}\n    {{\"dtype\": \"{}\", \"n\": {}, \"m\": {}, \"builtin\": \"{}\", \"kept\": \"{}\", \"candidates\": [{}]}}",
             if i > 0 { "," } else { "" },
+            t.dtype.name(),
             t.n,
             t.measured_m,
             t.heuristic.name(),
