@@ -47,6 +47,28 @@ const PATHS: [Path; 9] = [
     Path::CublasEager,
 ];
 
+/// `"driver": .., "commit": .., "date_unix": ..,` for the JSON header: the
+/// CUDA driver's version, the commit the bundle was built from
+/// (`SWIGLU_COMMIT`, set by the bundle's run.sh from its MANIFEST) and the
+/// time of the run.
+fn run_meta() -> String {
+    let mut v: std::ffi::c_int = 0;
+    // SAFETY: FFI with a valid out-pointer; the driver is loaded (a
+    // `CudaGlu` exists when this is called).
+    let ok = unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut v) }
+        == cudarc::driver::sys::CUresult::CUDA_SUCCESS;
+    let driver = if ok {
+        format!("{}.{}", v / 1000, (v % 1000) / 10)
+    } else {
+        "unknown".into()
+    };
+    let commit = std::env::var("SWIGLU_COMMIT").unwrap_or_else(|_| "unknown".into());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!("  \"driver\": {driver:?}, \"commit\": {commit:?}, \"date_unix\": {now},")
+}
+
 fn quick() -> bool {
     std::env::var("SWIGLU_BENCH_QUICK").is_ok_and(|v| v == "1")
 }
@@ -166,6 +188,7 @@ fn bench(c: &mut Criterion) {
         g.compute_capability().1
     )
     .unwrap();
+    writeln!(json, "{}", run_meta()).unwrap();
     writeln!(
         json,
         "  \"dtype\": \"bf16\", \"k\": {K}, \"activation\": \"silu\",\n  \"results\": ["

@@ -11,7 +11,8 @@
 //! timing (median of 15 single-step event pairs after warm-up, the
 //! configurations interleaved round by round), TFLOP/s
 //! counting the step's 12·M·N·K (forward 4MNK, backward 8MNK), and the bytes
-//! each mode keeps between the passes. Results: `bench_gpu_train.md` in
+//! each mode keeps between the passes. Results: `bench_gpu_train.md` and
+//! `bench_gpu_train.json` in
 //! `$SWIGLU_RESULTS_DIR` (default `target/bench-results/`).
 //!
 //! `SWIGLU_BENCH_QUICK=1` skips criterion's own sampling (the table is
@@ -83,6 +84,10 @@ fn bench(c: &mut Criterion) {
     let w = DeviceGluWeights::from_gate_up(gu.as_view(), K, N).unwrap();
     let mut md = String::from(
         "| M | training path | mode | step time (ms) | backward alone (ms) | TFLOP/s (12MNK) | speedup vs unfused (eager) PreActivations | speedup vs cuBLAS-based PreActivations | saved between passes (MB) | step peak above its inputs (MB) |\n|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    let mut json = format!(
+        "{{\n  \"device\": {:?},\n  \"dtype\": \"bf16\", \"k\": {K}, \"n\": {N},\n  \"results\": [",
+        g.device_name().unwrap_or_default()
     );
     let mut group = c.benchmark_group(format!("glu_train_step_bf16_k{K}_n{N}"));
     group
@@ -211,6 +216,16 @@ fn bench(c: &mut Criterion) {
         let flops = 12.0 * m as f64 * N as f64 * K as f64;
         for (c, &(kernels, mode)) in configs.iter().enumerate() {
             let name = label(kernels);
+            write!(
+                json,
+                "{}\n    {{\"m\": {m}, \"path\": \"{name}\", \"kernels\": \"{kernels:?}\", \"mode\": \"{mode:?}\", \"step_ms\": {:.6}, \"backward_ms\": {:.6}, \"saved_mb\": {:.3}, \"peak_mb\": {}}}",
+                if json.ends_with('[') { "" } else { "," },
+                med[c] * 1e3,
+                med_b[c] * 1e3,
+                saved_bytes[c] as f64 / 1e6,
+                peak[c].map_or("null".to_string(), |b| format!("{:.3}", b as f64 / 1e6))
+            )
+            .unwrap();
             writeln!(
                 md,
                 "| {m} | {name} | {mode:?} | {:.3} | {:.3} | {:.1} | {:.3} | {:.3} | {:.1} | {} |",
@@ -247,6 +262,11 @@ fn bench(c: &mut Criterion) {
     let dir = std::env::var("SWIGLU_RESULTS_DIR").unwrap_or_else(|_| "target/bench-results".into());
     let _ = std::fs::create_dir_all(&dir);
     let _ = std::fs::write(std::path::Path::new(&dir).join("bench_gpu_train.md"), &md);
+    json.push_str("\n  ]\n}\n");
+    let _ = std::fs::write(
+        std::path::Path::new(&dir).join("bench_gpu_train.json"),
+        &json,
+    );
     println!("{md}");
 }
 

@@ -120,6 +120,7 @@ BUILD_SELFTEST=1 OUTDIR="$ROOT/target/kcheck" bash scripts/check-kernels.sh > "$
 for st in "$ROOT"/target/kcheck/*selftest; do cp "$st" "$DEST/bin/"; done
 
 cp scripts/gpu-run.sh "$DEST/run.sh"
+cp scripts/targets.py "$DEST/targets.py"
 chmod +x "$DEST/run.sh" "$DEST"/bin/*
 # Symbols too: panics still print their messages, and the bundle must fit.
 strip --strip-all "$DEST"/bin/* 2>/dev/null || true

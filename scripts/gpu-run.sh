@@ -3,7 +3,8 @@
 # libraries but no Rust toolchain. Usage: ./run.sh OUTDIR
 # Everything (logs, per-check error tables, bench JSON/markdown) goes into
 # OUTDIR/results.tgz; OUTDIR also gets summary.txt, tests.log and the bench
-# tables (bench_gpu.md, bench_gpu_train.md) as plain files: 5 files at most.
+# tables (bench_gpu.md, bench_gpu_train.md) and the targets check
+# (targets.md) as plain files: 6 files at most.
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 FINAL="${1:-$HERE/results}"
@@ -24,6 +25,9 @@ if [ ! -d "$BIN" ] && [ -f "$HERE/bin.tar.xz" ]; then
   chmod +x "$BIN"/*
 fi
 export SWIGLU_REQUIRE_GPU=1 SWIGLU_RESULTS_DIR="$OUT" CRITERION_HOME=/tmp/swiglu-criterion
+# The bench JSON records the commit the bundle was built from.
+SWIGLU_COMMIT="$(sed -n 's/^commit: //p' "$HERE/MANIFEST" 2>/dev/null | head -1)"
+export SWIGLU_COMMIT="${SWIGLU_COMMIT:-unknown}"
 QUICK_BENCH="${SWIGLU_BENCH_QUICK:-1}"
 
 # --- find the CUDA libraries (cuBLAS) ---------------------------------------
@@ -103,6 +107,12 @@ if [ -x "$BIN/bench_gpu" ]; then
   record bench "rc=$rc"
   [ -f "$OUT/bench_gpu.md" ] && cat "$OUT/bench_gpu.md"
 fi
+# The issues' targets against these numbers (scripts/targets.py).
+if [ -f "$OUT/bench_gpu.json" ] && [ -f "$HERE/targets.py" ]; then
+  python3 "$HERE/targets.py" "$OUT" > "$OUT/targets.md" 2>&1; rc=$?
+  record targets "rc=$rc"
+  grep -E "^- \*\*#" "$OUT/targets.md"
+fi
 
 # --- 5. compute-sanitizer ------------------------------------------------------
 # Small tests per binary (the full sweeps are too slow under it), except
@@ -136,7 +146,7 @@ fi
 echo "=== summary"
 printf '%s\n' "${status[@]}" | tee "$OUT/summary.txt"
 tar czf "$FINAL/results.tgz" -C "$OUT" .
-for f in summary.txt tests.log bench_gpu.md bench_gpu_train.md; do
+for f in summary.txt tests.log bench_gpu.md bench_gpu_train.md targets.md; do
   [ -f "$OUT/$f" ] && cp "$OUT/$f" "$FINAL/"
 done
 ls -la "$FINAL"
