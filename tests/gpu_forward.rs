@@ -800,3 +800,70 @@ fn autotune_times_the_candidates_and_keeps_one() {
     eprintln!("{table}");
     save("autotune.tsv", &table);
 }
+
+/// Threads sharing one autotuned handle: a class is measured once (the
+/// others wait for the decision and reuse it), every thread runs the kept
+/// path, and every result matches f64.
+#[test]
+fn autotune_shared_by_threads() {
+    let Some(shared) = gpu() else { return };
+    let g = CudaGlu::with_stream(shared.context().new_stream().unwrap()).unwrap();
+    g.set_autotune(true);
+    let seed = Rng::fresh("autotune_shared_by_threads").next_u64();
+    // Two classes: decode rows 3..=4, prefill rows 257..=384.
+    let jobs: &[(usize, usize, usize)] = &[
+        (3, 1024, 520),
+        (4, 1024, 520),
+        (300, 512, 264),
+        (260, 512, 264),
+    ];
+    let ran: Vec<Result<Vec<(usize, Path)>, String>> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..4u64)
+            .map(|t| {
+                let g = &g;
+                sc.spawn(move || {
+                    let mut rng = Rng::from_seed(seed ^ (t + 1).wrapping_mul(0x9E37_79B9));
+                    let s = g.stream();
+                    let mut paths = Vec::new();
+                    for round in 0..4 {
+                        let (m, k, n) = jobs[(t as usize + round) % jobs.len()];
+                        let x: Vec<bf16> = rng.vec(m * k, 1.0);
+                        let w: Vec<bf16> = rng.vec(2 * n * k, 1.0 / (k as f32).sqrt());
+                        let (dx, dw_) = (s.clone_htod(&x).unwrap(), s.clone_htod(&w).unwrap());
+                        let dw = DeviceGluWeights::from_gate_up(dw_.as_view(), k, n).unwrap();
+                        let mut out = s.clone_htod(&vec![bf16::NAN; m * n]).unwrap();
+                        let p = g
+                            .forward(&dx, &[m, k], &dw, Activation::Silu, &mut out, Path::Auto)
+                            .map_err(|e| format!("thread {t}: {m}x{k}x{n}: {e}"))?;
+                        let hw = GluWeights::from_gate_up(&w, k, n).unwrap();
+                        let want = common::reference(&x, m, &hw, Activation::Silu);
+                        let e = rel_err(&s.clone_dtoh(&out).unwrap(), &want);
+                        if e > tolerance(DType::BF16) {
+                            return Err(format!(
+                                "thread {t}: {m}x{k}x{n} via {}: rel_err {e:.3e}",
+                                p.name()
+                            ));
+                        }
+                        paths.push((m, p));
+                    }
+                    Ok(paths)
+                })
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().expect("worker panicked"))
+            .collect()
+    });
+    let mut by_class: std::collections::HashMap<bool, Path> = std::collections::HashMap::new();
+    for r in ran {
+        for (m, p) in r.unwrap_or_else(|e| panic!("{e}")) {
+            let kept = *by_class.entry(m > 64).or_insert(p);
+            assert_eq!(p, kept, "two paths ran for one class (m = {m})");
+        }
+    }
+    let tuned = g.tuned_paths();
+    assert_eq!(tuned.len(), 2, "each class measured once: {tuned:?}");
+    for t in &tuned {
+        assert_eq!(Some(&t.chosen), by_class.get(&(t.measured_m > 64)), "{t:?}");
+    }
+}
