@@ -47,8 +47,9 @@ const PATHS: [Path; 9] = [
     Path::CublasEager,
 ];
 
-/// `"driver": .., "commit": .., "date_unix": ..,` for the JSON header: the
-/// CUDA driver's version, the commit the bundle was built from
+/// `"driver_cuda_version": .., "commit": .., "date_unix": ..,` for the JSON
+/// header: the CUDA version the driver supports (`cuDriverGetVersion`, e.g.
+/// "13.0"; `env.log` has the driver release from nvidia-smi), the commit the bundle was built from
 /// (`SWIGLU_COMMIT`, set by the bundle's run.sh from its MANIFEST) and the
 /// time of the run.
 fn run_meta() -> String {
@@ -66,7 +67,7 @@ fn run_meta() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    format!("  \"driver\": {driver:?}, \"commit\": {commit:?}, \"date_unix\": {now},")
+    format!("  \"driver_cuda_version\": {driver:?}, \"commit\": {commit:?}, \"date_unix\": {now},")
 }
 
 fn quick() -> bool {
@@ -178,6 +179,9 @@ fn bench(c: &mut Criterion) {
             return;
         }
     };
+    // The "auto" rows time the built-in rule, whatever SWIGLU_AUTOTUNE says
+    // (`tuner` below is the autotuned handle).
+    g.set_autotune(false);
     let name = g.device_name().unwrap_or_default();
     let s = g.stream().clone();
     let mut json = String::from("{\n");
@@ -345,37 +349,52 @@ fn bench(c: &mut Criterion) {
             m,
         };
         let flops = 4.0 * m as f64 * F32_N as f64 * K as f64;
-        let paths = [
+        // Paths that cannot run are reported and left out, as in the bf16
+        // table (a panic here would lose the whole results file).
+        let runnable: Vec<(Path, Path)> = [
             Path::Auto,
             Path::FusedSimt,
             Path::CublasSplit,
             Path::CublasConcat,
-        ];
-        let mut rows: Vec<(String, f64)> = Vec::new();
-        let auto_ran = case
-            .try_launch(Path::Auto)
-            .map(|p| p.name())
-            .unwrap_or("error");
-        for &p in &paths {
-            for _ in 0..2 {
-                case.launch(p);
+        ]
+        .into_iter()
+        .filter_map(|p| match case.try_launch(p) {
+            Ok(ran) => Some((p, ran)),
+            Err(e) => {
+                eprintln!("f32 N={F32_N:>5} M={m:>5} {}: {e}", p.name());
+                None
             }
+        })
+        .collect();
+        let paths: Vec<Path> = runnable.iter().map(|r| r.0).collect();
+        let mut rows: Vec<(String, f64)> = Vec::new();
+        for &p in &paths {
+            case.launch(p);
         }
         let reps = if m >= 2048 { 5 } else { 11 };
-        for (&p, t) in paths.iter().zip(case.interleaved_medians(&paths, reps)) {
+        for (&(p, ran), t) in runnable.iter().zip(case.interleaved_medians(&paths, reps)) {
             let label = if p == Path::Auto {
-                format!("auto ({auto_ran})")
+                format!("auto ({})", ran.name())
             } else {
                 p.name().to_string()
             };
             rows.push((label, t));
         }
+        // tf32 after the exact rows (not interleaved with them: the switch is
+        // per handle).
         g.set_allow_tf32(true);
-        case.launch(Path::CublasSplit);
-        let tf32 = case.interleaved_medians(&[Path::CublasSplit], reps)[0];
+        if case.try_launch(Path::CublasSplit).is_ok() {
+            let tf32 = case.interleaved_medians(&[Path::CublasSplit], reps)[0];
+            rows.push(("cublas-b1 tf32 (timed after)".to_string(), tf32));
+        }
         g.set_allow_tf32(false);
-        rows.push(("cublas-b1 tf32".to_string(), tf32));
-        let auto = rows[0].1;
+        let Some(auto) = rows
+            .first()
+            .filter(|r| r.0.starts_with("auto"))
+            .map(|r| r.1)
+        else {
+            continue;
+        };
         for (label, t) in rows {
             writeln!(
                 md,

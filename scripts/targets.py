@@ -93,7 +93,7 @@ def analyse(d):
     fused = ["fused-wgmma", "fused-wgmma-staged", "fused-wgmma-split", "fused-skinny", "fused-mma"]
     res = {"points": [], "verdicts": []}
     out = []
-    meta = ", ".join(f"{key} {j[key]}" for key in ("device", "compute_capability", "driver", "commit") if key in j)
+    meta = ", ".join(f"{key} {j[key]}" for key in ("device", "compute_capability", "driver_cuda_version", "commit") if key in j)
     if "date_unix" in j:
         import datetime
         meta += ", " + datetime.datetime.fromtimestamp(j["date_unix"], datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -143,13 +143,15 @@ def analyse(d):
     if big:
         sp = [p["wgmma_vs_b1"] for p in big]
         tf = [p["wgmma_tflops"] for p in big]
-        verdict(4, "M >= 2048: fused-wgmma >= 1.03x over B1", min(sp) >= 1.03,
-                f"{fmt_range(sp)}; {min(tf):.0f}-{max(tf):.0f} TFLOP/s (bar ~760).")
+        verdict(4, "M >= 2048: fused-wgmma >= 1.03x over B1", min(sp) >= 1.03, f"{fmt_range(sp)}.")
+        verdict(4, "M >= 2048: fused-wgmma >= ~760 TFLOP/s", min(tf) >= 760,
+                f"{min(tf):.0f}-{max(tf):.0f} TFLOP/s (4·M·N·K / time).")
     mid = [p for p in pts if 256 <= p["m"] <= 1024]
     if mid:
         ok = [p for p in mid if (p["best_vs_b1"] or 0) >= 1.05]
         auto_ok = [p for p in mid if p["auto_vs_b1"] >= 1.05]
-        detail = "; ".join(f"N={p['n']} M={p['m']}: best {p['best']} {p['best_vs_b1']:.2f}x, auto {p['auto_vs_b1']:.2f}x" for p in mid)
+        f2 = lambda v: "-" if v is None else f"{v:.2f}x"
+        detail = "; ".join(f"N={p['n']} M={p['m']}: best {p['best']} {f2(p['best_vs_b1'])}, auto {f2(p['auto_vs_b1'])}" for p in mid)
         verdict(4, "M = 256..1024: >= 1.05x over B1", len(ok) == len(mid),
                 f"{len(ok)} of {len(mid)} points with the best fused path, {len(auto_ok)} through Auto ({detail}).")
     small = [p for p in pts if p["m"] <= 64]
@@ -158,9 +160,10 @@ def analyse(d):
         bw = [p["best_tbs"] for p in small if p["best_tbs"]]
         verdict(4, "M <= 64: >= 1.2x over B1", len(ok) == len(small),
                 f"{len(ok)} of {len(small)} points; best fused vs B1 {fmt_range([p['best_vs_b1'] for p in small if p['best_vs_b1']])}.")
-        verdict(4, "M <= 64: >= 80% of HBM on the weight bytes", min(bw) / HBM_TBS >= 0.8 if bw else False,
-                f"best {max(bw):.2f} TB/s = {max(bw)/HBM_TBS:.0%}, worst {min(bw):.2f} TB/s = {min(bw)/HBM_TBS:.0%} of {HBM_TBS} TB/s.")
-        qs = [p for p in small if p.get("q_best_vs_b1")]
+        if bw:
+            verdict(4, "M <= 64: >= 80% of HBM on the weight bytes", min(bw) / HBM_TBS >= 0.8,
+                    f"best {max(bw):.2f} TB/s = {max(bw)/HBM_TBS:.0%}, worst {min(bw):.2f} TB/s = {min(bw)/HBM_TBS:.0%} of {HBM_TBS} TB/s.")
+        qs = [p for p in small if p.get("q_best_vs_b1") and p.get("q_best_tbs")]
         if qs:
             qok = [p for p in qs if p["q_best_vs_b1"] >= 1.2]
             qbw = [p["q_best_tbs"] for p in qs]
@@ -183,25 +186,24 @@ def analyse(d):
         verdict(3, "M <= 64: fused-mma >= 1.0x of B1", min(sp) >= 1.0, f"{fmt_range(sp)}.")
 
     tr = load_train(d)
-    if tr:
+    base = {r["m"]: r["step_ms"] for r in tr if r["kind"] == "cublas" and r["mode"] == "PreActivations"}
+    if tr and base:
         out.append("")
-        base = {r["m"]: r["step_ms"] for r in tr if r["kind"] == "cublas" and r["mode"] == "PreActivations"}
         eager = {r["m"]: r["step_ms"] for r in tr if r["kind"] == "eager" and r["mode"] == "PreActivations"}
-        fusedr = [r for r in tr if r["kind"] == "fused"]
-        for m in sorted(base):
-            best = min((r["step_ms"], r["path"], r["mode"]) for r in fusedr if r["m"] == m) if any(r["m"] == m for r in fusedr) else None
-            ref = eager.get(m, base[m])
-            refname = "eager (unfused)" if m in eager else "cuBLAS-based"
-            if best:
-                out.append(f"- M = {m}: best fused step {best[1]} {best[2]} {best[0]:.3f} ms, {ref / best[0]:.2f}x over {refname} ({ref:.3f} ms); cuBLAS-based PreActivations {base[m]:.3f} ms.")
+        refname = "the eager (unfused) step" if eager else "the cuBLAS-based step (no eager rows in this run)"
         sp, best_at = [], []
         for m in sorted(base):
             ref = eager.get(m, base[m])
-            t_best, path, mode = min((r["step_ms"], r["path"], r["mode"]) for r in tr if r["m"] == m and r["kind"] != "eager")
-            sp.append(ref / t_best)
-            best_at.append(f"M={m}: {path} {mode} {ref / t_best:.2f}x")
-        verdict(5, "training step >= 1.10x over the unfused step", min(sp) >= 1.10,
-                f"the best configuration per M over {'the eager step' if eager else 'the cuBLAS-based step (no eager rows in this run)'}: " + "; ".join(best_at) + ".")
+            fr = [(r["step_ms"], r["path"], r["mode"]) for r in tr if r["m"] == m and r["kind"] == "fused"]
+            if eager and m in eager:
+                out.append(f"- M = {m}: cuBLAS-based (default) PreActivations {base[m]:.3f} ms, {eager[m] / base[m]:.2f}x over the eager step ({eager[m]:.3f} ms).")
+            if fr:
+                t_best, path, mode = min(fr)
+                sp.append(ref / t_best)
+                best_at.append(f"M={m}: {path} {mode} {t_best:.3f} ms, {ref / t_best:.2f}x")
+        if sp:
+            verdict(5, "training step with the fused kernels >= 1.10x over the unfused step", min(sp) >= 1.10,
+                    f"the best fused configuration per M over {refname}: " + "; ".join(best_at) + ".")
         m8 = max(base)
         rec = [r["saved_mb"] for r in tr if r["m"] == m8 and r["mode"] == "Recompute" and r["kind"] != "eager"]
         unf = [r["saved_mb"] for r in tr if r["m"] == m8 and r["mode"] == "PreActivations" and (r["kind"] == "eager" or not eager)]
@@ -233,6 +235,7 @@ def check_run3(res):
     big = [p["wgmma_vs_b1"] for p in res["points"] if p["m"] >= 2048]
     assert 1.24 <= min(big) and max(big) <= 1.37, big  # "1.25-1.36x over B1"
     assert v["M >= 2048: fused-wgmma >= 1.03x over B1"]
+    assert not v["M >= 2048: fused-wgmma >= ~760 TFLOP/s"]  # "a little short at M = 2048"
     assert not v["M = 256..1024: >= 1.05x over B1"]  # 0.86x at M = 256, N = 11008
     assert abs(pts[(11008, 256)]["wgmma_vs_b1"] - 0.86) < 0.02, pts[(11008, 256)]
     slower = sorted((p["n"], p["m"]) for p in res["points"] if p["auto_vs_b1"] < 1.0)
@@ -240,7 +243,7 @@ def check_run3(res):
     assert len(res["points"]) == 22
     mma = [p["mma_vs_b1"] for p in res["points"] if p["m"] >= 2048]
     assert 0.40 <= min(mma) and max(mma) <= 0.47, mma  # "0.41-0.46x"
-    assert not v["training step >= 1.10x over the unfused step"]
+    assert not v["training step with the fused kernels >= 1.10x over the unfused step"]
     assert v["Recompute keeps <= 1/3 of the unfused step's activations at M = 8192"]
     bw = max(p["best_tbs"] for p in res["points"] if p["m"] <= 64)
     assert abs(bw - 3.38) < 0.03, bw  # "the best is 3.38 TB/s = 70%"
@@ -248,7 +251,8 @@ def check_run3(res):
 
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    if len(args) != 1:
+    flags = [a for a in sys.argv[1:] if a.startswith("--")]
+    if len(args) != 1 or any(f != "--check-run3" for f in flags):
         sys.exit(__doc__)
     res, text = analyse(args[0])
     print(text)

@@ -360,8 +360,7 @@ fn misaligned_buffers_take_the_exact_path_or_error() {
 #[test]
 fn tf32_is_opt_in_and_checked() {
     let Some(shared) = gpu() else { return };
-    let g = CudaGlu::with_stream(shared.context().new_stream().unwrap()).unwrap();
-    g.set_autotune(false); // the rule's choices are asserted below
+    let g = common::gpu::own_handle(shared);
     let s = g.stream();
     let mut rng = Rng::fresh("tf32_opt_in");
     for (m, k, n, layout, tf32_ok) in [
@@ -726,6 +725,7 @@ fn autotune_case<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, c: TuneCase, table:
         "{label}: built-in choice not first"
     );
     // Every candidate can take the problem, so every one ran.
+    assert!(t.failures.is_empty(), "{label}: {:?}", t.failures);
     let times: Vec<f64> = t
         .timings
         .iter()
@@ -776,7 +776,7 @@ fn autotune_case<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, c: TuneCase, table:
 #[test]
 fn autotune_times_the_candidates_and_keeps_one() {
     let Some(shared) = gpu() else { return };
-    let g = CudaGlu::with_stream(shared.context().new_stream().unwrap()).unwrap();
+    let g = common::gpu::own_handle(shared);
     let mut rng = Rng::fresh("autotune");
     let mut table = String::new();
     let bf16_cases: &[TuneCase] = &[
@@ -807,7 +807,7 @@ fn autotune_times_the_candidates_and_keeps_one() {
 #[test]
 fn autotune_shared_by_threads() {
     let Some(shared) = gpu() else { return };
-    let g = CudaGlu::with_stream(shared.context().new_stream().unwrap()).unwrap();
+    let g = common::gpu::own_handle(shared);
     g.set_autotune(true);
     let seed = Rng::fresh("autotune_shared_by_threads").next_u64();
     // Two classes: decode rows 3..=4, prefill rows 257..=384.

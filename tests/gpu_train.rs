@@ -384,7 +384,7 @@ fn gpu_backward_matches_cpu_backward() {
     // Its own handle with the fused training kernels on (off by default), so
     // that on an H100/H200 the eligible shapes run them; elsewhere they never
     // run and this is the cuBLAS-based path again.
-    let g = &CudaGlu::with_stream(shared.context().new_stream().unwrap()).unwrap();
+    let g = &common::gpu::own_handle(shared);
     g.set_training_kernels(TrainingKernels::Fused);
     let mut rng = Rng::fresh("gpu_backward");
     let shapes = [
@@ -446,7 +446,7 @@ fn gpu_backward_matches_cpu_backward() {
 #[test]
 fn staged_training_kernels_match_cpu_backward() {
     let Some(shared) = gpu() else { return };
-    let g = CudaGlu::with_stream(shared.context().new_stream().unwrap()).unwrap();
+    let g = common::gpu::own_handle(shared);
     g.set_training_kernels(TrainingKernels::FusedStaged);
     let mut rng = Rng::fresh("staged_training");
     let mut fails = Vec::new();
@@ -498,7 +498,7 @@ fn staged_training_kernels_match_cpu_backward() {
 #[test]
 fn fused_training_kernels_on_many_tiles() {
     let Some(shared) = gpu() else { return };
-    let g = CudaGlu::with_stream(shared.context().new_stream().unwrap()).unwrap();
+    let g = common::gpu::own_handle(shared);
     let mut rng = Rng::fresh("fused_training_many_tiles");
     let mut fails = Vec::new();
     for (kernels, form) in [
@@ -530,7 +530,7 @@ fn fused_training_kernels_on_many_tiles() {
 #[test]
 fn staged_kernels_sanitizer_case() {
     let Some(shared) = gpu() else { return };
-    let g = CudaGlu::with_stream(shared.context().new_stream().unwrap()).unwrap();
+    let g = common::gpu::own_handle(shared);
     g.set_training_kernels(TrainingKernels::FusedStaged);
     let mut rng = Rng::fresh("staged_sanitizer_case");
     let mut fails = Vec::new();
@@ -556,7 +556,7 @@ fn staged_kernels_sanitizer_case() {
 #[test]
 fn cublas_training_path_matches_cpu_backward() {
     let Some(shared) = gpu() else { return };
-    let g = CudaGlu::with_stream(shared.context().new_stream().unwrap()).unwrap();
+    let g = common::gpu::own_handle(shared);
     assert_eq!(
         g.training_kernels(),
         TrainingKernels::Cublas,
@@ -620,7 +620,7 @@ fn cublas_training_path_matches_cpu_backward() {
 #[test]
 fn eager_training_baseline_matches_cpu_backward() {
     let Some(shared) = gpu() else { return };
-    let g = CudaGlu::with_stream(shared.context().new_stream().unwrap()).unwrap();
+    let g = common::gpu::own_handle(shared);
     g.set_training_kernels(TrainingKernels::Eager);
     let mut rng = Rng::fresh("eager_training");
     let mut fails = Vec::new();

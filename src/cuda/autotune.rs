@@ -27,6 +27,9 @@ fn env_says_on(v: Option<&str>) -> bool {
     v.is_some_and(|v| v.trim() == "1")
 }
 
+/// Most untimed pilot launches in front of a timing round (see `tune`).
+const MAX_PILOTS: usize = 64;
+
 /// A candidate must be at least this much faster than the built-in choice to
 /// replace it (timing noise between runs is a few percent).
 pub(crate) const TUNE_MARGIN: f64 = 0.02;
@@ -181,6 +184,9 @@ pub struct TunedPath {
     /// (the error is not kept). Empty when the class had one candidate
     /// only, which is then kept without timing.
     pub timings: Vec<(Path, Option<f64>)>,
+    /// The candidates that failed to run, each with its first error (a bug
+    /// to report: every candidate is meant to be able to take the class).
+    pub failures: Vec<(Path, String)>,
 }
 
 impl CudaGlu {
@@ -190,12 +196,14 @@ impl CudaGlu {
     ///
     /// When on, a [`Path::Auto`] call of a problem class not seen before
     /// times every candidate path on the call's own buffers (one warm-up and
-    /// 7 timed runs each, interleaved in shuffled rounds, CUDA events, the
-    /// host waits for them), keeps
+    /// 7 timed runs each, interleaved in shuffled rounds queued behind
+    /// untimed launches that keep the GPU busy while the host queues, CUDA
+    /// events, the host waits for them), keeps
     /// the fastest, and then runs it as the call's result; every later call
     /// of that class runs the kept path directly. A class is (M rounded to
     /// its class, K, N, dtype, layout, concatenated weights or not, 16-byte
-    /// alignment, tf32 allowed or not): M is rounded up to a power of two up
+    /// alignment, tf32 allowed or not; not the activation or the biases,
+    /// which cost little next to the GEMMs): M is rounded up to a power of two up
     /// to 64, to a multiple of 128 up to 2048, to a power of two above, so
     /// a serving loop with varying batch sizes tunes a few dozen times at
     /// most. Which path ran is reported as always, and
@@ -214,7 +222,8 @@ impl CudaGlu {
     /// Costs and limits: the tuning call takes a few times longer than a
     /// plain one and blocks the host until its timings are in; it writes
     /// `out` several times before its final result; launches that other
-    /// threads queue on the same stream meanwhile are timed with it. While
+    /// threads (or other handles) queue on the same stream meanwhile are
+    /// timed with it and can skew the decision, which is then kept. While
     /// the stream is being captured into a CUDA graph nothing is timed: a
     /// class tuned before capture uses its decision, any other takes the
     /// built-in choice. Candidates that fail to launch are skipped; if none
@@ -289,7 +298,7 @@ impl CudaGlu {
             return Ok(Some(heuristic));
         }
         if tune_candidates(self.cc, self.sm_count, *p).len() == 1 {
-            self.keep(key, p, heuristic, heuristic, Vec::new());
+            self.keep(key, p, heuristic, heuristic, Vec::new(), Vec::new());
             return Ok(Some(heuristic));
         }
         Ok(None)
@@ -307,6 +316,7 @@ impl CudaGlu {
         heuristic: Path,
         chosen: Path,
         timings: Vec<(Path, Option<f64>)>,
+        failures: Vec<(Path, String)>,
     ) {
         let decision = TunedPath {
             rows: key.rows,
@@ -320,6 +330,7 @@ impl CudaGlu {
             heuristic,
             chosen,
             timings,
+            failures,
         };
         self.tuned
             .lock()
@@ -349,20 +360,36 @@ impl CudaGlu {
     ) -> Result<Path> {
         let heuristic = auto_path_for(self.cc, self.sm_count, problem);
         let key = TuneKey::new(&problem);
-        // One tuning at a time per handle, so that two threads do not time
-        // each other's launches; the others then find the decision.
+        // One tuning pass at a time per handle; threads waiting here then
+        // find the decision. (Launches other threads make meanwhile on the
+        // same stream are not held back: they land in the timings.)
         let _tuning = self.tune_lock.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(kept) = self.kept(&key) {
             return Ok(kept);
         }
         let candidates = tune_candidates(self.cc, self.sm_count, problem);
-        let mut run = |p: Path| self.forward(x, x_shape, w, act, out, p).is_ok();
-        let mut ok: Vec<bool> = candidates.iter().map(|&c| run(c)).collect();
+        let mut run = |p: Path| self.forward(x, x_shape, w, act, out, p);
+        // The first error of each candidate that failed; it is left out.
+        let mut failures: Vec<(Path, String)> = Vec::new();
+        let mut ok = vec![true; candidates.len()];
+        let mut fail = |i: usize, e: crate::GluError, ok: &mut Vec<bool>| {
+            if ok[i] {
+                failures.push((candidates[i], e.to_string()));
+            }
+            ok[i] = false;
+        };
+        for (i, &c) in candidates.iter().enumerate() {
+            if let Err(e) = run(c) {
+                fail(i, e, &mut ok);
+            }
+        }
         let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(TUNE_ROUNDS); candidates.len()];
         let timing = Some(CUevent_flags::CU_EVENT_DEFAULT);
         let mut order: Vec<usize> = (0..candidates.len()).collect();
         let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ problem.m as u64;
-        for _ in 0..TUNE_ROUNDS {
+        let (mut rounds, mut attempts, mut pilots) = (0, 0, 1usize);
+        while rounds < TUNE_ROUNDS && attempts < 3 * TUNE_ROUNDS {
+            attempts += 1;
             order.retain(|&i| ok[i]);
             if order.is_empty() {
                 break;
@@ -373,20 +400,43 @@ impl CudaGlu {
                     .wrapping_add(1_442_695_040_888_963_407);
                 order.swap(i, (state >> 33) as usize % (i + 1));
             }
-            // Untimed: the GPU is busy while the timed launches are queued.
-            run(candidates[order[order.len() - 1]]);
+            // Untimed pilot launches keep the GPU busy while the host queues
+            // the timed ones, so that a start event does not fire before its
+            // launch is queued. The round counts only if the host finished
+            // queueing before the GPU finished the pilots; else it is redone
+            // with more pilots (up to MAX_PILOTS, where the host is the
+            // bottleneck anyway and its time is part of the cost).
+            let host = std::time::Instant::now();
+            let pilot = candidates[order[order.len() - 1]];
+            let p0 = self.stream.record_event(timing)?;
+            for _ in 0..pilots {
+                let _ = run(pilot);
+            }
+            let p1 = self.stream.record_event(timing)?;
             let mut events = Vec::with_capacity(order.len());
             for &i in &order {
-                let start = self.stream.record_event(timing).ok();
+                let start = self.stream.record_event(timing)?;
                 let ran = run(candidates[i]);
-                let end = self.stream.record_event(timing).ok();
-                events.push((i, ran, start.zip(end)));
+                let end = self.stream.record_event(timing)?;
+                events.push((i, ran, start, end));
             }
-            for (i, ran, ev) in events {
-                match ev.filter(|_| ran).map(|(a, b)| a.elapsed_ms(&b)) {
-                    Some(Ok(ms)) => samples[i].push(ms as f64 * 1e3),
-                    _ => ok[i] = false,
+            let host_ms = host.elapsed().as_secs_f64() * 1e3;
+            let pilot_ms = p0.elapsed_ms(&p1)? as f64;
+            let clean = host_ms <= pilot_ms || pilots >= MAX_PILOTS;
+            for (i, ran, start, end) in events {
+                // A failing event read is a driver error: the caller gets it.
+                let ms = start.elapsed_ms(&end)? as f64;
+                match ran {
+                    Err(e) => fail(i, e, &mut ok),
+                    Ok(_) if clean => samples[i].push(ms * 1e3),
+                    Ok(_) => {}
                 }
+            }
+            if clean {
+                rounds += 1;
+            } else {
+                let need = (pilots as f64 * host_ms / pilot_ms.max(1e-6)).ceil() as usize + 1;
+                pilots = need.max(2 * pilots).min(MAX_PILOTS);
             }
         }
         let timings: Vec<(Path, Option<f64>)> = candidates
@@ -398,7 +448,7 @@ impl CudaGlu {
         let Some(chosen) = pick_fastest(heuristic, &timings) else {
             return Ok(heuristic);
         };
-        self.keep(key, &problem, heuristic, chosen, timings);
+        self.keep(key, &problem, heuristic, chosen, timings, failures);
         Ok(chosen)
     }
 }

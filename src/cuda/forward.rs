@@ -323,7 +323,10 @@ impl CudaGlu {
     /// as on the CPU path, [`GluError::Unsupported`] for a path that cannot
     /// take this dtype or weight form, [`GluError::Misaligned`] when
     /// [`Path::FusedMma`] is forced on unaligned data, [`GluError::Overflow`]
-    /// when a dimension exceeds what a kernel or cuBLAS can index.
+    /// when a dimension exceeds what a kernel or cuBLAS can index. One
+    /// exception to "untouched": a [`Path::Auto`] call that tunes its class
+    /// ([`CudaGlu::set_autotune`]) runs the candidates on `out` before its
+    /// final launch, so an error of that launch leaves `out` written.
     ///
     /// The launch is asynchronous on [`CudaGlu::stream`]; copying `out` back
     /// (or [`CudaGlu::synchronize`]) waits for it.

@@ -43,3 +43,11 @@ pub fn save(name: &str, text: &str) {
         let _ = std::fs::write(std::path::Path::new(&dir).join(name), text);
     }
 }
+
+/// A handle of its own (a new stream on the shared handle's context), with
+/// its autotuner off like the shared one's.
+pub fn own_handle(shared: &CudaGlu) -> CudaGlu {
+    let g = CudaGlu::with_stream(shared.context().new_stream().unwrap()).unwrap();
+    g.set_autotune(false);
+    g
+}
