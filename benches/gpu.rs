@@ -140,6 +140,23 @@ impl<T: CudaElement> Case<'_, T> {
         (start.elapsed_ms(&end).unwrap() as f64 / 1e3, host)
     }
 
+    /// The paths that can take this problem, each with the path it ran
+    /// (Auto's choice); the others (wrong arch, M too large) are left out
+    /// with a line on stderr.
+    fn runnable(&self, paths: &[Path]) -> Vec<(Path, Path)> {
+        paths
+            .iter()
+            .filter_map(|&p| match self.try_launch(p) {
+                Ok(ran) => Some((p, ran)),
+                Err(e) => {
+                    let (n, d) = (self.w.n(), T::DTYPE.name());
+                    eprintln!("{d} N={n:>5} M={:>5} {} left out: {e}", self.m, p.name());
+                    None
+                }
+            })
+            .collect()
+    }
+
     /// The median of `reps` single-launch times of each path, taken in
     /// rounds: each round times every path once, in a fresh shuffled order,
     /// so that no path always follows the same one (runs 2 and 3 showed
@@ -236,10 +253,7 @@ fn bench(c: &mut Criterion) {
             let flops = 4.0 * m as f64 * n as f64 * K as f64;
             let reps = if m >= 4096 { 15 } else { 41 };
             // Paths that cannot take this problem (wrong arch, M too large) are left out.
-            let runnable: Vec<(Path, Path)> = PATHS
-                .iter()
-                .filter_map(|&p| case.try_launch(p).ok().map(|ran| (p, ran)))
-                .collect();
+            let runnable = case.runnable(&PATHS);
             // Interleaved: each round times every path once, so clock and
             // power drift over the run spreads evenly over the paths.
             for &(p, _) in &runnable {
@@ -349,23 +363,13 @@ fn bench(c: &mut Criterion) {
             m,
         };
         let flops = 4.0 * m as f64 * F32_N as f64 * K as f64;
-        // Paths that cannot run are reported and left out, as in the bf16
-        // table (a panic here would lose the whole results file).
-        let runnable: Vec<(Path, Path)> = [
+        // A panic here would lose the whole results file.
+        let runnable = case.runnable(&[
             Path::Auto,
             Path::FusedSimt,
             Path::CublasSplit,
             Path::CublasConcat,
-        ]
-        .into_iter()
-        .filter_map(|p| match case.try_launch(p) {
-            Ok(ran) => Some((p, ran)),
-            Err(e) => {
-                eprintln!("f32 N={F32_N:>5} M={m:>5} {}: {e}", p.name());
-                None
-            }
-        })
-        .collect();
+        ]);
         let paths: Vec<Path> = runnable.iter().map(|r| r.0).collect();
         let mut rows: Vec<(String, f64)> = Vec::new();
         for &p in &paths {
