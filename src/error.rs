@@ -135,6 +135,16 @@ pub enum GluError {
     /// No usable CUDA device: no driver library, no GPU, no cuBLAS, or kernels not built.
     #[error("CUDA unavailable: {0}")]
     CudaUnavailable(String),
+    /// An autotuner table (`CudaGlu::import_tuned_paths`) that cannot be used
+    /// here: malformed, made on another kind of GPU, or naming a path that
+    /// cannot take its problem class. Nothing was imported.
+    #[error("autotuner table, line {line}: {why}")]
+    TuningTable {
+        /// 1-based line of the table.
+        line: usize,
+        /// What is wrong with it.
+        why: String,
+    },
     /// A CUDA driver call failed.
     #[cfg(feature = "cuda")]
     #[error("CUDA driver error: {0:?}")]

@@ -867,3 +867,55 @@ fn autotune_shared_by_threads() {
         assert_eq!(Some(&t.chosen), by_class.get(&(t.measured_m > 64)), "{t:?}");
     }
 }
+
+/// A table exported by one handle and imported by another: the second runs
+/// the first one's decisions without measuring anything.
+#[test]
+fn autotune_table_moves_between_handles() {
+    let Some(shared) = gpu() else { return };
+    let (g1, g2) = (
+        common::gpu::own_handle(shared),
+        common::gpu::own_handle(shared),
+    );
+    g1.set_autotune(true);
+    g2.set_autotune(true);
+    let mut rng = Rng::fresh("autotune_table");
+    let shapes = [(5, 1024, 520), (300, 512, 264)];
+    let mut bufs = Vec::new();
+    for &(m, k, n) in &shapes {
+        let x: Vec<bf16> = rng.vec(m * k, 1.0);
+        let w: Vec<bf16> = rng.vec(2 * n * k, 1.0 / (k as f32).sqrt());
+        bufs.push((m, k, n, x, w));
+    }
+    let run = |g: &CudaGlu, (m, k, n, x, w): &(usize, usize, usize, Vec<bf16>, Vec<bf16>)| {
+        let s = g.stream();
+        let (dx, dw_) = (s.clone_htod(x).unwrap(), s.clone_htod(w).unwrap());
+        let dw = DeviceGluWeights::from_gate_up(dw_.as_view(), *k, *n).unwrap();
+        let mut out = s.clone_htod(&vec![bf16::NAN; m * n]).unwrap();
+        let p = g
+            .forward(&dx, &[*m, *k], &dw, Activation::Silu, &mut out, Path::Auto)
+            .unwrap();
+        let hw = GluWeights::from_gate_up(w, *k, *n).unwrap();
+        let e = rel_err(
+            &g.stream().clone_dtoh(&out).unwrap(),
+            &common::reference(x, *m, &hw, Activation::Silu),
+        );
+        assert!(
+            e <= tolerance(DType::BF16),
+            "{m}x{k}x{n} via {}: {e:.3e}",
+            p.name()
+        );
+        p
+    };
+    let first: Vec<Path> = bufs.iter().map(|b| run(&g1, b)).collect();
+    let table = g1.export_tuned_paths();
+    eprintln!("{table}");
+    assert_eq!(g2.import_tuned_paths(&table).unwrap(), 2);
+    let imported = g2.tuned_paths();
+    let second: Vec<Path> = bufs.iter().map(|b| run(&g2, b)).collect();
+    assert_eq!(first, second);
+    assert_eq!(g2.tuned_paths(), imported, "g2 measured again");
+    // Exported again, the same text.
+    assert_eq!(g2.export_tuned_paths(), table);
+    save("autotune_table.tsv", &table);
+}

@@ -174,6 +174,8 @@ pub struct TunedPath {
     pub concatenated: bool,
     /// Whether x, the weights and out were 16-byte aligned.
     pub aligned: bool,
+    /// Whether tf32 was allowed ([`CudaGlu::set_allow_tf32`]).
+    pub allow_tf32: bool,
     /// What [`CudaGlu::auto_path`] would have run.
     pub heuristic: Path,
     /// What [`Path::Auto`] runs for this class from now on.
@@ -187,6 +189,237 @@ pub struct TunedPath {
     /// The candidates that failed to run, each with its first error (a bug
     /// to report: every candidate is meant to be able to take the class).
     pub failures: Vec<(Path, String)>,
+}
+
+impl TunedPath {
+    /// The problem this decision was measured on.
+    fn problem(&self) -> Problem {
+        Problem {
+            m: self.measured_m,
+            k: self.k,
+            n: self.n,
+            dtype: self.dtype,
+            layout: self.layout,
+            aligned: self.aligned,
+            concatenated: self.concatenated,
+            allow_tf32: self.allow_tf32,
+        }
+    }
+}
+
+/// First field of an exported table's first line.
+const TABLE_MAGIC: &str = "# swiglu autotune v1";
+/// Data columns of an exported table.
+const TABLE_COLUMNS: [&str; 13] = [
+    "rows_lo",
+    "rows_hi",
+    "measured_m",
+    "k",
+    "n",
+    "dtype",
+    "layout",
+    "concatenated",
+    "aligned",
+    "tf32",
+    "built_in",
+    "kept",
+    "timings_us",
+];
+
+fn layout_name(l: WeightLayout) -> &'static str {
+    match l {
+        WeightLayout::KN => "kn",
+        WeightLayout::NK => "nk",
+    }
+}
+
+/// `entries` as an exported table for a GPU (model `device`, compute
+/// capability `cc`, `sms` SMs), sorted so that equal decisions give equal
+/// text.
+pub(crate) fn format_table(
+    device: &str,
+    cc: (i32, i32),
+    sms: u32,
+    entries: &[TunedPath],
+) -> String {
+    let clean: String = device
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let mut out = format!(
+        "{TABLE_MAGIC}\tdevice={clean}\tcc={}.{}\tsms={sms}\n# {}\n",
+        cc.0,
+        cc.1,
+        TABLE_COLUMNS.join("\t")
+    );
+    let mut sorted: Vec<&TunedPath> = entries.iter().collect();
+    sorted.sort_by_key(|t| {
+        (
+            t.dtype.name(),
+            t.n,
+            t.k,
+            layout_name(t.layout),
+            t.concatenated,
+            t.aligned,
+            t.allow_tf32,
+            t.rows,
+        )
+    });
+    for t in sorted {
+        let timings: Vec<String> = t
+            .timings
+            .iter()
+            .map(|(p, us)| match us {
+                Some(us) => format!("{}={us:.3}", p.name()),
+                None => format!("{}=-", p.name()),
+            })
+            .collect();
+        let fields = [
+            t.rows.0.to_string(),
+            t.rows.1.to_string(),
+            t.measured_m.to_string(),
+            t.k.to_string(),
+            t.n.to_string(),
+            t.dtype.name().to_string(),
+            layout_name(t.layout).to_string(),
+            t.concatenated.to_string(),
+            t.aligned.to_string(),
+            t.allow_tf32.to_string(),
+            t.heuristic.name().to_string(),
+            t.chosen.name().to_string(),
+            timings.join(","),
+        ];
+        out.push_str(&fields.join("\t"));
+        out.push('\n');
+    }
+    out
+}
+
+/// The decisions of an exported table, checked against this GPU (compute
+/// capability `cc`, `sms` SMs): every kept path must be a candidate of its
+/// class here.
+pub(crate) fn parse_table(table: &str, cc: (i32, i32), sms: u32) -> Result<Vec<TunedPath>> {
+    let bad = |line: usize, why: String| crate::GluError::TuningTable { line, why };
+    let mut lines = table.lines().enumerate().map(|(i, l)| (i + 1, l));
+    let (_, head) = lines.next().ok_or_else(|| bad(1, "empty table".into()))?;
+    let mut hf = head.split('\t');
+    if hf.next() != Some(TABLE_MAGIC) {
+        return Err(bad(
+            1,
+            format!("not a swiglu autotuner table (expected {TABLE_MAGIC:?} first)"),
+        ));
+    }
+    let field = |name: &str| head.split('\t').find_map(|f| f.strip_prefix(name));
+    let made_cc = field("cc=").unwrap_or("?");
+    let made_sms = field("sms=").unwrap_or("?");
+    let here_cc = format!("{}.{}", cc.0, cc.1);
+    if made_cc != here_cc || made_sms != sms.to_string() {
+        return Err(bad(
+            1,
+            format!(
+                "made on a GPU of compute capability {made_cc} with {made_sms} SMs; this one is {here_cc} with {sms}"
+            ),
+        ));
+    }
+    let path = |s: &str| Path::CONCRETE.into_iter().find(|p| p.name() == s);
+    let mut out = Vec::new();
+    for (no, line) in lines {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() != TABLE_COLUMNS.len() {
+            return Err(bad(
+                no,
+                format!("{} fields, expected {}", f.len(), TABLE_COLUMNS.len()),
+            ));
+        }
+        let num = |i: usize| {
+            f[i].parse::<usize>().map_err(|_| {
+                bad(
+                    no,
+                    format!("{}: {:?} is not a number", TABLE_COLUMNS[i], f[i]),
+                )
+            })
+        };
+        let flag = |i: usize| {
+            f[i].parse::<bool>().map_err(|_| {
+                bad(
+                    no,
+                    format!("{}: {:?} is not true/false", TABLE_COLUMNS[i], f[i]),
+                )
+            })
+        };
+        let named = |i: usize| {
+            path(f[i])
+                .ok_or_else(|| bad(no, format!("{}: unknown path {:?}", TABLE_COLUMNS[i], f[i])))
+        };
+        let dtype = [DType::F32, DType::F16, DType::BF16]
+            .into_iter()
+            .find(|d| d.name() == f[5])
+            .ok_or_else(|| bad(no, format!("dtype: unknown {:?}", f[5])))?;
+        let layout = [WeightLayout::KN, WeightLayout::NK]
+            .into_iter()
+            .find(|l| layout_name(*l) == f[6])
+            .ok_or_else(|| bad(no, format!("layout: unknown {:?}", f[6])))?;
+        let mut timings = Vec::new();
+        for t in f[12].split(',').filter(|t| !t.is_empty()) {
+            let (p, us) = t
+                .split_once('=')
+                .ok_or_else(|| bad(no, format!("timings: {t:?} is not path=us")))?;
+            let p = path(p).ok_or_else(|| bad(no, format!("timings: unknown path {p:?}")))?;
+            let us = match us {
+                "-" => None,
+                v => Some(
+                    v.parse::<f64>()
+                        .map_err(|_| bad(no, format!("timings: {v:?} is not a number")))?,
+                ),
+            };
+            timings.push((p, us));
+        }
+        let t = TunedPath {
+            rows: (num(0)?, num(1)?),
+            measured_m: num(2)?,
+            k: num(3)?,
+            n: num(4)?,
+            dtype,
+            layout,
+            concatenated: flag(7)?,
+            aligned: flag(8)?,
+            allow_tf32: flag(9)?,
+            heuristic: named(10)?,
+            chosen: named(11)?,
+            timings,
+            failures: Vec::new(),
+        };
+        if t.measured_m == 0 || t.k == 0 || t.n == 0 || m_class(t.measured_m) != t.rows {
+            return Err(bad(
+                no,
+                format!(
+                    "rows {:?} are not the class of measured_m {} (or a dimension is 0)",
+                    t.rows, t.measured_m
+                ),
+            ));
+        }
+        let candidates = tune_candidates(cc, sms, t.problem());
+        if !candidates.contains(&t.chosen) {
+            return Err(bad(
+                no,
+                format!(
+                    "kept path {} is not a candidate for this class here ({})",
+                    t.chosen.name(),
+                    candidates
+                        .iter()
+                        .map(|p| p.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        out.push(t);
+    }
+    Ok(out)
 }
 
 impl CudaGlu {
@@ -274,6 +507,56 @@ impl CudaGlu {
         tuned.values().cloned().collect()
     }
 
+    /// The autotuner's decisions as text, to save and load into another
+    /// process with [`CudaGlu::import_tuned_paths`]: so that replicas of a
+    /// service start without measuring, and all run the same paths (hence
+    /// the same numerics). One tab-separated line per class with its timings
+    /// (the candidates' errors are left out), under a header naming this
+    /// GPU (model, compute capability, SM count).
+    ///
+    /// ```no_run
+    /// # fn main() -> swiglu::Result<()> {
+    /// use swiglu::cuda::CudaGlu;
+    /// let g = CudaGlu::new(0)?;
+    /// g.set_autotune(true);
+    /// // ... Path::Auto calls measure their classes ...
+    /// std::fs::write("/tmp/swiglu-tuned.tsv", g.export_tuned_paths()).unwrap();
+    ///
+    /// // Another process, same kind of GPU:
+    /// let h = CudaGlu::new(0)?;
+    /// h.set_autotune(true);
+    /// let n = h.import_tuned_paths(&std::fs::read_to_string("/tmp/swiglu-tuned.tsv").unwrap())?;
+    /// println!("{n} decisions imported");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn export_tuned_paths(&self) -> String {
+        let name = self.device_name().unwrap_or_default();
+        format_table(&name, self.cc, self.sm_count, &self.tuned_paths())
+    }
+
+    /// Loads decisions saved by [`CudaGlu::export_tuned_paths`]; returns how
+    /// many. They replace this handle's decisions for the same classes and
+    /// are used while the autotuner is on (classes not in the table are
+    /// still measured on first use).
+    ///
+    /// Errors ([`GluError::TuningTable`], nothing imported): a malformed
+    /// line, a table made on a GPU of another compute capability or SM
+    /// count (the decisions are measurements of that GPU), or a kept path
+    /// that is not a candidate for its class here (for example one this
+    /// build no longer offers).
+    ///
+    /// [`GluError::TuningTable`]: crate::GluError::TuningTable
+    pub fn import_tuned_paths(&self, table: &str) -> Result<usize> {
+        let entries = parse_table(table, self.cc, self.sm_count)?;
+        let n = entries.len();
+        let mut tuned = self.tuned.lock().unwrap_or_else(|p| p.into_inner());
+        for e in entries {
+            tuned.insert(TuneKey::new(&e.problem()), e);
+        }
+        Ok(n)
+    }
+
     /// Forgets the autotuner's decisions (each class is measured again on
     /// its next [`Path::Auto`] call while the autotuner is on).
     pub fn clear_tuned_paths(&self) {
@@ -327,6 +610,7 @@ impl CudaGlu {
             layout: p.layout,
             concatenated: p.concatenated,
             aligned: p.aligned,
+            allow_tf32: p.allow_tf32,
             heuristic,
             chosen,
             timings,
@@ -474,6 +758,113 @@ mod tests {
             concatenated: false,
             allow_tf32: false,
         }
+    }
+
+    fn decision(m: usize, chosen: Path, heuristic: Path) -> TunedPath {
+        let p = problem(m, 4096, 11008, DType::BF16);
+        TunedPath {
+            rows: m_class(m),
+            measured_m: m,
+            k: p.k,
+            n: p.n,
+            dtype: p.dtype,
+            layout: p.layout,
+            concatenated: false,
+            aligned: true,
+            allow_tf32: false,
+            heuristic,
+            chosen,
+            timings: vec![
+                (heuristic, Some(60.125)),
+                (chosen, Some(55.5)),
+                (Path::CublasSplit, None),
+            ],
+            failures: vec![(Path::CublasSplit, "dropped on export".into())],
+        }
+    }
+
+    #[test]
+    fn tables_round_trip_and_refuse_what_they_cannot_apply() {
+        let h200 = ((9, 0), 132u32);
+        let a = decision(16, Path::CublasSplit, Path::FusedSkinny);
+        let b = decision(300, Path::FusedWgmma, Path::CublasSplit);
+        let text = format_table("NVIDIA H200\t(x)", h200.0, h200.1, &[b.clone(), a.clone()]);
+        assert!(
+            text.starts_with("# swiglu autotune v1\tdevice=NVIDIA H200 (x)\tcc=9.0\tsms=132\n"),
+            "{text}"
+        );
+        // Sorted: the same decisions give the same text in any order.
+        assert_eq!(
+            text,
+            format_table("NVIDIA H200\t(x)", h200.0, h200.1, &[a.clone(), b.clone()])
+        );
+        let back = parse_table(&text, h200.0, h200.1).unwrap();
+        let strip = |mut t: TunedPath| {
+            t.failures.clear();
+            t
+        };
+        assert_eq!(back, vec![strip(a.clone()), strip(b.clone())]);
+
+        // Another GPU: refused on line 1.
+        let e = parse_table(&text, (8, 0), 108).unwrap_err();
+        assert!(
+            matches!(e, crate::GluError::TuningTable { line: 1, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("9.0 with 132"), "{e}");
+        let e = parse_table(&text, (9, 0), 114).unwrap_err();
+        assert!(
+            matches!(e, crate::GluError::TuningTable { line: 1, .. }),
+            "{e}"
+        );
+        // A kept path that cannot take the class here (mma.sync is no
+        // candidate on 9.x): refused, naming the line.
+        let c = decision(4096, Path::FusedMma, Path::FusedWgmma);
+        let text_c = format_table("x", h200.0, h200.1, &[c]);
+        let e = parse_table(&text_c, h200.0, h200.1).unwrap_err();
+        assert!(
+            matches!(e, crate::GluError::TuningTable { line: 3, .. }),
+            "{e}"
+        );
+        // ... but fine on an A100, where it is the rule's own choice.
+        let c = decision(4096, Path::FusedMma, Path::FusedMma);
+        let text_c = format_table("x", (8, 0), 108, &[c]);
+        assert_eq!(parse_table(&text_c, (8, 0), 108).unwrap().len(), 1);
+
+        // Damaged lines: each refused with its line number.
+        let lines: Vec<&str> = text.lines().collect();
+        let data = lines[2];
+        for (damaged, what) in [
+            (data.replacen("16", "x", 1), "not a number"),
+            (data.replace("bf16", "bf17"), "dtype"),
+            (data.replace("\tnk\t", "\tnn\t"), "layout"),
+            (data.replace("\tfalse\t", "\tmaybe\t"), "true/false"),
+            (data.replace("cublas-b1\t", "cublas-b9\t"), "unknown path"),
+            (data.replace("=60.125", "=sixty"), "timings"),
+            (data.rsplit_once('\t').unwrap().0.to_string(), "fields"),
+            (data.replacen("9\t16\t16", "8\t16\t16", 1), "class"),
+        ] {
+            let t = format!("{}\n{}\n{damaged}\n{}\n", lines[0], lines[1], lines[3]);
+            let e = parse_table(&t, h200.0, h200.1).unwrap_err();
+            assert!(
+                matches!(e, crate::GluError::TuningTable { line: 3, .. }),
+                "{what}: {e}"
+            );
+            assert!(e.to_string().contains(what), "{what}: {e}");
+        }
+        for not_a_table in [
+            "",
+            "rows_lo\trows_hi",
+            "# swiglu autotune v2\tcc=9.0\tsms=132",
+        ] {
+            assert!(
+                parse_table(not_a_table, h200.0, h200.1).is_err(),
+                "{not_a_table:?}"
+            );
+        }
+        // Blank and comment lines, and CRLF endings, are fine.
+        let crlf = format!("{}\r\n\r\n# note\r\n{}\r\n", lines[0], lines[2]);
+        assert_eq!(parse_table(&crlf, h200.0, h200.1).unwrap().len(), 1);
     }
 
     #[test]
