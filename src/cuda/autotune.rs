@@ -233,6 +233,15 @@ fn layout_name(l: WeightLayout) -> &'static str {
     }
 }
 
+/// A device name as a header field holds it (control characters, tabs
+/// included, as spaces).
+fn clean_name(device: &str) -> String {
+    device
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 /// `entries` as an exported table for a GPU (model `device`, compute
 /// capability `cc`, `sms` SMs), sorted so that equal decisions give equal
 /// text.
@@ -242,10 +251,7 @@ pub(crate) fn format_table(
     sms: u32,
     entries: &[TunedPath],
 ) -> String {
-    let clean: String = device
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let clean = clean_name(device);
     let mut out = format!(
         "{TABLE_MAGIC}\tdevice={clean}\tcc={}.{}\tsms={sms}\n# {}\n",
         cc.0,
@@ -295,10 +301,15 @@ pub(crate) fn format_table(
     out
 }
 
-/// The decisions of an exported table, checked against this GPU (compute
-/// capability `cc`, `sms` SMs): every kept path must be a candidate of its
-/// class here.
-pub(crate) fn parse_table(table: &str, cc: (i32, i32), sms: u32) -> Result<Vec<TunedPath>> {
+/// The decisions of an exported table, checked against this GPU (model
+/// `device`, compute capability `cc`, `sms` SMs): every kept path must be a
+/// candidate of its class here, and each class appears once.
+pub(crate) fn parse_table(
+    table: &str,
+    device: &str,
+    cc: (i32, i32),
+    sms: u32,
+) -> Result<Vec<TunedPath>> {
     let bad = |line: usize, why: String| crate::GluError::TuningTable { line, why };
     let mut lines = table.lines().enumerate().map(|(i, l)| (i + 1, l));
     let (_, head) = lines.next().ok_or_else(|| bad(1, "empty table".into()))?;
@@ -310,17 +321,20 @@ pub(crate) fn parse_table(table: &str, cc: (i32, i32), sms: u32) -> Result<Vec<T
         ));
     }
     let field = |name: &str| head.split('\t').find_map(|f| f.strip_prefix(name));
+    let made_dev = field("device=").unwrap_or("?");
     let made_cc = field("cc=").unwrap_or("?");
     let made_sms = field("sms=").unwrap_or("?");
     let here_cc = format!("{}.{}", cc.0, cc.1);
-    if made_cc != here_cc || made_sms != sms.to_string() {
+    let here_dev = clean_name(device);
+    if made_dev != here_dev || made_cc != here_cc || made_sms != sms.to_string() {
         return Err(bad(
             1,
             format!(
-                "made on a GPU of compute capability {made_cc} with {made_sms} SMs; this one is {here_cc} with {sms}"
+                "made on {made_dev:?} (compute capability {made_cc}, {made_sms} SMs); this GPU is {here_dev:?} ({here_cc}, {sms} SMs): its timings do not hold here"
             ),
         ));
     }
+    let mut seen = std::collections::HashSet::new();
     let path = |s: &str| Path::CONCRETE.into_iter().find(|p| p.name() == s);
     let mut out = Vec::new();
     for (no, line) in lines {
@@ -400,6 +414,12 @@ pub(crate) fn parse_table(table: &str, cc: (i32, i32), sms: u32) -> Result<Vec<T
                     "rows {:?} are not the class of measured_m {} (or a dimension is 0)",
                     t.rows, t.measured_m
                 ),
+            ));
+        }
+        if !seen.insert(TuneKey::new(&t.problem())) {
+            return Err(bad(
+                no,
+                format!("a second line for the class of rows {:?}", t.rows),
             ));
         }
         let candidates = tune_candidates(cc, sms, t.problem());
@@ -541,15 +561,18 @@ impl CudaGlu {
     /// still measured on first use).
     ///
     /// Errors ([`GluError::TuningTable`], nothing imported): a malformed
-    /// line, a table made on a GPU of another compute capability or SM
-    /// count (the decisions are measurements of that GPU), or a kept path
-    /// that is not a candidate for its class here (for example one this
-    /// build no longer offers).
+    /// line, a class listed twice, a table made on another GPU model or one
+    /// of another compute capability or SM count (the decisions are
+    /// measurements of that GPU), or a kept path that is not a candidate
+    /// for its class here (for example one this build no longer offers).
     ///
     /// [`GluError::TuningTable`]: crate::GluError::TuningTable
     pub fn import_tuned_paths(&self, table: &str) -> Result<usize> {
-        let entries = parse_table(table, self.cc, self.sm_count)?;
+        let name = self.device_name()?;
+        let entries = parse_table(table, &name, self.cc, self.sm_count)?;
         let n = entries.len();
+        // After any tuning pass under way, so that it cannot overwrite them.
+        let _tuning = self.tune_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut tuned = self.tuned.lock().unwrap_or_else(|p| p.into_inner());
         for e in entries {
             tuned.insert(TuneKey::new(&e.problem()), e);
@@ -798,7 +821,7 @@ mod tests {
             text,
             format_table("NVIDIA H200\t(x)", h200.0, h200.1, &[a.clone(), b.clone()])
         );
-        let back = parse_table(&text, h200.0, h200.1).unwrap();
+        let back = parse_table(&text, "NVIDIA H200\t(x)", h200.0, h200.1).unwrap();
         let strip = |mut t: TunedPath| {
             t.failures.clear();
             t
@@ -806,13 +829,27 @@ mod tests {
         assert_eq!(back, vec![strip(a.clone()), strip(b.clone())]);
 
         // Another GPU: refused on line 1.
-        let e = parse_table(&text, (8, 0), 108).unwrap_err();
+        let e = parse_table(&text, "NVIDIA H200\t(x)", (8, 0), 108).unwrap_err();
         assert!(
             matches!(e, crate::GluError::TuningTable { line: 1, .. }),
             "{e}"
         );
-        assert!(e.to_string().contains("9.0 with 132"), "{e}");
-        let e = parse_table(&text, (9, 0), 114).unwrap_err();
+        assert!(e.to_string().contains("9.0, 132 SMs"), "{e}");
+        // Same cc and SM count, another model (an H100 SXM table on an H200).
+        let e = parse_table(&text, "NVIDIA H100 80GB HBM3", h200.0, h200.1).unwrap_err();
+        assert!(
+            matches!(e, crate::GluError::TuningTable { line: 1, .. }),
+            "{e}"
+        );
+        // A class listed twice.
+        let l: Vec<&str> = text.lines().collect();
+        let twice = format!("{}\n{}\n{}\n", l[0], l[2], l[2]);
+        let e = parse_table(&twice, "NVIDIA H200\t(x)", h200.0, h200.1).unwrap_err();
+        assert!(
+            matches!(e, crate::GluError::TuningTable { line: 3, .. }),
+            "{e}"
+        );
+        let e = parse_table(&text, "NVIDIA H200\t(x)", (9, 0), 114).unwrap_err();
         assert!(
             matches!(e, crate::GluError::TuningTable { line: 1, .. }),
             "{e}"
@@ -821,7 +858,7 @@ mod tests {
         // candidate on 9.x): refused, naming the line.
         let c = decision(4096, Path::FusedMma, Path::FusedWgmma);
         let text_c = format_table("x", h200.0, h200.1, &[c]);
-        let e = parse_table(&text_c, h200.0, h200.1).unwrap_err();
+        let e = parse_table(&text_c, "x", h200.0, h200.1).unwrap_err();
         assert!(
             matches!(e, crate::GluError::TuningTable { line: 3, .. }),
             "{e}"
@@ -829,7 +866,7 @@ mod tests {
         // ... but fine on an A100, where it is the rule's own choice.
         let c = decision(4096, Path::FusedMma, Path::FusedMma);
         let text_c = format_table("x", (8, 0), 108, &[c]);
-        assert_eq!(parse_table(&text_c, (8, 0), 108).unwrap().len(), 1);
+        assert_eq!(parse_table(&text_c, "x", (8, 0), 108).unwrap().len(), 1);
 
         // Damaged lines: each refused with its line number.
         let lines: Vec<&str> = text.lines().collect();
@@ -845,7 +882,7 @@ mod tests {
             (data.replacen("9\t16\t16", "8\t16\t16", 1), "class"),
         ] {
             let t = format!("{}\n{}\n{damaged}\n{}\n", lines[0], lines[1], lines[3]);
-            let e = parse_table(&t, h200.0, h200.1).unwrap_err();
+            let e = parse_table(&t, "NVIDIA H200\t(x)", h200.0, h200.1).unwrap_err();
             assert!(
                 matches!(e, crate::GluError::TuningTable { line: 3, .. }),
                 "{what}: {e}"
@@ -858,13 +895,18 @@ mod tests {
             "# swiglu autotune v2\tcc=9.0\tsms=132",
         ] {
             assert!(
-                parse_table(not_a_table, h200.0, h200.1).is_err(),
+                parse_table(not_a_table, "NVIDIA H200\t(x)", h200.0, h200.1).is_err(),
                 "{not_a_table:?}"
             );
         }
         // Blank and comment lines, and CRLF endings, are fine.
         let crlf = format!("{}\r\n\r\n# note\r\n{}\r\n", lines[0], lines[2]);
-        assert_eq!(parse_table(&crlf, h200.0, h200.1).unwrap().len(), 1);
+        assert_eq!(
+            parse_table(&crlf, "NVIDIA H200\t(x)", h200.0, h200.1)
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]
