@@ -49,9 +49,9 @@ const PATHS: [Path; 9] = [
 
 /// `"driver_cuda_version": .., "commit": .., "date_unix": ..,` for the JSON
 /// header: the CUDA version the driver supports (`cuDriverGetVersion`, e.g.
-/// "13.0"; `env.log` has the driver release from nvidia-smi), the commit the bundle was built from
-/// (`SWIGLU_COMMIT`, set by the bundle's run.sh from its MANIFEST) and the
-/// time of the run.
+/// "13.0"; `env.log` has the driver release from nvidia-smi), the commit
+/// the bundle was built from (`SWIGLU_COMMIT`, set by the bundle's run.sh
+/// from its MANIFEST) and the time of the run.
 fn run_meta() -> String {
     let mut v: std::ffi::c_int = 0;
     // SAFETY: FFI with a valid out-pointer; the driver is loaded (a
@@ -138,6 +138,11 @@ impl<T: CudaElement> Case<'_, T> {
         end.record(s).unwrap();
         end.synchronize().unwrap();
         (start.elapsed_ms(&end).unwrap() as f64 / 1e3, host)
+    }
+
+    /// `4·M·N·K`, the FLOPs of both projections.
+    fn flops(&self) -> f64 {
+        4.0 * self.m as f64 * self.w.n() as f64 * self.w.k() as f64
     }
 
     /// The paths that can take this problem, each with the path it ran
@@ -250,7 +255,7 @@ fn bench(c: &mut Criterion) {
                 out: &out,
                 m,
             };
-            let flops = 4.0 * m as f64 * n as f64 * K as f64;
+            let flops = case.flops();
             let reps = if m >= 4096 { 15 } else { 41 };
             // Paths that cannot take this problem (wrong arch, M too large) are left out.
             let runnable = case.runnable(&PATHS);
@@ -362,7 +367,7 @@ fn bench(c: &mut Criterion) {
             out: &out32,
             m,
         };
-        let flops = 4.0 * m as f64 * F32_N as f64 * K as f64;
+        let flops = case.flops();
         // A panic here would lose the whole results file.
         let runnable = case.runnable(&[
             Path::Auto,
@@ -435,6 +440,15 @@ fn bench(c: &mut Criterion) {
     let mut tuned = tuner.tuned_paths();
     tuned.sort_by_key(|t| (t.dtype.name(), t.n, t.measured_m));
     for (i, t) in tuned.iter().enumerate() {
+        for (p, e) in &t.failures {
+            eprintln!(
+                "autotune {} N={} M={}: {} failed: {e}",
+                t.dtype.name(),
+                t.n,
+                t.measured_m,
+                p.name()
+            );
+        }
         let us = |v: Option<f64>| v.map_or("null".to_string(), |v| format!("{v:.2}"));
         let cands: Vec<String> = t
             .timings

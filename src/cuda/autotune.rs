@@ -32,10 +32,10 @@ const MAX_PILOTS: usize = 64;
 
 /// A candidate must be at least this much faster than the built-in choice to
 /// replace it (timing noise between runs is a few percent).
-pub(crate) const TUNE_MARGIN: f64 = 0.02;
+const TUNE_MARGIN: f64 = 0.02;
 /// Timed rounds (one run of every candidate each) after one untimed
 /// warm-up run per candidate; a candidate's median counts.
-pub(crate) const TUNE_ROUNDS: usize = 7;
+const TUNE_ROUNDS: usize = 7;
 
 /// The rows a tuning decision covers, as an inclusive range holding `m`:
 /// powers of two up to 64 (decode batches: 1, 2, 3..=4, 5..=8, ...,
@@ -183,7 +183,7 @@ pub struct TunedPath {
     /// Each candidate, the built-in choice first, with the median of its 7
     /// timed runs in microseconds (CUDA events on the `CudaGlu`'s stream,
     /// interleaved with the other candidates), `None` when it could not run
-    /// (the error is not kept). Empty when the class had one candidate
+    /// (its error is in `failures`). Empty when the class had one candidate
     /// only, which is then kept without timing.
     pub timings: Vec<(Path, Option<f64>)>,
     /// The candidates that failed to run, each with its first error (a bug
@@ -313,8 +313,7 @@ pub(crate) fn parse_table(
     let bad = |line: usize, why: String| crate::GluError::TuningTable { line, why };
     let mut lines = table.lines().enumerate().map(|(i, l)| (i + 1, l));
     let (_, head) = lines.next().ok_or_else(|| bad(1, "empty table".into()))?;
-    let mut hf = head.split('\t');
-    if hf.next() != Some(TABLE_MAGIC) {
+    if head.split('\t').next() != Some(TABLE_MAGIC) {
         return Err(bad(
             1,
             format!("not a swiglu autotuner table (expected {TABLE_MAGIC:?} first)"),
@@ -338,7 +337,6 @@ pub(crate) fn parse_table(
     let path = |s: &str| Path::CONCRETE.into_iter().find(|p| p.name() == s);
     let mut out = Vec::new();
     for (no, line) in lines {
-        let line = line.trim_end_matches('\r');
         if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
@@ -451,15 +449,14 @@ impl CudaGlu {
     /// times every candidate path on the call's own buffers (one warm-up and
     /// 7 timed runs each, interleaved in shuffled rounds queued behind
     /// untimed launches that keep the GPU busy while the host queues, CUDA
-    /// events, the host waits for them), keeps
-    /// the fastest, and then runs it as the call's result; every later call
-    /// of that class runs the kept path directly. A class is (M rounded to
-    /// its class, K, N, dtype, layout, concatenated weights or not, 16-byte
-    /// alignment, tf32 allowed or not; not the activation or the biases,
-    /// which cost little next to the GEMMs): M is rounded up to a power of two up
-    /// to 64, to a multiple of 128 up to 2048, to a power of two above, so
-    /// a serving loop with varying batch sizes tunes a few dozen times at
-    /// most. Which path ran is reported as always, and
+    /// events, the host waits for them), keeps the fastest, and then runs it
+    /// as the call's result; every later call of that class runs the kept
+    /// path directly. A class is (M rounded to its class, K, N, dtype,
+    /// layout, concatenated weights or not, 16-byte alignment, tf32 allowed
+    /// or not; not the activation or the biases, which cost little next to
+    /// the GEMMs): M is rounded up to a power of two up to 64, to a multiple
+    /// of 128 up to 2048, to a power of two above, so a serving loop with
+    /// varying batch sizes tunes a few dozen times at most. Which path ran is reported as always, and
     /// [`CudaGlu::tuned_paths`] lists the decisions with their timings.
     ///
     /// Candidates: the built-in choice ([`CudaGlu::auto_path`]) and the
@@ -468,9 +465,10 @@ impl CudaGlu {
     /// kernel (compute capability 9.0) and the `mma.sync` kernel (not on
     /// 9.x, where it measured ~0.4x of cuBLAS); the SIMT kernel for f32 and
     /// for data the tensor-core paths cannot take; always the cuBLAS
-    /// baseline B1, or B2 for concatenated weights. Numerics are kept: f32 stays exact unless
-    /// [`CudaGlu::set_allow_tf32`] allows tf32. A candidate must be at least
-    /// 2% faster than the built-in choice to replace it.
+    /// baseline B1, or B2 for concatenated weights. Numerics are kept: f32
+    /// stays exact unless [`CudaGlu::set_allow_tf32`] allows tf32. A
+    /// candidate must be at least 2% faster than the built-in choice to
+    /// replace it.
     ///
     /// Costs and limits: the tuning call takes a few times longer than a
     /// plain one and blocks the host until its timings are in; it writes
@@ -479,8 +477,8 @@ impl CudaGlu {
     /// timed with it and can skew the decision, which is then kept. While
     /// the stream is being captured into a CUDA graph nothing is timed: a
     /// class tuned before capture uses its decision, any other takes the
-    /// built-in choice. Candidates that fail to launch are skipped; if none
-    /// runs, nothing is kept and the call runs the built-in choice (and
+    /// built-in choice. Candidates that fail to launch are skipped (their
+    /// errors are kept in [`TunedPath::failures`]); if none runs, nothing is kept and the call runs the built-in choice (and
     /// returns its error, `out` possibly written by the attempts). A capture
     /// that another thread begins on this stream during a tuning pass
     /// records the tuning's launches too: tune before capturing.
@@ -604,7 +602,7 @@ impl CudaGlu {
             return Ok(Some(heuristic));
         }
         if tune_candidates(self.cc, self.sm_count, *p).len() == 1 {
-            self.keep(key, p, heuristic, heuristic, Vec::new(), Vec::new());
+            self.keep(p, heuristic, heuristic, Vec::new(), Vec::new());
             return Ok(Some(heuristic));
         }
         Ok(None)
@@ -617,13 +615,13 @@ impl CudaGlu {
 
     fn keep(
         &self,
-        key: TuneKey,
         p: &Problem,
         heuristic: Path,
         chosen: Path,
         timings: Vec<(Path, Option<f64>)>,
         failures: Vec<(Path, String)>,
     ) {
+        let key = TuneKey::new(p);
         let decision = TunedPath {
             rows: key.rows,
             measured_m: p.m,
@@ -651,11 +649,11 @@ impl CudaGlu {
     /// Each candidate runs once untimed (kernel load, scratch), then
     /// [`TUNE_ROUNDS`] rounds time every candidate once, in a fresh shuffled
     /// order per round so that none always follows the same one or comes
-    /// first. A round is queued in one go (event pair around each launch)
-    /// behind an untimed launch that keeps the GPU busy while the host
-    /// queues, so the events time the GPU's work and not the host's idle
-    /// start; the host waits once per round. A candidate's time is its
-    /// median.
+    /// first. A round is queued in one go (an event pair around each
+    /// launch) behind untimed pilot launches, and the host waits once per
+    /// round. A candidate's time is its median; its errors go to
+    /// [`TunedPath::failures`], driver errors of the event reads to the
+    /// caller.
     pub(crate) fn tune<T: CudaElement, X: DevicePtr<T>, O: DevicePtrMut<T>>(
         &self,
         x: &X,
@@ -755,7 +753,7 @@ impl CudaGlu {
         let Some(chosen) = pick_fastest(heuristic, &timings) else {
             return Ok(heuristic);
         };
-        self.keep(key, &problem, heuristic, chosen, timings, failures);
+        self.keep(&problem, heuristic, chosen, timings, failures);
         Ok(chosen)
     }
 }

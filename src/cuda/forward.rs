@@ -342,8 +342,9 @@ impl CudaGlu {
     /// uses the `CudaGlu`'s scratch: replay it only while that `CudaGlu`
     /// lives. With the autotuner on ([`CudaGlu::set_autotune`]), make the
     /// direct call before capturing too: it tunes the class, and the
-    /// captured call then runs the kept path. `tests/gpu_graph.rs` replays captured calls of every
-    /// path against direct ones (written, not yet run on a GPU).
+    /// captured call then runs the kept path. `tests/gpu_graph.rs` replays
+    /// captured calls of every path against direct ones (written, not yet
+    /// run on a GPU).
     ///
     /// ```no_run
     /// # fn main() -> swiglu::Result<()> {
