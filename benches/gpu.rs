@@ -140,6 +140,21 @@ impl<T: CudaElement> Case<'_, T> {
         (start.elapsed_ms(&end).unwrap() as f64 / 1e3, host)
     }
 
+    /// Per call, launches queued back to back (8 per event pair): the
+    /// median over 5 pairs of the GPU time and of the host's enqueue time.
+    fn queued(&self, path: Path) -> (f64, f64) {
+        let mut q: Vec<(f64, f64)> = (0..5)
+            .map(|_| {
+                let (t, h) = self.time_and_host(path, 8);
+                (t / 8.0, h / 8.0)
+            })
+            .collect();
+        let mut h: Vec<f64> = q.iter().map(|v| v.1).collect();
+        q.sort_by(|a, b| a.0.total_cmp(&b.0));
+        h.sort_by(|a, b| a.total_cmp(b));
+        (q[2].0, h[2])
+    }
+
     /// `4·M·N·K`, the FLOPs of both projections.
     fn flops(&self) -> f64 {
         4.0 * self.m as f64 * self.w.n() as f64 * self.w.k() as f64
@@ -190,6 +205,98 @@ impl<T: CudaElement> Case<'_, T> {
                 t[reps / 2]
             })
             .collect()
+    }
+}
+
+/// The host cost of cudarc's stream bookkeeping at decode sizes. A context
+/// with more than one stream (`CudaGlu::new` makes its own) records and
+/// waits on an event for every buffer a call touches (`cuEventRecord` /
+/// `cuStreamWaitEvent`, ~12 driver calls per fused call); the same handle
+/// on a context whose event tracking is off makes none. Auto and cuBLAS
+/// B1 at N = 11008, M = 1 and 16, on both: single-launch time (the GPU
+/// waits for the host's work before the kernel), queued time and host
+/// enqueue cost per call. Tells whether the README should advise
+/// untracked contexts for decode loops, or the crate offer one.
+fn event_tracking_rows(g: &CudaGlu, md: &mut String, json: &mut String) {
+    const N: usize = 11008;
+    md.push_str(&format!(
+        "\ncudarc event tracking, bf16, N = {N}, K = {K} (single launch / queued / host enqueue per call):\n\n| handle | M | path | time (us) | queued (us each) | host enqueue (us per call) |\n|---|---|---|---|---|---|\n"
+    ));
+    let untracked = (|| -> Result<CudaGlu, swiglu::GluError> {
+        let ctx = cudarc::driver::CudaContext::new(g.context().ordinal())?;
+        // SAFETY: cudarc's contract for untracked contexts (no buffer used
+        // on another stream before its allocation finished, freed while in
+        // use elsewhere or written by two streams at once) holds: every
+        // buffer of this context is allocated below, after this call, and
+        // used only on its one stream `s`.
+        unsafe { ctx.disable_event_tracking() };
+        let s = ctx.new_stream()?;
+        let h = CudaGlu::with_stream(s)?;
+        h.set_autotune(false);
+        Ok(h)
+    })();
+    let untracked = match untracked {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("event tracking rows left out: {e}");
+            return;
+        }
+    };
+    let mut first = true;
+    for (label, h) in [("tracked (CudaGlu::new)", g), ("untracked", &untracked)] {
+        let s = h.stream().clone();
+        let ms = [1usize, 16];
+        let x = random::<bf16>(&s, ms[1] * K, 1.0, 7);
+        let gu = random::<bf16>(&s, 2 * N * K, 1.0 / 64.0, 8);
+        let w = DeviceGluWeights::from_gate_up(gu.as_view(), K, N).unwrap();
+        let out = std::cell::RefCell::new(s.alloc_zeros::<bf16>(ms[1] * N).unwrap());
+        for m in ms {
+            let case = Case {
+                g: h,
+                x: &x,
+                w: &w,
+                out: &out,
+                m,
+            };
+            let runnable = case.runnable(&[Path::Auto, Path::CublasSplit]);
+            let paths: Vec<Path> = runnable.iter().map(|r| r.0).collect();
+            for &p in &paths {
+                for _ in 0..3 {
+                    case.launch(p);
+                }
+            }
+            for (&(p, ran), t) in runnable.iter().zip(case.interleaved_medians(&paths, 41)) {
+                let (tq, th) = case.queued(p);
+                let name = if p == Path::Auto {
+                    format!("auto ({})", ran.name())
+                } else {
+                    p.name().to_string()
+                };
+                writeln!(
+                    md,
+                    "| {label} | {m} | {name} | {:.1} | {:.1} | {:.1} |",
+                    t * 1e6,
+                    tq * 1e6,
+                    th * 1e6
+                )
+                .unwrap();
+                write!(
+                    json,
+                    "{}\n    {{\"handle\": \"{label}\", \"n\": {N}, \"m\": {m}, \"path\": \"{}\", \"ran\": \"{}\", \"median_s\": {t:.9}, \"queued_s\": {tq:.9}, \"host_enqueue_s\": {th:.9}}}",
+                    if first { "" } else { "," },
+                    p.name(),
+                    ran.name()
+                )
+                .unwrap();
+                first = false;
+                eprintln!(
+                    "{label:<24} N={N} M={m:>3} {name:<24} {:>7.1} us, queued {:>7.1} us, host {:>5.1} us",
+                    t * 1e6,
+                    tq * 1e6,
+                    th * 1e6
+                );
+            }
+        }
     }
 }
 
@@ -279,21 +386,7 @@ fn bench(c: &mut Criterion) {
             // host work the GPU waited on.
             // The host column is the enqueue cost per call in those queued
             // rounds (the GPU is busy, so the host never waits on it).
-            let queued: Vec<(f64, f64)> = runnable
-                .iter()
-                .map(|&(p, _)| {
-                    let mut q: Vec<(f64, f64)> = (0..5)
-                        .map(|_| {
-                            let (t, h) = case.time_and_host(p, 8);
-                            (t / 8.0, h / 8.0)
-                        })
-                        .collect();
-                    let mut h: Vec<f64> = q.iter().map(|v| v.1).collect();
-                    q.sort_by(|a, b| a.0.total_cmp(&b.0));
-                    h.sort_by(|a, b| a.total_cmp(b));
-                    (q[2].0, h[2])
-                })
-                .collect();
+            let queued: Vec<(f64, f64)> = runnable.iter().map(|&(p, _)| case.queued(p)).collect();
             for (&(p, ran, t), &(tq, th)) in times.iter().zip(&queued) {
                 let label = if p == Path::Auto {
                     format!("auto ({})", ran.name())
@@ -345,6 +438,8 @@ fn bench(c: &mut Criterion) {
         }
         group.finish();
     }
+    json.push_str("\n  ],\n  \"event_tracking\": [");
+    event_tracking_rows(&g, &mut md, &mut json);
     // f32 is exact by default: the SIMT kernel (Auto's choice) against
     // cuBLAS SGEMM, exact too (B1, B2); then B1 with tf32 allowed.
     json.push_str("\n  ],\n  \"f32\": [");

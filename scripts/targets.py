@@ -220,6 +220,19 @@ def analyse(d):
             c = ", ".join(f"{x['path']} {x['us']}" for x in a["candidates"])
             out.append(f"- {a.get('dtype', 'bf16')} N={a['n']} M={a['m']}: rule {a['builtin']}, kept {a['kept']} ({c} us)")
         res["autotune_disagreements"] = diff
+    et = j.get("event_tracking", [])
+    if et:
+        out.append("\n## cudarc event tracking (decode sizes)\n")
+        by = {(r["handle"].split()[0], r["m"], r["path"]): r for r in et}
+        for (h, m, p), r in sorted(by.items()):
+            if h != "tracked" or ("untracked", m, p) not in by:
+                continue
+            u = by[("untracked", m, p)]
+            out.append(
+                f"- M={m} {p} ({r['ran']}): single launch {r['median_s']*1e6:.1f} -> {u['median_s']*1e6:.1f} us untracked, "
+                f"queued {r['queued_s']*1e6:.1f} -> {u['queued_s']*1e6:.1f} us, "
+                f"host enqueue {r['host_enqueue_s']*1e6:.1f} -> {u['host_enqueue_s']*1e6:.1f} us per call"
+            )
     f32 = j.get("f32", [])
     if f32:
         out.append("\n## f32\n")
