@@ -219,6 +219,9 @@ fn forward_replays_in_a_cuda_graph() {
         for c in [
             case(200, 1024, 1000, silu, Path::FusedWgmma),
             case(200, 1024, 1000, gelu, Path::FusedWgmmaStaged),
+            // A cooperative launch (4 parts on 132 SMs): replays must find
+            // the split counters back at zero.
+            case(200, 1024, 1000, silu, Path::FusedWgmmaTailSplit),
         ] {
             record(run_case::<bf16>(&g, &mut rng, c, &nothing));
         }

@@ -325,7 +325,15 @@ fn wgmma_tail_split_matches_plain_and_reference() {
                 .map(|ran| (ran, s.clone_dtoh(&out).unwrap()))
         };
         let tag = format!("{m}x{k}x{n} {layout:?} {} (workspace {ws} B)", act.name());
-        assert!(ws > 0, "{tag}: the plan does not split on this GPU");
+        if ws == 0 {
+            // The shapes were chosen for 132 SMs; elsewhere one may not
+            // split, and the calls below still compare with the plain kernel.
+            if g.sm_count() == 132 {
+                failures.push(format!("{tag}: the plan does not split on 132 SMs"));
+            } else {
+                eprintln!("{tag}: no split on {} SMs", g.sm_count());
+            }
+        }
         let (plain, split1, split2) = match (
             run(Path::FusedWgmma, &dx),
             run(Path::FusedWgmmaTailSplit, &dx),
