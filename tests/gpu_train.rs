@@ -4,7 +4,7 @@
 //! modes, f32, bf16 and f16 inputs, f32 and input-typed gradients, and
 //! gradient accumulation. With the opt-in fused training kernels on, an
 //! H100/H200 runs the Hopper kernel's training variants (pre-activation and
-//! gate-gradient epilogues) on the shapes with M > 16 and K, N multiples of
+//! gate-gradient epilogues) on the shapes with M > 32 and K, N multiples of
 //! 8; a second test checks the default cuBLAS-based path on those shapes. Skips without a GPU unless SWIGLU_REQUIRE_GPU=1.
 #![cfg(feature = "cuda")]
 
@@ -311,20 +311,41 @@ fn check<T: CudaElement>(
     let mut gt = DeviceGrads::<T>::zeros(g, m, &dw).unwrap();
     g.backward_into(&dx, &[m, k], &dw, act, &sv, &ddo, &mut gt, false)
         .unwrap();
-    // dWu, and dX: accumulated in f32 and rounded once, also where it takes
-    // two GEMMs (separate weights: an f32 temporary and the `narrow` kernel).
+    // dWg, dWu, and dX: accumulated in f32 and rounded once, also where it
+    // takes two GEMMs (separate weights: an f32 temporary and the `narrow`
+    // kernel).
     let tol_t = tol.max(if T::DTYPE == DType::F32 { 0.0 } else { 1e-2 });
-    for (what, got, want) in [("dWu", &gt.d_w_up, &want.d_w_up), ("dx", &gt.dx, &want.dx)] {
-        let got: Vec<f32> = host_f32(s, got);
-        let e = rel(&got, want);
-        if e > tol_t {
-            let why = diagnose(&got, want, cols_of(what));
-            fails.push(format!(
-                "{tag}: {what} in {} rel {e:.2e}{why}",
-                T::DTYPE.name()
-            ));
-        }
-    }
+    let cmp_t =
+        |what: &str, got: &cudarc::driver::CudaSlice<T>, want: &[f32], fails: &mut Vec<String>| {
+            let got: Vec<f32> = host_f32(s, got);
+            let e = rel(&got, want);
+            if e > tol_t {
+                let why = diagnose(&got, want, cols_of(what));
+                fails.push(format!(
+                    "{tag}: {what} in {} rel {e:.2e}{why}",
+                    T::DTYPE.name()
+                ));
+            }
+        };
+    cmp_t("dWg", &gt.d_w_gate, &want.d_w_gate, &mut fails);
+    cmp_t("dWu", &gt.d_w_up, &want.d_w_up, &mut fails);
+    cmp_t("dx", &gt.dx, &want.dx, &mut fails);
+    // Accumulating into input-typed weight gradients: the old value read in
+    // T, added in f32, rounded once more.
+    g.backward_into(&dx, &[m, k], &dw, act, &sv, &ddo, &mut gt, true)
+        .unwrap();
+    cmp_t(
+        "dWg accumulated",
+        &gt.d_w_gate,
+        &twice(&want.d_w_gate),
+        &mut fails,
+    );
+    cmp_t(
+        "dWu accumulated",
+        &gt.d_w_up,
+        &twice(&want.d_w_up),
+        &mut fails,
+    );
     // Memory held between the passes.
     // The eager baseline also keeps act(g), as autograd does.
     let kept = if g.training_kernels() == TrainingKernels::Eager {

@@ -311,7 +311,7 @@ pub(crate) fn wgmma_dx_eligible(
     layout: WeightLayout,
     aligned: bool,
 ) -> bool {
-    k % 16 == 0 && k > 0 && wgmma_eligible(cc, n, k / 2, dtype, flip(layout), aligned)
+    k % 16 == 0 && k > 0 && n > 0 && wgmma_eligible(cc, n, k / 2, dtype, flip(layout), aligned)
 }
 
 /// The pre-activations `[M, 2N]` of the training kernels viewed as

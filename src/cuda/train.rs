@@ -796,38 +796,7 @@ impl CudaGlu {
         let ones = self.ones_if::<T>(grads.d_b_gate.is_some() || grads.d_b_up.is_some(), m)?;
         let ones_view = ones.as_ref().map(|o| o.as_view());
         let (onep, _g5) = opt_ptr(ones_view.as_ref(), s);
-        // [dWg, dWu]: with the fused training kernels on Hopper, one pass of
-        // the fused kernel's tile loop for both (A read transposed).
-        let dw_fused = self.wgmma_dw_ok(xp, gp, m, w);
-        if dw_fused {
-            let (dwg, _gdwg) = grads.d_w_gate.device_ptr_mut(s);
-            let (dwu, _gdwu) = grads.d_w_up.device_ptr_mut(s);
-            let dp = DwProblem {
-                m,
-                n,
-                k,
-                x: xp,
-                dgu: gp,
-                layout: w.layout,
-                dw_gate: dwg,
-                dw_up: dwu,
-                dw_f32: gd == DType::F32,
-                accumulate,
-            };
-            // x [m, k], dgu [m, 2n] and both gradients [k*n] of gd (d or
-            // f32, checked above) were sized above.
-            self.launch_wgmma_dw(&dp, d)?;
-        }
         let (dxp, _g6) = grads.dx.device_ptr_mut(s);
-        let halves = [
-            (&w.gate, gp, &mut grads.d_w_gate, grads.d_b_gate.as_mut()),
-            (
-                &w.up,
-                gp + n as u64 * es,
-                &mut grads.d_w_up,
-                grads.d_b_up.as_mut(),
-            ),
-        ];
         // dX = [dG | dU] · [Wg | Wu]ᵀ. With the fused training kernels on
         // Hopper: one pass of the fused kernel's tile loop over both
         // projections (any weight form, rounded once). Else with
@@ -853,6 +822,39 @@ impl CudaGlu {
             // each and dx [m, k] of gd were sized above.
             self.launch_wgmma_dx(&dp, d)?;
         }
+        // [dWg, dWu], after dX: a fused dX launch that fails leaves the
+        // (possibly accumulating) weight gradients untouched. With the fused
+        // training kernels on Hopper, one pass of the fused kernel's tile
+        // loop for both (A read transposed).
+        let dw_fused = self.wgmma_dw_ok(xp, gp, m, w);
+        if dw_fused {
+            let (dwg, _gdwg) = grads.d_w_gate.device_ptr_mut(s);
+            let (dwu, _gdwu) = grads.d_w_up.device_ptr_mut(s);
+            let dp = DwProblem {
+                m,
+                n,
+                k,
+                x: xp,
+                dgu: gp,
+                layout: w.layout,
+                dw_gate: dwg,
+                dw_up: dwu,
+                dw_f32: gd == DType::F32,
+                accumulate,
+            };
+            // x [m, k], dgu [m, 2n] and both gradients [k*n] of gd (d or
+            // f32, checked above) were sized above.
+            self.launch_wgmma_dw(&dp, d)?;
+        }
+        let halves = [
+            (&w.gate, gp, &mut grads.d_w_gate, grads.d_b_gate.as_mut()),
+            (
+                &w.up,
+                gp + n as u64 * es,
+                &mut grads.d_w_up,
+                grads.d_b_up.as_mut(),
+            ),
+        ];
         let dx_one_gemm = !dx_fused && self.concat_gemms(w);
         // Two dX GEMMs into 16-bit gradients would round the first product
         // and again the sum: they accumulate into an f32 temporary instead,
