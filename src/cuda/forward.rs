@@ -300,7 +300,8 @@ impl CudaGlu {
                 (plan.ws_f32() + plan.counters()) * 4
             }
             Path::FusedSkinny => {
-                let plan = super::skinny::skinny_plan(m, n, k, self.sm_count as usize);
+                let plan =
+                    super::skinny::skinny_plan(m, n, k, self.sm_count as usize, self.smem_optin);
                 if plan.splits <= 1 {
                     0
                 } else {

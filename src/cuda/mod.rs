@@ -213,6 +213,10 @@ pub struct CudaGlu {
     blas: CudaBlas,
     cc: (i32, i32),
     sm_count: u32,
+    /// Dynamic shared memory a block may opt into
+    /// (`CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN`): picks the
+    /// decode kernel's configurations.
+    smem_optin: u32,
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
     /// Loaded kernels, each with the dynamic shared memory limit raised so
     /// far ([`CudaGlu::function_with_smem`]; 0 while at the 48 KiB default).
@@ -325,6 +329,9 @@ impl CudaGlu {
         let sm_count = ctx.attribute(
             cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
         )? as u32;
+        let smem_optin = ctx.attribute(
+            cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+        )? as u32;
         let blas = CudaBlas::new(stream.clone())?;
         Ok(Self {
             ctx,
@@ -332,6 +339,7 @@ impl CudaGlu {
             blas,
             cc,
             sm_count,
+            smem_optin,
             modules: Mutex::new(HashMap::new()),
             functions: Mutex::new(HashMap::new()),
             training_kernels: std::sync::atomic::AtomicU8::new(TrainingKernels::Cublas as u8),

@@ -76,18 +76,33 @@ pub(crate) struct SkinnyPlan {
     pub k_per_split: usize,
 }
 
-/// Chooses the kernel configuration and the split-K factor: one wave of
-/// `2 × sm_count` resident blocks; split K only while the column tiles leave
-/// slots empty, each slice at least [`SKINNY_MIN_KTILES_PER_SPLIT`] k-tiles,
-/// no empty slice. `m`, `k`, `n` ≥ 1.
-pub(crate) fn skinny_plan(m: usize, n: usize, k: usize, sm_count: usize) -> SkinnyPlan {
-    let (m_pad, threads, smem) = if m <= 16 {
-        SKINNY_CONFIGS[0]
-    } else if m <= 32 {
-        SKINNY_CONFIGS[1]
-    } else {
-        SKINNY_CONFIGS[2]
-    };
+/// The kernel configuration for `m` rows: the smallest row padding ≥ `m`
+/// whose dynamic shared memory fits `smem_optin`, the device's opt-in limit
+/// per block. sm_86/89 (and consumer Blackwell) allow 99 KiB, less than the
+/// 32-row kernel's 100 KiB ring: M = 17..32 runs the 64-row kernel there.
+/// The 64-row kernel (96 KiB) fits every device of compute capability 8.0
+/// and up.
+pub(crate) fn skinny_config(m: usize, smem_optin: u32) -> (usize, u32, u32) {
+    SKINNY_CONFIGS
+        .iter()
+        .copied()
+        .find(|&(m_pad, _, smem)| m <= m_pad && smem <= smem_optin)
+        .unwrap_or(SKINNY_CONFIGS[SKINNY_CONFIGS.len() - 1])
+}
+
+/// Chooses the kernel configuration ([`skinny_config`]) and the split-K
+/// factor: one wave of `2 × sm_count` resident blocks; split K only while
+/// the column tiles leave slots empty, each slice at least
+/// [`SKINNY_MIN_KTILES_PER_SPLIT`] k-tiles, no empty slice. `m`, `k`,
+/// `n` ≥ 1.
+pub(crate) fn skinny_plan(
+    m: usize,
+    n: usize,
+    k: usize,
+    sm_count: usize,
+    smem_optin: u32,
+) -> SkinnyPlan {
+    let (m_pad, threads, smem) = skinny_config(m, smem_optin);
     let n_tiles = n.div_ceil(SKINNY_BN);
     let k_tiles = k.div_ceil(SKINNY_BK);
     let slots = sm_count.max(1) * SKINNY_BLOCKS_PER_SM;
@@ -166,7 +181,7 @@ impl CudaGlu {
                 value: bad as usize,
             });
         }
-        let plan = skinny_plan(m, n, k, self.sm_count as usize);
+        let plan = skinny_plan(m, n, k, self.sm_count as usize, self.smem_optin);
         if plan.n_tiles > i32::MAX as usize {
             return Err(GluError::Overflow {
                 what: "N (grid x of the skinny kernel)",
@@ -294,18 +309,42 @@ mod tests {
         }
     }
 
+    /// Opt-in shared memory per block: H100/H200 (227 KiB), A100 (163 KiB),
+    /// sm_86/89 (99 KiB).
+    const H200_SMEM: u32 = 232_448;
+    const A100_SMEM: u32 = 166_912;
+    const SM89_SMEM: u32 = 101_376;
+
+    /// Every configuration the plan picks fits the device, and the 32-row
+    /// kernel's 100 KiB ring gives way to the 64-row kernel on 99 KiB parts.
+    #[test]
+    fn configuration_fits_the_device() {
+        for smem in [H200_SMEM, A100_SMEM, SM89_SMEM] {
+            for m in 1..=SKINNY_MAX_M {
+                let (m_pad, _, need) = skinny_config(m, smem);
+                assert!(m <= m_pad && need <= smem, "m={m} smem={smem}");
+                let p = skinny_plan(m, 4096, 4096, 82, smem);
+                assert_eq!((p.m_pad, p.smem), (m_pad, need));
+            }
+        }
+        let pads = |smem| [1, 16, 17, 32, 33, 64].map(|m| skinny_config(m, smem).0);
+        assert_eq!(pads(H200_SMEM), [16, 16, 32, 32, 64, 64]);
+        assert_eq!(pads(A100_SMEM), [16, 16, 32, 32, 64, 64]);
+        assert_eq!(pads(SM89_SMEM), [16, 16, 64, 64, 64, 64]);
+    }
+
     #[test]
     fn plan_fills_one_wave_and_never_leaves_an_empty_slice() {
         // Llama-sized decode on 132 SMs: enough column tiles, no split.
-        let p = skinny_plan(1, 11008, 4096, 132);
+        let p = skinny_plan(1, 11008, 4096, 132, H200_SMEM);
         assert_eq!(
             (p.m_pad, p.n_tiles, p.splits, p.k_per_split),
             (16, 172, 1, 4096)
         );
-        let p = skinny_plan(64, 14336, 4096, 132);
+        let p = skinny_plan(64, 14336, 4096, 132, H200_SMEM);
         assert_eq!((p.m_pad, p.n_tiles, p.splits), (64, 224, 1));
         // Narrow N: split K up to one wave of 264 slots.
-        let p = skinny_plan(17, 1000, 4096, 132);
+        let p = skinny_plan(17, 1000, 4096, 132, H200_SMEM);
         assert_eq!(
             (p.m_pad, p.n_tiles, p.splits, p.k_per_split),
             (32, 16, 16, 256)
@@ -314,7 +353,7 @@ mod tests {
             for k in [8, 40, 64, 1000, 4096, 4104, 65536] {
                 for n in [8, 24, 72, 1000, 4104, 11008] {
                     for sms in [1, 108, 132] {
-                        let p = skinny_plan(m, n, k, sms);
+                        let p = skinny_plan(m, n, k, sms, H200_SMEM);
                         assert!(p.m_pad >= m && p.splits >= 1 && p.k_per_split % SKINNY_BK == 0);
                         assert!(p.splits * p.k_per_split >= k, "{m} {k} {n} {sms}: {p:?}");
                         assert!(
@@ -339,7 +378,7 @@ mod tests {
             for m in 1..=SKINNY_MAX_M {
                 for n in (8..=20_000).step_by(8).filter(|n| n % 504 == 0 || *n < 600) {
                     for k in [8, 64, 256, 1000, 4096, 14336] {
-                        let p = skinny_plan(m, n, k, sms);
+                        let p = skinny_plan(m, n, k, sms, H200_SMEM);
                         if p.splits <= 1 {
                             continue;
                         }
