@@ -689,8 +689,27 @@ fn autotune_case<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, c: TuneCase, table:
     let ran = g
         .forward(&xv, &[m, k], &dw, Activation::Silu, &mut out, Path::Auto)
         .unwrap();
-    let e = rel_err(&s.clone_dtoh(&out).unwrap(), &want);
+    let tuned_out = s.clone_dtoh(&out).unwrap();
+    let e = rel_err(&tuned_out, &want);
     assert!(e <= tol, "{label}: {} rel_err {e:.3e}", ran.name());
+    // The output is the kept path's own (its final run, after the timed
+    // ones): this crate's kernels are deterministic, so the same path
+    // forced gives the same bits.
+    if ran.is_fused() {
+        let mut forced = s.clone_htod(&vec![T::from_f32(f32::NAN); m * n]).unwrap();
+        g.forward(&xv, &[m, k], &dw, Activation::Silu, &mut forced, ran)
+            .unwrap();
+        let forced = s.clone_dtoh(&forced).unwrap();
+        let same = tuned_out
+            .iter()
+            .zip(&forced)
+            .all(|(a, b)| a.to_f32().to_bits() == b.to_f32().to_bits());
+        assert!(
+            same,
+            "{label}: the tuned call's output is not {}'s",
+            ran.name()
+        );
+    }
 
     let tuned = g.tuned_paths();
     assert_eq!(tuned.len(), 1, "{label}: {tuned:?}");
@@ -817,7 +836,8 @@ fn autotune_shared_by_threads() {
         (300, 512, 264),
         (260, 512, 264),
     ];
-    let ran: Vec<Result<Vec<(usize, Path)>, String>> = std::thread::scope(|sc| {
+    type Seen = (usize, Path, Option<swiglu::cuda::TunedPath>);
+    let ran: Vec<Result<Vec<Seen>, String>> = std::thread::scope(|sc| {
         let hs: Vec<_> = (0..4u64)
             .map(|t| {
                 let g = &g;
@@ -844,7 +864,14 @@ fn autotune_shared_by_threads() {
                                 p.name()
                             ));
                         }
-                        paths.push((m, p));
+                        // The class's decision as this thread saw it: a
+                        // second tuning pass would replace it (timings
+                        // differ every time) and show below.
+                        let seen = g
+                            .tuned_paths()
+                            .into_iter()
+                            .find(|t| t.rows.0 <= m && m <= t.rows.1);
+                        paths.push((m, p, seen));
                     }
                     Ok(paths)
                 })
@@ -855,16 +882,25 @@ fn autotune_shared_by_threads() {
             .collect()
     });
     let mut by_class: std::collections::HashMap<bool, Path> = std::collections::HashMap::new();
-    for r in ran {
-        for (m, p) in r.unwrap_or_else(|e| panic!("{e}")) {
-            let kept = *by_class.entry(m > 64).or_insert(p);
-            assert_eq!(p, kept, "two paths ran for one class (m = {m})");
-        }
+    let ran: Vec<Seen> = ran
+        .into_iter()
+        .flat_map(|r| r.unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    for (m, p, _) in &ran {
+        let kept = *by_class.entry(*m > 64).or_insert(*p);
+        assert_eq!(*p, kept, "two paths ran for one class (m = {m})");
     }
     let tuned = g.tuned_paths();
     assert_eq!(tuned.len(), 2, "each class measured once: {tuned:?}");
     for t in &tuned {
         assert_eq!(Some(&t.chosen), by_class.get(&(t.measured_m > 64)), "{t:?}");
+    }
+    // Every thread saw, right after its call, the decision that stands at
+    // the end: no class was measured twice.
+    for (m, _, seen) in &ran {
+        let last = tuned.iter().find(|t| t.rows.0 <= *m && *m <= t.rows.1);
+        assert!(seen.is_some(), "m = {m}: no decision right after the call");
+        assert_eq!(seen.as_ref(), last, "m = {m}: the class was measured again");
     }
 }
 

@@ -414,6 +414,12 @@ pub(crate) fn parse_table(
                 ),
             ));
         }
+        if t.allow_tf32 && t.dtype != DType::F32 {
+            return Err(bad(
+                no,
+                format!("tf32 is an f32 setting, not one of {}", t.dtype.name()),
+            ));
+        }
         if !seen.insert(TuneKey::new(&t.problem())) {
             return Err(bad(
                 no,
@@ -672,6 +678,12 @@ impl CudaGlu {
         if let Some(kept) = self.kept(&key) {
             return Ok(kept);
         }
+        // Another thread may have begun capturing the stream while this one
+        // waited for the lock: then nothing is timed (as for a class first
+        // met under capture).
+        if self.stream.capture_status()? != CUstreamCaptureStatus::CU_STREAM_CAPTURE_STATUS_NONE {
+            return Ok(heuristic);
+        }
         let candidates = tune_candidates(self.cc, self.sm_count, problem);
         let mut run = |p: Path| self.forward(x, x_shape, w, act, out, p);
         // The first error of each candidate that failed; it is left out.
@@ -878,6 +890,14 @@ mod tests {
             (data.replace("=60.125", "=sixty"), "timings"),
             (data.rsplit_once('\t').unwrap().0.to_string(), "fields"),
             (data.replacen("9\t16\t16", "8\t16\t16", 1), "class"),
+            (
+                {
+                    let mut f: Vec<&str> = data.split('\t').collect();
+                    f[9] = "true";
+                    f.join("\t")
+                },
+                "tf32 is an f32 setting",
+            ),
         ] {
             let t = format!("{}\n{}\n{damaged}\n{}\n", lines[0], lines[1], lines[3]);
             let e = parse_table(&t, "NVIDIA H200\t(x)", h200.0, h200.1).unwrap_err();

@@ -180,7 +180,9 @@ pub(crate) struct Problem {
     pub layout: WeightLayout,
     pub aligned: bool,
     pub concatenated: bool,
-    /// f32 may run on the tf32 tensor cores ([`CudaGlu::set_allow_tf32`]).
+    /// f32 may run on the tf32 tensor cores ([`CudaGlu::set_allow_tf32`]);
+    /// always false for bf16/f16, which the switch does not affect (so that
+    /// it does not split their autotuner classes).
     pub allow_tf32: bool,
 }
 
@@ -435,7 +437,7 @@ impl CudaGlu {
                     layout: w.layout,
                     aligned,
                     concatenated: w.concatenated,
-                    allow_tf32: self.allow_tf32(),
+                    allow_tf32: self.allow_tf32() && T::DTYPE == DType::F32,
                 };
                 match self.autotune_decision(&problem)? {
                     Some(p) => p,
@@ -639,7 +641,7 @@ impl CudaGlu {
                 layout,
                 aligned,
                 concatenated,
-                allow_tf32: self.allow_tf32(),
+                allow_tf32: self.allow_tf32() && dtype == DType::F32,
             },
         )
     }
