@@ -84,6 +84,10 @@ done
 for t in "$BIN"/gpu_*; do
   name="$(basename "$t")"; case "$name" in *selftest) continue;; esac
   echo "=== $name" | tee -a "$OUT/tests.log"
+  # A library the binary needs but the loader cannot find or bind (the
+  # candle binary links the CUDA libraries directly) fails before any test:
+  # say which.
+  command -v ldd >/dev/null && ldd -r "$t" 2>&1 | grep -E 'not found|undefined symbol' | head -5 | tee -a "$OUT/tests.log"
   timeout 600 "$t" --test-threads=1 --nocapture 2>&1 | tee -a "$OUT/tests.log" | grep -E "^test |worst|test result|FAIL|panicked" ; rc=${PIPESTATUS[0]}
   record "$name" "rc=$rc"
 done

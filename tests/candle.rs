@@ -600,6 +600,37 @@ mod cuda {
         }
     }
 
+    /// A device with a stream of its own (`Device::new_cuda_with_stream`):
+    /// cudarc is then in multi-stream mode with event tracking, and the op
+    /// must run on that device's stream (not the per-thread default one).
+    #[test]
+    fn cuda_device_with_its_own_stream() {
+        if cuda().is_none() {
+            return;
+        }
+        let dev = Device::new_cuda_with_stream(0).expect("a CUDA device with its own stream");
+        compare_on(
+            &dev,
+            DType::F32,
+            &[3, 40],
+            72,
+            Activation::Silu,
+            Form::Merged,
+            true,
+            SaveMode::PreActivations,
+        );
+        compare_on(
+            &dev,
+            DType::BF16,
+            &[2, 33, 64],
+            136,
+            Activation::GeluTanh,
+            Form::Separate,
+            false,
+            SaveMode::Recompute,
+        );
+    }
+
     #[test]
     fn cuda_equals_cpu_op_and_reads_offset_views() {
         let Some(dev) = cuda() else { return };

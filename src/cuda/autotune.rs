@@ -36,6 +36,11 @@ const TUNE_MARGIN: f64 = 0.02;
 /// Timed rounds (one run of every candidate each) after one untimed
 /// warm-up run per candidate; a candidate's median counts.
 const TUNE_ROUNDS: usize = 7;
+/// After the first timed round, a candidate this many times slower than
+/// the fastest one is timed no more (its one time stands as its median): an
+/// exact f32 kernel against cuBLAS at a large M would otherwise take most of
+/// a tuning pass.
+const TUNE_DROP_FACTOR: f64 = 3.0;
 
 /// The rows a tuning decision covers, as an inclusive range holding `m`:
 /// powers of two up to 64 (decode batches: 1, 2, 3..=4, 5..=8, ...,
@@ -455,7 +460,9 @@ impl CudaGlu {
     /// times every candidate path on the call's own buffers (one warm-up and
     /// 7 timed runs each, interleaved in shuffled rounds queued behind
     /// untimed launches that keep the GPU busy while the host queues, CUDA
-    /// events, the host waits for them), keeps the fastest, and then runs it
+    /// events, the host waits for them; a candidate over 3x slower than the
+    /// fastest in the first round is not timed again), keeps the fastest,
+    /// and then runs it
     /// as the call's result; every later call of that class runs the kept
     /// path directly. A class is (M rounded to its class, K, N, dtype,
     /// layout, concatenated weights or not, 16-byte alignment, tf32 allowed
@@ -657,7 +664,9 @@ impl CudaGlu {
     /// order per round so that none always follows the same one or comes
     /// first. A round is queued in one go (an event pair around each
     /// launch) behind untimed pilot launches, and the host waits once per
-    /// round. A candidate's time is its median; its errors go to
+    /// round. A candidate more than [`TUNE_DROP_FACTOR`] times slower than
+    /// the fastest in the first counted round leaves the later rounds. A
+    /// candidate's time is its median; its errors go to
     /// [`TunedPath::failures`], driver errors of the event reads to the
     /// caller.
     pub(crate) fn tune<T: CudaElement, X: DevicePtr<T>, O: DevicePtrMut<T>>(
@@ -703,11 +712,13 @@ impl CudaGlu {
         let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(TUNE_ROUNDS); candidates.len()];
         let timing = Some(CUevent_flags::CU_EVENT_DEFAULT);
         let mut order: Vec<usize> = (0..candidates.len()).collect();
+        // Still timed: not failed, not dropped as far too slow.
+        let mut timed = vec![true; candidates.len()];
         let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ problem.m as u64;
         let (mut rounds, mut attempts, mut pilots) = (0, 0, 1usize);
         while rounds < TUNE_ROUNDS && attempts < 3 * TUNE_ROUNDS {
             attempts += 1;
-            order.retain(|&i| ok[i]);
+            order.retain(|&i| ok[i] && timed[i]);
             if order.is_empty() {
                 break;
             }
@@ -751,6 +762,15 @@ impl CudaGlu {
             }
             if clean {
                 rounds += 1;
+                if rounds == 1 {
+                    let first = |i: usize| samples[i].first().copied().filter(|_| ok[i]);
+                    let best = (0..candidates.len())
+                        .filter_map(first)
+                        .fold(f64::INFINITY, f64::min);
+                    for (i, t) in timed.iter_mut().enumerate() {
+                        *t = first(i).is_some_and(|us| us <= TUNE_DROP_FACTOR * best);
+                    }
+                }
             } else {
                 let need = (pilots as f64 * host_ms / pilot_ms.max(1e-6)).ceil() as usize + 1;
                 pilots = need.max(2 * pilots).min(MAX_PILOTS);
