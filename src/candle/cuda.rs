@@ -25,7 +25,11 @@ impl<T: Elem + CudaElement + CudaDType> CudaElem for T {}
 /// per-thread default stream, one handle value that names a different
 /// stream on every thread: those entries are also keyed by the thread, so
 /// that two threads never share a cuBLAS handle (and its workspace) while
-/// running on different streams.
+/// running on different streams. Entries are never removed: a program that
+/// runs the op on `Device::new_cuda` devices from many short-lived threads
+/// keeps one handle (cuBLAS handle, loaded kernels, scratch) per thread
+/// that ever ran it; a `Device::new_cuda_with_stream` device's one handle
+/// is shared by all threads instead.
 fn glu_for(dev: &CudaDevice) -> Result<Arc<CudaGlu>> {
     /// (GPU ordinal, stream handle, thread for the per-thread stream) → its `CudaGlu`.
     type Key = (usize, usize, Option<std::thread::ThreadId>);
