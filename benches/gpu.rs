@@ -70,6 +70,50 @@ fn run_meta() -> String {
     format!("  \"driver_cuda_version\": {driver:?}, \"commit\": {commit:?}, \"date_unix\": {now},")
 }
 
+/// Writes the results gathered so far, `json` with the brackets it left
+/// open closed, so that a run cut short (a timeout, a panic) still leaves
+/// its tables; called after every shape and at the end.
+fn save(json: &str, md: &str) {
+    let dir = std::env::var("SWIGLU_RESULTS_DIR").unwrap_or_else(|_| "target/bench-results".into());
+    let _ = std::fs::create_dir_all(&dir);
+    let dir = std::path::Path::new(&dir);
+    let _ = std::fs::write(dir.join("bench_gpu.json"), close_json(json));
+    let _ = std::fs::write(dir.join("bench_gpu.md"), md);
+}
+
+/// `json` (a prefix of a document, cut between values) with the arrays and
+/// objects it left open closed; brackets inside strings do not count.
+fn close_json(json: &str) -> String {
+    let (mut open, mut in_str, mut esc) = (Vec::new(), false, false);
+    for c in json.chars() {
+        if in_str {
+            match (esc, c) {
+                (true, _) => esc = false,
+                (false, '\\') => esc = true,
+                (false, '"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_str = true,
+            '[' => open.push(']'),
+            '{' => open.push('}'),
+            ']' | '}' => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    let mut out = json.trim_end().trim_end_matches(',').to_string();
+    while let Some(c) = open.pop() {
+        out.push('\n');
+        out.push(c);
+    }
+    out.push('\n');
+    out
+}
+
 fn quick() -> bool {
     std::env::var("SWIGLU_BENCH_QUICK").is_ok_and(|v| v == "1")
 }
@@ -429,6 +473,7 @@ fn bench(c: &mut Criterion) {
             if let Err(e) = tune.try_launch(Path::Auto) {
                 eprintln!("N={n:>5} M={m:>5} autotune failed: {e}");
             }
+            save(&json, &md);
             // Quick mode keeps only the event-timed table above.
             for p in runnable.iter().map(|r| r.0).filter(|_| !quick()) {
                 group.bench_function(format!("{}/m{m}", p.name()), |b| {
@@ -440,6 +485,7 @@ fn bench(c: &mut Criterion) {
     }
     json.push_str("\n  ],\n  \"event_tracking\": [");
     event_tracking_rows(&g, &mut md, &mut json);
+    save(&json, &md);
     // f32 is exact by default: the SIMT kernel (Auto's choice) against
     // cuBLAS SGEMM, exact too (B1, B2); then B1 with tf32 allowed.
     json.push_str("\n  ],\n  \"f32\": [");
@@ -526,6 +572,7 @@ fn bench(c: &mut Criterion) {
         if let Err(e) = tune.try_launch(Path::Auto) {
             eprintln!("f32 N={F32_N:>5} M={m:>5} autotune failed: {e}");
         }
+        save(&json, &md);
     }
 
     json.push_str("\n  ],\n  \"autotune\": [");
@@ -580,10 +627,7 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     }
     json.push_str("\n  ]\n}\n");
-    let dir = std::env::var("SWIGLU_RESULTS_DIR").unwrap_or_else(|_| "target/bench-results".into());
-    let _ = std::fs::create_dir_all(&dir);
-    let _ = std::fs::write(std::path::Path::new(&dir).join("bench_gpu.json"), &json);
-    let _ = std::fs::write(std::path::Path::new(&dir).join("bench_gpu.md"), &md);
+    save(&json, &md);
     println!("{md}");
 }
 

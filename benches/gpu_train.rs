@@ -245,6 +245,7 @@ fn bench(c: &mut Criterion) {
                 saved_bytes[c] as f64 / 1e6
             );
         }
+        save(&json, &md);
         if !quick {
             for (c, &(kernels, mode)) in configs.iter().enumerate() {
                 let tag = format!("{kernels:?}").to_lowercase();
@@ -259,15 +260,22 @@ fn bench(c: &mut Criterion) {
         }
     }
     group.finish();
+    save(&json, &md);
+    println!("{md}");
+}
+
+/// Writes the rows gathered so far (`json` is the document up to its open
+/// results array), so that a run cut short still leaves them; called after
+/// every M and at the end.
+fn save(json: &str, md: &str) {
     let dir = std::env::var("SWIGLU_RESULTS_DIR").unwrap_or_else(|_| "target/bench-results".into());
     let _ = std::fs::create_dir_all(&dir);
-    let _ = std::fs::write(std::path::Path::new(&dir).join("bench_gpu_train.md"), &md);
-    json.push_str("\n  ]\n}\n");
+    let dir = std::path::Path::new(&dir);
+    let _ = std::fs::write(dir.join("bench_gpu_train.md"), md);
     let _ = std::fs::write(
-        std::path::Path::new(&dir).join("bench_gpu_train.json"),
-        &json,
+        dir.join("bench_gpu_train.json"),
+        format!("{json}\n  ]\n}}\n"),
     );
-    println!("{md}");
 }
 
 criterion_group!(benches, bench);
