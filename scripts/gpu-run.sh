@@ -29,6 +29,14 @@ export SWIGLU_REQUIRE_GPU=1 SWIGLU_RESULTS_DIR="$OUT" CRITERION_HOME=/tmp/swiglu
 SWIGLU_COMMIT="$(sed -n 's/^commit: //p' "$HERE/MANIFEST" 2>/dev/null | head -1)"
 export SWIGLU_COMMIT="${SWIGLU_COMMIT:-unknown}"
 QUICK_BENCH="${SWIGLU_BENCH_QUICK:-1}"
+# Which steps run (a second device call after a fix can skip what passed):
+# any of selftest tests train bench sanitizer; all by default. SWIGLU_TESTS
+# narrows the tests step to the named binaries.
+STEPS=" ${SWIGLU_STEPS:-selftest tests train bench sanitizer} "
+want() { [[ "$STEPS" == *" $1 "* ]]; }
+# Seconds one test binary may take (run 3's took 2-40 s; a hang, e.g. a TMA
+# byte count that never completes, must not eat the device session).
+TEST_TIMEOUT="${SWIGLU_TEST_TIMEOUT:-180}"
 
 # --- find the CUDA libraries (cuBLAS) ---------------------------------------
 libdirs=()
@@ -70,7 +78,7 @@ record() {
 # --- 1. standalone kernel self-test (CUDA C++, no Rust) ----------------------
 : > "$OUT/selftest.log"
 for st in "$BIN"/*selftest; do
-  [ -x "$st" ] || continue
+  [ -x "$st" ] && want selftest || continue
   name="$(basename "$st")"
   echo "=== $name" >> "$OUT/selftest.log"
   timeout 120 "$st" >> "$OUT/selftest.log" 2>&1; rc=$?
@@ -82,32 +90,35 @@ done
 # --- 2. every GPU test, GPU required ------------------------------------------
 : > "$OUT/tests.log"
 for t in "$BIN"/gpu_*; do
+  want tests || break
   name="$(basename "$t")"; case "$name" in *selftest) continue;; esac
+  # SWIGLU_TESTS="gpu_hopper gpu_train": only these binaries.
+  [ -z "${SWIGLU_TESTS:-}" ] || [[ " $SWIGLU_TESTS " == *" $name "* ]] || continue
   echo "=== $name" | tee -a "$OUT/tests.log"
   # A library the binary needs but the loader cannot find or bind (the
   # candle binary links the CUDA libraries directly) fails before any test:
   # say which.
   command -v ldd >/dev/null && ldd -r "$t" 2>&1 | grep -E 'not found|undefined symbol' | head -5 | tee -a "$OUT/tests.log"
-  timeout 600 "$t" --test-threads=1 --nocapture 2>&1 | tee -a "$OUT/tests.log" | grep -E "^test |worst|test result|FAIL|panicked" ; rc=${PIPESTATUS[0]}
+  timeout "$TEST_TIMEOUT" "$t" --test-threads=1 --nocapture 2>&1 | tee -a "$OUT/tests.log" | grep -E "^test |worst|test result|FAIL|panicked" ; rc=${PIPESTATUS[0]}
   record "$name" "rc=$rc"
 done
 
 # --- 3. the training example on the GPU --------------------------------------
-if [ -x "$BIN/train_example" ]; then
+if [ -x "$BIN/train_example" ] && want train; then
   (cd /tmp && timeout 120 "$BIN/train_example" --device cuda --out "$OUT/train" > "$OUT/train_example.log" 2>&1); rc=$?
   record train_example "rc=$rc"
   grep -E "device|gradient check|loss|target|tokens/s" "$OUT/train_example.log" | tr '\r' '\n' | grep -v "^\[" | head -12
 fi
 
 # --- 4. benchmark tables --------------------------------------------------------
-if [ -x "$BIN/bench_gpu_train" ]; then
+if [ -x "$BIN/bench_gpu_train" ] && want bench; then
   (cd /tmp && SWIGLU_BENCH_QUICK="$QUICK_BENCH" timeout 240 "$BIN/bench_gpu_train" --bench > "$OUT/bench_train.log" 2>&1); rc=$?
   record bench_train "rc=$rc"
   [ -f "$OUT/bench_gpu_train.md" ] && cat "$OUT/bench_gpu_train.md"
 fi
 
-if [ -x "$BIN/bench_gpu" ]; then
-  (cd /tmp && SWIGLU_BENCH_QUICK="$QUICK_BENCH" timeout 420 "$BIN/bench_gpu" --bench > "$OUT/bench.log" 2>&1); rc=$?
+if [ -x "$BIN/bench_gpu" ] && want bench; then
+  (cd /tmp && SWIGLU_BENCH_QUICK="$QUICK_BENCH" timeout 300 "$BIN/bench_gpu" --bench > "$OUT/bench.log" 2>&1); rc=$?
   record bench "rc=$rc"
   [ -f "$OUT/bench_gpu.md" ] && cat "$OUT/bench_gpu.md"
 fi
@@ -133,7 +144,9 @@ san() {  # san TOOL TIMEOUT BINARY [ARGS...]
   echo "=== $tool $bin $*: rc=$rc $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitizer.log" | tail -1)"
   record "$tool $bin" "rc=$rc"
 }
-if [ -n "$SAN" ]; then
+if ! want sanitizer; then
+  echo "sanitizer step not selected (SWIGLU_STEPS)" > "$OUT/sanitizer.log"
+elif [ -n "$SAN" ]; then
   san memcheck 200 gpu_train --test-threads=1
   san memcheck 150 gpu_hopper --test-threads=1 wgmma_rejects wgmma_matches
   san memcheck 240 gpu_forward --test-threads=1 misaligned_buffers nan_in_x gate_grads leading_batch params_reach mma_fragment tf32_is_opt_in
