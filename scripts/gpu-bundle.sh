@@ -65,24 +65,9 @@ for line in sys.stdin:
   [ -n "$exe" ] || { tail -40 "$ROOT/target/candle-build.log" >&2;
                      echo "the candle-cuda test did not build or link (log: target/candle-build.log)" >&2; exit 1; }
   cp "$exe" "$DEST/bin/gpu_candle"
-  # The binary must list every CUDA library candle calls into, each under its
-  # CUDA 13 soname, and load with no name unresolved (checked here against
-  # the stand-ins under those sonames; the GPU host has the real ones).
-  sonames="$stubs/sonames"
-  mkdir -p "$sonames"
-  for f in "$stubs"/lib64/*.so; do
-    ln -sf "$f" "$sonames/$(readelf -d "$f" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')"
-  done
-  needed=$(readelf -d "$DEST/bin/gpu_candle" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
-  for lib in libcuda.so.1 libcudart.so.13 libcublas.so.13 libcurand.so.10; do
-    grep -qx "$lib" <<<"$needed" ||
-      { echo "gpu_candle does not list $lib as needed (it needs: $(echo $needed))" >&2; exit 1; }
-  done
-  if LD_LIBRARY_PATH="$sonames" ldd -r "$DEST/bin/gpu_candle" 2>&1 | grep -E 'undefined symbol|not found' >&2; then
-    echo "gpu_candle would not load on the GPU host (unresolved names above)" >&2
-    exit 1
-  fi
-  echo "gpu_candle needs: $(echo $needed)"
+  # It must load on the GPU host: every CUDA library it calls into needed
+  # under its CUDA 13 soname, no name unresolved.
+  bash scripts/check-candle-link.sh "$DEST/bin/gpu_candle" "$stubs"
   cp scripts/gpu-run.sh "$DEST/run.sh"
   chmod +x "$DEST/run.sh" "$DEST"/bin/*
   strip --strip-all "$DEST"/bin/* 2>/dev/null || true

@@ -122,7 +122,11 @@ impl GluOp {
         let w = self.dev_weights(av, bv, k, n)?;
         let x_dims = x.1.dims();
         let m: usize = x_dims[..x_dims.len() - 1].iter().product();
-        let mut out = dev.alloc_zeros::<T>(m * n)?;
+        // SAFETY: uninitialised device memory of m·n elements; every path of
+        // `forward` / `forward_train` writes all of it (the GPU tests poison
+        // outputs with NaN and check every element), and on an error the
+        // buffer is dropped unread.
+        let mut out = unsafe { dev.alloc::<T>(m * n) }?;
         if self.track {
             let saved = glu
                 .forward_train(&xv, x_dims, &w, self.act, self.mode, &mut out)
