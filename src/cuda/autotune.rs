@@ -13,7 +13,7 @@ use super::skinny::skinny_eligible;
 use super::{CudaElement, CudaGlu, DeviceGluWeights, Path};
 use crate::error::Result;
 use crate::types::{Activation, DType, WeightLayout};
-use cudarc::driver::sys::{CUevent_flags, CUstreamCaptureStatus};
+use cudarc::driver::sys::{CUevent_flags, CUstreamCaptureMode, CUstreamCaptureStatus};
 use cudarc::driver::{DevicePtr, DevicePtrMut};
 
 /// Whether a new [`CudaGlu`] starts with the autotuner on: `SWIGLU_AUTOTUNE=1`
@@ -693,6 +693,7 @@ impl CudaGlu {
         if self.stream.capture_status()? != CUstreamCaptureStatus::CU_STREAM_CAPTURE_STATUS_NONE {
             return Ok(heuristic);
         }
+        let _relaxed = RelaxedCapture::new()?;
         let candidates = tune_candidates(self.cc, self.sm_count, problem);
         let mut run = |p: Path| self.forward(x, x_shape, w, act, out, p);
         // The first error of each candidate that failed; it is left out.
@@ -787,6 +788,32 @@ impl CudaGlu {
         };
         self.keep(&problem, heuristic, chosen, timings, failures);
         Ok(chosen)
+    }
+}
+
+/// The calling thread in relaxed stream-capture mode until dropped
+/// (`cuThreadExchangeStreamCaptureMode`): while another thread captures a
+/// stream in global mode, a tuning pass's event waits would otherwise count
+/// as unsafe calls and invalidate that capture.
+struct RelaxedCapture(CUstreamCaptureMode);
+
+impl RelaxedCapture {
+    fn new() -> Result<Self> {
+        let mut mode = CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_RELAXED;
+        // SAFETY: FFI with a valid pointer to a mode; it swaps the calling
+        // thread's capture mode with `mode` and touches nothing else.
+        unsafe { cudarc::driver::sys::cuThreadExchangeStreamCaptureMode(&mut mode) }.result()?;
+        Ok(Self(mode))
+    }
+}
+
+impl Drop for RelaxedCapture {
+    fn drop(&mut self) {
+        let mut mode = self.0;
+        // SAFETY: as in `new`; restores the thread's previous mode (an error
+        // here cannot be reported and leaves the relaxed mode, which only
+        // allows more).
+        let _ = unsafe { cudarc::driver::sys::cuThreadExchangeStreamCaptureMode(&mut mode) };
     }
 }
 
