@@ -38,11 +38,12 @@ const fn case(m: usize, k: usize, n: usize, act: Activation, path: Path) -> Case
     Case { m, k, n, act, path }
 }
 
-/// Ends the capture on `s` whatever happened during it. cudarc's
-/// `end_capture` first returns any error a `Drop` recorded in the context
-/// during the capture, without ending it; so take that error first, and if
-/// the stream is somehow still capturing, end the capture through the raw
-/// driver call and discard its graph.
+/// Ends the capture on `s` whatever happened during it: first takes any
+/// error a `Drop` recorded in the context (cudarc records driver errors of
+/// its destructors there instead of returning them; this also takes one
+/// recorded before the capture began, which is then reported against this
+/// case), ends the capture, and if the stream is somehow still capturing,
+/// ends it through the raw driver call and discards its graph.
 fn finish_capture(s: &Arc<CudaStream>) -> Result<CudaGraph, String> {
     let recorded = s.context().check_err();
     let graph = s.end_capture(CUgraphInstantiate_flags(0));
