@@ -809,6 +809,30 @@ fn autotune_times_the_candidates_and_keeps_one() {
     for &c in bf16_cases {
         autotune_case::<bf16>(&g, &mut rng, c, &mut table);
     }
+    // One candidate far slower than another: the exact CUDA-core kernel
+    // against cuBLAS on a problem the fused tensor-core kernels cannot take
+    // (K not a multiple of 8). It is not kept, and its time says why (a
+    // timing filed under the wrong candidate would show here).
+    autotune_case::<bf16>(
+        &g,
+        &mut rng,
+        (512, 2044, 2048, WeightLayout::NK, false, 0),
+        &mut table,
+    );
+    let t = &g.tuned_paths()[0];
+    let us = |p: Path| {
+        t.timings
+            .iter()
+            .find(|(q, _)| *q == p)
+            .and_then(|(_, v)| *v)
+    };
+    assert_ne!(t.chosen, Path::FusedSimt, "{t:?}");
+    let (simt, kept) = (us(Path::FusedSimt).unwrap(), us(t.chosen).unwrap());
+    assert!(
+        simt > 1.5 * kept,
+        "SIMT {simt} us vs {} {kept} us",
+        t.chosen.name()
+    );
     // f32 stays exact: the SIMT kernel or cuBLAS SGEMM.
     autotune_case::<f32>(
         &g,
