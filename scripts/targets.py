@@ -184,6 +184,15 @@ def analyse(d):
     if ms64:
         sp = [p["mma_vs_b1"] for p in ms64]
         verdict(3, "M <= 64: fused-mma >= 1.0x of B1", min(sp) >= 1.0, f"{fmt_range(sp)}.")
+        # The decode kernel is mma.sync too and runs on every sm_80+ GPU:
+        # the portable path at M <= 64 is the faster of the two.
+        port = []
+        for p in ms64:
+            sk = t(p["n"], p["m"], "fused-skinny")
+            b1 = t(p["n"], p["m"], "cublas-b1")
+            port.append(max(p["mma_vs_b1"], b1 / sk if sk else 0.0))
+        verdict(3, "M <= 64: the portable kernels (decode or mma.sync) >= 1.0x of B1", min(port) >= 1.0,
+                f"{fmt_range(port)} (the faster of fused-skinny and fused-mma per point).")
 
     tr = load_train(d)
     base = {r["m"]: r["step_ms"] for r in tr if r["kind"] == "cublas" and r["mode"] == "PreActivations"}
