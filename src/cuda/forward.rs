@@ -429,16 +429,7 @@ impl CudaGlu {
         let aligned = is_aligned16(&[xp, op, wg, wu]);
         let path = match path {
             Path::Auto => {
-                let problem = Problem {
-                    m,
-                    k,
-                    n,
-                    dtype: T::DTYPE,
-                    layout: w.layout,
-                    aligned,
-                    concatenated: w.concatenated,
-                    allow_tf32: self.allow_tf32() && T::DTYPE == DType::F32,
-                };
+                let problem = self.problem(m, k, n, T::DTYPE, w.layout, aligned, w.concatenated);
                 match self.autotune_decision(&problem)? {
                     Some(p) => p,
                     None => return Ok(Step::Tune(problem)),
@@ -633,17 +624,33 @@ impl CudaGlu {
         auto_path_for(
             self.cc,
             self.sm_count,
-            Problem {
-                m,
-                k,
-                n,
-                dtype,
-                layout,
-                aligned,
-                concatenated,
-                allow_tf32: self.allow_tf32() && dtype == DType::F32,
-            },
+            self.problem(m, k, n, dtype, layout, aligned, concatenated),
         )
+    }
+
+    /// A call's dispatch inputs on this handle (its tf32 switch counts for
+    /// f32 only).
+    #[allow(clippy::too_many_arguments)]
+    fn problem(
+        &self,
+        m: usize,
+        k: usize,
+        n: usize,
+        dtype: DType,
+        layout: WeightLayout,
+        aligned: bool,
+        concatenated: bool,
+    ) -> Problem {
+        Problem {
+            m,
+            k,
+            n,
+            dtype,
+            layout,
+            aligned,
+            concatenated,
+            allow_tf32: self.allow_tf32() && dtype == DType::F32,
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
