@@ -83,7 +83,11 @@ static_assert(GLU_SKINNY_M16_THREADS == 32 * GLU_SKINNY_M16_WM * GLU_SKINNY_M16_
 static_assert(GLU_SKINNY_M32_THREADS == 32 * GLU_SKINNY_M32_WM * GLU_SKINNY_M32_WK, "m32");
 static_assert(GLU_SKINNY_M64_THREADS == 32 * GLU_SKINNY_M64_WM * GLU_SKINNY_M64_WK, "m64");
 
-// Host-side launch plan (src/cuda/skinny.rs implements the same function).
+// Host-side launch plan (src/cuda/skinny.rs implements the same function,
+// and there also skips a configuration whose ring exceeds the device's
+// shared memory per block: the 32-row one on sm_86/89; this one, used by
+// the self-tests, assumes a device that takes them all, as the H100/H200
+// and A100 do).
 struct GluSkinnyPlan {
   int m_pad;            // 16, 32 or 64: picks the kernel
   int threads;

@@ -161,7 +161,7 @@ else
 fi
 
 echo "=== summary"
-printf '%s\n' "${status[@]}" | tee "$OUT/summary.txt"
+printf '%s\n' ${status[@]+"${status[@]}"} | tee "$OUT/summary.txt"
 tar czf "$FINAL/results.tgz" -C "$OUT" .
 for f in summary.txt tests.log bench_gpu.md bench_gpu_train.md targets.md; do
   [ -f "$OUT/$f" ] && cp "$OUT/$f" "$FINAL/"

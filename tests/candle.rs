@@ -602,7 +602,9 @@ mod cuda {
 
     /// A device with a stream of its own (`Device::new_cuda_with_stream`):
     /// cudarc is then in multi-stream mode with event tracking, and the op
-    /// must run on that device's stream (not the per-thread default one).
+    /// runs on that device's stream. (The values are compared; which stream
+    /// ran the kernels is not observed, event tracking would order a wrong
+    /// one too.)
     #[test]
     fn cuda_device_with_its_own_stream() {
         if cuda().is_none() {

@@ -65,7 +65,8 @@ const _: () = {
     assert!(size_of::<GluSkinnySplit>() == 32);
 };
 
-/// Launch plan (mirrors `glu_skinny_plan` in `kernels/glu_skinny.cuh`).
+/// Launch plan (mirrors `glu_skinny_plan` in `kernels/glu_skinny.cuh`,
+/// which has no shared-memory limit: see [`skinny_config`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct SkinnyPlan {
     pub m_pad: usize,
