@@ -195,7 +195,10 @@ pub struct TunedPath {
     /// only, which is then kept without timing.
     pub timings: Vec<(Path, Option<f64>)>,
     /// The candidates that failed to run, each with its first error (a bug
-    /// to report: every candidate is meant to be able to take the class).
+    /// to report: every candidate is meant to be able to take the class; a
+    /// passing failure, such as running out of memory for a baseline's
+    /// intermediate, also keeps it out of this decision until
+    /// [`CudaGlu::clear_tuned_paths`]).
     pub failures: Vec<(Path, String)>,
 }
 
