@@ -114,6 +114,15 @@ fn close_json(json: &str) -> String {
     out
 }
 
+/// A table row's path: the forced path, or "auto (what it ran)".
+fn row_label(p: Path, ran: Path) -> String {
+    if p == Path::Auto {
+        format!("auto ({})", ran.name())
+    } else {
+        p.name().to_string()
+    }
+}
+
 fn quick() -> bool {
     std::env::var("SWIGLU_BENCH_QUICK").is_ok_and(|v| v == "1")
 }
@@ -311,11 +320,7 @@ fn event_tracking_rows(g: &CudaGlu, md: &mut String, json: &mut String) {
             }
             for (&(p, ran), t) in runnable.iter().zip(case.interleaved_medians(&paths, 41)) {
                 let (tq, th) = case.queued(p);
-                let name = if p == Path::Auto {
-                    format!("auto ({})", ran.name())
-                } else {
-                    p.name().to_string()
-                };
+                let name = row_label(p, ran);
                 writeln!(
                     md,
                     "| {label} | {m} | {name} | {:.1} | {:.1} | {:.1} |",
@@ -432,11 +437,7 @@ fn bench(c: &mut Criterion) {
             // rounds (the GPU is busy, so the host never waits on it).
             let queued: Vec<(f64, f64)> = runnable.iter().map(|&(p, _)| case.queued(p)).collect();
             for (&(p, ran, t), &(tq, th)) in times.iter().zip(&queued) {
-                let label = if p == Path::Auto {
-                    format!("auto ({})", ran.name())
-                } else {
-                    p.name().to_string()
-                };
+                let label = row_label(p, ran);
                 let ws = g.workspace_bytes(ran, m, K, n, DType::BF16);
                 writeln!(
                     md,
@@ -509,7 +510,7 @@ fn bench(c: &mut Criterion) {
             m,
         };
         let flops = case.flops();
-        // A panic here would lose the whole results file.
+        // A path that cannot take the problem is left out, not a panic.
         let runnable = case.runnable(&[
             Path::Auto,
             Path::FusedSimt,
@@ -523,11 +524,7 @@ fn bench(c: &mut Criterion) {
         }
         let reps = if m >= 2048 { 5 } else { 11 };
         for (&(p, ran), t) in runnable.iter().zip(case.interleaved_medians(&paths, reps)) {
-            let label = if p == Path::Auto {
-                format!("auto ({})", ran.name())
-            } else {
-                p.name().to_string()
-            };
+            let label = row_label(p, ran);
             rows.push((label, t));
         }
         // tf32 after the exact rows (not interleaved with them: the switch is

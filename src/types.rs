@@ -202,6 +202,21 @@ impl WeightLayout {
             WeightLayout::NK => 1,
         }
     }
+
+    /// Short lower-case name: `"kn"` or `"nk"` (kernel names, autotuner
+    /// tables).
+    ///
+    /// ```
+    /// use swiglu::WeightLayout;
+    /// assert_eq!(WeightLayout::KN.short_name(), "kn");
+    /// assert_eq!(WeightLayout::NK.short_name(), "nk");
+    /// ```
+    pub const fn short_name(self) -> &'static str {
+        match self {
+            WeightLayout::KN => "kn",
+            WeightLayout::NK => "nk",
+        }
+    }
 }
 
 /// The gate activation: `out = act(x·Wg + bg) ⊙ (x·Wu + bu)`.

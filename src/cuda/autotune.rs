@@ -190,9 +190,8 @@ pub struct TunedPath {
     /// timed runs in microseconds (CUDA events on the `CudaGlu`'s stream,
     /// interleaved with the other candidates; a candidate over 3x slower
     /// than the fastest in the first round is timed that once), `None` when
-    /// it could not run
-    /// (its error is in `failures`). Empty when the class had one candidate
-    /// only, which is then kept without timing.
+    /// it could not run (its error is in `failures`). Empty when the class
+    /// had one candidate only, which is then kept without timing.
     pub timings: Vec<(Path, Option<f64>)>,
     /// The candidates that failed to run, each with its first error (a bug
     /// to report: every candidate is meant to be able to take the class; a
@@ -237,13 +236,6 @@ const TABLE_COLUMNS: [&str; 13] = [
     "timings_us",
 ];
 
-fn layout_name(l: WeightLayout) -> &'static str {
-    match l {
-        WeightLayout::KN => "kn",
-        WeightLayout::NK => "nk",
-    }
-}
-
 /// A device name as a header field holds it (control characters, tabs
 /// included, as spaces).
 fn clean_name(device: &str) -> String {
@@ -275,7 +267,7 @@ pub(crate) fn format_table(
             t.dtype.name(),
             t.n,
             t.k,
-            layout_name(t.layout),
+            t.layout.short_name(),
             t.concatenated,
             t.aligned,
             t.allow_tf32,
@@ -298,7 +290,7 @@ pub(crate) fn format_table(
             t.k.to_string(),
             t.n.to_string(),
             t.dtype.name().to_string(),
-            layout_name(t.layout).to_string(),
+            t.layout.short_name().to_string(),
             t.concatenated.to_string(),
             t.aligned.to_string(),
             t.allow_tf32.to_string(),
@@ -384,7 +376,7 @@ pub(crate) fn parse_table(
             .ok_or_else(|| bad(no, format!("dtype: unknown {:?}", f[5])))?;
         let layout = [WeightLayout::KN, WeightLayout::NK]
             .into_iter()
-            .find(|l| layout_name(*l) == f[6])
+            .find(|l| l.short_name() == f[6])
             .ok_or_else(|| bad(no, format!("layout: unknown {:?}", f[6])))?;
         let mut timings = Vec::new();
         for t in f[12].split(',').filter(|t| !t.is_empty()) {

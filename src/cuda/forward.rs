@@ -682,10 +682,7 @@ impl CudaGlu {
                 limit: "2^31-1 column tiles",
             });
         }
-        let lay = match layout {
-            WeightLayout::KN => "kn",
-            WeightLayout::NK => "nk",
-        };
+        let lay = layout.short_name();
         let name = format!("{module}_{lay}_{type_suffix}");
         let f = self.function_with_smem(module, &name, smem)?;
         let cfg = LaunchConfig {

@@ -260,15 +260,9 @@ fn persistent_cfg(rows: usize, cols: usize, sm_count: u32, smem: u32) -> LaunchC
     }
 }
 
-/// Kernel-name fragments of a dtype and a layout: `bf16`/`f16`, `nk`/`kn`.
+/// Kernel-name fragment of a dtype: `bf16`/`f16`.
 fn ty_name(dtype: DType) -> &'static str {
     if dtype == DType::BF16 { "bf16" } else { "f16" }
-}
-fn lay_name(layout: WeightLayout) -> &'static str {
-    match layout {
-        WeightLayout::NK => "nk",
-        WeightLayout::KN => "kn",
-    }
 }
 
 /// The other weight layout: the dX kernel reads Wᵀ, so NK storage is its
@@ -606,7 +600,7 @@ impl CudaGlu {
         let kind = if d.dx_f32 { "dx32" } else { "dx" };
         let name = format!(
             "fused_glu_wgmma_{kind}_{}_{}",
-            lay_name(flip(d.layout)),
+            flip(d.layout).short_name(),
             ty_name(dtype)
         );
         let f = self.function_with_smem("fused_glu_wgmma_train", &name, WG_SMEM_BYTES)?;
@@ -805,7 +799,7 @@ impl CudaGlu {
                 encode_map(p.w_up as u64, k, n, WG_BK as u32, dtype)?,
             ),
         };
-        let (lay, ty) = (lay_name(layout), ty_name(dtype));
+        let (lay, ty) = (layout.short_name(), ty_name(dtype));
         let (module, name, smem) = match epi {
             Epilogue::Direct => (
                 "fused_glu_wgmma",

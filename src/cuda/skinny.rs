@@ -191,10 +191,7 @@ impl CudaGlu {
             });
         }
         // splits <= 2 * sm_count, far below the 65535 grid-y limit.
-        let lay = match layout {
-            WeightLayout::KN => "kn",
-            WeightLayout::NK => "nk",
-        };
+        let lay = layout.short_name();
         let name = format!("{SKINNY_MODULE}_{lay}_{}_m{}", dtype.name(), plan.m_pad);
         let f = self.function_with_smem(SKINNY_MODULE, &name, plan.smem)?;
         let cfg = LaunchConfig {
