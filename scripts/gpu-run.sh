@@ -6,6 +6,7 @@
 # tables (bench_gpu.md, bench_gpu_train.md) and the targets check
 # (targets.md) as plain files: 6 files at most.
 set -uo pipefail
+T0=$(date +%s)
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 FINAL="${1:-$HERE/results}"
 mkdir -p "$FINAL"
@@ -37,6 +38,21 @@ want() { [[ "$STEPS" == *" $1 "* ]]; }
 # Seconds one test binary may take (run 3's took 2-40 s; a hang, e.g. a TMA
 # byte count that never completes, must not eat the device session).
 TEST_TIMEOUT="${SWIGLU_TEST_TIMEOUT:-180}"
+# Seconds the whole run may take, counted from the start of this script
+# (unpacking included). The device tool stops a command at its timeout and
+# one call is usually all a session gets, so every step's own limit is cut
+# to what is left of this budget, less a reserve for packing the results;
+# a step that would get under 15 s is skipped and recorded as such. Set it
+# a little under the call's timeout (two bundles in one call: split it).
+BUDGET="${SWIGLU_BUDGET_S:-540}"
+RESERVE=10
+# limit SECONDS: prints SECONDS cut to the budget left, or nothing (and
+# fails) when under 15 s are left.
+limit() {
+  local left=$(( T0 + BUDGET - RESERVE - $(date +%s) ))
+  [ "$left" -ge 15 ] || return 1
+  echo $(( $1 < left ? $1 : left ))
+}
 
 # --- find the CUDA libraries (cuBLAS) ---------------------------------------
 libdirs=()
@@ -65,14 +81,24 @@ export LD_LIBRARY_PATH="${LD_EXTRA}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 cat "$OUT/env.log"
 
 status=()
-T0=$(date +%s)
 # Each step's result line carries the seconds since the start; after each
 # step the results so far are packed, so a run cut short still returns them.
 record() {
   status+=("$1: $2 (t=$(( $(date +%s) - T0 ))s)")
   printf '%s\n' "${status[@]}" > "$OUT/summary.txt"
-  tar czf "$FINAL/results.tgz" -C "$OUT" . 2>/dev/null
+  pack
   cp "$OUT/summary.txt" "$FINAL/" 2>/dev/null
+}
+# Writes results.tgz whole or not at all: a run killed while packing keeps
+# the previous step's archive instead of a truncated one.
+pack() {
+  tar czf "$FINAL/results-next.tgz" -C "$OUT" . 2>/dev/null &&
+    mv -f "$FINAL/results-next.tgz" "$FINAL/results.tgz"
+}
+# skipped NAME: records a step left out for lack of budget.
+skipped() {
+  echo "=== $1: skipped, under 15 s of the ${BUDGET} s budget left"
+  record "$1" "skipped (budget)"
 }
 
 # --- 1. standalone kernel self-test (CUDA C++, no Rust) ----------------------
@@ -80,8 +106,9 @@ record() {
 for st in "$BIN"/*selftest; do
   [ -x "$st" ] && want selftest || continue
   name="$(basename "$st")"
+  lim=$(limit 120) || { skipped "$name"; continue; }
   echo "=== $name" >> "$OUT/selftest.log"
-  timeout 120 "$st" >> "$OUT/selftest.log" 2>&1; rc=$?
+  timeout "$lim" "$st" >> "$OUT/selftest.log" 2>&1; rc=$?
   echo "rc=$rc" >> "$OUT/selftest.log"
   echo "=== $name rc=$rc"; grep -E "FAIL|passed|checks" "$OUT/selftest.log" | tail -4
   record "$name" "rc=$rc"
@@ -94,31 +121,32 @@ for t in "$BIN"/gpu_*; do
   name="$(basename "$t")"; case "$name" in *selftest) continue;; esac
   # SWIGLU_TESTS="gpu_hopper gpu_train": only these binaries.
   [ -z "${SWIGLU_TESTS:-}" ] || [[ " $SWIGLU_TESTS " == *" $name "* ]] || continue
+  lim=$(limit "$TEST_TIMEOUT") || { skipped "$name"; continue; }
   echo "=== $name" | tee -a "$OUT/tests.log"
   # A library the binary needs but the loader cannot find or bind (the
   # candle binary links the CUDA libraries directly) fails before any test:
   # say which.
   command -v ldd >/dev/null && ldd -r "$t" 2>&1 | grep -E 'not found|undefined symbol' | head -5 | tee -a "$OUT/tests.log"
-  timeout "$TEST_TIMEOUT" "$t" --test-threads=1 --nocapture 2>&1 | tee -a "$OUT/tests.log" | grep -E "^test |worst|test result|FAIL|panicked" ; rc=${PIPESTATUS[0]}
+  timeout "$lim" "$t" --test-threads=1 --nocapture 2>&1 | tee -a "$OUT/tests.log" | grep -E "^test |worst|test result|FAIL|panicked" ; rc=${PIPESTATUS[0]}
   record "$name" "rc=$rc"
 done
 
 # --- 3. the training example on the GPU --------------------------------------
-if [ -x "$BIN/train_example" ] && want train; then
-  (cd /tmp && timeout 120 "$BIN/train_example" --device cuda --out "$OUT/train" > "$OUT/train_example.log" 2>&1); rc=$?
+if [ -x "$BIN/train_example" ] && want train && { lim=$(limit 120) || { skipped train_example; false; }; }; then
+  (cd /tmp && timeout "$lim" "$BIN/train_example" --device cuda --out "$OUT/train" > "$OUT/train_example.log" 2>&1); rc=$?
   record train_example "rc=$rc"
   grep -E "device|gradient check|loss|target|tokens/s" "$OUT/train_example.log" | tr '\r' '\n' | grep -v "^\[" | head -12
 fi
 
 # --- 4. benchmark tables --------------------------------------------------------
-if [ -x "$BIN/bench_gpu_train" ] && want bench; then
-  (cd /tmp && SWIGLU_BENCH_QUICK="$QUICK_BENCH" timeout 240 "$BIN/bench_gpu_train" --bench > "$OUT/bench_train.log" 2>&1); rc=$?
+if [ -x "$BIN/bench_gpu_train" ] && want bench && { lim=$(limit 240) || { skipped bench_train; false; }; }; then
+  (cd /tmp && SWIGLU_BENCH_QUICK="$QUICK_BENCH" timeout "$lim" "$BIN/bench_gpu_train" --bench > "$OUT/bench_train.log" 2>&1); rc=$?
   record bench_train "rc=$rc"
   [ -f "$OUT/bench_gpu_train.md" ] && cat "$OUT/bench_gpu_train.md"
 fi
 
-if [ -x "$BIN/bench_gpu" ] && want bench; then
-  (cd /tmp && SWIGLU_BENCH_QUICK="$QUICK_BENCH" timeout 300 "$BIN/bench_gpu" --bench > "$OUT/bench.log" 2>&1); rc=$?
+if [ -x "$BIN/bench_gpu" ] && want bench && { lim=$(limit 300) || { skipped bench; false; }; }; then
+  (cd /tmp && SWIGLU_BENCH_QUICK="$QUICK_BENCH" timeout "$lim" "$BIN/bench_gpu" --bench > "$OUT/bench.log" 2>&1); rc=$?
   record bench "rc=$rc"
   [ -f "$OUT/bench_gpu.md" ] && cat "$OUT/bench_gpu.md"
 fi
@@ -135,10 +163,11 @@ fi
 SAN="$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)"
 : > "$OUT/sanitizer.log"
 san() {  # san TOOL TIMEOUT BINARY [ARGS...]
-  local tool=$1 limit=$2 bin=$3; shift 3
+  local tool=$1 want_s=$2 bin=$3 lim; shift 3
   [ -x "$BIN/$bin" ] || return 0
+  lim=$(limit "$want_s") || { skipped "$tool $bin"; return 0; }
   echo "=== $tool $bin $*" >> "$OUT/sanitizer.log"
-  timeout "$limit" "$SAN" --tool "$tool" --error-exitcode 9 "$BIN/$bin" "$@" 2>&1 | tail -30 >> "$OUT/sanitizer.log"
+  timeout "$lim" "$SAN" --tool "$tool" --error-exitcode 9 "$BIN/$bin" "$@" 2>&1 | tail -30 >> "$OUT/sanitizer.log"
   local rc=${PIPESTATUS[0]}
   printf '\nrc=%s\n' "$rc" >> "$OUT/sanitizer.log"
   echo "=== $tool $bin $*: rc=$rc $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitizer.log" | tail -1)"
@@ -162,7 +191,7 @@ fi
 
 echo "=== summary"
 printf '%s\n' ${status[@]+"${status[@]}"} | tee "$OUT/summary.txt"
-tar czf "$FINAL/results.tgz" -C "$OUT" .
+pack
 for f in summary.txt tests.log bench_gpu.md bench_gpu_train.md targets.md; do
   [ -f "$OUT/$f" ] && cp "$OUT/$f" "$FINAL/"
 done
