@@ -70,3 +70,22 @@ GLU_WGMMA_SPLIT_KERNEL(fused_glu_wgmma_split_nk_bf16, __nv_bfloat16, GLU_LAYOUT_
 GLU_WGMMA_SPLIT_KERNEL(fused_glu_wgmma_split_nk_f16, __half, GLU_LAYOUT_NK)
 GLU_WGMMA_SPLIT_KERNEL(fused_glu_wgmma_split_kn_bf16, __nv_bfloat16, GLU_LAYOUT_KN)
 GLU_WGMMA_SPLIT_KERNEL(fused_glu_wgmma_split_kn_f16, __half, GLU_LAYOUT_KN)
+
+// Cluster schedule (Path::FusedWgmmaCluster): clusters of two CTAs take the
+// m tiles 2i, 2i + 1 of one column tile together and multicast the weight
+// stage, each CTA loading one half (fused_glu_wgmma_body, CLUSTER). The
+// cluster shape is compiled in, so a plain launch works; the grid must be
+// even (the launcher: 2 x min(pair units, SMs / 2) CTAs).
+#define GLU_WGMMA_CLUSTER_KERNEL(NAME, T, LAYOUT)                                                  \
+  extern "C" __global__ void __cluster_dims__(2, 1, 1) __launch_bounds__(kWgThreads, 1)            \
+      NAME(const __grid_constant__ CUtensorMap tmap_x, const __grid_constant__ CUtensorMap tmap_wg, \
+           const __grid_constant__ CUtensorMap tmap_wu, GluParams p) {                              \
+    const GluTrainParams none{};                                                                   \
+    fused_glu_wgmma_dispatch<T, LAYOUT, GLU_EPI_OUT, false, true>(&tmap_x, &tmap_wg, &tmap_wu,     \
+                                                                  nullptr, nullptr, p, none);      \
+  }
+
+GLU_WGMMA_CLUSTER_KERNEL(fused_glu_wgmma_cluster_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK)
+GLU_WGMMA_CLUSTER_KERNEL(fused_glu_wgmma_cluster_nk_f16, __half, GLU_LAYOUT_NK)
+GLU_WGMMA_CLUSTER_KERNEL(fused_glu_wgmma_cluster_kn_bf16, __nv_bfloat16, GLU_LAYOUT_KN)
+GLU_WGMMA_CLUSTER_KERNEL(fused_glu_wgmma_cluster_kn_f16, __half, GLU_LAYOUT_KN)

@@ -75,6 +75,71 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map
 #endif
 }
 
+// tma_load_2d into the same shared offset `dst` of every CTA of the cluster
+// in `cta_mask` (bit i: CTA rank i), completing `bytes` of the transaction
+// on the mbarrier at offset `bar` of each of those CTAs (PTX ISA
+// cp.async.bulk.tensor .multicast::cluster, sm_90a).
+__device__ __forceinline__ void tma_load_2d_multicast(uint32_t dst, const CUtensorMap* map,
+                                                      uint32_t bar, int32_t c0, int32_t c1,
+                                                      uint16_t cta_mask) {
+#if GLU_HOPPER
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+      ".multicast::cluster [%0], [%1, {%3, %4}], [%2], %5;\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(bar), "r"(c0), "r"(c1), "h"(cta_mask)
+      : "memory");
+#endif
+}
+
+// ---- thread-block clusters (PTX ISA 9.7.13.4, special registers) ------------
+__device__ __forceinline__ uint32_t cluster_cta_rank() {
+  uint32_t r = 0;
+#if GLU_HOPPER
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+#endif
+  return r;
+}
+// This CTA's cluster index along x, and the number of clusters along x.
+__device__ __forceinline__ uint32_t cluster_index_x() {
+  uint32_t r = 0;
+#if GLU_HOPPER
+  asm volatile("mov.u32 %0, %%clusterid.x;\n" : "=r"(r));
+#endif
+  return r;
+}
+__device__ __forceinline__ uint32_t cluster_count_x() {
+  uint32_t r = 1;
+#if GLU_HOPPER
+  asm volatile("mov.u32 %0, %%nclusterid.x;\n" : "=r"(r));
+#endif
+  return r;
+}
+// Every thread of every CTA of the cluster: arrive (release) and wait
+// (acquire). Not .aligned: callers reach it from diverged role branches.
+__device__ __forceinline__ void cluster_sync_all() {
+#if GLU_HOPPER
+  asm volatile("barrier.cluster.arrive.release;\n" ::: "memory");
+  asm volatile("barrier.cluster.wait.acquire;\n" ::: "memory");
+#endif
+}
+// One arrive on the mbarrier at shared offset `bar` of the cluster's CTA
+// `cta`. Default semantics (release at CTA scope), as CUTLASS's
+// ClusterBarrier::arrive: `.release.cluster` made ptxas put MEMBAR.ALL.GPU
+// before every arrive, i.e. in every k-tile of the consumers. What it
+// orders here is the arriving warpgroup's retired wgmma reads of a stage
+// before the peer's next TMA write into it, which the barrier's phase
+// already orders for the async proxy.
+__device__ __forceinline__ void mbar_arrive_remote(uint32_t bar, uint32_t cta) {
+#if GLU_HOPPER
+  asm volatile(
+      "{\n.reg .b32 ra;\n"
+      "mapa.shared::cluster.u32 ra, %0, %1;\n"
+      "mbarrier.arrive.shared::cluster.b64 _, [ra];\n}\n" ::"r"(bar),
+      "r"(cta)
+      : "memory");
+#endif
+}
+
 // 2-D tile store of the 128B-swizzled box at shared `src` to (c0, c1) of
 // the tensor `map` describes (PTX ISA cp.async.bulk.tensor, .global.shared
 // direction, bulk_group completion). Box elements outside the tensor are not

@@ -153,17 +153,37 @@ constexpr int kWgUpRegOffset = 64;    // up column c sits 64 registers after gat
 struct GluTile {
   int64_t m, n;
 };
-GLU_HD GluTile glu_tile_of(int64_t t, int64_t m_tiles, int64_t n_tiles) {
-  const int64_t per_group = (int64_t)kWgGroupM * n_tiles;
+GLU_HD GluTile glu_tile_of(int64_t t, int64_t m_tiles, int64_t n_tiles,
+                           int64_t group_m = kWgGroupM) {
+  const int64_t per_group = group_m * n_tiles;
   const int64_t group = t / per_group;
-  const int64_t first_m = group * kWgGroupM;
+  const int64_t first_m = group * group_m;
   const int64_t rem_m = m_tiles - first_m;
-  const int64_t gsz = rem_m < kWgGroupM ? rem_m : kWgGroupM;
+  const int64_t gsz = rem_m < group_m ? rem_m : group_m;
   const int64_t in_group = t % per_group;
   GluTile tile;
   tile.m = first_m + in_group % gsz;
   tile.n = in_group / gsz;
   return tile;
+}
+
+// Cluster schedule (fused_glu_wgmma_cluster_*): unit u of the
+// ceil(m_tiles / 2) x n_tiles pair units, in the grouped order over pair
+// rows with kWgGroupM / 2 pair rows per group (so a group spans kWgGroupM m
+// tiles, the plain order's x footprint in L2); the CTA of cluster rank
+// `rank` takes m tile 2i + rank of pair row i. `live` is false for rank 1
+// of the last pair row when m_tiles is odd: that CTA has no tile.
+struct GluClusterTile {
+  int64_t m, n;
+  bool live;
+};
+GLU_HD GluClusterTile glu_cluster_tile(int64_t u, uint32_t rank, int64_t m_tiles, int64_t n_tiles) {
+  const GluTile p = glu_tile_of(u, (m_tiles + 1) / 2, n_tiles, kWgGroupM / 2);
+  GluClusterTile t;
+  t.m = 2 * p.m + (int64_t)rank;
+  t.n = p.n;
+  t.live = t.m < m_tiles;
+  return t;
 }
 
 // ---------------------------------------------------------------------------

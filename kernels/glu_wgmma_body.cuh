@@ -77,7 +77,18 @@ __device__ __forceinline__ void wg_for_each_pair(uint32_t warp, uint32_t lane, i
 // SPLIT (GLU_EPI_OUT / GLU_EPI_OUT_TMA only): the tail-split schedule of
 // glu_split_unit, with `ts` its workspace, counters, width and part count;
 // without it every unit is a whole tile, exactly the plain persistent loop.
-template <typename T, int LAYOUT, int ACT, int EPI, bool SPLIT = false>
+// CLUSTER (GLU_EPI_OUT only; launched with __cluster_dims__(2, 1, 1)): the
+// two CTAs of a cluster take the two m tiles 2i, 2i + 1 of one column tile
+// together (a unit is such a pair, glu_cluster_tile), and each loads one
+// half of the shared B
+// stage (rank 0 the gate box(es), rank 1 the up box(es)) multicast into
+// both CTAs' rings, so each weight byte crosses L2 -> SM once per pair
+// instead of once per tile. A stage is refilled only when the consumers of
+// both CTAs released it (empty barriers count 16 arrivals: 8 local, 8 from
+// the peer). When m_tiles is odd, rank 1 of the last pair row has no tile:
+// it loads its partner's x rows (so that every TMA box is in bounds),
+// computes on them and stores nothing (its m0 >= M).
+template <typename T, int LAYOUT, int ACT, int EPI, bool SPLIT = false, bool CLUSTER = false>
 __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, const CUtensorMap* tm_g,
                                                      const CUtensorMap* tm_u, const CUtensorMap* tm_out,
                                                      const CUtensorMap* tm_aux, const GluParams& p,
@@ -98,6 +109,8 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
   constexpr bool kDual = EPI == GLU_EPI_DX || EPI == GLU_EPI_DX_F32;
   static_assert(!SPLIT || EPI == GLU_EPI_OUT || EPI == GLU_EPI_OUT_TMA,
                 "the tail split is for the inference epilogues");
+  static_assert(!CLUSTER || (EPI == GLU_EPI_OUT && !SPLIT),
+                "the cluster schedule is for the plain inference epilogue");
   extern __shared__ __align__(1024) unsigned char glu_wg_smem[];
   // Dynamic smem is only guaranteed 16-byte aligned: align the ring to 1024.
   const uint32_t raw = smem_u32(glu_wg_smem);
@@ -113,6 +126,8 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
   const int64_t M = p.m, N = p.n, K = p.k;
   const int64_t m_tiles = (M + kWgBM - 1) / kWgBM, n_tiles = (N + kWgBN - 1) / kWgBN;
   const int64_t num_tiles = m_tiles * n_tiles;
+  // CLUSTER: units are m-tile pairs of one column tile.
+  const int64_t m_units = CLUSTER ? (m_tiles + 1) / 2 : m_tiles;
   const int k_tiles = (int)((K + kWgBK - 1) / kWgBK);
   // k-tiles per output tile: both segments for the dX epilogues.
   const int k_total = kDual ? 2 * k_tiles : k_tiles;
@@ -122,6 +137,10 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
   auto split_shape = [&]() {
     return SPLIT ? glu_split_shape(num_tiles, ts->width, ts->parts) : GluSplitShape{0, 0, 1};
   };
+  // The first unit of this CTA (or of its cluster) and the stride between
+  // its units; read after setmaxnreg, like the schedule's shape.
+  auto first_unit = [&]() { return CLUSTER ? (int64_t)cluster_index_x() : (int64_t)blockIdx.x; };
+  auto unit_stride = [&]() { return CLUSTER ? (int64_t)cluster_count_x() : (int64_t)gridDim.x; };
   auto unit_of = [&](int64_t u, const GluSplitShape& sh) {
     if (SPLIT) return glu_split_unit((int32_t)u, sh, k_total);
     GluUnit x;
@@ -135,11 +154,15 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
   if (tid == 0) {
     for (int s = 0; s < kWgStages; ++s) {
       mbar_init(full_bar(s), 1);       // the producer's arrive.expect_tx
-      mbar_init(empty_bar(s), 8);      // one arrive per consumer warp
+      // one arrive per consumer warp (CLUSTER: of both CTAs)
+      mbar_init(empty_bar(s), CLUSTER ? 16 : 8);
     }
     mbar_init_fence();
   }
   __syncthreads();
+  // CLUSTER: the peer's barriers are initialised before anything arrives
+  // on them or multicasts into its ring.
+  if (CLUSTER) cluster_sync_all();
 
   // Both roles walk the same units (u = blockIdx.x, += gridDim.x; without
   // SPLIT a unit is a tile) and the
@@ -159,16 +182,25 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
         tma_prefetch_desc(tm_u2);
       }
       const GluSplitShape split = split_shape();
-      const int64_t num_units = SPLIT ? glu_split_units(split) : num_tiles;
+      const int64_t num_units = SPLIT ? glu_split_units(split) : CLUSTER ? m_units * n_tiles : num_tiles;
+      const uint32_t rank = CLUSTER ? cluster_cta_rank() : 0u;
       int it = 0;
-      for (int64_t u = blockIdx.x; u < num_units; u += gridDim.x) {
+      for (int64_t u = first_unit(); u < num_units; u += unit_stride()) {
         const GluUnit un = unit_of(u, split);
-        const GluTile tile = glu_tile_of(un.tile, m_tiles, n_tiles);
+        GluTile tile;
+        if (CLUSTER) {
+          const GluClusterTile ct = glu_cluster_tile(un.tile, rank, m_tiles, n_tiles);
+          tile.m = ct.live ? ct.m : ct.m - 1;  // no tile: the partner's rows
+          tile.n = ct.n;
+        } else {
+          tile = glu_tile_of(un.tile, m_tiles, n_tiles);
+        }
         const int32_t m0 = (int32_t)(tile.m * kWgBM), n0 = (int32_t)(tile.n * kWgBN);
         for (int kt = un.kt0; kt < un.kt1; ++kt, ++it) {
           const int s = it % kWgStages;
           const int round = it / kWgStages;
-          // Wait until the consumers released this stage's previous use.
+          // Wait until the consumers released this stage's previous use
+          // (CLUSTER: those of both CTAs, as the B half goes to both).
           if (round > 0) mbar_wait(empty_bar(s), (uint32_t)(round - 1) & 1u);
           mbar_arrive_expect_tx(full_bar(s), kWgStageBytes);
           // The second K segment (dX only) restarts k at 0 on its own maps.
@@ -183,7 +215,19 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
           } else {
             tma_load_2d(stage_a(s), mx, full_bar(s), k0, m0);
           }
-          if (LAYOUT == GLU_LAYOUT_NK) {  // boxes {64 k, 128 n}
+          if (CLUSTER) {
+            // This CTA's half of B, into both CTAs: rank 0 the gate, rank 1
+            // the up box(es), at the same offsets as below. Each full
+            // barrier still expects the whole stage (A + both halves).
+            const CUtensorMap* mw = rank == 0 ? mg : mu;
+            const uint32_t half = rank == 0 ? 0u : (uint32_t)kWgBHalfBytes;
+            if (LAYOUT == GLU_LAYOUT_NK) {
+              tma_load_2d_multicast(stage_b(s) + half, mw, full_bar(s), k0, n0, 0x3);
+            } else {
+              tma_load_2d_multicast(stage_b(s) + half, mw, full_bar(s), n0, k0, 0x3);
+              tma_load_2d_multicast(stage_b(s) + half + kWgKnBoxBytes, mw, full_bar(s), n0 + 64, k0, 0x3);
+            }
+          } else if (LAYOUT == GLU_LAYOUT_NK) {  // boxes {64 k, 128 n}
             tma_load_2d(stage_b(s), mg, full_bar(s), k0, n0);
             tma_load_2d(stage_b(s) + kWgBHalfBytes, mu, full_bar(s), k0, n0);
           } else {  // KN: boxes {64 n, 64 k}, two per weight
@@ -210,11 +254,26 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
     const float beta = p.beta;
 
     const GluSplitShape split = split_shape();
-    const int64_t num_units = SPLIT ? glu_split_units(split) : num_tiles;
+    const int64_t num_units = SPLIT ? glu_split_units(split) : CLUSTER ? m_units * n_tiles : num_tiles;
+    const uint32_t rank = CLUSTER ? cluster_cta_rank() : 0u;
+    // Releases stage `s` to this CTA's producer (CLUSTER: and the peer's).
+    auto release = [&](int s) {
+      mbar_arrive(empty_bar(s));
+      if (CLUSTER) mbar_arrive_remote(empty_bar(s), rank ^ 1u);
+    };
     int it = 0;
-    for (int64_t u = blockIdx.x; u < num_units; u += gridDim.x) {
+    for (int64_t u = first_unit(); u < num_units; u += unit_stride()) {
       const GluUnit un = unit_of(u, split);
-      const GluTile tile = glu_tile_of(un.tile, m_tiles, n_tiles);
+      GluTile tile;
+      if (CLUSTER) {
+        // m tile 2i + rank; past the last one (no tile), m0 >= M and the
+        // epilogue stores nothing.
+        const GluClusterTile ct = glu_cluster_tile(un.tile, rank, m_tiles, n_tiles);
+        tile.m = ct.m;
+        tile.n = ct.n;
+      } else {
+        tile = glu_tile_of(un.tile, m_tiles, n_tiles);
+      }
       const int64_t m0 = tile.m * kWgBM, n0 = tile.n * kWgBN;
 
       float acc[kWgAccRegs];
@@ -240,11 +299,11 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
         // so its stage can be refilled.
         wgmma_wait<1>();
         wgmma_fence_acc(acc);
-        if (kt > un.kt0 && lane == 0) mbar_arrive(empty_bar((it - 1) % kWgStages));
+        if (kt > un.kt0 && lane == 0) release((it - 1) % kWgStages);
       }
       wgmma_wait<0>();
       wgmma_fence_acc(acc);
-      if (lane == 0) mbar_arrive(empty_bar((it - 1) % kWgStages));  // this unit's last stage
+      if (lane == 0) release((it - 1) % kWgStages);  // this unit's last stage
 
       // ---- Tail split: publish a part, or gather the parts ----------------
       if (SPLIT && un.parts > 1) {
@@ -483,20 +542,24 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
     // Outstanding TMA stores must complete before the CTA exits.
     if (kStaged && warp == 0 && lane == 0) tma_store_wait_all();
   }
+  // CLUSTER: no CTA exits while its peer may still arrive on its barriers
+  // or multicast into its ring (both walk the same units, so after this
+  // every such access has happened).
+  if (CLUSTER) cluster_sync_all();
 #else
   // Built for a target without wgmma/TMA: the launcher never selects this.
   __trap();
 #endif
 }
 
-template <typename T, int LAYOUT, int EPI, bool SPLIT = false>
+template <typename T, int LAYOUT, int EPI, bool SPLIT = false, bool CLUSTER = false>
 __device__ __forceinline__ void fused_glu_wgmma_dispatch(const CUtensorMap* tm_x, const CUtensorMap* tm_g,
                                                          const CUtensorMap* tm_u, const CUtensorMap* tm_out,
                                                          const CUtensorMap* tm_aux, const GluParams& p,
                                                          const GluTrainParams& tp,
                                                          const GluTailSplit* ts = nullptr) {
 #define GLU_WG_BODY(A) \
-  fused_glu_wgmma_body<T, LAYOUT, A, EPI, SPLIT>(tm_x, tm_g, tm_u, tm_out, tm_aux, p, tp, nullptr, nullptr, nullptr, nullptr, ts)
+  fused_glu_wgmma_body<T, LAYOUT, A, EPI, SPLIT, CLUSTER>(tm_x, tm_g, tm_u, tm_out, tm_aux, p, tp, nullptr, nullptr, nullptr, nullptr, ts)
   switch (p.act) {  // uniform over the grid
     case GLU_ACT_SILU: GLU_WG_BODY(GLU_ACT_SILU); break;
     case GLU_ACT_SWISH: GLU_WG_BODY(GLU_ACT_SWISH); break;

@@ -144,6 +144,7 @@ for fam in fused_glu_wgmma fused_glu_wgmma_train fused_glu_wgmma_staged; do
   if [ "$fam" = fused_glu_wgmma ]; then
     kernels_of_fam="fused_glu_wgmma_nk_bf16 fused_glu_wgmma_nk_f16 fused_glu_wgmma_kn_bf16 fused_glu_wgmma_kn_f16"
     kernels_of_fam="$kernels_of_fam fused_glu_wgmma_split_nk_bf16 fused_glu_wgmma_split_nk_f16 fused_glu_wgmma_split_kn_bf16 fused_glu_wgmma_split_kn_f16"
+    kernels_of_fam="$kernels_of_fam fused_glu_wgmma_cluster_nk_bf16 fused_glu_wgmma_cluster_nk_f16 fused_glu_wgmma_cluster_kn_bf16 fused_glu_wgmma_cluster_kn_f16"
   elif [ "$fam" = fused_glu_wgmma_staged ]; then
     kernels_of_fam="fused_glu_wgmma_staged_nk_bf16 fused_glu_wgmma_staged_nk_f16 fused_glu_wgmma_staged_kn_bf16 fused_glu_wgmma_staged_kn_f16"
   else
@@ -170,6 +171,22 @@ for fam in fused_glu_wgmma fused_glu_wgmma_train fused_glu_wgmma_staged; do
         ns=$(grep -c "UTMASTG" <<<"$body" || true)
         echo "   sm_90a $k: UTMASTG=$ns"
         [ "$ns" -gt 0 ] || err "$k: no UTMASTG (TMA store)"
+      fi
+      if [[ "$k" == *_cluster_* ]]; then
+        # The weight stage multicast into both CTAs, the cluster barrier,
+        # the remote releases; no GPU-scope fence but the one ptxas puts
+        # before each cluster-barrier arrive (2 per activation body: start
+        # and end), i.e. none in the k loop.
+        nm=$(grep -c "UTMALDG.2D.MULTICAST" <<<"$body" || true)
+        na=$(grep -c "UCGABAR_ARV" <<<"$body" || true)
+        nb=$(grep -c "UCGABAR_WAIT" <<<"$body" || true)
+        nrr=$(grep -c "SYNCS.ARRIVE.TRANS64.RED" <<<"$body" || true)
+        ngpu=$(grep -c "MEMBAR.ALL.GPU" <<<"$body" || true)
+        echo "   sm_90a $k: UTMALDG.MULTICAST=$nm UCGABAR_ARV/WAIT=$na/$nb remote arrive=$nrr MEMBAR.ALL.GPU=$ngpu"
+        [ "$nm" -gt 0 ] || err "$k: no multicast TMA load"
+        [ "$na" -gt 0 ] && [ "$nb" -gt 0 ] || err "$k: no cluster barrier"
+        [ "$nrr" -gt 0 ] || err "$k: no remote mbarrier arrive"
+        [ "$ngpu" -le "$na" ] || err "$k: $ngpu MEMBAR.ALL.GPU for $na cluster arrives (a GPU-scope fence in the k loop?)"
       fi
     done
   else

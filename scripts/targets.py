@@ -90,7 +90,8 @@ def analyse(d):
     # what a decode loop sees; single-launch times also count the launch.
     q = lambda n, m, p: rows.get((n, m, p), {}).get("queued_s")
     ran = lambda n, m, p: rows[(n, m, p)]["ran"] if (n, m, p) in rows else None
-    fused = ["fused-wgmma", "fused-wgmma-staged", "fused-wgmma-split", "fused-skinny", "fused-mma"]
+    fused = ["fused-wgmma", "fused-wgmma-staged", "fused-wgmma-split", "fused-wgmma-cluster",
+             "fused-skinny", "fused-mma"]
     res = {"points": [], "verdicts": []}
     out = []
     meta = ", ".join(f"{key} {j[key]}" for key in ("device", "compute_capability", "driver_cuda_version", "commit") if key in j)

@@ -144,6 +144,7 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, table: &mut String) -> Vec<
                         paths.push(Path::FusedWgmma);
                         paths.push(Path::FusedWgmmaStaged);
                         paths.push(Path::FusedWgmmaTailSplit);
+                        paths.push(Path::FusedWgmmaCluster);
                         if m <= 64 {
                             paths.push(Path::FusedSkinny);
                         }
@@ -194,6 +195,7 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, table: &mut String) -> Vec<
                                     Path::FusedWgmma
                                         | Path::FusedWgmmaStaged
                                         | Path::FusedWgmmaTailSplit
+                                        | Path::FusedWgmmaCluster
                                 ) && g.compute_capability() != (9, 0) =>
                             {
                                 continue;

@@ -223,6 +223,8 @@ fn forward_replays_in_a_cuda_graph() {
             // A cooperative launch (4 parts on 132 SMs): replays must find
             // the split counters back at zero.
             case(200, 1024, 1000, silu, Path::FusedWgmmaTailSplit),
+            // Clusters of two CTAs (an odd number of m tiles: 2).
+            case(200, 1024, 1000, silu, Path::FusedWgmmaCluster),
         ] {
             record(run_case::<bf16>(&g, &mut rng, c, &nothing));
         }

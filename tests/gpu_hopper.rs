@@ -1,6 +1,7 @@
 //! GPU tests of the Hopper (sm_90a) fused kernels `fused_glu_wgmma_*` and
-//! `fused_glu_wgmma_staged_*` (staged TMA-store epilogue), reached through
-//! `CudaGlu::forward` with `Path::FusedWgmma` / `Path::FusedWgmmaStaged`.
+//! `fused_glu_wgmma_staged_*` (staged TMA-store epilogue), the tail-split and
+//! cluster schedules, reached through `CudaGlu::forward` with
+//! `Path::FusedWgmma{,Staged,TailSplit,Cluster}`.
 //!
 //! Shapes straddle the 128 x 128 (x 64 k) tile; outputs are poisoned with NaN;
 //! every activation, biases on/off, NK weights (separate and concatenated)
@@ -84,7 +85,7 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng) -> Vec<String> {
     let tol = tolerance(d);
     let s = g.stream();
     let mut failures = Vec::new();
-    let mut worst = [0.0f64; 3];
+    let mut worst = [0.0f64; 4];
     let mut cases = Vec::new();
     for (i, &(m, n, k)) in shapes().iter().enumerate() {
         let act = Activation::ALL[i % Activation::ALL.len()];
@@ -144,10 +145,15 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng) -> Vec<String> {
                     .zip(&up)
                     .map(|(g, u)| act.apply_f64(*g) * u)
                     .collect();
+                // The direct kernel's output as f64 bit patterns (exact for
+                // 16-bit values), which the cluster schedule (the same tile
+                // computation) must reproduce exactly.
+                let mut direct: Option<Vec<u64>> = None;
                 for (pi, path) in [
                     Path::FusedWgmma,
                     Path::FusedWgmmaStaged,
                     Path::FusedWgmmaTailSplit,
+                    Path::FusedWgmmaCluster,
                 ]
                 .into_iter()
                 .enumerate()
@@ -166,6 +172,17 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng) -> Vec<String> {
                             if err.is_nan() || err > tol {
                                 failures.push(format!("{tag}: rel_err {err:.3e} > {tol:.0e}"));
                             }
+                            let bits: Vec<u64> = got.iter().map(|v| v.to_f64().to_bits()).collect();
+                            if path == Path::FusedWgmma {
+                                direct = Some(bits);
+                            } else if let (Path::FusedWgmmaCluster, Some(d)) = (path, &direct) {
+                                let differ = bits.iter().zip(d).filter(|(a, b)| a != b).count();
+                                if differ > 0 {
+                                    failures.push(format!(
+                                        "{tag}: {differ} elements differ from fused-wgmma's bits"
+                                    ));
+                                }
+                            }
                         }
                         Err(e) => failures.push(format!("{tag}: error {e}")),
                     }
@@ -174,11 +191,13 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng) -> Vec<String> {
         }
     }
     eprintln!(
-        "wgmma {}: worst rel_err {:.3e} (direct epilogue), {:.3e} (staged), {:.3e} (tail split)",
+        "wgmma {}: worst rel_err {:.3e} (direct epilogue), {:.3e} (staged), {:.3e} (tail split), \
+         {:.3e} (cluster)",
         d.name(),
         worst[0],
         worst[1],
-        worst[2]
+        worst[2],
+        worst[3]
     );
     failures
 }
@@ -260,6 +279,30 @@ fn wgmma_large_shape_matches_cublas_split() {
     assert_eq!(
         differ, 0,
         "staged epilogue differs from the direct one in {differ} elements"
+    );
+    // The cluster schedule (16 m tiles = 8 pairs x 22 column tiles over 66
+    // clusters) computes every tile as the plain one does: bit-identical.
+    let mut out_cl = s.clone_htod(&vec![bf16::NAN; m * n]).unwrap();
+    let ran = g
+        .forward(
+            &dx,
+            &[m, k],
+            &dw,
+            Activation::Silu,
+            &mut out_cl,
+            Path::FusedWgmmaCluster,
+        )
+        .unwrap();
+    assert_eq!(ran, Path::FusedWgmmaCluster);
+    let cluster = s.clone_dtoh(&out_cl).unwrap();
+    let differ = cluster
+        .iter()
+        .zip(&fused)
+        .filter(|(a, b)| a.to_bits() != b.to_bits())
+        .count();
+    assert_eq!(
+        differ, 0,
+        "cluster schedule differs from the plain one in {differ} elements"
     );
     assert!(e <= 1e-2, "wgmma vs B1: {e}");
     // 8 sampled rows against f64.

@@ -141,6 +141,44 @@ static void test_tile_order() {
   }
 }
 
+// Cluster schedule: over the pair units, the two ranks together cover every
+// tile exactly once; a rank without a tile (live = false) only occurs for
+// rank 1 in the last pair row of an odd m-tile count, where the partner's
+// tile is live; both ranks of a unit share its column tile; the first
+// group's units stay inside the first kWgGroupM m tiles (the plain order's
+// L2 footprint of x).
+static void test_cluster_tiles() {
+  const int64_t cases[][2] = {{1, 1}, {1, 7}, {2, 3}, {3, 1}, {3, 5}, {16, 5}, {17, 3},
+                              {33, 9}, {64, 86}, {65, 22}, {5, 100}, {128, 86}};
+  for (auto& c : cases) {
+    const int64_t mt = c[0], nt = c[1];
+    const int64_t units = (mt + 1) / 2 * nt;
+    std::vector<int> hit(mt * nt, 0);
+    int dead = 0;
+    for (int64_t u = 0; u < units; ++u) {
+      const GluClusterTile a = glu_cluster_tile(u, 0, mt, nt), b = glu_cluster_tile(u, 1, mt, nt);
+      CHECK(a.n == b.n && a.m + 1 == b.m && a.m % 2 == 0, "mt=%lld nt=%lld unit %lld: ranks at (%lld,%lld) (%lld,%lld)",
+            (long long)mt, (long long)nt, (long long)u, (long long)a.m, (long long)a.n, (long long)b.m, (long long)b.n);
+      CHECK(a.live, "mt=%lld unit %lld: rank 0 without a tile", (long long)mt, (long long)u);
+      // The first group's units stay within the first kWgGroupM m tiles.
+      if (u < (int64_t)(kWgGroupM / 2) * nt)
+        CHECK(b.m < kWgGroupM, "mt=%lld unit %lld: m tile %lld beyond the first group", (long long)mt, (long long)u, (long long)b.m);
+      for (const GluClusterTile& t : {a, b}) {
+        if (!t.live) {
+          ++dead;
+          CHECK(t.m == mt && mt % 2 == 1, "mt=%lld: dead tile at m=%lld", (long long)mt, (long long)t.m);
+          continue;
+        }
+        CHECK(t.m >= 0 && t.m < mt && t.n >= 0 && t.n < nt, "cluster tile out of range (%lld,%lld)", (long long)t.m, (long long)t.n);
+        if (t.m >= 0 && t.m < mt && t.n >= 0 && t.n < nt) hit[t.m * nt + t.n]++;
+      }
+    }
+    CHECK(dead == (mt % 2 == 1 ? nt : 0), "mt=%lld nt=%lld: %d dead tiles", (long long)mt, (long long)nt, dead);
+    for (int64_t e = 0; e < mt * nt; ++e)
+      CHECK(hit[e] == 1, "cluster mt=%lld nt=%lld tile %lld hit %d", (long long)mt, (long long)nt, (long long)e, hit[e]);
+  }
+}
+
 // Tail split: for every (tiles, width, parts, k_tiles) the units cover each
 // (tile, k-tile) exactly once; whole tiles come first and span all k; each
 // tail tile has parts 0..P-1 with non-empty k ranges in order, its
@@ -267,6 +305,7 @@ int main() {
   test_a_m_major();
   test_fragment();
   test_tile_order();
+  test_cluster_tiles();
   test_tail_split();
   std::printf("wgmma_layout_test: %s\n", g_fail ? "FAILED" : "OK");
   return g_fail ? 1 : 0;

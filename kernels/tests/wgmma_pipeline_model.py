@@ -66,3 +66,66 @@ for seed in range(300):
     lengths=[rnd.choice([1,2,3,4,5,9,16]) for _ in range(rnd.randrange(1,7))]
     run(0,0,seed,lengths); n+=1
 print("protocol model OK:", n, "random interleavings")
+
+# The cluster schedule (fused_glu_wgmma_cluster_*): two CTAs walk the same
+# units. Each producer waits on its own empty barrier (16 arrivals: its 8
+# consumer warps and the peer's 8), arrives on its full barrier expecting the
+# whole stage (3 parts: its A, its B half, the peer's B half), loads its A
+# into its own ring and its B half into both rings (multicast). Each consumer
+# warp releases a stage on both CTAs' empty barriers. A part may land on a
+# full barrier before that CTA's producer has armed it (the transaction count
+# goes negative; the phase cannot complete without the producer's arrive).
+# Asserts: no deadlock, no part lands in a stage a consumer of that CTA
+# still reads, and every consumer reads the three parts of the k-tile it
+# expects.
+def run_cluster(lengths, seed):
+    first=[]; last=[]
+    for L in lengths:
+        first += [True]+[False]*(L-1); last += [False]*(L-1)+[True]
+    rnd=random.Random(seed); total=len(first)
+    full=[[Bar(1) for _ in range(S)] for _ in range(2)]
+    empty=[[Bar(16) for _ in range(S)] for _ in range(2)]
+    data=[[[None]*3 for _ in range(S)] for _ in range(2)]  # [cta][stage][part]
+    readers=[[set() for _ in range(S)] for _ in range(2)]
+    pit=[0,0]; tma=[]
+    cons=[[{'it':0,'fl':[]} for _ in range(8)] for _ in range(2)]
+    def release(s):
+        for cta in range(2): empty[cta][s].arrive()
+    for step in range(10**6):
+        acts=[]
+        for c in range(2):
+            if pit[c]<total: acts.append(('p',c))
+            acts += [('c',c,w) for w in range(8) if cons[c][w]['it']<total]
+        if tma: acts.append(('t',))
+        if not acts: return step
+        a=rnd.choice(acts)
+        if a[0]=='p':
+            c=a[1]; s=pit[c]%S; r=pit[c]//S
+            if r>0 and not empty[c][s].passed((r-1)&1): continue
+            full[c][s].arrive(tx=3)
+            tma.append((c,s,pit[c],0))            # A: own ring
+            tma.append((c,s,pit[c],1+c))          # B half c: own ring ...
+            tma.append((1-c,s,pit[c],1+c))        # ... and the peer's
+            pit[c]+=1
+        elif a[0]=='t':
+            dst,s,it,part=tma.pop(rnd.randrange(len(tma)))
+            assert not readers[dst][s], f"part {part} of it={it} lands in CTA {dst} stage {s} still read by {readers[dst][s]}"
+            data[dst][s][part]=it; full[dst][s].complete_tx()
+        else:
+            _,c,w=a; st=cons[c][w]; it=st['it']; s=it%S
+            if not full[c][s].passed((it//S)&1): continue
+            assert data[c][s]==[it]*3, f"CTA {c} warp {w} it={it}: stage {s} holds {data[c][s]}"
+            readers[c][s].add(w); st['fl'].append(s)
+            while len(st['fl'])>1:
+                os_=st['fl'].pop(0); readers[c][os_].discard(w)
+            if not first[it]: release((it-1)%S)
+            st['it']+=1
+            if last[it]:
+                os_=st['fl'].pop(0); readers[c][os_].discard(w); release((st['it']-1)%S)
+    raise Exception(f"cluster deadlock lengths={lengths} seed={seed} pit={pit}")
+nc=0
+for tiles in [1,2,3]:
+    for k in [1,2,3,4,5,9]:
+        for seed in range(20):
+            run_cluster([k]*tiles, seed); nc+=1
+print("cluster protocol model OK:", nc, "random interleavings")

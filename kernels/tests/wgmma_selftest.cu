@@ -1,6 +1,8 @@
 // Standalone GPU self-test (and quick timing) of the Hopper kernels
-// fused_glu_wgmma_{nk,kn}_{bf16,f16} and their staged-epilogue variants
-// fused_glu_wgmma_staged_* against a double-precision CPU reference.
+// fused_glu_wgmma_{nk,kn}_{bf16,f16}, their staged-epilogue variants
+// fused_glu_wgmma_staged_* and their cluster-schedule variants
+// fused_glu_wgmma_cluster_* (two CTAs multicasting the weight stage)
+// against a double-precision CPU reference.
 // No Rust, no libcuda link: cuTensorMapEncodeTiled comes from the runtime's
 // driver entry point. Not compiled by build.rs.
 //   build (no GPU needed; scripts/check-kernels.sh does this with BUILD_SELFTEST=1):
@@ -50,6 +52,10 @@ static WgStagedKernel g_staged = nullptr;
 // Persistent grid size cap: small in the correctness cases so that CTAs
 // walk several tiles (cross-tile pipeline), the SM count for timing.
 static int64_t g_grid_cap = 5;
+// Set while the kernel given to launch() is a cluster variant
+// (fused_glu_wgmma_cluster_*): the grid is then 2 x min(pair units,
+// max(g_grid_cap / 2, 1)) CTAs, as src/cuda/hopper.rs wgmma_cluster_grid.
+static bool g_cluster = false;
 
 template <typename T>
 static void launch(WgKernel k, const void* x, const void* wg, const void* wu, const void* bg,
@@ -66,7 +72,12 @@ static void launch(WgKernel k, const void* x, const void* wg, const void* wu, co
   GluParams p{};
   p.x = x; p.w_gate = wg; p.w_up = wu; p.b_gate = bg; p.b_up = bu; p.out = out;
   p.m = M; p.n = N; p.k = K; p.layout = layout; p.act = act; p.beta = 1.7f; p.reserved = 0;
-  const int64_t grid = glu_wgmma_grid(M, N, g_grid_cap);
+  int64_t grid = glu_wgmma_grid(M, N, g_grid_cap);
+  if (g_cluster) {
+    const int64_t pairs = ((M + kWgBM - 1) / kWgBM + 1) / 2 * ((N + kWgBN - 1) / kWgBN);
+    const int64_t cap = g_grid_cap / 2 > 1 ? g_grid_cap / 2 : 1;
+    grid = 2 * (pairs < cap ? (pairs > 1 ? pairs : 1) : cap);
+  }
   if (g_staged) {
     CUtensorMap to = make_map<T>(out, M, N, 64);  // out [M, N], box {64, 64}
     g_staged<<<(unsigned)grid, kWgThreads, kWgSmemBytesStaged>>>(tx, tg, tu, to, p);
@@ -210,9 +221,9 @@ static void perf_case(WgKernel kern, int64_t M, int64_t N, int64_t K, int layout
   const bool ok = rel <= HT<T>::tol && std::isfinite(rel);
   ++g_cases;
   if (!ok) ++g_fail;
-  std::printf("%s %-4s %s perf (%s epilogue) M=%-5lld N=%-5lld K=%-5lld  %9.1f us  %6.1f TFLOP/s (4MNK)  sampled rel=%.2e\n",
+  std::printf("%s %-4s %s perf (%s) M=%-5lld N=%-5lld K=%-5lld  %9.1f us  %6.1f TFLOP/s (4MNK)  sampled rel=%.2e\n",
               ok ? "ok  " : "FAIL", HT<T>::name, layout == GLU_LAYOUT_NK ? "nk" : "kn",
-              g_staged ? "staged" : "direct", (long long)M,
+              g_cluster ? "cluster, direct epilogue" : g_staged ? "staged epilogue" : "direct epilogue", (long long)M,
               (long long)N, (long long)K, us, tflops, rel);
   CK(cudaEventDestroy(e0)); CK(cudaEventDestroy(e1));
 }
@@ -305,6 +316,43 @@ static void suite_staged(WgKernel direct, WgStagedKernel nk, WgStagedKernel kn, 
   g_staged = nullptr;
 }
 
+// The cluster schedule: pairs of m tiles per cluster of two CTAs, the weight
+// stage multicast. Odd m-tile counts (1, 3 tiles: rank 1 of the last pair
+// has no tile), several pairs per cluster (cap 5 -> 2 clusters), one cluster
+// walking every pair, both layouts, biases and every activation.
+template <typename T>
+static void suite_cluster(WgKernel nk, WgKernel kn, bool perf) {
+  for (WgKernel k : {nk, kn})
+    CK(cudaFuncSetAttribute((const void*)k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kWgSmemBytes));
+  const int I = GLU_ACT_IDENTITY, KN = GLU_LAYOUT_KN;
+  g_cluster = true;
+  run_case<T>("cluster: one tile, no partner", nk, 128, 128, 64, I, false, false);
+  run_case<T>("cluster: one pair, ring wraps", nk, 256, 128, 512, I, false, false);
+  run_case<T>("cluster: 3 m tiles x 2 n tiles", nk, 300, 256, 128, I, false, false);
+  run_case<T>("cluster: tiny", nk, 1, 8, 8, I, false, false);
+  run_case<T>("cluster: tails", nk, 7, 120, 200, I, false, false);
+  run_case<T>("cluster: concat", nk, 255, 264, 1024, I, false, true);
+  for (int act = 0; act <= 6; ++act)
+    run_case<T>("cluster: bias + act", nk, 257, 264, 136, act, true, act % 2 == 0);
+  run_case<T>("cluster: many m tiles", nk, 17 * 128 + 5, 24, 64, GLU_ACT_SILU, true, false);
+  run_case<T>("cluster kn: tails", kn, 129, 136, 200, GLU_ACT_SILU, true, false, KN);
+  run_case<T>("cluster kn: 3x2 tiles", kn, 300, 256, 128, I, false, false, KN);
+  run_case<T>("cluster kn: N tail, box 2 OOB", kn, 64, 72, 64, I, false, false, KN);
+  g_grid_cap = 2;
+  run_case<T>("cluster: one cluster walks all pairs", nk, 300, 264, 200, GLU_ACT_GELU_TANH, true, false);
+  g_grid_cap = g_sm_count;
+  run_case<T>("cluster: grid = #SMs", nk, 1000, 1000, 1024, GLU_ACT_SILU, true, true);
+  g_grid_cap = 5;
+  if (perf) {
+    g_grid_cap = g_sm_count;
+    perf_case<T>(nk, 2048, 11008, 4096);
+    perf_case<T>(nk, 8192, 11008, 4096);
+    perf_case<T>(kn, 8192, 11008, 4096, KN);
+    g_grid_cap = 5;
+  }
+  g_cluster = false;
+}
+
 int main(int argc, char** argv) {
   const bool perf = !(argc > 1 && std::strcmp(argv[1], "--no-perf") == 0);
   const bool perf_only = argc > 1 && std::strcmp(argv[1], "--perf-only") == 0;
@@ -323,6 +371,25 @@ int main(int argc, char** argv) {
   cudaFuncAttributes fa;
   CK(cudaFuncGetAttributes(&fa, (const void*)fused_glu_wgmma_nk_bf16));
   std::printf("fused_glu_wgmma_nk_bf16: %d regs, %zu B local\n", fa.numRegs, fa.localSizeBytes);
+  {
+    // How many two-CTA clusters of the cluster kernel can be resident: the
+    // launcher (wgmma_cluster_grid) assumes SMs / 2. Fewer would make its
+    // persistent grid run in two waves (correct, slower).
+    const void* kc = (const void*)fused_glu_wgmma_cluster_nk_bf16;
+    CK(cudaFuncSetAttribute(kc, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kWgSmemBytes));
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3((unsigned)(2 * (g_sm_count / 2)));
+    cfg.blockDim = dim3(kWgThreads);
+    cfg.dynamicSmemBytes = kWgSmemBytes;
+    int clusters = 0;
+    const cudaError_t e = cudaOccupancyMaxActiveClusters(&clusters, kc, &cfg);
+    CK(cudaFuncGetAttributes(&fa, kc));
+    std::printf("fused_glu_wgmma_cluster_nk_bf16: %d regs, %zu B local; at most %d clusters of 2 "
+                "resident (%s), the launcher assumes %lld\n",
+                fa.numRegs, fa.localSizeBytes, clusters, cudaGetErrorString(e),
+                (long long)(g_sm_count / 2));
+    (void)cudaGetLastError();
+  }
   if (perf_only) {  // timing only (experiments): the big bf16 shapes
     CK(cudaFuncSetAttribute((const void*)fused_glu_wgmma_nk_bf16,
                             cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kWgSmemBytes));
@@ -347,6 +414,13 @@ int main(int argc, char** argv) {
     g_grid_cap = 1;
     run_case<__nv_bfloat16>("staged: one CTA walks all tiles", fused_glu_wgmma_nk_bf16, 300, 264, 200, GLU_ACT_SILU, true, false);
     g_staged = nullptr;
+    CK(cudaFuncSetAttribute((const void*)fused_glu_wgmma_cluster_nk_bf16,
+                            cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kWgSmemBytes));
+    g_cluster = true;
+    g_grid_cap = 2;  // one cluster of two CTAs walks both pairs
+    run_case<__nv_bfloat16>("cluster: 3 m tiles x 2 n tiles", fused_glu_wgmma_cluster_nk_bf16, 300, 136, 200, GLU_ACT_SILU, true, false);
+    g_cluster = false;
+    g_grid_cap = 5;
     std::printf("wgmma_selftest --small: %d/%d cases passed\n", g_cases - g_fail, g_cases);
     return g_fail ? 1 : 0;
   }
@@ -358,6 +432,8 @@ int main(int argc, char** argv) {
                               fused_glu_wgmma_staged_kn_bf16, perf);
   suite_staged<__half>(fused_glu_wgmma_nk_f16, fused_glu_wgmma_staged_nk_f16,
                        fused_glu_wgmma_staged_kn_f16, false);
+  suite_cluster<__nv_bfloat16>(fused_glu_wgmma_cluster_nk_bf16, fused_glu_wgmma_cluster_kn_bf16, perf);
+  suite_cluster<__half>(fused_glu_wgmma_cluster_nk_f16, fused_glu_wgmma_cluster_kn_f16, false);
   std::printf("wgmma_selftest: %d/%d cases passed\n", g_cases - g_fail, g_cases);
   return g_fail ? 1 : 0;
 }

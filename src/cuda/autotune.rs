@@ -1057,6 +1057,7 @@ mod tests {
                                             path,
                                             Path::FusedWgmmaStaged
                                                 | Path::FusedWgmmaTailSplit
+                                                | Path::FusedWgmmaCluster
                                                 | Path::CublasEager
                                                 | Path::Auto
                                         ),

@@ -21,7 +21,7 @@ use cudarc::driver::{DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg};
 /// assert!(Path::FusedWgmma.is_fused());
 /// assert!(!Path::CublasSplit.is_fused());
 /// let fused: Vec<&str> = Path::CONCRETE.iter().filter(|p| p.is_fused()).map(|p| p.name()).collect();
-/// assert_eq!(fused.len(), 7);
+/// assert_eq!(fused.len(), 8);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Path {
@@ -50,6 +50,16 @@ pub enum Path {
     /// from it only by the summation order of the split tiles (deterministic
     /// from call to call). [`Path::Auto`] does not pick it until measured.
     FusedWgmmaTailSplit,
+    /// **Experimental** (compiled; not yet run on a GPU): [`Path::FusedWgmma`]
+    /// on thread-block clusters of two CTAs. The two CTAs of a cluster take
+    /// two adjacent 128-row tiles of one column tile, and each loads half of
+    /// the shared weight stage and multicasts it (TMA `.multicast::cluster`)
+    /// into both, so the weights cross from L2 to the SMs half as often (the
+    /// step from 778 to 799 TFLOP/s in a published hand-written Hopper GEMM
+    /// ladder). Same requirements as [`Path::FusedWgmma`], bit-identical
+    /// results (each tile is computed in the same order). [`Path::Auto`] does
+    /// not pick it until measured.
+    FusedWgmmaCluster,
     /// Fused kernel for decode-sized M (1..=64): streams the weights with a
     /// deep pipeline and split-K. bf16/f16, K and N multiples of 8, 16-byte
     /// aligned buffers.
@@ -81,10 +91,11 @@ pub enum Path {
 
 impl Path {
     /// Every concrete path (not `Auto`).
-    pub const CONCRETE: [Path; 10] = [
+    pub const CONCRETE: [Path; 11] = [
         Path::FusedWgmma,
         Path::FusedWgmmaStaged,
         Path::FusedWgmmaTailSplit,
+        Path::FusedWgmmaCluster,
         Path::FusedSkinny,
         Path::FusedMma,
         Path::FusedMmaTf32,
@@ -108,6 +119,7 @@ impl Path {
             Path::FusedWgmma => "fused-wgmma",
             Path::FusedWgmmaStaged => "fused-wgmma-staged",
             Path::FusedWgmmaTailSplit => "fused-wgmma-split",
+            Path::FusedWgmmaCluster => "fused-wgmma-cluster",
             Path::FusedSkinny => "fused-skinny",
             Path::FusedMma => "fused-mma",
             Path::FusedMmaTf32 => "fused-mma-tf32",
@@ -133,6 +145,7 @@ impl Path {
             Path::FusedWgmma
                 | Path::FusedWgmmaStaged
                 | Path::FusedWgmmaTailSplit
+                | Path::FusedWgmmaCluster
                 | Path::FusedSkinny
                 | Path::FusedMma
                 | Path::FusedMmaTf32
@@ -294,6 +307,7 @@ impl CudaGlu {
             Path::Auto
             | Path::FusedWgmma
             | Path::FusedWgmmaStaged
+            | Path::FusedWgmmaCluster
             | Path::FusedMma
             | Path::FusedMmaTf32
             | Path::FusedSimt => 0,
@@ -438,6 +452,7 @@ impl CudaGlu {
             p @ (Path::FusedWgmma
             | Path::FusedWgmmaStaged
             | Path::FusedWgmmaTailSplit
+            | Path::FusedWgmmaCluster
             | Path::FusedSkinny
             | Path::FusedMma
             | Path::FusedMmaTf32) => {
@@ -462,6 +477,7 @@ impl CudaGlu {
             Path::FusedWgmma => self.launch_wgmma(&p, T::DTYPE, w.layout)?,
             Path::FusedWgmmaStaged => self.launch_wgmma_staged(&p, T::DTYPE, w.layout)?,
             Path::FusedWgmmaTailSplit => self.launch_wgmma_split(&p, T::DTYPE, w.layout)?,
+            Path::FusedWgmmaCluster => self.launch_wgmma_cluster(&p, T::DTYPE, w.layout)?,
             Path::FusedSkinny => self.launch_skinny(&p, T::DTYPE, w.layout)?,
             Path::FusedMma | Path::FusedMmaTf32 => self.launch_fused(
                 &p,
@@ -547,7 +563,10 @@ impl CudaGlu {
         }
         if matches!(
             path,
-            Path::FusedWgmma | Path::FusedWgmmaStaged | Path::FusedWgmmaTailSplit
+            Path::FusedWgmma
+                | Path::FusedWgmmaStaged
+                | Path::FusedWgmmaTailSplit
+                | Path::FusedWgmmaCluster
         ) && self.cc != (9, 0)
         {
             return unsupported(format!(

@@ -103,6 +103,10 @@ pub(crate) enum Epilogue<'a> {
     /// `fused_glu_wgmma_split_*`: the inference epilogue on the tail-split
     /// schedule ([`tail_split_plan`]).
     TailSplit(&'a GluTailSplit),
+    /// `fused_glu_wgmma_cluster_*`: the inference epilogue on clusters of
+    /// two CTAs sharing (multicasting) the weight stage
+    /// ([`wgmma_cluster_grid`]).
+    Cluster,
 }
 
 /// Most parts a tail tile is cut into along K.
@@ -188,6 +192,15 @@ pub(crate) fn tail_split_plan(m: usize, n: usize, k: usize, sm_count: u32) -> Ta
 pub(crate) fn wgmma_grid(m: usize, n: usize, sm_count: u32) -> usize {
     let tiles = m.div_ceil(WG_BM) * n.div_ceil(WG_BN);
     tiles.min(sm_count.max(1) as usize)
+}
+
+/// Grid of the cluster schedule (`fused_glu_wgmma_cluster_*`): clusters of
+/// two CTAs, each cluster taking pairs of m tiles of one column tile, one
+/// cluster per two SMs at most, never more clusters than pairs. Always even
+/// (the kernel's `__cluster_dims__(2, 1, 1)`) and at least 2.
+pub(crate) fn wgmma_cluster_grid(m: usize, n: usize, sm_count: u32) -> usize {
+    let pairs = m.div_ceil(WG_BM).div_ceil(2) * n.div_ceil(WG_BN);
+    2 * pairs.min((sm_count as usize / 2).max(1)).max(1)
 }
 
 /// A `CUtensorMap` passed by value as a `const __grid_constant__ CUtensorMap`
@@ -666,6 +679,18 @@ impl CudaGlu {
         self.launch_wgmma_epi(p, Epilogue::Staged, dtype, layout)
     }
 
+    /// [`launch_wgmma`](Self::launch_wgmma) on clusters of two CTAs that
+    /// multicast the weight stage (`fused_glu_wgmma_cluster_*`): same
+    /// preconditions, bit-identical results.
+    pub(crate) fn launch_wgmma_cluster(
+        &self,
+        p: &GluParams,
+        dtype: DType,
+        layout: WeightLayout,
+    ) -> Result<()> {
+        self.launch_wgmma_epi(p, Epilogue::Cluster, dtype, layout)
+    }
+
     /// [`launch_wgmma`](Self::launch_wgmma) on the tail-split schedule
     /// (`fused_glu_wgmma_split_*`, [`tail_split_plan`]): same preconditions
     /// and results up to the summation order of the split tiles. The
@@ -836,6 +861,11 @@ impl CudaGlu {
                 format!("fused_glu_wgmma_split_{lay}_{ty}"),
                 WG_SMEM_BYTES,
             ),
+            Epilogue::Cluster => (
+                "fused_glu_wgmma",
+                format!("fused_glu_wgmma_cluster_{lay}_{ty}"),
+                WG_SMEM_BYTES,
+            ),
         };
         // The staged epilogue stores `out` [m, n] with TMA: 64 x 64 boxes.
         let tmap_out = match epi {
@@ -860,6 +890,9 @@ impl CudaGlu {
         };
         let f = self.function_with_smem(module, &name, smem)?;
         let mut cfg = persistent_cfg(m, n, self.sm_count, smem);
+        if matches!(epi, Epilogue::Cluster) {
+            cfg.grid_dim.0 = wgmma_cluster_grid(m, n, self.sm_count) as u32;
+        }
         let split = match epi {
             Epilogue::TailSplit(ts) => {
                 // The kernel walks the units of the schedule `ts` describes.
@@ -901,7 +934,11 @@ impl CudaGlu {
         // pushed here; the tail-split variant takes GluTailSplit after
         // GluParams (schedule checked above; the caller sized `ws` and
         // `flags` for it, flags zero; a split grid of at most one CTA per SM
-        // is launched cooperatively, i.e. all resident or refused).
+        // is launched cooperatively, i.e. all resident or refused); the
+        // cluster variant takes the plain variant's arguments, its cluster
+        // shape (2, 1, 1) is compiled in and its grid is even
+        // (`wgmma_cluster_grid`); its CTAs touch only their own and their
+        // cluster peer's shared memory, and both walk the same tiles.
         // Every map describes its buffer exactly: x [m, k],
         // w_gate / w_up ([n, k] for NK, [k, n] for KN, matching `p.layout`),
         // out [m, n], and the caller's [m, 2n] pre-activation or gradient
@@ -955,6 +992,28 @@ mod tests {
     /// worked out for, and for every shape: no split without a tail, parts
     /// within 1..=4 with >= 4 k-tiles each, never a longer schedule than
     /// the plain one, counts consistent with the kernel's schedule.
+    #[test]
+    fn cluster_grid_is_even_and_never_exceeds_the_pairs_or_sms() {
+        // M = 4096, N = 11008 on 132 SMs: 16 pair rows x 86 column tiles.
+        assert_eq!(wgmma_cluster_grid(4096, 11008, 132), 132);
+        // One tile (one pair with a missing partner): one cluster.
+        assert_eq!(wgmma_cluster_grid(1, 8, 132), 2);
+        assert_eq!(wgmma_cluster_grid(200, 8, 132), 2);
+        // Three pairs.
+        assert_eq!(wgmma_cluster_grid(256, 3 * WG_BN, 132), 6);
+        for m in [0, 1, 127, 128, 129, 384, 5000] {
+            for n in [8, 128, 136, 11008] {
+                for sms in [1, 2, 3, 114, 132] {
+                    let g = wgmma_cluster_grid(m, n, sms);
+                    assert!(g >= 2 && g % 2 == 0, "{m} {n} {sms}: {g}");
+                    assert!(g <= (sms as usize).max(2), "{m} {n} {sms}: {g}");
+                    let pairs = m.div_ceil(WG_BM).div_ceil(2) * n.div_ceil(WG_BN);
+                    assert!(g / 2 <= pairs.max(1), "{m} {n} {sms}: {g}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn tail_split_plan_cases_and_invariants() {
         let p = tail_split_plan(256, 11008, 4096, 132);
