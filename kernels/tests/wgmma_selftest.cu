@@ -373,8 +373,8 @@ int main(int argc, char** argv) {
   std::printf("fused_glu_wgmma_nk_bf16: %d regs, %zu B local\n", fa.numRegs, fa.localSizeBytes);
   {
     // How many two-CTA clusters of the cluster kernel can be resident: the
-    // launcher (wgmma_cluster_grid) assumes SMs / 2. Fewer would make its
-    // persistent grid run in two waves (correct, slower).
+    // Rust launcher asks the same and caps its persistent grid there (SMs / 2
+    // if the query fails); launch() below uses SMs / 2.
     const void* kc = (const void*)fused_glu_wgmma_cluster_nk_bf16;
     CK(cudaFuncSetAttribute(kc, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kWgSmemBytes));
     cudaLaunchConfig_t cfg = {};
@@ -385,7 +385,7 @@ int main(int argc, char** argv) {
     const cudaError_t e = cudaOccupancyMaxActiveClusters(&clusters, kc, &cfg);
     CK(cudaFuncGetAttributes(&fa, kc));
     std::printf("fused_glu_wgmma_cluster_nk_bf16: %d regs, %zu B local; at most %d clusters of 2 "
-                "resident (%s), the launcher assumes %lld\n",
+                "resident (%s), SMs / 2 = %lld\n",
                 fa.numRegs, fa.localSizeBytes, clusters, cudaGetErrorString(e),
                 (long long)(g_sm_count / 2));
     (void)cudaGetLastError();

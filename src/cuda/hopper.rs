@@ -195,12 +195,13 @@ pub(crate) fn wgmma_grid(m: usize, n: usize, sm_count: u32) -> usize {
 }
 
 /// Grid of the cluster schedule (`fused_glu_wgmma_cluster_*`): clusters of
-/// two CTAs, each cluster taking pairs of m tiles of one column tile, one
-/// cluster per two SMs at most, never more clusters than pairs. Always even
-/// (the kernel's `__cluster_dims__(2, 1, 1)`) and at least 2.
-pub(crate) fn wgmma_cluster_grid(m: usize, n: usize, sm_count: u32) -> usize {
+/// two CTAs, each cluster taking pairs of m tiles of one column tile, at
+/// most `max_clusters` clusters (those that can be resident at once: the
+/// grid is persistent), never more clusters than pairs. Always even (the
+/// kernel's `__cluster_dims__(2, 1, 1)`) and at least 2.
+pub(crate) fn wgmma_cluster_grid(m: usize, n: usize, max_clusters: usize) -> usize {
     let pairs = m.div_ceil(WG_BM).div_ceil(2) * n.div_ceil(WG_BN);
-    2 * pairs.min((sm_count as usize / 2).max(1)).max(1)
+    2 * pairs.min(max_clusters.max(1)).max(1)
 }
 
 /// A `CUtensorMap` passed by value as a `const __grid_constant__ CUtensorMap`
@@ -891,7 +892,20 @@ impl CudaGlu {
         let f = self.function_with_smem(module, &name, smem)?;
         let mut cfg = persistent_cfg(m, n, self.sm_count, smem);
         if matches!(epi, Epilogue::Cluster) {
-            cfg.grid_dim.0 = wgmma_cluster_grid(m, n, self.sm_count) as u32;
+            // Resident clusters, asked once: SMs / 2 unless the GPCs cannot
+            // pair every SM (then a grid of SMs / 2 clusters would run its
+            // last clusters as a second wave).
+            let clusters = *self.wgmma_clusters.get_or_init(|| {
+                let probe = LaunchConfig {
+                    grid_dim: (2 * (self.sm_count / 2).max(1), 1, 1),
+                    ..cfg
+                };
+                f.occupancy_max_active_clusters(probe, &self.stream)
+                    .ok()
+                    .filter(|&c| c > 0)
+                    .map_or((self.sm_count as usize / 2).max(1), |c| c as usize)
+            });
+            cfg.grid_dim.0 = wgmma_cluster_grid(m, n, clusters) as u32;
         }
         let split = match epi {
             Epilogue::TailSplit(ts) => {
@@ -993,22 +1007,24 @@ mod tests {
     /// within 1..=4 with >= 4 k-tiles each, never a longer schedule than
     /// the plain one, counts consistent with the kernel's schedule.
     #[test]
-    fn cluster_grid_is_even_and_never_exceeds_the_pairs_or_sms() {
-        // M = 4096, N = 11008 on 132 SMs: 16 pair rows x 86 column tiles.
-        assert_eq!(wgmma_cluster_grid(4096, 11008, 132), 132);
+    fn cluster_grid_is_even_and_never_exceeds_the_pairs_or_clusters() {
+        // M = 4096, N = 11008 with 66 resident clusters (132 SMs): 16 pair
+        // rows x 86 column tiles.
+        assert_eq!(wgmma_cluster_grid(4096, 11008, 66), 132);
+        assert_eq!(wgmma_cluster_grid(4096, 11008, 60), 120);
         // One tile (one pair with a missing partner): one cluster.
-        assert_eq!(wgmma_cluster_grid(1, 8, 132), 2);
-        assert_eq!(wgmma_cluster_grid(200, 8, 132), 2);
+        assert_eq!(wgmma_cluster_grid(1, 8, 66), 2);
+        assert_eq!(wgmma_cluster_grid(200, 8, 66), 2);
         // Three pairs.
-        assert_eq!(wgmma_cluster_grid(256, 3 * WG_BN, 132), 6);
+        assert_eq!(wgmma_cluster_grid(256, 3 * WG_BN, 66), 6);
         for m in [0, 1, 127, 128, 129, 384, 5000] {
             for n in [8, 128, 136, 11008] {
-                for sms in [1, 2, 3, 114, 132] {
-                    let g = wgmma_cluster_grid(m, n, sms);
-                    assert!(g >= 2 && g % 2 == 0, "{m} {n} {sms}: {g}");
-                    assert!(g <= (sms as usize).max(2), "{m} {n} {sms}: {g}");
+                for clusters in [0, 1, 2, 57, 66] {
+                    let g = wgmma_cluster_grid(m, n, clusters);
+                    assert!(g >= 2 && g % 2 == 0, "{m} {n} {clusters}: {g}");
+                    assert!(g <= 2 * clusters.max(1), "{m} {n} {clusters}: {g}");
                     let pairs = m.div_ceil(WG_BM).div_ceil(2) * n.div_ceil(WG_BN);
-                    assert!(g / 2 <= pairs.max(1), "{m} {n} {sms}: {g}");
+                    assert!(g / 2 <= pairs.max(1), "{m} {n} {clusters}: {g}");
                 }
             }
         }

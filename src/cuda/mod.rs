@@ -231,6 +231,10 @@ pub struct CudaGlu {
     /// The Hopper forward's tail-split partial sums and tile counters
     /// ([`Path::FusedWgmmaTailSplit`]), allocated on first need.
     wgmma_split_scratch: Mutex<Option<scratch::SplitScratch>>,
+    /// How many two-CTA clusters of the Hopper cluster kernel
+    /// ([`Path::FusedWgmmaCluster`]) can be resident at once
+    /// (`cuOccupancyMaxActiveClusters`), asked on its first launch.
+    wgmma_clusters: std::sync::OnceLock<usize>,
     /// [`CudaGlu::set_autotune`].
     autotune: std::sync::atomic::AtomicBool,
     /// The autotuner's decisions, per problem class.
@@ -346,6 +350,7 @@ impl CudaGlu {
             allow_tf32: std::sync::atomic::AtomicBool::new(false),
             skinny_scratch: Mutex::new(None),
             wgmma_split_scratch: Mutex::new(None),
+            wgmma_clusters: std::sync::OnceLock::new(),
             autotune: std::sync::atomic::AtomicBool::new(autotune::default_from_env()),
             tuned: Mutex::new(HashMap::new()),
             tune_lock: Mutex::new(()),
