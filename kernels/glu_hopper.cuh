@@ -60,6 +60,29 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
 #endif
 }
 
+// mbar_wait that gives up: after ~2^32 clocks (over 2 s at Hopper clocks,
+// where a healthy wait takes microseconds) the thread traps, so a protocol
+// error becomes a launch error the caller sees instead of a kernel that
+// never ends. Used by the cluster schedule, which has not run on a GPU yet.
+__device__ __forceinline__ void mbar_wait_or_trap(uint32_t bar, uint32_t parity) {
+#if GLU_HOPPER
+  uint32_t done = 0;
+  long long start = 0;
+  for (uint32_t spin = 0;; ++spin) {
+    asm volatile(
+        "{\n.reg .pred p;\n"
+        "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+        "selp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+    if (done) return;
+    if (spin == 0) start = clock64();
+    else if (clock64() - start > (1ll << 32)) __trap();
+  }
+#endif
+}
+
 // ---- TMA (PTX ISA 9.7.9.25.5.1) ---------------------------------------------
 // 2-D tile load of the box at (c0 = inner/contiguous coordinate, c1 = row)
 // into shared `dst`, completing `bytes` of the transaction on `bar`.

@@ -86,8 +86,11 @@ __device__ __forceinline__ void wg_for_each_pair(uint32_t warp, uint32_t lane, i
 // instead of once per tile. A stage is refilled only when the consumers of
 // both CTAs released it (empty barriers count 16 arrivals: 8 local, 8 from
 // the peer). When m_tiles is odd, rank 1 of the last pair row has no tile:
-// it loads its partner's x rows (so that every TMA box is in bounds),
-// computes on them and stores nothing (its m0 >= M).
+// it loads its partner's x rows, computes on them and stores nothing (its
+// m0 >= M); in-bounds rows keep its loads the same boxes as a live CTA's (a
+// wholly out-of-bounds box would be zero-filled and counted in full too).
+// The schedule's barrier waits trap after ~2 s (mbar_wait_or_trap): a hang
+// in this never-run schedule becomes a launch error.
 template <typename T, int LAYOUT, int ACT, int EPI, bool SPLIT = false, bool CLUSTER = false>
 __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, const CUtensorMap* tm_g,
                                                      const CUtensorMap* tm_u, const CUtensorMap* tm_out,
@@ -201,7 +204,12 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
           const int round = it / kWgStages;
           // Wait until the consumers released this stage's previous use
           // (CLUSTER: those of both CTAs, as the B half goes to both).
-          if (round > 0) mbar_wait(empty_bar(s), (uint32_t)(round - 1) & 1u);
+          if (round > 0) {
+            if (CLUSTER)
+              mbar_wait_or_trap(empty_bar(s), (uint32_t)(round - 1) & 1u);
+            else
+              mbar_wait(empty_bar(s), (uint32_t)(round - 1) & 1u);
+          }
           mbar_arrive_expect_tx(full_bar(s), kWgStageBytes);
           // The second K segment (dX only) restarts k at 0 on its own maps.
           const bool seg2 = kDual && kt >= k_tiles;
@@ -282,7 +290,10 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
 
       for (int kt = un.kt0; kt < un.kt1; ++kt, ++it) {
         const int s = it % kWgStages;
-        mbar_wait(full_bar(s), (uint32_t)(it / kWgStages) & 1u);
+        if (CLUSTER)
+          mbar_wait_or_trap(full_bar(s), (uint32_t)(it / kWgStages) & 1u);
+        else
+          mbar_wait(full_bar(s), (uint32_t)(it / kWgStages) & 1u);
         const uint32_t a = stage_a(s) + (uint32_t)cw * (64u * 128u);
         const uint32_t b = stage_b(s);
         wgmma_fence();

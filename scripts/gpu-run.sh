@@ -103,6 +103,27 @@ skipped() {
 
 # --- 1. standalone kernel self-test (CUDA C++, no Rust) ----------------------
 : > "$OUT/selftest.log"
+# 1a. The Hopper cluster kernel (never run before session 10's bundle) on a
+# few small cases first, under a short limit: if it fails, traps or hangs,
+# SWIGLU_SKIP_CLUSTER=1 leaves it out of everything after (a trap would
+# leave a test binary's CUDA context unusable for its later tests), and the
+# failure stands in the summary.
+if [ -x "$BIN/wgmma_selftest" ] && want selftest && [ -z "${SWIGLU_SKIP_CLUSTER:-}" ]; then
+  if lim=$(limit 60); then
+    echo "=== wgmma_selftest --cluster-smoke" >> "$OUT/selftest.log"
+    timeout "$lim" "$BIN/wgmma_selftest" --cluster-smoke >> "$OUT/selftest.log" 2>&1; rc=$?
+    echo "rc=$rc" >> "$OUT/selftest.log"
+    if [ "$rc" -ne 0 ]; then
+      export SWIGLU_SKIP_CLUSTER=1
+      record "cluster smoke" "rc=$rc: FAILED, fused-wgmma-cluster left out of the rest of the run"
+    else
+      record "cluster smoke" "rc=0"
+    fi
+    echo "=== cluster smoke rc=$rc"; grep -E "cluster smoke|clusters of 2" "$OUT/selftest.log" | tail -6
+  else
+    skipped "cluster smoke"
+  fi
+fi
 for st in "$BIN"/*selftest; do
   [ -x "$st" ] && want selftest || continue
   name="$(basename "$st")"

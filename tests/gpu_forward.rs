@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::gpu::{gpu, save, tolerance};
+use common::gpu::{cluster_skipped, gpu, save, tolerance};
 
 use common::{Rng, preact_f64, rel_err, store};
 use std::fmt::Write as _;
@@ -64,6 +64,7 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, table: &mut String) -> Vec<
     let d = T::DTYPE;
     let tol = tolerance(d);
     let mut failures = Vec::new();
+    let skip_cluster = cluster_skipped();
     let s = g.stream();
     for &(m, k, n) in SHAPES {
         let x: Vec<T> = rng.vec(m * k, 1.0);
@@ -144,7 +145,9 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, table: &mut String) -> Vec<
                         paths.push(Path::FusedWgmma);
                         paths.push(Path::FusedWgmmaStaged);
                         paths.push(Path::FusedWgmmaTailSplit);
-                        paths.push(Path::FusedWgmmaCluster);
+                        if !skip_cluster {
+                            paths.push(Path::FusedWgmmaCluster);
+                        }
                         if m <= 64 {
                             paths.push(Path::FusedSkinny);
                         }

@@ -1002,10 +1002,8 @@ impl CudaGlu {
 mod tests {
     use super::*;
 
-    /// The tail-split plan on an H200's 132 SMs: the cases the model was
-    /// worked out for, and for every shape: no split without a tail, parts
-    /// within 1..=4 with >= 4 k-tiles each, never a longer schedule than
-    /// the plain one, counts consistent with the kernel's schedule.
+    /// The cluster schedule's grid: even, at least one cluster, never more
+    /// clusters than pairs of m tiles or than can be resident.
     #[test]
     fn cluster_grid_is_even_and_never_exceeds_the_pairs_or_clusters() {
         // M = 4096, N = 11008 with 66 resident clusters (132 SMs): 16 pair
@@ -1030,6 +1028,10 @@ mod tests {
         }
     }
 
+    /// The tail-split plan on an H200's 132 SMs: the cases the model was
+    /// worked out for, and for every shape: no split without a tail, parts
+    /// within 1..=4 with >= 4 k-tiles each, never a longer schedule than
+    /// the plain one, counts consistent with the kernel's schedule.
     #[test]
     fn tail_split_plan_cases_and_invariants() {
         let p = tail_split_plan(256, 11008, 4096, 132);

@@ -51,3 +51,20 @@ pub fn own_handle(shared: &CudaGlu) -> CudaGlu {
     g.set_autotune(false);
     g
 }
+
+/// Whether the GPU run asked to leave out the Hopper cluster schedule
+/// (`Path::FusedWgmmaCluster`): the bundle's `run.sh` sets
+/// `SWIGLU_SKIP_CLUSTER=1` when that kernel's smoke test (`wgmma_selftest
+/// --cluster-smoke`, run first) failed or timed out, so that a kernel that
+/// traps or hangs cannot take the rest of a test binary with it (a trap
+/// leaves the process's CUDA context unusable). The smoke test's failure is
+/// recorded in the run's summary; this prints that the path is left out.
+pub fn cluster_skipped() -> bool {
+    let skip = std::env::var_os("SWIGLU_SKIP_CLUSTER").is_some_and(|v| !v.is_empty() && v != "0");
+    if skip {
+        eprintln!(
+            "SKIPPED fused-wgmma-cluster: SWIGLU_SKIP_CLUSTER is set (its smoke test failed)"
+        );
+    }
+    skip
+}
