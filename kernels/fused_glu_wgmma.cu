@@ -76,8 +76,16 @@ GLU_WGMMA_SPLIT_KERNEL(fused_glu_wgmma_split_kn_f16, __half, GLU_LAYOUT_KN)
 // stage, each CTA loading one half (fused_glu_wgmma_body, CLUSTER). The
 // cluster shape is compiled in, so a plain launch works; the grid must be
 // even (the launcher: 2 x min(pair units, SMs / 2) CTAs).
+// sm_80 / compute_80 passes (no clusters there): the same entry points
+// without the attribute; their body traps (GLU_HOPPER is 0) and the launcher
+// never selects them below compute capability 9.0.
+#if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ < 900)
+#define GLU_CLUSTER_DIMS_2
+#else
+#define GLU_CLUSTER_DIMS_2 __cluster_dims__(2, 1, 1)
+#endif
 #define GLU_WGMMA_CLUSTER_KERNEL(NAME, T, LAYOUT)                                                  \
-  extern "C" __global__ void __cluster_dims__(2, 1, 1) __launch_bounds__(kWgThreads, 1)            \
+  extern "C" __global__ void GLU_CLUSTER_DIMS_2 __launch_bounds__(kWgThreads, 1)                   \
       NAME(const __grid_constant__ CUtensorMap tmap_x, const __grid_constant__ CUtensorMap tmap_wg, \
            const __grid_constant__ CUtensorMap tmap_wu, GluParams p) {                              \
     const GluTrainParams none{};                                                                   \

@@ -192,6 +192,14 @@ for fam in fused_glu_wgmma fused_glu_wgmma_train fused_glu_wgmma_staged; do
   else
     err "cuobjdump $fam sm_90a"
   fi
+  if [ "$fam" = fused_glu_wgmma ]; then
+    # The cluster kernels carry their compiled-in cluster shape in the
+    # sm_90a image (a plain launch relies on it; without it every CTA would
+    # be rank 0 of a one-CTA cluster). Exactly those four.
+    ncl=$("$CUOBJDUMP" -elf -arch sm_90a "$wg_fatbin" 2>/dev/null | grep -c "EIATTR_EXPLICIT_CLUSTER" || true)
+    echo "   sm_90a fused_glu_wgmma: $ncl kernels with a compiled-in cluster shape"
+    [ "$ncl" -eq 4 ] || err "fused_glu_wgmma: $ncl kernels with EIATTR_EXPLICIT_CLUSTER, expected the 4 cluster kernels"
+  fi
 done
 if command -v g++ >/dev/null 2>&1; then
   echo "== kernels/tests/wgmma_layout_test.cpp"
