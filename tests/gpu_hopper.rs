@@ -263,23 +263,21 @@ fn wgmma_large_shape_matches_cublas_split() {
         .collect();
     let e = rel_err(&fused, &b1);
     eprintln!("{m}x{k}x{n} bf16: wgmma vs cuBLAS B1 rel_err {e:.3e}");
-    // The staged epilogue computes the same values: bit-identical output.
-    let mut out_st = s.clone_htod(&vec![bf16::NAN; m * n]).unwrap();
-    g.forward(
-        &dx,
-        &[m, k],
-        &dw,
-        Activation::Silu,
-        &mut out_st,
-        Path::FusedWgmmaStaged,
-    )
-    .unwrap();
-    let staged = s.clone_dtoh(&out_st).unwrap();
-    let differ = staged
-        .iter()
-        .zip(&fused)
-        .filter(|(a, b)| a.to_bits() != b.to_bits())
-        .count();
+    // The same tile computation with another epilogue or schedule: the
+    // number of elements whose bits differ from the direct kernel's.
+    let bits_differ = |path: Path| {
+        let mut o = s.clone_htod(&vec![bf16::NAN; m * n]).unwrap();
+        let ran = g
+            .forward(&dx, &[m, k], &dw, Activation::Silu, &mut o, path)
+            .unwrap();
+        assert_eq!(ran, path);
+        let got = s.clone_dtoh(&o).unwrap();
+        got.iter()
+            .zip(&fused)
+            .filter(|(a, b)| a.to_bits() != b.to_bits())
+            .count()
+    };
+    let differ = bits_differ(Path::FusedWgmmaStaged);
     assert_eq!(
         differ, 0,
         "staged epilogue differs from the direct one in {differ} elements"
@@ -302,24 +300,7 @@ fn wgmma_large_shape_matches_cublas_split() {
     if cluster_skipped() {
         return;
     }
-    let mut out_cl = s.clone_htod(&vec![bf16::NAN; m * n]).unwrap();
-    let ran = g
-        .forward(
-            &dx,
-            &[m, k],
-            &dw,
-            Activation::Silu,
-            &mut out_cl,
-            Path::FusedWgmmaCluster,
-        )
-        .unwrap();
-    assert_eq!(ran, Path::FusedWgmmaCluster);
-    let cluster = s.clone_dtoh(&out_cl).unwrap();
-    let differ = cluster
-        .iter()
-        .zip(&fused)
-        .filter(|(a, b)| a.to_bits() != b.to_bits())
-        .count();
+    let differ = bits_differ(Path::FusedWgmmaCluster);
     assert_eq!(
         differ, 0,
         "cluster schedule differs from the plain one in {differ} elements"
