@@ -75,7 +75,8 @@ GLU_WGMMA_SPLIT_KERNEL(fused_glu_wgmma_split_kn_f16, __half, GLU_LAYOUT_KN)
 // m tiles 2i, 2i + 1 of one column tile together and multicast the weight
 // stage, each CTA loading one half (fused_glu_wgmma_body, CLUSTER). The
 // cluster shape is compiled in, so a plain launch works; the grid must be
-// even (the launcher: 2 x min(pair units, SMs / 2) CTAs).
+// even (the launcher: 2 x min(pair units, resident clusters) CTAs,
+// src/cuda/hopper.rs wgmma_cluster_grid).
 // sm_80 / compute_80 passes (no clusters there): the same entry points
 // without the attribute; their body traps (GLU_HOPPER is 0) and the launcher
 // never selects them below compute capability 9.0.
