@@ -40,7 +40,10 @@ for step in "cluster smoke" probe_selftest wgmma_selftest gpu_forward gpu_hopper
   "memcheck gpu_hopper" "memcheck gpu_forward" "racecheck gpu_forward"; do
   grep -q "^$step: rc=0 " "$T/out1/summary.txt" || { cat "$T/out1/summary.txt"; fail "run 1: no rc=0 line for '$step'"; }
 done
-tar tzf "$T/out1/results.tgz" | grep -q "summary.txt" || fail "run 1: results.tgz lacks summary.txt"
+# (The listing goes to a file first: `tar … | grep -q` under pipefail fails
+# whenever grep exits before tar has written everything.)
+tar tzf "$T/out1/results.tgz" > "$T/list1" || fail "run 1: results.tgz is not a whole archive"
+grep -q "summary.txt" "$T/list1" || fail "run 1: results.tgz lacks summary.txt"
 [ -f "$T/out1/bench_gpu.md" ] || fail "run 1: bench_gpu.md not copied out"
 [ ! -e "$T/out1/results-next.tgz" ] || fail "run 1: results-next.tgz left behind"
 
@@ -54,7 +57,8 @@ grep -q "^gpu_forward: rc=124 " "$T/out2/summary.txt" || { cat "$T/out2/summary.
 for step in gpu_hopper train_example bench_train bench "memcheck gpu_hopper"; do
   grep -q "^$step: skipped (budget)" "$T/out2/summary.txt" || { cat "$T/out2/summary.txt"; fail "run 2: '$step' not recorded as skipped"; }
 done
-tar tzf "$T/out2/results.tgz" | grep -q "tests.log" || fail "run 2: results.tgz lacks tests.log"
+tar tzf "$T/out2/results.tgz" > "$T/list2" || fail "run 2: results.tgz is not a whole archive"
+grep -q "tests.log" "$T/list2" || fail "run 2: results.tgz lacks tests.log"
 grep -q "skip_cluster=$" "$T/out1/tests.log" || fail "run 1: SWIGLU_SKIP_CLUSTER set without a failed smoke test"
 
 # 3. The cluster smoke test fails: recorded, and the later steps see
