@@ -35,7 +35,10 @@
 //                before the mma of step k16 are issued
 //   pipeline     GLU_MMA_STAGES = 4 stage cp.async ring (3 k-tiles in flight),
 //                ONE __syncthreads per k-tile; the cp.asyncs of k-tile kt+3
-//                are issued right after the first fragment loads of kt
+//                (x, Wg, Wu) are issued between the four mma groups of kt's
+//                first k16 step, from per-thread cursors set up once per
+//                block (StageLoader): the loop body is one basic block in
+//                which no stretch is without mma
 //   smem/stage   x [128][32] (8 KiB) + Wg tile (8 KiB) + Wu tile (8 KiB)
 //                NK tile: [128 n][32 k] (64-byte rows);
 //                KN tile: [32 k][128 n] (256-byte rows)
@@ -109,64 +112,90 @@ __device__ __forceinline__ uint32_t kn_swz(uint32_t r, uint32_t c) {
   return sizeof(T) == 4 ? glu_swz512(r, c) : glu_swz256(r, c);
 }
 
-// Issue the cp.asyncs of the k-tile starting at k0 into one stage (6 x 16 B
-// per thread: 2 for x, 2 per weight). Predicated-off chunks are zero-filled.
-// Chunk mapping for THREADS = 256 (replicated in kernels/tests/swizzle_test.cpp):
-//   x / NK tile: id = tid + 256 j (j < 2), row = id >> 2, chunk = id & 3
-//   KN tile:     id = tid + 256 j (j < 2), row = id >> 4, chunk = id & 15
-// With 512 threads the same ids are covered by j = 0 alone.
+// The cp.asyncs of one k-tile into one stage: 6 x 16 B per thread with 256
+// threads (2 chunks per operand), 3 with 512. Chunk maps, cursors and
+// predicates come from glu_mma_src_rowk / glu_mma_src_kn / glu_mma_k_left
+// (glu_swizzle.cuh; kernels/tests/swizzle_test.cpp emulates the kernel with
+// them): everything but the k-tile's "k left" is computed once per block, so
+// a k-tile costs per chunk one compare, one select and one pointer step. The
+// three operands are issued separately so that the main loop can spread
+// them between its mma groups. Every call copies one k-tile and advances
+// the cursors by one; k-tiles past the end are zero-filled (k_left = 0).
 template <typename T, int LAYOUT, int THREADS = GLU_MMA_THREADS>
-__device__ __forceinline__ void load_stage(uint32_t st, const T* __restrict__ x,
-                                           const T* __restrict__ wg, const T* __restrict__ wu,
-                                           int64_t M, int64_t N, int64_t K, int64_t m_blk,
-                                           int64_t n_blk, int64_t k0, int tid) {
+struct StageLoader {
   using E = MmaElem<T>;
   static_assert(THREADS == 256 || THREADS == 512, "512 chunks per operand and k-tile");
-  constexpr int kJ = 512 / THREADS;
-  const uint32_t s_a = st, s_bg = st + kABytes, s_bu = st + kABytes + kBBytes;
-  {
-    // x tile [128 m][64 bytes of k]: 128 rows x 4 chunks = 512 chunks.
-    const int c = tid & 3;
-    const int64_t gk = k0 + c * E::kChunk;
+  static constexpr int kJ = 512 / THREADS;
+  static_assert(E::kKnRows * E::kKnChunks == 512 && E::kKnRows == E::kTileK,
+                "KN tile: 512 chunks in rows of one k each (glu_mma_src_kn)");
+  const T* x0;
+  const T* g0;
+  const T* u0;
+  const T* px[kJ];
+  const T* pg[kJ];
+  const T* pu[kJ];
+  uint32_t sx[kJ], sb[kJ];
+  uint32_t kx[kJ], kb[kJ];
+  bool okx[kJ], okb[kJ];
+  int64_t step_b;
+
+  __device__ __forceinline__ StageLoader(const T* x, const T* wg, const T* wu, int64_t M,
+                                         int64_t N, int64_t K, int64_t m_blk, int64_t n_blk,
+                                         int tid)
+      : x0(x), g0(wg), u0(wu) {
 #pragma unroll
     for (int j = 0; j < kJ; ++j) {
-      const int r = (tid >> 2) + (THREADS / 4) * j;
-      const int64_t gm = m_blk + r;
-      const bool pred = (gm < M) && (gk < K);
-      const T* src = pred ? x + (gm * K + gk) : x;
-      cp_async_16_zfill(s_a + glu_swz64(r, c), src, pred);
+      const uint32_t id = (uint32_t)tid + THREADS * j;
+      const GluMmaChunkSrc a = glu_mma_src_rowk(id, m_blk, M, K, E::kChunk);
+      const GluMmaChunkSrc b = LAYOUT == GLU_LAYOUT_NK
+                                   ? glu_mma_src_rowk(id, n_blk, N, K, E::kChunk)
+                                   : glu_mma_src_kn(id, n_blk, N, E::kChunk);
+      px[j] = x + a.off;
+      pg[j] = wg + b.off;
+      pu[j] = wu + b.off;
+      sx[j] = a.smem;
+      sb[j] = b.smem;
+      kx[j] = a.kin;
+      kb[j] = b.kin;
+      okx[j] = a.row_ok;
+      okb[j] = b.row_ok;
+      step_b = b.step;
     }
   }
-  if (LAYOUT == GLU_LAYOUT_NK) {
-    // [128 n][64 bytes of k]: 128 rows x 4 chunks = 512 chunks per weight.
-    const int c = tid & 3;
-    const int64_t gk = k0 + c * E::kChunk;
+
+  // x tile [128 m][64 bytes of k] of the k-tile with `k_left` valid k.
+  __device__ __forceinline__ void issue_x(uint32_t st, uint32_t k_left) {
 #pragma unroll
     for (int j = 0; j < kJ; ++j) {
-      const int r = (tid >> 2) + (THREADS / 4) * j;
-      const int64_t gn = n_blk + r;
-      const bool pred = (gn < N) && (gk < K);
-      const int64_t off = pred ? gn * K + gk : 0;
-      cp_async_16_zfill(s_bg + glu_swz64(r, c), wg + off, pred);
-      cp_async_16_zfill(s_bu + glu_swz64(r, c), wu + off, pred);
-    }
-  } else {
-    // [kKnRows k][128 n]: 32 rows x 16 chunks (16-bit) or 16 rows x 32
-    // chunks (f32) = 512 chunks per weight.
-    static_assert(E::kKnRows * E::kKnChunks == 512, "KN tile: 512 chunks");
-    const int c = (int)((uint32_t)tid % E::kKnChunks);
-    const int64_t gn = n_blk + c * E::kChunk;
-#pragma unroll
-    for (int j = 0; j < kJ; ++j) {
-      const int r = (int)((uint32_t)tid / E::kKnChunks) + (THREADS / E::kKnChunks) * j;
-      const int64_t gk = k0 + r;
-      const bool pred = (gk < K) && (gn < N);
-      const int64_t off = pred ? gk * N + gn : 0;
-      cp_async_16_zfill(s_bg + kn_swz<T>(r, c), wg + off, pred);
-      cp_async_16_zfill(s_bu + kn_swz<T>(r, c), wu + off, pred);
+      const bool pred = okx[j] && kx[j] < k_left;
+      cp_async_16_zfill(st + sx[j], pred ? px[j] : x0, pred);
+      px[j] += E::kTileK;
     }
   }
-}
+  // Wg tile (NK: [128 n][64 bytes of k]; KN: [kKnRows k][128 n]).
+  __device__ __forceinline__ void issue_g(uint32_t st, uint32_t k_left) {
+#pragma unroll
+    for (int j = 0; j < kJ; ++j) {
+      const bool pred = okb[j] && kb[j] < k_left;
+      cp_async_16_zfill(st + kABytes + sb[j], pred ? pg[j] : g0, pred);
+      pg[j] += step_b;
+    }
+  }
+  // Wu tile, same map as Wg.
+  __device__ __forceinline__ void issue_u(uint32_t st, uint32_t k_left) {
+#pragma unroll
+    for (int j = 0; j < kJ; ++j) {
+      const bool pred = okb[j] && kb[j] < k_left;
+      cp_async_16_zfill(st + kABytes + kBBytes + sb[j], pred ? pu[j] : u0, pred);
+      pu[j] += step_b;
+    }
+  }
+  __device__ __forceinline__ void issue(uint32_t st, uint32_t k_left) {
+    issue_x(st, k_left);
+    issue_g(st, k_left);
+    issue_u(st, k_left);
+  }
+};
 
 // Fragments of one k16 step for one warp: A for MI m16 tiles, B for 4 n8
 // tiles of each projection.
@@ -226,16 +255,23 @@ __device__ __forceinline__ void mma_k32b(float (&d)[4], const uint32_t (&a)[4], 
     mma_16816<T>(d, a, b0, b1);
 }
 
+// The 8 mma of m16 tile `mi` (4 n8 tiles x gate, up).
+template <typename T, int MI = kMI>
+__device__ __forceinline__ void mma_frags_mi(float (&acc_g)[MI][kNI][4],
+                                             float (&acc_u)[MI][kNI][4], const Frags<MI>& f,
+                                             int mi) {
+#pragma unroll
+  for (int ni = 0; ni < kNI; ++ni) {
+    mma_k32b<T>(acc_g[mi][ni], f.a[mi], f.bg[ni][0], f.bg[ni][1]);
+    mma_k32b<T>(acc_u[mi][ni], f.a[mi], f.bu[ni][0], f.bu[ni][1]);
+  }
+}
+
 template <typename T, int MI = kMI>
 __device__ __forceinline__ void mma_frags(float (&acc_g)[MI][kNI][4], float (&acc_u)[MI][kNI][4],
                                           const Frags<MI>& f) {
 #pragma unroll
-  for (int mi = 0; mi < MI; ++mi)
-#pragma unroll
-    for (int ni = 0; ni < kNI; ++ni) {
-      mma_k32b<T>(acc_g[mi][ni], f.a[mi], f.bg[ni][0], f.bg[ni][1]);
-      mma_k32b<T>(acc_u[mi][ni], f.a[mi], f.bu[ni][0], f.bu[ni][1]);
-    }
+  for (int mi = 0; mi < MI; ++mi) mma_frags_mi<T, MI>(acc_g, acc_u, f, mi);
 }
 
 template <typename T>
@@ -243,7 +279,10 @@ __device__ __forceinline__ float load_bias(const T* b, int64_t n) {
   return b ? to_f32<T>(b[n]) : 0.0f;
 }
 
-template <typename T, int LAYOUT, int WM = 2>
+// SPREAD: the refill's copies go between the mma groups (production); false
+// issues them in one block before the mma (the placement up to session 10,
+// kept for the P6 probe in kernels/tests/mma_perf_probe.cuh).
+template <typename T, int LAYOUT, int WM = 2, bool SPREAD = true>
 __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
   constexpr int kThreads = WarpGrid<WM>::kThreads;
   constexpr int MI = WarpGrid<WM>::kMI;
@@ -287,11 +326,13 @@ __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
   // Prologue: k-tiles 0 .. kStages-2, one commit group per slot (even when
   // empty) so that group j always holds k-tile j and the wait arithmetic is
   // uniform.
+  // (k-tiles past the end are zero-filled, not skipped: the loader's cursors
+  // advance once per issued k-tile, and the last iteration's stale fragment
+  // load below reads a stage whose copy is complete.)
+  StageLoader<T, LAYOUT, kThreads> loader(x, wg, wu, M, N, K, m_blk, n_blk, tid);
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
-    if (s < k_tiles)
-      load_stage<T, LAYOUT, kThreads>(smem + s * kStageBytes, x, wg, wu, M, N, K, m_blk, n_blk,
-                                      (int64_t)s * kTK, tid);
+    loader.issue(smem + s * kStageBytes, glu_mma_k_left(K, (int64_t)s * kTK, kTK));
     cp_async_commit();
   }
   // Groups committed: kStages-1; allowing kStages-2 pending -> group 0
@@ -310,14 +351,18 @@ __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
       Frags<MI> f0;
       load_frags<T, LAYOUT, MI>(f0, smem + read_stage * kStageBytes, 0, warp_m, warp_n, lane);
       {
-        const int64_t pf = kt + (kStages - 1);
-        if (pf < k_tiles)
-          load_stage<T, LAYOUT, kThreads>(smem + write_stage * kStageBytes, x, wg, wu, M, N, K,
-                                          m_blk, n_blk, pf * kTK, tid);
+        // The refill spread over the step's two mma groups, as below.
+        static_assert(MI == 2, "16 warps: 2 m16 tiles per warp");
+        const uint32_t ws = smem + write_stage * kStageBytes;
+        const uint32_t k_left = glu_mma_k_left(K, (kt + (kStages - 1)) * kTK, kTK);
+        mma_frags_mi<T, MI>(acc_g, acc_u, f0, 0);
+        loader.issue_x(ws, k_left);
+        loader.issue_g(ws, k_left);
+        mma_frags_mi<T, MI>(acc_g, acc_u, f0, 1);
+        loader.issue_u(ws, k_left);
         cp_async_commit();
         write_stage = (write_stage + 1 == (uint32_t)kStages) ? 0 : write_stage + 1;
       }
-      mma_frags<T, MI>(acc_g, acc_u, f0);
       Frags<MI> f1;
       load_frags<T, LAYOUT, MI>(f1, smem + read_stage * kStageBytes, 1, warp_m, warp_n, lane);
       mma_frags<T, MI>(acc_g, acc_u, f1);
@@ -326,6 +371,7 @@ __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
       read_stage = (read_stage + 1 == (uint32_t)kStages) ? 0 : read_stage + 1;
     }
   } else {
+    static_assert(MI == 4, "the refill below is spread over 4 mma groups");
     Frags<MI> fr[2];
     load_frags<T, LAYOUT, MI>(fr[0], smem, 0, warp_m, warp_n, lane);
 
@@ -339,16 +385,29 @@ __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
       // Refill: k-tile kt + kStages - 1 into write_stage = (kt - 1) % kStages.
       // Safe: every warp passed the barrier of iteration kt-1 (below) after it
       // had loaded its last fragments of k-tile kt-1 from that stage (for
-      // kt = 0 the stage was never read).
-      {
-        const int64_t pf = kt + (kStages - 1);
-        if (pf < k_tiles)
-          load_stage<T, LAYOUT, kThreads>(smem + write_stage * kStageBytes, x, wg, wu, M, N, K,
-                                          m_blk, n_blk, pf * kTK, tid);
+      // kt = 0 the stage was never read). The three operands' copies are
+      // spread between the step's four mma groups, so that no stretch of the
+      // warp's instruction stream is without mma (both warps of a
+      // sub-partition reach this point together, just after the barrier).
+      if constexpr (!SPREAD) {
+        loader.issue(smem + write_stage * kStageBytes,
+                     glu_mma_k_left(K, (kt + (kStages - 1)) * kTK, kTK));
         cp_async_commit();
         write_stage = (write_stage + 1 == (uint32_t)kStages) ? 0 : write_stage + 1;
+        mma_frags<T, MI>(acc_g, acc_u, fr[0]);
+      } else {
+        const uint32_t ws = smem + write_stage * kStageBytes;
+        const uint32_t k_left = glu_mma_k_left(K, (kt + (kStages - 1)) * kTK, kTK);
+        mma_frags_mi<T, MI>(acc_g, acc_u, fr[0], 0);
+        loader.issue_x(ws, k_left);
+        mma_frags_mi<T, MI>(acc_g, acc_u, fr[0], 1);
+        loader.issue_g(ws, k_left);
+        mma_frags_mi<T, MI>(acc_g, acc_u, fr[0], 2);
+        loader.issue_u(ws, k_left);
+        cp_async_commit();
+        write_stage = (write_stage + 1 == (uint32_t)kStages) ? 0 : write_stage + 1;
+        mma_frags_mi<T, MI>(acc_g, acc_u, fr[0], 3);
       }
-      mma_frags<T, MI>(acc_g, acc_u, fr[0]);
 
       // ---- k16 step 1 of k-tile kt ------------------------------------------
       // Groups committed so far: (kStages-1) + (kt+1). Allowing kStages-2

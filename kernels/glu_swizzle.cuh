@@ -102,3 +102,63 @@ GLU_HD uint32_t glu_bkn_ld_row(uint32_t k0, uint32_t lane) {
   return k0 + (lane & 7u) + (((lane >> 3) & 1u) << 3);
 }
 GLU_HD uint32_t glu_bkn_ld_chunk(uint32_t nc0, uint32_t lane) { return nc0 + (lane >> 4); }
+
+// cp.async plan of fused_glu_mma: thread `tid` copies, per operand and
+// k-tile, the chunks id = tid + threads * j (j < 512 / threads) of the
+// operand's 512 chunks of 16 bytes. Each chunk's source is fixed apart from
+// its k: the loader keeps a cursor per chunk, set up once per block from
+// the functions below and advanced by `step` elements per k-tile, and
+// copies the chunk of the k-tile that starts at k0 iff
+//   row_ok && kin < K - k0
+// (otherwise it zero-fills the chunk from the operand's base pointer).
+// `ce` = elements per 16-byte chunk (8 for 16-bit types, 4 for f32),
+// `tile_k` = k elements per k-tile (4 * ce: 64 bytes of k).
+struct GluMmaChunkSrc {
+  uint32_t smem;  // byte offset of the chunk in the operand's tile
+  int64_t off;    // element offset of the chunk at k0 = 0 (0 when !row_ok)
+  int64_t step;   // elements per k-tile
+  uint32_t kin;   // k of the chunk's first element within its k-tile
+  bool row_ok;    // x: row m < M; NK: row n < N; KN: column n < N
+};
+
+// x [M, K] (rows = m) and NK weights [N, K] (rows = n): tile [128 rows][4
+// chunks of k], 64-byte rows (glu_swz64); chunk id -> row id / 4, chunk id % 4.
+GLU_HD GluMmaChunkSrc glu_mma_src_rowk(uint32_t id, int64_t row0, int64_t rows, int64_t K,
+                                       uint32_t ce) {
+  const uint32_t r = id >> 2, c = id & 3u;
+  const int64_t gr = row0 + (int64_t)r;
+  const bool ok = gr < rows;
+  GluMmaChunkSrc s;
+  s.smem = glu_swz64(r, c);
+  s.off = ok ? gr * K + (int64_t)(c * ce) : 0;
+  s.step = 4 * (int64_t)ce;
+  s.kin = c * ce;
+  s.row_ok = ok;
+  return s;
+}
+
+// KN weights [K, N]: tile [4 * ce rows of k][128 / ce chunks of n]; 16-bit
+// types: 16 chunks, 256-byte rows (glu_swz256); f32: 32 chunks, 512-byte
+// rows (glu_swz512). Chunk id -> row id / chunks, chunk id % chunks.
+GLU_HD GluMmaChunkSrc glu_mma_src_kn(uint32_t id, int64_t n0, int64_t N, uint32_t ce) {
+  const uint32_t chunks = 128u / ce;
+  const uint32_t r = id / chunks, c = id % chunks;
+  const int64_t gn = n0 + (int64_t)(c * ce);
+  const bool ok = gn < N;
+  GluMmaChunkSrc s;
+  s.smem = ce == 4u ? glu_swz512(r, c) : glu_swz256(r, c);
+  s.off = ok ? (int64_t)r * N + gn : 0;
+  s.step = 4 * (int64_t)ce * N;
+  s.kin = r;
+  s.row_ok = ok;
+  return s;
+}
+
+// The k elements of the k-tile at k0 that lie inside [0, K), clamped to
+// [0, tile_k]: chunk `kin` is copied iff kin < glu_mma_k_left(...).
+// Uniform per k-tile; 0 for the k-tiles past the end that the pipeline
+// still issues (zero-filled, never used).
+GLU_HD uint32_t glu_mma_k_left(int64_t K, int64_t k0, uint32_t tile_k) {
+  const int64_t left = K - k0;
+  return left <= 0 ? 0u : (left >= (int64_t)tile_k ? tile_k : (uint32_t)left);
+}

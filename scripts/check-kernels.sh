@@ -4,7 +4,9 @@
 #   * ptxas -v: every kernel has 0 bytes stack frame, 0 spill stores/loads;
 #   * SASS (cuobjdump) of fused_glu_mma_* for sm_80 and sm_90a contains HMMA
 #     (HMMA.1688.F32.TF32 for the tf32 variants)
-#     and LDSM and no LDL/STL (local memory);
+#     and LDSM and no LDL/STL (local memory), and its main loop is one basic
+#     block holding the cp.async refill among the HMMA
+#     (scripts/sass_mma_loop.py);
 #   * host test kernels/tests/swizzle_test.cpp (swizzle bijection, bank
 #     conflicts, ldmatrix/mma fragment emulation) passes, if g++ is present.
 # Usage: scripts/check-kernels.sh            (NVCC, OUTDIR may be overridden)
@@ -101,6 +103,13 @@ for cu in "${cu_files[@]}"; do
         case "$k" in *tf32) grep -q "HMMA.1688.F32.TF32" <<<"$body" || err "$arch $k: no tf32 HMMA" ;; esac
         [ "$nl" -gt 0 ] || err "$arch $k: no LDSM"
         [ "$nloc" -eq 0 ] || err "$arch $k: local memory (LDL/STL)"
+        # Main loop: one basic block with the refill among the HMMA, at most
+        # 175 instructions per warp and k-tile (210 for tf32, whose KN tile
+        # takes 32 scalar B loads); see kernels/NOTES-mma.md, session 11.
+        if command -v python3 >/dev/null 2>&1; then
+          case "$k" in *tf32) lim=210 ;; *) lim=175 ;; esac
+          python3 scripts/sass_mma_loop.py "$sass" "$k" "$lim" || err "$arch $k: main loop shape"
+        fi
       done
     done
   fi

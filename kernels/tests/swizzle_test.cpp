@@ -11,8 +11,9 @@
 //      grid, for many grid shapes;
 //   4. a whole-kernel emulation of fused_glu_mma for a set of (M, N, K)
 //      shapes with tails (M, N, K around multiples of 128 / 128 / 32), both
-//      layouts: grouped block order, the cp.async chunk mapping and zero-fill
-//      predicates (replicated from load_stage), the 4-stage ring with the
+//      layouts: grouped block order, the cp.async chunk mapping, cursors and
+//      zero-fill predicates (the kernel's own glu_mma_src_* / glu_mma_k_left
+//      helpers; every copied chunk inside its matrix), the 4-stage ring with the
 //      kernel's exact order of fragment loads / refills / barriers, the
 //      ldmatrix / ldmatrix.trans lane addressing (glu_*_ld_row/chunk +
 //      swizzles, PTX ISA semantics), the m16n8k16 fragment layouts, the 2x4
@@ -160,32 +161,33 @@ static void test_grouped_order() {
   }
 }
 
-// cp.async mapping, replicated from load_stage() in fused_glu_mma.cu.
-// Each chunk: smem byte offset within its tile, tile coordinates of its
-// first element (row, col): x (m, k); NK (n, k); KN (k, n).
+// cp.async mapping of fused_glu_mma (StageLoader), from the very helpers the
+// kernel calls (glu_mma_src_rowk / glu_mma_src_kn): chunk j of thread tid is
+// id = tid + THREADS * j. Each chunk: smem byte offset within its tile, tile
+// coordinates of its first element (row, col): x (m, k); NK (n, k); KN (k, n),
+// recovered from the helper's element offset in a tile-sized matrix.
 struct Chunk { uint32_t smem; int row, col; };
 static std::vector<Chunk> a_chunks(int tid) {
   std::vector<Chunk> v;
-  const int c = tid & 3;
   for (int j = 0; j < 2; ++j) {
-    const int r = (tid >> 2) + 64 * j;
-    v.push_back({glu_swz64(r, c), r, c * 8});
+    const GluMmaChunkSrc s = glu_mma_src_rowk(tid + THREADS * j, 0, BM, BK, 8);
+    CHECK(s.row_ok && s.step == BK && (int64_t)s.kin == s.off % BK, "x chunk source");
+    v.push_back({s.smem, (int)(s.off / BK), (int)(s.off % BK)});
   }
   return v;
 }
 static std::vector<Chunk> b_chunks(int tid, int layout) {
   std::vector<Chunk> v;
-  if (layout == GLU_LAYOUT_NK) {
-    const int c = tid & 3;
-    for (int j = 0; j < 2; ++j) {
-      const int r = (tid >> 2) + 64 * j;
-      v.push_back({glu_swz64(r, c), r, c * 8});
-    }
-  } else {
-    const int c = tid & 15;
-    for (int j = 0; j < 2; ++j) {
-      const int r = (tid >> 4) + 16 * j;
-      v.push_back({glu_swz256(r, c), r, c * 8});
+  for (int j = 0; j < 2; ++j) {
+    if (layout == GLU_LAYOUT_NK) {
+      const GluMmaChunkSrc s = glu_mma_src_rowk(tid + THREADS * j, 0, BN, BK, 8);
+      CHECK(s.row_ok && s.step == BK && (int64_t)s.kin == s.off % BK, "NK chunk source");
+      v.push_back({s.smem, (int)(s.off / BK), (int)(s.off % BK)});
+    } else {
+      const GluMmaChunkSrc s = glu_mma_src_kn(tid + THREADS * j, 0, BN, 8);
+      CHECK(s.row_ok && s.step == (int64_t)BK * BN && (int64_t)s.kin == s.off / BN,
+            "KN chunk source");
+      v.push_back({s.smem, (int)(s.off / BN), (int)(s.off % BN)});
     }
   }
   return v;
@@ -249,8 +251,27 @@ struct Emu {
 
   uint32_t stage_base(int s) const { return (uint32_t)s * (A_BYTES + 2 * B_BYTES); }
 
-  // load_stage(): replicate the index expressions and predicates.
-  void load_stage(int s, int64_t m_blk, int64_t n_blk, int64_t k0) {
+  // StageLoader of fused_glu_mma: per thread and chunk a cursor from the
+  // kernel's helpers, set up once per block (init) and advanced by one k-tile
+  // per issue; a chunk is copied iff row_ok && kin < glu_mma_k_left(K, k0),
+  // else zero-filled. Every copied chunk must lie inside its matrix.
+  struct Cursor { GluMmaChunkSrc src; int64_t off; };
+  std::vector<Cursor> cx, cb;  // [tid * 2 + j]
+  void init(int64_t m_blk, int64_t n_blk) {
+    cx.clear();
+    cb.clear();
+    for (int tid = 0; tid < THREADS; ++tid)
+      for (int j = 0; j < 2; ++j) {
+        const uint32_t id = tid + THREADS * j;
+        const GluMmaChunkSrc a = glu_mma_src_rowk(id, m_blk, P.M, P.K, 8);
+        const GluMmaChunkSrc b = P.layout == GLU_LAYOUT_NK
+                                     ? glu_mma_src_rowk(id, n_blk, P.N, P.K, 8)
+                                     : glu_mma_src_kn(id, n_blk, P.N, 8);
+        cx.push_back({a, a.off});
+        cb.push_back({b, b.off});
+      }
+  }
+  void load_stage(int s, int64_t k0) {
     StageState& S = st[s];
     CHECK(S.last_read < interval, "stage %d refilled in the interval of a read of its old tile", s);
     S.tile = k0 / BK;
@@ -259,32 +280,21 @@ struct Emu {
     S.complete = INT64_MAX;
     S.last_read = -1;
     const uint32_t base = stage_base(s);
-    const int64_t M = P.M, N = P.N, K = P.K;
-    for (int tid = 0; tid < THREADS; ++tid) {
-      for (auto ch : a_chunks(tid)) {
-        const int64_t gm = m_blk + ch.row, gk = k0 + ch.col;
-        const bool pred = (gm < M) && (gk < K);
-        for (int e = 0; e < 8; ++e)
-          smem.put(base + ch.smem + 2 * e, pred ? P.x[gm * K + gk + e] : 0);
+    const uint32_t k_left = glu_mma_k_left(P.K, k0, BK);
+    for (auto& c : cx) {
+      const bool pred = c.src.row_ok && c.src.kin < k_left;
+      CHECK(!pred || (c.off >= 0 && c.off + 8 <= (int64_t)P.x.size()), "x chunk outside x");
+      for (int e = 0; e < 8; ++e) smem.put(base + c.src.smem + 2 * e, pred ? P.x[c.off + e] : 0);
+      c.off += c.src.step;
+    }
+    for (auto& c : cb) {
+      const bool pred = c.src.row_ok && c.src.kin < k_left;
+      CHECK(!pred || (c.off >= 0 && c.off + 8 <= (int64_t)P.wg.size()), "w chunk outside w");
+      for (int e = 0; e < 8; ++e) {
+        smem.put(base + A_BYTES + c.src.smem + 2 * e, pred ? P.wg[c.off + e] : 0);
+        smem.put(base + A_BYTES + B_BYTES + c.src.smem + 2 * e, pred ? P.wu[c.off + e] : 0);
       }
-      for (auto ch : b_chunks(tid, P.layout)) {
-        int64_t off;
-        bool pred;
-        if (P.layout == GLU_LAYOUT_NK) {
-          const int64_t gn = n_blk + ch.row, gk = k0 + ch.col;
-          pred = (gn < N) && (gk < K);
-          off = pred ? gn * K + gk : 0;
-        } else {
-          const int64_t gk = k0 + ch.row, gn = n_blk + ch.col;
-          pred = (gk < K) && (gn < N);
-          off = pred ? gk * N + gn : 0;
-        }
-        const uint32_t so = ch.smem;
-        for (int e = 0; e < 8; ++e) {
-          smem.put(base + A_BYTES + so + 2 * e, pred ? P.wg[off + e] : 0);
-          smem.put(base + A_BYTES + B_BYTES + so + 2 * e, pred ? P.wu[off + e] : 0);
-        }
-      }
+      c.off += c.src.step;
     }
   }
   void commit() { ++committed; }
@@ -384,8 +394,9 @@ static void emulate_kernel(int64_t M, int64_t N, int64_t K, int layout, unsigned
         for (int w = 0; w < 8; ++w) mma_frags(acc[w], fr[w][buf]);
       };
       // ---- the kernel's schedule, step by step ----
+      E.init(m_blk, n_blk);
       for (int s = 0; s < STAGES - 1; ++s) {
-        if (s < k_tiles) E.load_stage(s, m_blk, n_blk, (int64_t)s * BK);
+        E.load_stage(s, (int64_t)s * BK);  // past the end: zero-filled
         E.commit();
       }
       E.wait_barrier(STAGES - 2);
@@ -394,14 +405,16 @@ static void emulate_kernel(int64_t M, int64_t N, int64_t K, int layout, unsigned
       for (int64_t kt = 0; kt < k_tiles; ++kt) {
         frags_all(1, read_stage, 1, kt, true);
         const int64_t pf = kt + (STAGES - 1);
-        if (pf < k_tiles) E.load_stage(write_stage, m_blk, n_blk, pf * BK);
+        E.load_stage(write_stage, pf * BK);  // past the end: zero-filled
         E.commit();
         write_stage = (write_stage + 1 == STAGES) ? 0 : write_stage + 1;
         mma_all(0);
         E.wait_barrier(STAGES - 2);
         read_stage = (read_stage + 1 == STAGES) ? 0 : read_stage + 1;
-        // Last k-tile: the kernel reads a stale stage and never uses it.
-        frags_all(0, read_stage, 0, kt + 1, kt + 1 < k_tiles);
+        // Last k-tile: the kernel loads fragments it never uses, from the
+        // stage of the zero-filled k-tile k_tiles, whose copy must be complete
+        // (no read of a stage while a cp.async into it may be in flight).
+        frags_all(0, read_stage, 0, kt + 1, true);
         mma_all(1);
       }
       // ---- epilogue mapping ----
@@ -449,8 +462,8 @@ static void emulate_kernel(int64_t M, int64_t N, int64_t K, int layout, unsigned
 //     words (thread T of matrix i gets word T%4 of row address 8i + T/4),
 //     must give the m16n8k8 tf32 fragments: A a0 (g, t), a1 (g+8, t),
 //     a2 (g, t+4), a3 (g+8, t+4); B b0 (k = t, n = g), b1 (k = t+4, n = g).
-//   * KN tile [16 k][128 n], glu_swz512: the cp.async map of load_stage
-//     (c = tid % 32, r = tid / 32 + 8 j) covers every chunk once with
+//   * KN tile [16 k][128 n], glu_swz512: the cp.async map of StageLoader
+//     (glu_mma_src_kn: c = id % 32, r = id / 32, id = tid + 256 j) covers every chunk once with
 //     conflict-free 8-thread phases, and load_b_frag_kn_tf32's 32-bit loads
 //     give b0/b1 with the 32 lanes of each load on 32 distinct banks.
 static void test_tf32() {
@@ -472,8 +485,12 @@ static void test_tf32() {
       for (int base = 0; base < THREADS; base += 8) {
         std::set<uint32_t> slots;
         for (int tid = base; tid < base + 8; ++tid) {
-          const int c = tid % 32, r = tid / 32 + 8 * j;
-          slots.insert((glu_swz512(r, c) / 16) % 8);
+          // StageLoader's source of chunk j (glu_mma_src_kn, f32: 4 per chunk).
+          const GluMmaChunkSrc src = glu_mma_src_kn(tid + THREADS * j, 0, 128, 4);
+          const int r = (int)(src.off / 128), c = (int)(src.off % 128) / 4;
+          CHECK(src.kin == (uint32_t)r && src.step == 16 * 128 && src.smem == glu_swz512(r, c),
+                "tf32 KN chunk source");
+          slots.insert((src.smem / 16) % 8);
           hit[r * 32 + c]++;
         }
         CHECK(slots.size() == 8, "tf32 KN cp.async phase conflicts (j=%d base=%d)", j, base);
