@@ -53,7 +53,7 @@
 // Assumptions (checked by the Rust side, which otherwise uses the SIMT kernel)
 //   K % 8 == 0, N % 8 == 0 (tf32: K % 4 == 0, N % 4 == 0: 16-byte chunks),
 //   x / w_gate / w_up / out 16-byte aligned
-//   (biases: 2-byte aligned, read as scalars). M, N, K any size otherwise;
+//   (biases: 2-byte aligned, read as scalars). M, N, K >= 1 any size otherwise;
 //   all global offsets are int64. Out-of-range rows / cols / k of a tile are
 //   zero-filled in smem (cp.async src-size 0, address clamped to the base);
 //   stores are predicated. Zero-filled k contributes 0 to both dot products.
@@ -128,6 +128,7 @@ struct StageLoader {
   static constexpr int kJ = 512 / THREADS;
   static_assert(E::kKnRows * E::kKnChunks == 512 && E::kKnRows == E::kTileK,
                 "KN tile: 512 chunks in rows of one k each (glu_mma_src_kn)");
+  static_assert(E::kChunk == 4 || E::kChunk == 8, "glu_mma_src_*: f32 or 16-bit elements");
   const T* x0;
   const T* g0;
   const T* u0;
@@ -137,7 +138,7 @@ struct StageLoader {
   uint32_t sx[kJ], sb[kJ];
   uint32_t kx[kJ], kb[kJ];
   bool okx[kJ], okb[kJ];
-  int64_t step_b;
+  int64_t step_x, step_b;
 
   __device__ __forceinline__ StageLoader(const T* x, const T* wg, const T* wu, int64_t M,
                                          int64_t N, int64_t K, int64_t m_blk, int64_t n_blk,
@@ -159,6 +160,7 @@ struct StageLoader {
       kb[j] = b.kin;
       okx[j] = a.row_ok;
       okb[j] = b.row_ok;
+      step_x = a.step;
       step_b = b.step;
     }
   }
@@ -167,16 +169,16 @@ struct StageLoader {
   __device__ __forceinline__ void issue_x(uint32_t st, uint32_t k_left) {
 #pragma unroll
     for (int j = 0; j < kJ; ++j) {
-      const bool pred = okx[j] && kx[j] < k_left;
+      const bool pred = glu_mma_chunk_valid(okx[j], kx[j], k_left);
       cp_async_16_zfill(st + sx[j], pred ? px[j] : x0, pred);
-      px[j] += E::kTileK;
+      px[j] += step_x;
     }
   }
   // Wg tile (NK: [128 n][64 bytes of k]; KN: [kKnRows k][128 n]).
   __device__ __forceinline__ void issue_g(uint32_t st, uint32_t k_left) {
 #pragma unroll
     for (int j = 0; j < kJ; ++j) {
-      const bool pred = okb[j] && kb[j] < k_left;
+      const bool pred = glu_mma_chunk_valid(okb[j], kb[j], k_left);
       cp_async_16_zfill(st + kABytes + sb[j], pred ? pg[j] : g0, pred);
       pg[j] += step_b;
     }
@@ -185,7 +187,7 @@ struct StageLoader {
   __device__ __forceinline__ void issue_u(uint32_t st, uint32_t k_left) {
 #pragma unroll
     for (int j = 0; j < kJ; ++j) {
-      const bool pred = okb[j] && kb[j] < k_left;
+      const bool pred = glu_mma_chunk_valid(okb[j], kb[j], k_left);
       cp_async_16_zfill(st + kABytes + kBBytes + sb[j], pred ? pu[j] : u0, pred);
       pu[j] += step_b;
     }
@@ -279,10 +281,7 @@ __device__ __forceinline__ float load_bias(const T* b, int64_t n) {
   return b ? to_f32<T>(b[n]) : 0.0f;
 }
 
-// SPREAD: the refill's copies go between the mma groups (production); false
-// issues them in one block before the mma (the placement up to session 10,
-// kept for the P6 probe in kernels/tests/mma_perf_probe.cuh).
-template <typename T, int LAYOUT, int WM = 2, bool SPREAD = true>
+template <typename T, int LAYOUT, int WM = 2>
 __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
   constexpr int kThreads = WarpGrid<WM>::kThreads;
   constexpr int MI = WarpGrid<WM>::kMI;
@@ -323,12 +322,12 @@ __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
   constexpr int kTK = MmaElem<T>::kTileK;  // k elements per k-tile
   const int64_t k_tiles = (K + kTK - 1) / kTK;
 
-  // Prologue: k-tiles 0 .. kStages-2, one commit group per slot (even when
-  // empty) so that group j always holds k-tile j and the wait arithmetic is
-  // uniform.
-  // (k-tiles past the end are zero-filled, not skipped: the loader's cursors
-  // advance once per issued k-tile, and the last iteration's stale fragment
-  // load below reads a stage whose copy is complete.)
+  // Prologue: k-tiles 0 .. kStages-2, one commit group each, so that group j
+  // always holds k-tile j and the wait arithmetic is uniform. k-tiles past
+  // the end (here and in the loop) are zero-filled, not skipped: the
+  // loader's cursors advance once per issued k-tile, and the last
+  // iteration's unused fragment load below reads a stage whose copy is
+  // complete.
   StageLoader<T, LAYOUT, kThreads> loader(x, wg, wu, M, N, K, m_blk, n_blk, tid);
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
@@ -385,17 +384,14 @@ __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
       // Refill: k-tile kt + kStages - 1 into write_stage = (kt - 1) % kStages.
       // Safe: every warp passed the barrier of iteration kt-1 (below) after it
       // had loaded its last fragments of k-tile kt-1 from that stage (for
-      // kt = 0 the stage was never read). The three operands' copies are
-      // spread between the step's four mma groups, so that no stretch of the
-      // warp's instruction stream is without mma (both warps of a
-      // sub-partition reach this point together, just after the barrier).
-      if constexpr (!SPREAD) {
-        loader.issue(smem + write_stage * kStageBytes,
-                     glu_mma_k_left(K, (kt + (kStages - 1)) * kTK, kTK));
-        cp_async_commit();
-        write_stage = (write_stage + 1 == (uint32_t)kStages) ? 0 : write_stage + 1;
-        mma_frags<T, MI>(acc_g, acc_u, fr[0]);
-      } else {
+      // kt = 0 the stage was never read). The three operands' copies go
+      // between the step's four mma groups, so that no stretch of the warp's
+      // instruction stream is without mma. (ptxas interleaves them with the
+      // HMMA whatever their source order, even behind a `pf < k_tiles` guard,
+      // which it if-converts, now that each costs a compare, a select and a
+      // pointer step; with session 10's per-k-tile address arithmetic the
+      // guarded refill was a ~100-instruction block of its own.)
+      {
         const uint32_t ws = smem + write_stage * kStageBytes;
         const uint32_t k_left = glu_mma_k_left(K, (kt + (kStages - 1)) * kTK, kTK);
         mma_frags_mi<T, MI>(acc_g, acc_u, fr[0], 0);
@@ -419,12 +415,15 @@ __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
       __syncthreads();
       read_stage = (read_stage + 1 == (uint32_t)kStages) ? 0 : read_stage + 1;
       // Fragments of step 0 of k-tile kt+1 into buffer 0 (for the last k-tile
-      // this reads a stale, fully written stage: harmless, unused).
+      // this reads the zero-filled stage of k-tile k_tiles, whose copy the
+      // wait above completed: harmless, unused).
       load_frags<T, LAYOUT, MI>(fr[0], smem + read_stage * kStageBytes, 0, warp_m, warp_n, lane);
       mma_frags<T, MI>(acc_g, acc_u, fr[1]);
     }
   }
-  cp_async_wait<0>();  // only empty groups can remain; keep the ring clean
+  // The zero-fills of the k-tiles past the end may still be writing shared
+  // memory (stages nobody reads again); the block must not exit before.
+  cp_async_wait<0>();
 
   // Epilogue. C fragment: c0,c1 at (g, 2t+{0,1}), c2,c3 at (g+8, 2t+{0,1}).
   const T* bgp = static_cast<const T*>(p.b_gate);

@@ -109,8 +109,10 @@ GLU_HD uint32_t glu_bkn_ld_chunk(uint32_t nc0, uint32_t lane) { return nc0 + (la
 // its k: the loader keeps a cursor per chunk, set up once per block from
 // the functions below and advanced by `step` elements per k-tile, and
 // copies the chunk of the k-tile that starts at k0 iff
-//   row_ok && kin < K - k0
+//   row_ok && kin < K - k0     (glu_mma_chunk_valid, glu_mma_k_left)
 // (otherwise it zero-fills the chunk from the operand's base pointer).
+// K >= 1 (the crate rejects K = 0), so the base pointer addresses at least
+// one 16-byte chunk.
 // `ce` = elements per 16-byte chunk (8 for 16-bit types, 4 for f32),
 // `tile_k` = k elements per k-tile (4 * ce: 64 bytes of k).
 struct GluMmaChunkSrc {
@@ -152,6 +154,13 @@ GLU_HD GluMmaChunkSrc glu_mma_src_kn(uint32_t id, int64_t n0, int64_t N, uint32_
   s.kin = r;
   s.row_ok = ok;
   return s;
+}
+
+// Whether a chunk is copied (else zero-filled) in the k-tile with `k_left`
+// valid k (glu_mma_k_left): its row/column is inside the matrix and its k
+// is below K. The kernel's StageLoader and the host emulation both call it.
+GLU_HD bool glu_mma_chunk_valid(bool row_ok, uint32_t kin, uint32_t k_left) {
+  return row_ok && kin < k_left;
 }
 
 // The k elements of the k-tile at k0 that lie inside [0, K), clamped to

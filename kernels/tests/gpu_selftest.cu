@@ -350,16 +350,6 @@ int main(int argc, char** argv) {
                                 layout, s.m, s.n, s.k, act, bias, 0, 0.0, -1.0,
                                 GLU_MMA16W_THREADS);
     }
-  // P6's variant (the refill's copies in one block): the same, 8 warps.
-  for (auto s : mma_shapes)
-    for (int layout : {GLU_LAYOUT_KN, GLU_LAYOUT_NK}) {
-      int act = (int)((s.m + s.n + s.k / 8 + layout + 5) % 7);
-      bool bias = (s.k / 8 + layout) % 2 == 0;
-      test_fused<__nv_bfloat16>(
-          layout ? "fused_glu_mma_lumped_nk_bf16" : "fused_glu_mma_lumped_kn_bf16",
-          layout ? fused_glu_mma_lumped_nk_bf16 : fused_glu_mma_lumped_kn_bf16, true, layout, s.m,
-          s.n, s.k, act, bias, 0);
-    }
 
   // tf32 (f32 inputs, opt-in): the same tile edges, every activation, both
   // layouts; per-product input error 2^-9 (+ margin), normwise 1e-2 (bf16's).

@@ -19,8 +19,6 @@
 //                          correctness by gpu_selftest before it is timed.
 //   P4 probe_mma_loads     P3's launch with only the cp.async ring (loads,
 //                          waits, barriers): the feed rate from L2 / HBM.
-//   P6 fused_glu_mma_lumped_*  P3 with the refill's copies issued in one
-//                          block instead of between the mma groups.
 // P1 ~ P2 ~ P3: the kernel is at the ceiling. P2 << P1: fragment loads or
 // their scheduling. P3 << P2: global -> shared; P4 ~ P3 says the feed is
 // the limit (L2 bandwidth / locality, cp.async issue), P4 >> P3 that the
@@ -36,16 +34,6 @@
 GLU_MMA16W_KERNEL(fused_glu_mma16w_kn_bf16, __nv_bfloat16, GLU_LAYOUT_KN)
 GLU_MMA16W_KERNEL(fused_glu_mma16w_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK)
 static_assert(WarpGrid<4>::kThreads == GLU_MMA16W_THREADS, "P5 launch size");
-
-// P6's variant: the production kernel with the refill's cp.asyncs issued in
-// one block before the first k16 step's mma (SPREAD = false, the placement
-// up to session 10) instead of spread between its mma groups.
-#define GLU_MMA_LUMPED_KERNEL(NAME, T, LAYOUT)                                            \
-  extern "C" __global__ void __launch_bounds__(GLU_MMA_THREADS, 1) NAME(GluParams p) { \
-    fused_glu_mma_body<T, LAYOUT, 2, false>(p);                                         \
-  }
-GLU_MMA_LUMPED_KERNEL(fused_glu_mma_lumped_kn_bf16, __nv_bfloat16, GLU_LAYOUT_KN)
-GLU_MMA_LUMPED_KERNEL(fused_glu_mma_lumped_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK)
 
 namespace mma_probe {
 
@@ -226,12 +214,6 @@ static void run() {
        GLU_MMA_SMEM_BYTES, GLU_MMA16W_THREADS);
     p3(fused_glu_mma16w_kn_bf16, GLU_LAYOUT_KN, "P5 fused_glu_mma16w_kn_bf16 (16 warps)",
        GLU_MMA_SMEM_BYTES, GLU_MMA16W_THREADS);
-    // P6: the refill's copies in one block (SPREAD = false): P6 < P3 says
-    // spreading them between the mma groups pays.
-    p3(fused_glu_mma_lumped_nk_bf16, GLU_LAYOUT_NK, "P6 fused_glu_mma_lumped_nk_bf16",
-       GLU_MMA_SMEM_BYTES);
-    p3(fused_glu_mma_lumped_kn_bf16, GLU_LAYOUT_KN, "P6 fused_glu_mma_lumped_kn_bf16",
-       GLU_MMA_SMEM_BYTES);
     // P4: the same launch with the loads only; "TFLOP/s" is the rate the
     // kernel would reach if the math were free. It needs few registers, so
     // it asks for more than half the shared memory to keep the kernel's

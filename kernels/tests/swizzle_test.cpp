@@ -23,6 +23,10 @@
 //   6. (test_tf32) the tf32 variant's tiles: A / NK fragments through the
 //      same ldmatrix addressing, the f32 KN tile's cp.async map and 32-bit
 //      fragment loads (values and bank-conflict freedom);
+//   7. (test_mma_cursors) StageLoader's cursors (glu_mma_src_rowk /
+//      glu_mma_src_kn / glu_mma_k_left / glu_mma_chunk_valid) against the
+//      definition of a stage, for f32 and 16-bit chunks, 256 and 512
+//      threads, both layouts, tails and offsets above 2^31;
 //   5. the ring schedule is race-free: a stage is never read in a barrier
 //      interval in which a cp.async into it may still be in flight, and never
 //      refilled before every read of its previous k-tile happened in an
@@ -193,6 +197,87 @@ static std::vector<Chunk> b_chunks(int tid, int layout) {
   return v;
 }
 
+// StageLoader's cursors against the definition of a stage, for every
+// element type and thread count the kernels are built with (16-bit: 8
+// elements per chunk, 32-k tiles; f32 / tf32: 4 and 16; 256 threads, and
+// 512 for the 16-warp probe), both layouts, first and last blocks, tails of
+// M, N and K, offsets above 2^31, the first k-tiles and the last ones
+// including the three past the end. Definition: chunk id = tid + threads*j
+// of the x / NK tile is row id / 4 (m or n), k chunk id % 4; of the KN tile
+// (c = 128 / ce chunks per row) row id / c (k), n chunk id % c; it is
+// copied iff its row (x, NK) or column (KN) is inside the matrix and its
+// first k is < K, from element row * K + k (x, NK) or k * N + n (KN).
+static void test_mma_cursors() {
+  struct S { int64_t m, n, k; };
+  std::vector<S> shapes;
+  for (int64_t m : {1, 127, 128, 129, 300})
+    for (int64_t n : {4, 8, 124, 128, 136, 260})
+      for (int64_t k : {4, 8, 12, 16, 20, 24, 32, 40, 96, 332}) shapes.push_back({m, n, k});
+  shapes.push_back({70000, 8, 40000});   // x offsets above 2^31
+  shapes.push_back({8, 70000, 40000});   // weight offsets above 2^31
+  shapes.push_back({3, 200000, 12000});  // KN: k * N above 2^31
+  long checks = 0;
+  for (uint32_t ce : {4u, 8u})
+    for (int threads : {256, 512})
+      for (int layout : {GLU_LAYOUT_KN, GLU_LAYOUT_NK})
+        for (const S& sh : shapes) {
+          if (sh.k % ce || sh.n % ce) continue;
+          const uint32_t tile_k = 4 * ce, kn_chunks = 128 / ce;
+          const int64_t k_tiles = (sh.k + tile_k - 1) / tile_k;
+          for (int64_t m_blk : {(int64_t)0, (sh.m - 1) / 128 * 128})
+            for (int64_t n_blk : {(int64_t)0, (sh.n - 1) / 128 * 128})
+              for (int tid = 0; tid < threads; ++tid)
+                for (int j = 0; j < 512 / threads; ++j) {
+                  const uint32_t id = tid + threads * j;
+                  const GluMmaChunkSrc a = glu_mma_src_rowk(id, m_blk, sh.m, sh.k, ce);
+                  const GluMmaChunkSrc b = layout == GLU_LAYOUT_NK
+                                               ? glu_mma_src_rowk(id, n_blk, sh.n, sh.k, ce)
+                                               : glu_mma_src_kn(id, n_blk, sh.n, ce);
+                  // Definition of the chunk (tile coordinates).
+                  const int64_t ar = id / 4, ac = id % 4;
+                  const int64_t br = layout == GLU_LAYOUT_NK ? id / 4 : id / kn_chunks;
+                  const int64_t bc = layout == GLU_LAYOUT_NK ? id % 4 : id % kn_chunks;
+                  CHECK(a.smem == glu_swz64(ar, ac), "x chunk smem");
+                  CHECK(b.smem == (layout == GLU_LAYOUT_NK ? glu_swz64(br, bc)
+                                   : ce == 4 ? glu_swz512(br, bc) : glu_swz256(br, bc)),
+                        "w chunk smem");
+                  int64_t px = a.off, pb = b.off;
+                  for (int64_t t = 0; t < k_tiles + 3; ++t, px += a.step, pb += b.step) {
+                    if (t >= 12 && t < k_tiles - 3) continue;  // first and last k-tiles
+                    const int64_t k0 = t * tile_k;
+                    const uint32_t kl = glu_mma_k_left(sh.k, k0, tile_k);
+                    // x: row m_blk + ar, k k0 + ac * ce.
+                    const int64_t gm = m_blk + ar, gkx = k0 + ac * ce;
+                    const bool want_x = gm < sh.m && gkx < sh.k;
+                    const bool got_x = glu_mma_chunk_valid(a.row_ok, a.kin, kl);
+                    CHECK(got_x == want_x && (!want_x || px == gm * sh.k + gkx),
+                          "x cursor ce=%u threads=%d M=%lld K=%lld tid=%d j=%d k-tile %lld", ce,
+                          threads, (long long)sh.m, (long long)sh.k, tid, j, (long long)t);
+                    bool want_b;
+                    int64_t off_b;
+                    if (layout == GLU_LAYOUT_NK) {
+                      const int64_t gn = n_blk + br, gk = k0 + bc * ce;
+                      want_b = gn < sh.n && gk < sh.k;
+                      off_b = gn * sh.k + gk;
+                    } else {
+                      const int64_t gk = k0 + br, gn = n_blk + bc * ce;
+                      want_b = gk < sh.k && gn < sh.n;
+                      off_b = gk * sh.n + gn;
+                    }
+                    const bool got_b = glu_mma_chunk_valid(b.row_ok, b.kin, kl);
+                    CHECK(got_b == want_b && (!want_b || pb == off_b),
+                          "w cursor ce=%u threads=%d layout %d N=%lld K=%lld tid=%d j=%d "
+                          "k-tile %lld",
+                          ce, threads, layout, (long long)sh.n, (long long)sh.k, tid, j,
+                          (long long)t);
+                    checks += 2;
+                  }
+                }
+        }
+  std::printf("  StageLoader cursors: %ld chunk checks (f32 and 16-bit, 256 and 512 threads)\n",
+              checks);
+}
+
 static void test_cp_async_mapping() {
   for (int layout : {GLU_LAYOUT_KN, GLU_LAYOUT_NK}) {
     // Banks: each 8-thread phase of one cp.async instruction (j fixed).
@@ -252,9 +337,10 @@ struct Emu {
   uint32_t stage_base(int s) const { return (uint32_t)s * (A_BYTES + 2 * B_BYTES); }
 
   // StageLoader of fused_glu_mma: per thread and chunk a cursor from the
-  // kernel's helpers, set up once per block (init) and advanced by one k-tile
-  // per issue; a chunk is copied iff row_ok && kin < glu_mma_k_left(K, k0),
-  // else zero-filled. Every copied chunk must lie inside its matrix.
+  // kernel's helpers, set up once per block (init) and advanced by its step
+  // per issue; a chunk is copied iff glu_mma_chunk_valid(row_ok, kin,
+  // glu_mma_k_left(K, k0)), else zero-filled. Every copied chunk must lie
+  // inside its matrix.
   struct Cursor { GluMmaChunkSrc src; int64_t off; };
   std::vector<Cursor> cx, cb;  // [tid * 2 + j]
   void init(int64_t m_blk, int64_t n_blk) {
@@ -282,13 +368,13 @@ struct Emu {
     const uint32_t base = stage_base(s);
     const uint32_t k_left = glu_mma_k_left(P.K, k0, BK);
     for (auto& c : cx) {
-      const bool pred = c.src.row_ok && c.src.kin < k_left;
+      const bool pred = glu_mma_chunk_valid(c.src.row_ok, c.src.kin, k_left);
       CHECK(!pred || (c.off >= 0 && c.off + 8 <= (int64_t)P.x.size()), "x chunk outside x");
       for (int e = 0; e < 8; ++e) smem.put(base + c.src.smem + 2 * e, pred ? P.x[c.off + e] : 0);
       c.off += c.src.step;
     }
     for (auto& c : cb) {
-      const bool pred = c.src.row_ok && c.src.kin < k_left;
+      const bool pred = glu_mma_chunk_valid(c.src.row_ok, c.src.kin, k_left);
       CHECK(!pred || (c.off >= 0 && c.off + 8 <= (int64_t)P.wg.size()), "w chunk outside w");
       for (int e = 0; e < 8; ++e) {
         smem.put(base + A_BYTES + c.src.smem + 2 * e, pred ? P.wg[c.off + e] : 0);
@@ -568,6 +654,7 @@ int main() {
   static_assert(GLU_MMA_SMEM_BYTES <= 99 * 1024, "must fit sm_86/sm_89 (99 KiB opt-in)");
   test_bijection();
   test_cp_async_mapping();
+  test_mma_cursors();
   test_grouped_order();
   struct S { int64_t m, n, k; };
   // Tails around BM=128, BN=128, BK=32; k-tile counts 1..(> STAGES) so the
@@ -583,7 +670,8 @@ int main() {
     return 1;
   }
   std::printf("swizzle_test: OK (bijections, grouped block order, bank-conflict-free "
-              "ldmatrix/cp.async, race-free 4-stage ring, whole-kernel emulation KN+NK exact "
-              "incl. M/N/K tails; tf32 tiles: fragment maps and conflict-free loads)\n");
+              "ldmatrix/cp.async, loader cursors for f32 and 16-bit, race-free 4-stage ring, "
+              "whole-kernel emulation KN+NK exact incl. M/N/K tails; tf32 tiles: fragment maps "
+              "and conflict-free loads)\n");
   return 0;
 }

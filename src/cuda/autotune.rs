@@ -802,11 +802,13 @@ impl CudaGlu {
 /// The calling thread in relaxed stream-capture mode until dropped
 /// (`cuThreadExchangeStreamCaptureMode`): while another thread captures a
 /// stream in global mode, a tuning pass's event waits would otherwise count
-/// as unsafe calls and invalidate that capture.
-struct RelaxedCapture(CUstreamCaptureMode);
+/// as unsafe calls and invalidate that capture. Also used around the
+/// cluster kernel's one-time occupancy query (`hopper.rs`), which a first
+/// cluster launch may run while its own stream is being captured.
+pub(super) struct RelaxedCapture(CUstreamCaptureMode);
 
 impl RelaxedCapture {
-    fn new() -> Result<Self> {
+    pub(super) fn new() -> Result<Self> {
         let mut mode = CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_RELAXED;
         // SAFETY: FFI with a valid pointer to a mode; it swaps the calling
         // thread's capture mode with `mode` and touches nothing else.

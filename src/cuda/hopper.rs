@@ -896,6 +896,12 @@ impl CudaGlu {
             // pair every SM (then a grid of SMs / 2 clusters would run its
             // last clusters as a second wave).
             let clusters = *self.wgmma_clusters.get_or_init(|| {
+                // The first cluster launch may come while a stream is being
+                // captured in global mode. The query is no stream operation,
+                // but should the driver count it as a potentially unsafe
+                // call, it would invalidate that capture; in relaxed mode it
+                // cannot. A failed query only means the SMs / 2 fallback.
+                let _relaxed = super::autotune::RelaxedCapture::new().ok();
                 let probe = LaunchConfig {
                     grid_dim: (2 * (self.sm_count / 2).max(1), 1, 1),
                     ..cfg
