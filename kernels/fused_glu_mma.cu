@@ -105,13 +105,6 @@ struct MmaElem {
 static_assert(MmaElem<__nv_bfloat16>::kTileK == kBK, "16-bit k-tile is GLU_MMA_BK");
 static_assert(MmaElem<float>::kKnRows == MmaElem<float>::kTileK, "KN tile rows = k-tile");
 
-// KN tile byte offset of chunk `c` of row `r` (256-byte rows for 16-bit
-// types, 512-byte rows for f32).
-template <typename T>
-__device__ __forceinline__ uint32_t kn_swz(uint32_t r, uint32_t c) {
-  return sizeof(T) == 4 ? glu_swz512(r, c) : glu_swz256(r, c);
-}
-
 // The cp.asyncs of one k-tile into one stage: 6 x 16 B per thread with 256
 // threads (2 chunks per operand), 3 with 512. Chunk maps, cursors and
 // predicates come from glu_mma_src_rowk / glu_mma_src_kn / glu_mma_k_left

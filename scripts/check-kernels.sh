@@ -104,7 +104,8 @@ for cu in "${cu_files[@]}"; do
         [ "$nl" -gt 0 ] || err "$arch $k: no LDSM"
         [ "$nloc" -eq 0 ] || err "$arch $k: local memory (LDL/STL)"
         # Main loop: one basic block with the refill's 6 LDGSTS among the
-        # HMMA, at most 175 instructions per warp and k-tile (215 for tf32,
+        # HMMA, no run of more than 12 instructions without an HMMA, at most
+        # 175 instructions per warp and k-tile (215 for tf32,
         # whose KN tile takes 32 scalar B loads); kernels/NOTES-mma.md,
         # session 11.
         if command -v python3 >/dev/null 2>&1; then

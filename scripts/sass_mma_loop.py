@@ -10,6 +10,9 @@ the loop the kernel is written to have (kernels/NOTES-mma.md, session 11):
     thread with 256 threads), all between its first and its last HMMA;
   * it is one basic block: no control flow (BRA, BRX, JMP, JMX, CALL, RET,
     EXIT) but the closing branch;
+  * no run of more than MAX_GAP (12) instructions without an HMMA, counted
+    around the loop (session 11: 6; session 10: ~120, the address
+    arithmetic of the refill);
   * it has at most MAX_INSTRUCTIONS instructions per iteration (session 10's
     loop had 214, of which 128 neither HMMA, LDSM nor LDGSTS; the limits in
     check-kernels.sh leave ~10% over the session-11 counts for compiler
@@ -17,6 +20,8 @@ the loop the kernel is written to have (kernels/NOTES-mma.md, session 11):
 """
 import re
 import sys
+
+MAX_GAP = 12
 
 
 def main():
@@ -51,13 +56,18 @@ def main():
                for t in body)
     h_pos = [i for i, t in enumerate(body) if "HMMA" in t]
     g_pos = [i for i, t in enumerate(body) if has("LDGSTS", t)]
+    gap = max([b - a - 1 for a, b in zip(h_pos, h_pos[1:])]
+              + [len(body) - 1 - h_pos[-1] + h_pos[0]])
     print(f"   main loop: {len(body)} instructions, HMMA={hmma} LDSM={ldsm} "
-          f"LDGSTS={ldgsts} control-flow={flow}")
+          f"LDGSTS={ldgsts} control-flow={flow} longest run without HMMA={gap}")
     bad = []
     if ldgsts != want_ldgsts:
         bad.append(f"{ldgsts} LDGSTS in the HMMA loop, expected the refill's {want_ldgsts}")
     if g_pos and not (h_pos[0] < g_pos[0] and g_pos[-1] < h_pos[-1]):
         bad.append("LDGSTS outside the span of the loop's HMMA")
+    gaps = [b - a - 1 for a, b in zip(h_pos, h_pos[1:])] + [len(body) - 1 - h_pos[-1] + h_pos[0]]
+    if max(gaps) > MAX_GAP:
+        bad.append(f"a run of {max(gaps)} instructions without HMMA (> {MAX_GAP})")
     if flow != 1:
         bad.append(f"{flow - 1} control-flow instruction(s) inside the loop (not one basic block)")
     if len(body) > limit:
