@@ -81,6 +81,16 @@ __device__ __forceinline__ void mbar_wait_or_trap(uint32_t bar, uint32_t parity)
 #endif
 }
 
+// The tile schedules' barrier wait: mbar_wait_or_trap where TRAP (the cluster
+// schedule, glu_wgmma_body.cuh), else mbar_wait.
+template <bool TRAP>
+__device__ __forceinline__ void mbar_wait_sched(uint32_t bar, uint32_t parity) {
+  if constexpr (TRAP)
+    mbar_wait_or_trap(bar, parity);
+  else
+    mbar_wait(bar, parity);
+}
+
 // ---- TMA (PTX ISA 9.7.9.25.5.1) ---------------------------------------------
 // 2-D tile load of the box at (c0 = inner/contiguous coordinate, c1 = row)
 // into shared `dst`, completing `bytes` of the transaction on `bar`.

@@ -204,10 +204,7 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
           // Wait until the consumers released this stage's previous use
           // (CLUSTER: those of both CTAs, as the B half goes to both).
           if (round > 0) {
-            if (CLUSTER)
-              mbar_wait_or_trap(empty_bar(s), (uint32_t)(round - 1) & 1u);
-            else
-              mbar_wait(empty_bar(s), (uint32_t)(round - 1) & 1u);
+            mbar_wait_sched<CLUSTER>(empty_bar(s), (uint32_t)(round - 1) & 1u);
           }
           mbar_arrive_expect_tx(full_bar(s), kWgStageBytes);
           // The second K segment (dX only) restarts k at 0 on its own maps.
@@ -289,10 +286,7 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
 
       for (int kt = un.kt0; kt < un.kt1; ++kt, ++it) {
         const int s = it % kWgStages;
-        if (CLUSTER)
-          mbar_wait_or_trap(full_bar(s), (uint32_t)(it / kWgStages) & 1u);
-        else
-          mbar_wait(full_bar(s), (uint32_t)(it / kWgStages) & 1u);
+        mbar_wait_sched<CLUSTER>(full_bar(s), (uint32_t)(it / kWgStages) & 1u);
         const uint32_t a = stage_a(s) + (uint32_t)cw * (64u * 128u);
         const uint32_t b = stage_b(s);
         wgmma_fence();
