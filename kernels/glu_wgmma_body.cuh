@@ -82,9 +82,10 @@ __device__ __forceinline__ void wg_for_each_pair(uint32_t warp, uint32_t lane, i
 // together (a unit is such a pair, glu_cluster_tile), and each loads one
 // half of the shared B stage (rank 0 the gate box(es), rank 1 the up
 // box(es)) multicast into both CTAs' rings, so each weight byte crosses
-// L2 -> SM once per pair instead of once per tile. A stage is refilled only when the consumers of
-// both CTAs released it (empty barriers count 16 arrivals: 8 local, 8 from
-// the peer). When m_tiles is odd, rank 1 of the last pair row has no tile:
+// L2 -> SM once per pair instead of once per tile. A stage is refilled only
+// when the consumers of both CTAs released it (empty barriers count 16
+// arrivals: 8 local, 8 from the peer). When m_tiles is odd, rank 1 of the
+// last pair row has no tile:
 // it loads its partner's x rows, computes on them and stores nothing (its
 // m0 >= M); in-bounds rows keep its loads the same boxes as a live CTA's (a
 // wholly out-of-bounds box would be zero-filled and counted in full too).

@@ -56,6 +56,7 @@ def main():
                for t in body)
     h_pos = [i for i, t in enumerate(body) if "HMMA" in t]
     g_pos = [i for i, t in enumerate(body) if has("LDGSTS", t)]
+    # Runs between consecutive HMMA, the last one wrapping around the loop.
     gap = max([b - a - 1 for a, b in zip(h_pos, h_pos[1:])]
               + [len(body) - 1 - h_pos[-1] + h_pos[0]])
     print(f"   main loop: {len(body)} instructions, HMMA={hmma} LDSM={ldsm} "
@@ -65,9 +66,8 @@ def main():
         bad.append(f"{ldgsts} LDGSTS in the HMMA loop, expected the refill's {want_ldgsts}")
     if g_pos and not (h_pos[0] < g_pos[0] and g_pos[-1] < h_pos[-1]):
         bad.append("LDGSTS outside the span of the loop's HMMA")
-    gaps = [b - a - 1 for a, b in zip(h_pos, h_pos[1:])] + [len(body) - 1 - h_pos[-1] + h_pos[0]]
-    if max(gaps) > MAX_GAP:
-        bad.append(f"a run of {max(gaps)} instructions without HMMA (> {MAX_GAP})")
+    if gap > MAX_GAP:
+        bad.append(f"a run of {gap} instructions without HMMA (> {MAX_GAP})")
     if flow != 1:
         bad.append(f"{flow - 1} control-flow instruction(s) inside the loop (not one basic block)")
     if len(body) > limit:

@@ -171,28 +171,25 @@ static void test_grouped_order() {
 // coordinates of its first element (row, col): x (m, k); NK (n, k); KN (k, n),
 // recovered from the helper's element offset in a tile-sized matrix.
 struct Chunk { uint32_t smem; int row, col; };
-static std::vector<Chunk> a_chunks(int tid) {
+// x [BM rows][BK] or an NK weight tile [BN rows][BK]: glu_mma_src_rowk.
+static std::vector<Chunk> rowk_chunks(int tid, int rows) {
   std::vector<Chunk> v;
   for (int j = 0; j < 2; ++j) {
-    const GluMmaChunkSrc s = glu_mma_src_rowk(tid + THREADS * j, 0, BM, BK, 8);
-    CHECK(s.row_ok && s.step == BK && (int64_t)s.kin == s.off % BK, "x chunk source");
+    const GluMmaChunkSrc s = glu_mma_src_rowk(tid + THREADS * j, 0, rows, BK, 8);
+    CHECK(s.row_ok && s.step == BK && (int64_t)s.kin == s.off % BK, "row-k chunk source");
     v.push_back({s.smem, (int)(s.off / BK), (int)(s.off % BK)});
   }
   return v;
 }
+static std::vector<Chunk> a_chunks(int tid) { return rowk_chunks(tid, BM); }
 static std::vector<Chunk> b_chunks(int tid, int layout) {
+  if (layout == GLU_LAYOUT_NK) return rowk_chunks(tid, BN);
   std::vector<Chunk> v;
   for (int j = 0; j < 2; ++j) {
-    if (layout == GLU_LAYOUT_NK) {
-      const GluMmaChunkSrc s = glu_mma_src_rowk(tid + THREADS * j, 0, BN, BK, 8);
-      CHECK(s.row_ok && s.step == BK && (int64_t)s.kin == s.off % BK, "NK chunk source");
-      v.push_back({s.smem, (int)(s.off / BK), (int)(s.off % BK)});
-    } else {
-      const GluMmaChunkSrc s = glu_mma_src_kn(tid + THREADS * j, 0, BN, 8);
-      CHECK(s.row_ok && s.step == (int64_t)BK * BN && (int64_t)s.kin == s.off / BN,
-            "KN chunk source");
-      v.push_back({s.smem, (int)(s.off / BN), (int)(s.off % BN)});
-    }
+    const GluMmaChunkSrc s = glu_mma_src_kn(tid + THREADS * j, 0, BN, 8);
+    CHECK(s.row_ok && s.step == (int64_t)BK * BN && (int64_t)s.kin == s.off / BN,
+          "KN chunk source");
+    v.push_back({s.smem, (int)(s.off / BN), (int)(s.off % BN)});
   }
   return v;
 }
