@@ -35,13 +35,14 @@ const MS: [usize; 11] = [1, 16, 32, 64, 128, 256, 512, 2048, 4096, 8192, 16384];
 /// The f32 table: N and M (every path's time grows as M·N·K on CUDA cores).
 const F32_N: usize = 11008;
 const F32_MS: [usize; 4] = [1, 16, 256, 2048];
-const PATHS: [Path; 10] = [
+const PATHS: [Path; 11] = [
     Path::Auto,
     Path::FusedWgmma,
     Path::FusedWgmmaStaged,
     Path::FusedWgmmaTailSplit,
     Path::FusedWgmmaCluster,
     Path::FusedSkinny,
+    Path::FusedSkinnyStreamK,
     Path::FusedMma,
     Path::CublasSplit,
     Path::CublasConcat,

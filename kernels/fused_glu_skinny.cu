@@ -152,9 +152,18 @@ __device__ __forceinline__ void store_pair(T* out, int64_t idx, float v0, float 
   *reinterpret_cast<uint32_t*>(out + idx) = f32_to_bits16<T>(v0) | (f32_to_bits16<T>(v1) << 16);
 }
 
-template <typename T, int LAYOUT, int MTW, int WM, int WK, int STAGES, int BN = kBN,
-          int BK = kBK>
-__device__ __forceinline__ void skinny_body(const GluParams& p, const GluSkinnySplit& sp) {
+// The main loop of one (column tile, k range): x rows [0, M) against columns
+// [n_blk, n_blk + BN) of Wg and Wu over k in [k_begin, k_end) (k_begin a
+// multiple of BK), through the cp.async ring; then the intra-block split-K
+// reduction. On return warps wk == 0 hold the sums in acc_g / acc_u
+// (C-fragment layout, see below), every cp.async group has completed, and
+// the ring's shared memory may be reused (it was used by the reduction, so
+// the next call zeroes its padded x rows again).
+template <typename T, int LAYOUT, int MTW, int WM, int WK, int STAGES, int BN, int BK>
+__device__ __forceinline__ void skinny_accumulate(const GluParams& p, int64_t n_blk,
+                                                  int64_t k_begin, int64_t k_end,
+                                                  float (&acc_g)[MTW][BN / 8][4],
+                                                  float (&acc_u)[MTW][BN / 8][4]) {
   constexpr int MT = MTW * WM;
   constexpr int kMPad = 16 * MT;
   constexpr int THREADS = 32 * WM * WK;
@@ -176,9 +185,6 @@ __device__ __forceinline__ void skinny_body(const GluParams& p, const GluSkinnyS
   const T* __restrict__ wg = static_cast<const T*>(p.w_gate);
   const T* __restrict__ wu = static_cast<const T*>(p.w_up);
   const int64_t M = p.m, N = p.n, K = p.k;
-  const int64_t n_blk = (int64_t)blockIdx.x * BN;
-  const int64_t k_begin = (int64_t)blockIdx.y * sp.k_per_split;
-  const int64_t k_end = min(K, k_begin + sp.k_per_split);
   const int64_t k_tiles = k_end > k_begin ? (k_end - k_begin + BK - 1) / BK : 0;
 
   const int tid = threadIdx.x;
@@ -186,8 +192,8 @@ __device__ __forceinline__ void skinny_body(const GluParams& p, const GluSkinnyS
   const uint32_t warp = tid >> 5;
   const uint32_t wm = warp / WK, wk = warp % WK;
 
-  // Zero the padded x rows [M, kMPad) of every stage once; they are never
-  // loaded. (Published by the first __syncthreads of the main loop.)
+  // Zero the padded x rows [M, kMPad) of every stage; they are never loaded.
+  // (Published by the first __syncthreads of the main loop.)
   {
     const int pad_rows = kMPad - (int)M;
     const int total = STAGES * pad_rows * kKC;
@@ -199,8 +205,6 @@ __device__ __forceinline__ void skinny_body(const GluParams& p, const GluSkinnyS
     }
   }
 
-  float acc_g[MTW][kNT][4];
-  float acc_u[MTW][kNT][4];
 #pragma unroll
   for (int i = 0; i < MTW; ++i)
 #pragma unroll
@@ -304,85 +308,123 @@ __device__ __forceinline__ void skinny_body(const GluParams& p, const GluSkinnyS
     }
     __syncthreads();
   }
+}
 
-  // Warps wk == 0 hold the block's sums in C-fragment layout:
-  // c0,c1 at (g, 2t+{0,1}), c2,c3 at (g+8, 2t+{0,1}) of each (mt, n8 tile j).
+// Warps wk == 0 hold a block's sums in C-fragment layout:
+// c0,c1 at (g, 2t+{0,1}), c2,c3 at (g+8, 2t+{0,1}) of each (mt, n8 tile j),
+// g = lane / 4, t = lane % 4, rows (wm * MTW + mt) * 16 + ...
+
+// Bias, activation, product, one rounding; rows < M and columns < N of the
+// tile at n_blk (called by warps wk == 0).
+template <typename T, int MTW, int kNT>
+__device__ __forceinline__ void store_direct(const GluParams& p, int64_t n_blk, uint32_t wm,
+                                             uint32_t lane, const float (&acc_g)[MTW][kNT][4],
+                                             const float (&acc_u)[MTW][kNT][4]) {
   const T* bgp = static_cast<const T*>(p.b_gate);
   const T* bup = static_cast<const T*>(p.b_up);
   T* out = static_cast<T*>(p.out);
+  const int64_t M = p.m, N = p.n;
   const int act = p.act;
   const float beta = p.beta;
   const uint32_t g = lane >> 2, t4 = lane & 3;
-
-  if (sp.splits <= 1) {
-    if (wk == 0) {
 #pragma unroll
-      for (int j = 0; j < kNT; ++j) {
-        const int64_t col = n_blk + j * 8 + t4 * 2;  // even; N % 8 == 0 -> col+1 < N too
-        if (col >= N) continue;
-        const float bg0 = bias_at<T>(bgp, col), bg1 = bias_at<T>(bgp, col + 1);
-        const float bu0 = bias_at<T>(bup, col), bu1 = bias_at<T>(bup, col + 1);
+  for (int j = 0; j < kNT; ++j) {
+    const int64_t col = n_blk + j * 8 + t4 * 2;  // even; N % 8 == 0 -> col+1 < N too
+    if (col >= N) continue;
+    const float bg0 = bias_at<T>(bgp, col), bg1 = bias_at<T>(bgp, col + 1);
+    const float bu0 = bias_at<T>(bup, col), bu1 = bias_at<T>(bup, col + 1);
 #pragma unroll
-        for (int mt = 0; mt < MTW; ++mt)
+    for (int mt = 0; mt < MTW; ++mt)
 #pragma unroll
-          for (int h = 0; h < 2; ++h) {
-            const int64_t row = (int64_t)(wm * MTW + mt) * 16 + g + h * 8;
-            if (row >= M) continue;
-            const float v0 = glu_act(acc_g[mt][j][2 * h] + bg0, act, beta) *
-                             (acc_u[mt][j][2 * h] + bu0);
-            const float v1 = glu_act(acc_g[mt][j][2 * h + 1] + bg1, act, beta) *
-                             (acc_u[mt][j][2 * h + 1] + bu1);
-            store_pair<T>(out, row * N + col, v0, v1);
-          }
+      for (int h = 0; h < 2; ++h) {
+        const int64_t row = (int64_t)(wm * MTW + mt) * 16 + g + h * 8;
+        if (row >= M) continue;
+        const float v0 =
+            glu_act(acc_g[mt][j][2 * h] + bg0, act, beta) * (acc_u[mt][j][2 * h] + bu0);
+        const float v1 =
+            glu_act(acc_g[mt][j][2 * h + 1] + bg1, act, beta) * (acc_u[mt][j][2 * h + 1] + bu1);
+        store_pair<T>(out, row * N + col, v0, v1);
       }
-    }
-    return;
   }
+}
 
-  // Split-K across blocks: publish this slice's partial, take a ticket.
-  float* __restrict__ ws = sp.ws;
-  const int64_t two_n = 2 * N;
-  if (wk == 0) {
-#pragma unroll
-    for (int j = 0; j < kNT; ++j) {
-      const int64_t col = n_blk + j * 8 + t4 * 2;
-      if (col >= N) continue;
-#pragma unroll
-      for (int mt = 0; mt < MTW; ++mt)
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const int64_t row = (int64_t)(wm * MTW + mt) * 16 + g + h * 8;
-          if (row >= M) continue;
-          float* base = ws + ((int64_t)blockIdx.y * M + row) * two_n + col;
-          __stcg(reinterpret_cast<float2*>(base),
-                 make_float2(acc_g[mt][j][2 * h], acc_g[mt][j][2 * h + 1]));
-          __stcg(reinterpret_cast<float2*>(base + N),
-                 make_float2(acc_u[mt][j][2 * h], acc_u[mt][j][2 * h + 1]));
-        }
-    }
+// Where a block's f32 partial sums of one tile go: gate (row, col) of
+// contributor slot s at at(s, row, col), up at at(s, row, col) + up_off.
+//   split-K:  ws[s][M][2N] by global column:  {ws, 2N, 0, N, M}
+//   stream-K: ws[slot][M][2BN] by tile column: {ws, 2BN, n_blk, BN, M}
+struct PartialMap {
+  float* ws;
+  int64_t row_stride, col0, up_off, m;
+  __device__ __forceinline__ float* at(int64_t s, int64_t row, int64_t col) const {
+    return ws + (s * m + row) * row_stride + (col - col0);
   }
+};
+
+// Warps wk == 0: the block's partial sums of the tile at n_blk into slot s.
+template <int MTW, int kNT>
+__device__ __forceinline__ void store_partial(const PartialMap& map, int64_t s, int64_t n_blk,
+                                              int64_t N, uint32_t wm, uint32_t lane,
+                                              const float (&acc_g)[MTW][kNT][4],
+                                              const float (&acc_u)[MTW][kNT][4]) {
+  const uint32_t g = lane >> 2, t4 = lane & 3;
+#pragma unroll
+  for (int j = 0; j < kNT; ++j) {
+    const int64_t col = n_blk + j * 8 + t4 * 2;
+    if (col >= N) continue;
+#pragma unroll
+    for (int mt = 0; mt < MTW; ++mt)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int64_t row = (int64_t)(wm * MTW + mt) * 16 + g + h * 8;
+        if (row >= map.m) continue;
+        float* base = map.at(s, row, col);
+        __stcg(reinterpret_cast<float2*>(base),
+               make_float2(acc_g[mt][j][2 * h], acc_g[mt][j][2 * h + 1]));
+        __stcg(reinterpret_cast<float2*>(base + map.up_off),
+               make_float2(acc_u[mt][j][2 * h], acc_u[mt][j][2 * h + 1]));
+      }
+  }
+}
+
+// After store_partial (all threads): publish, take a ticket on *counter;
+// true in every thread of the block that arrives `contributors`-th, after an
+// acquire fence, so that every contributor's partial is visible to it.
+__device__ __forceinline__ bool take_ticket(unsigned int* counter, unsigned int contributors) {
   __threadfence();
   __syncthreads();
   __shared__ unsigned int s_last;
-  if (tid == 0) {
-    const unsigned int prev = atomicAdd(sp.counters + blockIdx.x, 1u);
-    s_last = (prev == (unsigned int)(sp.splits - 1)) ? 1u : 0u;
+  if (threadIdx.x == 0) {
+    const unsigned int prev = atomicAdd(counter, 1u);
+    s_last = (prev == contributors - 1u) ? 1u : 0u;
   }
   __syncthreads();
-  if (s_last == 0u) return;
-  __threadfence();  // acquire: every slice's partial is visible
+  if (s_last == 0u) return false;
+  __threadfence();  // acquire: every contributor's partial is visible
+  return true;
+}
 
-  // Last block of this column tile: reduce slices 0..splits-1 in order.
+// The last contributor of the tile at n_blk: adds slots slot_of(0..count-1)
+// in that order, applies bias and activation, stores, resets *counter.
+template <typename T, int BN, int THREADS, typename SlotOf>
+__device__ __forceinline__ void reduce_store(const GluParams& p, const PartialMap& map,
+                                             int64_t n_blk, int64_t count, SlotOf slot_of,
+                                             unsigned int* counter) {
+  const T* bgp = static_cast<const T*>(p.b_gate);
+  const T* bup = static_cast<const T*>(p.b_up);
+  T* out = static_cast<T*>(p.out);
+  const int64_t M = p.m, N = p.n;
+  const int act = p.act;
+  const float beta = p.beta;
   const int64_t cols = min((int64_t)BN, N - n_blk);  // multiple of 8
   const int64_t pairs = M * (cols / 2);
-  for (int64_t e = tid; e < pairs; e += THREADS) {
+  for (int64_t e = threadIdx.x; e < pairs; e += THREADS) {
     const int64_t row = e / (cols / 2);
     const int64_t col = n_blk + 2 * (e % (cols / 2));
     float g0 = 0.f, g1 = 0.f, u0 = 0.f, u1 = 0.f;
-    for (int s = 0; s < sp.splits; ++s) {
-      const float* base = ws + ((int64_t)s * M + row) * two_n + col;
+    for (int64_t s = 0; s < count; ++s) {
+      const float* base = map.at(slot_of(s), row, col);
       const float2 gv = __ldcg(reinterpret_cast<const float2*>(base));
-      const float2 uv = __ldcg(reinterpret_cast<const float2*>(base + N));
+      const float2 uv = __ldcg(reinterpret_cast<const float2*>(base + map.up_off));
       g0 += gv.x; g1 += gv.y; u0 += uv.x; u1 += uv.y;
     }
     const float v0 = glu_act(g0 + bias_at<T>(bgp, col), act, beta) * (u0 + bias_at<T>(bup, col));
@@ -390,15 +432,101 @@ __device__ __forceinline__ void skinny_body(const GluParams& p, const GluSkinnyS
         glu_act(g1 + bias_at<T>(bgp, col + 1), act, beta) * (u1 + bias_at<T>(bup, col + 1));
     store_pair<T>(out, row * N + col, v0, v1);
   }
-  if (tid == 0) sp.counters[blockIdx.x] = 0u;  // ready for the next launch
+  if (threadIdx.x == 0) *counter = 0u;  // ready for the next launch
+}
+
+// Split-K plan (glu_skinny_plan): block (x, y) = column tile x, K slice y.
+template <typename T, int LAYOUT, int MTW, int WM, int WK, int STAGES, int BN = kBN,
+          int BK = kBK>
+__device__ __forceinline__ void skinny_body(const GluParams& p, const GluSkinnySplit& sp) {
+  constexpr int THREADS = 32 * WM * WK;
+  constexpr int kNT = BN / 8;  // n8 tiles per projection (8 for BN = 64)
+  const int64_t M = p.m, N = p.n, K = p.k;
+  const int64_t n_blk = (int64_t)blockIdx.x * BN;
+  const int64_t k_begin = (int64_t)blockIdx.y * sp.k_per_split;
+  const int64_t k_end = min(K, k_begin + sp.k_per_split);
+  float acc_g[MTW][kNT][4];
+  float acc_u[MTW][kNT][4];
+  skinny_accumulate<T, LAYOUT, MTW, WM, WK, STAGES, BN, BK>(p, n_blk, k_begin, k_end, acc_g,
+                                                            acc_u);
+  const int tid = threadIdx.x;
+  const uint32_t lane = tid & 31;
+  const uint32_t warp = tid >> 5;
+  const uint32_t wm = warp / WK, wk = warp % WK;
+  if (sp.splits <= 1) {
+    if (wk == 0) store_direct<T, MTW, kNT>(p, n_blk, wm, lane, acc_g, acc_u);
+    return;
+  }
+  // Split-K across blocks: publish this slice's partial, take a ticket; the
+  // last block of the column tile reduces slices 0..splits-1 in order.
+  const PartialMap map{sp.ws, 2 * N, 0, N, M};
+  if (wk == 0) store_partial<MTW, kNT>(map, blockIdx.y, n_blk, N, wm, lane, acc_g, acc_u);
+  if (!take_ticket(sp.counters + blockIdx.x, (unsigned int)sp.splits)) return;
+  reduce_store<T, BN, THREADS>(p, map, n_blk, sp.splits, [](int64_t s) { return s; },
+                               sp.counters + blockIdx.x);
+}
+
+// Stream-K schedule (see GluSkinnyStreamK in glu_skinny.cuh): block b walks
+// iterations [glu_sk_begin(b), glu_sk_begin(b + 1)) segment by segment.
+template <typename T, int LAYOUT, int MTW, int WM, int WK, int STAGES, int BN = kBN,
+          int BK = kBK>
+__device__ __forceinline__ void skinny_streamk_body(const GluParams& p,
+                                                    const GluSkinnyStreamK& sk) {
+  constexpr int THREADS = 32 * WM * WK;
+  constexpr int kNT = BN / 8;
+  const int64_t M = p.m, N = p.n, K = p.k;
+  const int64_t k_tiles = (K + BK - 1) / BK;
+  const int64_t iters = ((N + BN - 1) / BN) * k_tiles;
+  const int64_t blocks = gridDim.x, b = blockIdx.x;
+  const int tid = threadIdx.x;
+  const uint32_t lane = tid & 31;
+  const uint32_t warp = tid >> 5;
+  const uint32_t wm = warp / WK, wk = warp % WK;
+  const PartialMap map{sk.ws, 2 * BN, 0, BN, M};  // col0 set per tile below
+
+  const int64_t i_end = glu_sk_begin(b + 1, blocks, iters);
+  for (int64_t i = glu_sk_begin(b, blocks, iters); i < i_end;) {
+    const GluSkSegment seg = glu_sk_segment(i, i_end, k_tiles);
+    const int64_t tile = seg.tile, kt0 = seg.kt0, kt1 = seg.kt1;
+    const int64_t n_blk = tile * BN;
+    float acc_g[MTW][kNT][4];
+    float acc_u[MTW][kNT][4];
+    skinny_accumulate<T, LAYOUT, MTW, WM, WK, STAGES, BN, BK>(p, n_blk, kt0 * BK,
+                                                              min(K, kt1 * BK), acc_g, acc_u);
+    if (kt0 == 0 && kt1 == k_tiles) {  // the whole tile: no other block holds part of it
+      if (wk == 0) store_direct<T, MTW, kNT>(p, n_blk, wm, lane, acc_g, acc_u);
+    } else {
+      const int64_t first = glu_sk_first_block(tile, k_tiles, blocks, iters);
+      const int64_t last = glu_sk_last_block(tile, k_tiles, blocks, iters);
+      PartialMap tmap = map;
+      tmap.col0 = n_blk;
+      if (wk == 0)
+        store_partial<MTW, kNT>(tmap, glu_sk_slot(b, tile, k_tiles, blocks, iters), n_blk, N, wm,
+                                lane, acc_g, acc_u);
+      if (take_ticket(sk.counters + tile, (unsigned int)(last - first + 1)))
+        reduce_store<T, BN, THREADS>(
+            p, tmap, n_blk, last - first + 1,
+            [=](int64_t s) { return glu_sk_slot(first + s, tile, k_tiles, blocks, iters); },
+            sk.counters + tile);
+    }
+    i += kt1 - kt0;
+    // The next segment's accumulate zeroes and refills the shared memory
+    // this one's reduction used; take_ticket's s_last is read by now.
+    __syncthreads();
+  }
 }
 
 }  // namespace skinny
 
+// Per configuration: the split-K kernel and the stream-K one (_sk_).
 #define GLU_SKINNY_KERNEL(LAY, LAYOUT, TN, T, MP, MTW, WM, WK, STAGES, MINB)                  \
   extern "C" __global__ void __launch_bounds__(32 * WM * WK, MINB)                             \
       fused_glu_skinny_##LAY##_##TN##_m##MP(GluParams p, GluSkinnySplit s) {                   \
     skinny::skinny_body<T, LAYOUT, MTW, WM, WK, STAGES>(p, s);                                 \
+  }                                                                                            \
+  extern "C" __global__ void __launch_bounds__(32 * WM * WK, MINB)                             \
+      fused_glu_skinny_sk_##LAY##_##TN##_m##MP(GluParams p, GluSkinnyStreamK s) {              \
+    skinny::skinny_streamk_body<T, LAYOUT, MTW, WM, WK, STAGES>(p, s);                         \
   }
 
 #define GLU_SKINNY_ALL_M(LAY, LAYOUT, TN, T)                                                   \

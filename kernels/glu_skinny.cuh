@@ -63,8 +63,104 @@ struct GluSkinnySplit {
   int32_t reserved;     // must be 0
 };
 
+// ---------------------------------------------------------------------------
+// Stream-K ("striped") schedule of fused_glu_skinny_sk_* (Path::FusedSkinnyStreamK).
+//
+// Why: the split-K plan above gives every block one column tile (or one
+// even K slice of one), so the block count is ceil(N/64) x splits. Where
+// that is not a multiple of the resident block slots, the slots are either
+// partly empty (N = 11008 on an H200: 172 blocks in 396 m16 slots) or, past
+// one wave, the last blocks run in a second wave on an otherwise idle GPU
+// (N = 14336 on an A100: 224 m16 tiles against 2 x 108 slots; N = 11008 on
+// a 128-SM sm_89 part, where a 72 KiB block fits once per SM: 172 against
+// 128). (The plan also counts 2 slots per SM everywhere.)
+//
+// What: the work is n_tiles x k_tiles iterations (one BN-column tile, one
+// BK-deep k-tile), numbered tile-major: i = tile * k_tiles + kt. Block b of
+// G = gridDim.x takes iterations [glu_sk_begin(b), glu_sk_begin(b + 1)):
+// equal shares (+-1), so every block streams the same number of weight bytes
+// whatever N and the SM count, and G = the device's resident block capacity
+// is exactly one full wave. A block's range is cut at tile boundaries into
+// segments; each segment is accumulated like a split-K slice. A tile whose
+// k-tiles all lie in one block is stored directly. Otherwise every block
+// that holds part of it writes its f32 partial to its own slot of ws and
+// takes a ticket on counters[tile]; the last one adds the slots of the
+// contributing blocks in block order (deterministic: the sum does not depend
+// on which block came last), applies bias and activation, rounds once,
+// stores, and resets the counter. No block waits for another.
+//
+// Slots: a tile shared by several blocks is the first or the last segment of
+// each of them (a block's middle segments are whole tiles), so block b needs
+// two slots: 2b for the segment holding its first iteration, 2b + 1 for the
+// one holding its last. ws holds 2G slots of M x 2BN f32 (gate columns
+// 0..BN-1, up columns BN..2BN-1 of the tile, row-major).
+struct GluSkinnyStreamK {
+  float* ws;               // [2 * gridDim.x][M][2 * BN] f32, or null if no tile is shared
+  unsigned int* counters;  // [ceil(N / BN)] zero on entry, left zero
+};
+
+#if defined(__CUDACC__)
+#define GLU_HD __host__ __device__ __forceinline__
+#else
+#define GLU_HD inline
+#endif
+
+// First iteration of block b (of `blocks`) over `iters` iterations;
+// glu_sk_begin(blocks) == iters. Needs b * iters < 2^63.
+GLU_HD int64_t glu_sk_begin(int64_t b, int64_t blocks, int64_t iters) {
+  return b * iters / blocks;
+}
+
+// The block whose range holds iteration i (0 <= i < iters): the largest b
+// with glu_sk_begin(b) <= i, i.e. b * iters < (i + 1) * blocks.
+GLU_HD int64_t glu_sk_block_of(int64_t i, int64_t blocks, int64_t iters) {
+  return ((i + 1) * blocks - 1) / iters;
+}
+
+// Blocks that hold part of tile `tile`: first .. last (inclusive).
+GLU_HD int64_t glu_sk_first_block(int64_t tile, int64_t k_tiles, int64_t blocks, int64_t iters) {
+  return glu_sk_block_of(tile * k_tiles, blocks, iters);
+}
+GLU_HD int64_t glu_sk_last_block(int64_t tile, int64_t k_tiles, int64_t blocks, int64_t iters) {
+  return glu_sk_block_of((tile + 1) * k_tiles - 1, blocks, iters);
+}
+
+// Slot of block b's partial sums of tile `tile` (a tile shared by several
+// blocks; see above): 2b if the tile holds b's first iteration, else 2b + 1.
+GLU_HD int64_t glu_sk_slot(int64_t b, int64_t tile, int64_t k_tiles, int64_t blocks,
+                           int64_t iters) {
+  return 2 * b + (glu_sk_begin(b, blocks, iters) / k_tiles == tile ? 0 : 1);
+}
+
+// One segment of a block's range: the iterations [i, i_end) of the block
+// that remain, cut at the next tile boundary. The kernel walks
+//   for (i = begin(b); i < begin(b + 1); i += seg.kt1 - seg.kt0)
+// and accumulates k-tiles [kt0, kt1) of column tile `tile`.
+struct GluSkSegment {
+  int64_t tile, kt0, kt1;
+};
+GLU_HD GluSkSegment glu_sk_segment(int64_t i, int64_t i_end, int64_t k_tiles) {
+  GluSkSegment s;
+  s.tile = i / k_tiles;
+  s.kt0 = i - s.tile * k_tiles;
+  s.kt1 = s.kt0 + (i_end - i) < k_tiles ? s.kt0 + (i_end - i) : k_tiles;
+  return s;
+}
+
+// Grid of the stream-K launch: one block per resident slot (`capacity`
+// blocks per SM, from the occupancy query, times the SMs), but no more than
+// one block per GLU_SKINNY_MIN_KTILES_PER_SPLIT iterations, and at least 1.
+GLU_HD int64_t glu_sk_blocks(int64_t iters, int64_t capacity, int64_t sm_count) {
+  const int64_t slots = (capacity > 0 ? capacity : 1) * (sm_count > 0 ? sm_count : 1);
+  const int64_t most = iters / GLU_SKINNY_MIN_KTILES_PER_SPLIT;
+  const int64_t g = slots < most ? slots : most;
+  return g > 0 ? g : 1;
+}
+
 #ifdef __cplusplus
 #include <stddef.h>
+static_assert(offsetof(GluSkinnyStreamK, counters) == 8, "GluSkinnyStreamK layout");
+static_assert(sizeof(GluSkinnyStreamK) == 16, "GluSkinnyStreamK layout");
 static_assert(offsetof(GluSkinnySplit, ws) == 0, "GluSkinnySplit layout");
 static_assert(offsetof(GluSkinnySplit, counters) == 8, "GluSkinnySplit layout");
 static_assert(offsetof(GluSkinnySplit, k_per_split) == 16, "GluSkinnySplit layout");

@@ -8,7 +8,9 @@
 #     block holding the cp.async refill among the HMMA
 #     (scripts/sass_mma_loop.py);
 #   * host test kernels/tests/swizzle_test.cpp (swizzle bijection, bank
-#     conflicts, ldmatrix/mma fragment emulation) passes, if g++ is present.
+#     conflicts, ldmatrix/mma fragment emulation) passes, if g++ is present;
+#     so do the other host tests (wgmma layouts, the decode kernel's
+#     stream-K schedule, the self-tests' tolerances).
 # Usage: scripts/check-kernels.sh            (NVCC, OUTDIR may be overridden)
 #        PREBUILT=DIR scripts/check-kernels.sh
 #          checks the fatbins build.rs put in DIR (its OUT_DIR: NAME.fatbin and
@@ -251,6 +253,14 @@ if [ "${BUILD_SELFTEST:-0}" = "1" ]; then
     echo "built $OUTDIR/skinny_selftest"
   else
     err "compile skinny_selftest"
+  fi
+fi
+if command -v g++ >/dev/null 2>&1; then
+  echo "== kernels/tests/skinny_streamk_test.cpp (decode kernel's stream-K schedule)"
+  if g++ -std=c++17 -O2 -Wall -I kernels kernels/tests/skinny_streamk_test.cpp -o "$OUTDIR/skinny_streamk_test"; then
+    "$OUTDIR/skinny_streamk_test" || err "skinny_streamk_test"
+  else
+    err "compile skinny_streamk_test"
   fi
 fi
 if command -v g++ >/dev/null 2>&1; then

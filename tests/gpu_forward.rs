@@ -150,6 +150,7 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, table: &mut String) -> Vec<
                         }
                         if m <= 64 {
                             paths.push(Path::FusedSkinny);
+                            paths.push(Path::FusedSkinnyStreamK);
                         }
                     }
                     if d == DType::F32 && k % 4 == 0 && n % 4 == 0 {
@@ -592,11 +593,13 @@ fn one_handle_shared_by_threads() {
     let Some(g) = gpu() else { return };
     let seed = Rng::fresh("one_handle_shared_by_threads").next_u64();
     // (m, k, n, path): split-K decode at two paddings, decode without a
-    // split, prefill sizes, exact f32, a baseline.
+    // split, stream-K decode (its scratch is shared too), prefill sizes,
+    // exact f32, a baseline.
     let jobs: &[(usize, usize, usize, Path)] = &[
         (3, 2048, 1000, Path::Auto),
         (20, 1024, 520, Path::FusedSkinny),
         (16, 512, 8192, Path::FusedSkinny),
+        (9, 1024, 2000, Path::FusedSkinnyStreamK),
         (200, 512, 264, Path::Auto),
         (130, 256, 136, Path::FusedMma),
         (64, 512, 264, Path::CublasSplit),

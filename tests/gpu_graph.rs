@@ -198,6 +198,8 @@ fn forward_replays_in_a_cuda_graph() {
     let bf16_cases = [
         case(1, 4096, 1000, silu, Path::FusedSkinny),
         case(16, 256, 8192, silu, Path::FusedSkinny),
+        // Stream-K: shared tiles, so replays must find the counters at zero.
+        case(5, 2048, 1000, silu, Path::FusedSkinnyStreamK),
         case(7, 2048, 1000, silu, Path::Auto),
         // Prefill sizes.
         case(200, 1024, 1000, silu, Path::FusedMma),

@@ -1,7 +1,8 @@
 //! GPU tests of the decode-sized (M ≤ 64) skinny kernel against an f64
 //! reference: M across the 16/32/64 padding boundaries, K and N tails, both
 //! layouts and the concatenated form, every activation, biases on/off,
-//! bf16 and f16, split-K on and off.
+//! bf16 and f16, split-K on and off; and of the same kernel on its stream-K
+//! schedule ([`Path::FusedSkinnyStreamK`]) on every one of those cases.
 //!
 //! Without a usable GPU these tests print why and pass as skipped; with
 //! `SWIGLU_REQUIRE_GPU=1` they fail instead.
@@ -28,7 +29,11 @@ const MS: &[usize] = &[1, 2, 3, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64];
 const KS: &[usize] = &[8, 40, 1000, 4096];
 const NS: &[usize] = &[8, 24, 72, 1000, 4104];
 
-/// One (M, K, N) case: every form, a rotating activation and bias setting.
+/// The decode kernel's two schedules: split-K and stream-K.
+const PATHS: [Path; 2] = [Path::FusedSkinny, Path::FusedSkinnyStreamK];
+
+/// One (M, K, N) case: every form, a rotating activation and bias setting,
+/// both schedules.
 fn run_case<T: CudaElement>(
     g: &CudaGlu,
     rng: &mut Rng,
@@ -89,39 +94,35 @@ fn run_case<T: CudaElement>(
         .unwrap()
         .with_biases(bias_g.then(|| dbg.as_view()), bias_u.then(|| dbu.as_view()))
         .unwrap();
-        let mut out = s.clone_htod(&vec![T::from_f32(f32::NAN); m * n]).unwrap();
-        let line = match g
-            .forward(&dx, &[m, k], &dw, act, &mut out, Path::FusedSkinny)
-            .map(|_| ())
-        {
-            Ok(()) => {
-                let got = s.clone_dtoh(&out).unwrap();
-                let err = rel_err(&got, &want);
-                let ok = err <= tol;
-                let line = format!(
-                    "{}\t{form:?}\t{m}x{k}x{n}\t{}\tbias={}{}\t{err:.3e}\t{}",
-                    d.name(),
-                    act.name(),
-                    bias_g as u8,
-                    bias_u as u8,
-                    if ok { "ok" } else { "FAIL" }
-                );
-                if !ok {
-                    failures.push(line.clone());
+        for path in PATHS {
+            let mut out = s.clone_htod(&vec![T::from_f32(f32::NAN); m * n]).unwrap();
+            let line = match g.forward(&dx, &[m, k], &dw, act, &mut out, path) {
+                Ok(_) => {
+                    let got = s.clone_dtoh(&out).unwrap();
+                    let err = rel_err(&got, &want);
+                    let ok = err <= tol;
+                    format!(
+                        "{}\t{}\t{form:?}\t{m}x{k}x{n}\t{}\tbias={}{}\t{err:.3e}\t{}",
+                        path.name(),
+                        d.name(),
+                        act.name(),
+                        bias_g as u8,
+                        bias_u as u8,
+                        if ok { "ok" } else { "FAIL" }
+                    )
                 }
-                line
-            }
-            Err(e) => {
-                let line = format!(
-                    "{}\t{form:?}\t{m}x{k}x{n}\t{}\tERROR {e}",
+                Err(e) => format!(
+                    "{}\t{}\t{form:?}\t{m}x{k}x{n}\t{}\tERROR {e}",
+                    path.name(),
                     d.name(),
                     act.name()
-                );
+                ),
+            };
+            if !line.ends_with("\tok") {
                 failures.push(line.clone());
-                line
             }
-        };
-        writeln!(table, "{line}").unwrap();
+            writeln!(table, "{line}").unwrap();
+        }
     }
     failures
 }
@@ -130,7 +131,7 @@ fn run_case<T: CudaElement>(
 fn skinny_matches_reference() {
     let Some(g) = gpu() else { return };
     let mut rng = Rng::fresh("skinny_matches_reference");
-    let mut table = String::from("dtype\tform\tMxKxN\tact\tbias\trel_err\tstatus\n");
+    let mut table = String::from("path\tdtype\tform\tMxKxN\tact\tbias\trel_err\tstatus\n");
     let mut failures = Vec::new();
     let mut salt = 0usize;
     for &m in MS {
@@ -186,18 +187,23 @@ fn skinny_every_activation_both_dtypes() {
     assert!(failures.is_empty(), "{} failures", failures.len());
 }
 
-/// Split-K reuses its tile counters: repeated calls must stay correct and
-/// bit-identical (the reduction order is fixed).
+/// Split-K and stream-K reuse their tile counters: repeated calls must stay
+/// correct and bit-identical (the reduction order is fixed).
 #[test]
 fn skinny_repeat_calls_are_deterministic() {
     let Some(g) = gpu() else { return };
     let mut rng = Rng::fresh("skinny_deterministic");
     let s = g.stream();
-    for &(m, k, n) in &[
+    let cases = [
         (3usize, 4096usize, 1000usize),
         (64, 2048, 200),
         (1, 4096, 11008),
-    ] {
+        (16, 4096, 14336),
+    ];
+    for (path, &(m, k, n)) in PATHS
+        .iter()
+        .flat_map(|p| cases.iter().map(move |c| (*p, c)))
+    {
         let x: Vec<bf16> = rng.vec(m * k, 1.0);
         let w: Vec<bf16> = rng.vec(2 * n * k, 1.0 / 64.0);
         let (dx, dw_) = (s.clone_htod(&x).unwrap(), s.clone_htod(&w).unwrap());
@@ -205,35 +211,34 @@ fn skinny_repeat_calls_are_deterministic() {
         let mut first: Option<Vec<bf16>> = None;
         for _ in 0..3 {
             let mut out = s.clone_htod(&vec![bf16::NAN; m * n]).unwrap();
-            g.forward(
-                &dx,
-                &[m, k],
-                &dw,
-                Activation::Silu,
-                &mut out,
-                Path::FusedSkinny,
-            )
-            .map(|_| ())
-            .unwrap();
+            g.forward(&dx, &[m, k], &dw, Activation::Silu, &mut out, path)
+                .unwrap();
             let o = s.clone_dtoh(&out).unwrap();
             match &first {
                 None => first = Some(o),
                 Some(f) => assert!(
                     f.iter().zip(&o).all(|(a, b)| a.to_bits() == b.to_bits()),
-                    "{m}x{k}x{n}: not bit-identical"
+                    "{} {m}x{k}x{n}: not bit-identical",
+                    path.name()
                 ),
             }
         }
         let hw = swiglu::GluWeights::from_gate_up(&w, k, n).unwrap();
         let want = common::reference(&x, m, &hw, Activation::Silu);
         let e = rel_err(first.as_ref().unwrap(), &want);
-        assert!(e < 1e-2, "{m}x{k}x{n}: rel_err {e}");
+        assert!(e < 1e-2, "{} {m}x{k}x{n}: rel_err {e}", path.name());
     }
 }
 
 #[test]
 fn skinny_rejects_ineligible_and_writes_nothing() {
     let Some(g) = gpu() else { return };
+    for path in PATHS {
+        rejects(g, path);
+    }
+}
+
+fn rejects(g: &CudaGlu, path: Path) {
     let s = g.stream();
     let mut rng = Rng::fresh("skinny_rejects");
     let (k, n) = (64, 72);
@@ -251,7 +256,7 @@ fn skinny_rejects_ineligible_and_writes_nothing() {
             &dw,
             Activation::Silu,
             &mut out,
-            Path::FusedSkinny,
+            path,
         )
         .map(|_| ())
         .unwrap_err();
@@ -265,7 +270,7 @@ fn skinny_rejects_ineligible_and_writes_nothing() {
             &dw,
             Activation::Silu,
             &mut out,
-            Path::FusedSkinny,
+            path,
         )
         .map(|_| ())
         .unwrap_err();
@@ -280,14 +285,7 @@ fn skinny_rejects_ineligible_and_writes_nothing() {
     let x32 = s.clone_htod(&vec![1.0f32; k]).unwrap();
     let mut o32 = s.clone_htod(&vec![f32::NAN; n]).unwrap();
     let e = g
-        .forward(
-            &x32,
-            &[1, k],
-            &dw32,
-            Activation::Silu,
-            &mut o32,
-            Path::FusedSkinny,
-        )
+        .forward(&x32, &[1, k], &dw32, Activation::Silu, &mut o32, path)
         .map(|_| ())
         .unwrap_err();
     assert!(matches!(e, GluError::Unsupported { .. }), "{e}");

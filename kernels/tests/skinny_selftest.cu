@@ -11,7 +11,8 @@
 //     ./skinny_selftest bench    + timing at K=4096, N in {11008, 14336}
 //     ./skinny_selftest variants timing of alternative warp/stage configurations only
 // The default run also checks and times the NK tile variants below
-// (longer per-row runs: BK = 128), next to the shipped kernel's "bench" lines.
+// (longer per-row runs: BK = 128) and the stream-K kernels
+// (fused_glu_skinny_sk_*), next to the shipped kernel's "bench" lines.
 #include "../fused_glu_skinny.cu"
 
 #define SELFTEST_SEED 4321
@@ -48,6 +49,20 @@ template <> SkinnyKernel pick<__half>(int layout, int m_pad) {
   if (layout == GLU_LAYOUT_NK)
     return m_pad == 16 ? fused_glu_skinny_nk_f16_m16 : m_pad == 32 ? fused_glu_skinny_nk_f16_m32 : fused_glu_skinny_nk_f16_m64;
   return m_pad == 16 ? fused_glu_skinny_kn_f16_m16 : m_pad == 32 ? fused_glu_skinny_kn_f16_m32 : fused_glu_skinny_kn_f16_m64;
+}
+
+typedef void (*SkinnySkKernel)(GluParams, GluSkinnyStreamK);
+
+template <typename T> static SkinnySkKernel pick_sk(int layout, int m_pad);
+template <> SkinnySkKernel pick_sk<__nv_bfloat16>(int layout, int m_pad) {
+  if (layout == GLU_LAYOUT_NK)
+    return m_pad == 16 ? fused_glu_skinny_sk_nk_bf16_m16 : m_pad == 32 ? fused_glu_skinny_sk_nk_bf16_m32 : fused_glu_skinny_sk_nk_bf16_m64;
+  return m_pad == 16 ? fused_glu_skinny_sk_kn_bf16_m16 : m_pad == 32 ? fused_glu_skinny_sk_kn_bf16_m32 : fused_glu_skinny_sk_kn_bf16_m64;
+}
+template <> SkinnySkKernel pick_sk<__half>(int layout, int m_pad) {
+  if (layout == GLU_LAYOUT_NK)
+    return m_pad == 16 ? fused_glu_skinny_sk_nk_f16_m16 : m_pad == 32 ? fused_glu_skinny_sk_nk_f16_m32 : fused_glu_skinny_sk_nk_f16_m64;
+  return m_pad == 16 ? fused_glu_skinny_sk_kn_f16_m16 : m_pad == 32 ? fused_glu_skinny_sk_kn_f16_m32 : fused_glu_skinny_sk_kn_f16_m64;
 }
 
 // ---- NK tile variants: the shipped body with other (BN, BK) ----------------
@@ -98,9 +113,35 @@ struct Ws {
 };
 static Ws g_ws;
 
+// The stream-K kernel (fused_glu_skinny_sk_*) on the same configuration as
+// the split-K plan would pick: grid = glu_sk_blocks over the occupancy the
+// driver reports, or `force_blocks` (> 0). Returns the plan with
+// n_tiles = the grid and splits = 0 (for the log line).
+template <typename T>
+static GluSkinnyPlan launch_sk(const GluParams& p, int64_t force_blocks) {
+  GluSkinnyPlan pl = glu_skinny_plan(p.m, p.n, p.k, g_sms);
+  SkinnySkKernel k = pick_sk<T>(p.layout, pl.m_pad);
+  CK(cudaFuncSetAttribute((const void*)k, cudaFuncAttributeMaxDynamicSharedMemorySize, pl.smem));
+  CK(cudaFuncSetAttribute((const void*)k, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
+  int cap = 0;
+  CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&cap, k, pl.threads, pl.smem));
+  const int64_t n_tiles = (p.n + GLU_SKINNY_BN - 1) / GLU_SKINNY_BN;
+  const int64_t iters = n_tiles * ((p.k + GLU_SKINNY_BK - 1) / GLU_SKINNY_BK);
+  const int64_t G = force_blocks > 0 ? force_blocks : glu_sk_blocks(iters, cap, g_sms);
+  g_ws.ensure((size_t)(2 * G * p.m * 2 * GLU_SKINNY_BN), (size_t)n_tiles);
+  GluSkinnyStreamK s{g_ws.ws, g_ws.ctr};
+  k<<<(unsigned)G, pl.threads, pl.smem>>>(p, s);
+  CK(cudaGetLastError());
+  pl.n_tiles = G;
+  pl.splits = 0;
+  pl.k_per_split = cap;
+  return pl;
+}
+
 template <typename T>
 static GluSkinnyPlan launch(const GluParams& p, int64_t force_splits = 0,
-                            const TileVariant* v = nullptr) {
+                            const TileVariant* v = nullptr, int64_t sk_blocks = -1) {
+  if (sk_blocks >= 0) return launch_sk<T>(p, sk_blocks);
   GluSkinnyPlan pl = v ? variant_plan(*v, p.m, p.n, p.k) : glu_skinny_plan(p.m, p.n, p.k, g_sms);
   const int64_t bk = v ? v->bk : GLU_SKINNY_BK;
   if (force_splits > 0) {
@@ -125,9 +166,12 @@ static GluSkinnyPlan launch(const GluParams& p, int64_t force_splits = 0,
   return pl;
 }
 
+// sk_blocks: -1 = the split-K kernel; 0 = the stream-K kernel on its own
+// grid; > 0 = the stream-K kernel on that many blocks.
 template <typename T>
 static void test_one(int layout, bool concat, int64_t M, int64_t N, int64_t K, int act, bool bias,
-                     int64_t force_splits, const TileVariant* v = nullptr) {
+                     int64_t force_splits, const TileVariant* v = nullptr,
+                     int64_t sk_blocks = -1) {
   if (concat) layout = GLU_LAYOUT_NK;
   std::vector<T> x(M * K), w(2 * N * K), bg(N), bu(N);
   const float sc = 1.0f / std::sqrt((float)K);
@@ -152,7 +196,7 @@ static void test_one(int layout, bool concat, int64_t M, int64_t N, int64_t K, i
   p.x = dx; p.w_gate = dw; p.w_up = concat ? (const void*)(dw + N * K) : (const void*)dwu;
   p.b_gate = bias ? dbg : nullptr; p.b_up = bias ? dbu : nullptr; p.out = dout;
   p.m = M; p.n = N; p.k = K; p.layout = layout; p.act = act; p.beta = 1.3f; p.reserved = 0;
-  GluSkinnyPlan pl = launch<T>(p, force_splits, v);
+  GluSkinnyPlan pl = launch<T>(p, force_splits, v, sk_blocks);
   CK(cudaDeviceSynchronize());
   std::vector<T> got(M * N);
   CK(cudaMemcpy(got.data(), dout, M * N * sizeof(T), cudaMemcpyDeviceToHost));
@@ -180,16 +224,21 @@ static void test_one(int layout, bool concat, int64_t M, int64_t N, int64_t K, i
   const bool ok = err <= HT<T>::tol;
   ++g_checks;
   if (!ok) ++g_fail;
-  std::printf("%s %-4s %s%s%s%s M=%-3lld N=%-5lld K=%-5lld act=%d bias=%d m_pad=%d splits=%lld: rel_err %.3e\n",
+  char sched[48];
+  if (sk_blocks >= 0)
+    std::snprintf(sched, sizeof sched, "stream-K blocks=%lld", (long long)pl.n_tiles);
+  else
+    std::snprintf(sched, sizeof sched, "splits=%lld", (long long)pl.splits);
+  std::printf("%s %-4s %s%s%s%s M=%-3lld N=%-5lld K=%-5lld act=%d bias=%d m_pad=%d %s: rel_err %.3e\n",
               ok ? "ok  " : "FAIL", HT<T>::name, layout == GLU_LAYOUT_NK ? "nk" : "kn",
               concat ? "(concat)" : "", v ? " variant " : "", v ? v->name : "", (long long)M,
-              (long long)N, (long long)K, act, bias, pl.m_pad, (long long)pl.splits, err);
+              (long long)N, (long long)K, act, bias, pl.m_pad, sched, err);
   cudaFree(dx); cudaFree(dw); cudaFree(dwu); cudaFree(dbg); cudaFree(dbu); cudaFree(dout);
 }
 
 template <typename T>
 static void bench(int layout, int64_t M, int64_t N, int64_t K, double copy_bw,
-                  const TileVariant* v = nullptr) {
+                  const TileVariant* v = nullptr, bool streamk = false) {
   T *dx, *dwg, *dwu, *dout;
   CK(cudaMalloc(&dx, M * K * sizeof(T)));
   CK(cudaMalloc(&dwg, 2 * N * K * sizeof(T)));
@@ -201,24 +250,31 @@ static void bench(int layout, int64_t M, int64_t N, int64_t K, double copy_bw,
   p.x = dx; p.w_gate = dwg; p.w_up = dwu; p.out = dout;
   p.m = M; p.n = N; p.k = K; p.layout = layout; p.act = GLU_ACT_SILU; p.beta = 1.f;
   GluSkinnyPlan pl{};
-  for (int i = 0; i < 3; ++i) pl = launch<T>(p, 0, v);
+  const int64_t sk = streamk ? 0 : -1;
+  for (int i = 0; i < 3; ++i) pl = launch<T>(p, 0, v, sk);
   CK(cudaDeviceSynchronize());
   cudaEvent_t a, b;
   CK(cudaEventCreate(&a)); CK(cudaEventCreate(&b));
   const int iters = 50;
   CK(cudaEventRecord(a));
-  for (int i = 0; i < iters; ++i) launch<T>(p, 0, v);
+  for (int i = 0; i < iters; ++i) launch<T>(p, 0, v, sk);
   CK(cudaEventRecord(b));
   CK(cudaEventSynchronize(b));
   float ms = 0;
   CK(cudaEventElapsedTime(&ms, a, b));
   const double us = 1e3 * ms / iters;
   const double bytes = 2.0 * N * K * sizeof(T);
-  std::printf("bench %-4s %s%s%s M=%-3lld N=%-5lld K=%lld m_pad=%d grid=%lldx%lld: %8.2f us  %6.0f GB/s "
+  char grid[64];
+  if (streamk)  // launch_sk: n_tiles = grid, k_per_split = blocks per SM
+    std::snprintf(grid, sizeof grid, " stream-K grid=%lld (%lld/SM)", (long long)pl.n_tiles,
+                  (long long)pl.k_per_split);
+  else
+    std::snprintf(grid, sizeof grid, " grid=%lldx%lld", (long long)pl.n_tiles,
+                  (long long)pl.splits);
+  std::printf("bench %-4s %s%s%s M=%-3lld N=%-5lld K=%lld m_pad=%d%s: %8.2f us  %6.0f GB/s "
               "(%.0f%% of copy %.0f GB/s)\n",
               HT<T>::name, layout == GLU_LAYOUT_NK ? "nk" : "kn", v ? " variant " : "",
-              v ? v->name : "", (long long)M, (long long)N,
-              (long long)K, pl.m_pad, (long long)pl.n_tiles, (long long)pl.splits, us,
+              v ? v->name : "", (long long)M, (long long)N, (long long)K, pl.m_pad, grid, us,
               bytes / us * 1e-3, 100.0 * bytes / us * 1e-3 / copy_bw, copy_bw);
   cudaFree(dx); cudaFree(dwg); cudaFree(dout);
   cudaEventDestroy(a); cudaEventDestroy(b);
@@ -333,6 +389,32 @@ int main(int argc, char** argv) {
       test_one<__half>(GLU_LAYOUT_KN, false, M, 136, 520, 4, false, 9);
     }
 
+  // Stream-K kernels: the plan's grid, one block (walks every tile, all
+  // stored directly), 7 blocks (ranges cross tiles), one iteration per block
+  // (every tile shared by all its k-tiles' blocks: the most contributors);
+  // tails in M, N and K, both layouts, the concatenated form, every
+  // activation; each shape twice (the counters must be left at zero).
+  {
+    int j = 0;
+    for (int64_t M : {1, 7, 16, 17, 32, 33, 64})
+      for (int64_t K : {8, 40, 1000, 4096})
+        for (int64_t N : {8, 72, 1000, 4104}) {
+          ++j;
+          if (M * N * K > 64ll * 1000 * 4096) continue;
+          if (K == 4096 && N == 4104 && M > 1) continue;  // CPU reference time
+          const int64_t iters = ((N + 63) / 64) * ((K + 63) / 64);
+          const int64_t forced[] = {0, 1, 7, iters};
+          const int64_t G = forced[j % 4];
+          if (G > iters || 2 * G * M * 128 > (64ll << 20)) continue;  // ws <= 256 MB
+          const int layout = (j % 3 == 0) ? GLU_LAYOUT_KN : GLU_LAYOUT_NK;
+          const bool concat = (j % 3 == 2);
+          for (int rep = 0; rep < (j % 5 == 0 ? 2 : 1); ++rep) {
+            if (j % 2) test_one<__nv_bfloat16>(layout, concat, M, N, K, j % 7, j % 4 < 2, 0, nullptr, G);
+            else test_one<__half>(layout, concat, M, N, K, (j + 3) % 7, j % 4 >= 2, 0, nullptr, G);
+          }
+        }
+  }
+
   // NK tile variants (BK = 128): tails in M, N (not a multiple of BN) and K
   // (not a multiple of BK), the concatenated form, forced split-K.
   for (const TileVariant& v : g_tile_variants) {
@@ -360,6 +442,13 @@ int main(int argc, char** argv) {
       for (int64_t M : {1, 16, 64}) bench<__nv_bfloat16>(GLU_LAYOUT_NK, M, N, 4096, bw);
       // Only after every variant check passed: a wrong kernel's speed means nothing.
       if (g_fail == 0)
+        for (int64_t M : {1, 16, 32, 64})
+          for (int layout : {GLU_LAYOUT_NK, GLU_LAYOUT_KN}) {
+            if (M == 32 || layout == GLU_LAYOUT_KN)  // the split-K kernel's line to compare
+              bench<__nv_bfloat16>(layout, M, N, 4096, bw);
+            bench<__nv_bfloat16>(layout, M, N, 4096, bw, nullptr, true);
+          }
+      if (g_fail == 0)
         for (const TileVariant& v : g_tile_variants)
           for (int64_t M : {1, 16, 32})
             if (M <= v.m_pad) bench<__nv_bfloat16>(GLU_LAYOUT_NK, M, N, 4096, bw, &v);
@@ -373,6 +462,7 @@ int main(int argc, char** argv) {
       for (int layout : {GLU_LAYOUT_NK, GLU_LAYOUT_KN})
         for (int64_t M : {1, 8, 16, 32, 64}) {
           bench<__nv_bfloat16>(layout, M, N, 4096, bw);
+          bench<__nv_bfloat16>(layout, M, N, 4096, bw, nullptr, true);
           if (M == 1 || M == 64) bench<__half>(layout, M, N, 4096, bw);
         }
   }

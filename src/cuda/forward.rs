@@ -21,7 +21,7 @@ use cudarc::driver::{DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg};
 /// assert!(Path::FusedWgmma.is_fused());
 /// assert!(!Path::CublasSplit.is_fused());
 /// let fused: Vec<&str> = Path::CONCRETE.iter().filter(|p| p.is_fused()).map(|p| p.name()).collect();
-/// assert_eq!(fused.len(), 8);
+/// assert_eq!(fused.len(), 9);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Path {
@@ -64,6 +64,19 @@ pub enum Path {
     /// deep pipeline and split-K. bf16/f16, K and N multiples of 8, 16-byte
     /// aligned buffers.
     FusedSkinny,
+    /// **Experimental** (compiled; not yet run on a GPU): [`Path::FusedSkinny`]
+    /// on a stream-K schedule. The `ceil(N/64) × ceil(K/64)` (column tile,
+    /// k-tile) iterations are dealt out in equal contiguous shares to exactly
+    /// as many blocks as the GPU holds at once (the driver's occupancy for
+    /// the kernel, times the SMs), so every block streams the same number of
+    /// weight bytes whatever N and the SM count: no partly empty wave
+    /// (N = 11008 on an H200 fills 172 of 396 slots with the split-K plan)
+    /// and no second wave of a few blocks (N = 14336 on an A100, N = 11008 on
+    /// a 128-SM sm_89 part). Tiles shared by several blocks are summed from
+    /// f32 partials by the last of them, in a fixed order (deterministic from
+    /// call to call). Same requirements as [`Path::FusedSkinny`];
+    /// [`Path::Auto`] does not pick it until measured.
+    FusedSkinnyStreamK,
     /// Fused dual-GEMM on tensor cores (`mma.sync`, bf16/f16), any GPU from
     /// sm_80. Needs K and N multiples of 8 and 16-byte aligned buffers.
     FusedMma,
@@ -91,12 +104,13 @@ pub enum Path {
 
 impl Path {
     /// Every concrete path (not `Auto`).
-    pub const CONCRETE: [Path; 11] = [
+    pub const CONCRETE: [Path; 12] = [
         Path::FusedWgmma,
         Path::FusedWgmmaStaged,
         Path::FusedWgmmaTailSplit,
         Path::FusedWgmmaCluster,
         Path::FusedSkinny,
+        Path::FusedSkinnyStreamK,
         Path::FusedMma,
         Path::FusedMmaTf32,
         Path::FusedSimt,
@@ -121,6 +135,7 @@ impl Path {
             Path::FusedWgmmaTailSplit => "fused-wgmma-split",
             Path::FusedWgmmaCluster => "fused-wgmma-cluster",
             Path::FusedSkinny => "fused-skinny",
+            Path::FusedSkinnyStreamK => "fused-skinny-streamk",
             Path::FusedMma => "fused-mma",
             Path::FusedMmaTf32 => "fused-mma-tf32",
             Path::FusedSimt => "fused-simt",
@@ -147,6 +162,7 @@ impl Path {
                 | Path::FusedWgmmaTailSplit
                 | Path::FusedWgmmaCluster
                 | Path::FusedSkinny
+                | Path::FusedSkinnyStreamK
                 | Path::FusedMma
                 | Path::FusedMmaTf32
                 | Path::FusedSimt
@@ -324,6 +340,10 @@ impl CudaGlu {
                     plan.splits * m * 2 * n * 4 + plan.n_tiles * 4
                 }
             }
+            Path::FusedSkinnyStreamK => {
+                let (ws, counters) = self.skinny_streamk_scratch_need(m, n, k);
+                (ws + counters) * 4
+            }
             Path::CublasSplit | Path::CublasConcat | Path::CublasEager => 2 * m * n * dtype.size(),
         }
     }
@@ -454,6 +474,7 @@ impl CudaGlu {
             | Path::FusedWgmmaTailSplit
             | Path::FusedWgmmaCluster
             | Path::FusedSkinny
+            | Path::FusedSkinnyStreamK
             | Path::FusedMma
             | Path::FusedMmaTf32) => {
                 self.check_tensor_core(p, T::DTYPE, w.layout, (m, k, n), &[xp, op, wg, wu])?;
@@ -479,6 +500,7 @@ impl CudaGlu {
             Path::FusedWgmmaTailSplit => self.launch_wgmma_split(&p, T::DTYPE, w.layout)?,
             Path::FusedWgmmaCluster => self.launch_wgmma_cluster(&p, T::DTYPE, w.layout)?,
             Path::FusedSkinny => self.launch_skinny(&p, T::DTYPE, w.layout)?,
+            Path::FusedSkinnyStreamK => self.launch_skinny_streamk(&p, T::DTYPE, w.layout)?,
             Path::FusedMma | Path::FusedMmaTf32 => self.launch_fused(
                 &p,
                 "fused_glu_mma",
@@ -576,9 +598,10 @@ impl CudaGlu {
                 self.cc.1
             ));
         }
-        if path == Path::FusedSkinny && m > SKINNY_MAX_M {
+        if matches!(path, Path::FusedSkinny | Path::FusedSkinnyStreamK) && m > SKINNY_MAX_M {
             return unsupported(format!(
-                "fused-skinny takes M <= {SKINNY_MAX_M}, got M = {m}"
+                "{} takes M <= {SKINNY_MAX_M}, got M = {m}",
+                path.name()
             ));
         }
         chunks(

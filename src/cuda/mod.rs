@@ -228,6 +228,12 @@ pub struct CudaGlu {
     /// The decode kernel's split-K partial sums and tickets, allocated on
     /// first need and reused by every later launch on `stream`.
     skinny_scratch: Mutex<Option<scratch::SplitScratch>>,
+    /// The stream-K decode kernel's partial sums and tile counters
+    /// ([`Path::FusedSkinnyStreamK`]), allocated on first need.
+    skinny_sk_scratch: Mutex<Option<scratch::SplitScratch>>,
+    /// Resident blocks per SM of the stream-K decode kernel, per row padding
+    /// (16, 32, 64), asked of the driver on first need.
+    skinny_sk_capacity: [std::sync::OnceLock<usize>; 3],
     /// The Hopper forward's tail-split partial sums and tile counters
     /// ([`Path::FusedWgmmaTailSplit`]), allocated on first need.
     wgmma_split_scratch: Mutex<Option<scratch::SplitScratch>>,
@@ -349,6 +355,8 @@ impl CudaGlu {
             training_kernels: std::sync::atomic::AtomicU8::new(TrainingKernels::Cublas as u8),
             allow_tf32: std::sync::atomic::AtomicBool::new(false),
             skinny_scratch: Mutex::new(None),
+            skinny_sk_scratch: Mutex::new(None),
+            skinny_sk_capacity: Default::default(),
             wgmma_split_scratch: Mutex::new(None),
             wgmma_clusters: std::sync::OnceLock::new(),
             autotune: std::sync::atomic::AtomicBool::new(autotune::default_from_env()),

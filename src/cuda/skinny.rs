@@ -14,6 +14,16 @@
 //! Eligibility ([`skinny_eligible`]): bf16/f16, `1 ≤ M ≤ 64`, `K % 8 == 0`,
 //! `N % 8 == 0`, x / w_gate / w_up / out 16-byte aligned; both layouts and
 //! the concatenated `[2N, K]` form.
+//!
+//! The same kernels on a stream-K schedule ([`Path::FusedSkinnyStreamK`],
+//! `fused_glu_skinny_sk_*`): the (column tile, k-tile) iterations dealt out
+//! in equal contiguous shares to one block per resident slot (the driver's
+//! occupancy for the kernel times the SMs); tiles that several blocks share
+//! are summed by the last of them from f32 partials in a scratch of the
+//! [`CudaGlu`] (two slots of `M × 128` f32 per block, one counter per column
+//! tile). See `GluSkinnyStreamK` in `kernels/glu_skinny.cuh`.
+//!
+//! [`Path::FusedSkinnyStreamK`]: super::Path::FusedSkinnyStreamK
 
 use super::CudaGlu;
 use super::forward::is_aligned16;
@@ -64,6 +74,45 @@ const _: () = {
     assert!(offset_of!(GluSkinnySplit, splits) == 24);
     assert!(size_of::<GluSkinnySplit>() == 32);
 };
+
+/// Mirror of `struct GluSkinnyStreamK` (`kernels/glu_skinny.cuh`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GluSkinnyStreamK {
+    pub ws: *mut f32,
+    pub counters: *mut u32,
+}
+
+// SAFETY: plain `#[repr(C)]` data matching the CUDA struct (asserted below and
+// by `static_assert`s in the header); the pointers are device addresses of
+// the `CudaGlu`'s stream-K scratch.
+unsafe impl DeviceRepr for GluSkinnyStreamK {}
+
+const _: () = {
+    assert!(offset_of!(GluSkinnyStreamK, ws) == 0);
+    assert!(offset_of!(GluSkinnyStreamK, counters) == 8);
+    assert!(size_of::<GluSkinnyStreamK>() == 16);
+};
+
+/// Grid of a stream-K launch (mirrors `glu_sk_blocks`): one block per
+/// resident slot (`capacity` blocks per SM times the SMs), at most one per
+/// [`SKINNY_MIN_KTILES_PER_SPLIT`] iterations, at least 1.
+pub(crate) fn skinny_sk_blocks(iters: usize, capacity: usize, sm_count: usize) -> usize {
+    let slots = capacity.max(1) * sm_count.max(1);
+    slots.min(iters / SKINNY_MIN_KTILES_PER_SPLIT).max(1)
+}
+
+/// `(column tiles, k-tiles)` of the decode kernels' 64 × 64 tiling.
+pub(crate) fn skinny_tiles(n: usize, k: usize) -> (usize, usize) {
+    (n.div_ceil(SKINNY_BN), k.div_ceil(SKINNY_BK))
+}
+
+/// Element counts `(workspace f32, counters u32)` a stream-K launch of `g`
+/// blocks uses for `m` rows and `n_tiles` column tiles: two slots of
+/// `m × 2 × 64` f32 per block, one counter per column tile.
+pub(crate) fn skinny_sk_scratch_len(g: usize, m: usize, n_tiles: usize) -> (usize, usize) {
+    (2 * g * m * 2 * SKINNY_BN, n_tiles)
+}
 
 /// Launch plan (mirrors `glu_skinny_plan` in `kernels/glu_skinny.cuh`,
 /// which has no shared-memory limit: see [`skinny_config`]).
@@ -152,17 +201,14 @@ pub(crate) fn skinny_scratch_len(m_pad: usize, sm_count: usize) -> (usize, usize
 }
 
 impl CudaGlu {
-    /// Launches the skinny kernel for `p` (built like `forward` builds it:
-    /// buffers checked against m, n, k and the layout).
-    ///
-    /// Returns [`GluError::Unsupported`] / [`GluError::Misaligned`] (nothing
-    /// launched) when [`skinny_eligible`] does not hold.
-    pub(crate) fn launch_skinny(
+    /// [`GluError::Unsupported`] / [`GluError::Misaligned`] when
+    /// [`skinny_eligible`] does not hold for `p`; otherwise `(m, n, k)`.
+    fn check_skinny(
         &self,
         p: &GluParams,
         dtype: DType,
         layout: WeightLayout,
-    ) -> Result<()> {
+    ) -> Result<(usize, usize, usize)> {
         let (m, n, k) = (p.m as usize, p.n as usize, p.k as usize);
         if p.m < 1 || p.n < 1 || p.k < 1 || !skinny_eligible(m, k, n, dtype, true) {
             return Err(GluError::Unsupported {
@@ -182,6 +228,21 @@ impl CudaGlu {
                 value: bad as usize,
             });
         }
+        Ok((m, n, k))
+    }
+
+    /// Launches the skinny kernel for `p` (built like `forward` builds it:
+    /// buffers checked against m, n, k and the layout).
+    ///
+    /// Returns [`GluError::Unsupported`] / [`GluError::Misaligned`] (nothing
+    /// launched) when [`skinny_eligible`] does not hold.
+    pub(crate) fn launch_skinny(
+        &self,
+        p: &GluParams,
+        dtype: DType,
+        layout: WeightLayout,
+    ) -> Result<()> {
+        let (m, n, k) = self.check_skinny(p, dtype, layout)?;
         let plan = skinny_plan(m, n, k, self.sm_count as usize, self.smem_optin);
         if plan.n_tiles > i32::MAX as usize {
             return Err(GluError::Overflow {
@@ -262,6 +323,154 @@ impl CudaGlu {
     }
 }
 
+impl CudaGlu {
+    /// Resident blocks per SM of the stream-K kernel `f` (row padding
+    /// `m_pad`, `threads`, `smem` bytes), asked of the driver once per row
+    /// padding: the four dtype/layout kernels of a padding share their
+    /// shared memory and launch bounds, which set it. A failed query counts
+    /// 1 block per SM (a grid that is too small only leaves slots empty; one
+    /// that is too large would run a second wave).
+    fn skinny_sk_capacity(
+        &self,
+        f: &cudarc::driver::CudaFunction,
+        m_pad: usize,
+        threads: u32,
+        smem: u32,
+    ) -> usize {
+        let i = SKINNY_CONFIGS
+            .iter()
+            .position(|c| c.0 == m_pad)
+            .unwrap_or(0);
+        *self.skinny_sk_capacity[i].get_or_init(|| {
+            // The first launch may come inside a stream capture; the query is
+            // no stream operation, but in relaxed mode it cannot invalidate
+            // a global-mode capture either way.
+            let _relaxed = super::autotune::RelaxedCapture::new().ok();
+            f.occupancy_max_active_blocks_per_multiprocessor(threads, smem as usize, None)
+                .ok()
+                .filter(|&b| b > 0)
+                .map_or(1, |b| b as usize)
+        })
+    }
+
+    /// The stream-K kernel's function, configuration and grid for `(m, n, k)`.
+    fn skinny_sk_launch_plan(
+        &self,
+        m: usize,
+        n: usize,
+        k: usize,
+        dtype: DType,
+        layout: WeightLayout,
+    ) -> Result<(cudarc::driver::CudaFunction, SkinnyPlan, usize)> {
+        let plan = skinny_plan(m, n, k, self.sm_count as usize, self.smem_optin);
+        let name = format!(
+            "{SKINNY_MODULE}_sk_{}_{}_m{}",
+            layout.short_name(),
+            dtype.name(),
+            plan.m_pad
+        );
+        let f = self.function_with_smem(SKINNY_MODULE, &name, plan.smem)?;
+        let capacity = self.skinny_sk_capacity(&f, plan.m_pad, plan.threads, plan.smem);
+        let (n_tiles, k_tiles) = skinny_tiles(n, k);
+        let iters = n_tiles
+            .checked_mul(k_tiles)
+            .ok_or_else(|| GluError::Overflow {
+                what: "stream-K iterations of the decode kernel",
+                dims: vec![n_tiles, k_tiles],
+                limit: "usize",
+            })?;
+        let g = skinny_sk_blocks(iters, capacity, self.sm_count as usize);
+        // The kernel computes block * iters in int64.
+        if g > i32::MAX as usize
+            || iters
+                .checked_mul(g + 1)
+                .is_none_or(|v| v > i64::MAX as usize)
+        {
+            return Err(GluError::Overflow {
+                what: "N x K (stream-K schedule of the decode kernel)",
+                dims: vec![n, k],
+                limit: "2^63 / grid iterations",
+            });
+        }
+        Ok((f, plan, g))
+    }
+
+    /// Scratch elements `(f32, u32)` a [`Path::FusedSkinnyStreamK`] call
+    /// of `(m, n, k)` uses (0 when it cannot run: the call would fail before
+    /// allocating).
+    ///
+    /// [`Path::FusedSkinnyStreamK`]: super::Path::FusedSkinnyStreamK
+    pub(crate) fn skinny_streamk_scratch_need(
+        &self,
+        m: usize,
+        n: usize,
+        k: usize,
+    ) -> (usize, usize) {
+        if !(1..=SKINNY_MAX_M).contains(&m) || n == 0 || k == 0 {
+            return (0, 0);
+        }
+        // Layout and dtype do not change the configuration or the grid.
+        match self.skinny_sk_launch_plan(m, n, k, DType::BF16, WeightLayout::NK) {
+            Ok((_, _, g)) => skinny_sk_scratch_len(g, m, skinny_tiles(n, k).0),
+            Err(_) => (0, 0),
+        }
+    }
+
+    /// Launches the stream-K decode kernel for `p` (same checks as
+    /// [`CudaGlu::launch_skinny`]).
+    pub(crate) fn launch_skinny_streamk(
+        &self,
+        p: &GluParams,
+        dtype: DType,
+        layout: WeightLayout,
+    ) -> Result<()> {
+        let (m, n, k) = self.check_skinny(p, dtype, layout)?;
+        let (f, plan, g) = self.skinny_sk_launch_plan(m, n, k, dtype, layout)?;
+        let n_tiles = skinny_tiles(n, k).0;
+        let (ws, counters) = skinny_sk_scratch_len(g, m, n_tiles);
+        // Allocate for the row padding and the whole grid, so that a
+        // decode loop whose M varies within one padding never grows it.
+        let (ws_cap, _) = skinny_sk_scratch_len(g, plan.m_pad, n_tiles);
+        let need = ScratchNeed {
+            ws,
+            counters,
+            ws_cap,
+            counters_cap: counters,
+        };
+        let cfg = LaunchConfig {
+            grid_dim: (g as u32, 1, 1),
+            block_dim: (plan.threads, 1, 1),
+            shared_mem_bytes: plan.smem,
+        };
+        let s = &self.stream;
+        self.with_split_scratch(
+            &self.skinny_sk_scratch,
+            need,
+            "the stream-K decode kernel's scratch",
+            (dtype, layout),
+            |ws, counters| {
+                let sk = GluSkinnyStreamK { ws, counters };
+                // SAFETY: `p` describes buffers checked against (m, n, k) and
+                // the layout by the caller; the kernel reads x [m,k], both
+                // weights [k*n], biases [n] when non-null, and writes out
+                // [m,n] only, every tail predicated; its preconditions were
+                // checked by `check_skinny` and the dynamic smem limit raised
+                // by `function_with_smem`. ws holds 2*g*m*128 f32 (the two
+                // slots of each of the g blocks, written before the last
+                // contributor reads them) and counters n_tiles u32, zero
+                // between launches (zeroed at allocation; the last
+                // contributor of each shared tile resets its counter). Both
+                // belong to this `CudaGlu`, are used only by launches on
+                // `self.stream`, and the scratch lock is held until this
+                // launch is queued. The grid g <= i32::MAX, and
+                // (g + 1) * iters fits in i64 (`skinny_sk_launch_plan`).
+                unsafe { s.launch_builder(&f).arg(p).arg(&sk).launch(cfg) }?;
+                Ok(())
+            },
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,6 +511,8 @@ mod tests {
         for needle in [
             "offsetof(GluSkinnySplit, splits) == 24",
             "sizeof(GluSkinnySplit) == 32",
+            "offsetof(GluSkinnyStreamK, counters) == 8",
+            "sizeof(GluSkinnyStreamK) == 16",
         ] {
             assert!(header.contains(needle), "header lost `{needle}`");
         }
@@ -393,6 +604,44 @@ mod tests {
         assert!(checked > 10_000, "only {checked} split plans checked");
         // 2.2 MB of partial sums for M <= 16 on an H100/H200.
         assert_eq!(skinny_scratch_len(16, 132), (16 * 128 * 264, 264));
+    }
+
+    /// The stream-K grid mirrors `glu_sk_blocks` (the values
+    /// `kernels/tests/skinny_streamk_test.cpp` checks), and the kernels
+    /// exist under the names the launcher builds.
+    #[test]
+    fn streamk_grid_and_names() {
+        let iters = |n, k| {
+            let (t, kt) = skinny_tiles(n, k);
+            t * kt
+        };
+        assert_eq!(skinny_sk_blocks(iters(11008, 4096), 3, 132), 396);
+        assert_eq!(skinny_sk_blocks(iters(14336, 4096), 2, 108), 216);
+        assert_eq!(skinny_sk_blocks(iters(11008, 4096), 1, 128), 128);
+        assert_eq!(skinny_sk_blocks(3, 3, 132), 1);
+        assert_eq!(skinny_sk_blocks(16, 2, 132), 4);
+        assert_eq!(skinny_sk_blocks(100, 0, 0), 1);
+        for it in (1..5000).step_by(7) {
+            for cap in 1..=3 {
+                for sms in [1, 46, 108, 132] {
+                    let g = skinny_sk_blocks(it, cap, sms);
+                    assert!(g >= 1 && g <= cap * sms);
+                    assert!(g == 1 || g * SKINNY_MIN_KTILES_PER_SPLIT <= it);
+                }
+            }
+        }
+        // 3.2 MB of partial sums at M = 16 on an H200's 396 slots.
+        assert_eq!(
+            skinny_sk_scratch_len(396, 16, 172),
+            (2 * 396 * 16 * 128, 172)
+        );
+        let src = include_str!("../../kernels/fused_glu_skinny.cu");
+        assert!(
+            src.contains(
+                "fused_glu_skinny_sk_##LAY##_##TN##_m##MP(GluParams p, GluSkinnyStreamK s)"
+            )
+        );
+        assert!(src.contains("#define GLU_SKINNY_KERNEL(LAY, LAYOUT, TN, T, MP"));
     }
 
     #[test]
