@@ -302,9 +302,14 @@ impl CudaGlu {
     /// its partial sums: a launch uses 128 KiB per split tile and extra part
     /// (10 MiB at M = 256, N = 11008 on 132 SMs: 40 tail tiles in 3 parts),
     /// the scratch is allocated at the next power of two (16 MiB there) and
-    /// outgrown sizes are kept. These scratches serve the `CudaGlu`'s own
-    /// stream: replaying a graph captured from it on another stream while
-    /// the `CudaGlu` also runs would share them.
+    /// outgrown sizes are kept. [`Path::FusedSkinnyStreamK`] keeps two
+    /// slots of `M × 128` f32 per block of its grid (one block per resident
+    /// slot: 396 at M ≤ 16 on an H200, 3.2 MB for M = 16; allocated for the
+    /// call's row padding) and one counter per column tile; this returns
+    /// what the call uses, and asks the driver for the kernel's occupancy
+    /// (loading the decode kernels) the first time. These scratches serve
+    /// the `CudaGlu`'s own stream: replaying a graph captured from it on
+    /// another stream while the `CudaGlu` also runs would share them.
     ///
     /// ```no_run
     /// # fn main() -> swiglu::Result<()> {

@@ -353,7 +353,8 @@ impl CudaGlu {
         })
     }
 
-    /// The stream-K kernel's function, configuration and grid for `(m, n, k)`.
+    /// The stream-K kernel's function, configuration, grid for `(m, n, k)`,
+    /// and the largest grid of that configuration (resident slots).
     fn skinny_sk_launch_plan(
         &self,
         m: usize,
@@ -361,7 +362,7 @@ impl CudaGlu {
         k: usize,
         dtype: DType,
         layout: WeightLayout,
-    ) -> Result<(cudarc::driver::CudaFunction, SkinnyPlan, usize)> {
+    ) -> Result<(cudarc::driver::CudaFunction, SkinnyPlan, usize, usize)> {
         let plan = skinny_plan(m, n, k, self.sm_count as usize, self.smem_optin);
         let name = format!(
             "{SKINNY_MODULE}_sk_{}_{}_m{}",
@@ -370,6 +371,13 @@ impl CudaGlu {
             plan.m_pad
         );
         let f = self.function_with_smem(SKINNY_MODULE, &name, plan.smem)?;
+        // The grid is sized to the occupancy the driver reports, so the
+        // launch must get the shared-memory carveout that occupancy assumes:
+        // all of it (the L1 left over is not what this kernel needs).
+        f.set_attribute(
+            cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT,
+            100,
+        )?;
         let capacity = self.skinny_sk_capacity(&f, plan.m_pad, plan.threads, plan.smem);
         let (n_tiles, k_tiles) = skinny_tiles(n, k);
         let iters = n_tiles
@@ -379,6 +387,7 @@ impl CudaGlu {
                 dims: vec![n_tiles, k_tiles],
                 limit: "usize",
             })?;
+        let slots = capacity * (self.sm_count as usize).max(1);
         let g = skinny_sk_blocks(iters, capacity, self.sm_count as usize);
         // The kernel computes block * iters in int64.
         if g > i32::MAX as usize
@@ -392,7 +401,7 @@ impl CudaGlu {
                 limit: "2^63 / grid iterations",
             });
         }
-        Ok((f, plan, g))
+        Ok((f, plan, g, slots))
     }
 
     /// Scratch elements `(f32, u32)` a [`Path::FusedSkinnyStreamK`] call
@@ -411,7 +420,7 @@ impl CudaGlu {
         }
         // Layout and dtype do not change the configuration or the grid.
         match self.skinny_sk_launch_plan(m, n, k, DType::BF16, WeightLayout::NK) {
-            Ok((_, _, g)) => skinny_sk_scratch_len(g, m, skinny_tiles(n, k).0),
+            Ok((_, _, g, _)) => skinny_sk_scratch_len(g, m, skinny_tiles(n, k).0),
             Err(_) => (0, 0),
         }
     }
@@ -425,12 +434,13 @@ impl CudaGlu {
         layout: WeightLayout,
     ) -> Result<()> {
         let (m, n, k) = self.check_skinny(p, dtype, layout)?;
-        let (f, plan, g) = self.skinny_sk_launch_plan(m, n, k, dtype, layout)?;
+        let (f, plan, g, slots) = self.skinny_sk_launch_plan(m, n, k, dtype, layout)?;
         let n_tiles = skinny_tiles(n, k).0;
         let (ws, counters) = skinny_sk_scratch_len(g, m, n_tiles);
-        // Allocate for the row padding and the whole grid, so that a
-        // decode loop whose M varies within one padding never grows it.
-        let (ws_cap, _) = skinny_sk_scratch_len(g, plan.m_pad, n_tiles);
+        // Allocate for the row padding and the largest grid, so that calls
+        // whose M stays within one padding never grow it (only a wider N
+        // does, for its counters).
+        let (ws_cap, _) = skinny_sk_scratch_len(slots, plan.m_pad, n_tiles);
         let need = ScratchNeed {
             ws,
             counters,
