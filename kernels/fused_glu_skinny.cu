@@ -314,36 +314,54 @@ __device__ __forceinline__ void skinny_accumulate(const GluParams& p, int64_t n_
 // c0,c1 at (g, 2t+{0,1}), c2,c3 at (g+8, 2t+{0,1}) of each (mt, n8 tile j),
 // g = lane / 4, t = lane % 4, rows (wm * MTW + mt) * 16 + ...
 
-// Bias, activation, product, one rounding; rows < M and columns < N of the
-// tile at n_blk (called by warps wk == 0).
+// The epilogue's view of the parameters: out[row, col..col+1] =
+// act(gate + bg) * (up + bu), rounded once (col even, both < N).
+template <typename T>
+struct Epilogue {
+  const T* bg;
+  const T* bu;
+  T* out;
+  int64_t m, n;
+  int act;
+  float beta;
+  __device__ __forceinline__ explicit Epilogue(const GluParams& p)
+      : bg(static_cast<const T*>(p.b_gate)),
+        bu(static_cast<const T*>(p.b_up)),
+        out(static_cast<T*>(p.out)),
+        m(p.m),
+        n(p.n),
+        act(p.act),
+        beta(p.beta) {}
+  __device__ __forceinline__ void store(int64_t row, int64_t col, float g0, float g1, float u0,
+                                        float u1, float bg0, float bg1, float bu0,
+                                        float bu1) const {
+    store_pair<T>(out, row * n + col, glu_act(g0 + bg0, act, beta) * (u0 + bu0),
+                  glu_act(g1 + bg1, act, beta) * (u1 + bu1));
+  }
+};
+
+// Rows < M and columns < N of the tile at n_blk from the block's sums
+// (called by warps wk == 0).
 template <typename T, int MTW, int kNT>
 __device__ __forceinline__ void store_direct(const GluParams& p, int64_t n_blk, uint32_t wm,
                                              uint32_t lane, const float (&acc_g)[MTW][kNT][4],
                                              const float (&acc_u)[MTW][kNT][4]) {
-  const T* bgp = static_cast<const T*>(p.b_gate);
-  const T* bup = static_cast<const T*>(p.b_up);
-  T* out = static_cast<T*>(p.out);
-  const int64_t M = p.m, N = p.n;
-  const int act = p.act;
-  const float beta = p.beta;
+  const Epilogue<T> e(p);
   const uint32_t g = lane >> 2, t4 = lane & 3;
 #pragma unroll
   for (int j = 0; j < kNT; ++j) {
     const int64_t col = n_blk + j * 8 + t4 * 2;  // even; N % 8 == 0 -> col+1 < N too
-    if (col >= N) continue;
-    const float bg0 = bias_at<T>(bgp, col), bg1 = bias_at<T>(bgp, col + 1);
-    const float bu0 = bias_at<T>(bup, col), bu1 = bias_at<T>(bup, col + 1);
+    if (col >= e.n) continue;
+    const float bg0 = bias_at<T>(e.bg, col), bg1 = bias_at<T>(e.bg, col + 1);
+    const float bu0 = bias_at<T>(e.bu, col), bu1 = bias_at<T>(e.bu, col + 1);
 #pragma unroll
     for (int mt = 0; mt < MTW; ++mt)
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int64_t row = (int64_t)(wm * MTW + mt) * 16 + g + h * 8;
-        if (row >= M) continue;
-        const float v0 =
-            glu_act(acc_g[mt][j][2 * h] + bg0, act, beta) * (acc_u[mt][j][2 * h] + bu0);
-        const float v1 =
-            glu_act(acc_g[mt][j][2 * h + 1] + bg1, act, beta) * (acc_u[mt][j][2 * h + 1] + bu1);
-        store_pair<T>(out, row * N + col, v0, v1);
+        if (row >= e.m) continue;
+        e.store(row, col, acc_g[mt][j][2 * h], acc_g[mt][j][2 * h + 1], acc_u[mt][j][2 * h],
+                acc_u[mt][j][2 * h + 1], bg0, bg1, bu0, bu1);
       }
   }
 }
@@ -409,17 +427,12 @@ template <typename T, int BN, int THREADS, typename SlotOf>
 __device__ __forceinline__ void reduce_store(const GluParams& p, const PartialMap& map,
                                              int64_t n_blk, int64_t count, SlotOf slot_of,
                                              unsigned int* counter) {
-  const T* bgp = static_cast<const T*>(p.b_gate);
-  const T* bup = static_cast<const T*>(p.b_up);
-  T* out = static_cast<T*>(p.out);
-  const int64_t M = p.m, N = p.n;
-  const int act = p.act;
-  const float beta = p.beta;
-  const int64_t cols = min((int64_t)BN, N - n_blk);  // multiple of 8
-  const int64_t pairs = M * (cols / 2);
-  for (int64_t e = threadIdx.x; e < pairs; e += THREADS) {
-    const int64_t row = e / (cols / 2);
-    const int64_t col = n_blk + 2 * (e % (cols / 2));
+  const Epilogue<T> e(p);
+  const int64_t cols = min((int64_t)BN, e.n - n_blk);  // multiple of 8
+  const int64_t pairs = e.m * (cols / 2);
+  for (int64_t q = threadIdx.x; q < pairs; q += THREADS) {
+    const int64_t row = q / (cols / 2);
+    const int64_t col = n_blk + 2 * (q % (cols / 2));
     float g0 = 0.f, g1 = 0.f, u0 = 0.f, u1 = 0.f;
     for (int64_t s = 0; s < count; ++s) {
       const float* base = map.at(slot_of(s), row, col);
@@ -427,10 +440,8 @@ __device__ __forceinline__ void reduce_store(const GluParams& p, const PartialMa
       const float2 uv = __ldcg(reinterpret_cast<const float2*>(base + map.up_off));
       g0 += gv.x; g1 += gv.y; u0 += uv.x; u1 += uv.y;
     }
-    const float v0 = glu_act(g0 + bias_at<T>(bgp, col), act, beta) * (u0 + bias_at<T>(bup, col));
-    const float v1 =
-        glu_act(g1 + bias_at<T>(bgp, col + 1), act, beta) * (u1 + bias_at<T>(bup, col + 1));
-    store_pair<T>(out, row * N + col, v0, v1);
+    e.store(row, col, g0, g1, u0, u1, bias_at<T>(e.bg, col), bias_at<T>(e.bg, col + 1),
+            bias_at<T>(e.bu, col), bias_at<T>(e.bu, col + 1));
   }
   if (threadIdx.x == 0) *counter = 0u;  // ready for the next launch
 }
@@ -503,15 +514,19 @@ __device__ __forceinline__ void skinny_streamk_body(const GluParams& p,
       if (wk == 0)
         store_partial<MTW, kNT>(tmap, glu_sk_slot(b, tile, k_tiles, blocks, iters), n_blk, N, wm,
                                 lane, acc_g, acc_u);
-      if (take_ticket(sk.counters + tile, (unsigned int)(last - first + 1)))
+      if (take_ticket(sk.counters + tile, (unsigned int)(last - first + 1))) {
+        const int64_t slot0 = glu_sk_slot(first, tile, k_tiles, blocks, iters);
         reduce_store<T, BN, THREADS>(
             p, tmap, n_blk, last - first + 1,
-            [=](int64_t s) { return glu_sk_slot(first + s, tile, k_tiles, blocks, iters); },
+            [=](int64_t s) { return glu_sk_contributor_slot(s, first, slot0); },
             sk.counters + tile);
+      }
     }
     i += kt1 - kt0;
-    // The next segment's accumulate zeroes and refills the shared memory
-    // this one's reduction used; take_ticket's s_last is read by now.
+    // Not needed today (the reduction's reads and take_ticket's read of
+    // s_last are behind barriers the next segment's smem writes follow), kept
+    // so that a change to the code above cannot race the next segment's
+    // zeroing of the padded x rows. One barrier per segment.
     __syncthreads();
   }
 }

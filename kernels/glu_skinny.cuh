@@ -94,6 +94,11 @@ struct GluSkinnySplit {
 // two slots: 2b for the segment holding its first iteration, 2b + 1 for the
 // one holding its last. ws holds 2G slots of M x 2BN f32 (gate columns
 // 0..BN-1, up columns BN..2BN-1 of the tile, row-major).
+//
+// Precondition: G <= n_tiles x k_tiles (every block has an iteration; an
+// empty block would still be counted as a contributor of the tile its
+// position falls in, and that tile would never be stored). glu_sk_blocks
+// gives at most max(1, iters / 4).
 struct GluSkinnyStreamK {
   float* ws;               // [2 * gridDim.x][M][2 * BN] f32, or null if no tile is shared
   unsigned int* counters;  // [ceil(N / BN)] zero on entry, left zero
@@ -130,6 +135,15 @@ GLU_HD int64_t glu_sk_last_block(int64_t tile, int64_t k_tiles, int64_t blocks, 
 GLU_HD int64_t glu_sk_slot(int64_t b, int64_t tile, int64_t k_tiles, int64_t blocks,
                            int64_t iters) {
   return 2 * b + (glu_sk_begin(b, blocks, iters) / k_tiles == tile ? 0 : 1);
+}
+
+// The slot the finisher reads for contributor s (0-based, in block order)
+// of a shared tile whose first contributor is block `first`, its slot of
+// that tile being `slot0` (glu_sk_slot). Every later contributor's range
+// starts inside the tile (the first one holds the tile's first iteration),
+// so the tile is its first segment: slot 2 (first + s).
+GLU_HD int64_t glu_sk_contributor_slot(int64_t s, int64_t first, int64_t slot0) {
+  return s == 0 ? slot0 : 2 * (first + s);
 }
 
 // One segment of a block's range: the iterations [i, i_end) of the block

@@ -112,6 +112,20 @@ struct Ws {
   }
 };
 static Ws g_ws;
+// Set by test_one: launches poison the part of the workspace they use with
+// NaN first (a partial that no block wrote then shows as NaN), and the tile
+// counters are checked to be back at zero afterwards.
+static bool g_checking = false;
+static void poison_ws(size_t floats) {
+  if (g_checking && floats) CK(cudaMemset(g_ws.ws, 0xff, floats * 4));
+}
+static bool counters_zero(size_t n) {
+  std::vector<unsigned> c(n);
+  CK(cudaMemcpy(c.data(), g_ws.ctr, n * 4, cudaMemcpyDeviceToHost));
+  for (unsigned v : c)
+    if (v) return false;
+  return true;
+}
 
 // The stream-K kernel (fused_glu_skinny_sk_*) on the same configuration as
 // the split-K plan would pick: grid = glu_sk_blocks over the occupancy the
@@ -129,6 +143,7 @@ static GluSkinnyPlan launch_sk(const GluParams& p, int64_t force_blocks) {
   const int64_t iters = n_tiles * ((p.k + GLU_SKINNY_BK - 1) / GLU_SKINNY_BK);
   const int64_t G = force_blocks > 0 ? force_blocks : glu_sk_blocks(iters, cap, g_sms);
   g_ws.ensure((size_t)(2 * G * p.m * 2 * GLU_SKINNY_BN), (size_t)n_tiles);
+  poison_ws((size_t)(2 * G * p.m * 2 * GLU_SKINNY_BN));
   GluSkinnyStreamK s{g_ws.ws, g_ws.ctr};
   k<<<(unsigned)G, pl.threads, pl.smem>>>(p, s);
   CK(cudaGetLastError());
@@ -158,6 +173,7 @@ static GluSkinnyPlan launch(const GluParams& p, int64_t force_splits = 0,
   GluSkinnySplit s{};
   if (pl.splits > 1) {
     g_ws.ensure((size_t)pl.splits * p.m * 2 * p.n, (size_t)pl.n_tiles);
+    poison_ws((size_t)pl.splits * p.m * 2 * p.n);
     s.ws = g_ws.ws; s.counters = g_ws.ctr;
   }
   s.k_per_split = pl.k_per_split; s.splits = (int)pl.splits; s.reserved = 0;
@@ -196,12 +212,18 @@ static void test_one(int layout, bool concat, int64_t M, int64_t N, int64_t K, i
   p.x = dx; p.w_gate = dw; p.w_up = concat ? (const void*)(dw + N * K) : (const void*)dwu;
   p.b_gate = bias ? dbg : nullptr; p.b_up = bias ? dbu : nullptr; p.out = dout;
   p.m = M; p.n = N; p.k = K; p.layout = layout; p.act = act; p.beta = 1.3f; p.reserved = 0;
+  g_checking = true;
   GluSkinnyPlan pl = launch<T>(p, force_splits, v, sk_blocks);
+  g_checking = false;
   CK(cudaDeviceSynchronize());
+  const bool ctr_ok = g_ws.ctr_len == 0 || counters_zero(g_ws.ctr_len);
   std::vector<T> got(M * N);
   CK(cudaMemcpy(got.data(), dout, M * N * sizeof(T), cudaMemcpyDeviceToHost));
   // logical W[k][n]: gate = w[0..NK), up = w[NK..2NK), stored in `layout`.
+  // The error over the whole output and over each 64-column tile (a tile
+  // that lost one contributor's partial hides in the first, not the second).
   double num = 0, den = 0;
+  std::vector<double> tnum((N + 63) / 64, 0.0), tden((N + 63) / 64, 0.0);
   int nonfinite = 0;
   std::vector<double> xd(K);
   for (int64_t m = 0; m < M; ++m) {
@@ -218,10 +240,15 @@ static void test_one(int layout, bool concat, int64_t M, int64_t N, int64_t K, i
       if (!std::isfinite(v)) ++nonfinite;
       num += (v - ref) * (v - ref);
       den += ref * ref;
+      tnum[n / 64] += (v - ref) * (v - ref);
+      tden[n / 64] += ref * ref;
     }
   }
   const double err = nonfinite ? INFINITY : std::sqrt(num / (den > 0 ? den : 1));
-  const bool ok = err <= HT<T>::tol;
+  double tile_err = 0;
+  for (size_t t = 0; t < tnum.size(); ++t)
+    tile_err = std::max(tile_err, std::sqrt(tnum[t] / (tden[t] > 0 ? tden[t] : 1)));
+  const bool ok = err <= HT<T>::tol && tile_err <= HT<T>::tol && ctr_ok;
   ++g_checks;
   if (!ok) ++g_fail;
   char sched[48];
@@ -229,10 +256,12 @@ static void test_one(int layout, bool concat, int64_t M, int64_t N, int64_t K, i
     std::snprintf(sched, sizeof sched, "stream-K blocks=%lld", (long long)pl.n_tiles);
   else
     std::snprintf(sched, sizeof sched, "splits=%lld", (long long)pl.splits);
-  std::printf("%s %-4s %s%s%s%s M=%-3lld N=%-5lld K=%-5lld act=%d bias=%d m_pad=%d %s: rel_err %.3e\n",
+  std::printf("%s %-4s %s%s%s%s M=%-3lld N=%-5lld K=%-5lld act=%d bias=%d m_pad=%d %s: rel_err %.3e "
+              "(worst 64-column tile %.3e)%s\n",
               ok ? "ok  " : "FAIL", HT<T>::name, layout == GLU_LAYOUT_NK ? "nk" : "kn",
               concat ? "(concat)" : "", v ? " variant " : "", v ? v->name : "", (long long)M,
-              (long long)N, (long long)K, act, bias, pl.m_pad, sched, err);
+              (long long)N, (long long)K, act, bias, pl.m_pad, sched, err, tile_err,
+              ctr_ok ? "" : " COUNTERS NOT RESET");
   cudaFree(dx); cudaFree(dw); cudaFree(dwu); cudaFree(dbg); cudaFree(dbu); cudaFree(dout);
 }
 
@@ -389,30 +418,43 @@ int main(int argc, char** argv) {
       test_one<__half>(GLU_LAYOUT_KN, false, M, 136, 520, 4, false, 9);
     }
 
-  // Stream-K kernels: the plan's grid, one block (walks every tile, all
-  // stored directly), 7 blocks (ranges cross tiles), one iteration per block
-  // (every tile shared by all its k-tiles' blocks: the most contributors);
-  // tails in M, N and K, both layouts, the concatenated form, every
-  // activation; each shape twice (the counters must be left at zero).
+  // Stream-K kernels on grids of: the plan's size; 1 block (walks every
+  // tile, each stored directly); 7 and 13 blocks (ranges that start inside
+  // one tile, cover whole tiles and end inside another); one block per
+  // iteration (every tile shared by all its k-tiles' blocks). Tails in M, N
+  // and K, both layouts, the concatenated form; grid, dtype, bias, layout
+  // and activation rotate at different periods over the cases that run, so
+  // that none is tied to a shape; some cases twice (counters reused).
   {
-    int j = 0;
+    int c = 0;
+    auto run = [&](int64_t M, int64_t N, int64_t K, int64_t G) {
+      const int layout = (c % 3 == 0) ? GLU_LAYOUT_KN : GLU_LAYOUT_NK;
+      const bool concat = (c % 3 == 2), bias = (c / 8) % 2 == 0;
+      for (int rep = 0; rep < (c % 5 == 0 ? 2 : 1); ++rep) {
+        if ((c / 4) % 2) test_one<__nv_bfloat16>(layout, concat, M, N, K, c % 7, bias, 0, nullptr, G);
+        else test_one<__half>(layout, concat, M, N, K, (c + 3) % 7, bias, 0, nullptr, G);
+      }
+      ++c;
+    };
     for (int64_t M : {1, 7, 16, 17, 32, 33, 64})
       for (int64_t K : {8, 40, 1000, 4096})
         for (int64_t N : {8, 72, 1000, 4104}) {
-          ++j;
           if (M * N * K > 64ll * 1000 * 4096) continue;
           if (K == 4096 && N == 4104 && M > 1) continue;  // CPU reference time
           const int64_t iters = ((N + 63) / 64) * ((K + 63) / 64);
           const int64_t forced[] = {0, 1, 7, iters};
-          const int64_t G = forced[j % 4];
-          if (G > iters || 2 * G * M * 128 > (64ll << 20)) continue;  // ws <= 256 MB
-          const int layout = (j % 3 == 0) ? GLU_LAYOUT_KN : GLU_LAYOUT_NK;
-          const bool concat = (j % 3 == 2);
-          for (int rep = 0; rep < (j % 5 == 0 ? 2 : 1); ++rep) {
-            if (j % 2) test_one<__nv_bfloat16>(layout, concat, M, N, K, j % 7, j % 4 < 2, 0, nullptr, G);
-            else test_one<__half>(layout, concat, M, N, K, (j + 3) % 7, j % 4 >= 2, 0, nullptr, G);
-          }
+          const int64_t G = forced[c % 4];
+          if (G > iters || 2 * G * M * 128 > (64ll << 20)) { ++c; continue; }  // ws <= 256 MB
+          run(M, N, K, G);
         }
+    // Multi-tile ranges on wide shapes, both dtypes, bias on and off.
+    for (int64_t M : {1, 17})
+      for (int64_t N : {1000, 4104})
+        for (int64_t K : {1000, 4096})
+          for (int64_t G : {1, 7, 13}) {
+            if (M * N * K > 17ll * 1000 * 4096 || (M > 1 && N * K > 1000ll * 4096)) continue;
+            run(M, N, K, G);
+          }
   }
 
   // NK tile variants (BK = 128): tails in M, N (not a multiple of BN) and K

@@ -18,7 +18,7 @@
 //   7. glu_sk_blocks: one block per resident slot, capped at iters / 4.
 // Mutations of the helpers make it fail: begin rounded up, block_of or
 // last_block off by one, one slot per block, a segment not cut at the end of
-// the block's range. (Swapping the two slots of a block is no bug: writer and
+// the block's range, the finisher's later contributors read at 2b + 1. (Swapping the two slots of a block is no bug: writer and
 // finisher use the same function.)
 // Build: g++ -std=c++17 -O2 -Wall -I kernels kernels/tests/skinny_streamk_test.cpp
 #include "glu_skinny.cuh"
@@ -111,11 +111,12 @@ static void check_schedule(int64_t n_tiles, int64_t k_tiles, int64_t G, std::mt1
             (long long)p.block);
       CHECK(p.kt0 == k_next, "tile %lld k-ranges not consecutive", (long long)t);
       k_next = p.kt1;
-      // The finisher reads contributor c from glu_sk_slot(first + c).
-      CHECK(glu_sk_slot(first + (int64_t)c, t, k_tiles, G, iters) == p.slot,
+      // The finisher reads contributor c from the slot the kernel computes.
+      const int64_t read = glu_sk_contributor_slot((int64_t)c, first,
+                                                   glu_sk_slot(first, t, k_tiles, G, iters));
+      CHECK(read == p.slot && glu_sk_slot(first + (int64_t)c, t, k_tiles, G, iters) == p.slot,
             "tile %lld: finisher reads slot %lld for block %lld, which wrote %lld", (long long)t,
-            (long long)glu_sk_slot(first + (int64_t)c, t, k_tiles, G, iters), (long long)p.block,
-            (long long)p.slot);
+            (long long)read, (long long)p.block, (long long)p.slot);
       CHECK(p.slot >= 0 && p.slot < 2 * G, "slot %lld of %lld", (long long)p.slot,
             (long long)(2 * G));
       CHECK(p.slot / 2 == p.block, "slot %lld not the block's own", (long long)p.slot);
@@ -129,9 +130,9 @@ static void check_schedule(int64_t n_tiles, int64_t k_tiles, int64_t G, std::mt1
     std::vector<float> partial(2 * G, 0.0f);
     std::uniform_real_distribution<float> u(-1e4f, 1e4f);
     for (const Piece& p : ps) partial[p.slot] = u(rng) * (p.block % 3 == 0 ? 1e-4f : 1.0f);
+    const int64_t slot0 = glu_sk_slot(first, t, k_tiles, G, iters);
     float ref = 0;
-    for (int64_t c = 0; c <= last - first; ++c)
-      ref += partial[glu_sk_slot(first + c, t, k_tiles, G, iters)];
+    for (int64_t c = 0; c <= last - first; ++c) ref += partial[ps[c].slot];
     std::vector<size_t> order(ps.size());
     for (size_t c = 0; c < order.size(); ++c) order[c] = c;
     for (int rep = 0; rep < 3; ++rep) {
@@ -145,7 +146,7 @@ static void check_schedule(int64_t n_tiles, int64_t k_tiles, int64_t G, std::mt1
           ++finishers;
           got = 0;
           for (int64_t s = 0; s < last - first + 1; ++s)
-            got += partial[glu_sk_slot(first + s, t, k_tiles, G, iters)];
+            got += partial[glu_sk_contributor_slot(s, first, slot0)];
         }
         (void)c;
       }

@@ -304,7 +304,7 @@ impl CudaGlu {
     /// the scratch is allocated at the next power of two (16 MiB there) and
     /// outgrown sizes are kept. [`Path::FusedSkinnyStreamK`] keeps two
     /// slots of `M × 128` f32 per block of its grid (one block per resident
-    /// slot: 396 at M ≤ 16 on an H200, 3.2 MB for M = 16; allocated for the
+    /// slot: 396 at M ≤ 16 on an H200, 6.5 MB for M = 16; allocated for the
     /// call's row padding) and one counter per column tile; this returns
     /// what the call uses, and asks the driver for the kernel's occupancy
     /// (loading the decode kernels) the first time. These scratches serve
@@ -380,9 +380,9 @@ impl CudaGlu {
     /// tracking disabled. The fused kernels queue one launch and nothing
     /// else; the cuBLAS baselines allocate and free their `[M, 2N]`
     /// intermediate inside the graph. A graph that holds a decode-kernel or
-    /// tail-split launch ([`Path::FusedSkinny`], [`Path::FusedWgmmaTailSplit`])
-    /// uses the `CudaGlu`'s scratch: replay it only while that `CudaGlu`
-    /// lives. With the autotuner on ([`CudaGlu::set_autotune`]), make the
+    /// tail-split launch ([`Path::FusedSkinny`], [`Path::FusedSkinnyStreamK`],
+    /// [`Path::FusedWgmmaTailSplit`]) uses the `CudaGlu`'s scratch: replay it
+    /// only while that `CudaGlu` lives. With the autotuner on ([`CudaGlu::set_autotune`]), make the
     /// direct call before capturing too: it tunes the class, and the
     /// captured call then runs the kept path. `tests/gpu_graph.rs` replays
     /// captured calls of every path against direct ones (written, not yet

@@ -231,9 +231,9 @@ pub struct CudaGlu {
     /// The stream-K decode kernel's partial sums and tile counters
     /// ([`Path::FusedSkinnyStreamK`]), allocated on first need.
     skinny_sk_scratch: Mutex<Option<scratch::SplitScratch>>,
-    /// Resident blocks per SM of the stream-K decode kernel, per row padding
-    /// (16, 32, 64), asked of the driver on first need.
-    skinny_sk_capacity: [std::sync::OnceLock<usize>; 3],
+    /// Resident blocks per SM of each stream-K decode kernel (by name),
+    /// asked of the driver on first need.
+    skinny_sk_capacity: Mutex<HashMap<String, usize>>,
     /// The Hopper forward's tail-split partial sums and tile counters
     /// ([`Path::FusedWgmmaTailSplit`]), allocated on first need.
     wgmma_split_scratch: Mutex<Option<scratch::SplitScratch>>,
@@ -356,7 +356,7 @@ impl CudaGlu {
             allow_tf32: std::sync::atomic::AtomicBool::new(false),
             skinny_scratch: Mutex::new(None),
             skinny_sk_scratch: Mutex::new(None),
-            skinny_sk_capacity: Default::default(),
+            skinny_sk_capacity: Mutex::new(HashMap::new()),
             wgmma_split_scratch: Mutex::new(None),
             wgmma_clusters: std::sync::OnceLock::new(),
             autotune: std::sync::atomic::AtomicBool::new(autotune::default_from_env()),

@@ -324,24 +324,23 @@ impl CudaGlu {
 }
 
 impl CudaGlu {
-    /// Resident blocks per SM of the stream-K kernel `f` (row padding
-    /// `m_pad`, `threads`, `smem` bytes), asked of the driver once per row
-    /// padding: the four dtype/layout kernels of a padding share their
-    /// shared memory and launch bounds, which set it. A failed query counts
-    /// 1 block per SM (a grid that is too small only leaves slots empty; one
-    /// that is too large would run a second wave).
+    /// Resident blocks per SM of the stream-K kernel `f` (named `name`,
+    /// `threads`, `smem` bytes), asked of the driver once per kernel. A
+    /// failed query counts 1 block per SM, and is not asked again (a grid
+    /// that is too small only leaves slots empty; one that is too large
+    /// would run a second wave).
     fn skinny_sk_capacity(
         &self,
         f: &cudarc::driver::CudaFunction,
-        m_pad: usize,
+        name: &str,
         threads: u32,
         smem: u32,
     ) -> usize {
-        let i = SKINNY_CONFIGS
-            .iter()
-            .position(|c| c.0 == m_pad)
-            .unwrap_or(0);
-        *self.skinny_sk_capacity[i].get_or_init(|| {
+        let mut known = self
+            .skinny_sk_capacity
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        *known.entry(name.to_string()).or_insert_with(|| {
             // The first launch may come inside a stream capture; the query is
             // no stream operation, but in relaxed mode it cannot invalidate
             // a global-mode capture either way.
@@ -378,7 +377,7 @@ impl CudaGlu {
             cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT,
             100,
         )?;
-        let capacity = self.skinny_sk_capacity(&f, plan.m_pad, plan.threads, plan.smem);
+        let capacity = self.skinny_sk_capacity(&f, &name, plan.threads, plan.smem);
         let (n_tiles, k_tiles) = skinny_tiles(n, k);
         let iters = n_tiles
             .checked_mul(k_tiles)
@@ -389,6 +388,9 @@ impl CudaGlu {
             })?;
         let slots = capacity * (self.sm_count as usize).max(1);
         let g = skinny_sk_blocks(iters, capacity, self.sm_count as usize);
+        // The kernel's precondition (a block without iterations would still
+        // be counted as a contributor): g <= max(1, iters / 4) <= iters.
+        debug_assert!(g <= iters, "stream-K grid {g} > {iters} iterations");
         // The kernel computes block * iters in int64.
         if g > i32::MAX as usize
             || iters
@@ -405,10 +407,14 @@ impl CudaGlu {
     }
 
     /// Scratch elements `(f32, u32)` a [`Path::FusedSkinnyStreamK`] call
-    /// of `(m, n, k)` uses (0 when it cannot run: the call would fail before
-    /// allocating).
+    /// of `(m, n, k)` uses: `(0, 0)` outside `1 ≤ m ≤ 64` or when the
+    /// kernel cannot be loaded (dtype and alignment are not looked at, as
+    /// for [`Path::FusedSkinny`] in `workspace_bytes`). Loads the kernel and
+    /// asks its occupancy the first time.
+    ///
     ///
     /// [`Path::FusedSkinnyStreamK`]: super::Path::FusedSkinnyStreamK
+    /// [`Path::FusedSkinny`]: super::Path::FusedSkinny
     pub(crate) fn skinny_streamk_scratch_need(
         &self,
         m: usize,
@@ -640,7 +646,7 @@ mod tests {
                 }
             }
         }
-        // 3.2 MB of partial sums at M = 16 on an H200's 396 slots.
+        // 6.5 MB of partial sums at M = 16 on an H200's 396 slots.
         assert_eq!(
             skinny_sk_scratch_len(396, 16, 172),
             (2 * 396 * 16 * 128, 172)
