@@ -32,6 +32,16 @@ mkdir -p "$OUTDIR"
 
 fail=0
 err() { echo "FAIL: $*" >&2; fail=1; }
+# host_test NAME OPT [QUIET]: compile kernels/tests/NAME.cpp with g++ at OPT
+# and run it (its output to /dev/null when QUIET is set).
+host_test() {
+  local name=$1 opt=$2 quiet=${3:-}
+  if g++ -std=c++17 "$opt" -Wall -I kernels "kernels/tests/$name.cpp" -o "$OUTDIR/$name"; then
+    if [ -n "$quiet" ]; then "$OUTDIR/$name" >/dev/null; else "$OUTDIR/$name"; fi || err "$name"
+  else
+    err "compile $name"
+  fi
+}
 
 shopt -s nullglob
 cu_files=(kernels/*.cu)
@@ -123,11 +133,7 @@ done
 
 if command -v g++ >/dev/null 2>&1; then
   echo "== kernels/tests/swizzle_test.cpp"
-  if g++ -std=c++17 -O1 -Wall -I kernels kernels/tests/swizzle_test.cpp -o "$OUTDIR/swizzle_test"; then
-    "$OUTDIR/swizzle_test" || err "swizzle_test"
-  else
-    err "compile swizzle_test"
-  fi
+  host_test swizzle_test -O1
 else
   echo "(g++ not found: host swizzle test skipped)"
 fi
@@ -218,11 +224,7 @@ for fam in fused_glu_wgmma fused_glu_wgmma_train fused_glu_wgmma_staged; do
 done
 if command -v g++ >/dev/null 2>&1; then
   echo "== kernels/tests/wgmma_layout_test.cpp"
-  if g++ -std=c++17 -O1 -Wall -I kernels kernels/tests/wgmma_layout_test.cpp -o "$OUTDIR/wgmma_layout_test"; then
-    "$OUTDIR/wgmma_layout_test" || err "wgmma_layout_test"
-  else
-    err "compile wgmma_layout_test"
-  fi
+  host_test wgmma_layout_test -O1
 fi
 if command -v python3 >/dev/null 2>&1; then
   echo "== kernels/tests/wgmma_pipeline_model.py"
@@ -257,19 +259,9 @@ if [ "${BUILD_SELFTEST:-0}" = "1" ]; then
 fi
 if command -v g++ >/dev/null 2>&1; then
   echo "== kernels/tests/skinny_streamk_test.cpp (decode kernel's stream-K schedule)"
-  if g++ -std=c++17 -O2 -Wall -I kernels kernels/tests/skinny_streamk_test.cpp -o "$OUTDIR/skinny_streamk_test"; then
-    "$OUTDIR/skinny_streamk_test" || err "skinny_streamk_test"
-  else
-    err "compile skinny_streamk_test"
-  fi
-fi
-if command -v g++ >/dev/null 2>&1; then
+  host_test skinny_streamk_test -O2
   echo "== kernels/tests/selftest_ref_test.cpp (self-test tolerances)"
-  if g++ -std=c++17 -O2 -Wall -I kernels kernels/tests/selftest_ref_test.cpp -o "$OUTDIR/selftest_ref_test"; then
-    "$OUTDIR/selftest_ref_test" >/dev/null || err "selftest_ref_test"
-  else
-    err "compile selftest_ref_test"
-  fi
+  host_test selftest_ref_test -O2 quiet
 fi
 
 echo "outputs in $OUTDIR"
