@@ -12,7 +12,7 @@ mod common;
 
 use common::gpu::{gpu, save, tolerance};
 
-use common::{Rng, preact_f64, rel_err, store};
+use common::{Rng, preact_f64, rel_err, store, worst_block_rel_err};
 use std::fmt::Write as _;
 use swiglu::cuda::{CudaElement, CudaGlu, DeviceGluWeights, Path};
 use swiglu::{Activation, GluError, WeightLayout, bf16, f16};
@@ -99,7 +99,9 @@ fn run_case<T: CudaElement>(
             let line = match g.forward(&dx, &[m, k], &dw, act, &mut out, path) {
                 Ok(_) => {
                     let got = s.clone_dtoh(&out).unwrap();
-                    let err = rel_err(&got, &want);
+                    // Whole output, and each 64-column tile (where a lost
+                    // split-K or stream-K partial would show).
+                    let err = rel_err(&got, &want).max(worst_block_rel_err(&got, &want, n, 64));
                     let ok = err <= tol;
                     format!(
                         "{}\t{}\t{form:?}\t{m}x{k}x{n}\t{}\tbias={}{}\t{err:.3e}\t{}",
@@ -125,6 +127,30 @@ fn run_case<T: CudaElement>(
         }
     }
     failures
+}
+
+/// The per-tile error check (CPU only): one 64-column tile off by 3% in an
+/// 11-tile output passes the whole-output bf16 tolerance, not this one.
+#[test]
+fn tile_error_check_finds_one_bad_tile() {
+    let (m, n) = (3, 648);
+    let want: Vec<f64> = (0..m * n).map(|i| 1.0 + (i % 7) as f64).collect();
+    let exact: Vec<f32> = want.iter().map(|&w| w as f32).collect();
+    let mut got = exact.clone();
+    for r in 0..m {
+        for c in 320..384 {
+            got[r * n + c] *= 1.03;
+        }
+    }
+    let tol = tolerance(swiglu::DType::BF16);
+    let whole = rel_err(&got, &want);
+    let tiles = worst_block_rel_err(&got, &want, n, 64);
+    assert!(whole > 0.0 && whole <= tol, "whole-output error {whole}");
+    assert!(
+        tiles > tol && (tiles - 0.03).abs() < 1e-3,
+        "worst tile error {tiles}"
+    );
+    assert_eq!(worst_block_rel_err(&exact, &want, n, 64), 0.0);
 }
 
 #[test]

@@ -117,6 +117,23 @@ pub fn rel_err<T: Element>(got: &[T], want: &[f64]) -> f64 {
     }
 }
 
+/// The largest [`rel_err`] over the column blocks `[c, c + width)` of an
+/// `[m, n]` output: an error confined to one block (say one lost partial
+/// sum of one tile) can stay under the tolerance in the whole-output error.
+pub fn worst_block_rel_err<T: Element>(got: &[T], want: &[f64], n: usize, width: usize) -> f64 {
+    assert_eq!(got.len(), want.len(), "length");
+    let rows = got.len().checked_div(n).unwrap_or(0);
+    (0..n.div_ceil(width.max(1)))
+        .map(|b| {
+            let cols = b * width..((b + 1) * width).min(n);
+            let pick = |r: usize| cols.clone().map(move |c| r * n + c);
+            let g: Vec<T> = (0..rows).flat_map(pick).map(|i| got[i]).collect();
+            let w: Vec<f64> = (0..rows).flat_map(pick).map(|i| want[i]).collect();
+            rel_err(&g, &w)
+        })
+        .fold(0.0, f64::max)
+}
+
 /// Stores a logical `[k, n]` matrix (given as `[k][n]`) in `layout`.
 pub fn store<T: Copy>(logical_kn: &[T], k: usize, n: usize, layout: WeightLayout) -> Vec<T> {
     match layout {
