@@ -325,10 +325,13 @@ impl CudaGlu {
 
 impl CudaGlu {
     /// Resident blocks per SM of the stream-K kernel `f` (named `name`,
-    /// `threads`, `smem` bytes), asked of the driver once per kernel. A
-    /// failed query counts 1 block per SM, and is not asked again (a grid
-    /// that is too small only leaves slots empty; one that is too large
-    /// would run a second wave).
+    /// `threads`, `smem` bytes), asked of the driver once per kernel, after
+    /// setting the kernel's preferred shared-memory carveout to all of it:
+    /// the grid is sized to this occupancy, so the launches must get the
+    /// carveout it assumes (the attribute stays with the kernel). A failure
+    /// of either counts 1 block per SM, and is not retried (a grid that is
+    /// too small only leaves slots empty; one that is too large would run a
+    /// second wave).
     fn skinny_sk_capacity(
         &self,
         f: &cudarc::driver::CudaFunction,
@@ -345,8 +348,16 @@ impl CudaGlu {
             // no stream operation, but in relaxed mode it cannot invalidate
             // a global-mode capture either way.
             let _relaxed = super::autotune::RelaxedCapture::new().ok();
-            f.occupancy_max_active_blocks_per_multiprocessor(threads, smem as usize, None)
+            let carveout = f.set_attribute(
+                cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT,
+                100,
+            );
+            carveout
                 .ok()
+                .and_then(|()| {
+                    f.occupancy_max_active_blocks_per_multiprocessor(threads, smem as usize, None)
+                        .ok()
+                })
                 .filter(|&b| b > 0)
                 .map_or(1, |b| b as usize)
         })
@@ -370,13 +381,6 @@ impl CudaGlu {
             plan.m_pad
         );
         let f = self.function_with_smem(SKINNY_MODULE, &name, plan.smem)?;
-        // The grid is sized to the occupancy the driver reports, so the
-        // launch must get the shared-memory carveout that occupancy assumes:
-        // all of it (the L1 left over is not what this kernel needs).
-        f.set_attribute(
-            cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT,
-            100,
-        )?;
         let capacity = self.skinny_sk_capacity(&f, &name, plan.threads, plan.smem);
         let (n_tiles, k_tiles) = skinny_tiles(n, k);
         let iters = n_tiles
