@@ -2,6 +2,9 @@
 // out[m,n] = act(x[m,:]*Wg[:,n] + bg[n]) * (x[m,:]*Wu[:,n] + bu[n])
 //
 // Kernels: fused_glu_skinny_{kn,nk}_{bf16,f16}_m{16,32,64}(GluParams, GluSkinnySplit)
+//          fused_glu_skinny_sk_{kn,nk}_{bf16,f16}_m{16,32,64}(GluParams, GluSkinnyStreamK)
+//   The same main loop on two schedules: split-K (below) and stream-K
+//   (skinny_streamk_body; the schedule is described in glu_skinny.cuh).
 //
 // Regime: M <= 64 is bound by streaming the 2*N*K weights from HBM, so the
 // design maximises weight bytes in flight per SM and wastes nothing else:
@@ -493,7 +496,6 @@ __device__ __forceinline__ void skinny_streamk_body(const GluParams& p,
   const uint32_t lane = tid & 31;
   const uint32_t warp = tid >> 5;
   const uint32_t wm = warp / WK, wk = warp % WK;
-  const PartialMap map{sk.ws, 2 * BN, 0, BN, M};  // col0 set per tile below
 
   const int64_t i_end = glu_sk_begin(b + 1, blocks, iters);
   for (int64_t i = glu_sk_begin(b, blocks, iters); i < i_end;) {
@@ -509,8 +511,7 @@ __device__ __forceinline__ void skinny_streamk_body(const GluParams& p,
     } else {
       const int64_t first = glu_sk_first_block(tile, k_tiles, blocks, iters);
       const int64_t last = glu_sk_last_block(tile, k_tiles, blocks, iters);
-      PartialMap tmap = map;
-      tmap.col0 = n_blk;
+      const PartialMap tmap{sk.ws, 2 * BN, n_blk, BN, M};
       if (wk == 0)
         store_partial<MTW, kNT>(tmap, glu_sk_slot(b, tile, k_tiles, blocks, iters), n_blk, N, wm,
                                 lane, acc_g, acc_u);

@@ -1,8 +1,10 @@
-// Decode-sized (M <= 64) fused gated FFN: constants, the split-K parameter
-// block (mirrored by src/cuda/skinny.rs) and the host-side launch plan shared
-// by the Rust launcher (which mirrors it) and kernels/tests/skinny_selftest.cu.
+// Decode-sized (M <= 64) fused gated FFN: constants, the split-K and stream-K
+// parameter blocks (mirrored by src/cuda/skinny.rs), the stream-K schedule's
+// helpers (kernel and host test) and the host-side launch plan shared by the
+// Rust launcher (which mirrors it) and kernels/tests/skinny_selftest.cu.
 //
 // Kernels: fused_glu_skinny_{kn,nk}_{bf16,f16}_m{16,32,64}(GluParams, GluSkinnySplit)
+//          fused_glu_skinny_sk_{kn,nk}_{bf16,f16}_m{16,32,64}(GluParams, GluSkinnyStreamK)
 //   m16: M <= 16, m32: M <= 32, m64: M <= 64 (x rows padded to 16/32/64).
 // See fused_glu_skinny.cu for the design.
 #pragma once
