@@ -416,7 +416,6 @@ impl CudaGlu {
     /// for [`Path::FusedSkinny`] in `workspace_bytes`). Loads the kernel and
     /// asks its occupancy the first time.
     ///
-    ///
     /// [`Path::FusedSkinnyStreamK`]: super::Path::FusedSkinnyStreamK
     /// [`Path::FusedSkinny`]: super::Path::FusedSkinny
     pub(crate) fn skinny_streamk_scratch_need(
