@@ -313,9 +313,10 @@ __device__ __forceinline__ void skinny_accumulate(const GluParams& p, int64_t n_
   }
 }
 
-// Warps wk == 0 hold a block's sums in C-fragment layout:
-// c0,c1 at (g, 2t+{0,1}), c2,c3 at (g+8, 2t+{0,1}) of each (mt, n8 tile j),
-// g = lane / 4, t = lane % 4, rows (wm * MTW + mt) * 16 + ...
+// Warps wk == 0 hold a block's sums in C-fragment layout: c0,c1 at
+// (g, 2t+{0,1}), c2,c3 at (g+8, 2t+{0,1}) of each (mt, n8 tile j), where
+// g = lane / 4, t = lane % 4, row = (wm * MTW + mt) * 16 + g (+ 8),
+// column = n_blk + 8 j + 2t (+ 1).
 
 // The epilogue's view of the parameters: out[row, col..col+1] =
 // act(gate + bg) * (up + bu), rounded once (col even, both < N).

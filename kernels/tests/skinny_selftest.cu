@@ -18,6 +18,7 @@
 #define SELFTEST_SEED 4321
 #include "selftest_common.cuh"
 
+#include <map>
 #include <type_traits>
 
 static int g_fail = 0, g_checks = 0, g_sms = 0;
@@ -127,18 +128,29 @@ static bool counters_zero(size_t n) {
   return true;
 }
 
+// What a launch ran: the configuration (and, for split-K, its grid), and for
+// the stream-K kernel its grid and the resident blocks per SM it was sized to.
+struct Launched {
+  GluSkinnyPlan plan;
+  int64_t sk_grid = 0;  // 0: the split-K kernel
+  int sk_per_sm = 0;
+};
+
 // The stream-K kernel (fused_glu_skinny_sk_*) on the same configuration as
 // the split-K plan would pick: grid = glu_sk_blocks over the occupancy the
-// driver reports, or `force_blocks` (> 0). Returns the plan with
-// n_tiles = the grid and splits = 0 (for the log line).
+// driver reports (asked once per kernel, after its attributes are set), or
+// `force_blocks` (> 0).
 template <typename T>
-static GluSkinnyPlan launch_sk(const GluParams& p, int64_t force_blocks) {
+static Launched launch_sk(const GluParams& p, int64_t force_blocks) {
+  static std::map<const void*, int> per_sm;
   GluSkinnyPlan pl = glu_skinny_plan(p.m, p.n, p.k, g_sms);
   SkinnySkKernel k = pick_sk<T>(p.layout, pl.m_pad);
-  CK(cudaFuncSetAttribute((const void*)k, cudaFuncAttributeMaxDynamicSharedMemorySize, pl.smem));
-  CK(cudaFuncSetAttribute((const void*)k, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
-  int cap = 0;
-  CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&cap, k, pl.threads, pl.smem));
+  int& cap = per_sm[(const void*)k];
+  if (cap == 0) {
+    CK(cudaFuncSetAttribute((const void*)k, cudaFuncAttributeMaxDynamicSharedMemorySize, pl.smem));
+    CK(cudaFuncSetAttribute((const void*)k, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
+    CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&cap, k, pl.threads, pl.smem));
+  }
   const int64_t n_tiles = (p.n + GLU_SKINNY_BN - 1) / GLU_SKINNY_BN;
   const int64_t iters = n_tiles * ((p.k + GLU_SKINNY_BK - 1) / GLU_SKINNY_BK);
   const int64_t G = force_blocks > 0 ? force_blocks : glu_sk_blocks(iters, cap, g_sms);
@@ -147,15 +159,16 @@ static GluSkinnyPlan launch_sk(const GluParams& p, int64_t force_blocks) {
   GluSkinnyStreamK s{g_ws.ws, g_ws.ctr};
   k<<<(unsigned)G, pl.threads, pl.smem>>>(p, s);
   CK(cudaGetLastError());
-  pl.n_tiles = G;
-  pl.splits = 0;
-  pl.k_per_split = cap;
-  return pl;
+  Launched l;
+  l.plan = pl;
+  l.sk_grid = G;
+  l.sk_per_sm = cap;
+  return l;
 }
 
 template <typename T>
-static GluSkinnyPlan launch(const GluParams& p, int64_t force_splits = 0,
-                            const TileVariant* v = nullptr, int64_t sk_blocks = -1) {
+static Launched launch(const GluParams& p, int64_t force_splits = 0,
+                       const TileVariant* v = nullptr, int64_t sk_blocks = -1) {
   if (sk_blocks >= 0) return launch_sk<T>(p, sk_blocks);
   GluSkinnyPlan pl = v ? variant_plan(*v, p.m, p.n, p.k) : glu_skinny_plan(p.m, p.n, p.k, g_sms);
   const int64_t bk = v ? v->bk : GLU_SKINNY_BK;
@@ -179,7 +192,9 @@ static GluSkinnyPlan launch(const GluParams& p, int64_t force_splits = 0,
   s.k_per_split = pl.k_per_split; s.splits = (int)pl.splits; s.reserved = 0;
   k<<<dim3((unsigned)pl.n_tiles, (unsigned)pl.splits), pl.threads, pl.smem>>>(p, s);
   CK(cudaGetLastError());
-  return pl;
+  Launched l;
+  l.plan = pl;
+  return l;
 }
 
 // sk_blocks: -1 = the split-K kernel; 0 = the stream-K kernel on its own
@@ -213,7 +228,8 @@ static void test_one(int layout, bool concat, int64_t M, int64_t N, int64_t K, i
   p.b_gate = bias ? dbg : nullptr; p.b_up = bias ? dbu : nullptr; p.out = dout;
   p.m = M; p.n = N; p.k = K; p.layout = layout; p.act = act; p.beta = 1.3f; p.reserved = 0;
   g_checking = true;
-  GluSkinnyPlan pl = launch<T>(p, force_splits, v, sk_blocks);
+  const Launched run = launch<T>(p, force_splits, v, sk_blocks);
+  const GluSkinnyPlan& pl = run.plan;
   g_checking = false;
   CK(cudaDeviceSynchronize());
   const bool ctr_ok = g_ws.ctr_len == 0 || counters_zero(g_ws.ctr_len);
@@ -252,8 +268,8 @@ static void test_one(int layout, bool concat, int64_t M, int64_t N, int64_t K, i
   ++g_checks;
   if (!ok) ++g_fail;
   char sched[48];
-  if (sk_blocks >= 0)
-    std::snprintf(sched, sizeof sched, "stream-K blocks=%lld", (long long)pl.n_tiles);
+  if (run.sk_grid)
+    std::snprintf(sched, sizeof sched, "stream-K blocks=%lld", (long long)run.sk_grid);
   else
     std::snprintf(sched, sizeof sched, "splits=%lld", (long long)pl.splits);
   std::printf("%s %-4s %s%s%s%s M=%-3lld N=%-5lld K=%-5lld act=%d bias=%d m_pad=%d %s: rel_err %.3e "
@@ -278,9 +294,9 @@ static void bench(int layout, int64_t M, int64_t N, int64_t K, double copy_bw,
   GluParams p{};
   p.x = dx; p.w_gate = dwg; p.w_up = dwu; p.out = dout;
   p.m = M; p.n = N; p.k = K; p.layout = layout; p.act = GLU_ACT_SILU; p.beta = 1.f;
-  GluSkinnyPlan pl{};
+  Launched run;
   const int64_t sk = streamk ? 0 : -1;
-  for (int i = 0; i < 3; ++i) pl = launch<T>(p, 0, v, sk);
+  for (int i = 0; i < 3; ++i) run = launch<T>(p, 0, v, sk);
   CK(cudaDeviceSynchronize());
   cudaEvent_t a, b;
   CK(cudaEventCreate(&a)); CK(cudaEventCreate(&b));
@@ -294,9 +310,10 @@ static void bench(int layout, int64_t M, int64_t N, int64_t K, double copy_bw,
   const double us = 1e3 * ms / iters;
   const double bytes = 2.0 * N * K * sizeof(T);
   char grid[64];
-  if (streamk)  // launch_sk: n_tiles = grid, k_per_split = blocks per SM
-    std::snprintf(grid, sizeof grid, " stream-K grid=%lld (%lld/SM)", (long long)pl.n_tiles,
-                  (long long)pl.k_per_split);
+  const GluSkinnyPlan& pl = run.plan;
+  if (run.sk_grid)
+    std::snprintf(grid, sizeof grid, " stream-K grid=%lld (%d/SM)", (long long)run.sk_grid,
+                  run.sk_per_sm);
   else
     std::snprintf(grid, sizeof grid, " grid=%lldx%lld", (long long)pl.n_tiles,
                   (long long)pl.splits);

@@ -94,12 +94,29 @@ const _: () = {
     assert!(size_of::<GluSkinnyStreamK>() == 16);
 };
 
+/// Resident block slots of a stream-K kernel: `capacity` blocks per SM
+/// (at least 1) times the SMs (at least 1).
+fn skinny_sk_slots(capacity: usize, sm_count: usize) -> usize {
+    capacity.max(1) * sm_count.max(1)
+}
+
 /// Grid of a stream-K launch (mirrors `glu_sk_blocks`): one block per
-/// resident slot (`capacity` blocks per SM times the SMs), at most one per
+/// resident slot ([`skinny_sk_slots`]), at most one per
 /// [`SKINNY_MIN_KTILES_PER_SPLIT`] iterations, at least 1.
 pub(crate) fn skinny_sk_blocks(iters: usize, capacity: usize, sm_count: usize) -> usize {
-    let slots = capacity.max(1) * sm_count.max(1);
-    slots.min(iters / SKINNY_MIN_KTILES_PER_SPLIT).max(1)
+    skinny_sk_slots(capacity, sm_count)
+        .min(iters / SKINNY_MIN_KTILES_PER_SPLIT)
+        .max(1)
+}
+
+/// A stream-K launch: the kernel, its configuration, its grid, the largest
+/// grid of that configuration (the resident slots) and the column tiles.
+struct SkLaunch {
+    f: cudarc::driver::CudaFunction,
+    plan: SkinnyPlan,
+    grid: usize,
+    slots: usize,
+    n_tiles: usize,
 }
 
 /// `(column tiles, k-tiles)` of the decode kernels' 64 × 64 tiling.
@@ -363,8 +380,7 @@ impl CudaGlu {
         })
     }
 
-    /// The stream-K kernel's function, configuration, grid for `(m, n, k)`,
-    /// and the largest grid of that configuration (resident slots).
+    /// The stream-K launch for `(m, n, k)`.
     fn skinny_sk_launch_plan(
         &self,
         m: usize,
@@ -372,7 +388,7 @@ impl CudaGlu {
         k: usize,
         dtype: DType,
         layout: WeightLayout,
-    ) -> Result<(cudarc::driver::CudaFunction, SkinnyPlan, usize, usize)> {
+    ) -> Result<SkLaunch> {
         let plan = skinny_plan(m, n, k, self.sm_count as usize, self.smem_optin);
         let name = format!(
             "{SKINNY_MODULE}_sk_{}_{}_m{}",
@@ -390,7 +406,7 @@ impl CudaGlu {
                 dims: vec![n_tiles, k_tiles],
                 limit: "usize",
             })?;
-        let slots = capacity * (self.sm_count as usize).max(1);
+        let slots = skinny_sk_slots(capacity, self.sm_count as usize);
         let g = skinny_sk_blocks(iters, capacity, self.sm_count as usize);
         // The kernel's precondition (a block without iterations would still
         // be counted as a contributor): g <= max(1, iters / 4) <= iters.
@@ -407,7 +423,13 @@ impl CudaGlu {
                 limit: "2^63 / grid iterations",
             });
         }
-        Ok((f, plan, g, slots))
+        Ok(SkLaunch {
+            f,
+            plan,
+            grid: g,
+            slots,
+            n_tiles,
+        })
     }
 
     /// Scratch elements `(f32, u32)` a [`Path::FusedSkinnyStreamK`] call
@@ -429,7 +451,7 @@ impl CudaGlu {
         }
         // Layout and dtype do not change the configuration or the grid.
         match self.skinny_sk_launch_plan(m, n, k, DType::BF16, WeightLayout::NK) {
-            Ok((_, _, g, _)) => skinny_sk_scratch_len(g, m, skinny_tiles(n, k).0),
+            Ok(l) => skinny_sk_scratch_len(l.grid, m, l.n_tiles),
             Err(_) => (0, 0),
         }
     }
@@ -443,8 +465,13 @@ impl CudaGlu {
         layout: WeightLayout,
     ) -> Result<()> {
         let (m, n, k) = self.check_skinny(p, dtype, layout)?;
-        let (f, plan, g, slots) = self.skinny_sk_launch_plan(m, n, k, dtype, layout)?;
-        let n_tiles = skinny_tiles(n, k).0;
+        let SkLaunch {
+            f,
+            plan,
+            grid: g,
+            slots,
+            n_tiles,
+        } = self.skinny_sk_launch_plan(m, n, k, dtype, layout)?;
         let (ws, counters) = skinny_sk_scratch_len(g, m, n_tiles);
         // Allocate for the row padding and the largest grid, so that calls
         // whose M stays within one padding never grow it (only a wider N
