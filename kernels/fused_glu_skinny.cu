@@ -66,7 +66,9 @@ __device__ __forceinline__ uint32_t swz(uint32_t r, uint32_t c) {
 // of the same weight row is the adjacent 128 bytes). src-size 0 when !pred:
 // nothing is read and the destination is zero-filled.
 __device__ __forceinline__ void cp_async_16_pf(uint32_t dst, const void* src, bool pred) {
-#if GLU_SM80
+#if defined(GLU_EMU)
+  emu::cp_async16(dst, src, pred);
+#elif GLU_SM80
   int src_size = pred ? 16 : 0;
   asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
                "r"(src_size)
@@ -181,7 +183,7 @@ __device__ __forceinline__ void skinny_accumulate(const GluParams& p, int64_t n_
   static_assert(kNT % 2 == 0, "B fragments come in pairs of n8 tiles");
   static_assert((WK & (WK - 1)) == 0, "WK power of two (tree reduction)");
 
-  extern __shared__ __align__(128) unsigned char skinny_smem[];
+  GLU_DYNAMIC_SMEM(skinny_smem);
   const uint32_t smem = smem_u32(skinny_smem);
 
   const T* __restrict__ x = static_cast<const T*>(p.x);

@@ -182,8 +182,17 @@ __device__ __forceinline__ bool glu_aligned16(const void* p) {
   return (reinterpret_cast<uintptr_t>(p) & 15u) == 0;
 }
 
+// Dynamic shared memory of a kernel: the extern __shared__ array, or under
+// the host emulator (kernels/emu/cuda_emu.h, GLU_EMU) its per-launch buffer.
+#if defined(GLU_EMU)
+#define GLU_DYNAMIC_SMEM(name) unsigned char* const name = emu::dynamic_smem()
+#else
+#define GLU_DYNAMIC_SMEM(name) extern __shared__ __align__(128) unsigned char name[]
+#endif
+
 // ---------------------------------------------------------------------------
-// Inline PTX (sm_80+). Shared-memory operands are 32-bit shared-window
+// Inline PTX (sm_80+). Under GLU_EMU (host tests only) each wrapper calls
+// the emulator instead. Shared-memory operands are 32-bit shared-window
 // addresses (cvta.to.shared), as ldmatrix/cp.async expect.
 // ---------------------------------------------------------------------------
 __device__ __forceinline__ uint32_t smem_u32(const void* p) {
@@ -194,7 +203,9 @@ __device__ __forceinline__ uint32_t smem_u32(const void* p) {
 // nothing is read from global and the 16 destination bytes are zero-filled.
 // The caller still passes an in-allocation address when !pred.
 __device__ __forceinline__ void cp_async_16_zfill(uint32_t dst, const void* src, bool pred) {
-#if GLU_SM80
+#if defined(GLU_EMU)
+  emu::cp_async16(dst, src, pred);
+#elif GLU_SM80
   int src_size = pred ? 16 : 0;
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
                "r"(src_size)
@@ -203,14 +214,18 @@ __device__ __forceinline__ void cp_async_16_zfill(uint32_t dst, const void* src,
 }
 
 __device__ __forceinline__ void cp_async_commit() {
-#if GLU_SM80
+#if defined(GLU_EMU)
+  emu::cp_async_commit();
+#elif GLU_SM80
   asm volatile("cp.async.commit_group;\n" ::: "memory");
 #endif
 }
 
 template <int N>
 __device__ __forceinline__ void cp_async_wait() {
-#if GLU_SM80
+#if defined(GLU_EMU)
+  emu::cp_async_wait(N);
+#elif GLU_SM80
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 #endif
 }
@@ -218,7 +233,9 @@ __device__ __forceinline__ void cp_async_wait() {
 // Lane l supplies the address of row (l % 8) of matrix (l / 8); register i
 // receives matrix i: thread t holds row t/4, elements 2*(t%4), 2*(t%4)+1.
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr) {
-#if GLU_SM80
+#if defined(GLU_EMU)
+  emu::ldmatrix_x4(r, addr, false);
+#elif GLU_SM80
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(addr));
@@ -228,7 +245,9 @@ __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr) {
 // .trans: thread t holds elements [2*(t%4)][t/4] and [2*(t%4)+1][t/4] of the
 // stored 8x8 matrix (i.e. column t/4 of the stored rows).
 __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t addr) {
-#if GLU_SM80
+#if defined(GLU_EMU)
+  emu::ldmatrix_x4(r, addr, true);
+#elif GLU_SM80
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(addr));
@@ -237,9 +256,13 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t add
 
 // 32-bit shared-memory load (a 32-bit shared-window address).
 __device__ __forceinline__ uint32_t ld_shared_u32(uint32_t addr) {
+#if defined(GLU_EMU)
+  return emu::ld_shared_u32(addr);
+#else
   uint32_t v;
   asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(v) : "r"(addr));
   return v;
+#endif
 }
 
 // D = A*B + D, m16n8k8 on tf32 (each .b32 operand an f32 whose low 13
@@ -248,7 +271,9 @@ __device__ __forceinline__ uint32_t ld_shared_u32(uint32_t addr) {
 // a3 (g+8, t+4); b0 (k = t, n = g), b1 (k = t+4, n = g); C as m16n8k16.
 __device__ __forceinline__ void mma_1688_tf32(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
                                               uint32_t b1) {
-#if GLU_SM80
+#if defined(GLU_EMU)
+  emu::mma(emu::Op::MmaTf32, d, a, b0, b1);
+#elif GLU_SM80
   asm volatile(
       "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 "
       "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
@@ -264,7 +289,9 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4],
 template <>
 __device__ __forceinline__ void mma_16816<__nv_bfloat16>(float (&d)[4], const uint32_t (&a)[4],
                                                          uint32_t b0, uint32_t b1) {
-#if GLU_SM80
+#if defined(GLU_EMU)
+  emu::mma(emu::Op::MmaBf16, d, a, b0, b1);
+#elif GLU_SM80
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
       "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
@@ -275,7 +302,9 @@ __device__ __forceinline__ void mma_16816<__nv_bfloat16>(float (&d)[4], const ui
 template <>
 __device__ __forceinline__ void mma_16816<__half>(float (&d)[4], const uint32_t (&a)[4],
                                                   uint32_t b0, uint32_t b1) {
-#if GLU_SM80
+#if defined(GLU_EMU)
+  emu::mma(emu::Op::MmaF16, d, a, b0, b1);
+#elif GLU_SM80
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
       "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"

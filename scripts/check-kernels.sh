@@ -138,6 +138,28 @@ else
   echo "(g++ not found: host swizzle test skipped)"
 fi
 
+# --- The kernels' own source on the host emulator (kernels/emu/cuda_emu.h:
+# fibers for threads, ldmatrix / mma / cp.async as modelled collectives,
+# guard pages): the sm_80 kernels against the double reference, then the
+# mutants (planted bugs) that each of those tests must catch.
+emu_test() {
+  local name=$1
+  echo "== kernels/emu/$name.cpp"
+  if g++ -std=c++17 -O2 -U_FORTIFY_SOURCE -Wall -Wno-unknown-pragmas -Wno-unused-function -I kernels/emu/include \
+      -I kernels/emu -I kernels "kernels/emu/$name.cpp" -o "$OUTDIR/emu_$name"; then
+    "$OUTDIR/emu_$name" > "$OUTDIR/emu_$name.log" 2>&1 || { grep -E '^FAIL|emu: FAIL' "$OUTDIR/emu_$name.log" | head -5; err "emu $name"; }
+    tail -2 "$OUTDIR/emu_$name.log"
+  else
+    err "compile emu $name"
+  fi
+}
+if command -v g++ >/dev/null 2>&1; then
+  emu_test mma_test
+  emu_test skinny_test
+  echo "== kernels/emu/mutants.sh"
+  bash kernels/emu/mutants.sh || err "emu mutants"
+fi
+
 if [ "${BUILD_SELFTEST:-0}" = "1" ]; then
   echo "== kernels/tests/gpu_selftest.cu"
   CUDA_LIB="${CUDA_LIB:-$(dirname "$NVCC")/../lib}"

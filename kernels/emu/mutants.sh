@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Shows that the emulator's kernel tests can fail: each mutant below is one
+# small, plausible bug planted in a copy of kernels/ (a missing barrier, a
+# short cp.async wait, an off-by-one tail predicate, a wrong fragment map in
+# the emulator itself...). Each must make its test exit non-zero (a failed
+# check, an emulator fault, or a crash on a guard page). Run from the repo
+# root; uses $CXX (g++). Exit 0 = every mutant was caught.
+#   bash kernels/emu/mutants.sh
+set -u
+CXX=${CXX:-g++}
+root=$(pwd)
+work=$(mktemp -d /tmp/emu-mutants.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+flags=(-std=c++17 -O2 -U_FORTIFY_SOURCE)
+caught=0
+missed=0
+
+# mutant NAME FILE PERL-SUBSTITUTION TEST [ARGS]: FILE relative to kernels/.
+mutant() {
+  local name=$1 file=$2 subst=$3 test=$4
+  shift 4
+  rm -rf "$work/k" && cp -r "$root/kernels" "$work/k"
+  if ! perl -0pi -e "$subst or die 'no match'" "$work/k/$file" 2>/dev/null; then
+    echo "mutants: $name: the substitution no longer matches $file (update the mutant)"
+    missed=$((missed + 1))
+    return
+  fi
+  if ! "$CXX" "${flags[@]}" -I "$work/k/emu/include" -I "$work/k/emu" -I "$work/k" \
+      "$work/k/emu/$test.cpp" -o "$work/t" 2> "$work/cc.log"; then
+    echo "mutants: $name: does not compile (update the mutant)"
+    head -5 "$work/cc.log"
+    missed=$((missed + 1))
+    return
+  fi
+  local rc=0
+  bash -c 'timeout 60 "$@"; exit $?' _ "$work/t" "$@" > "$work/run.log" 2>&1 || rc=$?
+  if [ "$rc" -eq 0 ]; then
+    echo "mutants: $name: NOT caught by $test"
+    missed=$((missed + 1))
+  else
+    local why
+    why=$(grep -m1 -E '^FAIL|emu: FAIL' "$work/run.log" | cut -c1-120)
+    if [ -z "$why" ]; then
+      if [ "$rc" -eq 124 ]; then why="timed out after 60 s (a hang)"; else why="exit status $rc (a fault: guard page or stack)"; fi
+    fi
+    echo "mutants: $name: caught: $why"
+    caught=$((caught + 1))
+  fi
+}
+
+# ---- fused_glu_mma (mma_test quick) ----
+mutant mma-wait-short fused_glu_mma.cu \
+  's/(Groups committed so far.*?)cp_async_wait<kStages - 2>\(\);/$1cp_async_wait<kStages - 1>();/s' \
+  mma_test quick
+mutant mma-no-loop-barrier fused_glu_mma.cu \
+  's/(cp_async_wait<kStages - 2>\(\);\n      __syncthreads\(\);\n      read_stage = \(read_stage \+ 1 == \(uint32_t\)kStages\) \? 0 : read_stage \+ 1;\n      \/\/ Fragments)/cp_async_wait<kStages - 2>();\n      read_stage = (read_stage + 1 == (uint32_t)kStages) ? 0 : read_stage + 1;\n      \/\/ Fragments/s' \
+  mma_test quick
+mutant mma-row-tail fused_glu_mma.cu 's/if \(row >= M\) continue;/if (row > M) continue;/' \
+  mma_test quick
+mutant mma-k-tail glu_swizzle.cuh 's/return row_ok && kin < k_left;/return row_ok && kin <= k_left;/' \
+  mma_test quick
+mutant mma-bias-col fused_glu_mma.cu \
+  's/const float bu1 = has1 \? load_bias<T>\(bup, col \+ 1\)/const float bu1 = has1 ? load_bias<T>(bup, col)/' \
+  mma_test quick
+# ---- fused_glu_skinny: split-K and stream-K (skinny_test quick) ----
+mutant skinny-wait-short fused_glu_skinny.cu \
+  's/cp_async_wait<STAGES - 2>\(\);\n    __syncthreads\(\);\n    \{/cp_async_wait<STAGES - 1>();\n    __syncthreads();\n    {/' \
+  skinny_test quick
+mutant skinny-split-overlap fused_glu_skinny.cu \
+  's/min\(K, k_begin \+ sp.k_per_split\)/min(K, k_begin + sp.k_per_split + 64)/' skinny_test quick
+mutant skinny-counter-kept fused_glu_skinny.cu 's/if \(threadIdx.x == 0\) \*counter = 0u;//' \
+  skinny_test quick
+mutant sk-ticket-count fused_glu_skinny.cu \
+  's/take_ticket\(sk.counters \+ tile, \(unsigned int\)\(last - first \+ 1\)\)/take_ticket(sk.counters + tile, (unsigned int)(last - first))/' \
+  skinny_test quick
+mutant sk-contributor-slot glu_skinny.cuh 's/return s == 0 \? slot0 : 2 \* \(first \+ s\);/return s == 0 ? slot0 : 2 * (first + s) + 1;/' \
+  skinny_test quick
+mutant sk-segment-end glu_skinny.cuh 's/: k_tiles;\n  return s;/: k_tiles - 1;\n  return s;/' \
+  skinny_test quick
+# The emulator's own fragment maps: a wrong one must show.
+mutant emu-ldmatrix-trans emu/cuda_emu.h \
+  's/lo = m\[i\]\[2 \* \(l % 4\)\]\[l \/ 4\];/lo = m[i][l \/ 4][2 * (l % 4)];/' mma_test quick
+mutant emu-mma-b-frag emu/cuda_emu.h 's/B\[2 \* t \+ 8\]\[g\] = lo\(a\[5\]\);/B[2 * t + 8][g] = hi(a[5]);/' \
+  mma_test quick
+
+echo "mutants: $caught caught, $missed missed"
+[ "$missed" -eq 0 ]

@@ -1,0 +1,158 @@
+// The decode kernels fused_glu_skinny_* (split-K) and fused_glu_skinny_sk_*
+// (stream-K) of kernels/fused_glu_skinny.cu run by the host emulator
+// (kernels/emu/cuda_emu.h) against the double reference: bf16 and f16, both
+// layouts, the three row paddings (m16, m32, m64), every activation, biases
+// on and off, tails of the 64-column tile, the 64-deep k-tile and the k16
+// step; split-K plans of 1 to several slices, stream-K grids of 1, 7, 13
+// blocks, the plan's grid and one block per iteration. The f32 workspace is
+// filled with NaN before each launch and allocated at exactly the size the
+// schedule needs (its end is a no-access page); the ticket counters must be
+// back at zero afterwards; blocks run in order or shuffled (other
+// arrival orders at the tickets).
+//   g++ -std=c++17 -O2 -U_FORTIFY_SOURCE -I kernels/emu/include -I kernels/emu
+//       -I kernels kernels/emu/skinny_test.cpp -o /tmp/emu_skinny && /tmp/emu_skinny
+#include "cuda_emu.h"
+
+#include "fused_glu_skinny.cu"
+
+#include "emu_harness.h"
+
+using namespace emut;
+typedef void (*SplitKernel)(GluParams, GluSkinnySplit);
+typedef void (*SkKernel)(GluParams, GluSkinnyStreamK);
+
+template <typename T> struct Pick;
+#define PICK(T, TN)                                                                          \
+  template <> struct Pick<T> {                                                               \
+    static SplitKernel split(int layout, int m_pad) {                                        \
+      if (layout == GLU_LAYOUT_NK)                                                           \
+        return m_pad == 16 ? fused_glu_skinny_nk_##TN##_m16                                  \
+               : m_pad == 32 ? fused_glu_skinny_nk_##TN##_m32 : fused_glu_skinny_nk_##TN##_m64; \
+      return m_pad == 16 ? fused_glu_skinny_kn_##TN##_m16                                    \
+             : m_pad == 32 ? fused_glu_skinny_kn_##TN##_m32 : fused_glu_skinny_kn_##TN##_m64;   \
+    }                                                                                        \
+    static SkKernel sk(int layout, int m_pad) {                                              \
+      if (layout == GLU_LAYOUT_NK)                                                           \
+        return m_pad == 16 ? fused_glu_skinny_sk_nk_##TN##_m16                               \
+               : m_pad == 32 ? fused_glu_skinny_sk_nk_##TN##_m32                             \
+                             : fused_glu_skinny_sk_nk_##TN##_m64;                            \
+      return m_pad == 16 ? fused_glu_skinny_sk_kn_##TN##_m16                                 \
+             : m_pad == 32 ? fused_glu_skinny_sk_kn_##TN##_m32 : fused_glu_skinny_sk_kn_##TN##_m64; \
+    }                                                                                        \
+  };
+PICK(__nv_bfloat16, bf16)
+PICK(__half, f16)
+
+static bool counters_zero(const emu::Buffer& c, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (c.as<unsigned>()[i] != 0) return false;
+  return true;
+}
+
+// sched < 0: split-K with the plan for `sms` SMs; sched >= 0: stream-K on
+// `sched` blocks (0: the plan's grid for `sms` SMs at 2 blocks per SM).
+template <typename T>
+static void run_case(int layout, int64_t M, int64_t N, int64_t K, int act, bool bias, int round,
+                     int64_t sched, int64_t sms) {
+  auto x = rand_vec<T>(M * K, -1, 1);
+  auto wg = rand_vec<T>(N * K, -1, 1), wu = rand_vec<T>(N * K, -1, 1);
+  auto bg = rand_vec<T>(N, -0.5, 0.5), bu = rand_vec<T>(N, -0.5, 0.5);
+  Dev<T> dx(x), dwg(wg), dwu(wu), dbg(bg), dbu(bu);
+  Out<T> out(M * N);
+  GluParams p{};
+  p.x = dx.p;
+  p.w_gate = dwg.p;
+  p.w_up = dwu.p;
+  p.b_gate = bias ? dbg.p : nullptr;
+  p.b_up = bias ? dbu.p : nullptr;
+  p.out = out.p;
+  p.m = M;
+  p.n = N;
+  p.k = K;
+  p.layout = layout;
+  p.act = act;
+  p.beta = 1.7f;
+  const GluSkinnyPlan plan = glu_skinny_plan(M, N, K, sms);
+  const int64_t n_tiles = plan.n_tiles;
+  const int64_t iters = n_tiles * ((K + GLU_SKINNY_BK - 1) / GLU_SKINNY_BK);
+  emu::Buffer counters((size_t)n_tiles * 4);
+  memset(counters.as<char>(), 0, counters.bytes());
+  std::string label;
+  set_round(round, (uint64_t)(M * 131 + N * 7 + K + round + sched * 1009));
+  const char* tn = std::is_same<T, __half>::value ? "f16" : "bf16";
+  const char* lay = layout == GLU_LAYOUT_NK ? "nk" : "kn";
+  if (sched < 0) {
+    emu::Buffer ws(plan.splits > 1 ? (size_t)(plan.splits * M * 2 * N) * 4 : 16);
+    memset(ws.as<char>(), 0xff, ws.bytes());
+    GluSkinnySplit s{};
+    s.ws = plan.splits > 1 ? ws.as<float>() : nullptr;
+    s.counters = plan.splits > 1 ? counters.as<unsigned>() : nullptr;
+    s.k_per_split = plan.k_per_split;
+    s.splits = (int32_t)plan.splits;
+    label = fmt("fused_glu_skinny_%s_%s_m%d M=%" PRId64 " N=%" PRId64 " K=%" PRId64
+                " act=%d bias=%d splits=%" PRId64 " %s",
+                lay, tn, plan.m_pad, M, N, K, act, (int)bias, plan.splits, round_name(round));
+    SplitKernel kern = Pick<T>::split(layout, plan.m_pad);
+    emu::launch(label, dim3((unsigned)n_tiles, (unsigned)plan.splits), dim3(plan.threads),
+                plan.smem, [&] { kern(p, s); });
+  } else {
+    int64_t G = sched == 0 ? glu_sk_blocks(iters, 2, sms) : sched;
+    if (G > iters) G = iters;  // the kernel's precondition
+    emu::Buffer ws((size_t)(2 * G * M * 2 * GLU_SKINNY_BN) * 4);
+    memset(ws.as<char>(), 0xff, ws.bytes());
+    GluSkinnyStreamK s{};
+    s.ws = ws.as<float>();
+    s.counters = counters.as<unsigned>();
+    label = fmt("fused_glu_skinny_sk_%s_%s_m%d M=%" PRId64 " N=%" PRId64 " K=%" PRId64
+                " act=%d bias=%d grid=%" PRId64 "/%" PRId64 " iters %s",
+                lay, tn, plan.m_pad, M, N, K, act, (int)bias, G, iters, round_name(round));
+    SkKernel kern = Pick<T>::sk(layout, plan.m_pad);
+    emu::launch(label, dim3((unsigned)G), dim3(plan.threads), plan.smem, [&] { kern(p, s); });
+  }
+  check_fused<T>(label, x, wg, wu, bias ? bg.data() : nullptr, bias ? bu.data() : nullptr, out,
+                 M, N, K, layout, act, 1.7f);
+  const bool zero = counters_zero(counters, n_tiles);
+  if (!zero) std::printf("FAIL %s: ticket counters not back at zero\n", label.c_str());
+  g_tally.add(zero);
+}
+
+int main(int argc, char** argv) {
+  const bool quick = argc > 1 && std::string(argv[1]) == "quick";
+  struct Shape {
+    int64_t m, n, k;
+  };
+  // Row paddings 16 / 32 / 64 and their edges; 64-column and 64-deep tile
+  // tails; K from one k16 step to 16+ k-tiles (several split-K slices).
+  const Shape shapes[] = {{1, 8, 8},      {7, 136, 264},  {16, 72, 1000}, {17, 200, 520},
+                          {32, 64, 64},   {33, 136, 1032}, {64, 8, 328},  {5, 264, 2056}};
+  const int64_t sms_list[] = {1, 3, 64};
+  int i = 0;
+  for (const Shape& s : shapes) {
+    if (quick && i > 3) break;
+    for (int layout : {GLU_LAYOUT_KN, GLU_LAYOUT_NK}) {
+      const int act = (int)((s.m + s.n + s.k / 8 + layout + i) % 7);
+      const bool bias = (i + layout) % 2 == 0;
+      const int64_t sms = sms_list[(i + layout) % 3];
+      // split-K (the plan for `sms` SMs), bf16 and f16
+      run_case<__nv_bfloat16>(layout, s.m, s.n, s.k, act, bias, (i + layout) % 3, -1, sms);
+      run_case<__half>(layout, s.m, s.n, s.k, (act + 1) % 7, !bias, (i + layout + 1) % 3, -1,
+                       1);
+      // stream-K: the plan's grid and fixed grids (dtype, bias, round rotate)
+      const int64_t grids[] = {0, 1, 7, 13, 1 << 20};
+      int j = 0;
+      for (int64_t G : grids) {
+        if (quick && j > 2) break;
+        const int r = (i + layout + j) % 3;
+        if ((i + j + layout) % 2)
+          run_case<__nv_bfloat16>(layout, s.m, s.n, s.k, (act + j) % 7, (j + layout) % 2 == 0, r,
+                                  G, sms);
+        else
+          run_case<__half>(layout, s.m, s.n, s.k, (act + j) % 7, (j + layout) % 2 == 0, r, G,
+                           sms);
+        ++j;
+      }
+    }
+    ++i;
+  }
+  return finish("emu skinny_test");
+}
