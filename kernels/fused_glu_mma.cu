@@ -278,7 +278,7 @@ template <typename T, int LAYOUT, int WM = 2>
 __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
   constexpr int kThreads = WarpGrid<WM>::kThreads;
   constexpr int MI = WarpGrid<WM>::kMI;
-  GLU_DYNAMIC_SMEM(glu_mma_smem);
+  GLU_DYNAMIC_SMEM(glu_mma_smem, 128);
 
   const T* __restrict__ x = static_cast<const T*>(p.x);
   const T* __restrict__ wg = static_cast<const T*>(p.w_gate);

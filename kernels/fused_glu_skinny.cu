@@ -183,7 +183,7 @@ __device__ __forceinline__ void skinny_accumulate(const GluParams& p, int64_t n_
   static_assert(kNT % 2 == 0, "B fragments come in pairs of n8 tiles");
   static_assert((WK & (WK - 1)) == 0, "WK power of two (tree reduction)");
 
-  GLU_DYNAMIC_SMEM(skinny_smem);
+  GLU_DYNAMIC_SMEM(skinny_smem, 128);
   const uint32_t smem = smem_u32(skinny_smem);
 
   const T* __restrict__ x = static_cast<const T*>(p.x);

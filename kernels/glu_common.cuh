@@ -185,9 +185,9 @@ __device__ __forceinline__ bool glu_aligned16(const void* p) {
 // Dynamic shared memory of a kernel: the extern __shared__ array, or under
 // the host emulator (kernels/emu/cuda_emu.h, GLU_EMU) its per-launch buffer.
 #if defined(GLU_EMU)
-#define GLU_DYNAMIC_SMEM(name) unsigned char* const name = emu::dynamic_smem()
+#define GLU_DYNAMIC_SMEM(name, align) unsigned char* const name = emu::dynamic_smem()
 #else
-#define GLU_DYNAMIC_SMEM(name) extern __shared__ __align__(128) unsigned char name[]
+#define GLU_DYNAMIC_SMEM(name, align) extern __shared__ __align__(align) unsigned char name[]
 #endif
 
 // ---------------------------------------------------------------------------

@@ -8,12 +8,19 @@
 #include "glu_common.cuh"
 #include "glu_hopper_layout.cuh"
 
-#if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#if defined(GLU_EMU)
+#define GLU_HOPPER 1  // the host emulator's tests (kernels/emu)
+#elif defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define GLU_HOPPER 1
 #else
 #define GLU_HOPPER 0
 #endif
 
+// Under GLU_EMU (host tests only) the emulator's models replace every
+// wrapper from here to the epilogue activations (kernels/emu/cuda_emu_hopper.h).
+#if defined(GLU_EMU)
+#include "cuda_emu_hopper.h"
+#else
 // ---- mbarrier (PTX ISA 9.7.13.15) -------------------------------------------
 __device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
 #if GLU_HOPPER
@@ -347,6 +354,8 @@ template <typename T, int TRANS_B, int TRANS_A = 0>
 __device__ __forceinline__ void wgmma_m64n256k16(float (&d)[128], uint64_t desc_a, uint64_t desc_b) {
   WgmmaM64N256K16<T, TRANS_B, TRANS_A>::run(d, desc_a, desc_b);
 }
+
+#endif  // GLU_EMU
 
 // ---- epilogue activation ------------------------------------------------------
 // act(z) for the wgmma epilogue, ACT known at compile time. SiLU, Swish and

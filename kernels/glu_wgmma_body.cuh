@@ -114,7 +114,7 @@ __device__ __forceinline__ void fused_glu_wgmma_body(const CUtensorMap* tm_x, co
                 "the tail split is for the inference epilogues");
   static_assert(!CLUSTER || (EPI == GLU_EPI_OUT && !SPLIT),
                 "the cluster schedule is for the plain inference epilogue");
-  extern __shared__ __align__(1024) unsigned char glu_wg_smem[];
+  GLU_DYNAMIC_SMEM(glu_wg_smem, 1024);
   // Dynamic smem is only guaranteed 16-byte aligned: align the ring to 1024.
   const uint32_t raw = smem_u32(glu_wg_smem);
   const uint32_t ring = (raw + 1023u) & ~1023u;

@@ -138,10 +138,11 @@ else
   echo "(g++ not found: host swizzle test skipped)"
 fi
 
-# --- The kernels' own source on the host emulator (kernels/emu/cuda_emu.h:
-# fibers for threads, ldmatrix / mma / cp.async as modelled collectives,
-# guard pages): the sm_80 kernels against the double reference, then the
-# mutants (planted bugs) that each of those tests must catch.
+# --- The kernels' own source on the host emulator (kernels/emu/cuda_emu.h,
+# cuda_emu_hopper.h: fibers for threads; ldmatrix, mma, cp.async, mbarrier,
+# TMA and wgmma as modelled operations; guard pages): the sm_80 kernels and
+# the Hopper forward kernels against the double reference, then the mutants
+# (planted bugs) that those tests must each catch.
 emu_test() {
   local name=$1
   echo "== kernels/emu/$name.cpp"
@@ -156,6 +157,9 @@ emu_test() {
 if command -v g++ >/dev/null 2>&1; then
   emu_test mma_test
   emu_test skinny_test
+  emu_test hopper_test
+  emu_test train_test
+  emu_test elt_test
   echo "== kernels/emu/mutants.sh"
   bash kernels/emu/mutants.sh || err "emu mutants"
 fi

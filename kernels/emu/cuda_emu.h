@@ -63,6 +63,7 @@
 #include <functional>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #if defined(_FORTIFY_SOURCE) && _FORTIFY_SOURCE > 0
@@ -78,6 +79,8 @@
 #define __launch_bounds__(...)
 #define __shared__ static
 #define __align__(n) alignas(n)
+#define __grid_constant__
+#define __cluster_dims__(...)
 
 struct uint3 {
   unsigned x, y, z;
@@ -147,7 +150,7 @@ inline Config g_cfg;
 // What ran (printed by the tests, so a run shows it exercised the kernel).
 struct Stats {
   uint64_t launches = 0, blocks = 0, barriers = 0, ldmatrix = 0, mma = 0, cp_async = 0,
-           zero_fill = 0;
+           zero_fill = 0, tma_loads = 0, tma_stores = 0, wgmma = 0;
 };
 inline Stats g_stats;
 inline std::string g_label;  // what is being launched (printed on failure)
@@ -236,43 +239,38 @@ inline void check_global(const void* p, size_t n, const char* what) {
 }
 
 // ---- shared memory -----------------------------------------------------------------
-struct Smem {
+// One arena per resident CTA: its dynamic shared memory ends at a no-access
+// page and starts 1024-byte aligned. Shared-window addresses are offsets
+// into the running CTA's arena.
+struct Arena {
   char* map = nullptr;
   size_t map_bytes = 0;
-  char* base = nullptr;  // dynamic shared memory of the running launch
+  char* base = nullptr;
   size_t bytes = 0;
 };
-inline Smem g_smem;
 
-inline void smem_setup(size_t bytes) {
-  if (g_smem.map) munmap(g_smem.map, g_smem.map_bytes);
+inline void arena_alloc(Arena& a, size_t bytes) {
   const size_t page = (size_t)sysconf(_SC_PAGESIZE);
-  const size_t body = (bytes + 4095 + page) / page * page;
-  g_smem.map_bytes = body + page;
-  g_smem.map = (char*)mmap(nullptr, g_smem.map_bytes, PROT_READ | PROT_WRITE,
-                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (g_smem.map == MAP_FAILED) fail("mmap of shared memory failed");
-  mprotect(g_smem.map + body, page, PROT_NONE);
-  // End at the no-access page, the start 128-byte aligned.
-  g_smem.base = (char*)(((uintptr_t)(g_smem.map + body) - bytes) & ~(uintptr_t)127);
-  g_smem.bytes = bytes;
+  const size_t body = (bytes + 1023 + page) / page * page;
+  a.map_bytes = body + page;
+  a.map = (char*)mmap(nullptr, a.map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                      -1, 0);
+  if (a.map == MAP_FAILED) fail("mmap of shared memory failed");
+  mprotect(a.map + body, page, PROT_NONE);
+  a.base = (char*)(((uintptr_t)(a.map + body) - bytes) & ~(uintptr_t)1023);
+  a.bytes = bytes;
 }
-inline unsigned char* dynamic_smem() { return (unsigned char*)g_smem.base; }
-inline uint32_t smem_addr(const void* p) {
-  const uintptr_t a = (uintptr_t)p, b = (uintptr_t)g_smem.base;
-  if (a < b || a > b + g_smem.bytes) fail("cvta to shared of a pointer outside dynamic smem");
-  return (uint32_t)(a - b);
-}
-inline char* smem_at(uint32_t addr, size_t n, size_t align, const char* what) {
-  if (addr % align) fail("%s: shared address %u not %zu-byte aligned", what, addr, align);
-  if ((size_t)addr + n > g_smem.bytes)
-    fail("%s: shared bytes [%u, %zu) past the %zu-byte dynamic allocation", what, addr,
-         (size_t)addr + n, g_smem.bytes);
-  return g_smem.base + addr;
+inline void arena_free(Arena& a) {
+  if (a.map) munmap(a.map, a.map_bytes);
+  a = Arena{};
 }
 
-// ---- fibers and the block scheduler ------------------------------------------------
-enum class St { Ready, Bar, Warp, Done };
+// ---- fibers, CTAs and the scheduler ------------------------------------------------------
+// St::Spin: the fiber polls a condition (mbarrier phase, a flag in global
+// memory, a wgmma group whose lanes have not all arrived); it runs again
+// only when no fiber is ready, and a round of polls that changes nothing
+// while nothing else can happen is a deadlock.
+enum class St { Ready, Bar, Warp, Named, Cluster, Spin, Done };
 
 struct Copy {
   uint32_t dst;
@@ -287,8 +285,17 @@ struct Fiber {
   bool started = false;
   St st = St::Ready;
   uint3 tid{0, 0, 0};
-  std::vector<Copy> open;               // cp.async not yet committed
-  std::deque<std::vector<Copy>> groups; // committed, not yet landed
+  unsigned cta = 0;   // index into g_ctas
+  unsigned tix = 0;   // linear thread index in its CTA
+  uint32_t wait_id = 0;                  // St::Named: the barrier id
+  const char* where = "";                // St::Spin: what it polls
+  std::vector<Copy> open;                // cp.async not yet committed
+  std::deque<std::vector<Copy>> groups;  // committed, not yet landed
+  // wgmma (cuda_emu_hopper.h): this thread's issued ops and commits.
+  uint64_t wg_issued = 0, wg_commits = 0;
+  // Bulk (TMA) stores issued by this thread: committed groups of pending ops.
+  std::vector<std::function<void()>> bulk_open;
+  std::deque<std::vector<std::function<void()>>> bulk_groups;
 };
 
 enum class Op { None, Ldm, LdmT, MmaBf16, MmaF16, MmaTf32 };
@@ -302,16 +309,60 @@ struct Warp {
   float out_f[32][4];
 };
 
+struct MBar {
+  uint32_t count = 0;    // arrivals per phase
+  uint32_t pending = 0;  // arrivals still missing in the current phase
+  int64_t tx = 0;        // transaction bytes still expected
+  uint32_t phase = 0;    // completed phases
+};
+
+struct Cta {
+  uint3 idx{0, 0, 0};
+  Arena smem;
+  int bar_arrived = 0;
+  std::vector<std::pair<uint32_t, int>> named;  // (id, arrived)
+  std::vector<std::pair<uint32_t, MBar>> mbars; // by shared address
+  unsigned cluster = 0, rank = 0;
+};
+
 constexpr size_t kStack = 256 * 1024;
 inline std::vector<Fiber> g_fibers;
 inline std::vector<Warp> g_warps;
+inline std::vector<Cta> g_ctas;
+inline unsigned g_threads = 0;  // per CTA
+inline unsigned g_cluster = 1;  // CTAs per cluster (concurrent launches)
+inline std::vector<int> g_cluster_arrived;
 inline Fiber* g_cur = nullptr;
 inline jmp_buf g_sched;
 inline const std::function<void()>* g_body = nullptr;
-inline int g_bar_arrived = 0;
 inline std::mt19937_64 g_rng;
+inline uint64_t g_run = 0;       // run_ctas calls so far (per-run state resets)
+inline uint64_t g_progress = 0;  // bumped by every event that can unblock a fiber
+// Asynchronous operations in flight (TMA loads): they complete at random
+// scheduler steps, in any order, or when nothing else can run.
+inline std::vector<std::function<void()>> g_async;
 
-inline void land(Fiber& f, const std::vector<Copy>& g) {
+inline Cta& cur_cta() { return g_ctas[g_cur->cta]; }
+
+inline unsigned char* dynamic_smem() { return (unsigned char*)cur_cta().smem.base; }
+inline uint32_t smem_addr(const void* p) {
+  const Arena& a = cur_cta().smem;
+  const uintptr_t x = (uintptr_t)p, b = (uintptr_t)a.base;
+  if (x < b || x > b + a.bytes) fail("cvta to shared of a pointer outside dynamic smem");
+  return (uint32_t)(x - b);
+}
+inline char* smem_at_cta(Cta& c, uint32_t addr, size_t n, size_t align, const char* what) {
+  if (addr % align) fail("%s: shared address %u not %zu-byte aligned", what, addr, align);
+  if ((size_t)addr + n > c.smem.bytes)
+    fail("%s: shared bytes [%u, %zu) past the %zu-byte dynamic allocation", what, addr,
+         (size_t)addr + n, c.smem.bytes);
+  return c.smem.base + addr;
+}
+inline char* smem_at(uint32_t addr, size_t n, size_t align, const char* what) {
+  return smem_at_cta(cur_cta(), addr, n, align, what);
+}
+
+inline void land(const std::vector<Copy>& g) {
   for (const Copy& c : g) {
     char* d = smem_at(c.dst, 16, 16, "cp.async (landing)");
     if (c.zero)
@@ -319,14 +370,22 @@ inline void land(Fiber& f, const std::vector<Copy>& g) {
     else
       memcpy(d, c.data, 16);
   }
-  (void)f;
 }
 
-inline void set_ids(const Fiber& f) { threadIdx = f.tid; }
+inline void set_ids(const Fiber& f) {
+  threadIdx = f.tid;
+  blockIdx = g_ctas[f.cta].idx;
+}
 
 [[noreturn]] inline void fiber_entry() {
   (*g_body)();
-  g_cur->st = St::Done;
+  Fiber* f = g_cur;
+  if (!f->groups.empty() || !f->open.empty())
+    ;  // cp.async never waited for: harmless once the block is done with smem
+  if (!f->bulk_groups.empty() || !f->bulk_open.empty())
+    fail("thread exits with TMA stores it never waited for");
+  f->st = St::Done;
+  ++g_progress;
   _longjmp(g_sched, 1);
 }
 
@@ -337,9 +396,17 @@ inline void yield() {
   set_ids(*f);
 }
 
+// Polls: yields as a spinner (see St::Spin).
+inline void spin(const char* where) {
+  g_cur->where = where;
+  g_cur->st = St::Spin;
+  yield();
+}
+
 inline void resume(Fiber& f) {
   g_cur = &f;
   set_ids(f);
+  f.st = St::Ready;
   if (_setjmp(g_sched) == 0) {
     if (!f.started) {
       f.started = true;
@@ -354,127 +421,300 @@ inline void resume(Fiber& f) {
   }
 }
 
-inline int live_threads() {
+inline int live_in_cta(unsigned c) {
   int n = 0;
-  for (const Fiber& f : g_fibers) n += f.st != St::Done;
+  for (unsigned i = c * g_threads; i < (c + 1) * g_threads; ++i) n += g_fibers[i].st != St::Done;
   return n;
 }
 
-// Releases the block barrier once every live thread waits at it.
-inline void try_release_barrier() {
-  if (g_bar_arrived == 0 || g_bar_arrived < live_threads()) return;
-  for (Fiber& f : g_fibers)
-    if (f.st == St::Bar) f.st = St::Ready;
-  g_bar_arrived = 0;
+// Releases a CTA's __syncthreads once every live thread of it waits there.
+inline void try_release_barrier(unsigned c) {
+  Cta& cta = g_ctas[c];
+  if (cta.bar_arrived == 0 || cta.bar_arrived < live_in_cta(c)) return;
+  for (unsigned i = c * g_threads; i < (c + 1) * g_threads; ++i)
+    if (g_fibers[i].st == St::Bar) g_fibers[i].st = St::Ready;
+  cta.bar_arrived = 0;
+  ++g_progress;
 }
 
 inline void syncthreads() {
   ++g_stats.barriers;
-  g_cur->st = St::Bar;
-  ++g_bar_arrived;
-  try_release_barrier();
-  if (g_cur->st == St::Bar) yield();
+  Fiber* f = g_cur;
+  ++g_ctas[f->cta].bar_arrived;
+  f->st = St::Bar;
+  try_release_barrier(f->cta);
+  if (f->st == St::Bar) yield();
+  f->st = St::Ready;
 }
 
-inline void run_block(unsigned nthreads) {
-  if (g_fibers.size() < nthreads) {
-    const size_t old = g_fibers.size();
-    g_fibers.resize(nthreads);
-    for (size_t i = old; i < nthreads; ++i) {
-      char* m = (char*)mmap(nullptr, kStack + 4096, PROT_READ | PROT_WRITE,
-                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      if (m == MAP_FAILED) fail("mmap of a fiber stack failed");
-      mprotect(m, 4096, PROT_NONE);  // overflow faults
-      g_fibers[i].stack = m + 4096;
-    }
+// bar.sync id, count (named barrier; count threads of the CTA).
+inline void named_barrier(uint32_t id, uint32_t count) {
+  if (id == 0) fail("named barrier 0 is __syncthreads");
+  Fiber* f = g_cur;
+  Cta& c = g_ctas[f->cta];
+  int* arrived = nullptr;
+  for (auto& e : c.named)
+    if (e.first == id) arrived = &e.second;
+  if (!arrived) {
+    c.named.push_back({id, 0});
+    arrived = &c.named.back().second;
   }
+  ++*arrived;
+  if ((uint32_t)*arrived == count) {
+    *arrived = 0;
+    for (unsigned i = f->cta * g_threads; i < (f->cta + 1) * g_threads; ++i)
+      if (g_fibers[i].st == St::Named && g_fibers[i].wait_id == id) g_fibers[i].st = St::Ready;
+    ++g_progress;
+    return;
+  }
+  if ((uint32_t)*arrived > count) fail("named barrier %u: more than %u arrivals", id, count);
+  f->st = St::Named;
+  f->wait_id = id;
+  yield();
+  f->st = St::Ready;
+}
+
+// barrier.cluster.arrive + wait: every live thread of the cluster's CTAs.
+inline void cluster_barrier() {
+  Fiber* f = g_cur;
+  const unsigned cl = g_ctas[f->cta].cluster;
+  int live = 0;
+  for (unsigned c = cl * g_cluster; c < (cl + 1) * g_cluster; ++c) live += live_in_cta(c);
+  if (++g_cluster_arrived[cl] == live) {
+    g_cluster_arrived[cl] = 0;
+    for (unsigned c = cl * g_cluster; c < (cl + 1) * g_cluster; ++c)
+      for (unsigned i = c * g_threads; i < (c + 1) * g_threads; ++i)
+        if (g_fibers[i].st == St::Cluster) g_fibers[i].st = St::Ready;
+    ++g_progress;
+    return;
+  }
+  f->st = St::Cluster;
+  yield();
+  f->st = St::Ready;
+}
+
+inline void land_async(size_t i) {
+  std::function<void()> op = std::move(g_async[i]);
+  g_async.erase(g_async.begin() + (long)i);
+  op();
+  ++g_progress;
+}
+
+inline void alloc_fibers(size_t n) {
+  if (g_fibers.size() >= n) return;
+  const size_t old = g_fibers.size();
+  g_fibers.resize(n);
+  for (size_t i = old; i < n; ++i) {
+    char* m = (char*)mmap(nullptr, kStack + 4096, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) fail("mmap of a fiber stack failed");
+    mprotect(m, 4096, PROT_NONE);  // overflow faults
+    g_fibers[i].stack = m + 4096;
+  }
+}
+
+// Runs the CTAs in g_ctas (all resident at once) to completion.
+inline void run_ctas() {
+  ++g_run;
+  const unsigned ncta = (unsigned)g_ctas.size(), n = ncta * g_threads;
+  alloc_fibers(n);
   for (unsigned i = 0; i < g_fibers.size(); ++i) {
     Fiber& f = g_fibers[i];
     f.started = false;
-    f.st = i < nthreads ? St::Ready : St::Done;
-    f.tid = {i % blockDim.x, (i / blockDim.x) % blockDim.y, i / (blockDim.x * blockDim.y)};
+    f.st = i < n ? St::Ready : St::Done;
+    f.cta = i / g_threads;
+    f.tix = i % g_threads;
+    f.tid = {f.tix % blockDim.x, (f.tix / blockDim.x) % blockDim.y,
+             f.tix / (blockDim.x * blockDim.y)};
     f.open.clear();
     f.groups.clear();
+    f.wg_issued = f.wg_commits = 0;
+    f.bulk_open.clear();
+    f.bulk_groups.clear();
   }
-  g_warps.assign((nthreads + 31) / 32, Warp{});
-  g_bar_arrived = 0;
-  unsigned next = 0;
+  g_warps.assign((size_t)ncta * ((g_threads + 31) / 32), Warp{});
+  g_cluster_arrived.assign(ncta, 0);
+  g_async.clear();
+  unsigned next = 0, next_spin = 0;
+  uint64_t idle_polls = 0, idle_mark = g_progress;
+  // Config::shuffle_blocks with several resident CTAs: a random strict
+  // priority order of the CTAs (a low one runs only while the higher ones
+  // wait), so protocols between CTAs meet skewed progress.
+  std::vector<unsigned> prio, by_prio;  // priority of each CTA; CTAs by priority
+  std::vector<uint64_t> stalled(ncta, ~0ull), c_polls(ncta, 0);
+  if (g_cfg.shuffle_blocks && g_cfg.random_sched && ncta > 1) {
+    for (unsigned c = 0; c < ncta; ++c) prio.push_back(c);
+    std::shuffle(prio.begin(), prio.end(), g_rng);
+    by_prio.resize(ncta);
+    for (unsigned c = 0; c < ncta; ++c) by_prio[prio[c]] = c;
+  }
   for (;;) {
-    // Pick a ready fiber.
+    // Async completions at random points (early mode: they land at issue).
+    if (!g_async.empty() && g_rng() % 8 == 0) land_async(g_rng() % g_async.size());
     int pick = -1;
-    if (g_cfg.random_sched) {
+    bool prio_poll = false;
+    if (!prio.empty()) {
+      // CTA priorities: the highest CTA that can go runs, its spinners
+      // polled before any lower CTA's ready fiber; a CTA whose polls change
+      // nothing (it waits for a lower one) steps aside until something
+      // happens anywhere.
+      for (unsigned r = ncta; r-- > 0 && pick < 0;) {
+        const unsigned c = by_prio[r];
+        if (stalled[c] == g_progress) continue;
+        int ready = 0, spin_n = 0;
+        for (unsigned i = c * g_threads; i < (c + 1) * g_threads; ++i) {
+          ready += g_fibers[i].st == St::Ready;
+          spin_n += g_fibers[i].st == St::Spin;
+        }
+        const St want = ready ? St::Ready : St::Spin;
+        int k = ready ? ready : spin_n;
+        if (k == 0) continue;
+        if (!ready && ++c_polls[c] > (uint64_t)spin_n + 1) {
+          stalled[c] = g_progress;  // polled them all: nothing moved
+          c_polls[c] = 0;
+          continue;
+        }
+        k = (int)(g_rng() % (uint64_t)k);
+        for (unsigned i = c * g_threads; i < (c + 1) * g_threads; ++i)
+          if (g_fibers[i].st == want && k-- == 0) {
+            pick = (int)i;
+            break;
+          }
+        prio_poll = !ready;
+      }
+    } else if (g_cfg.random_sched) {
       int ready = 0;
-      for (unsigned i = 0; i < nthreads; ++i) ready += g_fibers[i].st == St::Ready;
+      for (unsigned i = 0; i < n; ++i) ready += g_fibers[i].st == St::Ready;
       if (ready) {
         int k = (int)(g_rng() % (uint64_t)ready);
-        for (unsigned i = 0; i < nthreads; ++i)
+        for (unsigned i = 0; i < n; ++i)
           if (g_fibers[i].st == St::Ready && k-- == 0) {
             pick = (int)i;
             break;
           }
       }
     } else {
-      for (unsigned j = 0; j < nthreads; ++j) {
-        const unsigned i = (next + j) % nthreads;
+      for (unsigned j = 0; j < n; ++j) {
+        const unsigned i = (next + j) % n;
         if (g_fibers[i].st == St::Ready) {
           pick = (int)i;
           break;
         }
       }
     }
-    if (pick < 0) {
-      if (live_threads() == 0) break;
-      try_release_barrier();
+    if (pick >= 0) {
+      next = (unsigned)pick + 1;
+    } else {
+      if (!g_async.empty()) {
+        land_async(g_rng() % g_async.size());
+        continue;
+      }
+      int live = 0, spinners = 0;
+      for (unsigned i = 0; i < n; ++i) {
+        live += g_fibers[i].st != St::Done;
+        spinners += g_fibers[i].st == St::Spin;
+      }
+      if (live == 0) break;
+      for (unsigned c = 0; c < ncta; ++c) try_release_barrier(c);
+      if (g_progress != idle_mark) {
+        idle_mark = g_progress;
+        idle_polls = 0;
+      }
       bool any = false;
-      for (unsigned i = 0; i < nthreads; ++i) any |= g_fibers[i].st == St::Ready;
-      if (!any) {
-        int bar = 0, warp = 0;
-        for (unsigned i = 0; i < nthreads; ++i) {
+      for (unsigned i = 0; i < n; ++i) any |= g_fibers[i].st == St::Ready;
+      if (any) continue;
+      if (spinners == 0 || idle_polls > 2 * (uint64_t)spinners + 2) {
+        int bar = 0, warp = 0, named = 0, cl = 0;
+        for (unsigned i = 0; i < n; ++i) {
           bar += g_fibers[i].st == St::Bar;
           warp += g_fibers[i].st == St::Warp;
+          named += g_fibers[i].st == St::Named;
+          cl += g_fibers[i].st == St::Cluster;
         }
-        fail("deadlock: %d threads at __syncthreads, %d at a warp collective, %d live", bar,
-             warp, live_threads());
+        if (getenv("EMU_DEBUG"))
+          for (unsigned i = 0; i < n; ++i)
+            fprintf(stderr, "  fiber %u cta %u tix %u state %d (%s, named %u) issued %llu commits %llu\n", i,
+                    g_fibers[i].cta, g_fibers[i].tix, (int)g_fibers[i].st, g_fibers[i].where,
+                    g_fibers[i].wait_id, (unsigned long long)g_fibers[i].wg_issued,
+                    (unsigned long long)g_fibers[i].wg_commits);
+        fail("deadlock: %d live threads: %d at __syncthreads, %d at a warp collective, %d at a "
+             "named barrier, %d at the cluster barrier, %d polling without progress",
+             live, bar, warp, named, cl, spinners);
       }
-      continue;
+      // Poll the next spinner.
+      for (unsigned j = 0; j < n; ++j) {
+        const unsigned i = (next_spin + j) % n;
+        if (g_fibers[i].st == St::Spin) {
+          pick = (int)i;
+          break;
+        }
+      }
+      next_spin = (unsigned)pick + 1;
+      ++idle_polls;
     }
-    next = (unsigned)pick + 1;
     Fiber& f = g_fibers[pick];
+    const bool polled = f.st == St::Spin;
+    const uint64_t before = g_progress;
     resume(f);
+    if (polled && f.st != St::Spin) idle_polls = 0;  // the poll got it going
+    if (prio_poll && (f.st != St::Spin || g_progress != before)) c_polls[f.cta] = 0;
     if (f.st == St::Done) {
       // A warp collective that waits for this lane can never complete.
       Warp& w = g_warps[pick / 32];
       if (w.arrived) fail("thread %d exited while its warp waits at a collective", pick);
-      try_release_barrier();
+      try_release_barrier(f.cta);
     }
   }
 }
 
 // Runs `body` (one kernel invocation, already bound to its arguments) on
 // every thread of every block of `grid` x `block`, with `smem_bytes` of
-// dynamic shared memory.
+// dynamic shared memory. Blocks run one after another (in order, or
+// shuffled), except with `concurrent`: then every block of the grid is
+// resident at once (persistent kernels whose CTAs wait for each other) in
+// clusters of `cluster` consecutive blocks along x.
 inline void launch(const std::string& label, dim3 grid, dim3 block, size_t smem_bytes,
-                   const std::function<void()>& body) {
+                   const std::function<void()>& body, bool concurrent = false,
+                   unsigned cluster = 1) {
   g_label = label;
   g_rng.seed(g_cfg.seed);
-  smem_setup(smem_bytes);
   g_body = &body;
   gridDim = grid;
   blockDim = block;
-  const unsigned nthreads = block.x * block.y * block.z;
-  if (nthreads == 0 || nthreads > 1024) fail("block of %u threads", nthreads);
+  g_threads = block.x * block.y * block.z;
+  g_cluster = cluster;
+  if (g_threads == 0 || g_threads > 1024) fail("block of %u threads", g_threads);
+  if (concurrent && g_threads % 32) fail("concurrent launch with a partial warp");
+  if (grid.x % cluster) fail("grid.x %u not a multiple of the cluster size %u", grid.x, cluster);
   std::vector<uint3> order;
   for (unsigned z = 0; z < grid.z; ++z)
     for (unsigned y = 0; y < grid.y; ++y)
       for (unsigned x = 0; x < grid.x; ++x) order.push_back({x, y, z});
-  if (g_cfg.shuffle_blocks) std::shuffle(order.begin(), order.end(), g_rng);
   ++g_stats.launches;
-  for (const uint3& b : order) {
+  auto setup = [&](Cta& c, uint3 b) {
+    c = Cta{};
+    c.idx = b;
+    c.cluster = b.x / cluster + (b.y + b.z * grid.y) * (grid.x / cluster);
+    c.rank = b.x % cluster;
+    arena_alloc(c.smem, smem_bytes);
+    memset(c.smem.base, 0xff, c.smem.bytes);
     ++g_stats.blocks;
-    blockIdx = b;
-    memset(g_smem.base, 0xff, g_smem.bytes);
-    run_block(nthreads);
+  };
+  if (concurrent) {
+    g_ctas.assign(order.size(), Cta{});
+    for (size_t i = 0; i < order.size(); ++i) setup(g_ctas[i], order[i]);
+    run_ctas();
+    for (Cta& c : g_ctas) arena_free(c.smem);
+  } else {
+    if (g_cfg.shuffle_blocks) std::shuffle(order.begin(), order.end(), g_rng);
+    g_ctas.assign(1, Cta{});
+    for (const uint3& b : order) {
+      setup(g_ctas[0], b);
+      run_ctas();
+      arena_free(g_ctas[0].smem);
+    }
   }
+  g_ctas.clear();
   g_body = nullptr;
 }
 
@@ -564,8 +804,7 @@ inline void complete(Warp& w) {
 inline void warp_collective(Op op) {
   const unsigned idx = (unsigned)(g_cur - g_fibers.data());
   Warp& w = g_warps[idx / 32];
-  const unsigned nthreads = blockDim.x * blockDim.y * blockDim.z;
-  if (idx / 32 * 32 + 32 > nthreads) fail("warp collective in a partial warp");
+  if (g_cur->tix / 32 * 32 + 32 > g_threads) fail("warp collective in a partial warp");
   if (w.arrived == 0) {
     w.op = op;
   } else if (w.op != op) {
@@ -624,7 +863,7 @@ inline void cp_async16(uint32_t dst, const void* src, bool pred) {
   if (g_cfg.cp_async_late) {
     g_cur->open.push_back(c);
   } else {
-    land(*g_cur, {c});
+    land({c});
   }
 }
 inline void cp_async_commit() {
@@ -634,7 +873,7 @@ inline void cp_async_commit() {
 inline void cp_async_wait(int n) {
   Fiber& f = *g_cur;
   while ((int)f.groups.size() > n) {
-    land(f, f.groups.front());
+    land(f.groups.front());
     f.groups.pop_front();
   }
 }
@@ -657,6 +896,14 @@ inline unsigned atomicAdd(unsigned* p, unsigned v) {
   *p = old + v;
   return old;
 }
+inline void __nanosleep(unsigned) { emu::spin("__nanosleep"); }
+inline long long clock64() {
+  static long long t = 0;
+  return t += 1000;
+}
+[[noreturn]] inline void __trap() { emu::fail("__trap()"); }
+inline float __fdividef(float a, float b) { return a / b; }
+inline float __expf(float x) { return expf(x); }
 template <typename T>
 inline T __ldcg(const T* p) {
   emu::check_global(p, sizeof(T), "__ldcg");

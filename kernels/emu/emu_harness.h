@@ -132,9 +132,10 @@ inline std::string fmt(const char* f, ...) {
   return b;
 }
 
-// Emulator settings by round: 0 round-robin, cp.async landing at its wait;
-// 1 random schedule, landing at issue, blocks shuffled; 2 random, at wait,
-// shuffled.
+// Emulator settings by round: 0 round-robin, async copies landing at their
+// wait (or at a random later step: TMA); 1 random schedule, landing at
+// issue, blocks shuffled (concurrent launches: random CTA priorities);
+// 2 random, late landing, shuffled / CTA priorities.
 inline void set_round(int r, uint64_t seed) {
   emu::g_cfg.random_sched = r != 0;
   emu::g_cfg.cp_async_late = r != 1;
@@ -142,17 +143,19 @@ inline void set_round(int r, uint64_t seed) {
   emu::g_cfg.seed = seed;
 }
 inline const char* round_name(int r) {
-  return r == 0 ? "rr/late" : r == 1 ? "rand/early/shuf" : "rand/late/shuf";
+  return r == 0 ? "rr/late" : r == 1 ? "rand/early/skew" : "rand/late/skew";
 }
 
 inline int finish(const char* what) {
   const emu::Stats& s = emu::g_stats;
   std::printf("%s: emulated %llu launches, %llu blocks, %llu barriers, %llu warp ldmatrix.x4, "
-              "%llu warp mma, %llu cp.async (%llu zero-fill)\n",
+              "%llu warp mma, %llu cp.async (%llu zero-fill), %llu TMA loads, %llu TMA stores, "
+              "%llu warpgroup wgmma\n",
               what, (unsigned long long)s.launches, (unsigned long long)s.blocks,
               (unsigned long long)s.barriers, (unsigned long long)s.ldmatrix,
               (unsigned long long)s.mma, (unsigned long long)s.cp_async,
-              (unsigned long long)s.zero_fill);
+              (unsigned long long)s.zero_fill, (unsigned long long)s.tma_loads,
+              (unsigned long long)s.tma_stores, (unsigned long long)s.wgmma);
   std::printf("%s: %d checks, %d failed\n", what, g_tally.checks, g_tally.fails);
   return g_tally.fails ? 1 : 0;
 }

@@ -77,6 +77,46 @@ mutant sk-contributor-slot glu_skinny.cuh 's/return s == 0 \? slot0 : 2 \* \(fir
   skinny_test quick
 mutant sk-segment-end glu_skinny.cuh 's/: k_tiles;\n  return s;/: k_tiles - 1;\n  return s;/' \
   skinny_test quick
+# ---- fused_glu_wgmma*: plain, staged, tail-split, cluster (hopper_test quick, full) ----
+mutant wg-release-in-flight glu_wgmma_body.cuh 's/wgmma_wait<1>\(\);/wgmma_wait<2>();/' \
+  hopper_test quick
+mutant wg-full-parity glu_wgmma_body.cuh \
+  's/\(full_bar\(s\), \(uint32_t\)\(it \/ kWgStages\) & 1u\)/(full_bar(s), (uint32_t)(it \/ kWgStages + 1) & 1u)/' \
+  hopper_test quick
+mutant wg-expect-tx glu_wgmma_body.cuh \
+  's/mbar_arrive_expect_tx\(full_bar\(s\), kWgStageBytes\);/mbar_arrive_expect_tx(full_bar(s), kWgStageBytes - kWgBHalfBytes);/' \
+  hopper_test quick
+mutant wg-staged-no-read-wait glu_wgmma_body.cuh \
+  's/(if \(EPI == GLU_EPI_OUT_TMA\) \{\n)        if \(store_thread\) tma_store_wait_read\(\);\n/$1/' \
+  hopper_test quick
+mutant wg-cluster-no-remote-release glu_wgmma_body.cuh \
+  's/if \(CLUSTER\) mbar_arrive_remote\(empty_bar\(s\), rank \^ 1u\);//' hopper_test quick
+mutant wg-split-early-finisher glu_wgmma_body.cuh \
+  's/< \(unsigned int\)\(un.parts - 1\)\) __nanosleep/< (unsigned int)(un.parts - 2)) __nanosleep/' \
+  hopper_test
+# ---- fused_glu_wgmma_train: pre/prestaged, dgu/dgustaged, dx, dw (train_test quick) ----
+mutant tr-dx-one-segment glu_wgmma_body.cuh \
+  's/const int k_total = kDual \? 2 \* k_tiles : k_tiles;/const int k_total = kDual ? k_tiles : k_tiles;/' \
+  train_test quick
+mutant tr-dw-no-accumulate glu_wgmma_body.cuh \
+  's/(float a0 = v0, a1 = v1;\n\s*)if \(gout->accumulate\) \{/$1if (false) {/' train_test quick
+mutant tr-pre-up-offset glu_wgmma_body.cuh \
+  's/\*reinterpret_cast<uint32_t\*>\(a \+ N\) = f32_to_bits16<T>\(u0\)/*reinterpret_cast<uint32_t*>(a + N - 2) = f32_to_bits16<T>(u0)/' \
+  train_test quick
+mutant tr-dgustaged-grad glu_wgmma_body.cuh \
+  's/const float dg0 = d0 \* u0 \* glu_act_grad\(g0, ACT, beta\);/const float dg0 = d0 * u0 * glu_act(g0, ACT, beta);/' \
+  train_test quick
+mutant tr-dgustaged-no-read-wait glu_wgmma_body.cuh \
+  's/(if \(q == 1\) \{\n)\s*if \(store_thread\) tma_store_wait_read\(\);\n/$1/' train_test quick
+# ---- act_and_mul.cu: act_bwd, narrow (elt_test) ----
+mutant elt-act-bwd act_and_mul.cu 's/o0 = b \* glu_act_grad\(a, act, beta\);/o0 = b * glu_act(a, act, beta);/' \
+  elt_test
+mutant elt-narrow-index act_and_mul.cu \
+  's/O0\[r \* p.ld_out0 \+ c\] = from_f32<T>\(A\[r \* p.ld_a \+ c\]\);/O0[r * p.ld_out0 + c] = from_f32<T>(A[r * p.ld_a + c + (c > 0)]);/' \
+  elt_test
+mutant emu-wgmma-mn-offsets emu/cuda_emu_hopper.h \
+  's/sw128\(start \+ \(mn \/ 64u\) \* lbo \+ \(k \/ 8u\) \* sbo/sw128(start + (mn \/ 64u) * sbo + (k \/ 8u) * lbo/' \
+  hopper_test quick
 # The emulator's own fragment maps: a wrong one must show.
 mutant emu-ldmatrix-trans emu/cuda_emu.h \
   's/lo = m\[i\]\[2 \* \(l % 4\)\]\[l \/ 4\];/lo = m[i][l \/ 4][2 * (l % 4)];/' mma_test quick
