@@ -296,6 +296,7 @@ struct Fiber {
   // Bulk (TMA) stores issued by this thread: committed groups of pending ops.
   std::vector<std::function<void()>> bulk_open;
   std::deque<std::vector<std::function<void()>>> bulk_groups;
+  std::vector<uint32_t> proxy_words;  // words this thread stored since its last proxy fence
 };
 
 enum class Op { None, Ldm, LdmT, MmaBf16, MmaF16, MmaTf32 };
@@ -323,6 +324,10 @@ struct Cta {
   std::vector<std::pair<uint32_t, int>> named;  // (id, arrived)
   std::vector<std::pair<uint32_t, MBar>> mbars; // by shared address
   unsigned cluster = 0, rank = 0;
+  // Per 4-byte word: the fiber (+1) whose generic-proxy store to it
+  // (st.shared wrappers) no fence.proxy.async has yet made visible to the
+  // async proxy (TMA), or 0.
+  std::vector<uint32_t> proxy_owner;
 };
 
 constexpr size_t kStack = 256 * 1024;
@@ -531,6 +536,7 @@ inline void run_ctas() {
     f.wg_issued = f.wg_commits = 0;
     f.bulk_open.clear();
     f.bulk_groups.clear();
+    f.proxy_words.clear();
   }
   g_warps.assign((size_t)ncta * ((g_threads + 31) / 32), Warp{});
   g_cluster_arrived.assign(ncta, 0);
@@ -698,6 +704,7 @@ inline void launch(const std::string& label, dim3 grid, dim3 block, size_t smem_
     c.rank = b.x % cluster;
     arena_alloc(c.smem, smem_bytes);
     memset(c.smem.base, 0xff, c.smem.bytes);
+    c.proxy_owner.assign((smem_bytes + 3) / 4, 0);
     ++g_stats.blocks;
   };
   if (concurrent) {

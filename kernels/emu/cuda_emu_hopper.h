@@ -20,7 +20,9 @@
 //     descriptors;
 //   * named barriers, the cluster barrier, mapa + remote arrive, the
 //     cluster special registers (1-D clusters along x);
-//   * fences, setmaxnreg, tensor-map prefetch: no effect.
+//   * fence.proxy.async: a word stored with st.shared is visible to a TMA
+//     store only after the storing thread's fence (else the run fails);
+//   * other fences, setmaxnreg, tensor-map prefetch: no effect.
 // The descriptor and accumulator-fragment formulas follow the PTX ISA
 // (matrix descriptor, canonical layouts with 128B swizzle, register
 // fragment D of m64nNk16); the same formulas as glu_hopper_layout.cuh's
@@ -147,10 +149,40 @@ inline void tma_load(Cta& dst_cta, uint32_t dst, const CUtensorMap& map, uint32_
     op();
 }
 
+// Generic-proxy stores to shared memory (st.shared) reach the async proxy
+// (a TMA store reading them) only through a fence.proxy.async by the storing
+// thread, ordered before the store's issue by a barrier.
+inline void proxy_store(uint32_t addr, uint32_t bytes) {
+  Cta& c = cur_cta();
+  const uint32_t me = (uint32_t)(g_cur - g_fibers.data()) + 1;
+  for (uint32_t w = addr / 4; w < (addr + bytes + 3) / 4; ++w) {
+    c.proxy_owner[w] = me;
+    g_cur->proxy_words.push_back(w);
+  }
+}
+inline void proxy_fence() {
+  Cta& c = cur_cta();
+  const uint32_t me = (uint32_t)(g_cur - g_fibers.data()) + 1;
+  for (uint32_t w : g_cur->proxy_words)
+    if (c.proxy_owner[w] == me) c.proxy_owner[w] = 0;
+  g_cur->proxy_words.clear();
+}
+
 inline void tma_store(const CUtensorMap& map, uint32_t src, const int64_t* c) {
   check_map(map);
   if (src % 128) fail("TMA store from shared address %u (not 128-byte aligned)", src);
   smem_at(src, box_bytes(map), 16, "TMA store box");
+  {
+    const int64_t cc0[3] = {c[0], c[1], map.rank > 2 ? c[2] : 0};
+    Cta& me = cur_cta();
+    for_box(map, cc0, [&](uint32_t off, char* gp) {
+      if (!gp) return;  // not stored
+      const uint32_t w = sw128(src + off) / 4;
+      if (me.proxy_owner[w])
+        fail("TMA store reads shared word %u that thread %u stored without a "
+             "fence.proxy.async before the store was issued", w * 4, me.proxy_owner[w] - 1);
+    });
+  }
   ++g_stats.tma_stores;
   Cta* cta = &cur_cta();
   int64_t cc[3] = {c[0], c[1], map.rank > 2 ? c[2] : 0};
@@ -372,7 +404,7 @@ inline void tma_store_3d(const CUtensorMap* map, uint32_t src, int32_t c0, int32
 inline void tma_store_commit() { emu::bulk_commit(); }
 inline void tma_store_wait_read() { emu::bulk_wait(); }
 inline void tma_store_wait_all() { emu::bulk_wait(); }
-inline void fence_proxy_async_smem() {}
+inline void fence_proxy_async_smem() { emu::proxy_fence(); }
 inline void named_bar_sync(uint32_t id, uint32_t count) { emu::named_barrier(id, count); }
 inline unsigned int ld_acquire_gpu_u32(const unsigned int* p) {
   emu::check_global(p, 4, "ld.acquire.gpu");
@@ -380,9 +412,11 @@ inline unsigned int ld_acquire_gpu_u32(const unsigned int* p) {
 }
 inline void st_shared_u32(uint32_t addr, uint32_t v) {
   memcpy(emu::smem_at(addr, 4, 4, "st.shared.u32"), &v, 4);
+  emu::proxy_store(addr, 4);
 }
 inline void st_shared_v4(uint32_t addr, uint4 v) {
   memcpy(emu::smem_at(addr, 16, 16, "st.shared.v4"), &v, 16);
+  emu::proxy_store(addr, 16);
 }
 inline uint32_t ld_shared_u32_ordered(uint32_t addr) {
   uint32_t v;

@@ -89,6 +89,9 @@ mutant wg-expect-tx glu_wgmma_body.cuh \
 mutant wg-staged-no-read-wait glu_wgmma_body.cuh \
   's/(if \(EPI == GLU_EPI_OUT_TMA\) \{\n)        if \(store_thread\) tma_store_wait_read\(\);\n/$1/' \
   hopper_test quick
+mutant wg-staged-no-proxy-fence glu_wgmma_body.cuh \
+  's/fence_proxy_async_smem\(\);\n(\s*named_bar_sync\(1u \+ \(uint32_t\)cw, 128u\);\n\s*if \(store_thread && row_base < M\) \{\n\s*tma_store_2d\(tm_out)/$1/' \
+  hopper_test quick
 mutant wg-cluster-no-remote-release glu_wgmma_body.cuh \
   's/if \(CLUSTER\) mbar_arrive_remote\(empty_bar\(s\), rank \^ 1u\);//' hopper_test quick
 mutant wg-split-early-finisher glu_wgmma_body.cuh \
