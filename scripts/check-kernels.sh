@@ -159,7 +159,7 @@ if command -v g++ >/dev/null 2>&1; then
   emu_test skinny_test
   emu_test hopper_test
   emu_test train_test
-  emu_test elt_test
+  emu_test simt_elt_test
   echo "== kernels/emu/mutants.sh"
   bash kernels/emu/mutants.sh || err "emu mutants"
 fi

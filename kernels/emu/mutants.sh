@@ -111,12 +111,14 @@ mutant tr-dgustaged-grad glu_wgmma_body.cuh \
   train_test quick
 mutant tr-dgustaged-no-read-wait glu_wgmma_body.cuh \
   's/(if \(q == 1\) \{\n)\s*if \(store_thread\) tma_store_wait_read\(\);\n/$1/' train_test quick
-# ---- act_and_mul.cu: act_bwd, narrow (elt_test) ----
+# ---- fused_glu_simt.cu, act_and_mul.cu (simt_elt_test) ----
+mutant simt-no-consume-barrier fused_glu_simt.cu 's/__syncthreads\(\);  \/\/ previous k-block fully consumed//' \
+  simt_elt_test
 mutant elt-act-bwd act_and_mul.cu 's/o0 = b \* glu_act_grad\(a, act, beta\);/o0 = b * glu_act(a, act, beta);/' \
-  elt_test
+  simt_elt_test
 mutant elt-narrow-index act_and_mul.cu \
   's/O0\[r \* p.ld_out0 \+ c\] = from_f32<T>\(A\[r \* p.ld_a \+ c\]\);/O0[r * p.ld_out0 + c] = from_f32<T>(A[r * p.ld_a + c + (c > 0)]);/' \
-  elt_test
+  simt_elt_test
 mutant emu-wgmma-mn-offsets emu/cuda_emu_hopper.h \
   's/sw128\(start \+ \(mn \/ 64u\) \* lbo \+ \(k \/ 8u\) \* sbo/sw128(start + (mn \/ 64u) * sbo + (k \/ 8u) * lbo/' \
   hopper_test quick
