@@ -94,8 +94,8 @@ inline Tally g_tally;
 // Checks out ([M, N], row stride N) against the double reference of the
 // fused forward. Prints one line; returns pass.
 template <typename T>
-bool check_fused(const std::string& label, const std::vector<T>& x, const std::vector<T>& wg,
-                 const std::vector<T>& wu, const T* bg, const T* bu, const Out<T>& out,
+bool check_fused(const std::string& label, const T* x, const T* wg, const T* wu, const T* bg,
+                 const T* bu, const Out<T>& out,
                  int64_t M, int64_t N, int64_t K, int layout, int act, double beta,
                  double in_rel = 0.0, double norm_tol = -1.0) {
   Checker ck;
@@ -127,6 +127,46 @@ bool check_fused(const std::string& label, const std::vector<T>& x, const std::v
   g_tally.add(ok);
   return ok;
 }
+
+// One fused forward problem: random x, Wg, Wu (uniform in [-1, 1]) and
+// biases (in [-0.5, 0.5]) on the device, a poisoned output, and the
+// GluParams of a launch on them (beta 1.7). `off` shifts x and w_gate by
+// that many elements (off the 16-byte grid, for the any-alignment kernel).
+template <typename T>
+struct FusedCase {
+  int64_t M, N, K;
+  int layout, act, off;
+  bool bias;
+  std::vector<T> x, wg, wu, bg, bu;
+  Dev<T> dx, dwg, dwu, dbg, dbu;
+  Out<T> out;
+  GluParams p{};
+  FusedCase(int64_t m, int64_t n, int64_t k, int layout_, int act_, bool bias_, int off_ = 0)
+      : M(m), N(n), K(k), layout(layout_), act(act_), off(off_), bias(bias_),
+        x(rand_vec<T>(m * k + off_, -1, 1)), wg(rand_vec<T>(n * k + off_, -1, 1)),
+        wu(rand_vec<T>(n * k, -1, 1)), bg(rand_vec<T>(n, -0.5, 0.5)),
+        bu(rand_vec<T>(n, -0.5, 0.5)), dx(x), dwg(wg), dwu(wu), dbg(bg), dbu(bu), out(m * n) {
+    p.x = dx.p + off;
+    p.w_gate = dwg.p + off;
+    p.w_up = dwu.p;
+    p.b_gate = bias ? dbg.p : nullptr;
+    p.b_up = bias ? dbu.p : nullptr;
+    p.out = out.p;
+    p.m = M;
+    p.n = N;
+    p.k = K;
+    p.layout = layout;
+    p.act = act;
+    p.beta = 1.7f;
+  }
+  // Checks `o` (default: this case's output) against the double reference.
+  bool check(const std::string& label, double in_rel = 0.0, double norm_tol = -1.0,
+             const Out<T>* o = nullptr) const {
+    return check_fused<T>(label, x.data() + off, wg.data() + off, wu.data(),
+                          bias ? bg.data() : nullptr, bias ? bu.data() : nullptr, o ? *o : out, M,
+                          N, K, layout, act, 1.7f, in_rel, norm_tol);
+  }
+};
 
 inline std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
 inline std::string fmt(const char* f, ...) {

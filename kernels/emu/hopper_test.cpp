@@ -57,28 +57,13 @@ template <typename T>
 static void run_case(Sched sched, int layout, int64_t M, int64_t N, int64_t K, int act, bool bias,
                      int round, int64_t sms) {
   const bool f16 = std::is_same<T, __half>::value;
-  auto x = rand_vec<T>(M * K, -1, 1);
-  auto wg = rand_vec<T>(N * K, -1, 1), wu = rand_vec<T>(N * K, -1, 1);
-  auto bg = rand_vec<T>(N, -0.5, 0.5), bu = rand_vec<T>(N, -0.5, 0.5);
-  Dev<T> dx(x), dwg(wg), dwu(wu), dbg(bg), dbu(bu);
-  Out<T> out(M * N);
-  GluParams p{};
-  p.x = dx.p;
-  p.w_gate = dwg.p;
-  p.w_up = dwu.p;
-  p.b_gate = bias ? dbg.p : nullptr;
-  p.b_up = bias ? dbu.p : nullptr;
-  p.out = out.p;
-  p.m = M;
-  p.n = N;
-  p.k = K;
-  p.layout = layout;
-  p.act = act;
-  p.beta = 1.7f;
-  const CUtensorMap tx = map2d(dx.p, M, K, kWgBM);
-  const CUtensorMap tg = layout == GLU_LAYOUT_NK ? map2d(dwg.p, N, K, kWgBN) : map2d(dwg.p, K, N, kWgBK);
-  const CUtensorMap tu = layout == GLU_LAYOUT_NK ? map2d(dwu.p, N, K, kWgBN) : map2d(dwu.p, K, N, kWgBK);
-  const CUtensorMap to = map2d(out.p, M, N, 64);
+  FusedCase<T> c(M, N, K, layout, act, bias);
+  const GluParams& p = c.p;
+  const T *dx = c.dx.p, *dwg = c.dwg.p, *dwu = c.dwu.p;
+  const CUtensorMap tx = map2d(dx, M, K, kWgBM);
+  const CUtensorMap tg = layout == GLU_LAYOUT_NK ? map2d(dwg, N, K, kWgBN) : map2d(dwg, K, N, kWgBK);
+  const CUtensorMap tu = layout == GLU_LAYOUT_NK ? map2d(dwu, N, K, kWgBN) : map2d(dwu, K, N, kWgBK);
+  const CUtensorMap to = map2d(c.out.p, M, N, 64);
   const int64_t m_tiles = (M + kWgBM - 1) / kWgBM, n_tiles = (N + kWgBN - 1) / kWgBN;
   const int64_t tiles = m_tiles * n_tiles;
   const int64_t k_tiles = (K + kWgBK - 1) / kWgBK;
@@ -138,8 +123,7 @@ static void run_case(Sched sched, int layout, int64_t M, int64_t N, int64_t K, i
     emu::launch(label + " " + extra, dim3((unsigned)grid), dim3(kWgThreads), kWgSmemBytes,
                 [&] { k(tx, tg, tu, p); }, true, 2);
   }
-  check_fused<T>(label + " " + extra, x, wg, wu, bias ? bg.data() : nullptr,
-                 bias ? bu.data() : nullptr, out, M, N, K, layout, act, 1.7f);
+  c.check(label + " " + extra);
   if (sched == Sched::Staged || sched == Sched::Cluster) {
     // The same tile computation as the plain kernel: bit for bit.
     Out<T> ref(M * N);
@@ -149,7 +133,7 @@ static void run_case(Sched sched, int layout, int64_t M, int64_t N, int64_t K, i
                                        : (f16 ? fused_glu_wgmma_kn_f16 : fused_glu_wgmma_kn_bf16);
     emu::launch(label + " (plain, for bit identity)", dim3((unsigned)glu_wgmma_grid(M, N, sms)),
                 dim3(kWgThreads), kWgSmemBytes, [&] { k(tx, tg, tu, q); }, true);
-    const bool same = memcmp(ref.p, out.p, (size_t)(M * N) * sizeof(T)) == 0;
+    const bool same = memcmp(ref.p, c.out.p, (size_t)(M * N) * sizeof(T)) == 0;
     std::printf("%s %s: bit-identical to fused_glu_wgmma\n", same ? "ok  " : "FAIL",
                 label.c_str());
     g_tally.add(same);

@@ -19,33 +19,14 @@ template <typename T>
 static void run_case(const char* kname, GluKernel kern, int layout, int64_t M, int64_t N,
                      int64_t K, int act, bool bias, int round, double in_rel = 0.0,
                      double norm_tol = -1.0) {
-  const double scale = 1.0;
-  auto x = rand_vec<T>(M * K, -scale, scale);
-  auto wg = rand_vec<T>(N * K, -scale, scale), wu = rand_vec<T>(N * K, -scale, scale);
-  auto bg = rand_vec<T>(N, -0.5, 0.5), bu = rand_vec<T>(N, -0.5, 0.5);
-  Dev<T> dx(x), dwg(wg), dwu(wu), dbg(bg), dbu(bu);
-  Out<T> out(M * N);
-  GluParams p{};
-  p.x = dx.p;
-  p.w_gate = dwg.p;
-  p.w_up = dwu.p;
-  p.b_gate = bias ? dbg.p : nullptr;
-  p.b_up = bias ? dbu.p : nullptr;
-  p.out = out.p;
-  p.m = M;
-  p.n = N;
-  p.k = K;
-  p.layout = layout;
-  p.act = act;
-  p.beta = 1.7f;
+  FusedCase<T> c(M, N, K, layout, act, bias);
   const std::string label = fmt("%s M=%" PRId64 " N=%" PRId64 " K=%" PRId64 " act=%d bias=%d %s",
                                 kname, M, N, K, act, (int)bias, round_name(round));
   set_round(round, (uint64_t)(M * 131 + N * 7 + K + round));
   emu::launch(label, dim3((unsigned)((N + GLU_MMA_BN - 1) / GLU_MMA_BN),
                           (unsigned)((M + GLU_MMA_BM - 1) / GLU_MMA_BM)),
-              dim3(GLU_MMA_THREADS), GLU_MMA_SMEM_BYTES, [&] { kern(p); });
-  check_fused<T>(label, x, wg, wu, bias ? bg.data() : nullptr, bias ? bu.data() : nullptr, out,
-                 M, N, K, layout, act, 1.7f, in_rel, norm_tol);
+              dim3(GLU_MMA_THREADS), GLU_MMA_SMEM_BYTES, [&] { kern(c.p); });
+  c.check(label, in_rel, norm_tol);
 }
 
 int main(int argc, char** argv) {

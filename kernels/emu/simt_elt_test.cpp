@@ -34,35 +34,15 @@ template <typename T>
 static void run_simt(GluK k, const char* name, int layout, int64_t M, int64_t N, int64_t K,
                      int act, bool bias, int round) {
   const int off = (int)((M + N + K) % 2);  // a pointer off the 16-byte grid
-  auto x = rand_vec<T>(M * K + 1, -1, 1);
-  auto wg = rand_vec<T>(N * K + 1, -1, 1), wu = rand_vec<T>(N * K, -1, 1);
-  auto bg = rand_vec<T>(N, -0.5, 0.5), bu = rand_vec<T>(N, -0.5, 0.5);
-  Dev<T> dx(x), dwg(wg), dwu(wu), dbg(bg), dbu(bu);
-  Out<T> out(M * N);
-  GluParams p{};
-  p.x = dx.p + off;
-  p.w_gate = dwg.p + off;
-  p.w_up = dwu.p;
-  p.b_gate = bias ? dbg.p : nullptr;
-  p.b_up = bias ? dbu.p : nullptr;
-  p.out = out.p;
-  p.m = M;
-  p.n = N;
-  p.k = K;
-  p.layout = layout;
-  p.act = act;
-  p.beta = 1.7f;
+  FusedCase<T> c(M, N, K, layout, act, bias, off);
   const std::string label = fmt("%s M=%lld N=%lld K=%lld act=%d bias=%d off=%d %s", name,
                                 (long long)M, (long long)N, (long long)K, act, (int)bias, off,
                                 round_name(round));
   set_round(round, (uint64_t)(M * 131 + N * 7 + K + round));
   emu::launch(label, dim3((unsigned)((N + GLU_SIMT_BN - 1) / GLU_SIMT_BN),
                           (unsigned)((M + GLU_SIMT_BM - 1) / GLU_SIMT_BM)),
-              dim3(GLU_SIMT_THREADS), 0, [&] { k(p); });
-  std::vector<T> xs(x.begin() + off, x.begin() + off + M * K);
-  std::vector<T> wgs(wg.begin() + off, wg.begin() + off + N * K);
-  check_fused<T>(label, xs, wgs, wu, bias ? bg.data() : nullptr, bias ? bu.data() : nullptr, out,
-                 M, N, K, layout, act, 1.7f);
+              dim3(GLU_SIMT_THREADS), 0, [&] { k(c.p); });
+  c.check(label);
 }
 
 // ---- act_and_mul, act_inplace, mul_bias (ops 0, 1, 2) ------------------------------------------

@@ -54,24 +54,8 @@ static bool counters_zero(const emu::Buffer& c, int64_t n) {
 template <typename T>
 static void run_case(int layout, int64_t M, int64_t N, int64_t K, int act, bool bias, int round,
                      int64_t sched, int64_t sms) {
-  auto x = rand_vec<T>(M * K, -1, 1);
-  auto wg = rand_vec<T>(N * K, -1, 1), wu = rand_vec<T>(N * K, -1, 1);
-  auto bg = rand_vec<T>(N, -0.5, 0.5), bu = rand_vec<T>(N, -0.5, 0.5);
-  Dev<T> dx(x), dwg(wg), dwu(wu), dbg(bg), dbu(bu);
-  Out<T> out(M * N);
-  GluParams p{};
-  p.x = dx.p;
-  p.w_gate = dwg.p;
-  p.w_up = dwu.p;
-  p.b_gate = bias ? dbg.p : nullptr;
-  p.b_up = bias ? dbu.p : nullptr;
-  p.out = out.p;
-  p.m = M;
-  p.n = N;
-  p.k = K;
-  p.layout = layout;
-  p.act = act;
-  p.beta = 1.7f;
+  FusedCase<T> c(M, N, K, layout, act, bias);
+  const GluParams& p = c.p;
   const GluSkinnyPlan plan = glu_skinny_plan(M, N, K, sms);
   const int64_t n_tiles = plan.n_tiles;
   const int64_t iters = n_tiles * ((K + GLU_SKINNY_BK - 1) / GLU_SKINNY_BK);
@@ -109,8 +93,7 @@ static void run_case(int layout, int64_t M, int64_t N, int64_t K, int act, bool 
     SkKernel kern = Pick<T>::sk(layout, plan.m_pad);
     emu::launch(label, dim3((unsigned)G), dim3(plan.threads), plan.smem, [&] { kern(p, s); });
   }
-  check_fused<T>(label, x, wg, wu, bias ? bg.data() : nullptr, bias ? bu.data() : nullptr, out,
-                 M, N, K, layout, act, 1.7f);
+  c.check(label);
   const bool zero = counters_zero(counters, n_tiles);
   if (!zero) std::printf("FAIL %s: ticket counters not back at zero\n", label.c_str());
   g_tally.add(zero);

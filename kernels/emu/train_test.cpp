@@ -85,23 +85,12 @@ static void run_pre_dgu(int layout, int64_t M, int64_t N, int64_t K, int act, bo
   const bool f16 = std::is_same<T, __half>::value;
   const char* lay = layout == GLU_LAYOUT_NK ? "nk" : "kn";
   const char* tn = f16 ? "f16" : "bf16";
-  auto x = rand_vec<T>(M * K, -1, 1);
-  auto wg = rand_vec<T>(N * K, -1, 1), wu = rand_vec<T>(N * K, -1, 1);
-  auto bg = rand_vec<T>(N, -0.5, 0.5), bu = rand_vec<T>(N, -0.5, 0.5);
+  FusedCase<T> fc(M, N, K, layout, act, bias);
+  const std::vector<T>&x = fc.x, &wg = fc.wg, &wu = fc.wu, &bg = fc.bg, &bu = fc.bu;
+  const Dev<T>&dx = fc.dx, &dwg = fc.dwg, &dwu = fc.dwu;
   auto dout = rand_vec<T>(M * N, -1, 1);
-  Dev<T> dx(x), dwg(wg), dwu(wu), dbg(bg), dbu(bu), ddo(dout);
-  GluParams p{};
-  p.x = dx.p;
-  p.w_gate = dwg.p;
-  p.w_up = dwu.p;
-  p.b_gate = bias ? dbg.p : nullptr;
-  p.b_up = bias ? dbu.p : nullptr;
-  p.m = M;
-  p.n = N;
-  p.k = K;
-  p.layout = layout;
-  p.act = act;
-  p.beta = 1.7f;
+  Dev<T> ddo(dout);
+  GluParams p = fc.p;
   const CUtensorMap tx = map_ld(dx.p, M, K, K, kWgBM);
   const CUtensorMap tg =
       layout == GLU_LAYOUT_NK ? map_ld(dwg.p, N, K, K, kWgBN) : map_ld(dwg.p, K, N, N, kWgBK);
@@ -134,10 +123,10 @@ static void run_pre_dgu(int layout, int64_t M, int64_t N, int64_t K, int act, bo
   const double gamma = (double)(K + 4) * kUAcc;
 
   // pre: out and aux = [g | u] (rounded to T).
-  Out<T> out(M * N), aux(M * 2 * N);
+  const Out<T>& out = fc.out;
+  Out<T> aux(M * 2 * N);
   {
     GluParams q = p;
-    q.out = out.p;
     GluTrainParams tp{};
     tp.aux = aux.p;
     tp.ld_aux = 2 * N;
@@ -145,9 +134,7 @@ static void run_pre_dgu(int layout, int64_t M, int64_t N, int64_t K, int act, bo
     TrainK k = PICK4(fused_glu_wgmma_pre, layout, f16);
     emu::launch("fused_glu_wgmma_pre_" + shape, dim3(grid), dim3(kWgThreads), kWgSmemBytes,
                 [&] { k(tx, tg, tu, q, tp); }, true);
-    check_fused<T>("fused_glu_wgmma_pre_" + shape + " (out)", x, wg, wu,
-                   bias ? bg.data() : nullptr, bias ? bu.data() : nullptr, out, M, N, K, layout,
-                   act, 1.7f);
+    fc.check("fused_glu_wgmma_pre_" + shape + " (out)");
     Cmp c;
     c.label = "fused_glu_wgmma_pre_" + shape + " (aux = g | u)";
     for (int64_t m = 0; m < M; ++m)
