@@ -16,8 +16,9 @@
 //     memory through 128B-swizzle descriptors, K- or MN-major): the
 //     warpgroup's ops are executed when a thread's wgmma.wait_group needs
 //     them, reading shared memory then, so a stage released or refilled
-//     before its wgmma retired shows; all 128 threads must issue the same
-//     descriptors;
+//     before its wgmma retired shows (in the "early" rounds at issue
+//     instead, so operands that land only after the issue show); all 128
+//     threads must issue the same descriptors;
 //   * named barriers, the cluster barrier, mapa + remote arrive, the
 //     cluster special registers (1-D clusters along x);
 //   * fence.proxy.async: a word stored with st.shared is visible to a TMA
@@ -308,6 +309,13 @@ inline void wgmma_issue(Op type, float* acc, uint64_t da, uint64_t db, int tb, i
   op.acc[f.tix % 128] = acc;
   ++op.arrived;
   wg_rendezvous();
+  // Early rounds: the op reads shared memory at issue (the other end of the
+  // window in which the hardware may read it: data that is not there yet
+  // at issue shows).
+  if (!g_cfg.cp_async_late) {
+    WgOp& o = s.ops[j - s.base];
+    if (!o.done) wg_execute(cur_cta(), o);
+  }
 }
 inline void wgmma_commit_group() {
   WgState& s = wg_state();

@@ -83,6 +83,9 @@ mutant wg-release-in-flight glu_wgmma_body.cuh 's/wgmma_wait<1>\(\);/wgmma_wait<
 mutant wg-full-parity glu_wgmma_body.cuh \
   's/\(full_bar\(s\), \(uint32_t\)\(it \/ kWgStages\) & 1u\)/(full_bar(s), (uint32_t)(it \/ kWgStages + 1) & 1u)/' \
   hopper_test quick
+mutant wg-issue-before-data glu_wgmma_body.cuh \
+  's/(\n\s*)mbar_wait_sched<CLUSTER>\(full_bar\(s\), \(uint32_t\)\(it \/ kWgStages\) & 1u\);(.*?wgmma_commit\(\);)/$2$1mbar_wait_sched<CLUSTER>(full_bar(s), (uint32_t)(it \/ kWgStages) & 1u);/s' \
+  hopper_test quick
 mutant wg-expect-tx glu_wgmma_body.cuh \
   's/mbar_arrive_expect_tx\(full_bar\(s\), kWgStageBytes\);/mbar_arrive_expect_tx(full_bar(s), kWgStageBytes - kWgBHalfBytes);/' \
   hopper_test quick
