@@ -278,6 +278,34 @@ struct Copy {
   unsigned char data[16];
 };
 
+// A global store (st.global.cg, __stcg) not yet visible to other CTAs.
+struct PendingStore {
+  uintptr_t addr;
+  uint32_t n;
+  unsigned char data[16];
+};
+
+// ---- global memory ordering (the __stcg / __ldcg protocols between CTAs) ----
+// A thread's __stcg stores sit in its store buffer: it reads them back
+// itself; a CTA barrier (__syncthreads, a named barrier) moves the arriving
+// threads' stores into the CTA's buffer, which the CTA's threads read; a
+// __threadfence by a thread writes its own and its CTA's buffer to memory
+// (the fence is cumulative over what the barrier made it observe). Other
+// CTAs read memory only, so a partial sum published without the fence is
+// stale (the workspace's NaN poison) when the finisher reads it. Atomics and
+// plain stores are visible at once. Whatever is still buffered is written
+// at the end of the launch.
+inline void sb_flush(std::vector<PendingStore>& sb) {
+  for (const PendingStore& st : sb) memcpy((void*)st.addr, st.data, st.n);
+  sb.clear();
+}
+inline void sb_overlay(const std::vector<PendingStore>& sb, uintptr_t a, uint32_t n,
+                       unsigned char* out) {
+  for (const PendingStore& st : sb)
+    for (uint32_t i = 0; i < st.n; ++i)
+      if (st.addr + i >= a && st.addr + i < a + n) out[st.addr + i - a] = st.data[i];
+}
+
 struct Fiber {
   jmp_buf jb;
   ucontext_t uc;
@@ -297,6 +325,7 @@ struct Fiber {
   std::vector<std::function<void()>> bulk_open;
   std::deque<std::vector<std::function<void()>>> bulk_groups;
   std::vector<uint32_t> proxy_words;  // words this thread stored since its last proxy fence
+  std::vector<PendingStore> sb;       // its __stcg stores not yet made visible
 };
 
 enum class Op { None, Ldm, LdmT, MmaBf16, MmaF16, MmaTf32 };
@@ -328,6 +357,9 @@ struct Cta {
   // (st.shared wrappers) no fence.proxy.async has yet made visible to the
   // async proxy (TMA), or 0.
   std::vector<uint32_t> proxy_owner;
+  // __stcg stores of its threads that a CTA barrier made visible inside the
+  // CTA but no __threadfence has yet released to the other CTAs.
+  std::vector<PendingStore> sb;
 };
 
 constexpr size_t kStack = 256 * 1024;
@@ -346,8 +378,37 @@ inline uint64_t g_progress = 0;  // bumped by every event that can unblock a fib
 // Asynchronous operations in flight (TMA loads): they complete at random
 // scheduler steps, in any order, or when nothing else can run.
 inline std::vector<std::function<void()>> g_async;
+// Stores still buffered when a block finished (sequential launches): written
+// at the end of the launch, not before the next block runs.
+inline std::vector<PendingStore> g_launch_sb;
 
 inline Cta& cur_cta() { return g_ctas[g_cur->cta]; }
+inline void sb_to_cta(Fiber& f) {
+  auto& dst = g_ctas[f.cta].sb;
+  dst.insert(dst.end(), f.sb.begin(), f.sb.end());
+  f.sb.clear();
+}
+inline void store_cg(void* p, const void* v, uint32_t n) {
+  check_global(p, n, "__stcg");
+  PendingStore st;
+  st.addr = (uintptr_t)p;
+  st.n = n;
+  memcpy(st.data, v, n);
+  g_cur->sb.push_back(st);
+}
+inline void load_cg(const void* p, void* v, uint32_t n) {
+  check_global(p, n, "__ldcg");
+  unsigned char tmp[16];
+  memcpy(tmp, p, n);
+  sb_overlay(cur_cta().sb, (uintptr_t)p, n, tmp);
+  sb_overlay(g_cur->sb, (uintptr_t)p, n, tmp);
+  memcpy(v, tmp, n);
+}
+inline void threadfence() {
+  if (!cur_cta().sb.empty() || !g_cur->sb.empty()) ++g_progress;
+  sb_flush(cur_cta().sb);
+  sb_flush(g_cur->sb);
+}
 
 inline unsigned char* dynamic_smem() { return (unsigned char*)cur_cta().smem.base; }
 inline uint32_t smem_addr(const void* p) {
@@ -376,6 +437,7 @@ inline void land(const std::vector<Copy>& g) {
       memcpy(d, c.data, 16);
   }
 }
+
 
 inline void set_ids(const Fiber& f) {
   threadIdx = f.tid;
@@ -436,8 +498,10 @@ inline int live_in_cta(unsigned c) {
 inline void try_release_barrier(unsigned c) {
   Cta& cta = g_ctas[c];
   if (cta.bar_arrived == 0 || cta.bar_arrived < live_in_cta(c)) return;
-  for (unsigned i = c * g_threads; i < (c + 1) * g_threads; ++i)
+  for (unsigned i = c * g_threads; i < (c + 1) * g_threads; ++i) {
+    sb_to_cta(g_fibers[i]);  // every live thread arrived; exited ones published at exit
     if (g_fibers[i].st == St::Bar) g_fibers[i].st = St::Ready;
+  }
   cta.bar_arrived = 0;
   ++g_progress;
 }
@@ -467,8 +531,12 @@ inline void named_barrier(uint32_t id, uint32_t count) {
   ++*arrived;
   if ((uint32_t)*arrived == count) {
     *arrived = 0;
+    sb_to_cta(*f);
     for (unsigned i = f->cta * g_threads; i < (f->cta + 1) * g_threads; ++i)
-      if (g_fibers[i].st == St::Named && g_fibers[i].wait_id == id) g_fibers[i].st = St::Ready;
+      if (g_fibers[i].st == St::Named && g_fibers[i].wait_id == id) {
+        sb_to_cta(g_fibers[i]);
+        g_fibers[i].st = St::Ready;
+      }
     ++g_progress;
     return;
   }
@@ -537,6 +605,7 @@ inline void run_ctas() {
     f.bulk_open.clear();
     f.bulk_groups.clear();
     f.proxy_words.clear();
+    f.sb.clear();
   }
   g_warps.assign((size_t)ncta * ((g_threads + 31) / 32), Warp{});
   g_cluster_arrived.assign(ncta, 0);
@@ -665,11 +734,18 @@ inline void run_ctas() {
     if (polled && f.st != St::Spin) idle_polls = 0;  // the poll got it going
     if (prio_poll && (f.st != St::Spin || g_progress != before)) c_polls[f.cta] = 0;
     if (f.st == St::Done) {
+      // Its buffered stores stay invisible to other CTAs until the launch ends.
+      g_launch_sb.insert(g_launch_sb.end(), f.sb.begin(), f.sb.end());
+      f.sb.clear();
       // A warp collective that waits for this lane can never complete.
       Warp& w = g_warps[pick / 32];
       if (w.arrived) fail("thread %d exited while its warp waits at a collective", pick);
       try_release_barrier(f.cta);
     }
+  }
+  for (Cta& c : g_ctas) {
+    g_launch_sb.insert(g_launch_sb.end(), c.sb.begin(), c.sb.end());
+    c.sb.clear();
   }
 }
 
@@ -722,6 +798,7 @@ inline void launch(const std::string& label, dim3 grid, dim3 block, size_t smem_
     }
   }
   g_ctas.clear();
+  sb_flush(g_launch_sb);
   g_body = nullptr;
 }
 
@@ -895,7 +972,7 @@ inline uint32_t ld_shared_u32(uint32_t addr) {
 
 // ---- CUDA device functions the kernels call ------------------------------------------
 inline void __syncthreads() { emu::syncthreads(); }
-inline void __threadfence() {}
+inline void __threadfence() { emu::threadfence(); }
 inline uint32_t __cvta_generic_to_shared(const void* p) { return emu::smem_addr(p); }
 inline unsigned atomicAdd(unsigned* p, unsigned v) {
   emu::check_global(p, 4, "atomicAdd");
@@ -913,11 +990,13 @@ inline float __fdividef(float a, float b) { return a / b; }
 inline float __expf(float x) { return expf(x); }
 template <typename T>
 inline T __ldcg(const T* p) {
-  emu::check_global(p, sizeof(T), "__ldcg");
-  return *p;
+  static_assert(sizeof(T) <= 16, "16 bytes at most");
+  T v;
+  emu::load_cg(p, &v, sizeof(T));
+  return v;
 }
 template <typename T>
 inline void __stcg(T* p, T v) {
-  emu::check_global(p, sizeof(T), "__stcg");
-  *p = v;
+  static_assert(sizeof(T) <= 16, "16 bytes at most");
+  emu::store_cg(p, &v, sizeof(T));
 }

@@ -70,6 +70,9 @@ mutant skinny-split-overlap fused_glu_skinny.cu \
   's/min\(K, k_begin \+ sp.k_per_split\)/min(K, k_begin + sp.k_per_split + 64)/' skinny_test quick
 mutant skinny-counter-kept fused_glu_skinny.cu 's/if \(threadIdx.x == 0\) \*counter = 0u;//' \
   skinny_test quick
+mutant skinny-no-release-fence fused_glu_skinny.cu \
+  's/  __threadfence\(\);\n  __syncthreads\(\);\n  __shared__ unsigned int s_last;/  __syncthreads();\n  __shared__ unsigned int s_last;/' \
+  skinny_test quick
 mutant sk-ticket-count fused_glu_skinny.cu \
   's/take_ticket\(sk.counters \+ tile, \(unsigned int\)\(last - first \+ 1\)\)/take_ticket(sk.counters + tile, (unsigned int)(last - first))/' \
   skinny_test quick
@@ -97,6 +100,8 @@ mutant wg-staged-no-proxy-fence glu_wgmma_body.cuh \
   hopper_test quick
 mutant wg-cluster-no-remote-release glu_wgmma_body.cuh \
   's/if \(CLUSTER\) mbar_arrive_remote\(empty_bar\(s\), rank \^ 1u\);//' hopper_test quick
+mutant wg-split-no-release-fence glu_wgmma_body.cuh \
+  's/__threadfence\(\);\n(\s*)atomicAdd\(flag, 1u\);/atomicAdd(flag, 1u);/' hopper_test
 mutant wg-split-early-finisher glu_wgmma_body.cuh \
   's/< \(unsigned int\)\(un.parts - 1\)\) __nanosleep/< (unsigned int)(un.parts - 2)) __nanosleep/' \
   hopper_test
