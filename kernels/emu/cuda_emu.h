@@ -141,7 +141,9 @@ namespace emu {
 // ---- configuration, failure ---------------------------------------------------
 struct Config {
   bool random_sched = false;   // pick the next ready fiber at random
-  bool cp_async_late = true;   // cp.async lands at its wait_group (else at issue)
+  bool cp_async_late = true;   // cp.async and TMA land late (at the wait / a later step), else at issue
+  bool wgmma_late = true;      // wgmma reads its operands at the retiring wait_group, else at issue
+  bool window = false;         // dynamic smem starts at a random 128-byte multiple below 1024
   bool shuffle_blocks = false; // run the blocks in a random order
   uint64_t seed = 1;
 };
@@ -353,6 +355,11 @@ struct Cta {
   std::vector<std::pair<uint32_t, int>> named;  // (id, arrived)
   std::vector<std::pair<uint32_t, MBar>> mbars; // by shared address
   unsigned cluster = 0, rank = 0;
+  uint32_t win = 0;    // shared address of the first byte of dynamic smem
+  bool dead = false;   // all its threads have exited
+  // Per 8-byte word of dynamic smem: an mbarrier lives there (any other
+  // access to it fails the run).
+  std::vector<uint8_t> bar_word;
   // Per 4-byte word: the fiber (+1) whose generic-proxy store to it
   // (st.shared wrappers) no fence.proxy.async has yet made visible to the
   // async proxy (TMA), or 0.
@@ -411,18 +418,27 @@ inline void threadfence() {
 }
 
 inline unsigned char* dynamic_smem() { return (unsigned char*)cur_cta().smem.base; }
+// Shared-window addresses: dynamic smem starts at shared address `win` (0,
+// or with Config::window a random multiple of 128 below 1024, the same for
+// every CTA of a launch, as static shared memory before it would place it),
+// so kernels that align their buffers themselves meet a base that needs it.
 inline uint32_t smem_addr(const void* p) {
-  const Arena& a = cur_cta().smem;
-  const uintptr_t x = (uintptr_t)p, b = (uintptr_t)a.base;
-  if (x < b || x > b + a.bytes) fail("cvta to shared of a pointer outside dynamic smem");
-  return (uint32_t)(x - b);
+  const Cta& c = cur_cta();
+  const uintptr_t x = (uintptr_t)p, b = (uintptr_t)c.smem.base;
+  if (x < b || x > b + c.smem.bytes) fail("cvta to shared of a pointer outside dynamic smem");
+  return c.win + (uint32_t)(x - b);
 }
+inline bool g_mbar_op = false;  // an mbarrier operation is touching its own word
 inline char* smem_at_cta(Cta& c, uint32_t addr, size_t n, size_t align, const char* what) {
   if (addr % align) fail("%s: shared address %u not %zu-byte aligned", what, addr, align);
-  if ((size_t)addr + n > c.smem.bytes)
-    fail("%s: shared bytes [%u, %zu) past the %zu-byte dynamic allocation", what, addr,
-         (size_t)addr + n, c.smem.bytes);
-  return c.smem.base + addr;
+  if (addr < c.win || (size_t)(addr - c.win) + n > c.smem.bytes)
+    fail("%s: shared bytes [%u, %zu) outside the %zu-byte dynamic allocation at %u", what, addr,
+         (size_t)addr + n, c.smem.bytes, c.win);
+  const uint32_t off = addr - c.win;
+  if (!g_mbar_op && !c.bar_word.empty())
+    for (uint32_t w = off / 8; w <= (uint32_t)((off + n - 1) / 8); ++w)
+      if (c.bar_word[w]) fail("%s: shared bytes [%u, %zu) overlap an mbarrier", what, addr, (size_t)addr + n);
+  return c.smem.base + off;
 }
 inline char* smem_at(uint32_t addr, size_t n, size_t align, const char* what) {
   return smem_at_cta(cur_cta(), addr, n, align, what);
@@ -519,6 +535,8 @@ inline void syncthreads() {
 // bar.sync id, count (named barrier; count threads of the CTA).
 inline void named_barrier(uint32_t id, uint32_t count) {
   if (id == 0) fail("named barrier 0 is __syncthreads");
+  if (id < 1000 && (id > 15 || count % 32 || count == 0 || count > g_threads))
+    fail("bar.sync %u, %u: the id must be below 16 and the count a multiple of 32", id, count);
   Fiber* f = g_cur;
   Cta& c = g_ctas[f->cta];
   int* arrived = nullptr;
@@ -548,20 +566,28 @@ inline void named_barrier(uint32_t id, uint32_t count) {
 }
 
 // barrier.cluster.arrive + wait: every live thread of the cluster's CTAs.
+// Releases cluster `cl` once all its live threads wait there (also checked
+// when a thread exits).
+inline bool try_release_cluster(unsigned cl) {
+  int live = 0;
+  for (unsigned c = cl * g_cluster; c < (cl + 1) * g_cluster; ++c) live += live_in_cta(c);
+  if (g_cluster_arrived[cl] == 0 || g_cluster_arrived[cl] < live) return false;
+  g_cluster_arrived[cl] = 0;
+  for (unsigned c = cl * g_cluster; c < (cl + 1) * g_cluster; ++c)
+    for (unsigned i = c * g_threads; i < (c + 1) * g_threads; ++i)
+      if (g_fibers[i].st == St::Cluster) g_fibers[i].st = St::Ready;
+  ++g_progress;
+  return true;
+}
 inline void cluster_barrier() {
   Fiber* f = g_cur;
   const unsigned cl = g_ctas[f->cta].cluster;
-  int live = 0;
-  for (unsigned c = cl * g_cluster; c < (cl + 1) * g_cluster; ++c) live += live_in_cta(c);
-  if (++g_cluster_arrived[cl] == live) {
-    g_cluster_arrived[cl] = 0;
-    for (unsigned c = cl * g_cluster; c < (cl + 1) * g_cluster; ++c)
-      for (unsigned i = c * g_threads; i < (c + 1) * g_threads; ++i)
-        if (g_fibers[i].st == St::Cluster) g_fibers[i].st = St::Ready;
-    ++g_progress;
+  ++g_cluster_arrived[cl];
+  f->st = St::Cluster;
+  if (try_release_cluster(cl)) {
+    f->st = St::Ready;
     return;
   }
-  f->st = St::Cluster;
   yield();
   f->st = St::Ready;
 }
@@ -741,6 +767,8 @@ inline void run_ctas() {
       Warp& w = g_warps[pick / 32];
       if (w.arrived) fail("thread %d exited while its warp waits at a collective", pick);
       try_release_barrier(f.cta);
+      if (g_cluster > 1) try_release_cluster(g_ctas[f.cta].cluster);
+      if (live_in_cta(f.cta) == 0) g_ctas[f.cta].dead = true;
     }
   }
   for (Cta& c : g_ctas) {
@@ -773,6 +801,9 @@ inline void launch(const std::string& label, dim3 grid, dim3 block, size_t smem_
     for (unsigned y = 0; y < grid.y; ++y)
       for (unsigned x = 0; x < grid.x; ++x) order.push_back({x, y, z});
   ++g_stats.launches;
+  // Every CTA of a kernel has the same shared-memory layout (a cluster's
+  // multicast and remote arrives rely on it): one window per launch.
+  const uint32_t win = g_cfg.window ? 128u * (uint32_t)(g_rng() % 8) : 0u;
   auto setup = [&](Cta& c, uint3 b) {
     c = Cta{};
     c.idx = b;
@@ -781,6 +812,8 @@ inline void launch(const std::string& label, dim3 grid, dim3 block, size_t smem_
     arena_alloc(c.smem, smem_bytes);
     memset(c.smem.base, 0xff, c.smem.bytes);
     c.proxy_owner.assign((smem_bytes + 3) / 4, 0);
+    c.bar_word.assign((smem_bytes + 7) / 8, 0);
+    c.win = win;
     ++g_stats.blocks;
   };
   if (concurrent) {
@@ -849,7 +882,10 @@ inline void complete(Warp& w) {
     const int g = l >> 2, t = l & 3;
     const uint32_t* a = w.in_u[l];
     if (op == Op::MmaTf32) {
-      auto tf = [](uint32_t u) { return (double)__uint_as_float(u & 0xffffe000u); };
+      auto tf = [](uint32_t u) {  // the top 19 bits; a NaN stays a NaN
+        const float f = __uint_as_float(u);
+        return f != f ? (double)f : (double)__uint_as_float(u & 0xffffe000u);
+      };
       A[g][t] = tf(a[0]);
       A[g + 8][t] = tf(a[1]);
       A[g][t + 4] = tf(a[2]);

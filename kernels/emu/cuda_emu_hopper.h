@@ -55,7 +55,8 @@ inline void encode_tiled(CUtensorMap* m, uint32_t rank, const void* addr, const 
       m->strides[d] = strides[d];
     }
   }
-  if (box[0] * 2 > 128) fail("128B swizzle: inner box of %u bytes", box[0] * 2);
+  if (box[0] * 2 > 128 || (box[0] * 2) % 16)
+    fail("128B swizzle: inner box of %u bytes (a multiple of 16, at most 128)", box[0] * 2);
   m->magic = kEmuTensorMapMagic;
 }
 
@@ -90,7 +91,9 @@ inline uint32_t box_bytes(const CUtensorMap& m) {
 
 // ---- mbarrier -------------------------------------------------------------------------
 inline MBar& mbar_in(Cta& c, uint32_t addr, const char* what) {
+  g_mbar_op = true;
   smem_at_cta(c, addr, 8, 8, what);
+  g_mbar_op = false;
   for (auto& e : c.mbars)
     if (e.first == addr) return e.second;
   fail("%s: no mbarrier initialised at shared address %u", what, addr);
@@ -115,11 +118,16 @@ inline void mbar_complete_tx(Cta& c, uint32_t addr, uint32_t bytes) {
   mbar_settle(b);
 }
 
+// A CTA of this thread's cluster. Distributed shared memory: a CTA whose
+// threads have all exited must not be accessed any more (the kernels
+// synchronise the cluster before exiting for that reason).
 inline Cta& cluster_peer(uint32_t rank) {
   const Cta& me = cur_cta();
   if (rank >= g_cluster) fail("CTA rank %u outside a cluster of %u", rank, g_cluster);
   const unsigned first = (unsigned)(g_cur->cta - me.rank);
-  return g_ctas[first + rank];
+  Cta& peer = g_ctas[first + rank];
+  if (peer.dead) fail("access to the shared memory of cluster CTA rank %u after it exited", rank);
+  return peer;
 }
 
 // ---- TMA ----------------------------------------------------------------------------------
@@ -133,6 +141,7 @@ inline void tma_load(Cta& dst_cta, uint32_t dst, const CUtensorMap& map, uint32_
   Cta* target = &dst_cta;
   int64_t cc[3] = {c[0], c[1], map.rank > 2 ? c[2] : 0};
   auto op = [target, dst, map, bar, cc]() {
+    if (target->dead) fail("TMA load lands in the shared memory of a CTA that has exited");
     for_box(map, cc, [&](uint32_t off, const char* gp) {
       char* d = smem_at_cta(*target, sw128(dst + off), 2, 2, "TMA load element");
       if (gp) {
@@ -156,7 +165,7 @@ inline void tma_load(Cta& dst_cta, uint32_t dst, const CUtensorMap& map, uint32_
 inline void proxy_store(uint32_t addr, uint32_t bytes) {
   Cta& c = cur_cta();
   const uint32_t me = (uint32_t)(g_cur - g_fibers.data()) + 1;
-  for (uint32_t w = addr / 4; w < (addr + bytes + 3) / 4; ++w) {
+  for (uint32_t w = (addr - c.win) / 4; w < (addr - c.win + bytes + 3) / 4; ++w) {
     c.proxy_owner[w] = me;
     g_cur->proxy_words.push_back(w);
   }
@@ -178,10 +187,11 @@ inline void tma_store(const CUtensorMap& map, uint32_t src, const int64_t* c) {
     Cta& me = cur_cta();
     for_box(map, cc0, [&](uint32_t off, char* gp) {
       if (!gp) return;  // not stored
-      const uint32_t w = sw128(src + off) / 4;
+      const uint32_t w = (sw128(src + off) - me.win) / 4;
       if (me.proxy_owner[w])
         fail("TMA store reads shared word %u that thread %u stored without a "
-             "fence.proxy.async before the store was issued", w * 4, me.proxy_owner[w] - 1);
+             "fence.proxy.async before the store was issued", me.win + w * 4,
+             me.proxy_owner[w] - 1);
     });
   }
   ++g_stats.tma_stores;
@@ -228,6 +238,10 @@ struct WgState {
 };
 inline std::vector<WgState> g_wg;  // per (CTA, warpgroup)
 inline std::vector<uint64_t> g_wg_mark;  // per fiber: issued count at its last commit
+// wgmma.fence: before a thread's first wgmma.mma_async, and again before
+// the first one after it has waited (and so may have touched the
+// accumulator registers). Per fiber, reset per run with g_wg.
+inline std::vector<uint8_t> g_wg_fenced;
 
 inline uint64_t g_wg_launch = ~0ull;  // the g_run g_wg belongs to
 
@@ -237,6 +251,7 @@ inline WgState& wg_state() {
     g_wg_launch = g_run;
     g_wg.assign(g_ctas.size() * per, WgState{});
     g_wg_mark.assign(g_fibers.size(), 0);
+    g_wg_fenced.assign(g_fibers.size(), 0);
   }
   return g_wg[g_cur->cta * per + g_cur->tix / 128];
 }
@@ -246,21 +261,30 @@ inline float wg_elem(Cta& c, uint32_t addr, Op type) {
   memcpy(&b, smem_at_cta(c, addr, 2, 2, "wgmma operand"), 2);
   return decode16(b, type);
 }
-inline void wg_desc(uint64_t d, uint32_t* start, uint32_t* lbo, uint32_t* sbo) {
+inline void wg_desc(uint64_t d, uint32_t* start, uint32_t* lbo, uint32_t* sbo, uint32_t* base) {
   *start = (uint32_t)(d & 0x3FFFu) << 4;
   *lbo = (uint32_t)((d >> 16) & 0x3FFFu) << 4;
   *sbo = (uint32_t)((d >> 32) & 0x3FFFu) << 4;
+  *base = (uint32_t)((d >> 49) & 7u);
   if ((d >> 62) != 1) fail("wgmma descriptor %llx: not the 128B swizzle", (unsigned long long)d);
-  if (((d >> 49) & 7u) != 0) fail("wgmma descriptor %llx: base offset != 0", (unsigned long long)d);
 }
 // Byte address of element (mn, k) of a 16-bit operand, 128B swizzle:
 // K-major: 8-row core groups SBO apart, rows 128 B apart, k contiguous;
 // MN-major: 64-element MN atoms LBO apart, 8-row k groups SBO apart.
+// The XOR pattern (16-byte chunk ^ 128-byte row, repeating every 1024 B)
+// is taken relative to the start address plus the descriptor's base offset
+// (PTX: the base offset is (start >> 7) & 7 when the start is not at the
+// beginning of the pattern), so with base offset 0 it agrees with TMA's
+// swizzle of absolute addresses only for a 1024-aligned pattern start.
 inline uint32_t wg_addr(uint64_t d, bool mn_major, uint32_t mn, uint32_t k) {
-  uint32_t start, lbo, sbo;
-  wg_desc(d, &start, &lbo, &sbo);
-  if (!mn_major) return sw128(start + (mn / 8u) * sbo + (mn % 8u) * 128u + 2u * k);
-  return sw128(start + (mn / 64u) * lbo + (k / 8u) * sbo + (k % 8u) * 128u + 2u * (mn % 64u));
+  uint32_t start, lbo, sbo, base;
+  wg_desc(d, &start, &lbo, &sbo, &base);
+  const uint32_t a = !mn_major
+                         ? start + (mn / 8u) * sbo + (mn % 8u) * 128u + 2u * k
+                         : start + (mn / 64u) * lbo + (k / 8u) * sbo + (k % 8u) * 128u +
+                               2u * (mn % 64u);
+  const uint32_t pattern_start = start & ~127u;  // rows of the pattern begin at 128-byte lines
+  return a ^ (((((a - pattern_start) >> 7) + base) & 7u) << 4);
 }
 
 inline void wg_execute(Cta& c, WgOp& op) {
@@ -290,9 +314,12 @@ inline void wg_execute(Cta& c, WgOp& op) {
 // others' issue, as on the hardware.
 inline void wg_rendezvous() { named_barrier(1000u + g_cur->tix / 128u, 128u); }
 
+
 inline void wgmma_issue(Op type, float* acc, uint64_t da, uint64_t db, int tb, int ta) {
   WgState& s = wg_state();
   Fiber& f = *g_cur;
+  const size_t fi = (size_t)(g_cur - g_fibers.data());
+  if (!g_wg_fenced[fi]) fail("wgmma.mma_async without a wgmma.fence since the thread's last wait");
   const uint64_t j = f.wg_issued++;
   if (j < s.base) fail("wgmma bookkeeping: op %llu already retired", (unsigned long long)j);
   while (s.base + s.ops.size() <= j) s.ops.push_back(WgOp{});
@@ -312,7 +339,7 @@ inline void wgmma_issue(Op type, float* acc, uint64_t da, uint64_t db, int tb, i
   // Early rounds: the op reads shared memory at issue (the other end of the
   // window in which the hardware may read it: data that is not there yet
   // at issue shows).
-  if (!g_cfg.cp_async_late) {
+  if (!g_cfg.wgmma_late) {
     WgOp& o = s.ops[j - s.base];
     if (!o.done) wg_execute(cur_cta(), o);
   }
@@ -335,6 +362,7 @@ inline void wgmma_commit_group() {
 // The groups older than the newest n retire now: the first thread through
 // executes them (reading shared memory at this point), for all 128.
 inline void wgmma_wait_groups(int n) {
+  g_wg_fenced[(size_t)(g_cur - g_fibers.data())] = 0;
   wg_rendezvous();
   WgState& s = wg_state();
   Fiber& f = *g_cur;
@@ -356,6 +384,7 @@ inline void wgmma_wait_groups(int n) {
 inline void mbar_init(uint32_t bar, uint32_t count) {
   emu::Cta& c = emu::cur_cta();
   emu::smem_at(bar, 8, 8, "mbarrier.init");
+  c.bar_word[(bar - c.win) / 8] = 1;
   for (auto& e : c.mbars)
     if (e.first == bar) {
       e.second = emu::MBar{count, count, 0, 0};
@@ -436,7 +465,10 @@ template <int N>
 inline void setmaxnreg_dec() {}
 template <int N>
 inline void setmaxnreg_inc() {}
-inline void wgmma_fence() {}
+inline void wgmma_fence() {
+  emu::wg_state();  // (sizes the per-run state)
+  emu::g_wg_fenced[(size_t)(emu::g_cur - emu::g_fibers.data())] = 1;
+}
 inline void wgmma_commit() { emu::wgmma_commit_group(); }
 template <int N>
 inline void wgmma_wait() {

@@ -98,6 +98,14 @@ mutant wg-staged-no-read-wait glu_wgmma_body.cuh \
 mutant wg-staged-no-proxy-fence glu_wgmma_body.cuh \
   's/fence_proxy_async_smem\(\);\n(\s*named_bar_sync\(1u \+ \(uint32_t\)cw, 128u\);\n\s*if \(store_thread && row_base < M\) \{\n\s*tma_store_2d\(tm_out)/$1/' \
   hopper_test quick
+mutant wg-barriers-in-staging glu_wgmma_body.cuh \
+  's/const uint32_t bars = staging \+ \(kStaged \? 2u \* kWgOutStageBytes : 0u\);/const uint32_t bars = staging + (kStaged ? kWgOutStageBytes + 64u : 0u);/' \
+  hopper_test quick
+mutant wg-ring-not-aligned glu_wgmma_body.cuh \
+  's/const uint32_t ring = \(raw \+ 1023u\) & ~1023u;/const uint32_t ring = raw;/' hopper_test quick
+mutant wg-no-wgmma-fence glu_wgmma_body.cuh 's/        wgmma_fence\(\);\n//' hopper_test quick
+mutant wg-cluster-exit-unsynced glu_wgmma_body.cuh \
+  's/(every such access has happened\)\.\n)  if \(CLUSTER\) cluster_sync_all\(\);/$1/' hopper_test quick
 mutant wg-cluster-no-remote-release glu_wgmma_body.cuh \
   's/if \(CLUSTER\) mbar_arrive_remote\(empty_bar\(s\), rank \^ 1u\);//' hopper_test quick
 mutant wg-split-no-release-fence glu_wgmma_body.cuh \
