@@ -136,7 +136,7 @@ mutant elt-narrow-index act_and_mul.cu \
   's/O0\[r \* p.ld_out0 \+ c\] = from_f32<T>\(A\[r \* p.ld_a \+ c\]\);/O0[r * p.ld_out0 + c] = from_f32<T>(A[r * p.ld_a + c + (c > 0)]);/' \
   simt_elt_test
 mutant emu-wgmma-mn-offsets emu/cuda_emu_hopper.h \
-  's/sw128\(start \+ \(mn \/ 64u\) \* lbo \+ \(k \/ 8u\) \* sbo/sw128(start + (mn \/ 64u) * sbo + (k \/ 8u) * lbo/' \
+  's/: start \+ \(mn \/ 64u\) \* lbo \+ \(k \/ 8u\) \* sbo/: start + (mn \/ 64u) * sbo + (k \/ 8u) * lbo/' \
   hopper_test quick
 # The emulator's own fragment maps: a wrong one must show.
 mutant emu-ldmatrix-trans emu/cuda_emu.h \
