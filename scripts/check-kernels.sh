@@ -140,9 +140,10 @@ fi
 
 # --- The kernels' own source on the host emulator (kernels/emu/cuda_emu.h,
 # cuda_emu_hopper.h: fibers for threads; ldmatrix, mma, cp.async, mbarrier,
-# TMA and wgmma as modelled operations; guard pages): the sm_80 kernels and
-# the Hopper forward kernels against the double reference, then the mutants
-# (planted bugs) that those tests must each catch.
+# TMA and wgmma as modelled operations; guard pages): every kernel family
+# (sm_80, the Hopper forward and training kernels, simt, elementwise) against
+# double references, then the mutants (planted bugs) that those tests must
+# each catch.
 emu_test() {
   local name=$1
   echo "== kernels/emu/$name.cpp"

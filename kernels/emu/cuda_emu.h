@@ -321,8 +321,11 @@ struct Fiber {
   const char* where = "";                // St::Spin: what it polls
   std::vector<Copy> open;                // cp.async not yet committed
   std::deque<std::vector<Copy>> groups;  // committed, not yet landed
-  // wgmma (cuda_emu_hopper.h): this thread's issued ops and commits.
-  uint64_t wg_issued = 0, wg_commits = 0;
+  // wgmma (cuda_emu_hopper.h): this thread's issued ops and commits, the
+  // issued count at its last commit, and whether a wgmma.fence came since
+  // its last wait_group.
+  uint64_t wg_issued = 0, wg_commits = 0, wg_mark = 0;
+  bool wg_fenced = false;
   // Bulk (TMA) stores issued by this thread: committed groups of pending ops.
   std::vector<std::function<void()>> bulk_open;
   std::deque<std::vector<std::function<void()>>> bulk_groups;
@@ -463,8 +466,8 @@ inline void set_ids(const Fiber& f) {
 [[noreturn]] inline void fiber_entry() {
   (*g_body)();
   Fiber* f = g_cur;
-  if (!f->groups.empty() || !f->open.empty())
-    ;  // cp.async never waited for: harmless once the block is done with smem
+  // (cp.async groups never waited for are harmless once the block is done
+  // with shared memory; TMA stores are not.)
   if (!f->bulk_groups.empty() || !f->bulk_open.empty())
     fail("thread exits with TMA stores it never waited for");
   f->st = St::Done;
@@ -627,7 +630,8 @@ inline void run_ctas() {
              f.tix / (blockDim.x * blockDim.y)};
     f.open.clear();
     f.groups.clear();
-    f.wg_issued = f.wg_commits = 0;
+    f.wg_issued = f.wg_commits = f.wg_mark = 0;
+    f.wg_fenced = false;
     f.bulk_open.clear();
     f.bulk_groups.clear();
     f.proxy_words.clear();

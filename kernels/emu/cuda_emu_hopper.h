@@ -237,11 +237,9 @@ struct WgState {
   uint64_t base = 0;  // index of ops.front()
 };
 inline std::vector<WgState> g_wg;  // per (CTA, warpgroup)
-inline std::vector<uint64_t> g_wg_mark;  // per fiber: issued count at its last commit
-// wgmma.fence: before a thread's first wgmma.mma_async, and again before
-// the first one after it has waited (and so may have touched the
-// accumulator registers). Per fiber, reset per run with g_wg.
-inline std::vector<uint8_t> g_wg_fenced;
+// wgmma.fence (Fiber::wg_fenced): before a thread's first wgmma.mma_async,
+// and again before the first one after it has waited (and so may have
+// touched the accumulator registers).
 
 inline uint64_t g_wg_launch = ~0ull;  // the g_run g_wg belongs to
 
@@ -250,8 +248,6 @@ inline WgState& wg_state() {
   if (g_wg_launch != g_run) {  // a new set of resident CTAs
     g_wg_launch = g_run;
     g_wg.assign(g_ctas.size() * per, WgState{});
-    g_wg_mark.assign(g_fibers.size(), 0);
-    g_wg_fenced.assign(g_fibers.size(), 0);
   }
   return g_wg[g_cur->cta * per + g_cur->tix / 128];
 }
@@ -318,8 +314,7 @@ inline void wg_rendezvous() { named_barrier(1000u + g_cur->tix / 128u, 128u); }
 inline void wgmma_issue(Op type, float* acc, uint64_t da, uint64_t db, int tb, int ta) {
   WgState& s = wg_state();
   Fiber& f = *g_cur;
-  const size_t fi = (size_t)(g_cur - g_fibers.data());
-  if (!g_wg_fenced[fi]) fail("wgmma.mma_async without a wgmma.fence since the thread's last wait");
+  if (!f.wg_fenced) fail("wgmma.mma_async without a wgmma.fence since the thread's last wait");
   const uint64_t j = f.wg_issued++;
   if (j < s.base) fail("wgmma bookkeeping: op %llu already retired", (unsigned long long)j);
   while (s.base + s.ops.size() <= j) s.ops.push_back(WgOp{});
@@ -347,22 +342,21 @@ inline void wgmma_issue(Op type, float* acc, uint64_t da, uint64_t db, int tb, i
 inline void wgmma_commit_group() {
   WgState& s = wg_state();
   Fiber& f = *g_cur;
-  const size_t fi = (size_t)(g_cur - g_fibers.data());
-  for (uint64_t j = g_wg_mark[fi]; j < f.wg_issued; ++j) {
+  for (uint64_t j = f.wg_mark; j < f.wg_issued; ++j) {
     WgOp& op = s.ops[j - s.base];
     if (op.group < 0)
       op.group = (int64_t)f.wg_commits;
     else if (op.group != (int64_t)f.wg_commits)
       fail("wgmma: threads committed the same op in different groups");
   }
-  g_wg_mark[fi] = f.wg_issued;
+  f.wg_mark = f.wg_issued;
   ++f.wg_commits;
   wg_rendezvous();
 }
 // The groups older than the newest n retire now: the first thread through
 // executes them (reading shared memory at this point), for all 128.
 inline void wgmma_wait_groups(int n) {
-  g_wg_fenced[(size_t)(g_cur - g_fibers.data())] = 0;
+  g_cur->wg_fenced = false;
   wg_rendezvous();
   WgState& s = wg_state();
   Fiber& f = *g_cur;
@@ -465,10 +459,7 @@ template <int N>
 inline void setmaxnreg_dec() {}
 template <int N>
 inline void setmaxnreg_inc() {}
-inline void wgmma_fence() {
-  emu::wg_state();  // (sizes the per-run state)
-  emu::g_wg_fenced[(size_t)(emu::g_cur - emu::g_fibers.data())] = 1;
-}
+inline void wgmma_fence() { emu::g_cur->wg_fenced = true; }
 inline void wgmma_commit() { emu::wgmma_commit_group(); }
 template <int N>
 inline void wgmma_wait() {
