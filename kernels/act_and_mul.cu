@@ -148,14 +148,16 @@ __device__ __forceinline__ void narrow_body(const GluEltParams& p) {
 #define GLU_NARROW_KERNEL(NAME, T)                                                    \
   extern "C" __global__ void __launch_bounds__(GLU_ELT_THREADS) NAME(GluEltParams p) { \
     narrow_body<T>(p);                                                                \
-  }
+  } \
+  GLU_EMU_KERNEL(NAME, false, 1)
 GLU_NARROW_KERNEL(narrow_f16, __half)
 GLU_NARROW_KERNEL(narrow_bf16, __nv_bfloat16)
 
 #define GLU_ELT_KERNEL(NAME, T, OP)                                                   \
   extern "C" __global__ void __launch_bounds__(GLU_ELT_THREADS) NAME(GluEltParams p) { \
     elt_body<T, OP>(p);                                                               \
-  }
+  } \
+  GLU_EMU_KERNEL(NAME, false, 1)
 
 GLU_ELT_KERNEL(act_and_mul_f32, float, OP_ACT_AND_MUL)
 GLU_ELT_KERNEL(act_and_mul_f16, __half, OP_ACT_AND_MUL)

@@ -466,7 +466,8 @@ __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
 #define GLU_MMA_KERNEL(NAME, T, LAYOUT)                                              \
   extern "C" __global__ void __launch_bounds__(GLU_MMA_THREADS, 1) NAME(GluParams p) { \
     fused_glu_mma_body<T, LAYOUT>(p);                                                \
-  }
+  } \
+  GLU_EMU_KERNEL(NAME, false, 1)
 
 GLU_MMA_KERNEL(fused_glu_mma_kn_bf16, __nv_bfloat16, GLU_LAYOUT_KN)
 GLU_MMA_KERNEL(fused_glu_mma_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK)

@@ -152,7 +152,8 @@ __device__ __forceinline__ void fused_glu_simt_body(const GluParams& p) {
 #define GLU_SIMT_KERNEL(NAME, T, LAYOUT)                                                 \
   extern "C" __global__ void __launch_bounds__(GLU_SIMT_THREADS) NAME(GluParams p) { \
     fused_glu_simt_body<T, LAYOUT>(p);                                                 \
-  }
+  } \
+  GLU_EMU_KERNEL(NAME, false, 1)
 
 GLU_SIMT_KERNEL(fused_glu_simt_kn_f32, float, GLU_LAYOUT_KN)
 GLU_SIMT_KERNEL(fused_glu_simt_nk_f32, float, GLU_LAYOUT_NK)

@@ -543,10 +543,12 @@ __device__ __forceinline__ void skinny_streamk_body(const GluParams& p,
       fused_glu_skinny_##LAY##_##TN##_m##MP(GluParams p, GluSkinnySplit s) {                   \
     skinny::skinny_body<T, LAYOUT, MTW, WM, WK, STAGES>(p, s);                                 \
   }                                                                                            \
+  GLU_EMU_KERNEL(fused_glu_skinny_##LAY##_##TN##_m##MP, false, 1)                           \
   extern "C" __global__ void __launch_bounds__(32 * WM * WK, MINB)                             \
       fused_glu_skinny_sk_##LAY##_##TN##_m##MP(GluParams p, GluSkinnyStreamK s) {              \
     skinny::skinny_streamk_body<T, LAYOUT, MTW, WM, WK, STAGES>(p, s);                         \
-  }
+  } \
+  GLU_EMU_KERNEL(fused_glu_skinny_sk_##LAY##_##TN##_m##MP, false, 1)
 
 #define GLU_SKINNY_ALL_M(LAY, LAYOUT, TN, T)                                                   \
   GLU_SKINNY_KERNEL(LAY, LAYOUT, TN, T, 16, 1, GLU_SKINNY_M16_WM, GLU_SKINNY_M16_WK,          \

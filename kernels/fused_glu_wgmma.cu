@@ -45,7 +45,8 @@
            const __grid_constant__ CUtensorMap tmap_wu, GluParams p) {                      \
     const GluTrainParams none{};                                                                   \
     fused_glu_wgmma_dispatch<T, LAYOUT, GLU_EPI_OUT>(&tmap_x, &tmap_wg, &tmap_wu, nullptr, nullptr, p, none);        \
-  }
+  } \
+  GLU_EMU_KERNEL(NAME, true, 1)
 
 GLU_WGMMA_KERNEL(fused_glu_wgmma_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK)
 GLU_WGMMA_KERNEL(fused_glu_wgmma_nk_f16, __half, GLU_LAYOUT_NK)
@@ -64,7 +65,8 @@ GLU_WGMMA_KERNEL(fused_glu_wgmma_kn_f16, __half, GLU_LAYOUT_KN)
     const GluTrainParams none{};                                                                   \
     fused_glu_wgmma_dispatch<T, LAYOUT, GLU_EPI_OUT, true>(&tmap_x, &tmap_wg, &tmap_wu, nullptr,  \
                                                            nullptr, p, none, &ts);                 \
-  }
+  } \
+  GLU_EMU_KERNEL(NAME, true, 1)
 
 GLU_WGMMA_SPLIT_KERNEL(fused_glu_wgmma_split_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK)
 GLU_WGMMA_SPLIT_KERNEL(fused_glu_wgmma_split_nk_f16, __half, GLU_LAYOUT_NK)
@@ -92,7 +94,8 @@ GLU_WGMMA_SPLIT_KERNEL(fused_glu_wgmma_split_kn_f16, __half, GLU_LAYOUT_KN)
     const GluTrainParams none{};                                                                   \
     fused_glu_wgmma_dispatch<T, LAYOUT, GLU_EPI_OUT, false, true>(&tmap_x, &tmap_wg, &tmap_wu,     \
                                                                   nullptr, nullptr, p, none);      \
-  }
+  } \
+  GLU_EMU_KERNEL(NAME, true, 2)
 
 GLU_WGMMA_CLUSTER_KERNEL(fused_glu_wgmma_cluster_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK)
 GLU_WGMMA_CLUSTER_KERNEL(fused_glu_wgmma_cluster_nk_f16, __half, GLU_LAYOUT_NK)

@@ -21,7 +21,8 @@
            GluParams p) {                                                                          \
     const GluTrainParams none{};                                                                   \
     fused_glu_wgmma_dispatch<T, LAYOUT, GLU_EPI_OUT_TMA>(&tmap_x, &tmap_wg, &tmap_wu, &tmap_out, nullptr, p, none); \
-  }
+  } \
+  GLU_EMU_KERNEL(NAME, true, 1)
 
 GLU_WGMMA_STAGED_KERNEL(fused_glu_wgmma_staged_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK)
 GLU_WGMMA_STAGED_KERNEL(fused_glu_wgmma_staged_nk_f16, __half, GLU_LAYOUT_NK)

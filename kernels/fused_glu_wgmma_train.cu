@@ -29,7 +29,8 @@
       NAME(const __grid_constant__ CUtensorMap tmap_x, const __grid_constant__ CUtensorMap tmap_wg, \
            const __grid_constant__ CUtensorMap tmap_wu, GluParams p, GluTrainParams tp) {          \
     fused_glu_wgmma_dispatch<T, LAYOUT, EPI>(&tmap_x, &tmap_wg, &tmap_wu, nullptr, nullptr, p, tp);                  \
-  }
+  } \
+  GLU_EMU_KERNEL(NAME, true, 1)
 
 GLU_WGMMA_TRAIN_KERNEL(fused_glu_wgmma_pre_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK, GLU_EPI_OUT_PRE)
 GLU_WGMMA_TRAIN_KERNEL(fused_glu_wgmma_pre_nk_f16, __half, GLU_LAYOUT_NK, GLU_EPI_OUT_PRE)
@@ -53,7 +54,8 @@ GLU_WGMMA_TRAIN_KERNEL(fused_glu_wgmma_dgu_kn_f16, __half, GLU_LAYOUT_KN, GLU_EP
     const GluTrainParams none{};                                                                    \
     fused_glu_wgmma_dispatch<T, LAYOUT, GLU_EPI_OUT_PRE_TMA>(&tmap_x, &tmap_wg, &tmap_wu, &tmap_out, \
                                                              &tmap_aux, p, none);                   \
-  }
+  } \
+  GLU_EMU_KERNEL(NAME, true, 1)
 
 GLU_WGMMA_PRESTAGED_KERNEL(fused_glu_wgmma_prestaged_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK)
 GLU_WGMMA_PRESTAGED_KERNEL(fused_glu_wgmma_prestaged_nk_f16, __half, GLU_LAYOUT_NK)
@@ -72,7 +74,8 @@ GLU_WGMMA_PRESTAGED_KERNEL(fused_glu_wgmma_prestaged_kn_f16, __half, GLU_LAYOUT_
            GluParams p, GluTrainParams tp) {                                                       \
     fused_glu_wgmma_dispatch<T, LAYOUT, GLU_EPI_DGU_TMA>(&tmap_x, &tmap_wg, &tmap_wu, nullptr,    \
                                                          &tmap_aux, p, tp);                         \
-  }
+  } \
+  GLU_EMU_KERNEL(NAME, true, 1)
 
 GLU_WGMMA_DGUSTAGED_KERNEL(fused_glu_wgmma_dgustaged_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK)
 GLU_WGMMA_DGUSTAGED_KERNEL(fused_glu_wgmma_dgustaged_nk_f16, __half, GLU_LAYOUT_NK)
@@ -96,7 +99,8 @@ GLU_WGMMA_DGUSTAGED_KERNEL(fused_glu_wgmma_dgustaged_kn_f16, __half, GLU_LAYOUT_
     fused_glu_wgmma_body<T, LAYOUT, GLU_ACT_IDENTITY, EPI>(&tmap_x, &tmap_wg, &tmap_wu, nullptr,  \
                                                            nullptr, p, tp, &tmap_x2, &tmap_wg2,   \
                                                            &tmap_wu2);                            \
-  }
+  } \
+  GLU_EMU_KERNEL(NAME, true, 1)
 
 GLU_WGMMA_DX_KERNEL(fused_glu_wgmma_dx_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK, GLU_EPI_DX)
 GLU_WGMMA_DX_KERNEL(fused_glu_wgmma_dx_nk_f16, __half, GLU_LAYOUT_NK, GLU_EPI_DX)
@@ -124,7 +128,8 @@ GLU_WGMMA_DX_KERNEL(fused_glu_wgmma_dx32_kn_f16, __half, GLU_LAYOUT_KN, GLU_EPI_
     const GluTrainParams none{};                                                                   \
     fused_glu_wgmma_body<T, GLU_LAYOUT_KN, GLU_ACT_IDENTITY, EPI>(                                 \
         &tmap_x, &tmap_wg, &tmap_wu, nullptr, nullptr, p, none, nullptr, nullptr, nullptr, &go);   \
-  }
+  } \
+  GLU_EMU_KERNEL(NAME, true, 1)
 
 GLU_WGMMA_DW_KERNEL(fused_glu_wgmma_dw_bf16, __nv_bfloat16, GLU_EPI_DW)
 GLU_WGMMA_DW_KERNEL(fused_glu_wgmma_dw_f16, __half, GLU_EPI_DW)

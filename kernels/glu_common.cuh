@@ -190,6 +190,18 @@ __device__ __forceinline__ bool glu_aligned16(const void* p) {
 #define GLU_DYNAMIC_SMEM(name, align) extern __shared__ __align__(align) unsigned char name[]
 #endif
 
+// Ends each kernel-defining macro: under the host emulator (GLU_EMU) it
+// registers the kernel by name for the stand-in driver (kernels/emu/standin,
+// emu::register_kernel): CONCURRENT = every CTA resident at once (persistent
+// kernels whose CTAs wait for each other), CLUSTER = its __cluster_dims__
+// along x. Empty for nvcc.
+#if defined(GLU_EMU)
+#define GLU_EMU_KERNEL(NAME, CONCURRENT, CLUSTER) \
+  static const bool glu_emu_registered_##NAME = ::emu::register_kernel(#NAME, NAME, CONCURRENT, CLUSTER);
+#else
+#define GLU_EMU_KERNEL(NAME, CONCURRENT, CLUSTER)
+#endif
+
 // ---------------------------------------------------------------------------
 // Inline PTX (sm_80+). Under GLU_EMU (host tests only) each wrapper calls
 // the emulator instead. Shared-memory operands are 32-bit shared-window

@@ -65,6 +65,7 @@ extern "C" __global__ void glu_params_probe(GluParams p, GluEltParams e,
   out[i++] = ptr(e.out0);
   out[i++] = ptr(e.out1);
 }
+GLU_EMU_KERNEL(glu_params_probe, false, 1)
 
 namespace {
 
@@ -147,3 +148,7 @@ extern "C" __global__ void mma_fragment_probe(float* out) {
   probe_write(out, c_nk, lane);
   probe_write(out + 128, c_kn, lane);
 }
+// Not registered for the host emulator: its static __shared__ arrays are
+// outside the emulator's shared-memory model (dynamic smem only), and what
+// it probes is the hardware's fragment layout, which the emulator's own
+// tables (cuda_emu.h) stand in for.

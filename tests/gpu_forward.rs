@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::gpu::{cluster_skipped, gpu, save, tolerance};
+use common::gpu::{cluster_skipped, gpu, runs_here, save, tolerance};
 
 use common::{Rng, preact_f64, rel_err, store};
 use std::fmt::Write as _;
@@ -67,6 +67,9 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, table: &mut String) -> Vec<
     let skip_cluster = cluster_skipped();
     let s = g.stream();
     for &(m, k, n) in SHAPES {
+        if !runs_here(g, "forward sweep", (m, k, n)) {
+            continue;
+        }
         let x: Vec<T> = rng.vec(m * k, 1.0);
         let scale = 1.0 / (k as f32).sqrt();
         let wg_l: Vec<T> = rng.vec(k * n, scale);
@@ -287,6 +290,9 @@ fn large_shape_fused_matches_cublas_and_reference_rows() {
     let Some(g) = gpu() else { return };
     let mut rng = Rng::fresh("large_shape");
     let (m, k, n) = (1000, 4096, 2816);
+    if !runs_here(g, "large_shape", (m, k, n)) {
+        return;
+    }
     let s = g.stream();
     let x: Vec<bf16> = rng.vec(m * k, 1.0);
     let gu: Vec<bf16> = rng.vec(2 * n * k, 1.0 / 64.0);
@@ -664,6 +670,9 @@ type TuneCase = (usize, usize, usize, WeightLayout, bool, usize);
 /// decision it records; appends a line to `table`.
 fn autotune_case<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, c: TuneCase, table: &mut String) {
     let (m, k, n, layout, concat, off) = c;
+    if !runs_here(g, "autotune case", (m, k, n)) {
+        return;
+    }
     let s = g.stream();
     g.clear_tuned_paths();
     g.set_autotune(true);

@@ -16,7 +16,7 @@
 
 mod common;
 
-use common::gpu::{cluster_skipped, tolerance};
+use common::gpu::{cluster_skipped, shrink_on_emulator, tolerance};
 use common::{Rng, reference, rel_err};
 use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode, CUstreamCaptureStatus};
 use cudarc::driver::{CudaContext, CudaGraph, CudaStream};
@@ -77,6 +77,7 @@ fn run_case<T: CudaElement>(
 ) -> (String, bool) {
     let s = g.stream();
     let Case { m, k, n, act, path } = c;
+    let (m, k, n) = shrink_on_emulator(g, (m, k, n));
     let w_host: Vec<T> = rng.vec(2 * n * k, 1.0 / (k as f32).sqrt());
     let x0: Vec<T> = rng.vec(m * k, 1.0);
     let dw_buf = s.clone_htod(&w_host).unwrap();
@@ -246,7 +247,7 @@ fn forward_replays_in_a_cuda_graph() {
     let g2 = CudaGlu::with_stream(s.clone()).unwrap();
     g2.set_autotune(false);
     let grow = || -> Result<(), String> {
-        let (m, k, n) = (40, 2048, 1000);
+        let (m, k, n) = shrink_on_emulator(&g2, (40, 2048, 1000));
         let x = s.clone_htod(&vec![bf16::from_f32(0.25); m * k]).unwrap();
         let w = s
             .clone_htod(&vec![bf16::from_f32(0.01); 2 * n * k])
@@ -285,7 +286,7 @@ fn forward_replays_in_a_cuda_graph() {
         // The rule's choice here is a fused kernel (fused-wgmma on an H200:
         // 512 tiles fill 97% of 4 waves; fused-mma on sm_80..89), so this
         // case does not depend on cuBLAS under capture.
-        let (m, k, n) = (1000, 256, 8192);
+        let (m, k, n) = shrink_on_emulator(&g3, (1000, 256, 8192));
         let x = s.clone_htod(&vec![bf16::from_f32(0.25); m * k]).unwrap();
         let w = s
             .clone_htod(&vec![bf16::from_f32(0.01); 2 * n * k])

@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::gpu::{cluster_skipped, gpu, tolerance};
+use common::gpu::{cluster_skipped, gpu, runs_here, tolerance};
 
 use common::{Rng, preact_f64, rel_err, store};
 use swiglu::cuda::{CudaElement, CudaGlu, DeviceGluWeights, Path};
@@ -89,6 +89,9 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng) -> Vec<String> {
     let skip_cluster = cluster_skipped();
     let mut cases = Vec::new();
     for (i, &(m, n, k)) in shapes().iter().enumerate() {
+        if !runs_here(g, "wgmma sweep", (m, k, n)) {
+            continue;
+        }
         let act = Activation::ALL[i % Activation::ALL.len()];
         cases.push((m, n, k, vec![act], i % 3, FORMS[i % 3]));
     }
@@ -225,6 +228,9 @@ fn wgmma_large_shape_matches_cublas_split() {
     let g = need_hopper!();
     let mut rng = Rng::fresh("wgmma_large");
     let (m, k, n) = (2048, 4096, 2816);
+    if !runs_here(g, "wgmma large shape", (m, k, n)) {
+        return;
+    }
     let s = g.stream();
     let x: Vec<bf16> = rng.vec(m * k, 1.0);
     let gu: Vec<bf16> = rng.vec(2 * n * k, 1.0 / 64.0);
@@ -328,6 +334,9 @@ fn wgmma_tail_split_matches_plain_and_reference() {
         (257, 2048, 1600, WeightLayout::KN),
     ];
     for (ci, &(m, k, n, layout)) in cases.iter().enumerate() {
+        if !runs_here(g, "tail split", (m, k, n)) {
+            continue;
+        }
         let ws = g.workspace_bytes(Path::FusedWgmmaTailSplit, m, k, n, swiglu::DType::BF16);
         let x: Vec<bf16> = rng.vec(m * k, 1.0);
         let gu_nk: Vec<bf16> = rng.vec(2 * n * k, 1.0 / (k as f32).sqrt());

@@ -61,6 +61,9 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <memory>
+#include <tuple>
+#include <utility>
 #include <random>
 #include <string>
 #include <type_traits>
@@ -78,7 +81,7 @@
 #define __noinline__ __attribute__((noinline))
 #define __launch_bounds__(...)
 #define __shared__ static
-#define __align__(n) alignas(n)
+#define __align__(n) __attribute__((aligned(n)))
 #define __grid_constant__
 #define __cluster_dims__(...)
 
@@ -130,6 +133,7 @@ inline float __uint_as_float(unsigned u) {
   memcpy(&f, &u, 4);
   return f;
 }
+inline float __int_as_float(int i) { return __uint_as_float((unsigned)i); }
 inline unsigned __float_as_uint(float f) {
   unsigned u;
   memcpy(&u, &f, 4);
@@ -1000,6 +1004,54 @@ inline void cp_async_wait(int n) {
     land(f.groups.front());
     f.groups.pop_front();
   }
+}
+
+// ---- kernel registry (the stand-in driver, kernels/emu/standin) ------------------------
+// Each kernel-defining macro of kernels/*.cu ends with GLU_EMU_KERNEL(NAME,
+// CONCURRENT, CLUSTER) (glu_common.cuh), which under GLU_EMU registers the
+// kernel here by name: the stand-in libcuda's cuModuleGetFunction looks it
+// up, and cuLaunchKernel binds copies of the kernelParams to it. CONCURRENT:
+// launch with every CTA resident (persistent kernels whose CTAs wait for
+// each other); CLUSTER: the __cluster_dims__ along x (1 without).
+struct KernelInfo {
+  std::string name;
+  bool concurrent = false;
+  unsigned cluster = 1;
+  size_t nparams = 0;
+  // A body running the kernel on copies of *args[0] .. *args[nparams-1].
+  std::function<std::function<void()>(void* const* args)> bind;
+};
+inline std::vector<KernelInfo>& kernel_registry() {
+  static std::vector<KernelInfo> r;
+  return r;
+}
+template <typename... A, size_t... I>
+std::function<void()> bind_kernel_args(void (*f)(A...), void* const* args,
+                                       std::index_sequence<I...>) {
+  // Each argument is copied from where kernelParams points, as the driver
+  // copies the parameter buffer at the launch.
+  auto tup = std::make_shared<std::tuple<std::decay_t<A>...>>(
+      *static_cast<const std::decay_t<A>*>(args[I])...);
+  return [f, tup] { std::apply(f, *tup); };
+}
+template <typename... A>
+inline bool register_kernel(const char* name, void (*f)(A...), bool concurrent,
+                            unsigned cluster) {
+  KernelInfo k;
+  k.name = name;
+  k.concurrent = concurrent;
+  k.cluster = cluster;
+  k.nparams = sizeof...(A);
+  k.bind = [f](void* const* args) {
+    return bind_kernel_args(f, args, std::index_sequence_for<A...>{});
+  };
+  kernel_registry().push_back(std::move(k));
+  return true;
+}
+inline const KernelInfo* find_kernel(const char* name) {
+  for (const KernelInfo& k : kernel_registry())
+    if (k.name == name) return &k;
+  return nullptr;
 }
 
 inline uint32_t ld_shared_u32(uint32_t addr) {

@@ -68,3 +68,49 @@ pub fn cluster_skipped() -> bool {
     }
     skip
 }
+
+/// Whether the "GPU" is the host emulator's stand-in driver
+/// (`kernels/emu/standin`, `scripts/emu-gpu-tests.sh`): the kernels' own
+/// source running on the CPU, thousands of times slower than a GPU.
+pub fn emulated(g: &CudaGlu) -> bool {
+    g.device_name()
+        .is_ok_and(|n| n.starts_with("swiglu host emulator"))
+}
+
+/// Whether an `m x k x n` problem runs in this test run: always on a GPU;
+/// on the host emulator only up to `SWIGLU_EMU_MAX_MACS` multiply-adds per
+/// projection (default 4M, which keeps every tile edge of the shape lists
+/// but not their large cases). A case left out is printed, so a run shows
+/// what it did not check.
+pub fn runs_here(g: &CudaGlu, what: &str, (m, k, n): (usize, usize, usize)) -> bool {
+    if !emulated(g) {
+        return true;
+    }
+    let limit = std::env::var("SWIGLU_EMU_MAX_MACS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(4 << 20);
+    let macs = m.saturating_mul(k).saturating_mul(n);
+    if macs > limit {
+        eprintln!(
+            "EMULATOR: left out {what} {m}x{k}x{n} ({macs} multiply-adds > SWIGLU_EMU_MAX_MACS {limit})"
+        );
+        return false;
+    }
+    true
+}
+
+/// `(m, k, n)` on a GPU; on the host emulator clamped to at most 130 x 512
+/// x 264 (still over a tile edge in each dimension), printed when it
+/// changes: for tests whose point is the call sequence (graph capture,
+/// scratch growth) rather than the size.
+pub fn shrink_on_emulator(g: &CudaGlu, (m, k, n): (usize, usize, usize)) -> (usize, usize, usize) {
+    if !emulated(g) {
+        return (m, k, n);
+    }
+    let s = (m.min(130), k.min(512), n.min(264));
+    if s != (m, k, n) {
+        eprintln!("EMULATOR: {m}x{k}x{n} runs as {}x{}x{}", s.0, s.1, s.2);
+    }
+    s
+}
