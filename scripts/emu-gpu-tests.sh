@@ -28,7 +28,7 @@ skip=(--skip mma_fragment_layouts_match)
 tests=(--test gpu_forward --test gpu_hopper --test gpu_skinny --test gpu_train --test gpu_graph)
 echo "=== emulated sm_90 device ($(date -u +%T))"
 echo "SKIPPED on the emulator: mma_fragment_layouts_match (static shared memory is not modelled)"
-SWIGLU_EMU_CC=90 cargo test "$@" "${tests[@]}" -- "${skip[@]}"
+SWIGLU_EMU_CC=90 cargo test "$@" "${tests[@]}" -- --nocapture "${skip[@]}"
 echo "=== emulated sm_80 device ($(date -u +%T))"
-SWIGLU_EMU_CC=80 cargo test "$@" "${tests[@]}" -- "${skip[@]}"
+SWIGLU_EMU_CC=80 cargo test "$@" "${tests[@]}" -- --nocapture "${skip[@]}"
 echo "=== emu-gpu-tests: OK ($(date -u +%T))"

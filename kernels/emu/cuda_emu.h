@@ -69,6 +69,8 @@
 #include <type_traits>
 #include <vector>
 
+#include <cuda_fp16.h>  // the emulator's stand-in (include/): emu_half_table
+
 #if defined(_FORTIFY_SOURCE) && _FORTIFY_SOURCE > 0
 #error "build the emulator with -U_FORTIFY_SOURCE (its longjmp check rejects fiber switches)"
 #endif
@@ -276,7 +278,20 @@ inline void arena_free(Arena& a) {
 // memory, a wgmma group whose lanes have not all arrived); it runs again
 // only when no fiber is ready, and a round of polls that changes nothing
 // while nothing else can happen is a deadlock.
-enum class St { Ready, Bar, Warp, Named, Cluster, Spin, Done };
+enum class St : uint8_t { Ready, Bar, Warp, Named, Cluster, Spin, Done };
+
+// Every fiber's state, contiguous: the scheduler scans it at each switch, and
+// scanning a field of the (kilobyte-sized) Fiber records was most of the
+// emulator's time. Fiber::st reads and writes its fiber's entry.
+inline std::vector<St> g_st;
+struct StRef {
+  uint32_t idx = 0;  // the fiber's index (g_fibers and g_st)
+  operator St() const { return g_st[idx]; }
+  StRef& operator=(St v) {
+    g_st[idx] = v;
+    return *this;
+  }
+};
 
 struct Copy {
   uint32_t dst;
@@ -317,7 +332,7 @@ struct Fiber {
   ucontext_t uc;
   char* stack = nullptr;
   bool started = false;
-  St st = St::Ready;
+  StRef st;  // its entry of g_st
   uint3 tid{0, 0, 0};
   unsigned cta = 0;   // index into g_ctas
   unsigned tix = 0;   // linear thread index in its CTA
@@ -513,7 +528,7 @@ inline void resume(Fiber& f) {
 
 inline int live_in_cta(unsigned c) {
   int n = 0;
-  for (unsigned i = c * g_threads; i < (c + 1) * g_threads; ++i) n += g_fibers[i].st != St::Done;
+  for (unsigned i = c * g_threads; i < (c + 1) * g_threads; ++i) n += g_st[i] != St::Done;
   return n;
 }
 
@@ -523,7 +538,7 @@ inline void try_release_barrier(unsigned c) {
   if (cta.bar_arrived == 0 || cta.bar_arrived < live_in_cta(c)) return;
   for (unsigned i = c * g_threads; i < (c + 1) * g_threads; ++i) {
     sb_to_cta(g_fibers[i]);  // every live thread arrived; exited ones published at exit
-    if (g_fibers[i].st == St::Bar) g_fibers[i].st = St::Ready;
+    if (g_st[i] == St::Bar) g_st[i] = St::Ready;
   }
   cta.bar_arrived = 0;
   ++g_progress;
@@ -558,9 +573,9 @@ inline void named_barrier(uint32_t id, uint32_t count) {
     *arrived = 0;
     sb_to_cta(*f);
     for (unsigned i = f->cta * g_threads; i < (f->cta + 1) * g_threads; ++i)
-      if (g_fibers[i].st == St::Named && g_fibers[i].wait_id == id) {
+      if (g_st[i] == St::Named && g_fibers[i].wait_id == id) {
         sb_to_cta(g_fibers[i]);
-        g_fibers[i].st = St::Ready;
+        g_st[i] = St::Ready;
       }
     ++g_progress;
     return;
@@ -582,7 +597,7 @@ inline bool try_release_cluster(unsigned cl) {
   g_cluster_arrived[cl] = 0;
   for (unsigned c = cl * g_cluster; c < (cl + 1) * g_cluster; ++c)
     for (unsigned i = c * g_threads; i < (c + 1) * g_threads; ++i)
-      if (g_fibers[i].st == St::Cluster) g_fibers[i].st = St::Ready;
+      if (g_st[i] == St::Cluster) g_st[i] = St::Ready;
   ++g_progress;
   return true;
 }
@@ -610,7 +625,9 @@ inline void alloc_fibers(size_t n) {
   if (g_fibers.size() >= n) return;
   const size_t old = g_fibers.size();
   g_fibers.resize(n);
+  g_st.resize(n, St::Done);
   for (size_t i = old; i < n; ++i) {
+    g_fibers[i].st.idx = (uint32_t)i;
     char* m = (char*)mmap(nullptr, kStack + 4096, PROT_READ | PROT_WRITE,
                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) fail("mmap of a fiber stack failed");
@@ -672,8 +689,8 @@ inline void run_ctas() {
         if (stalled[c] == g_progress) continue;
         int ready = 0, spin_n = 0;
         for (unsigned i = c * g_threads; i < (c + 1) * g_threads; ++i) {
-          ready += g_fibers[i].st == St::Ready;
-          spin_n += g_fibers[i].st == St::Spin;
+          ready += g_st[i] == St::Ready;
+          spin_n += g_st[i] == St::Spin;
         }
         const St want = ready ? St::Ready : St::Spin;
         int k = ready ? ready : spin_n;
@@ -685,7 +702,7 @@ inline void run_ctas() {
         }
         k = (int)(g_rng() % (uint64_t)k);
         for (unsigned i = c * g_threads; i < (c + 1) * g_threads; ++i)
-          if (g_fibers[i].st == want && k-- == 0) {
+          if (g_st[i] == want && k-- == 0) {
             pick = (int)i;
             break;
           }
@@ -693,11 +710,11 @@ inline void run_ctas() {
       }
     } else if (g_cfg.random_sched) {
       int ready = 0;
-      for (unsigned i = 0; i < n; ++i) ready += g_fibers[i].st == St::Ready;
+      for (unsigned i = 0; i < n; ++i) ready += g_st[i] == St::Ready;
       if (ready) {
         int k = (int)(g_rng() % (uint64_t)ready);
         for (unsigned i = 0; i < n; ++i)
-          if (g_fibers[i].st == St::Ready && k-- == 0) {
+          if (g_st[i] == St::Ready && k-- == 0) {
             pick = (int)i;
             break;
           }
@@ -705,7 +722,7 @@ inline void run_ctas() {
     } else {
       for (unsigned j = 0; j < n; ++j) {
         const unsigned i = (next + j) % n;
-        if (g_fibers[i].st == St::Ready) {
+        if (g_st[i] == St::Ready) {
           pick = (int)i;
           break;
         }
@@ -720,8 +737,8 @@ inline void run_ctas() {
       }
       int live = 0, spinners = 0;
       for (unsigned i = 0; i < n; ++i) {
-        live += g_fibers[i].st != St::Done;
-        spinners += g_fibers[i].st == St::Spin;
+        live += g_st[i] != St::Done;
+        spinners += g_st[i] == St::Spin;
       }
       if (live == 0) break;
       for (unsigned c = 0; c < ncta; ++c) try_release_barrier(c);
@@ -730,20 +747,20 @@ inline void run_ctas() {
         idle_polls = 0;
       }
       bool any = false;
-      for (unsigned i = 0; i < n; ++i) any |= g_fibers[i].st == St::Ready;
+      for (unsigned i = 0; i < n; ++i) any |= g_st[i] == St::Ready;
       if (any) continue;
       if (spinners == 0 || idle_polls > 2 * (uint64_t)spinners + 2) {
         int bar = 0, warp = 0, named = 0, cl = 0;
         for (unsigned i = 0; i < n; ++i) {
-          bar += g_fibers[i].st == St::Bar;
-          warp += g_fibers[i].st == St::Warp;
-          named += g_fibers[i].st == St::Named;
-          cl += g_fibers[i].st == St::Cluster;
+          bar += g_st[i] == St::Bar;
+          warp += g_st[i] == St::Warp;
+          named += g_st[i] == St::Named;
+          cl += g_st[i] == St::Cluster;
         }
         if (getenv("EMU_DEBUG"))
           for (unsigned i = 0; i < n; ++i)
             fprintf(stderr, "  fiber %u cta %u tix %u state %d (%s, named %u) issued %llu commits %llu\n", i,
-                    g_fibers[i].cta, g_fibers[i].tix, (int)g_fibers[i].st, g_fibers[i].where,
+                    g_fibers[i].cta, g_fibers[i].tix, (int)g_st[i], g_fibers[i].where,
                     g_fibers[i].wait_id, (unsigned long long)g_fibers[i].wg_issued,
                     (unsigned long long)g_fibers[i].wg_commits);
         fail("deadlock: %d live threads: %d at __syncthreads, %d at a warp collective, %d at a "
@@ -753,7 +770,7 @@ inline void run_ctas() {
       // Poll the next spinner.
       for (unsigned j = 0; j < n; ++j) {
         const unsigned i = (next_spin + j) % n;
-        if (g_fibers[i].st == St::Spin) {
+        if (g_st[i] == St::Spin) {
           pick = (int)i;
           break;
         }
@@ -854,10 +871,7 @@ inline float decode16(uint32_t bits, Op op) {
   if (op == Op::MmaBf16) {
     return __uint_as_float(bits << 16);
   }
-  _Float16 h;
-  const uint16_t b = (uint16_t)bits;
-  memcpy(&h, &b, 2);
-  return (float)h;
+  return emu_half_table()[bits & 0xffffu];
 }
 
 inline void complete(Warp& w) {
@@ -944,11 +958,11 @@ inline void warp_collective(Op op) {
     complete(w);
     w.arrived = 0;
     for (unsigned i = idx / 32 * 32; i < idx / 32 * 32 + 32; ++i)
-      if (g_fibers[i].st == St::Warp) g_fibers[i].st = St::Ready;
+      if (g_st[i] == St::Warp) g_st[i] = St::Ready;
     return;
   }
   for (unsigned i = idx / 32 * 32; i < idx / 32 * 32 + 32; ++i)
-    if (g_fibers[i].st == St::Done) fail("warp collective with an exited lane");
+    if (g_st[i] == St::Done) fail("warp collective with an exited lane");
   g_cur->st = St::Warp;
   yield();
 }

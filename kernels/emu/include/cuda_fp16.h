@@ -9,11 +9,23 @@ struct __half {
   uint16_t __x;
 };
 
-static inline float __half2float(__half h) {
-  _Float16 f;
-  memcpy(&f, &h.__x, 2);
-  return (float)f;
+// f16 -> f32 through a table of all 65536 values (exact: every f16 is an
+// f32): the compiler's _Float16 conversion is a libgcc call without F16C,
+// and it was the emulator's hottest function.
+inline const float* emu_half_table() {
+  static const float* const t = [] {
+    float* v = new float[65536];
+    for (uint32_t i = 0; i < 65536; ++i) {
+      const uint16_t b = (uint16_t)i;
+      _Float16 f;
+      memcpy(&f, &b, 2);
+      v[i] = (float)f;
+    }
+    return v;
+  }();
+  return t;
 }
+static inline float __half2float(__half h) { return emu_half_table()[h.__x]; }
 static inline __half __float2half_rn(float v) {
   const _Float16 f = (_Float16)v;  // round to nearest even
   __half h;

@@ -41,9 +41,17 @@ float load(const void* p, int t, size_t i) {
     memcpy(&f, &u, 4);
     return f;
   }
-  _Float16 v;
-  memcpy(&v, &h, 2);
-  return (float)v;
+  static const float* const table = [] {  // every f16 value (libgcc's conversion is slow)
+    float* t = new float[65536];
+    for (uint32_t i = 0; i < 65536; ++i) {
+      const uint16_t b = (uint16_t)i;
+      _Float16 v;
+      memcpy(&v, &b, 2);
+      t[i] = (float)v;
+    }
+    return t;
+  }();
+  return table[h];
 }
 void store(void* p, int t, size_t i, float v) {
   if (t == R_32F) {

@@ -23,7 +23,8 @@
 //     emulator's settings rotate per launch over the three rounds of the
 //     C++ tests (emu_harness.h set_round), unless SWIGLU_EMU_ROUND fixes one;
 //   * streams execute in order at the call (the host waits for nothing);
-//     events hold the host time of their record; stream capture records the
+//     events read a device clock that advances by the emulation's host time
+//     of each operation x SWIGLU_EMU_TIME_SCALE; stream capture records the
 //     work into a graph that cuGraphLaunch replays; the capture modes'
 //     prohibition of unsafe calls is modelled for allocation, frees and
 //     synchronisation;
@@ -145,6 +146,27 @@ bool unsafe_call_refused() {
   return refused;
 }
 
+// The device clock: it advances only while the device works, by the host
+// time the emulation of an operation took times SWIGLU_EMU_TIME_SCALE
+// (default 1000). Events read it. So event timings rank work as the
+// emulator's cost does, and the device looks busy for far longer than the
+// host takes to queue the next launches, as on a GPU: the autotuner's check
+// that its pilot launches outlast the queueing of a timed round (where
+// queueing here includes running the launches, at the call) holds.
+double g_device_ms = 0;
+void run_op(const Op& op) {
+  using namespace std::chrono;
+  const auto t0 = steady_clock::now();
+  op();
+  const double host_ms = duration<double, std::milli>(steady_clock::now() - t0).count();
+  static const double scale = [] {
+    const char* v = getenv("SWIGLU_EMU_TIME_SCALE");
+    const double x = v && *v ? atof(v) : 0.0;
+    return x > 0 ? x : 1000.0;
+  }();
+  g_device_ms += host_ms * scale;
+}
+
 // Runs `op` now, or records it into the stream's capture.
 CUresult enqueue(void* h, Op op) {
   Stream* s = stream_of(h);
@@ -162,7 +184,7 @@ CUresult enqueue(void* h, Op op) {
     s->graph->ops.push_back(std::move(op));
     return CUDA_SUCCESS;
   }
-  op();
+  run_op(op);
   return CUDA_SUCCESS;
 }
 
@@ -175,13 +197,9 @@ bool in_device(CUdeviceptr p, size_t n) { return n == 0 || emu::in_global((const
 // ---- events -------------------------------------------------------------------------------
 struct Event {
   bool recorded = false;
-  double ms = 0;
+  double ms = 0;  // g_device_ms when it was reached
 };
 std::set<Event*> g_events;
-double now_ms() {
-  using namespace std::chrono;
-  return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
-}
 
 // ---- modules and functions -------------------------------------------------------------
 struct Module {
@@ -576,7 +594,7 @@ API CUresult cuGraphLaunch(void* exec, void* h) {
   if (!exec) return report(__func__, __LINE__, CUDA_ERROR_INVALID_VALUE);
   GraphExec* e = (GraphExec*)exec;
   return enqueue(h, [e] {
-    for (const Op& op : e->ops) op();
+    for (const Op& op : e->ops) op();  // timed as one operation
   });
 }
 API CUresult cuGraphExecDestroy(void* exec) {
@@ -608,10 +626,11 @@ API CUresult cuEventRecord(void* e, void* h) {
   LOCK;
   if (!g_events.count((Event*)e) || !valid_stream(h)) return report(__func__, __LINE__, CUDA_ERROR_INVALID_HANDLE);
   Event* ev = (Event*)e;
-  if (stream_of(h)->capturing) return enqueue(h, [] {});  // a capture dependency only
-  ev->recorded = true;
-  ev->ms = now_ms();
-  return CUDA_SUCCESS;
+  return enqueue(h, [ev] {
+    if (!g_events.count(ev)) return;  // destroyed before a graph replay reached it
+    ev->recorded = true;
+    ev->ms = g_device_ms;
+  });
 }
 API CUresult cuEventRecordWithFlags(void* e, void* h, unsigned) { return cuEventRecord(e, h); }
 API CUresult cuEventSynchronize(void* e) {
