@@ -86,10 +86,7 @@ pub fn runs_here(g: &CudaGlu, what: &str, (m, k, n): (usize, usize, usize)) -> b
     if !emulated(g) {
         return true;
     }
-    let limit = std::env::var("SWIGLU_EMU_MAX_MACS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(4 << 20);
+    let limit = emu_limit();
     let macs = m.saturating_mul(k).saturating_mul(n);
     if macs > limit {
         eprintln!(
@@ -98,6 +95,45 @@ pub fn runs_here(g: &CudaGlu, what: &str, (m, k, n): (usize, usize, usize)) -> b
         return false;
     }
     true
+}
+
+fn emu_limit() -> usize {
+    std::env::var("SWIGLU_EMU_MAX_MACS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(4 << 20)
+}
+
+/// [`runs_here`] with a second tier for sweeps over many settings: on the
+/// host emulator a problem up to 5x the limit runs for one `key` (the
+/// settings of the call) in `one_in`, picked by a fixed hash, so the sweep
+/// still meets its tail shapes under some of its settings. Printed when
+/// left out.
+pub fn runs_here_sampled(
+    g: &CudaGlu,
+    what: &str,
+    (m, k, n): (usize, usize, usize),
+    key: &str,
+    one_in: u64,
+) -> bool {
+    if !emulated(g) {
+        return true;
+    }
+    let limit = emu_limit();
+    let macs = m.saturating_mul(k).saturating_mul(n);
+    if macs <= limit {
+        return true;
+    }
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (m, k, n, key).hash(&mut h);
+    if macs <= limit.saturating_mul(5) && h.finish() % one_in.max(1) == 0 {
+        return true;
+    }
+    eprintln!(
+        "EMULATOR: left out {what} {m}x{k}x{n} {key} ({macs} multiply-adds; up to 5x SWIGLU_EMU_MAX_MACS {limit} one setting in {one_in} runs)"
+    );
+    false
 }
 
 /// `(m, k, n)` on a GPU; on the host emulator clamped to at most 130 x 512
