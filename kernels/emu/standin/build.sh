@@ -25,7 +25,7 @@ objs=("$out/obj/driver.o")
 for f in "${families[@]}"; do objs+=("$out/obj/$f.o"); done
 "$CXX" -shared -o "$out/libcuda.so.1" -Wl,-soname,libcuda.so.1 "${objs[@]}"
 ln -sf libcuda.so.1 "$out/libcuda.so"
-"$CXX" -std=c++17 -O2 -fPIC -fvisibility=hidden -shared -o "$out/libcublas.so.13" \
+"$CXX" -std=c++17 -O2 -fPIC -fvisibility=hidden -I "$root/kernels/emu/include" -shared -o "$out/libcublas.so.13" \
   -Wl,-soname,libcublas.so.13 "$here/cublas.cpp" -L "$out" -lcuda -Wl,-rpath,'$ORIGIN'
 ln -sf libcublas.so.13 "$out/libcublas.so"
 echo "stand-in CUDA driver and cuBLAS in $out"

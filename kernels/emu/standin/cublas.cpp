@@ -11,6 +11,8 @@
 #include <cstring>
 #include <set>
 
+#include <cuda_fp16.h>  // the emulator's stand-in (kernels/emu/include)
+
 #define API extern "C" __attribute__((visibility("default")))
 
 extern "C" int swiglu_emu_in_device(unsigned long long p, size_t n);
@@ -41,17 +43,7 @@ float load(const void* p, int t, size_t i) {
     memcpy(&f, &u, 4);
     return f;
   }
-  static const float* const table = [] {  // every f16 value (libgcc's conversion is slow)
-    float* t = new float[65536];
-    for (uint32_t i = 0; i < 65536; ++i) {
-      const uint16_t b = (uint16_t)i;
-      _Float16 v;
-      memcpy(&v, &b, 2);
-      t[i] = (float)v;
-    }
-    return t;
-  }();
-  return table[h];
+  return __half2float(__ushort_as_half(h));  // the emulator's f16 table (cuda_fp16.h)
 }
 void store(void* p, int t, size_t i, float v) {
   if (t == R_32F) {
