@@ -155,6 +155,23 @@ struct Config {
 };
 inline Config g_cfg;
 
+// The three settings the tests rotate through (emu_harness.h set_round, the
+// stand-in driver per launch): 0 round-robin, async copies landing at their
+// wait (or at a random later step: TMA), wgmma reading at its wait, dynamic
+// smem at shared address 0; 1 random schedule, copies landing at issue
+// (wgmma still reading late: the release-sensitive mix), blocks shuffled
+// (concurrent launches: random CTA priorities), smem at a random 128-byte
+// offset; 2 random, copies landing late and wgmma reading at issue (the mix
+// that shows a missing or wrong full-barrier wait), shuffled, offset.
+inline void apply_round(int r, uint64_t seed) {
+  g_cfg.random_sched = r != 0;
+  g_cfg.cp_async_late = r != 1;
+  g_cfg.wgmma_late = r != 2;
+  g_cfg.shuffle_blocks = r != 0;
+  g_cfg.window = r != 0;
+  g_cfg.seed = seed;
+}
+
 // What ran (printed by the tests, so a run shows it exercised the kernel).
 struct Stats {
   uint64_t launches = 0, blocks = 0, barriers = 0, ldmatrix = 0, mma = 0, cp_async = 0,

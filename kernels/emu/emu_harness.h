@@ -178,21 +178,8 @@ inline std::string fmt(const char* f, ...) {
   return b;
 }
 
-// Emulator settings by round: 0 round-robin, async copies landing at their
-// wait (or at a random later step: TMA), wgmma reading at its wait, dynamic
-// smem at shared address 0; 1 random schedule, copies landing at issue
-// (wgmma still reading late: the release-sensitive mix), blocks shuffled
-// (concurrent launches: random CTA priorities), smem at a random 128-byte
-// offset; 2 random, copies landing late and wgmma reading at issue (the mix
-// that shows a missing or wrong full-barrier wait), shuffled, offset.
-inline void set_round(int r, uint64_t seed) {
-  emu::g_cfg.random_sched = r != 0;
-  emu::g_cfg.cp_async_late = r != 1;
-  emu::g_cfg.wgmma_late = r != 2;
-  emu::g_cfg.shuffle_blocks = r != 0;
-  emu::g_cfg.window = r != 0;
-  emu::g_cfg.seed = seed + seed_offset() * 1000003;
-}
+// Emulator settings by round (emu::apply_round), the seed moved by EMU_SEED.
+inline void set_round(int r, uint64_t seed) { emu::apply_round(r, seed + seed_offset() * 1000003); }
 inline const char* round_name(int r) {
   return r == 0 ? "rr/late" : r == 1 ? "rand/early/skew" : "rand/late/mma-early/skew";
 }

@@ -35,7 +35,6 @@
 #include "cuda_emu.h"
 #include "glu_hopper.cuh"  // under GLU_EMU: cuda_emu_hopper.h (emu::encode_tiled)
 
-#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -105,10 +104,7 @@ std::recursive_mutex g_mu;
 
 // ---- streams, capture, graphs ----------------------------------------------------------
 using Op = std::function<void()>;
-struct Graph {
-  std::vector<Op> ops;
-};
-struct GraphExec {
+struct Graph {  // also an instantiated graph (cuGraphInstantiate copies it)
   std::vector<Op> ops;
 };
 enum CaptureMode { kGlobal = 0, kThreadLocal = 1, kRelaxed = 2 };
@@ -117,13 +113,11 @@ struct Stream {
   bool invalidated = false;
   int mode = kGlobal;
   std::thread::id owner;
-  unsigned long long capture_id = 0;
   Graph* graph = nullptr;
 };
 std::set<Stream*> g_streams;
 Stream g_null_stream;  // the legacy default stream (a null CUstream)
 thread_local int t_mode = kGlobal;
-unsigned long long g_capture_ids = 0;
 
 Stream* stream_of(void* h) { return h ? (Stream*)h : &g_null_stream; }
 bool valid_stream(void* h) { return !h || g_streams.count((Stream*)h); }
@@ -255,13 +249,7 @@ CUresult launch(Func* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, uns
   return enqueue(hstream, [=] {
     const uint64_t n = g_launch_count++;
     const int r = dev().fixed_round >= 0 ? dev().fixed_round % 3 : (int)(n % 3);
-    // The rounds of kernels/emu/emu_harness.h set_round.
-    emu::g_cfg.random_sched = r != 0;
-    emu::g_cfg.cp_async_late = r != 1;
-    emu::g_cfg.wgmma_late = r != 2;
-    emu::g_cfg.shuffle_blocks = r != 0;
-    emu::g_cfg.window = r != 0;
-    emu::g_cfg.seed = 0x5eed + n * 7919;
+    emu::apply_round(r, 0x5eed + n * 7919);
     char label[256];
     snprintf(label, sizeof label, "%s grid=(%u,%u,%u) block=(%u,%u,%u) smem=%u round=%d launch#%llu",
              name.c_str(), gx, gy, gz, bx, by, bz, smem, r, (unsigned long long)n);
@@ -549,7 +537,6 @@ API CUresult cuStreamBeginCapture_v2(void* h, int mode) {
   s->invalidated = false;
   s->mode = mode;
   s->owner = std::this_thread::get_id();
-  s->capture_id = ++g_capture_ids;
   s->graph = new Graph;
   return CUDA_SUCCESS;
 }
@@ -586,20 +573,20 @@ API CUresult cuThreadExchangeStreamCaptureMode(int* mode) {
 API CUresult cuGraphInstantiateWithFlags(void** exec, void* graph, unsigned long long) {
   LOCK;
   if (!graph) return report(__func__, __LINE__, CUDA_ERROR_INVALID_VALUE);
-  *exec = new GraphExec{((Graph*)graph)->ops};
+  *exec = new Graph(*(Graph*)graph);
   return CUDA_SUCCESS;
 }
 API CUresult cuGraphLaunch(void* exec, void* h) {
   LOCK;
   if (!exec) return report(__func__, __LINE__, CUDA_ERROR_INVALID_VALUE);
-  GraphExec* e = (GraphExec*)exec;
+  Graph* e = (Graph*)exec;
   return enqueue(h, [e] {
     for (const Op& op : e->ops) op();  // timed as one operation
   });
 }
 API CUresult cuGraphExecDestroy(void* exec) {
   LOCK;
-  delete (GraphExec*)exec;
+  delete (Graph*)exec;
   return CUDA_SUCCESS;
 }
 API CUresult cuGraphDestroy(void* g) {
@@ -683,6 +670,14 @@ API CUresult cuModuleGetFunction(void** f, void* m, const char* name) {
     fprintf(stderr, "swiglu emulator: no kernel named %s is compiled into the stand-in\n", name);
     return report(__func__, __LINE__, CUDA_ERROR_NOT_FOUND);
   }
+  // One function per (module, name), as the driver returns the same handle
+  // each time: an attribute set through one lookup holds for every other
+  // (threads that look a kernel up concurrently rely on it).
+  for (auto& fn : mod->funcs)
+    if (fn->k == k) {
+      *f = fn.get();
+      return CUDA_SUCCESS;
+    }
   auto fn = std::make_unique<Func>();
   fn->k = k;
   *f = fn.get();
@@ -802,13 +797,14 @@ API CUresult cuTensorMapEncodeTiled(CUtensorMap* map, int dtype, unsigned rank, 
   if (rank < 2 || rank > 3) return report(__func__, __LINE__, CUDA_ERROR_INVALID_VALUE);
   for (unsigned d = 0; d < rank; ++d)
     if (elem_strides[d] != 1) return report(__func__, __LINE__, CUDA_ERROR_INVALID_VALUE);
-  // The tensor must lie in one live allocation (the driver does not check
-  // this; the emulator's TMA reads would fault past it anyway).
+  // Every element the map addresses must lie in one live allocation (the
+  // driver does not check this; on a GPU a map past its buffer reads
+  // whatever lies there).
   uint64_t span = 2 * dims[0];
   for (unsigned d = 1; d < rank; ++d) span += strides[d - 1] * (dims[d] - 1);
-  if (!in_device((CUdeviceptr)addr, 2))
-    emu::fail("cuTensorMapEncodeTiled: address %p is not device memory", addr);
-  (void)span;
+  if (!in_device((CUdeviceptr)addr, span))
+    emu::fail("cuTensorMapEncodeTiled: the %llu bytes the map spans from %p are not inside one "
+              "device allocation", (unsigned long long)span, addr);
   memset(map, 0, 128);
   emu::encode_tiled(map, rank, addr, dims, strides, box);
   return CUDA_SUCCESS;
