@@ -29,11 +29,15 @@ use std::time::Duration;
 use swiglu::cuda::{CudaElement, CudaGlu, DeviceGluWeights, Path};
 use swiglu::{Activation, DType, bf16};
 
+#[path = "common/shapes.rs"]
+mod shapes;
+
+/// The issues' shapes; `SWIGLU_BENCH_*` replace them (`common/shapes.rs`).
 const K: usize = 4096;
 const NS: [usize; 2] = [11008, 14336];
 const MS: [usize; 11] = [1, 16, 32, 64, 128, 256, 512, 2048, 4096, 8192, 16384];
-/// The f32 table: N and M (every path's time grows as M·N·K on CUDA cores).
-const F32_N: usize = 11008;
+/// The f32 table's M (every path's time grows as M·N·K on CUDA cores); its
+/// N is the first of the forward table's.
 const F32_MS: [usize; 4] = [1, 16, 256, 2048];
 const PATHS: [Path; 11] = [
     Path::Auto,
@@ -155,12 +159,13 @@ struct Case<'a, T: CudaElement> {
 impl<T: CudaElement> Case<'_, T> {
     /// One launch; the path that ran, or why the path cannot take this problem.
     fn try_launch(&self, path: Path) -> Result<Path, swiglu::GluError> {
-        let xv = self.x.slice(..self.m * K);
+        let k = self.w.k();
+        let xv = self.x.slice(..self.m * k);
         let mut out = self.out.borrow_mut();
         let n = self.w.n();
         let mut ov = out.slice_mut(..self.m * n);
         self.g
-            .forward(&xv, &[self.m, K], self.w, Activation::Silu, &mut ov, path)
+            .forward(&xv, &[self.m, k], self.w, Activation::Silu, &mut ov, path)
     }
 
     fn launch(&self, path: Path) {
@@ -198,7 +203,7 @@ impl<T: CudaElement> Case<'_, T> {
     /// Per call, launches queued back to back (8 per event pair): the
     /// median over 5 pairs of the GPU time and of the host's enqueue time.
     fn queued(&self, path: Path) -> (f64, f64) {
-        let mut q: Vec<(f64, f64)> = (0..5)
+        let mut q: Vec<(f64, f64)> = (0..shapes::reps(5))
             .map(|_| {
                 let (t, h) = self.time_and_host(path, 8);
                 (t / 8.0, h / 8.0)
@@ -207,7 +212,7 @@ impl<T: CudaElement> Case<'_, T> {
         let mut h: Vec<f64> = q.iter().map(|v| v.1).collect();
         q.sort_by(|a, b| a.0.total_cmp(&b.0));
         h.sort_by(|a, b| a.total_cmp(b));
-        (q[2].0, h[2])
+        (q[q.len() / 2].0, h[h.len() / 2])
     }
 
     /// `4·M·N·K`, the FLOPs of both projections.
@@ -278,8 +283,7 @@ impl<T: CudaElement> Case<'_, T> {
 /// waits for the host's work before the kernel), queued time and host
 /// enqueue cost per call. Tells whether the README should advise
 /// untracked contexts for decode loops, or the crate offer one.
-fn event_tracking_rows(g: &CudaGlu, md: &mut String, json: &mut String) {
-    const N: usize = 11008;
+fn event_tracking_rows(g: &CudaGlu, (k, n): (usize, usize), md: &mut String, json: &mut String) {
     let untracked = (|| -> Result<CudaGlu, swiglu::GluError> {
         let ctx = cudarc::driver::CudaContext::new(g.context().ordinal())?;
         // SAFETY: cudarc's contract for untracked contexts (no buffer used
@@ -301,16 +305,16 @@ fn event_tracking_rows(g: &CudaGlu, md: &mut String, json: &mut String) {
         }
     };
     md.push_str(&format!(
-        "\ncudarc event tracking, bf16, N = {N}, K = {K} (single launch / queued / host enqueue per call):\n\n| handle | M | path | time (us) | queued (us each) | host enqueue (us per call) |\n|---|---|---|---|---|---|\n"
+        "\ncudarc event tracking, bf16, N = {n}, K = {k} (single launch / queued / host enqueue per call):\n\n| handle | M | path | time (us) | queued (us each) | host enqueue (us per call) |\n|---|---|---|---|---|---|\n"
     ));
     let mut first = true;
     for (label, h) in [("tracked (CudaGlu::new)", g), ("untracked", &untracked)] {
         let s = h.stream().clone();
         let ms = [1usize, 16];
-        let x = random::<bf16>(&s, ms[1] * K, 1.0, 7);
-        let gu = random::<bf16>(&s, 2 * N * K, 1.0 / 64.0, 8);
-        let w = DeviceGluWeights::from_gate_up(gu.as_view(), K, N).unwrap();
-        let out = std::cell::RefCell::new(s.alloc_zeros::<bf16>(ms[1] * N).unwrap());
+        let x = random::<bf16>(&s, ms[1] * k, 1.0, 7);
+        let gu = random::<bf16>(&s, 2 * n * k, 1.0 / 64.0, 8);
+        let w = DeviceGluWeights::from_gate_up(gu.as_view(), k, n).unwrap();
+        let out = std::cell::RefCell::new(s.alloc_zeros::<bf16>(ms[1] * n).unwrap());
         for m in ms {
             let case = Case {
                 g: h,
@@ -322,11 +326,14 @@ fn event_tracking_rows(g: &CudaGlu, md: &mut String, json: &mut String) {
             let runnable = case.runnable(&[Path::Auto, Path::CublasSplit]);
             let paths: Vec<Path> = runnable.iter().map(|r| r.0).collect();
             for &p in &paths {
-                for _ in 0..3 {
+                for _ in 0..shapes::reps(3) {
                     case.launch(p);
                 }
             }
-            for (&(p, ran), t) in runnable.iter().zip(case.interleaved_medians(&paths, 41)) {
+            for (&(p, ran), t) in runnable
+                .iter()
+                .zip(case.interleaved_medians(&paths, shapes::reps(41)))
+            {
                 let (tq, th) = case.queued(p);
                 let name = row_label(p, ran);
                 writeln!(
@@ -339,7 +346,7 @@ fn event_tracking_rows(g: &CudaGlu, md: &mut String, json: &mut String) {
                 .unwrap();
                 write!(
                     json,
-                    "{}\n    {{\"handle\": \"{label}\", \"n\": {N}, \"m\": {m}, \"path\": \"{}\", \"ran\": \"{}\", \"median_s\": {t:.9}, \"queued_s\": {tq:.9}, \"host_enqueue_s\": {th:.9}}}",
+                    "{}\n    {{\"handle\": \"{label}\", \"n\": {n}, \"m\": {m}, \"path\": \"{}\", \"ran\": \"{}\", \"median_s\": {t:.9}, \"queued_s\": {tq:.9}, \"host_enqueue_s\": {th:.9}}}",
                     if first { "" } else { "," },
                     p.name(),
                     ran.name()
@@ -347,7 +354,7 @@ fn event_tracking_rows(g: &CudaGlu, md: &mut String, json: &mut String) {
                 .unwrap();
                 first = false;
                 eprintln!(
-                    "{label:<24} N={N} M={m:>3} {name:<24} {:>7.1} us, queued {:>7.1} us, host {:>5.1} us",
+                    "{label:<24} N={n} M={m:>3} {name:<24} {:>7.1} us, queued {:>7.1} us, host {:>5.1} us",
                     t * 1e6,
                     tq * 1e6,
                     th * 1e6
@@ -368,6 +375,11 @@ fn bench(c: &mut Criterion) {
     // The "auto" rows time the built-in rule, whatever SWIGLU_AUTOTUNE says
     // (`tuner` below is the autotuned handle).
     g.set_autotune(false);
+    let k = shapes::one("SWIGLU_BENCH_K", K);
+    let ns = shapes::list("SWIGLU_BENCH_N", &NS);
+    let ms = shapes::list("SWIGLU_BENCH_M", &MS);
+    let f32_n = ns[0];
+    let f32_ms = shapes::list("SWIGLU_BENCH_F32_M", &F32_MS);
     let name = g.device_name().unwrap_or_default();
     let s = g.stream().clone();
     let mut json = String::from("{\n");
@@ -381,7 +393,8 @@ fn bench(c: &mut Criterion) {
     writeln!(json, "{}", run_meta()).unwrap();
     writeln!(
         json,
-        "  \"dtype\": \"bf16\", \"k\": {K}, \"activation\": \"silu\",\n  \"results\": ["
+        "  \"dtype\": \"bf16\", \"k\": {k}, \"activation\": \"silu\", \"issue_shapes\": {},\n  \"results\": [",
+        !shapes::overridden()
     )
     .unwrap();
     let mut md = String::from(
@@ -392,14 +405,20 @@ fn bench(c: &mut Criterion) {
     // kept path's time is its row in the main table).
     let tuner = CudaGlu::with_stream(s.clone()).unwrap();
     tuner.set_autotune(true);
-    let max_m = *MS.iter().max().unwrap();
-    let x = random::<bf16>(&s, max_m * K, 1.0, 1);
+    if shapes::overridden() {
+        md.insert_str(
+            0,
+            "Shapes and repetitions set by SWIGLU_BENCH_* (not the issues' shapes).\n\n",
+        );
+    }
+    let max_m = *ms.iter().max().unwrap();
+    let x = random::<bf16>(&s, max_m * k, 1.0, 1);
     let mut first = true;
-    for n in NS {
-        let gu = random::<bf16>(&s, 2 * n * K, 1.0 / 64.0, 2 + n as u64);
-        let w = DeviceGluWeights::from_gate_up(gu.as_view(), K, n).unwrap();
+    for &n in &ns {
+        let gu = random::<bf16>(&s, 2 * n * k, 1.0 / 64.0, 2 + n as u64);
+        let w = DeviceGluWeights::from_gate_up(gu.as_view(), k, n).unwrap();
         let out = std::cell::RefCell::new(s.alloc_zeros::<bf16>(max_m * n).unwrap());
-        let mut group = c.benchmark_group(format!("glu_fwd_bf16_k{K}_n{n}"));
+        let mut group = c.benchmark_group(format!("glu_fwd_bf16_k{k}_n{n}"));
         if quick() {
             group
                 .sample_size(10)
@@ -411,7 +430,7 @@ fn bench(c: &mut Criterion) {
                 .warm_up_time(Duration::from_millis(500))
                 .measurement_time(Duration::from_secs(2));
         }
-        for m in MS {
+        for &m in &ms {
             let case = Case {
                 g: &g,
                 x: &x,
@@ -420,13 +439,13 @@ fn bench(c: &mut Criterion) {
                 m,
             };
             let flops = case.flops();
-            let reps = if m >= 4096 { 15 } else { 41 };
+            let reps = shapes::reps(if m >= 4096 { 15 } else { 41 });
             // Paths that cannot take this problem (wrong arch, M too large) are left out.
             let runnable = case.runnable(&PATHS);
             // Interleaved: each round times every path once, so clock and
             // power drift over the run spreads evenly over the paths.
             for &(p, _) in &runnable {
-                for _ in 0..3 {
+                for _ in 0..shapes::reps(3) {
                     case.launch(p);
                 }
             }
@@ -446,7 +465,7 @@ fn bench(c: &mut Criterion) {
             let queued: Vec<(f64, f64)> = runnable.iter().map(|&(p, _)| case.queued(p)).collect();
             for (&(p, ran, t), &(tq, th)) in times.iter().zip(&queued) {
                 let label = row_label(p, ran);
-                let ws = g.workspace_bytes(ran, m, K, n, DType::BF16);
+                let ws = g.workspace_bytes(ran, m, k, n, DType::BF16);
                 writeln!(
                     md,
                     "| {n} | {m} | {label} | {:.1} | {:.1} | {:.3} | {:.1} | {:.1} | {:.1} |",
@@ -493,23 +512,21 @@ fn bench(c: &mut Criterion) {
         group.finish();
     }
     json.push_str("\n  ],\n  \"event_tracking\": [");
-    event_tracking_rows(&g, &mut md, &mut json);
+    event_tracking_rows(&g, (k, ns[0]), &mut md, &mut json);
     save(&json, &md);
     // f32 is exact by default: the SIMT kernel (Auto's choice) against
     // cuBLAS SGEMM, exact too (B1, B2); then B1 with tf32 allowed.
     json.push_str("\n  ],\n  \"f32\": [");
     md.push_str(&format!(
-        "\nf32, N = {F32_N}, K = {K} (exact unless marked tf32):\n\n| M | path | time (us) | TFLOP/s | auto speedup vs this |\n|---|---|---|---|---|\n"
+        "\nf32, N = {f32_n}, K = {k} (exact unless marked tf32):\n\n| M | path | time (us) | TFLOP/s | auto speedup vs this |\n|---|---|---|---|---|\n"
     ));
-    let x32 = random::<f32>(&s, F32_MS[F32_MS.len() - 1] * K, 1.0, 98);
-    let gu32 = random::<f32>(&s, 2 * F32_N * K, 1.0 / 64.0, 99);
-    let w32 = DeviceGluWeights::from_gate_up(gu32.as_view(), K, F32_N).unwrap();
-    let out32 = std::cell::RefCell::new(
-        s.alloc_zeros::<f32>(F32_MS[F32_MS.len() - 1] * F32_N)
-            .unwrap(),
-    );
+    let max_m32 = *f32_ms.iter().max().unwrap();
+    let x32 = random::<f32>(&s, max_m32 * k, 1.0, 98);
+    let gu32 = random::<f32>(&s, 2 * f32_n * k, 1.0 / 64.0, 99);
+    let w32 = DeviceGluWeights::from_gate_up(gu32.as_view(), k, f32_n).unwrap();
+    let out32 = std::cell::RefCell::new(s.alloc_zeros::<f32>(max_m32 * f32_n).unwrap());
     let mut first32 = true;
-    for m in F32_MS {
+    for &m in &f32_ms {
         let case = Case {
             g: &g,
             x: &x32,
@@ -530,7 +547,7 @@ fn bench(c: &mut Criterion) {
         for &p in &paths {
             case.launch(p);
         }
-        let reps = if m >= 2048 { 5 } else { 11 };
+        let reps = shapes::reps(if m >= 2048 { 5 } else { 11 });
         for (&(p, ran), t) in runnable.iter().zip(case.interleaved_medians(&paths, reps)) {
             let label = row_label(p, ran);
             rows.push((label, t));
@@ -561,21 +578,21 @@ fn bench(c: &mut Criterion) {
             .unwrap();
             write!(
                 json,
-                "{}\n    {{\"n\": {F32_N}, \"m\": {m}, \"path\": \"{label}\", \"median_s\": {t:.9}, \"tflops\": {:.3}}}",
+                "{}\n    {{\"n\": {f32_n}, \"m\": {m}, \"path\": \"{label}\", \"median_s\": {t:.9}, \"tflops\": {:.3}}}",
                 if first32 { "" } else { "," },
                 flops / t / 1e12
             )
             .unwrap();
             first32 = false;
             eprintln!(
-                "f32 N={F32_N:>5} M={m:>5} {label:<24} {:>9.1} us {:>6.2} TFLOP/s",
+                "f32 N={f32_n:>5} M={m:>5} {label:<24} {:>9.1} us {:>6.2} TFLOP/s",
                 t * 1e6,
                 flops / t / 1e12
             );
         }
         let tune = Case { g: &tuner, ..case };
         if let Err(e) = tune.try_launch(Path::Auto) {
-            eprintln!("f32 N={F32_N:>5} M={m:>5} autotune failed: {e}");
+            eprintln!("f32 N={f32_n:>5} M={m:>5} autotune failed: {e}");
         }
         save(&json, &md);
     }

@@ -58,6 +58,12 @@ impl Pool {
     }
 }
 
+#[path = "common/shapes.rs"]
+mod shapes;
+
+/// The issue's shapes; `SWIGLU_BENCH_K`, the first of `SWIGLU_BENCH_N`,
+/// `SWIGLU_BENCH_TRAIN_M` and `SWIGLU_BENCH_ROUNDS` replace them
+/// (`common/shapes.rs`).
 const K: usize = 4096;
 const N: usize = 11008;
 const MS: [usize; 3] = [512, 2048, 8192];
@@ -77,19 +83,31 @@ fn bench(c: &mut Criterion) {
             .map(|i| bf16::from_f32((((i * 7919 % 1000) as f32) / 500.0 - 1.0) * scale))
             .collect()
     };
-    let max_m = *MS.iter().max().unwrap();
-    let x = s.clone_htod(&fill(max_m * K, 1.0)).unwrap();
-    let d_out = s.clone_htod(&fill(max_m * N, 1.0)).unwrap();
-    let gu = s.clone_htod(&fill(2 * N * K, 1.0 / 64.0)).unwrap();
-    let w = DeviceGluWeights::from_gate_up(gu.as_view(), K, N).unwrap();
+    let (k, n) = (
+        shapes::one("SWIGLU_BENCH_K", K),
+        shapes::list("SWIGLU_BENCH_N", &[N])[0],
+    );
+    let ms = shapes::list("SWIGLU_BENCH_TRAIN_M", &MS);
+    let max_m = *ms.iter().max().unwrap();
+    let x = s.clone_htod(&fill(max_m * k, 1.0)).unwrap();
+    let d_out = s.clone_htod(&fill(max_m * n, 1.0)).unwrap();
+    let gu = s.clone_htod(&fill(2 * n * k, 1.0 / 64.0)).unwrap();
+    let w = DeviceGluWeights::from_gate_up(gu.as_view(), k, n).unwrap();
     let mut md = String::from(
         "| M | training path | mode | step time (ms) | backward alone (ms) | TFLOP/s (12MNK) | speedup vs unfused (eager) PreActivations | speedup vs cuBLAS-based PreActivations | saved between passes (MB) | step peak above its inputs (MB) |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
+    if shapes::overridden() {
+        md.insert_str(
+            0,
+            "Shapes and repetitions set by SWIGLU_BENCH_* (not the issue's shapes).\n\n",
+        );
+    }
     let mut json = format!(
-        "{{\n  \"device\": {:?},\n  \"dtype\": \"bf16\", \"k\": {K}, \"n\": {N},\n  \"results\": [",
-        g.device_name().unwrap_or_default()
+        "{{\n  \"device\": {:?},\n  \"dtype\": \"bf16\", \"k\": {k}, \"n\": {n}, \"issue_shapes\": {},\n  \"results\": [",
+        g.device_name().unwrap_or_default(),
+        !shapes::overridden()
     );
-    let mut group = c.benchmark_group(format!("glu_train_step_bf16_k{K}_n{N}"));
+    let mut group = c.benchmark_group(format!("glu_train_step_bf16_k{k}_n{n}"));
     group
         .sample_size(10)
         .warm_up_time(Duration::from_millis(300))
@@ -119,27 +137,27 @@ fn bench(c: &mut Criterion) {
         (TrainingKernels::FusedStaged, SaveMode::PreActivations),
         (TrainingKernels::FusedStaged, SaveMode::Recompute),
     ];
-    let label = |k: TrainingKernels| match k {
+    let label = |kern: TrainingKernels| match kern {
         TrainingKernels::Eager => "unfused (eager) baseline",
         TrainingKernels::Cublas => "cuBLAS-based (default)",
         TrainingKernels::Fused => "fused (opt-in)",
         TrainingKernels::FusedStaged => "fused, staged epilogue (opt-in)",
     };
-    const ROUNDS: usize = 15;
-    for m in MS {
-        let xv = x.slice(..m * K);
-        let dv = d_out.slice(..m * N);
-        let mut out = s.alloc_zeros::<bf16>(m * N).unwrap();
+    let rounds = shapes::reps(15);
+    for &m in &ms {
+        let xv = x.slice(..m * k);
+        let dv = d_out.slice(..m * n);
+        let mut out = s.alloc_zeros::<bf16>(m * n).unwrap();
         let mut grads = DeviceGrads::<f32>::zeros(&g, m, &w).unwrap();
         let mut saved_bytes = vec![0usize; configs.len()];
         let fwd = |c: usize, out: &mut cudarc::driver::CudaSlice<bf16>| {
             let (kernels, mode) = configs[c];
             g.set_training_kernels(kernels);
-            g.forward_train(&xv, &[m, K], &w, Activation::Silu, mode, out)
+            g.forward_train(&xv, &[m, k], &w, Activation::Silu, mode, out)
                 .unwrap()
         };
         let bwd = |sv: &swiglu::cuda::DeviceSaved<bf16>, grads: &mut DeviceGrads<f32>| {
-            g.backward_into(&xv, &[m, K], &w, Activation::Silu, sv, &dv, grads, false)
+            g.backward_into(&xv, &[m, k], &w, Activation::Silu, sv, &dv, grads, false)
                 .unwrap();
         };
         let mut step = |c: usize| -> usize {
@@ -148,7 +166,7 @@ fn bench(c: &mut Criterion) {
             sv.bytes()
         };
         for (c, b) in saved_bytes.iter_mut().enumerate() {
-            for _ in 0..2 {
+            for _ in 0..shapes::reps(2) {
                 *b = step(c);
             }
         }
@@ -173,8 +191,8 @@ fn bench(c: &mut Criterion) {
         // Interleaved: each round times every configuration once (one step
         // between two events), starting from a different one each round, so
         // clock or power drift hits them all alike.
-        let mut t = vec![Vec::with_capacity(ROUNDS); configs.len()];
-        for r in 0..ROUNDS {
+        let mut t = vec![Vec::with_capacity(rounds); configs.len()];
+        for r in 0..rounds {
             for i in 0..configs.len() {
                 let c = (r + i) % configs.len();
                 t[c].push(time(1, &mut || {
@@ -184,11 +202,11 @@ fn bench(c: &mut Criterion) {
         }
         // The backward alone (after an untimed forward of the same
         // configuration): tells which pass a configuration gains or loses in.
-        let mut tb = vec![Vec::with_capacity(ROUNDS); configs.len()];
+        let mut tb = vec![Vec::with_capacity(rounds); configs.len()];
         {
-            let mut out2 = s.alloc_zeros::<bf16>(m * N).unwrap();
+            let mut out2 = s.alloc_zeros::<bf16>(m * n).unwrap();
             let mut grads2 = DeviceGrads::<f32>::zeros(&g, m, &w).unwrap();
-            for r in 0..ROUNDS {
+            for r in 0..rounds {
                 for i in 0..configs.len() {
                     let c = (r + i) % configs.len();
                     let sv = fwd(c, &mut out2);
@@ -206,14 +224,14 @@ fn bench(c: &mut Criterion) {
         };
         let med = median(&mut t);
         let med_b = median(&mut tb);
-        let base = |k| {
+        let base = |kern| {
             configs
                 .iter()
-                .position(|&c| c == (k, SaveMode::PreActivations))
+                .position(|&c| c == (kern, SaveMode::PreActivations))
         };
         let eager_base = base(TrainingKernels::Eager).map_or(f64::NAN, |i| med[i]);
         let cublas_base = base(TrainingKernels::Cublas).map_or(f64::NAN, |i| med[i]);
-        let flops = 12.0 * m as f64 * N as f64 * K as f64;
+        let flops = 12.0 * m as f64 * n as f64 * k as f64;
         for (c, &(kernels, mode)) in configs.iter().enumerate() {
             let name = label(kernels);
             write!(

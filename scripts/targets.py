@@ -99,6 +99,9 @@ def analyse(d):
         import datetime
         meta += ", " + datetime.datetime.fromtimestamp(j["date_unix"], datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     out.append(f"# Targets check of {d}\n\n{meta}, bf16, K = {k}\n")
+    if j.get("issue_shapes") is False:
+        out.append("**These results are at shapes set by SWIGLU_BENCH_*, not the issues' shapes: "
+                   "the verdicts below are arithmetic on them, not the issues' verdicts.**\n")
     out.append("| N | M | auto ran | auto us | B1 us | auto vs B1 | best fused | best vs B1 | wgmma vs B1 | mma vs B1 | weight TB/s (best) |")
     out.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for n in ns:

@@ -452,8 +452,13 @@ mod gpu {
                     times.push(a.elapsed_ms(&b).map_err(|e| format!("{e:?}"))? as f64 / 1e3);
                 }
                 let host = s.clone_dtoh(&out).map_err(|e| format!("{e:?}"))?;
+                // Auto's row comes first; where Auto (the rule or the
+                // autotuner) chose a baseline, the label says so, so that
+                // it is not read as a second row of that baseline.
                 let label = if ran.is_fused() {
                     format!("fused ({})", ran.name())
+                } else if p == Path::Auto {
+                    format!("auto: baseline {}", ran.name())
                 } else {
                     format!("baseline {}", ran.name())
                 };

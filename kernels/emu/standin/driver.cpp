@@ -185,6 +185,13 @@ CUresult enqueue(void* h, Op op) {
 // ---- memory ------------------------------------------------------------------------------
 std::map<uintptr_t, std::unique_ptr<emu::Buffer>> g_allocs;
 size_t g_allocated = 0;
+// The device's default memory pool, which stream-ordered allocations
+// (cuMemAllocAsync) come from: the bytes in use and their high-water mark
+// (CU_MEMPOOL_ATTR_USED_MEM_CURRENT / _HIGH; the training bench reads them).
+// Nothing is cached, so "reserved" equals "used".
+std::set<uintptr_t> g_pool_allocs;
+size_t g_pool_used = 0, g_pool_high = 0;
+int g_pool_handle;  // its address is the pool's handle
 
 bool in_device(CUdeviceptr p, size_t n) { return n == 0 || emu::in_global((const void*)p, n); }
 
@@ -374,6 +381,7 @@ static CUresult release(CUdeviceptr p) {
   auto it = g_allocs.find((uintptr_t)p);
   if (it == g_allocs.end()) return report(__func__, __LINE__, CUDA_ERROR_INVALID_VALUE);
   g_allocated -= it->second->bytes();
+  if (g_pool_allocs.erase((uintptr_t)p)) g_pool_used -= it->second->bytes();
   g_allocs.erase(it);
   return CUDA_SUCCESS;
 }
@@ -398,7 +406,13 @@ API CUresult cuMemAllocAsync(CUdeviceptr* p, size_t bytes, void* hstream) {
   }
   // Allocated at once also under capture (the graph's allocation node would
   // reserve the address at capture time too); a capture's free is dropped.
-  return alloc(p, bytes);
+  const CUresult r = alloc(p, bytes);
+  if (r == CUDA_SUCCESS) {
+    g_pool_allocs.insert((uintptr_t)*p);
+    g_pool_used += g_allocs[(uintptr_t)*p]->bytes();
+    g_pool_high = std::max(g_pool_high, g_pool_used);
+  }
+  return r;
 }
 API CUresult cuMemFreeAsync(CUdeviceptr p, void* hstream) {
   LOCK;
@@ -407,6 +421,34 @@ API CUresult cuMemFreeAsync(CUdeviceptr p, void* hstream) {
   if (!g_allocs.count((uintptr_t)p)) return report(__func__, __LINE__, CUDA_ERROR_INVALID_VALUE);
   if (stream_of(hstream)->capturing) return CUDA_SUCCESS;
   return release(p);
+}
+API CUresult cuDeviceGetDefaultMemPool(void** pool, CUdevice d) {
+  LOCK;
+  if (d != 0) return report(__func__, __LINE__, CUDA_ERROR_INVALID_DEVICE);
+  if (!pool) return report(__func__, __LINE__, CUDA_ERROR_INVALID_VALUE);
+  *pool = &g_pool_handle;
+  return CUDA_SUCCESS;
+}
+// Attributes 5-8 (RESERVED/USED_MEM_CURRENT/HIGH) are cuuint64_t; the
+// others are not modelled and are refused.
+API CUresult cuMemPoolGetAttribute(void* pool, int attr, void* value) {
+  LOCK;
+  if (pool != &g_pool_handle || !value) return report(__func__, __LINE__, CUDA_ERROR_INVALID_VALUE);
+  switch (attr) {
+    case 5: case 7: *(uint64_t*)value = g_pool_used; return CUDA_SUCCESS;
+    case 6: case 8: *(uint64_t*)value = g_pool_high; return CUDA_SUCCESS;
+    default: return report(__func__, __LINE__, CUDA_ERROR_INVALID_VALUE);
+  }
+}
+// Only the high-water marks can be set, and only to zero (the driver's
+// rule), which resets them to the current use.
+API CUresult cuMemPoolSetAttribute(void* pool, int attr, void* value) {
+  LOCK;
+  if (pool != &g_pool_handle || !value) return report(__func__, __LINE__, CUDA_ERROR_INVALID_VALUE);
+  if ((attr != 6 && attr != 8) || *(uint64_t*)value != 0)
+    return report(__func__, __LINE__, CUDA_ERROR_INVALID_VALUE);
+  g_pool_high = g_pool_used;
+  return CUDA_SUCCESS;
 }
 API CUresult cuMemGetInfo_v2(size_t* free_b, size_t* total) {
   LOCK;

@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""Checks that a run of the GPU benches produced every table it should.
+
+Usage: scripts/check-bench-results.py RESULTS_DIR STDERR_LOG --cc 90|80
+    [--train-stderr LOG]
+
+scripts/emu-bench.sh runs the benches (benches/gpu.rs, benches/gpu_train.rs)
+on the host emulator's stand-in driver at small shapes, so that the code
+a GPU session will spend its minutes on has run before it gets there. The
+emulator's timings mean nothing; this checks the *shape* of the results:
+
+* bench_gpu.json parses and says which shapes it ran;
+* every forward path the device can take has a row at every shape it can
+  take, Auto and cuBLAS B1 at every shape, and the paths that were left
+  out were left out for the two known reasons only (M above the decode
+  kernels' limit; the sm_90a kernels on a device below 9.0);
+* the event-tracking rows (2 handles x 2 M x 2 paths), the f32 table
+  (Auto, SIMT, B1, B2 and B1 with tf32 per M) and one autotuner decision
+  per shape are there, and no autotune candidate failed;
+* every time is a positive finite number;
+* the training table has all 8 configurations per M, each with the bytes
+  its mode must keep between the passes (eager: g, u and act(g); the
+  others with PreActivations: [M, 2N]; Recompute: nothing) and a peak.
+
+Exit status 1 with one line per problem, else 0 with a summary.
+"""
+import argparse
+import json
+import math
+import os
+import re
+import sys
+
+FORWARD_PATHS = [
+    "auto", "fused-wgmma", "fused-wgmma-staged", "fused-wgmma-split", "fused-wgmma-cluster",
+    "fused-skinny", "fused-skinny-streamk", "fused-mma", "cublas-b1", "cublas-b2", "cublas-b3",
+]
+HOPPER = {p for p in FORWARD_PATHS if p.startswith("fused-wgmma")}
+DECODE = {"fused-skinny", "fused-skinny-streamk"}
+SKINNY_MAX_M = 64
+TRAIN_CONFIGS = [(k, m) for k in ("Eager", "Cublas", "Fused", "FusedStaged")
+                 for m in ("PreActivations", "Recompute")]
+
+problems = []
+
+
+def bad(msg):
+    problems.append(msg)
+
+
+def positive(v):
+    return isinstance(v, (int, float)) and math.isfinite(v) and v > 0
+
+
+def check_forward(d, stderr, cc):
+    with open(os.path.join(d, "bench_gpu.json")) as f:
+        j = json.load(f)
+    if j.get("issue_shapes", True):
+        bad("bench_gpu.json: issue_shapes is not false, yet the shapes were set")
+    k = j["k"]
+    rows = j["results"]
+    shapes = sorted({(r["n"], r["m"]) for r in rows})
+    if not shapes:
+        bad("bench_gpu.json: no forward rows")
+    for r in rows:
+        if not positive(r["median_s"]) or not positive(r["queued_s"]) or not positive(r["host_enqueue_s"]):
+            bad(f"forward N={r['n']} M={r['m']} {r['path']}: time not positive {r}")
+        if r["path"] != "auto" and r["ran"] != r["path"]:
+            bad(f"forward N={r['n']} M={r['m']}: forced {r['path']} ran {r['ran']}")
+    have = {(r["n"], r["m"], r["path"]) for r in rows}
+    left_out = {}
+    for line in stderr:
+        m = re.match(r"bf16 N=\s*(\d+) M=\s*(\d+) (\S+) left out: (.*)", line)
+        if m:
+            left_out[(int(m[1]), int(m[2]), m[3])] = m[4]
+    for (n, m) in shapes:
+        for p in FORWARD_PATHS:
+            expect_out = (p in HOPPER and cc < 90) or (p in DECODE and m > SKINNY_MAX_M)
+            # B2 needs one [2N, K] tensor: the bench always passes one.
+            if (n, m, p) in have:
+                if expect_out:
+                    bad(f"forward N={n} M={m}: {p} ran, but it should have been refused here")
+            elif not expect_out:
+                why = left_out.get((n, m, p), "no row and no reason printed")
+                bad(f"forward N={n} M={m}: {p} missing ({why})")
+            elif (n, m, p) not in left_out:
+                bad(f"forward N={n} M={m}: {p} left out without a printed reason")
+    for key, why in left_out.items():
+        n, m, p = key
+        ok = ("needs compute capability 9.0" in why and p in HOPPER and cc < 90) or (
+            f"takes M <= {SKINNY_MAX_M}" in why and p in DECODE and m > SKINNY_MAX_M)
+        if not ok:
+            bad(f"forward N={n} M={m}: {p} left out for an unexpected reason: {why}")
+
+    et = j.get("event_tracking", [])
+    handles = {r["handle"] for r in et}
+    if len(et) != 8 or len(handles) != 2:
+        bad(f"event_tracking: {len(et)} rows over {len(handles)} handles, expected 8 over 2")
+    for r in et:
+        if not (positive(r["median_s"]) and positive(r["queued_s"]) and positive(r["host_enqueue_s"])):
+            bad(f"event_tracking row not positive: {r}")
+
+    f32 = j.get("f32", [])
+    f32_ms = sorted({r["m"] for r in f32})
+    for m in f32_ms:
+        got = {r["path"] for r in f32 if r["m"] == m}
+        for want in ("auto (fused-simt)", "fused-simt", "cublas-b1", "cublas-b2", "cublas-b1 tf32 (timed after)"):
+            if want not in got:
+                bad(f"f32 M={m}: row {want!r} missing (have {sorted(got)})")
+    if not f32_ms:
+        bad("f32 table empty")
+    for r in f32:
+        if not positive(r["median_s"]):
+            bad(f"f32 row not positive: {r}")
+
+    tuned = j.get("autotune", [])
+    want_classes = {("bf16", n, m) for (n, m) in shapes} | {("f32", shapes[0][0], m) for m in f32_ms}
+    got_classes = {(t["dtype"], t["n"], t["m"]) for t in tuned}
+    # Shapes that share a class (M rounded) are tuned once: compare counts loosely.
+    if not tuned or len(got_classes) > len(want_classes):
+        bad(f"autotune: {len(got_classes)} classes for {len(want_classes)} shapes")
+    for t in tuned:
+        if t["kept"] not in [c["path"] for c in t["candidates"]]:
+            bad(f"autotune {t}: kept path is not among its candidates")
+    for line in stderr:
+        if "autotune failed" in line or re.search(r"autotune .*: \S+ failed", line):
+            bad(f"stderr: {line.strip()}")
+    return j, shapes, k
+
+
+def check_train(d, n, stderr):
+    with open(os.path.join(d, "bench_gpu_train.json")) as f:
+        j = json.load(f)
+    if j.get("issue_shapes", True):
+        bad("bench_gpu_train.json: issue_shapes is not false, yet the shapes were set")
+    n = j["n"]
+    rows = j["results"]
+    ms = sorted({r["m"] for r in rows})
+    if not ms:
+        bad("training table empty")
+    for m in ms:
+        got = {(r["kernels"], r["mode"]): r for r in rows if r["m"] == m}
+        for cfg in TRAIN_CONFIGS:
+            r = got.get(cfg)
+            if r is None:
+                bad(f"training M={m}: {cfg} missing")
+                continue
+            if not (positive(r["step_ms"]) and positive(r["backward_ms"])):
+                bad(f"training M={m} {cfg}: times not positive")
+            if r["peak_mb"] is None:
+                bad(f"training M={m} {cfg}: no peak memory (the pool attributes failed)")
+            kern, mode = cfg
+            want = 0 if mode == "Recompute" else (3 if kern == "Eager" else 2) * m * n * 2
+            if abs(r["saved_mb"] * 1e6 - want) > 1e3:
+                bad(f"training M={m} {cfg}: keeps {r['saved_mb']} MB between the passes, expected {want / 1e6:.3f}")
+    for line in stderr:
+        if "panicked" in line:
+            bad(f"training stderr: {line.strip()}")
+    return ms
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("dir")
+    ap.add_argument("stderr")
+    ap.add_argument("--cc", type=int, required=True)
+    ap.add_argument("--train-stderr")
+    a = ap.parse_args()
+    stderr = open(a.stderr, errors="replace").readlines()
+    j, shapes, k = check_forward(a.dir, stderr, a.cc)
+    ms = []
+    if a.train_stderr:
+        ms = check_train(a.dir, shapes[0][0], open(a.train_stderr, errors="replace").readlines())
+    if problems:
+        for p in problems:
+            print(f"PROBLEM: {p}")
+        sys.exit(1)
+    print(f"bench results OK on {j['device']} (cc {a.cc / 10:.1f}): {len(j['results'])} forward rows over "
+          f"{len(shapes)} shapes (K = {k}), {len(j['event_tracking'])} event-tracking rows, "
+          f"{len(j['f32'])} f32 rows, {len(j['autotune'])} autotuned classes"
+          + (f", training at M = {ms}" if ms else ""))
+
+
+if __name__ == "__main__":
+    main()
