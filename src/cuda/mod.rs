@@ -561,12 +561,19 @@ impl CudaGlu {
             }
         };
         let f = m.load_function(name)?;
-        self.functions
+        // Two threads may both get here for one kernel: the first handle
+        // cached is the one every caller uses, so that an attribute set
+        // through it (`function_with_smem`) holds for every launch, whether
+        // or not the driver returns the same handle for both lookups.
+        let cached = self
+            .functions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .entry(name.to_string())
-            .or_insert_with(|| (f.clone(), 0));
-        Ok(f)
+            .or_insert_with(|| (f, 0))
+            .0
+            .clone();
+        Ok(cached)
     }
 
     /// Waits for all work on the stream.

@@ -31,7 +31,8 @@
 //   * every entry point takes one lock: one launch runs at a time.
 // A kernel failure in the emulator (fault, race shown, deadlock, wrong
 // protocol) ends the process with its message, as a trap would end the
-// context. SWIGLU_EMU_LOG=1 prints every launch.
+// context. SWIGLU_EMU_LOG=1 prints every launch. SWIGLU_EMU_NOEXEC=1 checks
+// and counts launches without running them (host-cost measurements).
 #include "cuda_emu.h"
 #include "glu_hopper.cuh"  // under GLU_EMU: cuda_emu_hopper.h (emu::encode_tiled)
 
@@ -83,6 +84,12 @@ struct Device {
   int sms = std::max(1, env_int("SWIGLU_EMU_SMS", 4));
   int fixed_round = env_int("SWIGLU_EMU_ROUND", -1);
   bool log = env_int("SWIGLU_EMU_LOG", 0) != 0;
+  // SWIGLU_EMU_NOEXEC=1: launches (kernels and cuBLAS) are checked and
+  // counted but not run, and outputs keep their poison. For measuring the
+  // host's cost per call (the crate's checks, dispatch, tensor maps,
+  // cudarc's bookkeeping) at any shape; results are then meaningless.
+  bool noexec = env_int("SWIGLU_EMU_NOEXEC", 0) != 0;
+  bool fresh_handles = env_int("SWIGLU_EMU_FRESH_HANDLES", 0) != 0;
   size_t total_mem = (size_t)16 << 30;
   static constexpr int kSmemOptin = 232448;   // 227 KiB (H100/H200)
   static constexpr int kSmemPerSm = 233472;   // 228 KiB
@@ -261,6 +268,7 @@ CUresult launch(Func* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, uns
     snprintf(label, sizeof label, "%s grid=(%u,%u,%u) block=(%u,%u,%u) smem=%u round=%d launch#%llu",
              name.c_str(), gx, gy, gz, bx, by, bz, smem, r, (unsigned long long)n);
     if (dev().log) fprintf(stderr, "emu launch: %s\n", label);
+    if (dev().noexec) return;
     emu::launch(label, grid, block, smem, body, concurrent, cluster);
   });
 }
@@ -715,8 +723,10 @@ API CUresult cuModuleGetFunction(void** f, void* m, const char* name) {
   // One function per (module, name), as the driver returns the same handle
   // each time: an attribute set through one lookup holds for every other
   // (threads that look a kernel up concurrently rely on it).
+  // SWIGLU_EMU_FRESH_HANDLES=1 returns a new handle per lookup instead, to
+  // show that the crate does not depend on that identity.
   for (auto& fn : mod->funcs)
-    if (fn->k == k) {
+    if (fn->k == k && !dev().fresh_handles) {
       *f = fn.get();
       return CUDA_SUCCESS;
     }
@@ -861,5 +871,7 @@ API CUresult swiglu_emu_enqueue(void* h, void (*fn)(void*), void* ctx, void (*dr
   LOCK;
   if (!valid_stream(h)) return report(__func__, __LINE__, CUDA_ERROR_INVALID_HANDLE);
   std::shared_ptr<void> c(ctx, drop);
-  return enqueue(h, [fn, c] { fn(c.get()); });
+  return enqueue(h, [fn, c] {
+    if (!dev().noexec) fn(c.get());
+  });
 }
