@@ -17,7 +17,11 @@
 //! for every shape above (a second handle with `set_autotune(true)`).
 //!
 //! `SWIGLU_BENCH_QUICK=1` shortens criterion's sampling (the table is
-//! always complete). Results: `$SWIGLU_RESULTS_DIR/bench_gpu.json` and
+//! always complete).
+//! `SWIGLU_BENCH_K`, `_N`, `_M`, `_F32_M`, `_TRAIN_M` and `_ROUNDS` replace
+//! the shapes and repetition counts (`common/shapes.rs`; the results then
+//! say `"issue_shapes": false`): `scripts/emu-bench.sh` runs this bench on
+//! the host emulator that way. Results: `$SWIGLU_RESULTS_DIR/bench_gpu.json` and
 //! `bench_gpu.md` (default `target/bench-results/`).
 
 use criterion::{Criterion, criterion_group, criterion_main};

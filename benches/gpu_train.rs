@@ -17,6 +17,10 @@
 //!
 //! `SWIGLU_BENCH_QUICK=1` skips criterion's own sampling (the table is
 //! always produced).
+//! `SWIGLU_BENCH_K`, `_N`, `_M`, `_F32_M`, `_TRAIN_M` and `_ROUNDS` replace
+//! the shapes and repetition counts (`common/shapes.rs`; the results then
+//! say `"issue_shapes": false`): `scripts/emu-bench.sh` runs this bench on
+//! the host emulator that way.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use cudarc::driver::sys::{self, CUevent_flags, CUmemPool_attribute};
