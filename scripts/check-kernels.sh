@@ -22,8 +22,9 @@
 #          static cudart): run it on the GPU machine, exit 0 = every kernel
 #          matches the CPU reference.
 #        SWIGLU_SKIP_EMU=1 scripts/check-kernels.sh
-#          leaves out the host-emulator tests and mutants (kernels/emu, about
-#          20 minutes on 2 cores): scripts/gpu-bundle.sh sets it, since a GPU
+#          leaves out the host-emulator tests and mutants (kernels/emu; CI's
+#          whole kernel-check step, which runs them, took 9 minutes on 2
+#          cores in session 15): scripts/gpu-bundle.sh sets it, since a GPU
 #          session needs the fatbins and self-tests, and CI runs the emulator
 set -euo pipefail
 
