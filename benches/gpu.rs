@@ -409,12 +409,7 @@ fn bench(c: &mut Criterion) {
     // kept path's time is its row in the main table).
     let tuner = CudaGlu::with_stream(s.clone()).unwrap();
     tuner.set_autotune(true);
-    if shapes::overridden() {
-        md.insert_str(
-            0,
-            "Shapes and repetitions set by SWIGLU_BENCH_* (not the issues' shapes).\n\n",
-        );
-    }
+    shapes::banner(&mut md);
     let max_m = *ms.iter().max().unwrap();
     let x = random::<bf16>(&s, max_m * k, 1.0, 1);
     let mut first = true;

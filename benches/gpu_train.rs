@@ -100,12 +100,7 @@ fn bench(c: &mut Criterion) {
     let mut md = String::from(
         "| M | training path | mode | step time (ms) | backward alone (ms) | TFLOP/s (12MNK) | speedup vs unfused (eager) PreActivations | speedup vs cuBLAS-based PreActivations | saved between passes (MB) | step peak above its inputs (MB) |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
-    if shapes::overridden() {
-        md.insert_str(
-            0,
-            "Shapes and repetitions set by SWIGLU_BENCH_* (not the issue's shapes).\n\n",
-        );
-    }
+    shapes::banner(&mut md);
     let mut json = format!(
         "{{\n  \"device\": {:?},\n  \"dtype\": \"bf16\", \"k\": {k}, \"n\": {n}, \"issue_shapes\": {},\n  \"results\": [",
         g.device_name().unwrap_or_default(),

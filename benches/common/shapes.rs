@@ -64,3 +64,13 @@ pub fn overridden() -> bool {
     .iter()
     .any(|v| std::env::var_os(v).is_some())
 }
+
+/// The line a results table starts with when [`overridden`] holds.
+pub fn banner(md: &mut String) {
+    if overridden() {
+        md.insert_str(
+            0,
+            "Shapes and repetitions set by SWIGLU_BENCH_* (not the issues' shapes).\n\n",
+        );
+    }
+}
