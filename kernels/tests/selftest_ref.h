@@ -90,11 +90,22 @@ static double act_eval_slack(double z, double beta) {
 // mantissa bits of each f32 operand).
 static double fused_allow(double g, double u, double ga, double ua, int64_t k, int act,
                           double beta, double u_t, double tiny, double in_rel = 0.0) {
-  const double a = ref_act(g, act, beta), da = ref_act_grad(g, act, beta);
+  const double a = ref_act(g, act, beta);
   const double ref = a * u;
   const double gamma = (double)(k + 4) * kUAcc + in_rel;
+  // The gate's error eg moves g anywhere in [g - eg, g + eg]; where act has
+  // a kink there (ReLU at 0: act' jumps from 0 to 1), act'(g) alone would
+  // allow nothing for a computed gate that lands on the other side. Take
+  // the largest |act'| at g and at both ends of the interval (first run on
+  // an H200, 2026-11-30: tf32's 2^-9 input error put ReLU gates of ~1e-3
+  // across 0, "got 4e-4, ref 0").
+  const double eg = gamma * ga;
+  double da = std::fabs(ref_act_grad(g, act, beta));
+  if (std::isfinite(eg) && eg > 0.0)
+    da = std::fmax(da, std::fmax(std::fabs(ref_act_grad(g - eg, act, beta)),
+                                 std::fabs(ref_act_grad(g + eg, act, beta))));
   return 2.0 * u_t * std::fabs(ref) +
-         gamma * (std::fabs(da) * ga * std::fabs(u) + std::fabs(a) * ua) +
+         gamma * (da * ga * std::fabs(u) + std::fabs(a) * ua) +
          act_eval_slack(g, beta) * std::fabs(ref) + tiny;
 }
 
