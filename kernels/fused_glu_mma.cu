@@ -26,13 +26,16 @@
 //                tiles, exactly as before; the block remaps its linear id
 //                (y * gridDim.x + x) with glu_grouped_tile (groups of
 //                kGroupM = 8 row tiles) for L2 reuse of the weight tiles.
-//   threads      256 = 8 warps in a 2 (m) x 4 (n) grid; each warp owns a
-//                64 x 32 sub-tile of out = 4 (m16) x 4 (n8) mma tiles, with
-//                TWO f32 accumulator sets (gate, up): 128 accumulators per
-//                thread (warp tile 64 x 64 of the effective GEMM)
-//   per k16      4 ldmatrix.x4 (A) + 2 + 2 ldmatrix.x4 (Wg, Wu) feed 32 mma;
-//                the fragments of step k16+1 are loaded (double buffer)
-//                before the mma of step k16 are issued
+//   threads      512 = 16 warps in a 4 (m) x 4 (n) grid (GLU_MMA_THREADS,
+//                since session 16); each warp owns a 32 x 32 sub-tile of out
+//                = 2 (m16) x 4 (n8) mma tiles, with TWO f32 accumulator sets
+//                (gate, up): 64 accumulators per thread. (Before: 8 warps
+//                of 64 x 32, 128 accumulators and a fragment double buffer;
+//                still built as the P5 probe; 297 against 375 TFLOP/s on an
+//                H200.)
+//   per k16      2 ldmatrix.x4 (A) + 2 + 2 ldmatrix.x4 (Wg, Wu) feed 16 mma,
+//                loaded just before them (one fragment buffer: the other
+//                warps of the sub-partition cover the ldmatrix latency)
 //   pipeline     GLU_MMA_STAGES = 4 stage cp.async ring (3 k-tiles in flight),
 //                ONE __syncthreads per k-tile; the cp.asyncs of k-tile kt+3
 //                (x, Wg, Wu) are issued between the four mma groups of kt's
@@ -45,8 +48,8 @@
 //                total 4 x 24 KiB = 96 KiB = GLU_MMA_SMEM_BYTES (dynamic; the
 //                launcher must raise cudaFuncAttributeMaxDynamicSharedMemorySize).
 //                96 KiB fits every sm_80+ part (sm_86/89 allow 99 KiB).
-//   occupancy    __launch_bounds__(256, 1): 1 block (8 warps) per SM, up to
-//                255 registers per thread
+//   occupancy    __launch_bounds__(512, 1): 1 block (16 warps) per SM, up to
+//                128 registers per thread
 //   swizzle      XOR, see glu_swizzle.cuh (conflict-free ldmatrix + cp.async)
 //   operands     x: ldmatrix -> A (row); NK tile: ldmatrix -> B (col);
 //                KN tile: ldmatrix.trans -> B (col). See glu_mma_frag.cuh.
@@ -63,8 +66,8 @@
 #include "glu_mma_frag.cuh"
 
 static_assert(GLU_MMA_BM == 128 && GLU_MMA_BN == 128 && GLU_MMA_BK == 32,
-              "tile loaders and the 2x4 warp grid assume 128x128x32");
-static_assert(GLU_MMA_THREADS == 256, "8 warps");
+              "tile loaders and the warp grids assume 128x128x32");
+static_assert(GLU_MMA_THREADS == 512, "16 warps (4 x 4), see WarpGrid");
 static_assert(GLU_MMA_STAGES >= 3, "pipeline (one barrier per k-tile needs >= 3 stages)");
 
 namespace {
@@ -72,14 +75,15 @@ namespace {
 constexpr int kBM = GLU_MMA_BM, kBN = GLU_MMA_BN, kBK = GLU_MMA_BK;  // kBK in 16-bit elements
 constexpr int kStages = GLU_MMA_STAGES;
 constexpr int kKS = kBK / 16;  // k16 steps per k-tile (2)
-constexpr int kMI = 4;         // m16 tiles per warp (64 rows) of the 2 x 4 warp grid
+constexpr int kMI = 4;         // m16 tiles per warp (64 rows) of the 8-warp 2 x 4 grid
 constexpr int kNI = 4;         // n8 tiles per warp and projection (32 cols)
 // The warp grid is WM (m) x 4 (n) warps of (64 / (WM / 2)) x 32 output
-// elements: the production kernels use WM = 2 (8 warps, 64 x 32 each); the
-// probes of mma_perf_probe.cuh also build WM = 4 (16 warps, 32 x 32 each,
-// half the accumulators) to measure whether more warps per SM hide the
-// mma.sync latency better on a given GPU. Block tile, smem ring, swizzles
-// and chunk maps are the same for both.
+// elements. The production kernels use WM = 4 (16 warps, 32 x 32 each, half
+// the accumulators, one fragment buffer): on an H200 (session 16) they ran
+// at 375 TFLOP/s against 297 for WM = 2 (8 warps, 64 x 32 each, two
+// fragment buffers), which the probes of mma_perf_probe.cuh still build to
+// keep the comparison measurable on each GPU. Block tile, smem ring,
+// swizzles and chunk maps are the same for both.
 template <int WM>
 struct WarpGrid {
   static_assert(WM == 2 || WM == 4, "2 x 4 or 4 x 4 warps");
@@ -274,7 +278,10 @@ __device__ __forceinline__ float load_bias(const T* b, int64_t n) {
   return b ? to_f32<T>(b[n]) : 0.0f;
 }
 
-template <typename T, int LAYOUT, int WM = 2>
+constexpr int kWM = GLU_MMA_THREADS / 128;  // production warp grid: kWM x 4
+static_assert(WarpGrid<kWM>::kThreads == GLU_MMA_THREADS, "launch size");
+
+template <typename T, int LAYOUT, int WM = kWM>
 __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
   constexpr int kThreads = WarpGrid<WM>::kThreads;
   constexpr int MI = WarpGrid<WM>::kMI;
@@ -333,7 +340,7 @@ __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
   __syncthreads();
 
   if constexpr (WM != 2) {
-    // 16 warps (P5 probe): registers allow no second fragment buffer, so
+    // 16 warps (the production kernels): registers allow no second fragment buffer, so
     // each k16 step's fragments are loaded just before its mma; the other
     // warps of the sub-partition cover the ldmatrix latency. Same ring, same
     // barrier rule as below: the barrier at the end of iteration kt follows
@@ -363,6 +370,7 @@ __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
       read_stage = (read_stage + 1 == (uint32_t)kStages) ? 0 : read_stage + 1;
     }
   } else {
+    // 8 warps (the P5 probe of mma_perf_probe.cuh).
     static_assert(MI == 4, "the refill below is spread over 4 mma groups");
     Frags<MI> fr[2];
     load_frags<T, LAYOUT, MI>(fr[0], smem, 0, warp_m, warp_n, lane);

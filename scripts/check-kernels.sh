@@ -120,14 +120,17 @@ for cu in "${cu_files[@]}"; do
         case "$k" in *tf32) grep -q "HMMA.1688.F32.TF32" <<<"$body" || err "$arch $k: no tf32 HMMA" ;; esac
         [ "$nl" -gt 0 ] || err "$arch $k: no LDSM"
         [ "$nloc" -eq 0 ] || err "$arch $k: local memory (LDL/STL)"
-        # Main loop: one basic block with the refill's 6 LDGSTS among the
-        # HMMA, no run of more than 12 instructions without an HMMA, at most
-        # 175 instructions per warp and k-tile (215 for tf32,
-        # whose KN tile takes 32 scalar B loads); kernels/NOTES-mma.md,
-        # session 11.
+        # Main loop: one basic block with the refill's LDGSTS (3 per thread
+        # with 16 warps) among the HMMA, at most 175 instructions per warp
+        # and k-tile (215 for tf32, whose KN tile takes 32 scalar B loads;
+        # session 11's 8-warp loop had 157, the 16-warp loop 99-129), no
+        # run of more than 60 instructions without an HMMA (16 warps load
+        # each k16 step's fragments right before its mma, so the run after
+        # the barrier holds them: 41-49 at session 16; the 8-warp loop kept
+        # it under 12 with a fragment double buffer); kernels/NOTES-mma.md.
         if command -v python3 >/dev/null 2>&1; then
           case "$k" in *tf32) lim=215 ;; *) lim=175 ;; esac
-          python3 scripts/sass_mma_loop.py "$sass" "$k" "$lim" 6 || err "$arch $k: main loop shape"
+          python3 scripts/sass_mma_loop.py "$sass" "$k" "$lim" 3 60 || err "$arch $k: main loop shape"
         else
           echo "   main loop: SKIPPED (no python3)"
         fi

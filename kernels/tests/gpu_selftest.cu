@@ -339,16 +339,16 @@ int main(int argc, char** argv) {
     test_fused<__half>("fused_glu_mma_kn_f16", fused_glu_mma_kn_f16, true, GLU_LAYOUT_KN, 200, 136, 72, act, act % 2 == 1, 0);
   }
 
-  // P5's 16-warp variant (mma_perf_probe.cuh): the same tile edges, bf16,
+  // P5's 8-warp variant (mma_perf_probe.cuh): the same tile edges, bf16,
   // before the probes time it.
   for (auto s : mma_shapes)
     for (int layout : {GLU_LAYOUT_KN, GLU_LAYOUT_NK}) {
       int act = (int)((s.m + s.n + s.k / 8 + layout + 3) % 7);
       bool bias = (s.k / 8 + layout) % 2 == 1;
-      test_fused<__nv_bfloat16>(layout ? "fused_glu_mma16w_nk_bf16" : "fused_glu_mma16w_kn_bf16",
-                                layout ? fused_glu_mma16w_nk_bf16 : fused_glu_mma16w_kn_bf16, true,
+      test_fused<__nv_bfloat16>(layout ? "fused_glu_mma8w_nk_bf16" : "fused_glu_mma8w_kn_bf16",
+                                layout ? fused_glu_mma8w_nk_bf16 : fused_glu_mma8w_kn_bf16, true,
                                 layout, s.m, s.n, s.k, act, bias, 0, 0.0, -1.0,
-                                GLU_MMA16W_THREADS);
+                                GLU_MMA8W_THREADS);
     }
 
   // tf32 (f32 inputs, opt-in): the same tile edges, every activation, both

@@ -8,15 +8,16 @@
 //   P2 probe_mma_smem      the kernel's own fragment loads (ldmatrix with its
 //                          swizzles) and mma schedule on a resident shared-
 //                          memory ring, no global loads: the smem-fed ceiling
-//                          of the 2x4-warp 128x(128+128) tile; with and
+//                          of the 8-warp (2x4) 128x(128+128) tile; with and
 //                          without one __syncthreads per k-tile.
 //   P3 fused_glu_mma_*     the kernel itself at M = 4096, N = 11008, K = 4096.
-//   P5 fused_glu_mma16w_*  the same block tile, ring and loads with 16 warps
-//                          (4 x 4 warps of 32 x 32, 64 accumulators each,
-//                          <= 128 registers) instead of 8: more warps per
-//                          SM sub-partition to hide mma.sync latency, at
-//                          twice the ldmatrix bytes per mma. Checked for
-//                          correctness by gpu_selftest before it is timed.
+//   P5 fused_glu_mma8w_*   the same block tile, ring and loads with 8 warps
+//                          (2 x 4 warps of 64 x 32, 128 accumulators each,
+//                          fragment double buffer): the production kernel
+//                          until session 16, which measured it at 297
+//                          TFLOP/s against the 16-warp kernel's 375 on an
+//                          H200. Checked for correctness by gpu_selftest
+//                          before it is timed.
 //   P4 probe_mma_loads     P3's launch with only the cp.async ring (loads,
 //                          waits, barriers): the feed rate from L2 / HBM.
 // P1 ~ P2 ~ P3: the kernel is at the ceiling. P2 << P1: fragment loads or
@@ -25,15 +26,16 @@
 // overlap of loads and math is.
 #pragma once
 
-// P5's variant of the production kernel (see WarpGrid in fused_glu_mma.cu).
-#define GLU_MMA16W_THREADS 512
-#define GLU_MMA16W_KERNEL(NAME, T, LAYOUT)                                                  \
-  extern "C" __global__ void __launch_bounds__(GLU_MMA16W_THREADS, 1) NAME(GluParams p) { \
-    fused_glu_mma_body<T, LAYOUT, 4>(p);                                                    \
+// P5's variant of the production kernel (see WarpGrid in fused_glu_mma.cu):
+// 8 warps. P2 (probe_mma_smem) runs the same 8-warp fragment schedule.
+#define GLU_MMA8W_THREADS 256
+#define GLU_MMA8W_KERNEL(NAME, T, LAYOUT)                                                  \
+  extern "C" __global__ void __launch_bounds__(GLU_MMA8W_THREADS, 1) NAME(GluParams p) { \
+    fused_glu_mma_body<T, LAYOUT, 2>(p);                                                   \
   }
-GLU_MMA16W_KERNEL(fused_glu_mma16w_kn_bf16, __nv_bfloat16, GLU_LAYOUT_KN)
-GLU_MMA16W_KERNEL(fused_glu_mma16w_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK)
-static_assert(WarpGrid<4>::kThreads == GLU_MMA16W_THREADS, "P5 launch size");
+GLU_MMA8W_KERNEL(fused_glu_mma8w_kn_bf16, __nv_bfloat16, GLU_LAYOUT_KN)
+GLU_MMA8W_KERNEL(fused_glu_mma8w_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK)
+static_assert(WarpGrid<2>::kThreads == GLU_MMA8W_THREADS, "P5 launch size");
 
 namespace mma_probe {
 
@@ -62,10 +64,10 @@ __global__ void __launch_bounds__(THREADS, 1) probe_hmma_regs(int iters, float* 
 // The main loop of fused_glu_mma_body without the cp.async ring: the k-tile
 // kt reads stage kt % kStages of a ring filled once.
 template <int LAYOUT, bool BAR>
-__global__ void __launch_bounds__(GLU_MMA_THREADS, 1) probe_mma_smem(int k_tiles, float* out) {
+__global__ void __launch_bounds__(GLU_MMA8W_THREADS, 1) probe_mma_smem(int k_tiles, float* out) {
   extern __shared__ __align__(128) unsigned char probe_smem[];
   const int tid = threadIdx.x;
-  for (int i = tid; i < GLU_MMA_SMEM_BYTES / 4; i += GLU_MMA_THREADS)
+  for (int i = tid; i < GLU_MMA_SMEM_BYTES / 4; i += GLU_MMA8W_THREADS)
     reinterpret_cast<uint32_t*>(probe_smem)[i] = kSmallPair;
   __syncthreads();
   const uint32_t lane = tid & 31, warp = tid >> 5, warp_m = warp >> 2, warp_n = warp & 3;
@@ -95,7 +97,7 @@ __global__ void __launch_bounds__(GLU_MMA_THREADS, 1) probe_mma_smem(int k_tiles
     for (int j = 0; j < kNI; ++j)
 #pragma unroll
       for (int e = 0; e < 4; ++e) s += acc_g[i][j][e] + acc_u[i][j][e];
-  out[blockIdx.x * GLU_MMA_THREADS + tid] = s;
+  out[blockIdx.x * GLU_MMA8W_THREADS + tid] = s;
 }
 
 // The kernel's global -> shared pipeline alone (same grid, grouped tile
@@ -178,7 +180,7 @@ static void run() {
     auto p2 = [&](auto kern, const char* what) {
       CK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize,
                               GLU_MMA_SMEM_BYTES));
-      float ms = time_ms([&] { kern<<<grid, GLU_MMA_THREADS, GLU_MMA_SMEM_BYTES>>>(k_tiles, out); });
+      float ms = time_ms([&] { kern<<<grid, GLU_MMA8W_THREADS, GLU_MMA_SMEM_BYTES>>>(k_tiles, out); });
       std::printf("perf P2 probe_mma_smem %s: %.1f TFLOP/s (%.3f ms)\n", what, fl / ms / 1e9, ms);
     };
     p2(probe_mma_smem<GLU_LAYOUT_NK, false>, "NK, no barrier");
@@ -209,11 +211,11 @@ static void run() {
     };
     p3(fused_glu_mma_nk_bf16, GLU_LAYOUT_NK, "fused_glu_mma_nk_bf16", GLU_MMA_SMEM_BYTES);
     p3(fused_glu_mma_kn_bf16, GLU_LAYOUT_KN, "fused_glu_mma_kn_bf16", GLU_MMA_SMEM_BYTES);
-    // P5: 16 warps per block (same grid, tile and ring).
-    p3(fused_glu_mma16w_nk_bf16, GLU_LAYOUT_NK, "P5 fused_glu_mma16w_nk_bf16 (16 warps)",
-       GLU_MMA_SMEM_BYTES, GLU_MMA16W_THREADS);
-    p3(fused_glu_mma16w_kn_bf16, GLU_LAYOUT_KN, "P5 fused_glu_mma16w_kn_bf16 (16 warps)",
-       GLU_MMA_SMEM_BYTES, GLU_MMA16W_THREADS);
+    // P5: 8 warps per block (same grid, tile and ring).
+    p3(fused_glu_mma8w_nk_bf16, GLU_LAYOUT_NK, "P5 fused_glu_mma8w_nk_bf16 (8 warps)",
+       GLU_MMA_SMEM_BYTES, GLU_MMA8W_THREADS);
+    p3(fused_glu_mma8w_kn_bf16, GLU_LAYOUT_KN, "P5 fused_glu_mma8w_kn_bf16 (8 warps)",
+       GLU_MMA_SMEM_BYTES, GLU_MMA8W_THREADS);
     // P4: the same launch with the loads only; "TFLOP/s" is the rate the
     // kernel would reach if the math were free. It needs few registers, so
     // it asks for more than half the shared memory to keep the kernel's

@@ -48,8 +48,12 @@ constexpr int BM = GLU_MMA_BM, BN = GLU_MMA_BN, BK = GLU_MMA_BK, THREADS = GLU_M
 constexpr int STAGES = GLU_MMA_STAGES;
 constexpr int KS = BK / 16;
 constexpr uint64_t GROUP_M = 8;  // kGroupM in fused_glu_mma.cu
-constexpr int WARPS_M = 2, WARPS_N = 4, WM = 64, WN = 32, MI = WM / 16, NI = WN / 8;
+// The production warp grid (fused_glu_mma.cu WarpGrid<GLU_MMA_THREADS / 128>):
+// 4 x 4 warps of 32 x 32 since session 16 (2 x 4 of 64 x 32 before).
+constexpr int WARPS_M = THREADS / 128, WARPS_N = 4, WM = BM / WARPS_M, WN = 32, MI = WM / 16, NI = WN / 8;
 constexpr uint32_t A_BYTES = BM * BK * 2, B_BYTES = BN * BK * 2;
+// 16-byte chunks per thread and operand tile (StageLoader::kJ): 512 / THREADS.
+constexpr int CPT = 512 / THREADS;
 static_assert(WARPS_M * WARPS_N * 32 == THREADS && WARPS_M * WM == BM && WARPS_N * WN == BN,
               "warp grid");
 
@@ -174,7 +178,7 @@ struct Chunk { uint32_t smem; int row, col; };
 // x [BM rows][BK] or an NK weight tile [BN rows][BK]: glu_mma_src_rowk.
 static std::vector<Chunk> rowk_chunks(int tid, int rows) {
   std::vector<Chunk> v;
-  for (int j = 0; j < 2; ++j) {
+  for (int j = 0; j < CPT; ++j) {
     const GluMmaChunkSrc s = glu_mma_src_rowk(tid + THREADS * j, 0, rows, BK, 8);
     CHECK(s.row_ok && s.step == BK && (int64_t)s.kin == s.off % BK, "row-k chunk source");
     v.push_back({s.smem, (int)(s.off / BK), (int)(s.off % BK)});
@@ -185,7 +189,7 @@ static std::vector<Chunk> a_chunks(int tid) { return rowk_chunks(tid, BM); }
 static std::vector<Chunk> b_chunks(int tid, int layout) {
   if (layout == GLU_LAYOUT_NK) return rowk_chunks(tid, BN);
   std::vector<Chunk> v;
-  for (int j = 0; j < 2; ++j) {
+  for (int j = 0; j < CPT; ++j) {
     const GluMmaChunkSrc s = glu_mma_src_kn(tid + THREADS * j, 0, BN, 8);
     CHECK(s.row_ok && s.step == (int64_t)BK * BN && (int64_t)s.kin == s.off / BN,
           "KN chunk source");
@@ -278,7 +282,7 @@ static void test_mma_cursors() {
 static void test_cp_async_mapping() {
   for (int layout : {GLU_LAYOUT_KN, GLU_LAYOUT_NK}) {
     // Banks: each 8-thread phase of one cp.async instruction (j fixed).
-    for (int j = 0; j < 2; ++j)
+    for (int j = 0; j < CPT; ++j)
       for (int base = 0; base < THREADS; base += 8) {
         std::set<uint32_t> sa, sb;
         for (int t = base; t < base + 8; ++t) {
@@ -339,12 +343,12 @@ struct Emu {
   // glu_mma_k_left(K, k0)), else zero-filled. Every copied chunk must lie
   // inside its matrix.
   struct Cursor { GluMmaChunkSrc src; int64_t off; };
-  std::vector<Cursor> cx, cb;  // [tid * 2 + j]
+  std::vector<Cursor> cx, cb;  // [tid * CPT + j]
   void init(int64_t m_blk, int64_t n_blk) {
     cx.clear();
     cb.clear();
     for (int tid = 0; tid < THREADS; ++tid)
-      for (int j = 0; j < 2; ++j) {
+      for (int j = 0; j < CPT; ++j) {
         const uint32_t id = tid + THREADS * j;
         const GluMmaChunkSrc a = glu_mma_src_rowk(id, m_blk, P.M, P.K, 8);
         const GluMmaChunkSrc b = P.layout == GLU_LAYOUT_NK
@@ -458,8 +462,9 @@ static void emulate_kernel(int64_t M, int64_t N, int64_t K, int layout, unsigned
   std::vector<int> written(M * N, 0);
   std::vector<int64_t> got_g(M * N, 0), got_u(M * N, 0);
   const int64_t k_tiles = (K + BK - 1) / BK;
-  static WarpFrags fr[8][2];
-  static WarpAcc acc[8];
+  constexpr int NW = THREADS / 32;  // warps: warp_m = w >> 2, warp_n = w & 3
+  static WarpFrags fr[NW][2];
+  static WarpAcc acc[NW];
 
   for (uint64_t by = 0; by < grid_y; ++by)
     for (uint64_t bx = 0; bx < grid_x; ++bx) {
@@ -470,38 +475,36 @@ static void emulate_kernel(int64_t M, int64_t N, int64_t K, int layout, unsigned
       std::memset(acc, 0, sizeof acc);
       auto frags_all = [&](int buf, int stage, uint32_t ks, int64_t tile, bool check) {
         if (check) E.mark_read(stage, tile);
-        for (uint32_t w = 0; w < 8; ++w)
+        for (uint32_t w = 0; w < NW; ++w)
           load_frags(E, fr[w][buf], E.stage_base(stage), ks, w >> 2, w & 3, layout);
       };
       auto mma_all = [&](int buf) {
-        for (int w = 0; w < 8; ++w) mma_frags(acc[w], fr[w][buf]);
+        for (int w = 0; w < NW; ++w) mma_frags(acc[w], fr[w][buf]);
       };
-      // ---- the kernel's schedule, step by step ----
+      // ---- the kernel's schedule, step by step (16 warps, session 16:
+      // each k16 step's fragments are loaded right before its mma) ----
+      static_assert(NW == 16, "the schedule below is the 16-warp kernel's");
       E.init(m_blk, n_blk);
       for (int s = 0; s < STAGES - 1; ++s) {
         E.load_stage(s, (int64_t)s * BK);  // past the end: zero-filled
         E.commit();
       }
       E.wait_barrier(STAGES - 2);
-      frags_all(0, 0, 0, 0, true);
       int read_stage = 0, write_stage = STAGES - 1;
       for (int64_t kt = 0; kt < k_tiles; ++kt) {
-        frags_all(1, read_stage, 1, kt, true);
+        frags_all(0, read_stage, 0, kt, true);
         const int64_t pf = kt + (STAGES - 1);
         E.load_stage(write_stage, pf * BK);  // past the end: zero-filled
         E.commit();
         write_stage = (write_stage + 1 == STAGES) ? 0 : write_stage + 1;
         mma_all(0);
+        frags_all(1, read_stage, 1, kt, true);
+        mma_all(1);
         E.wait_barrier(STAGES - 2);
         read_stage = (read_stage + 1 == STAGES) ? 0 : read_stage + 1;
-        // Last k-tile: the kernel loads fragments it never uses, from the
-        // stage of the zero-filled k-tile k_tiles, whose copy must be complete
-        // (no read of a stage while a cp.async into it may be in flight).
-        frags_all(0, read_stage, 0, kt + 1, true);
-        mma_all(1);
       }
       // ---- epilogue mapping ----
-      for (uint32_t w = 0; w < 8; ++w) {
+      for (uint32_t w = 0; w < NW; ++w) {
         const uint32_t wm = w >> 2, wn = w & 3;
         for (int ni = 0; ni < NI; ++ni)
           for (int mi = 0; mi < MI; ++mi)
@@ -546,7 +549,7 @@ static void emulate_kernel(int64_t M, int64_t N, int64_t K, int layout, unsigned
 //     must give the m16n8k8 tf32 fragments: A a0 (g, t), a1 (g+8, t),
 //     a2 (g, t+4), a3 (g+8, t+4); B b0 (k = t, n = g), b1 (k = t+4, n = g).
 //   * KN tile [16 k][128 n], glu_swz512: the cp.async map of StageLoader
-//     (glu_mma_src_kn: c = id % 32, r = id / 32, id = tid + 256 j) covers every chunk once with
+//     (glu_mma_src_kn: c = id % 32, r = id / 32, id = tid + THREADS j) covers every chunk once with
 //     conflict-free 8-thread phases, and load_b_frag_kn_tf32's 32-bit loads
 //     give b0/b1 with the 32 lanes of each load on 32 distinct banks.
 static void test_tf32() {
@@ -564,7 +567,7 @@ static void test_tf32() {
   // KN cp.async map.
   {
     std::vector<int> hit(16 * 32, 0);
-    for (int j = 0; j < 2; ++j)
+    for (int j = 0; j < CPT; ++j)
       for (int base = 0; base < THREADS; base += 8) {
         std::set<uint32_t> slots;
         for (int tid = base; tid < base + 8; ++tid) {

@@ -232,12 +232,16 @@ pub(crate) fn auto_path_for(cc: (i32, i32), sm_count: u32, p: Problem) -> Path {
         // tf32 allowed: on sm_80..89 the tf32 kernel; on 9.x cuBLAS, whose
         // tf32 GEMMs run on wgmma there (the mma.sync kernel measured 0.39–
         // 0.48x of cuBLAS for bf16 on the H200; the tf32 variant shares its
-        // structure).
+        // structure). Exact f32: cuBLAS, whose SGEMM is exact f32 too. On
+        // the H200 (2026-11-30, N = 11008, K = 4096) the SIMT kernel took
+        // 690 / 692 / 2096 / 14582 us at M = 1 / 16 / 256 / 2048, cuBLAS B2
+        // 107 / 236 / 986 / 7733 us and B1 118 / 220 / 1003 / 8373 us.
+        // Not measured on sm_80..89, where the same is expected (cuBLAS's
+        // SGEMM runs near the FMA peak; the SIMT kernel ran at 38% of it).
         return match (allow_tf32, cc.0 >= 9) {
-            (true, true) if concatenated => Path::CublasConcat,
-            (true, true) => Path::CublasSplit,
             (true, false) if tf32_eligible(cc, k, n, aligned) => Path::FusedMmaTf32,
-            _ => Path::FusedSimt,
+            _ if concatenated => Path::CublasConcat,
+            _ => Path::CublasSplit,
         };
     }
     let tc_ok = k % 8 == 0 && n % 8 == 0 && aligned;
@@ -618,10 +622,12 @@ impl CudaGlu {
     /// The path [`Path::Auto`] takes for a problem, from what was measured
     /// (BENCHMARKS.md):
     ///
-    /// * f32: [`Path::FusedSimt`], exact; with [`CudaGlu::set_allow_tf32`]
-    ///   on sm_80..sm_89 [`Path::FusedMmaTf32`] where it can run (K, N
-    ///   multiples of 4, 16-byte aligned buffers), on 9.x and newer cuBLAS
-    ///   with tf32 GEMMs (B2 or B1), which use wgmma there.
+    /// * f32: the cuBLAS baseline (B2 or B1), whose SGEMM is exact f32 (on
+    ///   the H200 the exact [`Path::FusedSimt`] kernel measured 2–6.5x
+    ///   slower at M = 1..2048, 2026-11-30; forcing it still works); with
+    ///   [`CudaGlu::set_allow_tf32`] on sm_80..sm_89 [`Path::FusedMmaTf32`]
+    ///   where it can run (K, N multiples of 4, 16-byte aligned buffers),
+    ///   elsewhere cuBLAS with tf32 GEMMs (B2 or B1), which use wgmma on 9.x.
     /// * bf16/f16 that misses the tensor-core preconditions (K, N multiples
     ///   of 8, 16-byte aligned buffers): [`Path::FusedSimt`], exact.
     /// * M ≤ 32: [`Path::FusedSkinny`] (bound by reading the weights; on the
@@ -648,9 +654,9 @@ impl CudaGlu {
     /// use swiglu::cuda::{CudaGlu, Path};
     /// use swiglu::{DType, WeightLayout};
     /// let g = CudaGlu::new(0)?;
-    /// // f32 always takes the exact SIMT kernel.
+    /// // f32 takes cuBLAS's exact SGEMM (B2 for concatenated weights).
     /// let p = g.auto_path(4096, 4096, 11008, DType::F32, WeightLayout::NK, true, true);
-    /// assert_eq!(p, Path::FusedSimt);
+    /// assert_eq!(p, Path::CublasConcat);
     /// // Decode-sized bf16 batches take the weight-streaming kernel.
     /// let p = g.auto_path(1, 4096, 11008, DType::BF16, WeightLayout::NK, true, true);
     /// assert_eq!(p, Path::FusedSkinny);
@@ -794,7 +800,7 @@ impl CudaGlu {
     /// let wg: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.2).cos() * 0.1).collect();
     /// let w = GluWeights::new(&wg, &wg, k, n, WeightLayout::NK)?;
     /// let (gpu, ran) = g.forward_host(&x, &[m, k], &w, Activation::Silu, Path::Auto)?;
-    /// assert_eq!(ran, Path::FusedSimt); // f32: the exact kernel
+    /// assert_eq!(ran, Path::CublasSplit); // f32: cuBLAS's exact SGEMM
     /// let cpu = cpu::forward_alloc(&x, &[m, k], &w, Activation::Silu)?;
     /// assert!(gpu.iter().zip(&cpu).all(|(a, b)| (a - b).abs() <= 1e-5 * (1.0 + b.abs())));
     /// # Ok(())
@@ -865,9 +871,9 @@ mod tests {
         )
     }
 
-    /// f32 takes the exact SIMT kernel unless tf32 is allowed; then, on
-    /// sm_80..89, the tf32 kernel wherever it can run (any M), else SIMT; on
-    /// 9.x and newer cuBLAS (tf32 GEMMs) for any shape.
+    /// f32 takes cuBLAS (exact SGEMM) unless tf32 is allowed; then, on
+    /// sm_80..89, the tf32 kernel wherever it can run (any M), else cuBLAS
+    /// (tf32 GEMMs); on 9.x and newer cuBLAS (tf32 GEMMs) for any shape.
     #[test]
     fn f32_dispatch_follows_the_tf32_opt_in() {
         let f32_pick = |cc, k, n, aligned, allow_tf32| {
@@ -887,16 +893,18 @@ mod tests {
             )
         };
         for cc in [(8, 0), (8, 9)] {
-            assert_eq!(f32_pick(cc, 4096, 11008, true, false), Path::FusedSimt);
+            assert_eq!(f32_pick(cc, 4096, 11008, true, false), Path::CublasSplit);
             assert_eq!(f32_pick(cc, 4096, 11008, true, true), Path::FusedMmaTf32);
             assert_eq!(f32_pick(cc, 4096, 11004, true, true), Path::FusedMmaTf32);
-            assert_eq!(f32_pick(cc, 4094, 11008, true, true), Path::FusedSimt);
-            assert_eq!(f32_pick(cc, 4096, 11006, true, true), Path::FusedSimt);
-            assert_eq!(f32_pick(cc, 4096, 11008, false, true), Path::FusedSimt);
+            assert_eq!(f32_pick(cc, 4094, 11008, true, true), Path::CublasSplit);
+            assert_eq!(f32_pick(cc, 4096, 11006, true, true), Path::CublasSplit);
+            assert_eq!(f32_pick(cc, 4096, 11008, false, true), Path::CublasSplit);
+            assert_eq!(f32_pick(cc, 4094, 11006, false, false), Path::CublasSplit);
         }
         // 9.x and newer: cuBLAS's tf32 GEMMs (wgmma) + act_and_mul, any shape.
         for cc in [(9, 0), (10, 0)] {
-            assert_eq!(f32_pick(cc, 4096, 11008, true, false), Path::FusedSimt);
+            assert_eq!(f32_pick(cc, 4096, 11008, true, false), Path::CublasSplit);
+            assert_eq!(f32_pick(cc, 4094, 11006, false, false), Path::CublasSplit);
             assert_eq!(f32_pick(cc, 4096, 11008, true, true), Path::CublasSplit);
             assert_eq!(f32_pick(cc, 4094, 11006, false, true), Path::CublasSplit);
         }
@@ -939,9 +947,12 @@ mod tests {
         // 172 tiles on 132 SMs: 65% of two waves; cuBLAS measured faster.
         assert_eq!(pick(h, 256, 11008, DType::BF16, true), Path::CublasConcat);
         assert_eq!(pick(h, 256, 14336, DType::BF16, true), Path::FusedWgmma);
-        // Unaligned or f32: the exact kernel everywhere.
+        // Unaligned bf16: the exact kernel. f32: cuBLAS's exact SGEMM (the
+        // SIMT kernel measured 2-6.5x slower, 2026-11-30).
         assert_eq!(pick(h, 2048, 11008, DType::BF16, false), Path::FusedSimt);
-        assert_eq!(pick(h, 2048, 11008, DType::F32, true), Path::FusedSimt);
+        for m in [1, 16, 256, 2048] {
+            assert_eq!(pick(h, m, 11008, DType::F32, true), Path::CublasConcat);
+        }
     }
 
     #[test]

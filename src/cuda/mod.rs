@@ -417,8 +417,8 @@ impl CudaGlu {
     /// product of this handle with f32 inputs (baselines, training)
     /// computes in tf32, the rank-1 bias broadcasts and single-row
     /// bias-gradient sums excepted (they stay exact).
-    /// Off by default: f32 then takes the exact [`Path::FusedSimt`] and
-    /// exact f32 cuBLAS. Forcing [`Path::FusedMmaTf32`] works regardless of
+    /// Off by default: f32 then takes exact f32 cuBLAS (or, forced, the
+    /// exact [`Path::FusedSimt`]). Forcing [`Path::FusedMmaTf32`] works regardless of
     /// this setting.
     ///
     /// ```no_run
@@ -427,7 +427,7 @@ impl CudaGlu {
     /// use swiglu::{DType, WeightLayout};
     /// let g = CudaGlu::new(0)?;
     /// let auto = |g: &CudaGlu| g.auto_path(512, 4096, 11008, DType::F32, WeightLayout::NK, true, false);
-    /// assert_eq!(auto(&g), Path::FusedSimt);
+    /// assert_eq!(auto(&g), Path::CublasSplit);
     /// g.set_allow_tf32(true);
     /// let want = if g.compute_capability().0 >= 9 { Path::CublasSplit } else { Path::FusedMmaTf32 };
     /// assert_eq!(auto(&g), want);

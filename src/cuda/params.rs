@@ -17,7 +17,7 @@ pub const MMA_BK: usize = 32;
 /// Pipeline stages of the tensor-core fused kernel (`GLU_MMA_STAGES`).
 pub const MMA_STAGES: usize = 4;
 /// Threads per block of the tensor-core fused kernel (`GLU_MMA_THREADS`).
-pub const MMA_THREADS: u32 = 256;
+pub const MMA_THREADS: u32 = 512;
 /// Dynamic shared memory of the tensor-core fused kernel (`GLU_MMA_SMEM_BYTES`).
 pub const MMA_SMEM_BYTES: u32 = (MMA_STAGES * (MMA_BM * MMA_BK + 2 * MMA_BN * MMA_BK) * 2) as u32;
 /// Tile rows of the SIMT fused kernel (`GLU_SIMT_BM`).
