@@ -11,9 +11,9 @@
 //! not favour one path. The weights (2·N·K·2 bytes ≥ 180 MB) are three
 //! times the H200's 60 MB L2 or more, so no run reads them from cache.
 //!
-//! Then f32 at N = 11008, M ∈ {1, 16, 256, 2048}: the exact SIMT kernel
-//! (Auto's f32 choice, never timed before) against cuBLAS SGEMM (B1, B2,
-//! exact f32 too) and B1 with tf32 allowed; and the autotuner's decisions
+//! Then f32 at N = 11008, M ∈ {1, 16, 256, 2048}: Auto (cuBLAS SGEMM since
+//! session 16, which measured the exact SIMT kernel 2–6.5x slower), the
+//! SIMT kernel, cuBLAS SGEMM (B1, B2, exact f32) and B1 with tf32 allowed; and the autotuner's decisions
 //! for every shape above (a second handle with `set_autotune(true)`).
 //!
 //! `SWIGLU_BENCH_QUICK=1` shortens criterion's sampling (the table is
@@ -513,8 +513,8 @@ fn bench(c: &mut Criterion) {
     json.push_str("\n  ],\n  \"event_tracking\": [");
     event_tracking_rows(&g, (k, ns[0]), &mut md, &mut json);
     save(&json, &md);
-    // f32 is exact by default: the SIMT kernel (Auto's choice) against
-    // cuBLAS SGEMM, exact too (B1, B2); then B1 with tf32 allowed.
+    // f32 is exact by default: Auto (cuBLAS SGEMM), the SIMT kernel, cuBLAS
+    // SGEMM (B1, B2); then B1 with tf32 allowed.
     json.push_str("\n  ],\n  \"f32\": [");
     md.push_str(&format!(
         "\nf32, N = {f32_n}, K = {k} (exact unless marked tf32):\n\n| M | path | time (us) | TFLOP/s | auto speedup vs this |\n|---|---|---|---|---|\n"

@@ -110,9 +110,14 @@ def check_forward(d, stderr, cc):
     f32_ms = sorted({r["m"] for r in f32})
     for m in f32_ms:
         got = {r["path"] for r in f32 if r["m"] == m}
-        for want in ("auto (fused-simt)", "fused-simt", "cublas-b1", "cublas-b2", "cublas-b1 tf32 (timed after)"):
+        for want in ("fused-simt", "cublas-b1", "cublas-b2", "cublas-b1 tf32 (timed after)"):
             if want not in got:
                 bad(f"f32 M={m}: row {want!r} missing (have {sorted(got)})")
+        # Auto keeps f32 exact: cuBLAS's SGEMM (since session 16) or the
+        # SIMT kernel, never a tf32 path.
+        autos = sorted(p for p in got if p.startswith("auto ("))
+        if len(autos) != 1 or autos[0] not in ("auto (cublas-b2)", "auto (cublas-b1)", "auto (fused-simt)"):
+            bad(f"f32 M={m}: want one exact-f32 auto row, have {autos}")
     if not f32_ms:
         bad("f32 table empty")
     for r in f32:

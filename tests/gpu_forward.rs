@@ -255,14 +255,18 @@ fn forward_all_paths_match_reference() {
         }
     }
     for ((d, p), e) in &worst {
-        eprintln!(
-            "worst rel_err {d:>5} {p:<12} {e:.3e} (tol {:.0e})",
+        // The tf32 rows were checked against TF32_TOL (the summary printed
+        // f32's 1e-5 for them until session 16).
+        let tol = if p.ends_with("tf32") {
+            TF32_TOL
+        } else {
             tolerance(match d.as_str() {
                 "bf16" => DType::BF16,
                 "f16" => DType::F16,
                 _ => DType::F32,
             })
-        );
+        };
+        eprintln!("worst rel_err {d:>5} {p:<12} {e:.3e} (tol {tol:.0e})");
     }
     for f in failures.iter().take(60) {
         eprintln!("{f}");

@@ -49,11 +49,14 @@ mutant() {
 }
 
 # ---- fused_glu_mma (mma_test quick) ----
+# The production loop's (16 warps) wait one k-tile short.
 mutant mma-wait-short fused_glu_mma.cu \
-  's/(Groups committed so far.*?)cp_async_wait<kStages - 2>\(\);/$1cp_async_wait<kStages - 1>();/s' \
+  's/(mma_frags<T, MI>\(acc_g, acc_u, f1\);\n      )cp_async_wait<kStages - 2>\(\);/$1cp_async_wait<kStages - 1>();/s' \
   mma_test quick
+# The production kernel's loop (16 warps since session 16) without its
+# barrier per k-tile.
 mutant mma-no-loop-barrier fused_glu_mma.cu \
-  's/(cp_async_wait<kStages - 2>\(\);\n      __syncthreads\(\);\n      read_stage = \(read_stage \+ 1 == \(uint32_t\)kStages\) \? 0 : read_stage \+ 1;\n      \/\/ Fragments)/cp_async_wait<kStages - 2>();\n      read_stage = (read_stage + 1 == (uint32_t)kStages) ? 0 : read_stage + 1;\n      \/\/ Fragments/s' \
+  's/(mma_frags<T, MI>\(acc_g, acc_u, f1\);\n      cp_async_wait<kStages - 2>\(\);\n)      __syncthreads\(\);\n/$1/s' \
   mma_test quick
 mutant mma-row-tail fused_glu_mma.cu 's/if \(row >= M\) continue;/if (row > M) continue;/' \
   mma_test quick

@@ -177,6 +177,20 @@ impl Path {
 /// clearly (57.5–58.6 vs 88.2–89.6 us at N = 11008).
 pub(crate) const SKINNY_AUTO_MAX_M: usize = 32;
 
+/// Smallest M from which [`Path::Auto`] on compute capability 9.x gives a
+/// decode-sized problem with concatenated `[2N, K]` weights to cuBLAS B2
+/// (one GEMM into `[M, 2N]`, then `act_and_mul`) instead of the decode
+/// kernel. Measured on the H200 (2026-11-30, bf16, K = 4096, two runs), at
+/// M = 16 and 32, N = 11008 and 14336: B2 was faster in all 8 queued
+/// comparisons (8 launches back to back, as a decode loop runs: 52.4–53.7
+/// vs 54.4–57.2 us at N = 11008, 64.2–65.8 vs 66.7–71.8 at N = 14336) and
+/// in all 8 of the autotuner's timings, and in 5 of 8 single launches; at
+/// M = 1 the decode kernel tied or won (queued 51.3–51.6 vs 51.5–51.8 us at
+/// N = 11008). M = 2..15 were not measured. With separate weights B1 (two
+/// GEMMs) is the alternative, and the decode kernel was as fast or faster
+/// than B1 at these points; so it stays there.
+pub(crate) const SKINNY_CONCAT_CUBLAS_MIN_M: usize = 16;
+
 /// Smallest M for which [`Path::Auto`] takes the Hopper kernel. Measured on
 /// the H200 (2026-11-28, bf16, K = 4096): at M = 64 its 128-row tiles, though
 /// half padding, still beat cuBLAS (59.8 vs 72.1 us at N = 11008, 70.3 vs
@@ -249,6 +263,9 @@ pub(crate) fn auto_path_for(cc: (i32, i32), sm_count: u32, p: Problem) -> Path {
         return Path::FusedSimt;
     }
     if m <= SKINNY_AUTO_MAX_M && skinny_eligible(m, k, n, dtype, aligned) {
+        if cc.0 >= 9 && concatenated && m >= SKINNY_CONCAT_CUBLAS_MIN_M {
+            return Path::CublasConcat;
+        }
         return Path::FusedSkinny;
     }
     if m >= WGMMA_AUTO_MIN_M && wgmma_eligible(cc, k, n, dtype, layout, aligned) {
@@ -631,7 +648,9 @@ impl CudaGlu {
     /// * bf16/f16 that misses the tensor-core preconditions (K, N multiples
     ///   of 8, 16-byte aligned buffers): [`Path::FusedSimt`], exact.
     /// * M ≤ 32: [`Path::FusedSkinny`] (bound by reading the weights; on the
-    ///   H200 1.0–1.1x over B1 at N = 11008, 1.35–1.6x at N = 14336).
+    ///   H200 1.0–1.2x over B1), except on 9.x with concatenated `[2N, K]`
+    ///   weights at 16 ≤ M ≤ 32, where cuBLAS B2 measured 3–9% faster in a
+    ///   decode loop (2026-11-30) and runs instead.
     /// * compute capability 9.0 and M > 32: [`Path::FusedWgmma`] (1.2–1.7x
     ///   over B1 at M = 64..128, 713–755 TFLOP/s and 1.2–1.3x over B1 at
     ///   M ≥ 2048 on the H200), except for 129 ≤ M ≤ 1024 when its 128×128
@@ -854,6 +873,24 @@ impl CudaGlu {
 mod tests {
     use super::*;
 
+    /// bf16, aligned, separate weights.
+    fn pick_split(cc: (i32, i32), m: usize, n: usize) -> Path {
+        auto_path_for(
+            cc,
+            132,
+            Problem {
+                m,
+                k: 4096,
+                n,
+                dtype: DType::BF16,
+                layout: WeightLayout::NK,
+                aligned: true,
+                concatenated: false,
+                allow_tf32: false,
+            },
+        )
+    }
+
     fn pick(cc: (i32, i32), m: usize, n: usize, dtype: DType, aligned: bool) -> Path {
         auto_path_for(
             cc,
@@ -934,8 +971,16 @@ mod tests {
         let h = (9, 0);
         for n in [11008, 14336] {
             assert_eq!(pick(h, 1, n, DType::BF16, true), Path::FusedSkinny);
-            assert_eq!(pick(h, 16, n, DType::BF16, true), Path::FusedSkinny);
-            assert_eq!(pick(h, 32, n, DType::BF16, true), Path::FusedSkinny);
+            assert_eq!(pick(h, 15, n, DType::BF16, true), Path::FusedSkinny);
+            // Concatenated weights, M = 16..32: cuBLAS B2 measured faster
+            // (SKINNY_CONCAT_CUBLAS_MIN_M); separate weights keep the decode
+            // kernel; sm_80..89 (unmeasured) keep it too.
+            assert_eq!(pick(h, 16, n, DType::BF16, true), Path::CublasConcat);
+            assert_eq!(pick(h, 32, n, DType::BF16, true), Path::CublasConcat);
+            assert_eq!(pick_split(h, 16, n), Path::FusedSkinny);
+            assert_eq!(pick_split(h, 32, n), Path::FusedSkinny);
+            assert_eq!(pick((8, 0), 16, n, DType::BF16, true), Path::FusedSkinny);
+            assert_eq!(pick((8, 9), 32, n, DType::BF16, true), Path::FusedSkinny);
             for m in [33, 64, 128, 512, 2048, 16384] {
                 assert_eq!(
                     pick(h, m, n, DType::F16, true),
