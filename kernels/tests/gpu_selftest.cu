@@ -310,6 +310,50 @@ static void test_probes() {
   std::printf("%s glu_params_probe\n", bad ? "FAIL" : "ok  ");
 }
 
+// glu_bwd at the training bench's shape as src/cuda/train.rs launches it in
+// the PreActivations backward (g, u: the [M, 2N] pre-activations, ld 2N;
+// d_out [M, N]; dGate | dUp into [M, 2N]; grid as src/cuda/elementwise.rs):
+// bytes moved and GB/s, for the step's non-GEMM time (session 16,
+// kernels/NOTES-training.md). Print only.
+static void elt_perf() {
+  using T = __nv_bfloat16;
+  const int64_t M = 8192, N = 11008;
+  int dev = 0, sms = 0;
+  CK(cudaGetDevice(&dev));
+  CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  T *pre = nullptr, *dout = nullptr, *dgu = nullptr;
+  CK(cudaMalloc(&pre, M * 2 * N * sizeof(T)));
+  CK(cudaMalloc(&dout, M * N * sizeof(T)));
+  CK(cudaMalloc(&dgu, M * 2 * N * sizeof(T)));
+  CK(cudaMemset(pre, 0x3C, M * 2 * N * sizeof(T)));
+  CK(cudaMemset(dout, 0x3C, M * N * sizeof(T)));
+  GluEltParams p{};
+  p.a = pre; p.b = pre + N; p.c = dout; p.out0 = dgu; p.out1 = dgu + N;
+  p.rows = M; p.n = N;
+  p.ld_a = p.ld_b = p.ld_out0 = p.ld_out1 = 2 * N; p.ld_c = N;
+  p.act = GLU_ACT_SILU; p.beta = 1.0f;
+  const int64_t want = (M * N + GLU_ELT_THREADS * 8 - 1) / (GLU_ELT_THREADS * 8);
+  const int grid = (int)(want < (int64_t)sms * 16 ? want : (int64_t)sms * 16);
+  for (int i = 0; i < 2; ++i) glu_bwd_bf16<<<grid, GLU_ELT_THREADS>>>(p);
+  CK(cudaDeviceSynchronize());
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
+  const int iters = 10;
+  CK(cudaEventRecord(e0));
+  for (int i = 0; i < iters; ++i) glu_bwd_bf16<<<grid, GLU_ELT_THREADS>>>(p);
+  CK(cudaEventRecord(e1));
+  CK(cudaEventSynchronize(e1));
+  CK(cudaGetLastError());
+  float ms = 0;
+  CK(cudaEventElapsedTime(&ms, e0, e1));
+  const double us = 1000.0 * ms / iters;
+  const double bytes = (double)M * N * sizeof(T) * 5;  // g, u, d_out in; dGate, dUp out
+  std::printf("perf glu_bwd_bf16 M=%lld N=%lld (train backward, ld 2N, grid %d): %9.1f us %7.1f GB/s\n",
+              (long long)M, (long long)N, grid, us, bytes / (us * 1e-6) / 1e9);
+  CK(cudaEventDestroy(e0)); CK(cudaEventDestroy(e1));
+  CK(cudaFree(pre)); CK(cudaFree(dout)); CK(cudaFree(dgu));
+}
+
 int main(int argc, char** argv) {
   test_probes();
 
@@ -421,7 +465,11 @@ int main(int argc, char** argv) {
 
   std::printf("\n%d/%d checks passed\n", g_checks - g_fail, g_checks);
   // Throughput probes of the mma.sync kernel (print only; see
-  // mma_perf_probe.cuh). Skipped with --no-perf.
-  if (!(argc > 1 && std::strcmp(argv[1], "--no-perf") == 0)) mma_probe::run();
+  // mma_perf_probe.cuh) and of the training step's elementwise pass.
+  // Skipped with --no-perf.
+  if (!(argc > 1 && std::strcmp(argv[1], "--no-perf") == 0)) {
+    mma_probe::run();
+    elt_perf();
+  }
   return g_fail ? 1 : 0;
 }

@@ -262,16 +262,42 @@ static void perf(int64_t M, int64_t N, int64_t K) {
   GluGemmOut go{};
   go.ptr[0] = dw; go.ptr[1] = dw + h * 4; go.ptr[2] = dw + N * K * 4; go.ptr[3] = dw + N * K * 4 + h * 4;
   go.ld = K; go.split = N; go.accumulate = 0;
-  for (int which = 0; which < 2; ++which) {
+  // The training forward (GLU_EPI_OUT_PRE: out plus the [M, 2N]
+  // pre-activations) and the Recompute backward's first stage (GLU_EPI_DGU:
+  // dGate | dUp from d_out), for the step's other pieces (session 16: the
+  // training bench's step is ~1.3 ms over dX + dW + the inference forward,
+  // kernels/NOTES-training.md). Compare "pre" with wgmma_selftest's direct
+  // epilogue at the same shape.
+  Dev d_out(M * N * 2), d_pre(M * 2 * N * 2), d_dout(M * N * 2);
+  {
+    auto v = rand_vec<T>(M * N, 1.0f);
+    CK(cudaMemcpy(d_dout.p, v.data(), v.size() * 2, cudaMemcpyHostToDevice));
+  }
+  const CUtensorMap fx = map_ld<T>(d_x.p, M, K, K, 128);
+  const CUtensorMap fg = map_ld<T>(pg, N, K, K, 128), fu = map_ld<T>(pu, N, K, K, 128);
+  GluParams pf{};
+  pf.x = d_x.p; pf.w_gate = pg; pf.w_up = pu; pf.out = d_out.p;
+  pf.m = M; pf.n = N; pf.k = K; pf.layout = GLU_LAYOUT_NK; pf.act = GLU_ACT_SILU; pf.beta = 1.0f;
+  GluTrainParams tpre{}, tdgu{};
+  tpre.aux = d_pre.p; tpre.ld_aux = 2 * N; tpre.epi = GLU_EPI_OUT_PRE;
+  tdgu.d_out = d_dout.p; tdgu.aux = d_pre.p; tdgu.ld_aux = 2 * N; tdgu.epi = GLU_EPI_DGU;
+  for (auto k : {fused_glu_wgmma_pre_nk_bf16, fused_glu_wgmma_dgu_nk_bf16})
+    CK(cudaFuncSetAttribute((const void*)k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kWgSmemBytes));
+  static const char* const names[] = {"dx ", "dw ", "pre", "dgu"};
+  for (int which = 0; which < 4; ++which) {
     cudaEvent_t e0, e1;
     CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
     auto run = [&] {
       if (which == 0)
         fused_glu_wgmma_dx32_kn_bf16<<<(unsigned)glu_wgmma_grid(M, h, g_grid_cap), kWgThreads, kWgSmemBytes>>>(
             x1, g1, u1, x2, g2, u2, pdx, tp);
-      else
+      else if (which == 1)
         fused_glu_wgmma_dw32_bf16<<<(unsigned)glu_wgmma_grid(2 * N, h, g_grid_cap), kWgThreads, kWgSmemBytes>>>(
             a, bg, bu, pdw, go);
+      else
+        (which == 2 ? fused_glu_wgmma_pre_nk_bf16 : fused_glu_wgmma_dgu_nk_bf16)
+            <<<(unsigned)glu_wgmma_grid(M, N, g_grid_cap), kWgThreads, kWgSmemBytes>>>(
+                fx, fg, fu, pf, which == 2 ? tpre : tdgu);
     };
     for (int i = 0; i < 2; ++i) run();
     CK(cudaDeviceSynchronize());
@@ -284,9 +310,9 @@ static void perf(int64_t M, int64_t N, int64_t K) {
     float ms = 0;
     CK(cudaEventElapsedTime(&ms, e0, e1));
     const double us = 1000.0 * ms / iters;
-    std::printf("perf %s (bf16, NK weights, f32 out) M=%lld N=%lld K=%lld: %9.1f us %6.1f TFLOP/s (4MNK)\n",
-                which == 0 ? "dx " : "dw ", (long long)M, (long long)N, (long long)K, us,
-                4.0 * M * N * K / (us * 1e-6) / 1e12);
+    std::printf("perf %s (bf16, NK weights, %s) M=%lld N=%lld K=%lld: %9.1f us %6.1f TFLOP/s (4MNK)\n",
+                names[which], which < 2 ? "f32 out" : which == 2 ? "out + pre-activations" : "dGate|dUp from d_out",
+                (long long)M, (long long)N, (long long)K, us, 4.0 * M * N * K / (us * 1e-6) / 1e12);
     CK(cudaEventDestroy(e0)); CK(cudaEventDestroy(e1));
   }
 }
