@@ -334,23 +334,14 @@ static void elt_perf() {
   p.act = GLU_ACT_SILU; p.beta = 1.0f;
   const int64_t want = (M * N + GLU_ELT_THREADS * 8 - 1) / (GLU_ELT_THREADS * 8);
   const int grid = (int)(want < (int64_t)sms * 16 ? want : (int64_t)sms * 16);
-  for (int i = 0; i < 2; ++i) glu_bwd_bf16<<<grid, GLU_ELT_THREADS>>>(p);
-  CK(cudaDeviceSynchronize());
-  cudaEvent_t e0, e1;
-  CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
+  // mma_probe::time_ms: one warm-up call, then one timed call, of 10 launches.
   const int iters = 10;
-  CK(cudaEventRecord(e0));
-  for (int i = 0; i < iters; ++i) glu_bwd_bf16<<<grid, GLU_ELT_THREADS>>>(p);
-  CK(cudaEventRecord(e1));
-  CK(cudaEventSynchronize(e1));
-  CK(cudaGetLastError());
-  float ms = 0;
-  CK(cudaEventElapsedTime(&ms, e0, e1));
-  const double us = 1000.0 * ms / iters;
+  const double us = 1000.0 * mma_probe::time_ms([&] {
+    for (int i = 0; i < iters; ++i) glu_bwd_bf16<<<grid, GLU_ELT_THREADS>>>(p);
+  }) / iters;
   const double bytes = (double)M * N * sizeof(T) * 5;  // g, u, d_out in; dGate, dUp out
   std::printf("perf glu_bwd_bf16 M=%lld N=%lld (train backward, ld 2N, grid %d): %9.1f us %7.1f GB/s\n",
               (long long)M, (long long)N, grid, us, bytes / (us * 1e-6) / 1e9);
-  CK(cudaEventDestroy(e0)); CK(cudaEventDestroy(e1));
   CK(cudaFree(pre)); CK(cudaFree(dout)); CK(cudaFree(dgu));
 }
 
