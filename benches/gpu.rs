@@ -43,7 +43,7 @@ const MS: [usize; 11] = [1, 16, 32, 64, 128, 256, 512, 2048, 4096, 8192, 16384];
 /// The f32 table's M (every path's time grows as M·N·K on CUDA cores); its
 /// N is the first of the forward table's.
 const F32_MS: [usize; 4] = [1, 16, 256, 2048];
-const PATHS: [Path; 11] = [
+const PATHS: [Path; 12] = [
     Path::Auto,
     Path::FusedWgmma,
     Path::FusedWgmmaStaged,
@@ -51,6 +51,7 @@ const PATHS: [Path; 11] = [
     Path::FusedWgmmaCluster,
     Path::FusedSkinny,
     Path::FusedSkinnyStreamK,
+    Path::FusedSkinnyRs,
     Path::FusedMma,
     Path::CublasSplit,
     Path::CublasConcat,

@@ -48,6 +48,22 @@ impl Pool {
         let r = unsafe { sys::cuMemPoolGetAttribute(self.0, attr, (&mut v as *mut u64).cast()) };
         (r == sys::CUresult::CUDA_SUCCESS).then_some(v)
     }
+    /// Sets the pool's release threshold (bytes of freed memory it keeps
+    /// through a synchronization instead of returning them to the system;
+    /// the driver's default is 0) and returns the previous one.
+    fn set_release_threshold(&self, bytes: u64) -> Option<u64> {
+        let prev = self.get(CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD)?;
+        let mut v = bytes;
+        // SAFETY: RELEASE_THRESHOLD is a cuuint64_t; `v` outlives the call.
+        let r = unsafe {
+            sys::cuMemPoolSetAttribute(
+                self.0,
+                CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+                (&mut v as *mut u64).cast(),
+            )
+        };
+        (r == sys::CUresult::CUDA_SUCCESS).then_some(prev)
+    }
     fn reset_high(&self) -> bool {
         let mut zero: u64 = 0;
         // SAFETY: as above; the high-water mark may only be reset to zero.
@@ -98,7 +114,7 @@ fn bench(c: &mut Criterion) {
     let gu = s.clone_htod(&fill(2 * n * k, 1.0 / 64.0)).unwrap();
     let w = DeviceGluWeights::from_gate_up(gu.as_view(), k, n).unwrap();
     let mut md = String::from(
-        "| M | training path | mode | step time (ms) | backward alone (ms) | TFLOP/s (12MNK) | speedup vs unfused (eager) PreActivations | speedup vs cuBLAS-based PreActivations | saved between passes (MB) | step peak above its inputs (MB) |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        "| M | training path | mode | step time (ms) | backward alone (ms) | TFLOP/s (12MNK) | speedup vs unfused (eager) PreActivations | speedup vs cuBLAS-based PreActivations | saved between passes (MB) | step peak above its inputs (MB) | step, pool keeps freed memory (ms) | speedup vs eager, both with the pool keeping memory |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     shapes::banner(&mut md);
     let mut json = format!(
@@ -143,6 +159,7 @@ fn bench(c: &mut Criterion) {
         TrainingKernels::FusedStaged => "fused, staged epilogue (opt-in)",
     };
     let rounds = shapes::reps(15);
+    let mut stage_rows: Vec<StageRow> = Vec::new();
     for &m in &ms {
         let xv = x.slice(..m * k);
         let dv = d_out.slice(..m * n);
@@ -213,6 +230,53 @@ fn bench(c: &mut Criterion) {
                 }
             }
         }
+        // Where each configuration's step goes: stage timelines
+        // (`CudaGlu::set_stage_timing`), first with the pool as the driver
+        // leaves it (release threshold 0: freed memory goes back at every
+        // synchronization, so each step maps its saved state and scratch
+        // afresh), then with the pool keeping freed memory (threshold
+        // u64::MAX, what a framework's caching allocator gives an eager
+        // training loop), under which the steps are also timed again.
+        let mut stage_pass = |kept: bool, step: &mut dyn FnMut(usize) -> usize| {
+            for c in 0..configs.len() {
+                for (stage, dev, host) in stage_medians(&g, shapes::reps(5), &mut || {
+                    step(c);
+                }) {
+                    stage_rows.push(StageRow {
+                        m,
+                        config: c,
+                        pool_kept: kept,
+                        stage,
+                        device_ms: dev,
+                        host_us: host,
+                    });
+                }
+            }
+        };
+        stage_pass(false, &mut step);
+        let mut tk = vec![Vec::with_capacity(rounds); configs.len()];
+        if let Some(prev) = pool
+            .as_ref()
+            .and_then(|p| p.set_release_threshold(u64::MAX))
+        {
+            for c in 0..configs.len() {
+                step(c); // fills the pool
+            }
+            for r in 0..rounds {
+                for i in 0..configs.len() {
+                    let c = (r + i) % configs.len();
+                    tk[c].push(time(1, &mut || {
+                        step(c);
+                    }));
+                }
+            }
+            stage_pass(true, &mut step);
+            if let Some(p) = pool.as_ref() {
+                p.set_release_threshold(prev);
+            }
+        } else {
+            eprintln!("M={m}: the pool's release threshold cannot be set: no pool-kept timings");
+        }
         let median = |t: &mut Vec<Vec<f64>>| -> Vec<f64> {
             t.iter_mut()
                 .map(|v| {
@@ -223,36 +287,47 @@ fn bench(c: &mut Criterion) {
         };
         let med = median(&mut t);
         let med_b = median(&mut tb);
+        let med_k: Vec<Option<f64>> = if tk.iter().all(|v| !v.is_empty()) {
+            median(&mut tk).into_iter().map(Some).collect()
+        } else {
+            vec![None; configs.len()]
+        };
         let base = |kern| {
             configs
                 .iter()
                 .position(|&c| c == (kern, SaveMode::PreActivations))
         };
         let eager_base = base(TrainingKernels::Eager).map_or(f64::NAN, |i| med[i]);
+        let eager_kept = base(TrainingKernels::Eager)
+            .and_then(|i| med_k[i])
+            .unwrap_or(f64::NAN);
         let cublas_base = base(TrainingKernels::Cublas).map_or(f64::NAN, |i| med[i]);
         let flops = 12.0 * m as f64 * n as f64 * k as f64;
         for (c, &(kernels, mode)) in configs.iter().enumerate() {
             let name = label(kernels);
             write!(
                 json,
-                "{}\n    {{\"m\": {m}, \"path\": \"{name}\", \"kernels\": \"{kernels:?}\", \"mode\": \"{mode:?}\", \"step_ms\": {:.6}, \"backward_ms\": {:.6}, \"saved_mb\": {:.3}, \"peak_mb\": {}}}",
+                "{}\n    {{\"m\": {m}, \"path\": \"{name}\", \"kernels\": \"{kernels:?}\", \"mode\": \"{mode:?}\", \"step_ms\": {:.6}, \"backward_ms\": {:.6}, \"saved_mb\": {:.3}, \"peak_mb\": {}, \"step_ms_pool_kept\": {}}}",
                 if json.ends_with('[') { "" } else { "," },
                 med[c] * 1e3,
                 med_b[c] * 1e3,
                 saved_bytes[c] as f64 / 1e6,
-                peak[c].map_or("null".to_string(), |b| format!("{:.3}", b as f64 / 1e6))
+                peak[c].map_or("null".to_string(), |b| format!("{:.3}", b as f64 / 1e6)),
+                med_k[c].map_or("null".to_string(), |t| format!("{:.6}", t * 1e3))
             )
             .unwrap();
             writeln!(
                 md,
-                "| {m} | {name} | {mode:?} | {:.3} | {:.3} | {:.1} | {:.3} | {:.3} | {:.1} | {} |",
+                "| {m} | {name} | {mode:?} | {:.3} | {:.3} | {:.1} | {:.3} | {:.3} | {:.1} | {} | {} | {} |",
                 med[c] * 1e3,
                 med_b[c] * 1e3,
                 flops / med[c] / 1e12,
                 eager_base / med[c],
                 cublas_base / med[c],
                 saved_bytes[c] as f64 / 1e6,
-                peak[c].map_or("n/a".to_string(), |b| format!("{:.1}", b as f64 / 1e6))
+                peak[c].map_or("n/a".to_string(), |b| format!("{:.1}", b as f64 / 1e6)),
+                med_k[c].map_or("n/a".to_string(), |t| format!("{:.3}", t * 1e3)),
+                med_k[c].map_or("n/a".to_string(), |t| format!("{:.3}", eager_kept / t))
             )
             .unwrap();
             eprintln!(
@@ -263,6 +338,7 @@ fn bench(c: &mut Criterion) {
             );
         }
         save(&json, &md);
+        save_stages(&g, k, n, &configs, label, &stage_rows);
         if !quick {
             for (c, &(kernels, mode)) in configs.iter().enumerate() {
                 let tag = format!("{kernels:?}").to_lowercase();
@@ -279,6 +355,120 @@ fn bench(c: &mut Criterion) {
     group.finish();
     save(&json, &md);
     println!("{md}");
+}
+
+/// One stage of a configuration's step: the median over the timed steps.
+struct StageRow {
+    m: usize,
+    /// Index into the configurations.
+    config: usize,
+    /// Timed with the pool keeping freed memory.
+    pool_kept: bool,
+    stage: &'static str,
+    device_ms: f64,
+    host_us: f64,
+}
+
+/// Stage timelines of `rounds` runs of `step` (each after a synchronize):
+/// per stage, the median device ms and host us. Runs that listed other
+/// stages than the first (none should) are left out.
+fn stage_medians(
+    g: &CudaGlu,
+    rounds: usize,
+    step: &mut dyn FnMut(),
+) -> Vec<(&'static str, f64, f64)> {
+    let mut runs = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        g.stream().synchronize().unwrap();
+        g.set_stage_timing(true);
+        step();
+        let st = g.take_stage_times().unwrap();
+        g.set_stage_timing(false);
+        runs.push(st);
+    }
+    let Some(first) = runs.first().cloned() else {
+        return Vec::new();
+    };
+    let same: Vec<_> = runs
+        .iter()
+        .filter(|r| r.len() == first.len() && r.iter().zip(&first).all(|(a, b)| a.stage == b.stage))
+        .collect();
+    let med = |mut v: Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    (0..first.len())
+        .map(|i| {
+            (
+                first[i].stage,
+                med(same.iter().map(|r| f64::from(r[i].device_ms)).collect()),
+                med(same.iter().map(|r| r[i].host_us).collect()),
+            )
+        })
+        .collect()
+}
+
+/// Writes the stage table (`bench_gpu_train_stages.md` / `.json`) from all
+/// rows so far, a sum row per configuration and pool setting added to the
+/// table.
+fn save_stages(
+    g: &CudaGlu,
+    k: usize,
+    n: usize,
+    configs: &[(TrainingKernels, SaveMode)],
+    label: impl Fn(TrainingKernels) -> &'static str,
+    rows: &[StageRow],
+) {
+    let mut md = String::from(
+        "| M | training path | mode | pool keeps freed memory | stage | device (ms) | host (us) |\n|---|---|---|---|---|---|---|\n",
+    );
+    shapes::banner(&mut md);
+    let mut json = format!(
+        "{{\n  \"device\": {:?},\n  \"dtype\": \"bf16\", \"k\": {k}, \"n\": {n}, \"issue_shapes\": {},\n  \"stages\": [",
+        g.device_name().unwrap_or_default(),
+        !shapes::overridden()
+    );
+    let mut i = 0;
+    while i < rows.len() {
+        let (m, c, kept) = (rows[i].m, rows[i].config, rows[i].pool_kept);
+        let (kernels, mode) = configs[c];
+        let name = label(kernels);
+        let (mut dev, mut host) = (0.0, 0.0);
+        while i < rows.len() && (rows[i].m, rows[i].config, rows[i].pool_kept) == (m, c, kept) {
+            let r = &rows[i];
+            writeln!(
+                md,
+                "| {m} | {name} | {mode:?} | {kept} | {} | {:.3} | {:.1} |",
+                r.stage, r.device_ms, r.host_us
+            )
+            .unwrap();
+            write!(
+                json,
+                "{}\n    {{\"m\": {m}, \"kernels\": \"{kernels:?}\", \"mode\": \"{mode:?}\", \"pool_kept\": {kept}, \"stage\": {:?}, \"device_ms\": {:.6}, \"host_us\": {:.3}}}",
+                if json.ends_with('[') { "" } else { "," },
+                r.stage,
+                r.device_ms,
+                r.host_us
+            )
+            .unwrap();
+            dev += r.device_ms;
+            host += r.host_us;
+            i += 1;
+        }
+        writeln!(
+            md,
+            "| {m} | {name} | {mode:?} | {kept} | **all stages** | **{dev:.3}** | **{host:.1}** |"
+        )
+        .unwrap();
+    }
+    let dir = std::env::var("SWIGLU_RESULTS_DIR").unwrap_or_else(|_| "target/bench-results".into());
+    let _ = std::fs::create_dir_all(&dir);
+    let dir = std::path::Path::new(&dir);
+    let _ = std::fs::write(dir.join("bench_gpu_train_stages.md"), md);
+    let _ = std::fs::write(
+        dir.join("bench_gpu_train_stages.json"),
+        format!("{json}\n  ]\n}}\n"),
+    );
 }
 
 /// Writes the rows gathered so far (`json` is the document up to its open

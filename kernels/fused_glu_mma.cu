@@ -75,7 +75,6 @@ namespace {
 constexpr int kBM = GLU_MMA_BM, kBN = GLU_MMA_BN, kBK = GLU_MMA_BK;  // kBK in 16-bit elements
 constexpr int kStages = GLU_MMA_STAGES;
 constexpr int kKS = kBK / 16;  // k16 steps per k-tile (2)
-constexpr int kMI = 4;         // m16 tiles per warp (64 rows) of the 8-warp 2 x 4 grid
 constexpr int kNI = 4;         // n8 tiles per warp and projection (32 cols)
 // The warp grid is WM (m) x 4 (n) warps of (64 / (WM / 2)) x 32 output
 // elements. The production kernels use WM = 4 (16 warps, 32 x 32 each, half
@@ -198,7 +197,7 @@ struct StageLoader {
 
 // Fragments of one k16 step for one warp: A for MI m16 tiles, B for 4 n8
 // tiles of each projection.
-template <int MI = kMI>
+template <int MI>
 struct Frags {
   uint32_t a[MI][4];
   uint32_t bg[kNI][2];
@@ -216,7 +215,7 @@ __device__ __forceinline__ void load_b_frag_kn_tf32(uint32_t (&b)[2], uint32_t t
   b[1] = ld_shared_u32(tile + glu_swz512(ks * 8u + t + 4u, col >> 2) + word);
 }
 
-template <typename T, int LAYOUT, int MI = kMI>
+template <typename T, int LAYOUT, int MI>
 __device__ __forceinline__ void load_frags(Frags<MI>& f, uint32_t st, uint32_t ks,
                                            uint32_t warp_m, uint32_t warp_n, uint32_t lane) {
   const uint32_t s_a = st, s_bg = st + kABytes, s_bu = st + kABytes + kBBytes;
@@ -255,7 +254,7 @@ __device__ __forceinline__ void mma_k32b(float (&d)[4], const uint32_t (&a)[4], 
 }
 
 // The 8 mma of m16 tile `mi` (4 n8 tiles x gate, up).
-template <typename T, int MI = kMI>
+template <typename T, int MI>
 __device__ __forceinline__ void mma_frags_mi(float (&acc_g)[MI][kNI][4],
                                              float (&acc_u)[MI][kNI][4], const Frags<MI>& f,
                                              int mi) {
@@ -266,7 +265,7 @@ __device__ __forceinline__ void mma_frags_mi(float (&acc_g)[MI][kNI][4],
   }
 }
 
-template <typename T, int MI = kMI>
+template <typename T, int MI>
 __device__ __forceinline__ void mma_frags(float (&acc_g)[MI][kNI][4], float (&acc_u)[MI][kNI][4],
                                           const Frags<MI>& f) {
 #pragma unroll

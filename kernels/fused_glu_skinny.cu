@@ -5,6 +5,9 @@
 //          fused_glu_skinny_sk_{kn,nk}_{bf16,f16}_m{16,32,64}(GluParams, GluSkinnyStreamK)
 //   The same main loop on two schedules: split-K (below) and stream-K
 //   (skinny_streamk_body; the schedule is described in glu_skinny.cuh).
+//          fused_glu_skinny_rs_nk_{bf16,f16}_m{8,16}(GluParams, GluSkinnySplit)
+//   Register streaming for M <= 16, NK weights (skinny_rs_body, at the end:
+//   no shared-memory ring; its own main loop, the same split-K protocol).
 //
 // Regime: M <= 64 is bound by streaming the 2*N*K weights from HBM, so the
 // design maximises weight bytes in flight per SM and wastes nothing else:
@@ -338,6 +341,10 @@ struct Epilogue {
         n(p.n),
         act(p.act),
         beta(p.beta) {}
+  // One element (the register-streaming kernels): biases already added.
+  __device__ __forceinline__ void store_one(int64_t row, int64_t col, float g, float u) const {
+    out[row * n + col] = from_f32<T>(glu_act(g, act, beta) * u);
+  }
   __device__ __forceinline__ void store(int64_t row, int64_t col, float g0, float g1, float u0,
                                         float u1, float bg0, float bg1, float bu0,
                                         float bu1) const {
@@ -535,6 +542,174 @@ __device__ __forceinline__ void skinny_streamk_body(const GluParams& p,
   }
 }
 
+// ---------------------------------------------------------------------------
+// Register-streaming decode kernels fused_glu_skinny_rs_nk_{bf16,f16}_m{8,16}
+// (GluParams, GluSkinnySplit): M <= 8 / 16, NK weights ([N, K] each, or the
+// concatenated [2N, K]) only. Session 17, compiled, unverified on a GPU.
+//
+// Why: the H200's "bw" probes (kernels/tests/bw_probe.cuh, session 16) read
+// the decode kernel's weight tiles at 49-67% of 4.8 TB/s through a cp.async
+// ring and at 84-86% with plain 16-byte loads into registers from enough
+// blocks; the ring kernel above reaches 56-72%. Issue #4 asks for 80%.
+//
+// How: the mma roles are swapped. A = 16 weight rows (16 output columns) x
+// k16, B = x^T (k16 x 8 rows of x), C = [16 columns][8 rows]: 4 f32
+// accumulators per projection and 8 rows of x, where the ring kernel holds
+// 64; the registers go to loads in flight instead. Fragments come straight
+// from global memory in 16-byte loads: thread (g = lane / 4, t = lane % 4)
+// loads k [8t, 8t + 8) of a 32-deep chunk of weight rows g and g + 8 and of
+// x rows g (and g + 8). Inside a chunk the k order is permuted the same way
+// for A and B (a sum over k does not depend on its order): mma step s (0, 1)
+// takes words 2s and 2s + 1 of each load as its k pairs (2t, 2t + 1) and
+// (2t + 8, 2t + 9), so the two steps cover all 32 k of the chunk.
+//
+// Blocks: 4 warps, each owning 16 columns (16 gate and 16 up rows): a block
+// covers GLU_SKINNY_BN = 64 columns, grid.x = ceil(N / 64), grid.y = K
+// slices, so the split-K workspace protocol (PartialMap, take_ticket,
+// reduce_store) is the ring kernel's, with its plan's fields. Each warp
+// walks its slice in chunks of 32 k, DEPTH chunks of loads issued before
+// their math. No shared memory but the ticket flag.
+//
+// Preconditions (the ring kernel's, NK only): bf16/f16, 1 <= M <= 8 * MB,
+// K % 8 == 0, N % 8 == 0, x / w_gate / w_up / out 16-byte aligned; the
+// slice length k_per_split a multiple of 32 (glu_skinny_rs_plan gives
+// multiples of GLU_SKINNY_BK). Rows n >= N, x rows >= M and k >= K are read
+// as zeros without a load; only rows < M and columns < N are stored.
+
+// 16 bytes of a weight row, read once: not kept in L1, 256-byte L2 prefetch.
+__device__ __forceinline__ uint4 ld_stream16(const void* p) {
+  uint4 v;
+#if defined(GLU_EMU)
+  emu::check_global(p, 16, "ld_stream16");
+  memcpy(&v, p, 16);
+#elif GLU_SM80
+  asm("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+      : "l"(p));
+#else
+  v = __ldg(reinterpret_cast<const uint4*>(p));
+#endif
+  return v;
+}
+
+// 16 bytes of x (read by every block: cached).
+__device__ __forceinline__ uint4 ld_x16(const void* p) {
+  uint4 v;
+#if defined(GLU_EMU)
+  emu::check_global(p, 16, "ld_x16");
+  memcpy(&v, p, 16);
+#else
+  v = __ldg(reinterpret_cast<const uint4*>(p));
+#endif
+  return v;
+}
+
+__device__ __forceinline__ uint32_t word(const uint4& v, int i) {
+  return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
+}
+
+constexpr int kRsThreads = GLU_SKINNY_RS_THREADS;
+static_assert(kRsThreads == 32 * (GLU_SKINNY_BN / 16), "one warp per 16 columns of the tile");
+
+// MB: 8-row blocks of x (1: M <= 8, 2: M <= 16); DEPTH: 32-k chunks whose
+// loads are issued before their math.
+template <typename T, int MB, int DEPTH>
+__device__ __forceinline__ void skinny_rs_body(const GluParams& p, const GluSkinnySplit& sp) {
+  const T* __restrict__ x = static_cast<const T*>(p.x);
+  const T* __restrict__ wg = static_cast<const T*>(p.w_gate);
+  const T* __restrict__ wu = static_cast<const T*>(p.w_up);
+  const int64_t M = p.m, N = p.n, K = p.k;
+  const int64_t n_blk = (int64_t)blockIdx.x * kBN;
+  const int64_t k_begin = (int64_t)blockIdx.y * sp.k_per_split;
+  const int64_t k_end = min(K, k_begin + sp.k_per_split);
+  const uint32_t lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
+  const uint32_t g = lane >> 2, t = lane & 3u;
+  // This thread's weight rows (output columns) and x rows.
+  const int64_t col0 = n_blk + warp * 16 + g, col1 = col0 + 8;
+  const bool ok0 = col0 < N, ok1 = col1 < N;
+  const int64_t kt = 8 * (int64_t)t;  // this thread's k offset in a chunk
+  const T* const g0 = wg + (ok0 ? col0 : 0) * K + kt;
+  const T* const g1 = wg + (ok1 ? col1 : 0) * K + kt;
+  const T* const u0 = wu + (ok0 ? col0 : 0) * K + kt;
+  const T* const u1 = wu + (ok1 ? col1 : 0) * K + kt;
+  const T* xr[MB];
+  bool okx[MB];
+#pragma unroll
+  for (int mb = 0; mb < MB; ++mb) {
+    const int64_t r = 8 * mb + g;
+    okx[mb] = r < M;
+    xr[mb] = x + (okx[mb] ? r : 0) * K + kt;
+  }
+  float acc_g[MB][4], acc_u[MB][4];
+#pragma unroll
+  for (int mb = 0; mb < MB; ++mb)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) acc_g[mb][e] = acc_u[mb][e] = 0.0f;
+
+  const uint4 z = make_uint4(0u, 0u, 0u, 0u);
+  for (int64_t k0 = k_begin; k0 < k_end; k0 += 32 * DEPTH) {
+    uint4 a_g0[DEPTH], a_g1[DEPTH], a_u0[DEPTH], a_u1[DEPTH], b[DEPTH][MB];
+#pragma unroll
+    for (int d = 0; d < DEPTH; ++d) {
+      const int64_t k = k0 + 32 * d;  // chunk start; this thread reads k + kt
+      const bool kin = k + kt < k_end;  // k_end % 8 == 0: the 8 k all in or all out
+      a_g0[d] = kin && ok0 ? ld_stream16(g0 + k) : z;
+      a_g1[d] = kin && ok1 ? ld_stream16(g1 + k) : z;
+      a_u0[d] = kin && ok0 ? ld_stream16(u0 + k) : z;
+      a_u1[d] = kin && ok1 ? ld_stream16(u1 + k) : z;
+#pragma unroll
+      for (int mb = 0; mb < MB; ++mb) b[d][mb] = kin && okx[mb] ? ld_x16(xr[mb] + k) : z;
+    }
+#pragma unroll
+    for (int d = 0; d < DEPTH; ++d)
+#pragma unroll
+      for (int s = 0; s < 2; ++s) {
+        const uint32_t ag[4] = {word(a_g0[d], 2 * s), word(a_g1[d], 2 * s),
+                                word(a_g0[d], 2 * s + 1), word(a_g1[d], 2 * s + 1)};
+        const uint32_t au[4] = {word(a_u0[d], 2 * s), word(a_u1[d], 2 * s),
+                                word(a_u0[d], 2 * s + 1), word(a_u1[d], 2 * s + 1)};
+#pragma unroll
+        for (int mb = 0; mb < MB; ++mb) {
+          mma_16816<T>(acc_g[mb], ag, word(b[d][mb], 2 * s), word(b[d][mb], 2 * s + 1));
+          mma_16816<T>(acc_u[mb], au, word(b[d][mb], 2 * s), word(b[d][mb], 2 * s + 1));
+        }
+      }
+  }
+  // acc[mb][e]: column (e < 2 ? col0 : col1), x row 8 mb + 2t + (e & 1).
+  if (sp.splits <= 1) {
+    const Epilogue<T> ep(p);
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int64_t col = e < 2 ? col0 : col1;
+      if (col >= N) continue;
+      const float bg = bias_at<T>(ep.bg, col), bu = bias_at<T>(ep.bu, col);
+#pragma unroll
+      for (int mb = 0; mb < MB; ++mb) {
+        const int64_t row = 8 * mb + 2 * t + (e & 1);
+        if (row < M) ep.store_one(row, col, acc_g[mb][e] + bg, acc_u[mb][e] + bu);
+      }
+    }
+    return;
+  }
+  const PartialMap map{sp.ws, 2 * N, 0, N, M};
+#pragma unroll
+  for (int e = 0; e < 4; ++e) {
+    const int64_t col = e < 2 ? col0 : col1;
+    if (col >= N) continue;
+#pragma unroll
+    for (int mb = 0; mb < MB; ++mb) {
+      const int64_t row = 8 * mb + 2 * t + (e & 1);
+      if (row >= M) continue;
+      float* base = map.at(blockIdx.y, row, col);
+      __stcg(base, acc_g[mb][e]);
+      __stcg(base + map.up_off, acc_u[mb][e]);
+    }
+  }
+  if (!take_ticket(sp.counters + blockIdx.x, (unsigned int)sp.splits)) return;
+  reduce_store<T, kBN, kRsThreads>(p, map, n_blk, sp.splits, [](int64_t s) { return s; },
+                                   sp.counters + blockIdx.x);
+}
+
 }  // namespace skinny
 
 // Per configuration: the split-K kernel and the stream-K one (_sk_).
@@ -562,3 +737,16 @@ GLU_SKINNY_ALL_M(kn, GLU_LAYOUT_KN, bf16, __nv_bfloat16)
 GLU_SKINNY_ALL_M(nk, GLU_LAYOUT_NK, bf16, __nv_bfloat16)
 GLU_SKINNY_ALL_M(kn, GLU_LAYOUT_KN, f16, __half)
 GLU_SKINNY_ALL_M(nk, GLU_LAYOUT_NK, f16, __half)
+
+// Register-streaming decode kernels (NK only, M <= 8 / 16): see skinny_rs_body.
+#define GLU_SKINNY_RS_KERNEL(TN, T, MP, MB)                                                    \
+  extern "C" __global__ void __launch_bounds__(GLU_SKINNY_RS_THREADS, GLU_SKINNY_RS_MINB)      \
+      fused_glu_skinny_rs_nk_##TN##_m##MP(GluParams p, GluSkinnySplit s) {                     \
+    skinny::skinny_rs_body<T, MB, GLU_SKINNY_RS_M##MP##_DEPTH>(p, s);                          \
+  }                                                                                            \
+  GLU_EMU_KERNEL(fused_glu_skinny_rs_nk_##TN##_m##MP, false, 1)
+
+GLU_SKINNY_RS_KERNEL(bf16, __nv_bfloat16, 8, 1)
+GLU_SKINNY_RS_KERNEL(bf16, __nv_bfloat16, 16, 2)
+GLU_SKINNY_RS_KERNEL(f16, __half, 8, 1)
+GLU_SKINNY_RS_KERNEL(f16, __half, 16, 2)

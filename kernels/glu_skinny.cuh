@@ -5,7 +5,9 @@
 //
 // Kernels: fused_glu_skinny_{kn,nk}_{bf16,f16}_m{16,32,64}(GluParams, GluSkinnySplit)
 //          fused_glu_skinny_sk_{kn,nk}_{bf16,f16}_m{16,32,64}(GluParams, GluSkinnyStreamK)
-//   m16: M <= 16, m32: M <= 32, m64: M <= 64 (x rows padded to 16/32/64).
+//          fused_glu_skinny_rs_nk_{bf16,f16}_m{8,16}(GluParams, GluSkinnySplit)
+//   m16: M <= 16, m32: M <= 32, m64: M <= 64 (x rows padded to 16/32/64);
+//   rs: register streaming, NK weights, M <= 8 / 16.
 // See fused_glu_skinny.cu for the design.
 #pragma once
 #include <stdint.h>
@@ -47,6 +49,17 @@
 #define GLU_SKINNY_MIN_KTILES_PER_SPLIT 4
 // Largest M the skinny kernels take.
 #define GLU_SKINNY_MAX_M 64
+
+// Register-streaming decode kernels fused_glu_skinny_rs_nk_{bf16,f16}_m{8,16}
+// (fused_glu_skinny.cu, skinny_rs_body): 4 warps of 16 columns, no shared
+// memory ring; 32-deep k chunks, DEPTH of them loaded before their math;
+// MINB resident blocks per SM (__launch_bounds__, <= 128 registers), which
+// glu_skinny_rs_plan counts on.
+#define GLU_SKINNY_RS_THREADS 128
+#define GLU_SKINNY_RS_MINB 4
+#define GLU_SKINNY_RS_M8_DEPTH 4
+#define GLU_SKINNY_RS_M16_DEPTH 3
+#define GLU_SKINNY_RS_MAX_M 16
 
 // Split-K over blocks (grid.y = splits). With splits > 1 every block writes
 // its f32 partial gate/up sums for its 64 columns to
@@ -234,6 +247,34 @@ static inline GluSkinnyPlan glu_skinny_plan(int64_t m, int64_t n, int64_t k, int
   if (splits < 1) splits = 1;
   const int64_t kt_per = (k_tiles + splits - 1) / splits;
   p.k_per_split = kt_per * bk;
+  p.splits = (k_tiles + kt_per - 1) / kt_per;  // no empty slice
+  return p;
+}
+
+// Launch plan of the register-streaming kernels (M <= 16, NK weights;
+// src/cuda/skinny.rs mirrors it). The same column tiles and split-K fields
+// as glu_skinny_plan (k_per_split a multiple of GLU_SKINNY_BK, so of the
+// kernels' 32-deep chunks), but the grid is sized to the RS kernels'
+// residency: as many K slices as keep every block of the launch resident
+// at once (ceil(N/64) x splits <= MINB x SMs: one wave, every block
+// streaming the same bytes), at least GLU_SKINNY_MIN_KTILES_PER_SPLIT
+// k-tiles per slice. `smem` is 0 (static shared memory only).
+static inline GluSkinnyPlan glu_skinny_rs_plan(int64_t m, int64_t n, int64_t k,
+                                               int64_t sm_count) {
+  GluSkinnyPlan p;
+  p.m_pad = m <= 8 ? 8 : 16;
+  p.threads = GLU_SKINNY_RS_THREADS;
+  p.smem = 0;
+  p.n_tiles = (n + GLU_SKINNY_BN - 1) / GLU_SKINNY_BN;
+  const int64_t k_tiles = (k + GLU_SKINNY_BK - 1) / GLU_SKINNY_BK;
+  const int64_t slots = sm_count * GLU_SKINNY_RS_MINB;
+  int64_t splits = slots / p.n_tiles;
+  int64_t max_splits = k_tiles / GLU_SKINNY_MIN_KTILES_PER_SPLIT;
+  if (max_splits < 1) max_splits = 1;
+  if (splits > max_splits) splits = max_splits;
+  if (splits < 1) splits = 1;
+  const int64_t kt_per = (k_tiles + splits - 1) / splits;
+  p.k_per_split = kt_per * GLU_SKINNY_BK;
   p.splits = (k_tiles + kt_per - 1) / kt_per;  // no empty slice
   return p;
 }

@@ -20,7 +20,12 @@ emulator's timings mean nothing; this checks the *shape* of the results:
 * every time is a positive finite number;
 * the training table has all 8 configurations per M, each with the bytes
   its mode must keep between the passes (eager: g, u and act(g); the
-  others with PreActivations: [M, 2N]; Recompute: nothing) and a peak.
+  others with PreActivations: [M, 2N]; Recompute: nothing), a peak and a
+  step time with the memory pool keeping freed memory;
+* the stage table (bench_gpu_train_stages.json) has, per M, configuration
+  and pool setting, the stages that configuration's step must pass
+  through (STAGES_EXPECTED: e.g. eager's activation kernel, the fused
+  path's Hopper dX on cc 9.0), each with finite non-negative times.
 
 Exit status 1 with one line per problem, else 0 with a summary.
 """
@@ -33,13 +38,53 @@ import sys
 
 FORWARD_PATHS = [
     "auto", "fused-wgmma", "fused-wgmma-staged", "fused-wgmma-split", "fused-wgmma-cluster",
-    "fused-skinny", "fused-skinny-streamk", "fused-mma", "cublas-b1", "cublas-b2", "cublas-b3",
+    "fused-skinny", "fused-skinny-streamk", "fused-skinny-rs", "fused-mma", "cublas-b1", "cublas-b2",
+    "cublas-b3",
 ]
 HOPPER = {p for p in FORWARD_PATHS if p.startswith("fused-wgmma")}
 DECODE = {"fused-skinny", "fused-skinny-streamk"}
+# The register-streaming decode kernel: M <= 16 (NK weights: the bench's are
+# the concatenated [2N, K]).
+RS = "fused-skinny-rs"
+SKINNY_RS_MAX_M = 16
 SKINNY_MAX_M = 64
 TRAIN_CONFIGS = [(k, m) for k in ("Eager", "Cublas", "Fused", "FusedStaged")
                  for m in ("PreActivations", "Recompute")]
+
+# Stages each configuration's step must list (CudaGlu::set_stage_timing),
+# by (kernels, mode); the Hopper ones only on cc 9.0 (`hopper`), where the
+# emulated M (64, 130) exceeds the fused training kernels' M > 32.
+def stages_expected(kern, mode, hopper):
+    want = ["bwd: allocate dG|dU [M,2N]", "(between calls)"]
+    fused = hopper and kern in ("Fused", "FusedStaged")
+    if mode == "Recompute":
+        want.append("fwd: inference forward (Recompute)")
+    elif kern == "Eager":
+        want += ["allocate [M,2N] pre-activations", "pre-activation GEMMs (cuBLAS)",
+                 "allocate act(g) [M,N] (eager)", "activation kernel (eager)",
+                 "fwd: multiply kernel (eager)"]
+    elif fused:
+        want += ["allocate [M,2N] pre-activations",
+                 "fwd: fused forward, out + pre-activations (Hopper)"]
+    else:
+        want += ["allocate [M,2N] pre-activations", "pre-activation GEMMs (cuBLAS)",
+                 "fwd: act_and_mul kernel"]
+    if kern == "Eager":
+        want += ["bwd: allocate t [M,N] (eager)", "bwd: three gradient kernels (eager)"]
+    elif fused and mode == "Recompute":
+        want.append("bwd: dG|dU from a recomputing forward (Hopper)")
+    else:
+        want.append("bwd: glu_bwd kernel (dG|dU)")
+    if fused:
+        return want + ["bwd: dX (Hopper kernel)", "bwd: dW (Hopper kernel)"]
+    # cuBLAS per projection: eager's dX and dW; the others' dW (their dX is
+    # one GEMM over the bench's concatenated weights).
+    want += ["bwd: gate projection's cuBLAS GEMMs (dX, dW, db)",
+             "bwd: up projection's cuBLAS GEMMs (dX, dW, db)"]
+    if kern != "Eager":
+        want.append("bwd: dX (one cuBLAS GEMM over K=2N)")
+    return want
+
 
 problems = []
 
@@ -81,7 +126,8 @@ def check_forward(d, stderr, cc):
             left_out[(int(m[1]), int(m[2]), m[3])] = m[4]
     for (n, m) in shapes:
         for p in FORWARD_PATHS:
-            expect_out = (p in HOPPER and cc < 90) or (p in DECODE and m > SKINNY_MAX_M)
+            expect_out = ((p in HOPPER and cc < 90) or (p in DECODE and m > SKINNY_MAX_M)
+                          or (p == RS and m > SKINNY_RS_MAX_M))
             # B2 needs one [2N, K] tensor: the bench always passes one.
             if (n, m, p) in have:
                 if expect_out:
@@ -94,7 +140,8 @@ def check_forward(d, stderr, cc):
     for key, why in left_out.items():
         n, m, p = key
         ok = ("needs compute capability 9.0" in why and p in HOPPER and cc < 90) or (
-            f"takes M <= {SKINNY_MAX_M}" in why and p in DECODE and m > SKINNY_MAX_M)
+            f"takes M <= {SKINNY_MAX_M}" in why and p in DECODE and m > SKINNY_MAX_M) or (
+            f"takes M <= {SKINNY_RS_MAX_M} and NK weights" in why and p == RS and m > SKINNY_RS_MAX_M)
         if not ok:
             bad(f"forward N={n} M={m}: {p} left out for an unexpected reason: {why}")
 
@@ -139,7 +186,7 @@ def check_forward(d, stderr, cc):
     return j, shapes, k
 
 
-def check_train(d, stderr):
+def check_train(d, stderr, cc):
     j = load(d, "bench_gpu_train.json")
     n = j["n"]
     rows = j["results"]
@@ -157,10 +204,28 @@ def check_train(d, stderr):
                 bad(f"training M={m} {cfg}: times not positive")
             if r["peak_mb"] is None:
                 bad(f"training M={m} {cfg}: no peak memory (the pool attributes failed)")
+            if not positive(r.get("step_ms_pool_kept")):
+                bad(f"training M={m} {cfg}: no step time with the pool keeping memory")
             kern, mode = cfg
             want = 0 if mode == "Recompute" else (3 if kern == "Eager" else 2) * m * n * 2
             if abs(r["saved_mb"] * 1e6 - want) > 1e3:
                 bad(f"training M={m} {cfg}: keeps {r['saved_mb']} MB between the passes, expected {want / 1e6:.3f}")
+    st = load(d, "bench_gpu_train_stages.json")["stages"]
+    for m in ms:
+        for cfg in TRAIN_CONFIGS:
+            for kept in (False, True):
+                rows = [r for r in st if r["m"] == m and (r["kernels"], r["mode"]) == cfg
+                        and r["pool_kept"] == kept]
+                where = f"stages M={m} {cfg} pool_kept={kept}"
+                names = [r["stage"] for r in rows]
+                for want in stages_expected(*cfg, cc >= 90):
+                    if want not in names:
+                        bad(f"{where}: no stage {want!r} (got {names})")
+                for r in rows:
+                    for key in ("device_ms", "host_us"):
+                        v = r[key]
+                        if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                            bad(f"{where}: {r['stage']} {key} = {v}")
     for line in stderr:
         if "panicked" in line:
             bad(f"training stderr: {line.strip()}")
@@ -178,7 +243,7 @@ def main():
     j, shapes, k = check_forward(a.dir, stderr, a.cc)
     ms = []
     if a.train_stderr:
-        ms = check_train(a.dir, open(a.train_stderr, errors="replace").readlines())
+        ms = check_train(a.dir, open(a.train_stderr, errors="replace").readlines(), a.cc)
     if problems:
         for p in problems:
             print(f"PROBLEM: {p}")

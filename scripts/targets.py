@@ -91,7 +91,7 @@ def analyse(d):
     q = lambda n, m, p: rows.get((n, m, p), {}).get("queued_s")
     ran = lambda n, m, p: rows[(n, m, p)]["ran"] if (n, m, p) in rows else None
     fused = ["fused-wgmma", "fused-wgmma-staged", "fused-wgmma-split", "fused-wgmma-cluster",
-             "fused-skinny", "fused-skinny-streamk", "fused-mma"]
+             "fused-skinny", "fused-skinny-streamk", "fused-skinny-rs", "fused-mma"]
     res = {"points": [], "verdicts": []}
     out = []
     meta = ", ".join(f"{key} {j[key]}" for key in ("device", "compute_capability", "driver_cuda_version", "commit") if key in j)
@@ -193,10 +193,12 @@ def analyse(d):
         port = []
         for p in ms64:
             b1 = t(p["n"], p["m"], "cublas-b1")
-            sks = [x for x in (t(p["n"], p["m"], "fused-skinny"), t(p["n"], p["m"], "fused-skinny-streamk")) if x]
+            sks = [x for x in (t(p["n"], p["m"], q) for q in ("fused-skinny", "fused-skinny-streamk",
+                                                                 "fused-skinny-rs")) if x]
             port.append(max([p["mma_vs_b1"]] + [b1 / x for x in sks]))
         verdict(3, "M <= 64: the portable kernels (decode or mma.sync) >= 1.0x of B1", min(port) >= 1.0,
-                f"{fmt_range(port)} (the fastest of fused-skinny, fused-skinny-streamk and fused-mma per point).")
+                f"{fmt_range(port)} (the fastest of fused-skinny, fused-skinny-streamk, fused-skinny-rs and "
+                "fused-mma per point).")
 
     tr = load_train(d)
     base = {r["m"]: r["step_ms"] for r in tr if r["kind"] == "cublas" and r["mode"] == "PreActivations"}

@@ -161,6 +161,9 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, table: &mut String) -> Vec<
                             paths.push(Path::FusedSkinny);
                             paths.push(Path::FusedSkinnyStreamK);
                         }
+                        if m <= 16 && form != Form::Kn {
+                            paths.push(Path::FusedSkinnyRs);
+                        }
                     }
                     if d == DType::F32 && k % 4 == 0 && n % 4 == 0 {
                         paths.push(Path::FusedMmaTf32);
@@ -616,6 +619,7 @@ fn one_handle_shared_by_threads() {
         (20, 1024, 520, Path::FusedSkinny),
         (16, 512, 8192, Path::FusedSkinny),
         (9, 1024, 2000, Path::FusedSkinnyStreamK),
+        (4, 2048, 1000, Path::FusedSkinnyRs),
         (200, 512, 264, Path::Auto),
         (130, 256, 136, Path::FusedMma),
         (64, 512, 264, Path::CublasSplit),

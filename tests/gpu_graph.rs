@@ -201,6 +201,8 @@ fn forward_replays_in_a_cuda_graph() {
         case(16, 256, 8192, silu, Path::FusedSkinny),
         // Stream-K: shared tiles, so replays must find the counters at zero.
         case(5, 2048, 1000, silu, Path::FusedSkinnyStreamK),
+        // Register streaming (split-K on 132 SMs: the shared scratch).
+        case(3, 2048, 1000, silu, Path::FusedSkinnyRs),
         case(7, 2048, 1000, silu, Path::Auto),
         // Prefill sizes.
         case(200, 1024, 1000, silu, Path::FusedMma),

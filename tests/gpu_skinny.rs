@@ -2,7 +2,9 @@
 //! reference: M across the 16/32/64 padding boundaries, K and N tails, both
 //! layouts and the concatenated form, every activation, biases on/off,
 //! bf16 and f16, split-K on and off; and of the same kernel on its stream-K
-//! schedule ([`Path::FusedSkinnyStreamK`]) on every one of those cases.
+//! schedule ([`Path::FusedSkinnyStreamK`]) on every one of those cases, and
+//! of the register-streaming kernel ([`Path::FusedSkinnyRs`]) on those it
+//! takes (M ≤ 16, NK and concatenated weights).
 //!
 //! Without a usable GPU these tests print why and pass as skipped; with
 //! `SWIGLU_REQUIRE_GPU=1` they fail instead.
@@ -31,6 +33,14 @@ const NS: &[usize] = &[8, 24, 72, 1000, 4104];
 
 /// The decode kernel's two schedules: split-K and stream-K.
 const PATHS: [Path; 2] = [Path::FusedSkinny, Path::FusedSkinnyStreamK];
+/// Largest M of the register-streaming kernel (`GLU_SKINNY_RS_MAX_M`).
+const RS_MAX_M: usize = 16;
+
+/// The decode paths that take `m` rows in weight form `form`.
+fn paths_for(m: usize, form: Form) -> impl Iterator<Item = Path> {
+    let rs = form != Form::Kn && m <= RS_MAX_M;
+    PATHS.into_iter().chain(rs.then_some(Path::FusedSkinnyRs))
+}
 
 /// One (M, K, N) case: every form, a rotating activation and bias setting,
 /// both schedules.
@@ -97,7 +107,7 @@ fn run_case<T: CudaElement>(
         .unwrap()
         .with_biases(bias_g.then(|| dbg.as_view()), bias_u.then(|| dbu.as_view()))
         .unwrap();
-        for path in PATHS {
+        for path in paths_for(m, form) {
             let mut out = s.clone_htod(&vec![T::from_f32(f32::NAN); m * n]).unwrap();
             let line = match g.forward(&dx, &[m, k], &dw, act, &mut out, path) {
                 Ok(_) => {
@@ -228,9 +238,9 @@ fn skinny_repeat_calls_are_deterministic() {
         (64, 2048, 200),
         (1, 4096, 11008),
     ];
-    for (path, &(m, k, n)) in PATHS
+    for (path, &(m, k, n)) in cases
         .iter()
-        .flat_map(|p| cases.iter().map(move |c| (*p, c)))
+        .flat_map(|c| paths_for(c.0, Form::Concat).map(move |p| (p, c)))
     {
         let x: Vec<bf16> = rng.vec(m * k, 1.0);
         let w: Vec<bf16> = rng.vec(2 * n * k, 1.0 / 64.0);
@@ -261,8 +271,39 @@ fn skinny_repeat_calls_are_deterministic() {
 #[test]
 fn skinny_rejects_ineligible_and_writes_nothing() {
     let Some(g) = gpu() else { return };
-    for path in PATHS {
+    for path in PATHS.into_iter().chain([Path::FusedSkinnyRs]) {
         rejects(g, path);
+    }
+    // The register-streaming kernel also refuses M = 17 and KN weights.
+    let s = g.stream();
+    let mut rng = Rng::fresh("skinny_rs_rejects");
+    let (k, n) = (64, 72);
+    let w: Vec<bf16> = rng.vec(k * n, 0.1);
+    let dw_ = s.clone_htod(&w).unwrap();
+    let x: Vec<bf16> = rng.vec(17 * k, 1.0);
+    let dx = s.clone_htod(&x).unwrap();
+    for (m, layout) in [(17, WeightLayout::NK), (4, WeightLayout::KN)] {
+        let dw = DeviceGluWeights::new(dw_.as_view(), dw_.as_view(), k, n, layout).unwrap();
+        let mut out = s.clone_htod(&vec![bf16::NAN; m * n]).unwrap();
+        let e = g
+            .forward(
+                &dx.slice(0..m * k),
+                &[m, k],
+                &dw,
+                Activation::Silu,
+                &mut out,
+                Path::FusedSkinnyRs,
+            )
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            matches!(e, GluError::Unsupported { .. }) && e.to_string().contains("NK weights"),
+            "M={m} {layout:?}: {e}"
+        );
+        assert!(
+            s.clone_dtoh(&out).unwrap().iter().all(|v| v.is_nan()),
+            "output written on error"
+        );
     }
 }
 

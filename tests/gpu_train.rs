@@ -774,3 +774,128 @@ fn backward_refuses_gradient_dtypes_cublas_cannot_write() {
     case::<bf16, f16>(g);
     case::<f32, bf16>(g);
 }
+
+/// Stage timing (`set_stage_timing`, `take_stage_times`): every training
+/// configuration lists the stages its step passes through, with finite,
+/// non-negative times that add up to no more than the step between two
+/// outer events; exactly one "(between calls)" stage (forward → backward);
+/// nothing is recorded with timing off. The bench's stage table
+/// (benches/gpu_train.rs) relies on these names.
+#[test]
+fn stage_timing_lists_each_pass() {
+    let Some(shared) = gpu() else { return };
+    let g = common::gpu::own_handle(shared);
+    let s = g.stream();
+    let (m, k, n) = (48, 64, 72);
+    let mut rng = Rng::fresh("stage_timing");
+    let x = s.clone_htod(&rng.vec::<bf16>(m * k, 1.0)).unwrap();
+    let d_out = s.clone_htod(&rng.vec::<bf16>(m * n, 1.0)).unwrap();
+    let gu = s.clone_htod(&rng.vec::<bf16>(2 * n * k, 0.1)).unwrap();
+    let w = DeviceGluWeights::from_gate_up(gu.as_view(), k, n).unwrap();
+    let mut out = s.alloc_zeros::<bf16>(m * n).unwrap();
+    let mut grads = DeviceGrads::<f32>::zeros(&g, m, &w).unwrap();
+    let hopper = g.compute_capability().0 == 9;
+    let mut step = |g: &CudaGlu| {
+        let sv = g
+            .forward_train(
+                &x,
+                &[m, k],
+                &w,
+                Activation::Silu,
+                SaveMode::PreActivations,
+                &mut out,
+            )
+            .unwrap();
+        g.backward_into(
+            &x,
+            &[m, k],
+            &w,
+            Activation::Silu,
+            &sv,
+            &d_out,
+            &mut grads,
+            false,
+        )
+        .unwrap();
+    };
+    step(&g);
+    assert!(
+        g.take_stage_times().unwrap().is_empty(),
+        "timing is off by default"
+    );
+    for (kern, must) in [
+        (
+            TrainingKernels::Eager,
+            vec![
+                "activation kernel (eager)",
+                "bwd: three gradient kernels (eager)",
+            ],
+        ),
+        (
+            TrainingKernels::Cublas,
+            vec![
+                "fwd: act_and_mul kernel",
+                "bwd: dX (one cuBLAS GEMM over K=2N)",
+            ],
+        ),
+        (
+            TrainingKernels::FusedStaged,
+            if hopper {
+                vec![
+                    "fwd: fused forward, out + pre-activations (Hopper)",
+                    "bwd: dX (Hopper kernel)",
+                    "bwd: dW (Hopper kernel)",
+                ]
+            } else {
+                vec!["fwd: act_and_mul kernel"]
+            },
+        ),
+    ] {
+        g.set_training_kernels(kern);
+        s.synchronize().unwrap();
+        let flags = Some(cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT);
+        let a = s.record_event(flags).unwrap();
+        g.set_stage_timing(true);
+        step(&g);
+        let b = s.record_event(flags).unwrap();
+        let st = g.take_stage_times().unwrap();
+        g.set_stage_timing(false);
+        let outer = a.elapsed_ms(&b).unwrap();
+        let names: Vec<_> = st.iter().map(|t| t.stage).collect();
+        for want in must.iter().chain(&[
+            "allocate [M,2N] pre-activations",
+            "bwd: allocate dG|dU [M,2N]",
+        ]) {
+            assert!(
+                names.contains(want),
+                "{kern:?}: no stage {want:?} in {names:?}"
+            );
+        }
+        assert_eq!(
+            names.iter().filter(|n| **n == "(between calls)").count(),
+            1,
+            "{kern:?}: {names:?}"
+        );
+        for t in &st {
+            assert!(
+                t.device_ms.is_finite()
+                    && t.device_ms >= 0.0
+                    && t.host_us.is_finite()
+                    && t.host_us >= 0.0,
+                "{kern:?}: {t:?}"
+            );
+        }
+        let sum: f32 = st.iter().map(|t| t.device_ms).sum();
+        assert!(
+            sum <= outer * 1.001 + 1e-3,
+            "{kern:?}: stages add to {sum} ms, the step took {outer} ms"
+        );
+        eprintln!("{kern:?}: {} stages, {sum:.3} of {outer:.3} ms", st.len());
+    }
+    g.set_stage_timing(false);
+    step(&g);
+    assert!(
+        g.take_stage_times().unwrap().is_empty(),
+        "timing switched off"
+    );
+}

@@ -83,6 +83,21 @@ mutant sk-contributor-slot glu_skinny.cuh 's/return s == 0 \? slot0 : 2 \* \(fir
   skinny_test quick
 mutant sk-segment-end glu_skinny.cuh 's/: k_tiles;\n  return s;/: k_tiles - 1;\n  return s;/' \
   skinny_test quick
+# ---- fused_glu_skinny_rs (register streaming; skinny_test quick) ----
+# x's two words of an mma step swapped: the k permutation no longer matches
+# the weights'.
+mutant rs-k-permutation fused_glu_skinny.cu \
+  's/mma_16816<T>\(acc_g\[mb\], ag, word\(b\[d\]\[mb\], 2 \* s\), word\(b\[d\]\[mb\], 2 \* s \+ 1\)\)/mma_16816<T>(acc_g[mb], ag, word(b[d][mb], 2 * s + 1), word(b[d][mb], 2 * s))/' \
+  skinny_test quick
+# The k tail tested at the chunk's start, not this thread's 8 k.
+mutant rs-k-tail fused_glu_skinny.cu 's/const bool kin = k \+ kt < k_end;/const bool kin = k < k_end;/' \
+  skinny_test quick
+# The accumulator's x row taken from the column half (e >> 1) in the direct store.
+mutant rs-store-row fused_glu_skinny.cu \
+  's/(const int64_t row = 8 \* mb \+ 2 \* t \+ )\(e & 1\);\n        if \(row < M\)/$1(e >> 1);\n        if (row < M)/' \
+  skinny_test quick
+# The second column half's rows never masked: row N.. of the weights read.
+mutant rs-col-tail fused_glu_skinny.cu 's/ok1 = col1 < N;/ok1 = true;/' skinny_test quick
 # ---- fused_glu_wgmma*: plain, staged, tail-split, cluster (hopper_test quick, full) ----
 mutant wg-release-in-flight glu_wgmma_body.cuh 's/wgmma_wait<1>\(\);/wgmma_wait<2>();/' \
   hopper_test quick

@@ -8,7 +8,9 @@
 // filled with NaN before each launch and allocated at exactly the size the
 // schedule needs (its end is a no-access page); the ticket counters must be
 // back at zero afterwards; blocks run in order or shuffled (other
-// arrival orders at the tickets).
+// arrival orders at the tickets). The register-streaming kernels
+// fused_glu_skinny_rs_nk_* (NK, M <= 16) the same way, at the plan's K
+// slices and at 1, 2 and 5.
 //   g++ -std=c++17 -O2 -U_FORTIFY_SOURCE -I kernels/emu/include -I kernels/emu
 //       -I kernels kernels/emu/skinny_test.cpp -o /tmp/emu_skinny && /tmp/emu_skinny
 #include "cuda_emu.h"
@@ -42,6 +44,11 @@ template <typename T> struct Pick;
   };
 PICK(__nv_bfloat16, bf16)
 PICK(__half, f16)
+
+static SplitKernel pick_rs(bool f16, int m_pad) {
+  if (f16) return m_pad == 8 ? fused_glu_skinny_rs_nk_f16_m8 : fused_glu_skinny_rs_nk_f16_m16;
+  return m_pad == 8 ? fused_glu_skinny_rs_nk_bf16_m8 : fused_glu_skinny_rs_nk_bf16_m16;
+}
 
 static bool counters_zero(const emu::Buffer& c, int64_t n) {
   for (int64_t i = 0; i < n; ++i)
@@ -99,6 +106,45 @@ static void run_case(int layout, int64_t M, int64_t N, int64_t K, int act, bool 
   g_tally.add(zero);
 }
 
+// The register-streaming kernels (NK only, M <= 16): the plan for `sms` SMs,
+// or (splits > 0) that many K slices of whole 64-deep k-tiles.
+template <typename T>
+static void run_rs_case(int64_t M, int64_t N, int64_t K, int act, bool bias, int round,
+                        int64_t sms, int64_t splits) {
+  FusedCase<T> c(M, N, K, GLU_LAYOUT_NK, act, bias);
+  GluSkinnyPlan plan = glu_skinny_rs_plan(M, N, K, sms);
+  if (splits > 0) {
+    const int64_t k_tiles = (K + GLU_SKINNY_BK - 1) / GLU_SKINNY_BK;
+    const int64_t kt_per = (k_tiles + splits - 1) / splits;
+    plan.k_per_split = kt_per * GLU_SKINNY_BK;
+    plan.splits = (k_tiles + kt_per - 1) / kt_per;
+  }
+  const int64_t n_tiles = plan.n_tiles;
+  emu::Buffer counters((size_t)n_tiles * 4);
+  memset(counters.as<char>(), 0, counters.bytes());
+  emu::Buffer ws(plan.splits > 1 ? (size_t)(plan.splits * M * 2 * N) * 4 : 16);
+  memset(ws.as<char>(), 0xff, ws.bytes());
+  GluSkinnySplit s{};
+  s.ws = plan.splits > 1 ? ws.as<float>() : nullptr;
+  s.counters = plan.splits > 1 ? counters.as<unsigned>() : nullptr;
+  s.k_per_split = plan.k_per_split;
+  s.splits = (int32_t)plan.splits;
+  set_round(round, (uint64_t)(M * 131 + N * 7 + K + round + splits * 3001));
+  const bool f16 = std::is_same<T, __half>::value;
+  const std::string label =
+      fmt("fused_glu_skinny_rs_nk_%s_m%d M=%" PRId64 " N=%" PRId64 " K=%" PRId64
+          " act=%d bias=%d splits=%" PRId64 " %s",
+          f16 ? "f16" : "bf16", plan.m_pad, M, N, K, act, (int)bias, plan.splits,
+          round_name(round));
+  SplitKernel kern = pick_rs(f16, plan.m_pad);
+  emu::launch(label, dim3((unsigned)n_tiles, (unsigned)plan.splits), dim3(plan.threads),
+              plan.smem, [&] { kern(c.p, s); });
+  c.check(label);
+  const bool zero = counters_zero(counters, n_tiles);
+  if (!zero) std::printf("FAIL %s: ticket counters not back at zero\n", label.c_str());
+  g_tally.add(zero);
+}
+
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::string(argv[1]) == "quick";
   struct Shape {
@@ -136,6 +182,29 @@ int main(int argc, char** argv) {
       }
     }
     ++i;
+  }
+  // Register streaming: M on both sides of 8 and up to 16; N with tails of
+  // the 64-column tile and of a warp's 16 columns (8, 24, 200); K from one
+  // partial 32-deep chunk to several slices with a partial last chunk.
+  const Shape rs_shapes[] = {{1, 8, 8},     {8, 72, 40},   {9, 24, 264},  {16, 136, 1000},
+                             {5, 200, 2056}, {1, 264, 520}, {12, 64, 72},  {3, 128, 4104}};
+  int r = 0;
+  for (const Shape& s : rs_shapes) {
+    if (quick && r > 3) break;
+    const int act = (int)((s.m + s.n + s.k / 8 + r) % 7);
+    const int64_t splits_list[] = {0, 1, 2, 5};
+    int j = 0;
+    for (int64_t splits : splits_list) {
+      const int round = (r + j) % 3;
+      if ((r + j) % 2)
+        run_rs_case<__nv_bfloat16>(s.m, s.n, s.k, (act + j) % 7, (r + j) % 2 == 0, round,
+                                   sms_list[(r + j) % 3], splits);
+      else
+        run_rs_case<__half>(s.m, s.n, s.k, (act + j) % 7, (r + j) % 2 == 0, round,
+                            sms_list[(r + j) % 3], splits);
+      ++j;
+    }
+    ++r;
   }
   return finish("emu skinny_test");
 }

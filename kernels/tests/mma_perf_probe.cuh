@@ -41,6 +41,8 @@ namespace mma_probe {
 
 // 0.001 in bf16 (0x3A83), two per register: keeps accumulators finite.
 constexpr uint32_t kSmallPair = 0x3A833A83u;
+// m16 tiles per warp of the 8-warp (2 x 4) grid whose fragments P2 loads.
+constexpr int kMI8w = WarpGrid<2>::kMI;
 
 template <int NACC, int THREADS>
 __global__ void __launch_bounds__(THREADS, 1) probe_hmma_regs(int iters, float* out) {
@@ -72,27 +74,27 @@ __global__ void __launch_bounds__(GLU_MMA8W_THREADS, 1) probe_mma_smem(int k_til
   __syncthreads();
   const uint32_t lane = tid & 31, warp = tid >> 5, warp_m = warp >> 2, warp_n = warp & 3;
   const uint32_t smem = smem_u32(probe_smem);
-  float acc_g[kMI][kNI][4], acc_u[kMI][kNI][4];
+  float acc_g[kMI8w][kNI][4], acc_u[kMI8w][kNI][4];
 #pragma unroll
-  for (int i = 0; i < kMI; ++i)
+  for (int i = 0; i < kMI8w; ++i)
 #pragma unroll
     for (int j = 0; j < kNI; ++j)
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc_g[i][j][e] = acc_u[i][j][e] = 0.f;
-  Frags<> fr[2];
-  load_frags<__nv_bfloat16, LAYOUT>(fr[0], smem, 0, warp_m, warp_n, lane);
+  Frags<kMI8w> fr[2];
+  load_frags<__nv_bfloat16, LAYOUT, kMI8w>(fr[0], smem, 0, warp_m, warp_n, lane);
   uint32_t rs = 0;
   for (int kt = 0; kt < k_tiles; ++kt) {
-    load_frags<__nv_bfloat16, LAYOUT>(fr[1], smem + rs * kStageBytes, 1, warp_m, warp_n, lane);
-    mma_frags<__nv_bfloat16>(acc_g, acc_u, fr[0]);
+    load_frags<__nv_bfloat16, LAYOUT, kMI8w>(fr[1], smem + rs * kStageBytes, 1, warp_m, warp_n, lane);
+    mma_frags<__nv_bfloat16, kMI8w>(acc_g, acc_u, fr[0]);
     if (BAR) __syncthreads();
     rs = (rs + 1 == (uint32_t)kStages) ? 0 : rs + 1;
-    load_frags<__nv_bfloat16, LAYOUT>(fr[0], smem + rs * kStageBytes, 0, warp_m, warp_n, lane);
-    mma_frags<__nv_bfloat16>(acc_g, acc_u, fr[1]);
+    load_frags<__nv_bfloat16, LAYOUT, kMI8w>(fr[0], smem + rs * kStageBytes, 0, warp_m, warp_n, lane);
+    mma_frags<__nv_bfloat16, kMI8w>(acc_g, acc_u, fr[1]);
   }
   float s = 0.f;
 #pragma unroll
-  for (int i = 0; i < kMI; ++i)
+  for (int i = 0; i < kMI8w; ++i)
 #pragma unroll
     for (int j = 0; j < kNI; ++j)
 #pragma unroll

@@ -9,6 +9,8 @@
 //                                then the bandwidth probes (kernels/tests/bw_probe.cuh)
 //     ./skinny_selftest bw       correctness + the bandwidth probes
 //     ./skinny_selftest bench    + timing at K=4096, N in {11008, 14336}
+//   (the register-streaming kernels fused_glu_skinny_rs_nk_* are checked on
+//   their own cases and timed next to the ring kernels)
 //     ./skinny_selftest variants timing of alternative warp/stage configurations only
 // The default run also checks and times the NK tile variants below
 // (longer per-row runs: BK = 128) and the stream-K kernels
@@ -19,6 +21,7 @@
 #include "selftest_common.cuh"
 
 #include <map>
+#include <string>
 #include <type_traits>
 
 static int g_fail = 0, g_checks = 0, g_sms = 0;
@@ -166,11 +169,53 @@ static Launched launch_sk(const GluParams& p, int64_t force_blocks) {
   return l;
 }
 
+// `sk_blocks` of the register-streaming kernels (fused_glu_skinny_rs_nk_*,
+// M <= 16, NK weights): their own plan (glu_skinny_rs_plan), split-K.
+constexpr int64_t kRsSched = -2;
+
+// Depth variants of the register-streaming kernel (m8, i.e. MB = 1): 32-k
+// chunks loaded before their math, and the resident blocks per SM the
+// registers allow. Selected by g_rs_depth (0: the shipped kernels).
+template <typename T, int DEPTH, int MINB>
+__global__ void __launch_bounds__(GLU_SKINNY_RS_THREADS, MINB)
+    rs_depth_kernel(GluParams p, GluSkinnySplit s) {
+  skinny::skinny_rs_body<T, 1, DEPTH>(p, s);
+}
+struct RsDepth {
+  int depth, minb;
+  SkinnyKernel bf16, f16;
+};
+static const RsDepth g_rs_depths[] = {
+    {2, 4, rs_depth_kernel<__nv_bfloat16, 2, 4>, rs_depth_kernel<__half, 2, 4>},
+    {6, 3, rs_depth_kernel<__nv_bfloat16, 6, 3>, rs_depth_kernel<__half, 6, 3>},
+    {8, 2, rs_depth_kernel<__nv_bfloat16, 8, 2>, rs_depth_kernel<__half, 8, 2>},
+};
+static const RsDepth* g_rs_depth = nullptr;
+
+// "rs" and the depth variant's tag, each followed by `sep`, for the lines.
+static std::string rs_tag(bool rs, int m_pad, const char* sep) {
+  if (!rs) return "";
+  std::string t = std::string("rs") + sep;
+  if (g_rs_depth && m_pad == 8) t += "depth" + std::to_string(g_rs_depth->depth) + sep;
+  return t;
+}
+
+template <typename T>
+static SkinnyKernel pick_rs(int m_pad) {
+  if (g_rs_depth && m_pad == 8) return std::is_same<T, __half>::value ? g_rs_depth->f16 : g_rs_depth->bf16;
+  if (std::is_same<T, __half>::value)
+    return m_pad == 8 ? fused_glu_skinny_rs_nk_f16_m8 : fused_glu_skinny_rs_nk_f16_m16;
+  return m_pad == 8 ? fused_glu_skinny_rs_nk_bf16_m8 : fused_glu_skinny_rs_nk_bf16_m16;
+}
+
 template <typename T>
 static Launched launch(const GluParams& p, int64_t force_splits = 0,
                        const TileVariant* v = nullptr, int64_t sk_blocks = -1) {
   if (sk_blocks >= 0) return launch_sk<T>(p, sk_blocks);
-  GluSkinnyPlan pl = v ? variant_plan(*v, p.m, p.n, p.k) : glu_skinny_plan(p.m, p.n, p.k, g_sms);
+  const bool rs = sk_blocks == kRsSched;
+  GluSkinnyPlan pl = rs  ? glu_skinny_rs_plan(p.m, p.n, p.k, g_sms)
+                     : v ? variant_plan(*v, p.m, p.n, p.k)
+                         : glu_skinny_plan(p.m, p.n, p.k, g_sms);
   const int64_t bk = v ? v->bk : GLU_SKINNY_BK;
   if (force_splits > 0) {
     const int64_t kt = (p.k + bk - 1) / bk;
@@ -179,10 +224,14 @@ static Launched launch(const GluParams& p, int64_t force_splits = 0,
     pl.k_per_split = per * bk;
     pl.splits = (kt + per - 1) / per;
   }
-  SkinnyKernel k = v ? (std::is_same<T, __half>::value ? v->f16 : v->bf16)
-                     : pick<T>(p.layout, pl.m_pad);
+  SkinnyKernel k = rs  ? pick_rs<T>(pl.m_pad)
+                   : v ? (std::is_same<T, __half>::value ? v->f16 : v->bf16)
+                       : pick<T>(p.layout, pl.m_pad);
   CK(cudaFuncSetAttribute((const void*)k, cudaFuncAttributeMaxDynamicSharedMemorySize, pl.smem));
-  CK(cudaFuncSetAttribute((const void*)k, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
+  // The ring kernels want shared memory; the register-streaming ones none
+  // (x is read through L1).
+  CK(cudaFuncSetAttribute((const void*)k, cudaFuncAttributePreferredSharedMemoryCarveout,
+                          rs ? 0 : 100));
   GluSkinnySplit s{};
   if (pl.splits > 1) {
     g_ws.ensure((size_t)pl.splits * p.m * 2 * p.n, (size_t)pl.n_tiles);
@@ -271,7 +320,8 @@ static void test_one(int layout, bool concat, int64_t M, int64_t N, int64_t K, i
   if (run.sk_grid)
     std::snprintf(sched, sizeof sched, "stream-K blocks=%lld", (long long)run.sk_grid);
   else
-    std::snprintf(sched, sizeof sched, "splits=%lld", (long long)pl.splits);
+    std::snprintf(sched, sizeof sched, "%ssplits=%lld",
+                  rs_tag(sk_blocks == kRsSched, pl.m_pad, " ").c_str(), (long long)pl.splits);
   std::printf("%s %-4s %s%s%s%s M=%-3lld N=%-5lld K=%-5lld act=%d bias=%d m_pad=%d %s: rel_err %.3e "
               "(worst 64-column tile %.3e)%s\n",
               ok ? "ok  " : "FAIL", HT<T>::name, layout == GLU_LAYOUT_NK ? "nk" : "kn",
@@ -281,9 +331,11 @@ static void test_one(int layout, bool concat, int64_t M, int64_t N, int64_t K, i
   cudaFree(dx); cudaFree(dw); cudaFree(dwu); cudaFree(dbg); cudaFree(dbu); cudaFree(dout);
 }
 
+// `sched`: -1 the split-K kernel, 0 stream-K, kRsSched register streaming
+// (with `force_splits` K slices if > 0).
 template <typename T>
 static void bench(int layout, int64_t M, int64_t N, int64_t K, double copy_bw,
-                  const TileVariant* v = nullptr, bool streamk = false) {
+                  const TileVariant* v = nullptr, int64_t sched = -1, int64_t force_splits = 0) {
   T *dx, *dwg, *dwu, *dout;
   CK(cudaMalloc(&dx, M * K * sizeof(T)));
   CK(cudaMalloc(&dwg, 2 * N * K * sizeof(T)));
@@ -295,14 +347,14 @@ static void bench(int layout, int64_t M, int64_t N, int64_t K, double copy_bw,
   p.x = dx; p.w_gate = dwg; p.w_up = dwu; p.out = dout;
   p.m = M; p.n = N; p.k = K; p.layout = layout; p.act = GLU_ACT_SILU; p.beta = 1.f;
   Launched run;
-  const int64_t sk = streamk ? 0 : -1;
-  for (int i = 0; i < 3; ++i) run = launch<T>(p, 0, v, sk);
+  const int64_t sk = sched;
+  for (int i = 0; i < 3; ++i) run = launch<T>(p, force_splits, v, sk);
   CK(cudaDeviceSynchronize());
   cudaEvent_t a, b;
   CK(cudaEventCreate(&a)); CK(cudaEventCreate(&b));
   const int iters = 50;
   CK(cudaEventRecord(a));
-  for (int i = 0; i < iters; ++i) launch<T>(p, 0, v, sk);
+  for (int i = 0; i < iters; ++i) launch<T>(p, force_splits, v, sk);
   CK(cudaEventRecord(b));
   CK(cudaEventSynchronize(b));
   float ms = 0;
@@ -315,13 +367,15 @@ static void bench(int layout, int64_t M, int64_t N, int64_t K, double copy_bw,
     std::snprintf(grid, sizeof grid, " stream-K grid=%lld (%d/SM)", (long long)run.sk_grid,
                   run.sk_per_sm);
   else
-    std::snprintf(grid, sizeof grid, " grid=%lldx%lld", (long long)pl.n_tiles,
-                  (long long)pl.splits);
+    std::snprintf(grid, sizeof grid, " %sgrid=%lldx%lld%s",
+                  rs_tag(sched == kRsSched, pl.m_pad, " ").c_str(), (long long)pl.n_tiles,
+                  (long long)pl.splits, force_splits > 0 ? " (forced)" : "");
   std::printf("bench %-4s %s%s%s M=%-3lld N=%-5lld K=%lld m_pad=%d%s: %8.2f us  %6.0f GB/s "
-              "(%.0f%% of copy %.0f GB/s)\n",
+              "(%.0f%% of copy %.0f GB/s, %.0f%% of 4.8 TB/s)\n",
               HT<T>::name, layout == GLU_LAYOUT_NK ? "nk" : "kn", v ? " variant " : "",
               v ? v->name : "", (long long)M, (long long)N, (long long)K, pl.m_pad, grid, us,
-              bytes / us * 1e-3, 100.0 * bytes / us * 1e-3 / copy_bw, copy_bw);
+              bytes / us * 1e-3, 100.0 * bytes / us * 1e-3 / copy_bw, copy_bw,
+              100.0 * bytes / us * 1e-3 / 4800.0);
   cudaFree(dx); cudaFree(dwg); cudaFree(dout);
   cudaEventDestroy(a); cudaEventDestroy(b);
 }
@@ -475,6 +529,47 @@ int main(int argc, char** argv) {
           }
   }
 
+  // Register-streaming kernels (NK only, M <= 16): M around 8 and 16, N
+  // tails of the 64-column tile and of a warp's 16 columns, K tails of the
+  // 32-deep chunk and the 64-deep k-tile, the concatenated form, the plan's
+  // K slices and forced ones (1, 3, 5), some cases twice (counters reused).
+  {
+    int j = 0;
+    for (int64_t M : {1, 2, 7, 8, 9, 15, 16})
+      for (int64_t K : {8, 40, 1000, 4096})
+        for (int64_t N : {8, 24, 72, 1000, 4104}) {
+          ++j;
+          if (M * N * K > 16ll * 1000 * 4096) continue;  // CPU reference time
+          if (K == 4096 && N == 4104 && M > 2) continue;
+          const bool concat = j % 3 == 1;
+          const int64_t forced[] = {0, 1, 3, 5};
+          const int64_t fs = forced[j % 4];
+          for (int rep = 0; rep < (j % 7 == 0 ? 2 : 1); ++rep) {
+            if (j % 2)
+              test_one<__nv_bfloat16>(GLU_LAYOUT_NK, concat, M, N, K, j % 7, j % 5 < 3, fs,
+                                      nullptr, kRsSched);
+            else
+              test_one<__half>(GLU_LAYOUT_NK, concat, M, N, K, (j + 2) % 7, j % 5 >= 3, fs,
+                               nullptr, kRsSched);
+          }
+        }
+  }
+
+  // The depth variants of the register-streaming kernel (M <= 8).
+  for (const RsDepth& dv : g_rs_depths) {
+    g_rs_depth = &dv;
+    int j = 0;
+    for (int64_t M : {1, 5, 8})
+      for (int64_t K : {8, 1000, 4096})
+        for (int64_t N : {24, 1000}) {
+          ++j;
+          const int64_t fs = j % 3 == 0 ? 3 : 0;
+          if (j % 2) test_one<__nv_bfloat16>(GLU_LAYOUT_NK, j % 4 == 1, M, N, K, j % 7, j % 5 < 3, fs, nullptr, kRsSched);
+          else test_one<__half>(GLU_LAYOUT_NK, j % 4 == 0, M, N, K, (j + 2) % 7, j % 5 >= 3, fs, nullptr, kRsSched);
+        }
+    g_rs_depth = nullptr;
+  }
+
   // NK tile variants (BK = 128): tails in M, N (not a multiple of BN) and K
   // (not a multiple of BK), the concatenated form, forced split-K.
   for (const TileVariant& v : g_tile_variants) {
@@ -506,8 +601,30 @@ int main(int argc, char** argv) {
           for (int layout : {GLU_LAYOUT_NK, GLU_LAYOUT_KN}) {
             if (M == 32 || layout == GLU_LAYOUT_KN)  // the split-K kernel's line to compare
               bench<__nv_bfloat16>(layout, M, N, 4096, bw);
-            bench<__nv_bfloat16>(layout, M, N, 4096, bw, nullptr, true);
+            bench<__nv_bfloat16>(layout, M, N, 4096, bw, nullptr, 0);
           }
+      // The register-streaming kernels (session 17), on their plan, then M = 1
+      // on other K-slice counts (the plan's one-wave rule against more waves).
+      if (g_fail == 0) {
+        for (int64_t M : {1, 8, 16})
+          bench<__nv_bfloat16>(GLU_LAYOUT_NK, M, N, 4096, bw, nullptr, kRsSched);
+        for (int64_t fs : {1, 2, 4, 6, 8, 16})
+          bench<__nv_bfloat16>(GLU_LAYOUT_NK, 1, N, 4096, bw, nullptr, kRsSched, fs);
+        // Depth variants (checked above on their own cases), M = 1 and 8, on
+        // the plan's K slices (sized for 4 resident blocks per SM) and on
+        // the one-wave count for the variant's own residency.
+        for (const RsDepth& dv : g_rs_depths) {
+          g_rs_depth = &dv;
+          std::printf("rs depth variant: DEPTH=%d minB=%d\n", dv.depth, dv.minb);
+          const int64_t n_tiles = (N + GLU_SKINNY_BN - 1) / GLU_SKINNY_BN;
+          const int64_t own = std::max<int64_t>(1, dv.minb * g_sms / n_tiles);
+          for (int64_t M : {1, 8}) {
+            bench<__nv_bfloat16>(GLU_LAYOUT_NK, M, N, 4096, bw, nullptr, kRsSched);
+            bench<__nv_bfloat16>(GLU_LAYOUT_NK, M, N, 4096, bw, nullptr, kRsSched, own);
+          }
+          g_rs_depth = nullptr;
+        }
+      }
       if (g_fail == 0)
         for (const TileVariant& v : g_tile_variants)
           for (int64_t M : {1, 16, 32})
@@ -522,8 +639,10 @@ int main(int argc, char** argv) {
       for (int layout : {GLU_LAYOUT_NK, GLU_LAYOUT_KN})
         for (int64_t M : {1, 8, 16, 32, 64}) {
           bench<__nv_bfloat16>(layout, M, N, 4096, bw);
-          bench<__nv_bfloat16>(layout, M, N, 4096, bw, nullptr, true);
+          bench<__nv_bfloat16>(layout, M, N, 4096, bw, nullptr, 0);
           if (M == 1 || M == 64) bench<__half>(layout, M, N, 4096, bw);
+          if (layout == GLU_LAYOUT_NK && M <= GLU_SKINNY_RS_MAX_M)
+            bench<__nv_bfloat16>(layout, M, N, 4096, bw, nullptr, kRsSched);
         }
   }
   return g_fail ? 1 : 0;

@@ -7,7 +7,7 @@
 //! time it meets a problem class, keeps the fastest, and reuses it for every
 //! later call of that class: the "benchmark mode" of cuDNN and Triton.
 
-use super::forward::{Problem, auto_path_for, tf32_eligible};
+use super::forward::{Problem, auto_path_for, cublas_baseline, tf32_eligible};
 use super::hopper::wgmma_eligible;
 use super::skinny::skinny_eligible;
 use super::{CudaElement, CudaGlu, DeviceGluWeights, Path};
@@ -110,11 +110,7 @@ pub(crate) fn tune_candidates(cc: (i32, i32), sm_count: u32, p: Problem) -> Vec<
             c.push(path);
         }
     };
-    let baseline = if p.concatenated {
-        Path::CublasConcat
-    } else {
-        Path::CublasSplit
-    };
+    let baseline = cublas_baseline(p.concatenated);
     let tc_ok = p.k % 8 == 0 && p.n % 8 == 0 && p.aligned;
     if p.dtype == DType::F32 {
         if !p.allow_tf32 {

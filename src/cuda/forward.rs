@@ -2,7 +2,7 @@
 
 use super::hopper::{WG_BM, wgmma_eligible, wgmma_wave_efficiency};
 use super::params::{self, GluParams};
-use super::skinny::{SKINNY_MAX_M, skinny_eligible};
+use super::skinny::{SKINNY_MAX_M, SKINNY_RS_MAX_M, skinny_eligible};
 use super::{CudaElement, CudaGlu, DeviceGluWeights};
 use crate::error::{GluError, Result};
 use crate::types::{Activation, DType, WeightLayout};
@@ -77,6 +77,17 @@ pub enum Path {
     /// call to call). Same requirements as [`Path::FusedSkinny`];
     /// [`Path::Auto`] does not pick it until measured.
     FusedSkinnyStreamK,
+    /// **Experimental** (session 17: compiled, passes the host emulator, not
+    /// yet run on a GPU): the decode kernel for M ≤ 16 and NK weights (the
+    /// `[N, K]` checkpoint layout and the concatenated `[2N, K]`) that
+    /// streams the weights straight into registers instead of through a
+    /// shared-memory ring, with the mma roles swapped (weights as the A
+    /// operand, x as B) so that the registers hold loads in flight rather
+    /// than accumulators. On the H200 plain 16-byte loads from enough
+    /// blocks read the weight tiles at 84–86% of 4.8 TB/s, the ring at
+    /// 49–67% (session 16's bandwidth probes). Otherwise the requirements of
+    /// [`Path::FusedSkinny`]; [`Path::Auto`] does not pick it until measured.
+    FusedSkinnyRs,
     /// Fused dual-GEMM on tensor cores (`mma.sync`, bf16/f16), any GPU from
     /// sm_80. Needs K and N multiples of 8 and 16-byte aligned buffers.
     FusedMma,
@@ -104,13 +115,14 @@ pub enum Path {
 
 impl Path {
     /// Every concrete path (not `Auto`).
-    pub const CONCRETE: [Path; 12] = [
+    pub const CONCRETE: [Path; 13] = [
         Path::FusedWgmma,
         Path::FusedWgmmaStaged,
         Path::FusedWgmmaTailSplit,
         Path::FusedWgmmaCluster,
         Path::FusedSkinny,
         Path::FusedSkinnyStreamK,
+        Path::FusedSkinnyRs,
         Path::FusedMma,
         Path::FusedMmaTf32,
         Path::FusedSimt,
@@ -136,6 +148,7 @@ impl Path {
             Path::FusedWgmmaCluster => "fused-wgmma-cluster",
             Path::FusedSkinny => "fused-skinny",
             Path::FusedSkinnyStreamK => "fused-skinny-streamk",
+            Path::FusedSkinnyRs => "fused-skinny-rs",
             Path::FusedMma => "fused-mma",
             Path::FusedMmaTf32 => "fused-mma-tf32",
             Path::FusedSimt => "fused-simt",
@@ -163,6 +176,7 @@ impl Path {
                 | Path::FusedWgmmaCluster
                 | Path::FusedSkinny
                 | Path::FusedSkinnyStreamK
+                | Path::FusedSkinnyRs
                 | Path::FusedMma
                 | Path::FusedMmaTf32
                 | Path::FusedSimt
@@ -229,6 +243,16 @@ pub(crate) struct Problem {
     pub allow_tf32: bool,
 }
 
+/// The cuBLAS baseline for a weight form: B2 (one GEMM over `[2N, K]`) for
+/// concatenated weights, else B1 (one GEMM per projection).
+pub(crate) const fn cublas_baseline(concatenated: bool) -> Path {
+    if concatenated {
+        Path::CublasConcat
+    } else {
+        Path::CublasSplit
+    }
+}
+
 /// [`CudaGlu::auto_path`] for a device of compute capability `cc` with
 /// `sm_count` SMs (a pure function, tested without a GPU).
 pub(crate) fn auto_path_for(cc: (i32, i32), sm_count: u32, p: Problem) -> Path {
@@ -254,8 +278,7 @@ pub(crate) fn auto_path_for(cc: (i32, i32), sm_count: u32, p: Problem) -> Path {
         // SGEMM runs near the FMA peak; the SIMT kernel ran at 38% of it).
         return match (allow_tf32, cc.0 >= 9) {
             (true, false) if tf32_eligible(cc, k, n, aligned) => Path::FusedMmaTf32,
-            _ if concatenated => Path::CublasConcat,
-            _ => Path::CublasSplit,
+            _ => cublas_baseline(concatenated),
         };
     }
     let tc_ok = k % 8 == 0 && n % 8 == 0 && aligned;
@@ -275,11 +298,7 @@ pub(crate) fn auto_path_for(cc: (i32, i32), sm_count: u32, p: Problem) -> Path {
         }
     }
     if cc.0 >= 9 {
-        return if concatenated {
-            Path::CublasConcat
-        } else {
-            Path::CublasSplit
-        };
+        return cublas_baseline(concatenated);
     }
     Path::FusedMma
 }
@@ -369,6 +388,14 @@ impl CudaGlu {
             Path::FusedSkinnyStreamK => {
                 let (ws, counters) = self.skinny_streamk_scratch_need(m, n, k);
                 (ws + counters) * 4
+            }
+            Path::FusedSkinnyRs => {
+                let plan = super::skinny::skinny_rs_plan(m, n, k, self.sm_count as usize);
+                if plan.splits <= 1 || m == 0 || n == 0 || k == 0 {
+                    0
+                } else {
+                    plan.splits * m * 2 * n * 4 + plan.n_tiles * 4
+                }
             }
             Path::CublasSplit | Path::CublasConcat | Path::CublasEager => 2 * m * n * dtype.size(),
         }
@@ -501,6 +528,7 @@ impl CudaGlu {
             | Path::FusedWgmmaCluster
             | Path::FusedSkinny
             | Path::FusedSkinnyStreamK
+            | Path::FusedSkinnyRs
             | Path::FusedMma
             | Path::FusedMmaTf32) => {
                 self.check_tensor_core(p, T::DTYPE, w.layout, (m, k, n), &[xp, op, wg, wu])?;
@@ -527,6 +555,7 @@ impl CudaGlu {
             Path::FusedWgmmaCluster => self.launch_wgmma_cluster(&p, T::DTYPE, w.layout)?,
             Path::FusedSkinny => self.launch_skinny(&p, T::DTYPE, w.layout)?,
             Path::FusedSkinnyStreamK => self.launch_skinny_streamk(&p, T::DTYPE, w.layout)?,
+            Path::FusedSkinnyRs => self.launch_skinny_rs(&p, T::DTYPE, w.layout)?,
             Path::FusedMma | Path::FusedMmaTf32 => self.launch_fused(
                 &p,
                 "fused_glu_mma",
@@ -628,6 +657,13 @@ impl CudaGlu {
             return unsupported(format!(
                 "{} takes M <= {SKINNY_MAX_M}, got M = {m}",
                 path.name()
+            ));
+        }
+        if path == Path::FusedSkinnyRs && (m > SKINNY_RS_MAX_M || layout != WeightLayout::NK) {
+            return unsupported(format!(
+                "{} takes M <= {SKINNY_RS_MAX_M} and NK weights, got M = {m} with {} weights",
+                path.name(),
+                layout.short_name()
             ));
         }
         chunks(
@@ -874,24 +910,24 @@ mod tests {
     use super::*;
 
     /// bf16, aligned, separate weights.
+    /// [`pick`] with separate weights.
     fn pick_split(cc: (i32, i32), m: usize, n: usize) -> Path {
-        auto_path_for(
-            cc,
-            132,
-            Problem {
-                m,
-                k: 4096,
-                n,
-                dtype: DType::BF16,
-                layout: WeightLayout::NK,
-                aligned: true,
-                concatenated: false,
-                allow_tf32: false,
-            },
-        )
+        pick_form(cc, m, n, DType::BF16, true, false)
     }
 
+    /// Auto's choice at K = 4096, NK layout, concatenated weights.
     fn pick(cc: (i32, i32), m: usize, n: usize, dtype: DType, aligned: bool) -> Path {
+        pick_form(cc, m, n, dtype, aligned, true)
+    }
+
+    fn pick_form(
+        cc: (i32, i32),
+        m: usize,
+        n: usize,
+        dtype: DType,
+        aligned: bool,
+        concatenated: bool,
+    ) -> Path {
         auto_path_for(
             cc,
             132,
@@ -902,7 +938,7 @@ mod tests {
                 dtype,
                 layout: WeightLayout::NK,
                 aligned,
-                concatenated: true,
+                concatenated,
                 allow_tf32: false,
             },
         )

@@ -21,12 +21,14 @@ mod hopper;
 pub(crate) mod params;
 mod scratch;
 mod skinny;
+mod timeline;
 mod train;
 mod weights;
 
 pub use autotune::TunedPath;
 pub use diagnostics::FragmentMismatch;
 pub use forward::Path;
+pub use timeline::StageTime;
 pub use train::{DeviceGrads, DeviceSaved};
 pub use weights::DeviceGluWeights;
 
@@ -247,6 +249,10 @@ pub struct CudaGlu {
     tuned: Mutex<HashMap<autotune::TuneKey, TunedPath>>,
     /// Held while a problem class is being timed (one at a time).
     tune_lock: Mutex<()>,
+    /// [`CudaGlu::set_stage_timing`].
+    stage_timing: std::sync::atomic::AtomicBool,
+    /// The stage marks recorded while stage timing is on.
+    timeline: Mutex<timeline::Timeline>,
 }
 
 // The documented `Send + Sync` promise, checked at compile time.
@@ -362,6 +368,8 @@ impl CudaGlu {
             autotune: std::sync::atomic::AtomicBool::new(autotune::default_from_env()),
             tuned: Mutex::new(HashMap::new()),
             tune_lock: Mutex::new(()),
+            stage_timing: std::sync::atomic::AtomicBool::new(false),
+            timeline: Mutex::new(timeline::Timeline::default()),
         })
     }
 

@@ -23,7 +23,16 @@
 //! [`CudaGlu`] (two slots of `M × 128` f32 per block, one counter per column
 //! tile). See `GluSkinnyStreamK` in `kernels/glu_skinny.cuh`.
 //!
+//! Register-streaming kernels ([`Path::FusedSkinnyRs`],
+//! `fused_glu_skinny_rs_nk_*`, session 17, compiled, unverified on a GPU):
+//! M ≤ 16, NK weights; the mma roles swapped (weights as the A operand
+//! straight from global memory in 16-byte loads, x as B), so that registers
+//! hold loads in flight instead of accumulators; no shared-memory ring; the
+//! same 64-column tiles and split-K protocol, on a grid sized to their own
+//! residency ([`skinny_rs_plan`]).
+//!
 //! [`Path::FusedSkinnyStreamK`]: super::Path::FusedSkinnyStreamK
+//! [`Path::FusedSkinnyRs`]: super::Path::FusedSkinnyRs
 
 use super::CudaGlu;
 use super::forward::is_aligned16;
@@ -50,6 +59,13 @@ pub(crate) const SKINNY_MIN_KTILES_PER_SPLIT: usize = 4;
 /// (`GLU_SKINNY_M{16,32,64}_{THREADS,SMEM_BYTES}`).
 pub(crate) const SKINNY_CONFIGS: [(usize, u32, u32); 3] =
     [(16, 128, 73_728), (32, 128, 102_400), (64, 128, 98_304)];
+
+/// Threads of the register-streaming kernels (`GLU_SKINNY_RS_THREADS`).
+pub(crate) const SKINNY_RS_THREADS: u32 = 128;
+/// Resident blocks per SM their plan counts on (`GLU_SKINNY_RS_MINB`).
+pub(crate) const SKINNY_RS_MINB: usize = 4;
+/// Largest M they take (`GLU_SKINNY_RS_MAX_M`).
+pub(crate) const SKINNY_RS_MAX_M: usize = 16;
 
 /// Mirror of `struct GluSkinnySplit` (`kernels/glu_skinny.cuh`).
 #[repr(C)]
@@ -181,6 +197,29 @@ pub(crate) fn skinny_plan(
         m_pad,
         threads,
         smem,
+        n_tiles,
+        splits: k_tiles.div_ceil(kt_per),
+        k_per_split: kt_per * SKINNY_BK,
+    }
+}
+
+/// Launch plan of the register-streaming kernels (mirrors
+/// `glu_skinny_rs_plan`): row padding 8 or 16, the 64-column tiles, and as
+/// many K slices as keep the whole grid resident at once
+/// (`n_tiles × splits ≤ SKINNY_RS_MINB × sm_count`), each at least
+/// [`SKINNY_MIN_KTILES_PER_SPLIT`] k-tiles, no empty slice. No dynamic
+/// shared memory. `m`, `k`, `n` ≥ 1.
+pub(crate) fn skinny_rs_plan(m: usize, n: usize, k: usize, sm_count: usize) -> SkinnyPlan {
+    let n_tiles = n.div_ceil(SKINNY_BN);
+    let k_tiles = k.div_ceil(SKINNY_BK);
+    let slots = sm_count.max(1) * SKINNY_RS_MINB;
+    let max_splits = (k_tiles / SKINNY_MIN_KTILES_PER_SPLIT).max(1);
+    let splits = (slots / n_tiles).clamp(1, max_splits);
+    let kt_per = k_tiles.div_ceil(splits);
+    SkinnyPlan {
+        m_pad: if m <= 8 { 8 } else { 16 },
+        threads: SKINNY_RS_THREADS,
+        smem: 0,
         n_tiles,
         splits: k_tiles.div_ceil(kt_per),
         k_per_split: kt_per * SKINNY_BK,
@@ -341,6 +380,108 @@ impl CudaGlu {
 }
 
 impl CudaGlu {
+    /// Launches the register-streaming decode kernel for `p` (the checks of
+    /// [`CudaGlu::launch_skinny`], plus M ≤ 16 and NK weights).
+    pub(crate) fn launch_skinny_rs(
+        &self,
+        p: &GluParams,
+        dtype: DType,
+        layout: WeightLayout,
+    ) -> Result<()> {
+        let (m, n, k) = self.check_skinny(p, dtype, layout)?;
+        if m > SKINNY_RS_MAX_M || layout != WeightLayout::NK {
+            return Err(GluError::Unsupported {
+                what: format!(
+                    "the register-streaming decode kernel takes M <= {SKINNY_RS_MAX_M} and NK weights (got M={m}, {} weights)",
+                    layout.short_name()
+                ),
+                dtype,
+                layout,
+            });
+        }
+        let plan = skinny_rs_plan(m, n, k, self.sm_count as usize);
+        if plan.n_tiles > i32::MAX as usize {
+            return Err(GluError::Overflow {
+                what: "N (grid x of the register-streaming decode kernel)",
+                dims: vec![n],
+                limit: "2^31-1 column tiles",
+            });
+        }
+        // splits <= k_tiles / 4 and n_tiles * splits <= 4 * sm_count when
+        // splits > 1: far below the 65535 grid-y limit.
+        let name = format!("{SKINNY_MODULE}_rs_nk_{}_m{}", dtype.name(), plan.m_pad);
+        let f = self.function_with_smem(SKINNY_MODULE, &name, 0)?;
+        let cfg = LaunchConfig {
+            grid_dim: (plan.n_tiles as u32, plan.splits as u32, 1),
+            block_dim: (plan.threads, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let s = &self.stream;
+        if plan.splits <= 1 {
+            let split = GluSkinnySplit {
+                ws: std::ptr::null_mut(),
+                counters: std::ptr::null_mut(),
+                k_per_split: plan.k_per_split as i64,
+                splits: 1,
+                reserved: 0,
+            };
+            // SAFETY: as in `launch_skinny`: `p` describes buffers checked
+            // against (m, n, k) and the NK layout by the caller; the kernel
+            // reads x [m,k], both weights [n,k] (16-byte loads of whole
+            // 8-element chunks: K % 8 == 0, 16-byte aligned, checked above),
+            // biases [n] when non-null, writes out [m,n] only (rows < m,
+            // columns < n); 1 <= m <= 16; with splits == 1 it never touches
+            // ws/counters (null).
+            unsafe { s.launch_builder(&f).arg(p).arg(&split).launch(cfg) }?;
+            return Ok(());
+        }
+        let ws_len = plan
+            .splits
+            .checked_mul(m)
+            .and_then(|v| v.checked_mul(2 * n))
+            .ok_or_else(|| GluError::Overflow {
+                what: "register-streaming decode kernel's split-K workspace",
+                dims: vec![plan.splits, m, 2 * n],
+                limit: "usize",
+            })?;
+        // A split plan has n_tiles * splits <= MINB * sm_count slots, so
+        // splits * m * 2n <= 16 * 128 * slots f32, and n_tiles < slots.
+        let slots = (self.sm_count as usize).max(1) * SKINNY_RS_MINB;
+        let need = ScratchNeed {
+            ws: ws_len,
+            counters: plan.n_tiles,
+            ws_cap: SKINNY_RS_MAX_M * 2 * SKINNY_BN * slots,
+            counters_cap: slots,
+        };
+        self.with_split_scratch(
+            &self.skinny_scratch,
+            need,
+            "the decode kernel's split-K scratch",
+            (dtype, layout),
+            |ws, counters| {
+                let split = GluSkinnySplit {
+                    ws,
+                    counters,
+                    k_per_split: plan.k_per_split as i64,
+                    splits: plan.splits as i32,
+                    reserved: 0,
+                };
+                // SAFETY: as above; in addition ws holds at least
+                // splits*m*2n f32 (each block writes its slice's partials
+                // before the last one of its column tile reads them) and
+                // counters at least n_tiles u32, zero between launches
+                // (zeroed at allocation; the ring kernels sharing this
+                // scratch leave them zero too; each launch's last block per
+                // column tile resets its counter). The scratch belongs to
+                // this `CudaGlu`, serves only launches on `self.stream`, which
+                // run one after another, and its lock is held until this
+                // launch is queued.
+                unsafe { s.launch_builder(&f).arg(p).arg(&split).launch(cfg) }?;
+                Ok(())
+            },
+        )
+    }
+
     /// Resident blocks per SM of the stream-K kernel `f` (named `name`,
     /// `threads`, `smem` bytes), asked of the driver once per kernel, after
     /// setting the kernel's preferred shared-memory carveout to all of it:
@@ -536,6 +677,9 @@ mod tests {
         assert_eq!(get("GLU_SKINNY_BK"), SKINNY_BK);
         assert_eq!(get("GLU_SKINNY_MAX_M"), SKINNY_MAX_M);
         assert_eq!(get("GLU_SKINNY_BLOCKS_PER_SM"), SKINNY_BLOCKS_PER_SM);
+        assert_eq!(get("GLU_SKINNY_RS_THREADS"), SKINNY_RS_THREADS as usize);
+        assert_eq!(get("GLU_SKINNY_RS_MINB"), SKINNY_RS_MINB);
+        assert_eq!(get("GLU_SKINNY_RS_MAX_M"), SKINNY_RS_MAX_M);
         assert_eq!(
             get("GLU_SKINNY_MIN_KTILES_PER_SPLIT"),
             SKINNY_MIN_KTILES_PER_SPLIT
@@ -618,6 +762,47 @@ mod tests {
                         assert!(
                             p.splits == 1 || p.n_tiles * p.splits <= sms * SKINNY_BLOCKS_PER_SM
                         );
+                    }
+                }
+            }
+        }
+    }
+
+    /// The register-streaming plan: one resident wave of its 4 blocks per
+    /// SM, whole 64-deep k-tiles per slice (so whole 32-deep chunks), no
+    /// empty slice, and a split plan's partial sums and tickets within the
+    /// scratch capacity `launch_skinny_rs` asks for.
+    #[test]
+    fn rs_plan_fills_one_resident_wave() {
+        // N = 11008 on 132 SMs: 172 tiles x 3 slices = 516 of 528 slots.
+        let p = skinny_rs_plan(1, 11008, 4096, 132);
+        assert_eq!(
+            (p.m_pad, p.n_tiles, p.splits, p.k_per_split, p.smem),
+            (8, 172, 3, 1408, 0)
+        );
+        let p = skinny_rs_plan(16, 14336, 4096, 132);
+        assert_eq!(
+            (p.m_pad, p.n_tiles, p.splits, p.k_per_split),
+            (16, 224, 2, 2048)
+        );
+        assert_eq!(skinny_rs_plan(9, 8, 8, 132).m_pad, 16);
+        for m in 1..=SKINNY_RS_MAX_M {
+            for k in [8, 40, 64, 1000, 4096, 4104, 65536] {
+                for n in [8, 24, 72, 1000, 4104, 11008, 40_000] {
+                    for sms in [1, 46, 108, 132, 170] {
+                        let p = skinny_rs_plan(m, n, k, sms);
+                        assert!(p.m_pad >= m && p.m_pad <= 16 && p.splits >= 1);
+                        assert_eq!(p.k_per_split % SKINNY_BK, 0);
+                        assert!(p.splits * p.k_per_split >= k, "{m} {k} {n} {sms}: {p:?}");
+                        assert!((p.splits - 1) * p.k_per_split < k, "empty slice: {p:?}");
+                        if p.splits > 1 {
+                            let slots = sms * SKINNY_RS_MINB;
+                            assert!(p.n_tiles * p.splits <= slots, "{p:?}");
+                            assert!(
+                                p.splits * m * 2 * n <= SKINNY_RS_MAX_M * 2 * SKINNY_BN * slots
+                            );
+                            assert!(p.n_tiles <= slots);
+                        }
                     }
                 }
             }

@@ -38,6 +38,7 @@ use super::hopper::{
 use super::params::{
     EPI_DGU, EPI_DGU_TMA, EPI_OUT_PRE, EPI_OUT_PRE_TMA, GluEltParams, GluParams, GluTrainParams,
 };
+use super::timeline::BETWEEN_CALLS;
 use super::{CudaElement, CudaGlu, DeviceGluWeights, Path, TrainingKernels};
 use crate::cpu::SaveMode;
 use crate::error::{GluError, Result};
@@ -215,6 +216,9 @@ impl<G: CudaElement> DeviceGrads<G> {
     }
 }
 
+/// The stage that allocates the saved `[M, 2N]` pre-activations.
+const ALLOC_PRE: &str = "allocate [M,2N] pre-activations";
+
 impl CudaGlu {
     /// Forward pass for training: writes `out` like [`CudaGlu::forward`] and
     /// returns what [`CudaGlu::backward_into`] needs.
@@ -250,6 +254,21 @@ impl CudaGlu {
         mode: SaveMode,
         out: &mut O,
     ) -> Result<DeviceSaved<T>> {
+        let r = self.forward_train_stages(x, x_shape, w, act, mode, out);
+        self.mark(BETWEEN_CALLS);
+        r
+    }
+
+    /// [`CudaGlu::forward_train`] between its stage marks.
+    fn forward_train_stages<T: CudaElement, X: DevicePtr<T>, O: DevicePtrMut<T>>(
+        &self,
+        x: &X,
+        x_shape: &[usize],
+        w: &DeviceGluWeights<'_, T>,
+        act: Activation,
+        mode: SaveMode,
+        out: &mut O,
+    ) -> Result<DeviceSaved<T>> {
         act.validate()?;
         let m = check_io(x.len(), x_shape, w.k, w.n, out.len())?;
         let n = w.n;
@@ -257,6 +276,7 @@ impl CudaGlu {
         match mode {
             SaveMode::Recompute => {
                 let path = if eager { Path::CublasEager } else { Path::Auto };
+                self.mark("fwd: inference forward (Recompute)");
                 self.forward(x, x_shape, w, act, out, path)?;
                 Ok(DeviceSaved {
                     mode,
@@ -270,6 +290,7 @@ impl CudaGlu {
                 let pre = self.preactivations(x, m, w)?;
                 let act_g = self.eager_act(&pre, m, n, act)?;
                 if m > 0 {
+                    self.mark("fwd: multiply kernel (eager)");
                     let s = &self.stream;
                     let (pp, _g1) = pre.device_ptr(s);
                     let (ap, _g2) = act_g.device_ptr(s);
@@ -295,8 +316,10 @@ impl CudaGlu {
                 let out_ptr = out.device_ptr_mut(&self.stream).0;
                 if self.wgmma_train_ok(x, Some(out_ptr), m, w) {
                     let s = &self.stream;
+                    self.mark(ALLOC_PRE);
                     // SAFETY: the kernel writes every element of [m, 2n].
                     let mut pre = unsafe { s.alloc::<T>(checked_elems("M*2N", m, 2 * n)?) }?;
+                    self.mark("fwd: fused forward, out + pre-activations (Hopper)");
                     {
                         let (op, _go) = out.device_ptr_mut(s);
                         let (pp, _gp) = pre.device_ptr_mut(s);
@@ -317,6 +340,7 @@ impl CudaGlu {
                 }
                 let pre = self.preactivations(x, m, w)?;
                 if m > 0 {
+                    self.mark("fwd: act_and_mul kernel");
                     let s = &self.stream;
                     let (pp, _g1) = pre.device_ptr(s);
                     let (op, _g2) = out.device_ptr_mut(s);
@@ -351,9 +375,11 @@ impl CudaGlu {
         act: Activation,
     ) -> Result<CudaSlice<T>> {
         let s = &self.stream;
+        self.mark("allocate act(g) [M,N] (eager)");
         // SAFETY: the activation kernel writes all [m, n] elements (m > 0).
         let mut a = unsafe { s.alloc::<T>(checked_elems("M*N", m, n)?) }?;
         if m > 0 {
+            self.mark("activation kernel (eager)");
             let (pp, _g1) = pre.device_ptr(s);
             let (ap, _g2) = a.device_ptr_mut(s);
             let mut e = GluEltParams::empty(m, n, act.code(), act.beta());
@@ -540,11 +566,13 @@ impl CudaGlu {
     ) -> Result<CudaSlice<T>> {
         let (k, n) = (w.k, w.n);
         let s = &self.stream;
+        self.mark(ALLOC_PRE);
         // SAFETY: every element is written below (bias broadcast or beta = 0 GEMM).
         let mut pre = unsafe { s.alloc::<T>(checked_elems("M*2N", m, 2 * n)?) }?;
         if m == 0 {
             return Ok(pre);
         }
+        self.mark("pre-activation GEMMs (cuBLAS)");
         let d = T::DTYPE;
         let es = d.size() as u64;
         // Biases are broadcast by a rank-1 GEMM against a ones vector.
@@ -665,6 +693,24 @@ impl CudaGlu {
         grads: &mut DeviceGrads<G>,
         accumulate: bool,
     ) -> Result<()> {
+        let r = self.backward_stages(x, x_shape, w, act, saved, d_out, grads, accumulate);
+        self.mark(BETWEEN_CALLS);
+        r
+    }
+
+    /// [`CudaGlu::backward_into`] between its stage marks.
+    #[allow(clippy::too_many_arguments)]
+    fn backward_stages<T: CudaElement, G: CudaElement, X: DevicePtr<T>, D: DevicePtr<T>>(
+        &self,
+        x: &X,
+        x_shape: &[usize],
+        w: &DeviceGluWeights<'_, T>,
+        act: Activation,
+        saved: &DeviceSaved<T>,
+        d_out: &D,
+        grads: &mut DeviceGrads<G>,
+        accumulate: bool,
+    ) -> Result<()> {
         act.validate()?;
         let (k, n) = (w.k, w.n);
         let m = check_io(x.len(), x_shape, k, n, d_out.len())?;
@@ -732,6 +778,7 @@ impl CudaGlu {
         }
         let s = &self.stream;
         let es = d.size() as u64;
+        self.mark("bwd: allocate dG|dU [M,2N]");
         // SAFETY: the first stage below (glu_bwd or the fused kernel's
         // gradient epilogue) writes all [m, 2n] elements.
         let mut dgu = unsafe { s.alloc::<T>(m * 2 * n) }?;
@@ -748,6 +795,7 @@ impl CudaGlu {
             } else {
                 EPI_DGU
             };
+            self.mark("bwd: dG|dU from a recomputing forward (Hopper)");
             self.launch_wgmma_train(x, w, act, m, 0, gp, dp, epi)?;
         } else {
             let (recomputed, recomputed_act);
@@ -784,6 +832,7 @@ impl CudaGlu {
                 e.out1 = (gp + n as u64 * es) as *mut c_void;
                 (e.ld_a, e.ld_b, e.ld_out0, e.ld_out1) =
                     (2 * n as i64, 2 * n as i64, 2 * n as i64, 2 * n as i64);
+                self.mark("bwd: glu_bwd kernel (dG|dU)");
                 // SAFETY: pre and dgu hold [m, 2n], d_out [m, n] elements of T.
                 unsafe { self.launch_elt(EltOp::GluBwd, d, &e) }?;
             }
@@ -793,6 +842,7 @@ impl CudaGlu {
         let (xp, _g4) = x.device_ptr(s);
         let beta_w = if accumulate { 1.0 } else { 0.0 };
         // The bias gradients are GEMMs against a ones vector.
+        self.mark("bwd: ones vector (bias gradients) and GEMM setup");
         let ones = self.ones_if::<T>(grads.d_b_gate.is_some() || grads.d_b_up.is_some(), m)?;
         let ones_view = ones.as_ref().map(|o| o.as_view());
         let (onep, _g5) = opt_ptr(ones_view.as_ref(), s);
@@ -820,6 +870,7 @@ impl CudaGlu {
             };
             // gd is d or f32 (checked above); dgu [m, 2n], weights [k*n]
             // each and dx [m, k] of gd were sized above.
+            self.mark("bwd: dX (Hopper kernel)");
             self.launch_wgmma_dx(&dp, d)?;
         }
         // [dWg, dWu], after dX: a fused dX launch that fails leaves the
@@ -844,6 +895,7 @@ impl CudaGlu {
             };
             // x [m, k], dgu [m, 2n] and both gradients [k*n] of gd (d or
             // f32, checked above) were sized above.
+            self.mark("bwd: dW (Hopper kernel)");
             self.launch_wgmma_dw(&dp, d)?;
         }
         let halves = [
@@ -860,6 +912,7 @@ impl CudaGlu {
         // and again the sum: they accumulate into an f32 temporary instead,
         // narrowed once at the end (as the CPU path and the one-GEMM case).
         let mut dx_f32 = if !dx_fused && !dx_one_gemm && gd != DType::F32 {
+            self.mark("bwd: allocate f32 dX temporary [M,K]");
             // SAFETY: the first dX GEMM below (beta 0) writes all [m, k].
             Some(unsafe { s.alloc::<f32>(m * k) }?)
         } else {
@@ -873,6 +926,7 @@ impl CudaGlu {
             None => (None, None),
         };
         if dx_one_gemm {
+            self.mark("bwd: dX (one cuBLAS GEMM over K=2N)");
             let (wp, _gw) = w.gate.device_ptr(s);
             // SAFETY: dgu [m, 2n]; concatenated weights: `gate` starts one
             // [2n, k] row-major allocation (DeviceGluWeights::from_gate_up);
@@ -893,6 +947,13 @@ impl CudaGlu {
         // every access records and waits on events.
         let dx_per_projection = !dx_fused && !dx_one_gemm;
         for (i, (wt, dh, dw, db)) in halves.into_iter().enumerate() {
+            if dx_per_projection || !dw_fused || db.is_some() {
+                self.mark(if i == 0 {
+                    "bwd: gate projection's cuBLAS GEMMs (dX, dW, db)"
+                } else {
+                    "bwd: up projection's cuBLAS GEMMs (dX, dW, db)"
+                });
+            }
             let dh_op = Operand::rm(dh, d, 2 * n);
             let x_op = Operand::rm(xp, d, k);
             if dx_per_projection {
@@ -938,6 +999,7 @@ impl CudaGlu {
             }
         }
         if let Some(p) = dx32p {
+            self.mark("bwd: narrow f32 dX");
             let mut e = GluEltParams::empty(m, k, 0, 1.0);
             e.a = p as *const c_void;
             e.out0 = dxp as *mut c_void;
@@ -967,8 +1029,10 @@ impl CudaGlu {
         let s = &self.stream;
         let es = T::DTYPE.size() as u64;
         let ld2 = 2 * n as i64;
+        self.mark("bwd: allocate t [M,N] (eager)");
         // SAFETY: the multiply kernel below writes all [m, n] elements.
         let mut t = unsafe { s.alloc::<T>(checked_elems("M*N", m, n)?) }?;
+        self.mark("bwd: three gradient kernels (eager)");
         let (pp, _g1) = pre.device_ptr(s);
         let (ap, _g2) = act_g.device_ptr(s);
         let (dp, _g3) = d_out.device_ptr(s);

@@ -437,22 +437,29 @@ API CUresult cuDeviceGetDefaultMemPool(void** pool, CUdevice d) {
   *pool = &g_pool_handle;
   return CUDA_SUCCESS;
 }
-// Attributes 5-8 (RESERVED/USED_MEM_CURRENT/HIGH) are cuuint64_t; the
-// others are not modelled and are refused.
+// Attributes 4 (RELEASE_THRESHOLD) and 5-8 (RESERVED/USED_MEM_CURRENT/HIGH)
+// are cuuint64_t; the others are not modelled and are refused. The release
+// threshold is only stored: this pool keeps no freed memory either way.
+static uint64_t g_pool_release_threshold = 0;
 API CUresult cuMemPoolGetAttribute(void* pool, int attr, void* value) {
   LOCK;
   if (pool != &g_pool_handle || !value) return report(__func__, __LINE__, CUDA_ERROR_INVALID_VALUE);
   switch (attr) {
+    case 4: *(uint64_t*)value = g_pool_release_threshold; return CUDA_SUCCESS;
     case 5: case 7: *(uint64_t*)value = g_pool_used; return CUDA_SUCCESS;
     case 6: case 8: *(uint64_t*)value = g_pool_high; return CUDA_SUCCESS;
     default: return report(__func__, __LINE__, CUDA_ERROR_INVALID_VALUE);
   }
 }
-// Only the high-water marks can be set, and only to zero (the driver's
-// rule), which resets them to the current use.
+// The release threshold can be set to any value; the high-water marks only
+// to zero (the driver's rule), which resets them to the current use.
 API CUresult cuMemPoolSetAttribute(void* pool, int attr, void* value) {
   LOCK;
   if (pool != &g_pool_handle || !value) return report(__func__, __LINE__, CUDA_ERROR_INVALID_VALUE);
+  if (attr == 4) {
+    g_pool_release_threshold = *(uint64_t*)value;
+    return CUDA_SUCCESS;
+  }
   if ((attr != 6 && attr != 8) || *(uint64_t*)value != 0)
     return report(__func__, __LINE__, CUDA_ERROR_INVALID_VALUE);
   g_pool_high = g_pool_used;
