@@ -222,6 +222,19 @@ struct GluSkinnyPlan {
   int64_t k_per_split;
 };
 
+// The K slices of a split-K plan: `wanted` clamped to at least 1 and at most
+// one slice per GLU_SKINNY_MIN_KTILES_PER_SPLIT k-tiles of `bk`, whole k-tiles
+// per slice, no empty slice (src/cuda/skinny.rs `split_k` mirrors it).
+static inline void glu_skinny_split_k(GluSkinnyPlan& p, int64_t k, int64_t wanted, int64_t bk) {
+  const int64_t k_tiles = (k + bk - 1) / bk;
+  int64_t max_splits = k_tiles / GLU_SKINNY_MIN_KTILES_PER_SPLIT;
+  if (max_splits < 1) max_splits = 1;
+  int64_t splits = wanted < 1 ? 1 : wanted > max_splits ? max_splits : wanted;
+  const int64_t kt_per = (k_tiles + splits - 1) / splits;
+  p.k_per_split = kt_per * bk;
+  p.splits = (k_tiles + kt_per - 1) / kt_per;  // no empty slice
+}
+
 // `bn`, `bk`: the tile (the shipped kernels' 64 x 64 by default;
 // kernels/tests/skinny_selftest.cu also plans its tile variants with it).
 static inline GluSkinnyPlan glu_skinny_plan(int64_t m, int64_t n, int64_t k, int64_t sm_count,
@@ -236,18 +249,9 @@ static inline GluSkinnyPlan glu_skinny_plan(int64_t m, int64_t n, int64_t k, int
     p.m_pad = 64; p.threads = GLU_SKINNY_M64_THREADS; p.smem = GLU_SKINNY_M64_SMEM_BYTES;
   }
   p.n_tiles = (n + bn - 1) / bn;
-  const int64_t k_tiles = (k + bk - 1) / bk;
-  const int64_t slots = sm_count * GLU_SKINNY_BLOCKS_PER_SM;
   // One wave of resident blocks: split K only while the column tiles leave
   // slots empty, and keep every slice >= MIN_KTILES k-tiles.
-  int64_t splits = p.n_tiles >= slots ? 1 : slots / p.n_tiles;
-  int64_t max_splits = k_tiles / GLU_SKINNY_MIN_KTILES_PER_SPLIT;
-  if (max_splits < 1) max_splits = 1;
-  if (splits > max_splits) splits = max_splits;
-  if (splits < 1) splits = 1;
-  const int64_t kt_per = (k_tiles + splits - 1) / splits;
-  p.k_per_split = kt_per * bk;
-  p.splits = (k_tiles + kt_per - 1) / kt_per;  // no empty slice
+  glu_skinny_split_k(p, k, sm_count * GLU_SKINNY_BLOCKS_PER_SM / p.n_tiles, bk);
   return p;
 }
 
@@ -266,16 +270,7 @@ static inline GluSkinnyPlan glu_skinny_rs_plan(int64_t m, int64_t n, int64_t k,
   p.threads = GLU_SKINNY_RS_THREADS;
   p.smem = 0;
   p.n_tiles = (n + GLU_SKINNY_BN - 1) / GLU_SKINNY_BN;
-  const int64_t k_tiles = (k + GLU_SKINNY_BK - 1) / GLU_SKINNY_BK;
-  const int64_t slots = sm_count * GLU_SKINNY_RS_MINB;
-  int64_t splits = slots / p.n_tiles;
-  int64_t max_splits = k_tiles / GLU_SKINNY_MIN_KTILES_PER_SPLIT;
-  if (max_splits < 1) max_splits = 1;
-  if (splits > max_splits) splits = max_splits;
-  if (splits < 1) splits = 1;
-  const int64_t kt_per = (k_tiles + splits - 1) / splits;
-  p.k_per_split = kt_per * GLU_SKINNY_BK;
-  p.splits = (k_tiles + kt_per - 1) / kt_per;  // no empty slice
+  glu_skinny_split_k(p, k, sm_count * GLU_SKINNY_RS_MINB / p.n_tiles, GLU_SKINNY_BK);
   return p;
 }
 #endif

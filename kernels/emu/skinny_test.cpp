@@ -56,6 +56,21 @@ static bool counters_zero(const emu::Buffer& c, int64_t n) {
   return true;
 }
 
+// A split-K launch of `kern` on `plan`'s grid: the f32 workspace (splits > 1)
+// NaN-poisoned and sized exactly, the tickets in `counters`.
+static void launch_split(const std::string& label, SplitKernel kern, const GluParams& p,
+                         const GluSkinnyPlan& plan, emu::Buffer& counters) {
+  emu::Buffer ws(plan.splits > 1 ? (size_t)(plan.splits * p.m * 2 * p.n) * 4 : 16);
+  memset(ws.as<char>(), 0xff, ws.bytes());
+  GluSkinnySplit s{};
+  s.ws = plan.splits > 1 ? ws.as<float>() : nullptr;
+  s.counters = plan.splits > 1 ? counters.as<unsigned>() : nullptr;
+  s.k_per_split = plan.k_per_split;
+  s.splits = (int32_t)plan.splits;
+  emu::launch(label, dim3((unsigned)plan.n_tiles, (unsigned)plan.splits), dim3(plan.threads),
+              plan.smem, [&] { kern(p, s); });
+}
+
 // sched < 0: split-K with the plan for `sms` SMs; sched >= 0: stream-K on
 // `sched` blocks (0: the plan's grid for `sms` SMs at 2 blocks per SM).
 template <typename T>
@@ -73,19 +88,10 @@ static void run_case(int layout, int64_t M, int64_t N, int64_t K, int act, bool 
   const char* tn = std::is_same<T, __half>::value ? "f16" : "bf16";
   const char* lay = layout == GLU_LAYOUT_NK ? "nk" : "kn";
   if (sched < 0) {
-    emu::Buffer ws(plan.splits > 1 ? (size_t)(plan.splits * M * 2 * N) * 4 : 16);
-    memset(ws.as<char>(), 0xff, ws.bytes());
-    GluSkinnySplit s{};
-    s.ws = plan.splits > 1 ? ws.as<float>() : nullptr;
-    s.counters = plan.splits > 1 ? counters.as<unsigned>() : nullptr;
-    s.k_per_split = plan.k_per_split;
-    s.splits = (int32_t)plan.splits;
     label = fmt("fused_glu_skinny_%s_%s_m%d M=%" PRId64 " N=%" PRId64 " K=%" PRId64
                 " act=%d bias=%d splits=%" PRId64 " %s",
                 lay, tn, plan.m_pad, M, N, K, act, (int)bias, plan.splits, round_name(round));
-    SplitKernel kern = Pick<T>::split(layout, plan.m_pad);
-    emu::launch(label, dim3((unsigned)n_tiles, (unsigned)plan.splits), dim3(plan.threads),
-                plan.smem, [&] { kern(p, s); });
+    launch_split(label, Pick<T>::split(layout, plan.m_pad), p, plan, counters);
   } else {
     int64_t G = sched == 0 ? glu_sk_blocks(iters, 2, sms) : sched;
     if (G > iters) G = iters;  // the kernel's precondition
@@ -122,13 +128,6 @@ static void run_rs_case(int64_t M, int64_t N, int64_t K, int act, bool bias, int
   const int64_t n_tiles = plan.n_tiles;
   emu::Buffer counters((size_t)n_tiles * 4);
   memset(counters.as<char>(), 0, counters.bytes());
-  emu::Buffer ws(plan.splits > 1 ? (size_t)(plan.splits * M * 2 * N) * 4 : 16);
-  memset(ws.as<char>(), 0xff, ws.bytes());
-  GluSkinnySplit s{};
-  s.ws = plan.splits > 1 ? ws.as<float>() : nullptr;
-  s.counters = plan.splits > 1 ? counters.as<unsigned>() : nullptr;
-  s.k_per_split = plan.k_per_split;
-  s.splits = (int32_t)plan.splits;
   set_round(round, (uint64_t)(M * 131 + N * 7 + K + round + splits * 3001));
   const bool f16 = std::is_same<T, __half>::value;
   const std::string label =
@@ -136,9 +135,7 @@ static void run_rs_case(int64_t M, int64_t N, int64_t K, int act, bool bias, int
           " act=%d bias=%d splits=%" PRId64 " %s",
           f16 ? "f16" : "bf16", plan.m_pad, M, N, K, act, (int)bias, plan.splits,
           round_name(round));
-  SplitKernel kern = pick_rs(f16, plan.m_pad);
-  emu::launch(label, dim3((unsigned)n_tiles, (unsigned)plan.splits), dim3(plan.threads),
-              plan.smem, [&] { kern(c.p, s); });
+  launch_split(label, pick_rs(f16, plan.m_pad), c.p, plan, counters);
   c.check(label);
   const bool zero = counters_zero(counters, n_tiles);
   if (!zero) std::printf("FAIL %s: ticket counters not back at zero\n", label.c_str());

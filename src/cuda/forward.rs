@@ -21,7 +21,7 @@ use cudarc::driver::{DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg};
 /// assert!(Path::FusedWgmma.is_fused());
 /// assert!(!Path::CublasSplit.is_fused());
 /// let fused: Vec<&str> = Path::CONCRETE.iter().filter(|p| p.is_fused()).map(|p| p.name()).collect();
-/// assert_eq!(fused.len(), 9);
+/// assert_eq!(fused.len(), 10);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Path {

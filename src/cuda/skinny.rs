@@ -187,20 +187,27 @@ pub(crate) fn skinny_plan(
 ) -> SkinnyPlan {
     let (m_pad, threads, smem) = skinny_config(m, smem_optin);
     let n_tiles = n.div_ceil(SKINNY_BN);
-    let k_tiles = k.div_ceil(SKINNY_BK);
     let slots = sm_count.max(1) * SKINNY_BLOCKS_PER_SM;
-    let mut splits = if n_tiles >= slots { 1 } else { slots / n_tiles };
-    let max_splits = (k_tiles / SKINNY_MIN_KTILES_PER_SPLIT).max(1);
-    splits = splits.clamp(1, max_splits);
-    let kt_per = k_tiles.div_ceil(splits);
+    let (splits, k_per_split) = split_k(k, slots / n_tiles);
     SkinnyPlan {
         m_pad,
         threads,
         smem,
         n_tiles,
-        splits: k_tiles.div_ceil(kt_per),
-        k_per_split: kt_per * SKINNY_BK,
+        splits,
+        k_per_split,
     }
+}
+
+/// The K slices of a split-K plan (mirrors `glu_skinny_split_k`): `wanted`
+/// clamped to at least 1 and at most one slice per
+/// [`SKINNY_MIN_KTILES_PER_SPLIT`] k-tiles, whole 64-deep k-tiles per slice,
+/// no empty slice: `(splits, k_per_split)`. `k` ≥ 1.
+fn split_k(k: usize, wanted: usize) -> (usize, usize) {
+    let k_tiles = k.div_ceil(SKINNY_BK);
+    let max_splits = (k_tiles / SKINNY_MIN_KTILES_PER_SPLIT).max(1);
+    let kt_per = k_tiles.div_ceil(wanted.clamp(1, max_splits));
+    (k_tiles.div_ceil(kt_per), kt_per * SKINNY_BK)
 }
 
 /// Launch plan of the register-streaming kernels (mirrors
@@ -211,18 +218,14 @@ pub(crate) fn skinny_plan(
 /// shared memory. `m`, `k`, `n` ≥ 1.
 pub(crate) fn skinny_rs_plan(m: usize, n: usize, k: usize, sm_count: usize) -> SkinnyPlan {
     let n_tiles = n.div_ceil(SKINNY_BN);
-    let k_tiles = k.div_ceil(SKINNY_BK);
-    let slots = sm_count.max(1) * SKINNY_RS_MINB;
-    let max_splits = (k_tiles / SKINNY_MIN_KTILES_PER_SPLIT).max(1);
-    let splits = (slots / n_tiles).clamp(1, max_splits);
-    let kt_per = k_tiles.div_ceil(splits);
+    let (splits, k_per_split) = split_k(k, sm_count.max(1) * SKINNY_RS_MINB / n_tiles);
     SkinnyPlan {
         m_pad: if m <= 8 { 8 } else { 16 },
         threads: SKINNY_RS_THREADS,
         smem: 0,
         n_tiles,
-        splits: k_tiles.div_ceil(kt_per),
-        k_per_split: kt_per * SKINNY_BK,
+        splits,
+        k_per_split,
     }
 }
 
@@ -300,17 +303,69 @@ impl CudaGlu {
     ) -> Result<()> {
         let (m, n, k) = self.check_skinny(p, dtype, layout)?;
         let plan = skinny_plan(m, n, k, self.sm_count as usize, self.smem_optin);
+        let name = format!(
+            "{SKINNY_MODULE}_{}_{}_m{}",
+            layout.short_name(),
+            dtype.name(),
+            plan.m_pad
+        );
+        // splits <= 2 * sm_count, far below the 65535 grid-y limit.
+        let caps = skinny_scratch_len(plan.m_pad, self.sm_count as usize);
+        self.launch_skinny_split(p, (m, n), plan, &name, caps, (dtype, layout))
+    }
+
+    /// Launches the register-streaming decode kernel for `p` (the checks of
+    /// [`CudaGlu::launch_skinny`], plus M ≤ 16 and NK weights).
+    pub(crate) fn launch_skinny_rs(
+        &self,
+        p: &GluParams,
+        dtype: DType,
+        layout: WeightLayout,
+    ) -> Result<()> {
+        let (m, n, k) = self.check_skinny(p, dtype, layout)?;
+        if m > SKINNY_RS_MAX_M || layout != WeightLayout::NK {
+            return Err(GluError::Unsupported {
+                what: format!(
+                    "the register-streaming decode kernel takes M <= {SKINNY_RS_MAX_M} and NK weights (got M={m}, {} weights)",
+                    layout.short_name()
+                ),
+                dtype,
+                layout,
+            });
+        }
+        let plan = skinny_rs_plan(m, n, k, self.sm_count as usize);
+        let name = format!("{SKINNY_MODULE}_rs_nk_{}_m{}", dtype.name(), plan.m_pad);
+        // A split plan has n_tiles * splits <= MINB * sm_count slots (so
+        // splits is far below the 65535 grid-y limit), hence
+        // splits * m * 2n <= 16 * 128 * slots f32 and n_tiles < slots.
+        let slots = (self.sm_count as usize).max(1) * SKINNY_RS_MINB;
+        let caps = (SKINNY_RS_MAX_M * 2 * SKINNY_BN * slots, slots);
+        self.launch_skinny_split(p, (m, n), plan, &name, caps, (dtype, layout))
+    }
+
+    /// One launch of a split-K decode kernel (`name`: the ring kernels or
+    /// the register-streaming ones, which share the parameter blocks, the
+    /// workspace protocol and the scratch) on `plan`'s grid; `caps`: the
+    /// scratch capacities `(f32, u32)` to allocate if it must grow. The
+    /// caller has checked `p` ([`CudaGlu::check_skinny`] and the kernel's
+    /// own M and layout limits) and built `plan` for `(m, n)`.
+    fn launch_skinny_split(
+        &self,
+        p: &GluParams,
+        (m, n): (usize, usize),
+        plan: SkinnyPlan,
+        name: &str,
+        (ws_cap, counters_cap): (usize, usize),
+        (dtype, layout): (DType, WeightLayout),
+    ) -> Result<()> {
         if plan.n_tiles > i32::MAX as usize {
             return Err(GluError::Overflow {
-                what: "N (grid x of the skinny kernel)",
+                what: "N (grid x of the decode kernel)",
                 dims: vec![n],
                 limit: "2^31-1 column tiles",
             });
         }
-        // splits <= 2 * sm_count, far below the 65535 grid-y limit.
-        let lay = layout.short_name();
-        let name = format!("{SKINNY_MODULE}_{lay}_{}_m{}", dtype.name(), plan.m_pad);
-        let f = self.function_with_smem(SKINNY_MODULE, &name, plan.smem)?;
+        let f = self.function_with_smem(SKINNY_MODULE, name, plan.smem)?;
         let cfg = LaunchConfig {
             grid_dim: (plan.n_tiles as u32, plan.splits as u32, 1),
             block_dim: (plan.threads, 1, 1),
@@ -328,10 +383,12 @@ impl CudaGlu {
             // SAFETY: `p` describes buffers checked against (m, n, k) and the
             // layout by the caller; the kernel reads x [m,k], both weights
             // [k*n], biases [n] when non-null, writes out [m,n] only, with all
-            // tails predicated. Its preconditions (bf16/f16, 1 <= m <= 64,
-            // K, N multiples of 8, 16-byte aligned x/w/out) were checked above,
-            // the dynamic smem limit was raised by `function_with_smem`, and
-            // with splits == 1 it never touches ws/counters (null).
+            // tails predicated. Its preconditions (bf16/f16, 1 <= m <= the
+            // kernel's padding, K, N multiples of 8, 16-byte aligned x/w/out,
+            // NK weights for the register-streaming kernels) were checked by
+            // the caller, the dynamic smem limit was raised by
+            // `function_with_smem`, and with splits == 1 it never touches
+            // ws/counters (null).
             unsafe { s.launch_builder(&f).arg(p).arg(&split).launch(cfg) }?;
             return Ok(());
         }
@@ -340,11 +397,10 @@ impl CudaGlu {
             .checked_mul(m)
             .and_then(|v| v.checked_mul(2 * n))
             .ok_or_else(|| GluError::Overflow {
-                what: "skinny split-K workspace",
+                what: "decode kernel's split-K workspace",
                 dims: vec![plan.splits, m, 2 * n],
                 limit: "usize",
             })?;
-        let (ws_cap, counters_cap) = skinny_scratch_len(plan.m_pad, self.sm_count as usize);
         let need = ScratchNeed {
             ws: ws_len,
             counters: plan.n_tiles,
@@ -368,10 +424,11 @@ impl CudaGlu {
                 // splits*m*2n f32 (written by each launch before it reads
                 // them) and counters at least n_tiles u32, which are zero
                 // between launches (zeroed at allocation; each launch's last
-                // block per column tile resets its counter). Both belong to
-                // this `CudaGlu` and are used only by launches on
-                // `self.stream`, which run one after another; the scratch
-                // lock is held until this launch is queued.
+                // block per column tile resets its counter, whichever decode
+                // kernel it is). Both belong to this `CudaGlu` and are used
+                // only by launches on `self.stream`, which run one after
+                // another; the scratch lock is held until this launch is
+                // queued.
                 unsafe { s.launch_builder(&f).arg(p).arg(&split).launch(cfg) }?;
                 Ok(())
             },
@@ -380,108 +437,6 @@ impl CudaGlu {
 }
 
 impl CudaGlu {
-    /// Launches the register-streaming decode kernel for `p` (the checks of
-    /// [`CudaGlu::launch_skinny`], plus M ≤ 16 and NK weights).
-    pub(crate) fn launch_skinny_rs(
-        &self,
-        p: &GluParams,
-        dtype: DType,
-        layout: WeightLayout,
-    ) -> Result<()> {
-        let (m, n, k) = self.check_skinny(p, dtype, layout)?;
-        if m > SKINNY_RS_MAX_M || layout != WeightLayout::NK {
-            return Err(GluError::Unsupported {
-                what: format!(
-                    "the register-streaming decode kernel takes M <= {SKINNY_RS_MAX_M} and NK weights (got M={m}, {} weights)",
-                    layout.short_name()
-                ),
-                dtype,
-                layout,
-            });
-        }
-        let plan = skinny_rs_plan(m, n, k, self.sm_count as usize);
-        if plan.n_tiles > i32::MAX as usize {
-            return Err(GluError::Overflow {
-                what: "N (grid x of the register-streaming decode kernel)",
-                dims: vec![n],
-                limit: "2^31-1 column tiles",
-            });
-        }
-        // splits <= k_tiles / 4 and n_tiles * splits <= 4 * sm_count when
-        // splits > 1: far below the 65535 grid-y limit.
-        let name = format!("{SKINNY_MODULE}_rs_nk_{}_m{}", dtype.name(), plan.m_pad);
-        let f = self.function_with_smem(SKINNY_MODULE, &name, 0)?;
-        let cfg = LaunchConfig {
-            grid_dim: (plan.n_tiles as u32, plan.splits as u32, 1),
-            block_dim: (plan.threads, 1, 1),
-            shared_mem_bytes: 0,
-        };
-        let s = &self.stream;
-        if plan.splits <= 1 {
-            let split = GluSkinnySplit {
-                ws: std::ptr::null_mut(),
-                counters: std::ptr::null_mut(),
-                k_per_split: plan.k_per_split as i64,
-                splits: 1,
-                reserved: 0,
-            };
-            // SAFETY: as in `launch_skinny`: `p` describes buffers checked
-            // against (m, n, k) and the NK layout by the caller; the kernel
-            // reads x [m,k], both weights [n,k] (16-byte loads of whole
-            // 8-element chunks: K % 8 == 0, 16-byte aligned, checked above),
-            // biases [n] when non-null, writes out [m,n] only (rows < m,
-            // columns < n); 1 <= m <= 16; with splits == 1 it never touches
-            // ws/counters (null).
-            unsafe { s.launch_builder(&f).arg(p).arg(&split).launch(cfg) }?;
-            return Ok(());
-        }
-        let ws_len = plan
-            .splits
-            .checked_mul(m)
-            .and_then(|v| v.checked_mul(2 * n))
-            .ok_or_else(|| GluError::Overflow {
-                what: "register-streaming decode kernel's split-K workspace",
-                dims: vec![plan.splits, m, 2 * n],
-                limit: "usize",
-            })?;
-        // A split plan has n_tiles * splits <= MINB * sm_count slots, so
-        // splits * m * 2n <= 16 * 128 * slots f32, and n_tiles < slots.
-        let slots = (self.sm_count as usize).max(1) * SKINNY_RS_MINB;
-        let need = ScratchNeed {
-            ws: ws_len,
-            counters: plan.n_tiles,
-            ws_cap: SKINNY_RS_MAX_M * 2 * SKINNY_BN * slots,
-            counters_cap: slots,
-        };
-        self.with_split_scratch(
-            &self.skinny_scratch,
-            need,
-            "the decode kernel's split-K scratch",
-            (dtype, layout),
-            |ws, counters| {
-                let split = GluSkinnySplit {
-                    ws,
-                    counters,
-                    k_per_split: plan.k_per_split as i64,
-                    splits: plan.splits as i32,
-                    reserved: 0,
-                };
-                // SAFETY: as above; in addition ws holds at least
-                // splits*m*2n f32 (each block writes its slice's partials
-                // before the last one of its column tile reads them) and
-                // counters at least n_tiles u32, zero between launches
-                // (zeroed at allocation; the ring kernels sharing this
-                // scratch leave them zero too; each launch's last block per
-                // column tile resets its counter). The scratch belongs to
-                // this `CudaGlu`, serves only launches on `self.stream`, which
-                // run one after another, and its lock is held until this
-                // launch is queued.
-                unsafe { s.launch_builder(&f).arg(p).arg(&split).launch(cfg) }?;
-                Ok(())
-            },
-        )
-    }
-
     /// Resident blocks per SM of the stream-K kernel `f` (named `name`,
     /// `threads`, `smem` bytes), asked of the driver once per kernel, after
     /// setting the kernel's preferred shared-memory carveout to all of it:

@@ -52,6 +52,17 @@ pub(crate) struct Timeline {
 /// The stage name of the time between a pass's return and the next mark.
 pub(crate) const BETWEEN_CALLS: &str = "(between calls)";
 
+/// Marks [`BETWEEN_CALLS`] when dropped: held for the whole of a pass
+/// (declared first, so dropped last, after the pass's own scratch), it
+/// marks the pass's end on every return, errors included.
+pub(crate) struct PassEnd<'a>(&'a CudaGlu);
+
+impl Drop for PassEnd<'_> {
+    fn drop(&mut self) {
+        self.0.mark(BETWEEN_CALLS);
+    }
+}
+
 impl CudaGlu {
     /// Switches stage timing of [`CudaGlu::forward_train`] and
     /// [`CudaGlu::backward_into`] on or off; either way, drops the marks
@@ -114,6 +125,11 @@ impl CudaGlu {
                 })
             })
             .collect()
+    }
+
+    /// The end-of-pass mark of a training pass ([`PassEnd`]).
+    pub(crate) fn pass_end(&self) -> PassEnd<'_> {
+        PassEnd(self)
     }
 
     /// Marks the start of `stage` on the stream, when stage timing is on and

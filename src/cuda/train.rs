@@ -38,7 +38,6 @@ use super::hopper::{
 use super::params::{
     EPI_DGU, EPI_DGU_TMA, EPI_OUT_PRE, EPI_OUT_PRE_TMA, GluEltParams, GluParams, GluTrainParams,
 };
-use super::timeline::BETWEEN_CALLS;
 use super::{CudaElement, CudaGlu, DeviceGluWeights, Path, TrainingKernels};
 use crate::cpu::SaveMode;
 use crate::error::{GluError, Result};
@@ -254,21 +253,7 @@ impl CudaGlu {
         mode: SaveMode,
         out: &mut O,
     ) -> Result<DeviceSaved<T>> {
-        let r = self.forward_train_stages(x, x_shape, w, act, mode, out);
-        self.mark(BETWEEN_CALLS);
-        r
-    }
-
-    /// [`CudaGlu::forward_train`] between its stage marks.
-    fn forward_train_stages<T: CudaElement, X: DevicePtr<T>, O: DevicePtrMut<T>>(
-        &self,
-        x: &X,
-        x_shape: &[usize],
-        w: &DeviceGluWeights<'_, T>,
-        act: Activation,
-        mode: SaveMode,
-        out: &mut O,
-    ) -> Result<DeviceSaved<T>> {
+        let _end = self.pass_end();
         act.validate()?;
         let m = check_io(x.len(), x_shape, w.k, w.n, out.len())?;
         let n = w.n;
@@ -693,24 +678,7 @@ impl CudaGlu {
         grads: &mut DeviceGrads<G>,
         accumulate: bool,
     ) -> Result<()> {
-        let r = self.backward_stages(x, x_shape, w, act, saved, d_out, grads, accumulate);
-        self.mark(BETWEEN_CALLS);
-        r
-    }
-
-    /// [`CudaGlu::backward_into`] between its stage marks.
-    #[allow(clippy::too_many_arguments)]
-    fn backward_stages<T: CudaElement, G: CudaElement, X: DevicePtr<T>, D: DevicePtr<T>>(
-        &self,
-        x: &X,
-        x_shape: &[usize],
-        w: &DeviceGluWeights<'_, T>,
-        act: Activation,
-        saved: &DeviceSaved<T>,
-        d_out: &D,
-        grads: &mut DeviceGrads<G>,
-        accumulate: bool,
-    ) -> Result<()> {
+        let _end = self.pass_end();
         act.validate()?;
         let (k, n) = (w.k, w.n);
         let m = check_io(x.len(), x_shape, k, n, d_out.len())?;
