@@ -439,7 +439,9 @@ fn save_stages(
             writeln!(
                 md,
                 "| {m} | {name} | {mode:?} | {kept} | {} | {:.3} | {:.1} |",
-                r.stage, r.device_ms, r.host_us
+                r.stage.replace('|', "\\|"),
+                r.device_ms,
+                r.host_us
             )
             .unwrap();
             write!(

@@ -53,10 +53,14 @@ TRAIN_CONFIGS = [(k, m) for k in ("Eager", "Cublas", "Fused", "FusedStaged")
 
 # Stages each configuration's step must list (CudaGlu::set_stage_timing),
 # by (kernels, mode); the Hopper ones only on cc 9.0 (`hopper`), where the
-# emulated M (64, 130) exceeds the fused training kernels' M > 32.
-def stages_expected(kern, mode, hopper):
+# emulated M (64, 130) exceeds the fused training kernels' M > 32, and the
+# Hopper dX / dW kernels only where K is a multiple of 16 with K / 2 one of 8
+# (wgmma_dx_eligible, wgmma_dw_eligible; the emulated K = 264 is not: its
+# fused steps run cuBLAS there).
+def stages_expected(kern, mode, hopper, k):
     want = ["bwd: allocate dG|dU [M,2N]", "(between calls)"]
     fused = hopper and kern in ("Fused", "FusedStaged")
+    grad_kernels = fused and k % 16 == 0 and (k // 2) % 8 == 0
     if mode == "Recompute":
         want.append("fwd: inference forward (Recompute)")
     elif kern == "Eager":
@@ -75,7 +79,7 @@ def stages_expected(kern, mode, hopper):
         want.append("bwd: dG|dU from a recomputing forward (Hopper)")
     else:
         want.append("bwd: glu_bwd kernel (dG|dU)")
-    if fused:
+    if grad_kernels:
         return want + ["bwd: dX (Hopper kernel)", "bwd: dW (Hopper kernel)"]
     # cuBLAS per projection: eager's dX and dW; the others' dW (their dX is
     # one GEMM over the bench's concatenated weights).
@@ -218,7 +222,7 @@ def check_train(d, stderr, cc):
                         and r["pool_kept"] == kept]
                 where = f"stages M={m} {cfg} pool_kept={kept}"
                 names = [r["stage"] for r in rows]
-                for want in stages_expected(*cfg, cc >= 90):
+                for want in stages_expected(*cfg, cc >= 90, j["k"]):
                     if want not in names:
                         bad(f"{where}: no stage {want!r} (got {names})")
                 for r in rows:
