@@ -22,7 +22,7 @@ use std::time::Instant;
 #[derive(Clone, Debug, PartialEq)]
 pub struct StageTime {
     /// What ran between this mark and the next, e.g.
-    /// `"backward: dX (Hopper kernel)"`. `"(between calls)"` is the time
+    /// `"bwd: dX (Hopper kernel)"`. `"(between calls)"` is the time
     /// from a pass's return to the next mark: the caller's own work and
     /// any wait for the host.
     pub stage: &'static str,
