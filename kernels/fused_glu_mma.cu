@@ -93,7 +93,6 @@ constexpr uint64_t kGroupM = 8;  // row tiles per block-order group
 constexpr uint32_t kABytes = kBM * kBK * 2;  // 8192
 constexpr uint32_t kBBytes = kBN * kBK * 2;  // 8192 (either layout)
 constexpr uint32_t kStageBytes = kABytes + 2 * kBBytes;
-static_assert(kStages * kStageBytes == GLU_MMA_SMEM_BYTES, "smem size contract");
 static_assert(kKS == 2, "fragment double buffer indexing below assumes 2 k16 steps");
 
 // Per element type: elements per 16-byte chunk, k elements per k-tile (64
@@ -120,6 +119,7 @@ static_assert(MmaElem<float>::kKnRows == MmaElem<float>::kTileK, "KN tile rows =
 template <typename T, int LAYOUT, int THREADS = GLU_MMA_THREADS>
 struct StageLoader {
   using E = MmaElem<T>;
+  static constexpr int kThreads = THREADS;
   static_assert(THREADS == 256 || THREADS == 512, "512 chunks per operand and k-tile");
   static constexpr int kJ = 512 / THREADS;
   static_assert(E::kKnRows * E::kKnChunks == 512 && E::kKnRows == E::kTileK,
@@ -280,10 +280,163 @@ __device__ __forceinline__ float load_bias(const T* b, int64_t n) {
 constexpr int kWM = GLU_MMA_THREADS / 128;  // production warp grid: kWM x 4
 static_assert(WarpGrid<kWM>::kThreads == GLU_MMA_THREADS, "launch size");
 
-template <typename T, int LAYOUT, int WM = kWM>
+// Dynamic shared memory of a variant of the body below: S stages of the ring
+// and, with MBAR, a full and an empty mbarrier per stage after it. The
+// production kernels (S = kStages, no MBAR) need GLU_MMA_SMEM_BYTES.
+constexpr uint32_t glu_mma_smem_bytes(int S, bool MBAR) {
+  return (uint32_t)S * kStageBytes + (MBAR ? 16u * (uint32_t)S : 0u);
+}
+static_assert(glu_mma_smem_bytes(kStages, false) == GLU_MMA_SMEM_BYTES, "smem size contract");
+
+// The main loops without __syncthreads (the MBAR probes of
+// mma_perf_probe.cuh; kernels/NOTES-mma.md "Session 18"). Stage s has two
+// mbarriers: full[s] (one arrival per thread, by cp.async.mbarrier.arrive
+// once that thread's copies of the stage have landed) and empty[s] (one
+// arrival per warp, after its last ldmatrix of the stage). Iteration kt
+// waits for full[kt % S], and refills k-tile kt + S - LAG into the stage of
+// k-tile kt - LAG once empty says every warp has read that one. So warps
+// are never held in step by a block barrier: each runs up to LAG k-tiles
+// ahead of the slowest, and the ldmatrix bursts that follow every
+// __syncthreads of the production loop (all 16 warps load their fragments
+// at once, ~48 KiB of shared memory, while no warp has an mma to issue)
+// spread out, as does the wait for a stage that lands late. Phases: stage
+// s holds k-tiles s, s + S, ...; the j-th of them completes phase j of both
+// barriers, waited for with parity j & 1 (no barrier can run two phases
+// ahead of a waiter: each phase needs the waiter's own arrival on the other
+// barrier first).
+template <int S, int LAG>
+struct MbarRing {
+  static_assert(LAG >= 1 && LAG < S, "refill distance S - LAG >= 1");
+  uint32_t smem = 0, bars = 0;   // ring; full[s] at bars + 16 s, empty[s] at + 8
+  uint32_t rs = 0, rphase = 0;   // stage and phase parity of the k-tile read
+  uint32_t ws = S - LAG, wphase = 0;  // of the k-tile refilled (S - LAG ahead)
+
+  // Initialises the barriers and issues k-tiles 0 .. S-LAG-1 (those that
+  // exist) into stages 0 .. S-LAG-1.
+  template <typename T, typename Loader>
+  static __device__ __forceinline__ MbarRing make(uint32_t smem, Loader& loader, int64_t K,
+                                                  int64_t k_tiles, int tid) {
+    constexpr int kTK = MmaElem<T>::kTileK;
+    MbarRing r;
+    r.smem = smem;
+    r.bars = smem + (uint32_t)S * kStageBytes;
+    if (tid == 0)
+      for (int s = 0; s < S; ++s) {
+        mbar80_init(r.full(s), Loader::kThreads);
+        mbar80_init(r.empty(s), Loader::kThreads / 32);
+      }
+    __syncthreads();  // the barriers are initialised before anyone uses them
+    for (int s = 0; s < S - LAG; ++s)
+      if (s < k_tiles) {
+        loader.issue(smem + s * kStageBytes, glu_mma_k_left(K, (int64_t)s * kTK, kTK));
+        cp_async_mbar_arrive(r.full(s));
+      }
+    return r;
+  }
+  __device__ __forceinline__ uint32_t full(uint32_t s) const { return bars + 16u * s; }
+  __device__ __forceinline__ uint32_t empty(uint32_t s) const { return bars + 16u * s + 8u; }
+  // The stage of the k-tile read, once its copies have landed.
+  __device__ __forceinline__ uint32_t acquire() const {
+    mbar80_wait(full(rs), rphase);
+    return smem + rs * kStageBytes;
+  }
+  // This warp has loaded its last fragments of the stage read.
+  __device__ __forceinline__ void release(uint32_t lane) const {
+    __syncwarp();
+    if (lane == 0) mbar80_arrive(empty(rs));
+  }
+  // Before refilling k-tile kr = kt + S - LAG: every warp has read k-tile
+  // kr - S of its stage (for kr < S the stage was never used).
+  __device__ __forceinline__ uint32_t refill_stage(int64_t kr) const {
+    if (kr >= S) mbar80_wait(empty(ws), wphase ^ 1u);
+    return smem + ws * kStageBytes;
+  }
+  // After the refill's last copies were issued.
+  __device__ __forceinline__ void refilled() const { cp_async_mbar_arrive(full(ws)); }
+  __device__ __forceinline__ void advance() {
+    if (++rs == (uint32_t)S) { rs = 0; rphase ^= 1u; }
+    if (++ws == (uint32_t)S) { ws = 0; wphase ^= 1u; }
+  }
+};
+
+// 16 warps on MbarRing: the production loop's order, with the barrier
+// replaced by the ring's waits and arrivals.
+template <typename T, int LAYOUT, int MI, int S, int LAG, typename Loader>
+__device__ __forceinline__ void mma_mainloop_mbar(float (&acc_g)[MI][kNI][4],
+                                                  float (&acc_u)[MI][kNI][4], Loader& loader,
+                                                  uint32_t smem, int64_t K, int64_t k_tiles,
+                                                  uint32_t warp_m, uint32_t warp_n, uint32_t lane,
+                                                  int tid) {
+  constexpr int kTK = MmaElem<T>::kTileK;
+  MbarRing<S, LAG> ring = MbarRing<S, LAG>::template make<T>(smem, loader, K, k_tiles, tid);
+  if constexpr (MI == 2) {
+    // 16 warps, one fragment buffer.
+    for (int64_t kt = 0; kt < k_tiles; ++kt) {
+      const uint32_t st = ring.acquire();
+      Frags<MI> f0;
+      load_frags<T, LAYOUT, MI>(f0, st, 0, warp_m, warp_n, lane);
+      const int64_t kr = kt + (S - LAG);
+      const bool refill = kr < k_tiles;  // uniform
+      const uint32_t k_left = glu_mma_k_left(K, kr * kTK, kTK);
+      uint32_t wst = 0;
+      mma_frags_mi<T, MI>(acc_g, acc_u, f0, 0);
+      if (refill) {
+        wst = ring.refill_stage(kr);
+        loader.issue_x(wst, k_left);
+        loader.issue_g(wst, k_left);
+      }
+      mma_frags_mi<T, MI>(acc_g, acc_u, f0, 1);
+      if (refill) {
+        loader.issue_u(wst, k_left);
+        ring.refilled();
+      }
+      Frags<MI> f1;
+      load_frags<T, LAYOUT, MI>(f1, st, 1, warp_m, warp_n, lane);
+      ring.release(lane);
+      mma_frags<T, MI>(acc_g, acc_u, f1);
+      ring.advance();
+    }
+  } else {
+    // 8 warps, fragments double-buffered: step 0 of k-tile kt+1 is loaded
+    // before step 1 of kt is multiplied, and a warp releases a stage right
+    // after loading its step-1 fragments, a whole k16 step of mma before
+    // the production loop's barrier would let it go.
+    static_assert(MI == 4, "8 warps: 4 m16 tiles per warp");
+    Frags<MI> fr[2];
+    if (k_tiles > 0) load_frags<T, LAYOUT, MI>(fr[0], ring.acquire(), 0, warp_m, warp_n, lane);
+    for (int64_t kt = 0; kt < k_tiles; ++kt) {
+      load_frags<T, LAYOUT, MI>(fr[1], smem + ring.rs * kStageBytes, 1, warp_m, warp_n, lane);
+      ring.release(lane);
+      const int64_t kr = kt + (S - LAG);
+      const bool refill = kr < k_tiles;  // uniform
+      const uint32_t k_left = glu_mma_k_left(K, kr * kTK, kTK);
+      uint32_t wst = 0;
+      mma_frags_mi<T, MI>(acc_g, acc_u, fr[0], 0);
+      if (refill) {
+        wst = ring.refill_stage(kr);
+        loader.issue_x(wst, k_left);
+      }
+      mma_frags_mi<T, MI>(acc_g, acc_u, fr[0], 1);
+      if (refill) loader.issue_g(wst, k_left);
+      mma_frags_mi<T, MI>(acc_g, acc_u, fr[0], 2);
+      if (refill) {
+        loader.issue_u(wst, k_left);
+        ring.refilled();
+      }
+      mma_frags_mi<T, MI>(acc_g, acc_u, fr[0], 3);
+      ring.advance();
+      if (kt + 1 < k_tiles)
+        load_frags<T, LAYOUT, MI>(fr[0], ring.acquire(), 0, warp_m, warp_n, lane);
+      mma_frags<T, MI>(acc_g, acc_u, fr[1]);
+    }
+  }
+}
+
+template <typename T, int LAYOUT, int WM = kWM, int S = kStages, bool MBAR = false>
 __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
   constexpr int kThreads = WarpGrid<WM>::kThreads;
   constexpr int MI = WarpGrid<WM>::kMI;
+  static_assert(S >= 3, "pipeline (one barrier per k-tile needs >= 3 stages)");
   GLU_DYNAMIC_SMEM(glu_mma_smem, 128);
 
   const T* __restrict__ x = static_cast<const T*>(p.x);
@@ -328,6 +481,11 @@ __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
   // iteration's unused fragment load below reads a stage whose copy is
   // complete.
   StageLoader<T, LAYOUT, kThreads> loader(x, wg, wu, M, N, K, m_blk, n_blk, tid);
+  if constexpr (MBAR) {
+    mma_mainloop_mbar<T, LAYOUT, MI, S, (S >= 6 ? 2 : 1)>(acc_g, acc_u, loader, smem, K, k_tiles,
+                                                          warp_m, warp_n, lane, tid);
+  } else {
+  constexpr int kStages = S;  // the ring depth of this instantiation
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
     loader.issue(smem + s * kStageBytes, glu_mma_k_left(K, (int64_t)s * kTK, kTK));
@@ -424,6 +582,7 @@ __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
   // The zero-fills of the k-tiles past the end may still be writing shared
   // memory (stages nobody reads again); the block must not exit before.
   cp_async_wait<0>();
+  }  // !MBAR (the mbarrier loop issues no k-tile past the end)
 
   // Epilogue. C fragment: c0,c1 at (g, 2t+{0,1}), c2,c3 at (g+8, 2t+{0,1}).
   const T* bgp = static_cast<const T*>(p.b_gate);

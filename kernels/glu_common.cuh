@@ -242,6 +242,63 @@ __device__ __forceinline__ void cp_async_wait() {
 #endif
 }
 
+// mbarrier as sm_80 has it (PTX ISA 7.0/7.1: init, arrive, test_wait.parity,
+// cp.async.mbarrier.arrive.noinc), for the portable kernel's barrier-free
+// pipeline (fused_glu_mma.cu, MBAR variant). The Hopper kernels keep their
+// own wrappers (glu_hopper.cuh: .shared::cta, try_wait, expect_tx).
+__device__ __forceinline__ void mbar80_init(uint32_t bar, uint32_t count) {
+#if defined(GLU_EMU)
+  emu::mbar_init_at(bar, count);
+#elif GLU_SM80
+  asm volatile("mbarrier.init.shared.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+#endif
+}
+
+// One arrival (release at CTA scope: this thread's earlier shared-memory
+// reads, ldmatrix included, are performed before it counts).
+__device__ __forceinline__ void mbar80_arrive(uint32_t bar) {
+#if defined(GLU_EMU)
+  emu::mbar_arrive_on(emu::cur_cta(), bar, 0);
+#elif GLU_SM80
+  asm volatile("mbarrier.arrive.shared.b64 _, [%0];\n" ::"r"(bar) : "memory");
+#endif
+}
+
+// Spins until the phase with parity `parity` has completed (acquire: the
+// writes the arrivals released, cp.async landings included, are visible).
+// sm_90 suspends the thread inside try_wait instead of spinning on issue
+// slots the mma warps of its sub-partition need.
+#if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900)
+#define GLU_MBAR80_WAIT "mbarrier.try_wait.parity.shared.b64"
+#else
+#define GLU_MBAR80_WAIT "mbarrier.test_wait.parity.shared.b64"
+#endif
+__device__ __forceinline__ void mbar80_wait(uint32_t bar, uint32_t parity) {
+#if defined(GLU_EMU)
+  while (!emu::mbar_test_wait(bar, parity, "mbarrier.test_wait")) {
+  }
+#elif GLU_SM80
+  uint32_t done = 0;
+  while (!done)
+    asm volatile(
+        "{\n.reg .pred p;\n" GLU_MBAR80_WAIT " p, [%1], %2;\n"
+        "selp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+#endif
+}
+
+// One arrival on `bar` once all of this thread's earlier cp.asyncs have
+// landed (.noinc: the barrier's count includes these arrivals).
+__device__ __forceinline__ void cp_async_mbar_arrive(uint32_t bar) {
+#if defined(GLU_EMU)
+  emu::cp_async_mbar_arrive(bar);
+#elif GLU_SM80
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared.b64 [%0];\n" ::"r"(bar) : "memory");
+#endif
+}
+
 // Lane l supplies the address of row (l % 8) of matrix (l / 8); register i
 // receives matrix i: thread t holds row t/4, elements 2*(t%4), 2*(t%4)+1.
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr) {

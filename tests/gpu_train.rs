@@ -829,6 +829,8 @@ fn stage_timing_lists_each_pass() {
             vec![
                 "activation kernel (eager)",
                 "bwd: three gradient kernels (eager)",
+                "bwd: gate dX GEMM (cuBLAS)",
+                "bwd: up dW GEMM (cuBLAS)",
             ],
         ),
         (
@@ -836,6 +838,7 @@ fn stage_timing_lists_each_pass() {
             vec![
                 "fwd: act_and_mul kernel",
                 "bwd: dX (one cuBLAS GEMM over K=2N)",
+                "bwd: gate dW GEMM (cuBLAS)",
             ],
         ),
         (

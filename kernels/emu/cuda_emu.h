@@ -369,7 +369,7 @@ struct Fiber {
   std::vector<PendingStore> sb;       // its __stcg stores not yet made visible
 };
 
-enum class Op { None, Ldm, LdmT, MmaBf16, MmaF16, MmaTf32 };
+enum class Op { None, Ldm, LdmT, MmaBf16, MmaF16, MmaTf32, SyncWarp };
 
 struct Warp {
   Op op = Op::None;
@@ -893,6 +893,7 @@ inline float decode16(uint32_t bits, Op op) {
 
 inline void complete(Warp& w) {
   const Op op = w.op;
+  if (op == Op::SyncWarp) return;  // __syncwarp(): the 32 lanes met
   if (op == Op::Ldm || op == Op::LdmT) {
     ++g_stats.ldmatrix;
     uint16_t m[4][8][8];
@@ -1005,6 +1006,85 @@ inline void mma(Op op, float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint3
   for (int i = 0; i < 4; ++i) d[i] = w.out_f[l][i];
 }
 
+// ---- mbarrier -------------------------------------------------------------------------
+inline MBar& mbar_in(Cta& c, uint32_t addr, const char* what) {
+  g_mbar_op = true;
+  smem_at_cta(c, addr, 8, 8, what);
+  g_mbar_op = false;
+  for (auto& e : c.mbars)
+    if (e.first == addr) return e.second;
+  fail("%s: no mbarrier initialised at shared address %u", what, addr);
+}
+inline void mbar_settle(MBar& b) {
+  if (b.pending == 0 && b.tx == 0) {
+    ++b.phase;
+    b.pending = b.count;
+    ++g_progress;
+  }
+}
+inline void mbar_arrive_on(Cta& c, uint32_t addr, int64_t expect_tx) {
+  MBar& b = mbar_in(c, addr, "mbarrier.arrive");
+  if (b.pending == 0) fail("mbarrier at %u: arrival with none pending", addr);
+  b.tx += expect_tx;
+  --b.pending;
+  mbar_settle(b);
+}
+inline void mbar_complete_tx(Cta& c, uint32_t addr, uint32_t bytes) {
+  MBar& b = mbar_in(c, addr, "complete_tx");
+  b.tx -= bytes;
+  mbar_settle(b);
+}
+
+// Initialises the mbarrier at shared address `bar` of this thread's CTA.
+inline void mbar_init_at(uint32_t bar, uint32_t count) {
+  Cta& c = cur_cta();
+  smem_at(bar, 8, 8, "mbarrier.init");
+  c.bar_word[(bar - c.win) / 8] = 1;
+  for (auto& e : c.mbars)
+    if (e.first == bar) {
+      e.second = MBar{count, count, 0, 0};
+      return;
+    }
+  c.mbars.push_back({bar, MBar{count, count, 0, 0}});
+}
+// One test of the phase with parity `parity`: 1 once it completed; else
+// the thread yields as a spinner once and tests again.
+inline uint32_t mbar_test_wait(uint32_t bar, uint32_t parity, const char* what) {
+  if ((mbar_in(cur_cta(), bar, what).phase & 1u) != parity) return 1;
+  spin(what);
+  return (mbar_in(cur_cta(), bar, what).phase & 1u) != parity;
+}
+// cp.async.mbarrier.arrive.noinc: one arrival on `bar` once every cp.async
+// this thread issued so far (committed or not) has landed. The copies leave
+// the thread's groups (a later cp.async.wait_group does not wait for them)
+// and land, then arrive, at a random later scheduler step (early mode: they
+// landed at issue, so the arrival is immediate).
+inline void cp_async_mbar_arrive(uint32_t bar) {
+  Fiber& f = *g_cur;
+  Cta* cta = &cur_cta();
+  mbar_in(*cta, bar, "cp.async.mbarrier.arrive");
+  std::vector<Copy> all;
+  for (auto& g : f.groups) all.insert(all.end(), g.begin(), g.end());
+  all.insert(all.end(), f.open.begin(), f.open.end());
+  f.groups.clear();
+  f.open.clear();
+  auto op = [cta, all, bar]() {
+    if (cta->dead) fail("cp.async lands in the shared memory of a CTA that has exited");
+    for (const Copy& cp : all) {
+      char* d = smem_at_cta(*cta, cp.dst, 16, 16, "cp.async (landing)");
+      if (cp.zero)
+        memset(d, 0, 16);
+      else
+        memcpy(d, cp.data, 16);
+    }
+    mbar_arrive_on(*cta, bar, 0);
+  };
+  if (g_cfg.cp_async_late)
+    g_async.push_back(op);
+  else
+    op();
+}
+
 // ---- cp.async ------------------------------------------------------------------------------
 inline void cp_async16(uint32_t dst, const void* src, bool pred) {
   smem_at(dst, 16, 16, "cp.async destination");
@@ -1095,6 +1175,8 @@ inline uint32_t ld_shared_u32(uint32_t addr) {
 
 // ---- CUDA device functions the kernels call ------------------------------------------
 inline void __syncthreads() { emu::syncthreads(); }
+// Full-warp __syncwarp(): a warp collective that exchanges nothing.
+inline void __syncwarp() { emu::warp_collective(emu::Op::SyncWarp); }
 inline void __threadfence() { emu::threadfence(); }
 inline uint32_t __cvta_generic_to_shared(const void* p) { return emu::smem_addr(p); }
 inline unsigned atomicAdd(unsigned* p, unsigned v) {

@@ -89,35 +89,6 @@ inline uint32_t box_bytes(const CUtensorMap& m) {
   return m.box[0] * m.box[1] * (m.rank > 2 ? m.box[2] : 1) * 2u;
 }
 
-// ---- mbarrier -------------------------------------------------------------------------
-inline MBar& mbar_in(Cta& c, uint32_t addr, const char* what) {
-  g_mbar_op = true;
-  smem_at_cta(c, addr, 8, 8, what);
-  g_mbar_op = false;
-  for (auto& e : c.mbars)
-    if (e.first == addr) return e.second;
-  fail("%s: no mbarrier initialised at shared address %u", what, addr);
-}
-inline void mbar_settle(MBar& b) {
-  if (b.pending == 0 && b.tx == 0) {
-    ++b.phase;
-    b.pending = b.count;
-    ++g_progress;
-  }
-}
-inline void mbar_arrive_on(Cta& c, uint32_t addr, int64_t expect_tx) {
-  MBar& b = mbar_in(c, addr, "mbarrier.arrive");
-  if (b.pending == 0) fail("mbarrier at %u: arrival with none pending", addr);
-  b.tx += expect_tx;
-  --b.pending;
-  mbar_settle(b);
-}
-inline void mbar_complete_tx(Cta& c, uint32_t addr, uint32_t bytes) {
-  MBar& b = mbar_in(c, addr, "complete_tx");
-  b.tx -= bytes;
-  mbar_settle(b);
-}
-
 // A CTA of this thread's cluster. Distributed shared memory: a CTA whose
 // threads have all exited must not be accessed any more (the kernels
 // synchronise the cluster before exiting for that reason).
@@ -375,26 +346,14 @@ inline void wgmma_wait_groups(int n) {
 }  // namespace emu
 
 // ---- glu_hopper.cuh's wrappers --------------------------------------------------------
-inline void mbar_init(uint32_t bar, uint32_t count) {
-  emu::Cta& c = emu::cur_cta();
-  emu::smem_at(bar, 8, 8, "mbarrier.init");
-  c.bar_word[(bar - c.win) / 8] = 1;
-  for (auto& e : c.mbars)
-    if (e.first == bar) {
-      e.second = emu::MBar{count, count, 0, 0};
-      return;
-    }
-  c.mbars.push_back({bar, emu::MBar{count, count, 0, 0}});
-}
+inline void mbar_init(uint32_t bar, uint32_t count) { emu::mbar_init_at(bar, count); }
 inline void mbar_init_fence() {}
 inline void mbar_arrive(uint32_t bar) { emu::mbar_arrive_on(emu::cur_cta(), bar, 0); }
 inline void mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
   emu::mbar_arrive_on(emu::cur_cta(), bar, bytes);
 }
 inline uint32_t mbar_try_wait(uint32_t bar, uint32_t parity) {
-  if ((emu::mbar_in(emu::cur_cta(), bar, "mbarrier.try_wait").phase & 1u) != parity) return 1;
-  emu::spin("mbarrier.try_wait");
-  return (emu::mbar_in(emu::cur_cta(), bar, "mbarrier.try_wait").phase & 1u) != parity;
+  return emu::mbar_test_wait(bar, parity, "mbarrier.try_wait");
 }
 inline void mbar_wait(uint32_t bar, uint32_t parity) {
   while (!mbar_try_wait(bar, parity)) {

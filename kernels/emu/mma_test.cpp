@@ -9,6 +9,7 @@
 #include "cuda_emu.h"
 
 #include "fused_glu_mma.cu"
+#include "tests/mma_variants.cuh"
 
 #include "emu_harness.h"
 
@@ -18,14 +19,15 @@ typedef void (*GluKernel)(GluParams);
 template <typename T>
 static void run_case(const char* kname, GluKernel kern, int layout, int64_t M, int64_t N,
                      int64_t K, int act, bool bias, int round, double in_rel = 0.0,
-                     double norm_tol = -1.0) {
+                     double norm_tol = -1.0, int threads = GLU_MMA_THREADS,
+                     uint32_t smem = GLU_MMA_SMEM_BYTES) {
   FusedCase<T> c(M, N, K, layout, act, bias);
   const std::string label = fmt("%s M=%" PRId64 " N=%" PRId64 " K=%" PRId64 " act=%d bias=%d %s",
                                 kname, M, N, K, act, (int)bias, round_name(round));
   set_round(round, (uint64_t)(M * 131 + N * 7 + K + round));
   emu::launch(label, dim3((unsigned)((N + GLU_MMA_BN - 1) / GLU_MMA_BN),
                           (unsigned)((M + GLU_MMA_BM - 1) / GLU_MMA_BM)),
-              dim3(GLU_MMA_THREADS), GLU_MMA_SMEM_BYTES, [&] { kern(c.p); });
+              dim3(threads), smem, [&] { kern(c.p); });
   c.check(label, in_rel, norm_tol);
 }
 
@@ -70,6 +72,22 @@ int main(int argc, char** argv) {
                       s.k, (int)((i * 3 + layout) % 7), (i + layout) % 2 == 1, (i + layout) % 3,
                       tf32_rel, 1e-2);
     ++i;
+  }
+  // The probe variants (kernels/tests/mma_variants.cuh): 8 warps, 8 stages,
+  // the mbarrier loops. K = 520 and 264: more k-tiles than 8 stages, ring
+  // wrap-around with a k tail; K = 40 / 8: fewer k-tiles than the prologue.
+  const Shape vshapes[] = {{7, 24, 40}, {130, 264, 264}, {33, 8, 520}, {257, 136, 8}};
+  i = 0;
+  for (const MmaVariant& v : kMmaVariants) {
+    for (const Shape& s : vshapes) {
+      if (quick && i % 2) { ++i; continue; }
+      for (int layout : {GLU_LAYOUT_KN, GLU_LAYOUT_NK})
+        run_case<__nv_bfloat16>(fmt("%s_%s_bf16", v.name, layout ? "nk" : "kn").c_str(),
+                                v.kern[layout], layout, s.m, s.n, s.k,
+                                (int)((s.m + s.k + layout + i) % 7), (i + layout) % 2 == 0,
+                                (i + layout) % 3, 0.0, -1.0, v.threads, v.smem);
+      ++i;
+    }
   }
   return finish("emu mma_test");
 }

@@ -53,6 +53,23 @@ mutant() {
 mutant mma-wait-short fused_glu_mma.cu \
   's/(mma_frags<T, MI>\(acc_g, acc_u, f1\);\n      )cp_async_wait<kStages - 2>\(\);/$1cp_async_wait<kStages - 1>();/s' \
   mma_test quick
+# The mbarrier loops (P7 / P8 probes, session 18): a refill that does not
+# wait for every warp to have read the stage's previous k-tile.
+mutant mma-mbar-no-empty-wait fused_glu_mma.cu \
+  's/if \(kr >= S\) mbar80_wait\(empty\(ws\), wphase \^ 1u\);//s' \
+  mma_test quick
+# ... a 16-warp loop whose warps release a stage as soon as it has landed,
+# before reading it. (Released between its two ldmatrix steps instead, the
+# bug is not caught: it needs a warp to stall inside that window while the
+# others refill the stage, which the emulator's schedules, CTA-level skew
+# only, do not produce.)
+mutant mma-mbar-early-release fused_glu_mma.cu \
+  's/(      const uint32_t st = ring.acquire\(\);\n)/$1      ring.release(lane);\n/s && s/(load_frags<T, LAYOUT, MI>\(f1, st, 1, warp_m, warp_n, lane\);\n)      ring.release\(lane\);\n/$1/s' \
+  mma_test quick
+# ... a consumer that waits for the wrong phase of its stage's full barrier.
+mutant mma-mbar-full-parity fused_glu_mma.cu \
+  's/mbar80_wait\(full\(rs\), rphase\);/mbar80_wait(full(rs), rphase ^ 1u);/s' \
+  mma_test quick
 # The production kernel's loop (16 warps since session 16) without its
 # barrier per k-tile.
 mutant mma-no-loop-barrier fused_glu_mma.cu \

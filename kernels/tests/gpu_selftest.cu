@@ -98,7 +98,8 @@ template <typename T>
 static void test_fused(const char* kname, GluKernel kern, bool mma, int layout, int64_t M,
                        int64_t N, int64_t K, int act, bool bias, size_t misalign,
                        double in_rel = 0.0, double norm_tol = -1.0,
-                       int mma_threads = GLU_MMA_THREADS) {
+                       int mma_threads = GLU_MMA_THREADS,
+                       size_t mma_smem = GLU_MMA_SMEM_BYTES) {
   auto x = rand_vec<T>(M * K, -1, 1);
   auto wg = rand_vec<T>(N * K, -1, 1), wu = rand_vec<T>(N * K, -1, 1);
   auto bg = rand_vec<T>(N, -0.5, 0.5), bu = rand_vec<T>(N, -0.5, 0.5);
@@ -115,7 +116,7 @@ static void test_fused(const char* kname, GluKernel kern, bool mma, int layout, 
   if (mma) {
     grid = dim3((N + GLU_MMA_BN - 1) / GLU_MMA_BN, (M + GLU_MMA_BM - 1) / GLU_MMA_BM);
     block = dim3(mma_threads);
-    smem = GLU_MMA_SMEM_BYTES;
+    smem = mma_smem;
     CK(cudaFuncSetAttribute((const void*)kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
   } else {
     grid = dim3((N + GLU_SIMT_BN - 1) / GLU_SIMT_BN, (M + GLU_SIMT_BM - 1) / GLU_SIMT_BM);
@@ -374,17 +375,33 @@ int main(int argc, char** argv) {
     test_fused<__half>("fused_glu_mma_kn_f16", fused_glu_mma_kn_f16, true, GLU_LAYOUT_KN, 200, 136, 72, act, act % 2 == 1, 0);
   }
 
-  // P5's 8-warp variant (mma_perf_probe.cuh): the same tile edges, bf16,
-  // before the probes time it.
-  for (auto s : mma_shapes)
-    for (int layout : {GLU_LAYOUT_KN, GLU_LAYOUT_NK}) {
-      int act = (int)((s.m + s.n + s.k / 8 + layout + 3) % 7);
-      bool bias = (s.k / 8 + layout) % 2 == 1;
-      test_fused<__nv_bfloat16>(layout ? "fused_glu_mma8w_nk_bf16" : "fused_glu_mma8w_kn_bf16",
-                                layout ? fused_glu_mma8w_nk_bf16 : fused_glu_mma8w_kn_bf16, true,
-                                layout, s.m, s.n, s.k, act, bias, 0, 0.0, -1.0,
-                                GLU_MMA8W_THREADS);
+  // The probe variants (mma_variants.cuh: P5 8 warps, P6 8 stages, P7 the
+  // mbarrier loops): the same tile edges, bf16, before the probes time them.
+  // A variant that needs more shared memory than this GPU gives a block is
+  // skipped here and there, with a line saying so.
+  {
+    int optin = 0, dev = 0;
+    CK(cudaGetDevice(&dev));
+    CK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    int vi = 0;
+    for (const MmaVariant& v : kMmaVariants) {
+      ++vi;
+      if (v.smem > (uint32_t)optin) {
+        std::printf("skip %s: needs %u bytes of shared memory, this GPU gives %d\n", v.name,
+                    v.smem, optin);
+        continue;
+      }
+      for (auto s : mma_shapes)
+        for (int layout : {GLU_LAYOUT_KN, GLU_LAYOUT_NK}) {
+          int act = (int)((s.m + s.n + s.k / 8 + layout + 3 + vi) % 7);
+          bool bias = (s.k / 8 + layout + vi) % 2 == 1;
+          char nm[64];
+          std::snprintf(nm, sizeof nm, "%s_%s_bf16", v.name, layout ? "nk" : "kn");
+          test_fused<__nv_bfloat16>(nm, v.kern[layout], true, layout, s.m, s.n, s.k, act, bias, 0,
+                                    0.0, -1.0, v.threads, v.smem);
+        }
     }
+  }
 
   // tf32 (f32 inputs, opt-in): the same tile edges, every activation, both
   // layouts; per-product input error 2^-9 (+ margin), normwise 1e-2 (bf16's).

@@ -20,29 +20,26 @@
 //                          before it is timed.
 //   P4 probe_mma_loads     P3's launch with only the cp.async ring (loads,
 //                          waits, barriers): the feed rate from L2 / HBM.
+//   P2w16 probe_mma_smem  P2 for the production 16-warp schedule (fragments
+//                          loaded right before their mma, one buffer): with
+//                          and without the barrier per k-tile, which tells
+//                          whether the ldmatrix burst after each barrier is
+//                          what the 16-warp kernel loses (session 18).
+//   P6, P7                 the variants of mma_variants.cuh at P3's shape:
+//                          8 stages, and the mbarrier loops without
+//                          __syncthreads (kernels/NOTES-mma.md "Session 18").
 // P1 ~ P2 ~ P3: the kernel is at the ceiling. P2 << P1: fragment loads or
 // their scheduling. P3 << P2: global -> shared; P4 ~ P3 says the feed is
 // the limit (L2 bandwidth / locality, cp.async issue), P4 >> P3 that the
 // overlap of loads and math is.
 #pragma once
 
-// P5's variant of the production kernel (see WarpGrid in fused_glu_mma.cu):
-// 8 warps. P2 (probe_mma_smem) runs the same 8-warp fragment schedule.
-#define GLU_MMA8W_THREADS 256
-#define GLU_MMA8W_KERNEL(NAME, T, LAYOUT)                                                  \
-  extern "C" __global__ void __launch_bounds__(GLU_MMA8W_THREADS, 1) NAME(GluParams p) { \
-    fused_glu_mma_body<T, LAYOUT, 2>(p);                                                   \
-  }
-GLU_MMA8W_KERNEL(fused_glu_mma8w_kn_bf16, __nv_bfloat16, GLU_LAYOUT_KN)
-GLU_MMA8W_KERNEL(fused_glu_mma8w_nk_bf16, __nv_bfloat16, GLU_LAYOUT_NK)
-static_assert(WarpGrid<2>::kThreads == GLU_MMA8W_THREADS, "P5 launch size");
+#include "mma_variants.cuh"
 
 namespace mma_probe {
 
 // 0.001 in bf16 (0x3A83), two per register: keeps accumulators finite.
 constexpr uint32_t kSmallPair = 0x3A833A83u;
-// m16 tiles per warp of the 8-warp (2 x 4) grid whose fragments P2 loads.
-constexpr int kMI8w = WarpGrid<2>::kMI;
 
 template <int NACC, int THREADS>
 __global__ void __launch_bounds__(THREADS, 1) probe_hmma_regs(int iters, float* out) {
@@ -64,42 +61,58 @@ __global__ void __launch_bounds__(THREADS, 1) probe_hmma_regs(int iters, float* 
 }
 
 // The main loop of fused_glu_mma_body without the cp.async ring: the k-tile
-// kt reads stage kt % kStages of a ring filled once.
-template <int LAYOUT, bool BAR>
-__global__ void __launch_bounds__(GLU_MMA8W_THREADS, 1) probe_mma_smem(int k_tiles, float* out) {
+// kt reads stage kt % kStages of a ring filled once. WM = 2: the 8-warp
+// schedule (P2: fragments double-buffered); WM = 4: the production 16-warp
+// one (P2w16: each k16 step's fragments loaded right before its mma).
+template <int WM, int LAYOUT, bool BAR>
+__global__ void __launch_bounds__(WarpGrid<WM>::kThreads, 1)
+    probe_mma_smem(int k_tiles, float* out) {
   extern __shared__ __align__(128) unsigned char probe_smem[];
+  constexpr int kThreads = WarpGrid<WM>::kThreads, MI = WarpGrid<WM>::kMI;
   const int tid = threadIdx.x;
-  for (int i = tid; i < GLU_MMA_SMEM_BYTES / 4; i += GLU_MMA8W_THREADS)
+  for (int i = tid; i < GLU_MMA_SMEM_BYTES / 4; i += kThreads)
     reinterpret_cast<uint32_t*>(probe_smem)[i] = kSmallPair;
   __syncthreads();
   const uint32_t lane = tid & 31, warp = tid >> 5, warp_m = warp >> 2, warp_n = warp & 3;
   const uint32_t smem = smem_u32(probe_smem);
-  float acc_g[kMI8w][kNI][4], acc_u[kMI8w][kNI][4];
+  float acc_g[MI][kNI][4], acc_u[MI][kNI][4];
 #pragma unroll
-  for (int i = 0; i < kMI8w; ++i)
+  for (int i = 0; i < MI; ++i)
 #pragma unroll
     for (int j = 0; j < kNI; ++j)
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc_g[i][j][e] = acc_u[i][j][e] = 0.f;
-  Frags<kMI8w> fr[2];
-  load_frags<__nv_bfloat16, LAYOUT, kMI8w>(fr[0], smem, 0, warp_m, warp_n, lane);
   uint32_t rs = 0;
-  for (int kt = 0; kt < k_tiles; ++kt) {
-    load_frags<__nv_bfloat16, LAYOUT, kMI8w>(fr[1], smem + rs * kStageBytes, 1, warp_m, warp_n, lane);
-    mma_frags<__nv_bfloat16, kMI8w>(acc_g, acc_u, fr[0]);
-    if (BAR) __syncthreads();
-    rs = (rs + 1 == (uint32_t)kStages) ? 0 : rs + 1;
-    load_frags<__nv_bfloat16, LAYOUT, kMI8w>(fr[0], smem + rs * kStageBytes, 0, warp_m, warp_n, lane);
-    mma_frags<__nv_bfloat16, kMI8w>(acc_g, acc_u, fr[1]);
+  if constexpr (WM == 2) {
+    Frags<MI> fr[2];
+    load_frags<__nv_bfloat16, LAYOUT, MI>(fr[0], smem, 0, warp_m, warp_n, lane);
+    for (int kt = 0; kt < k_tiles; ++kt) {
+      load_frags<__nv_bfloat16, LAYOUT, MI>(fr[1], smem + rs * kStageBytes, 1, warp_m, warp_n, lane);
+      mma_frags<__nv_bfloat16, MI>(acc_g, acc_u, fr[0]);
+      if (BAR) __syncthreads();
+      rs = (rs + 1 == (uint32_t)kStages) ? 0 : rs + 1;
+      load_frags<__nv_bfloat16, LAYOUT, MI>(fr[0], smem + rs * kStageBytes, 0, warp_m, warp_n, lane);
+      mma_frags<__nv_bfloat16, MI>(acc_g, acc_u, fr[1]);
+    }
+  } else {
+    for (int kt = 0; kt < k_tiles; ++kt) {
+      for (uint32_t ks = 0; ks < 2; ++ks) {
+        Frags<MI> f;
+        load_frags<__nv_bfloat16, LAYOUT, MI>(f, smem + rs * kStageBytes, ks, warp_m, warp_n, lane);
+        mma_frags<__nv_bfloat16, MI>(acc_g, acc_u, f);
+      }
+      if (BAR) __syncthreads();
+      rs = (rs + 1 == (uint32_t)kStages) ? 0 : rs + 1;
+    }
   }
   float s = 0.f;
 #pragma unroll
-  for (int i = 0; i < kMI8w; ++i)
+  for (int i = 0; i < MI; ++i)
 #pragma unroll
     for (int j = 0; j < kNI; ++j)
 #pragma unroll
       for (int e = 0; e < 4; ++e) s += acc_g[i][j][e] + acc_u[i][j][e];
-  out[blockIdx.x * GLU_MMA8W_THREADS + tid] = s;
+  out[blockIdx.x * kThreads + tid] = s;
 }
 
 // The kernel's global -> shared pipeline alone (same grid, grouped tile
@@ -134,6 +147,21 @@ __global__ void __launch_bounds__(GLU_MMA_THREADS, 1) probe_mma_loads(GluParams 
     __syncthreads();
   }
   cp_async_wait<0>();
+}
+
+// bf16 values uniform in [-1, 1) from a hash of (seed, index).
+__global__ void probe_fill_random(uint16_t* p, size_t n, uint32_t seed) {
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+       i += (size_t)gridDim.x * blockDim.x) {
+    uint32_t h = (uint32_t)i * 2654435761u ^ (uint32_t)(i >> 32) ^ seed * 0x9E3779B9u;
+    h ^= h >> 16;
+    h *= 0x85EBCA6Bu;
+    h ^= h >> 13;
+    h *= 0xC2B2AE35u;
+    h ^= h >> 16;
+    const float v = (float)(h >> 8) * (2.0f / 16777216.0f) - 1.0f;
+    p[i] = (uint16_t)(__float_as_uint(v) >> 16);
+  }
 }
 
 // Milliseconds of one launch (after one warm-up launch) of `launch`.
@@ -179,15 +207,19 @@ static void run() {
   {  // P2
     const int k_tiles = 2048;
     const double fl = (double)grid * k_tiles * 2.0 * GLU_MMA_BM * 2 * GLU_MMA_BN * GLU_MMA_BK;
-    auto p2 = [&](auto kern, const char* what) {
+    auto p2 = [&](auto kern, int threads, const char* what) {
       CK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize,
                               GLU_MMA_SMEM_BYTES));
-      float ms = time_ms([&] { kern<<<grid, GLU_MMA8W_THREADS, GLU_MMA_SMEM_BYTES>>>(k_tiles, out); });
-      std::printf("perf P2 probe_mma_smem %s: %.1f TFLOP/s (%.3f ms)\n", what, fl / ms / 1e9, ms);
+      float ms = time_ms([&] { kern<<<grid, threads, GLU_MMA_SMEM_BYTES>>>(k_tiles, out); });
+      std::printf("perf %s: %.1f TFLOP/s (%.3f ms)\n", what, fl / ms / 1e9, ms);
     };
-    p2(probe_mma_smem<GLU_LAYOUT_NK, false>, "NK, no barrier");
-    p2(probe_mma_smem<GLU_LAYOUT_NK, true>, "NK, barrier per k-tile");
-    p2(probe_mma_smem<GLU_LAYOUT_KN, true>, "KN, barrier per k-tile");
+    p2(probe_mma_smem<2, GLU_LAYOUT_NK, false>, 256, "P2 probe_mma_smem NK, no barrier");
+    p2(probe_mma_smem<2, GLU_LAYOUT_NK, true>, 256, "P2 probe_mma_smem NK, barrier per k-tile");
+    p2(probe_mma_smem<2, GLU_LAYOUT_KN, true>, 256, "P2 probe_mma_smem KN, barrier per k-tile");
+    p2(probe_mma_smem<4, GLU_LAYOUT_NK, false>, 512, "P2w16 probe_mma_smem NK, no barrier");
+    p2(probe_mma_smem<4, GLU_LAYOUT_NK, true>, 512, "P2w16 probe_mma_smem NK, barrier per k-tile");
+    p2(probe_mma_smem<4, GLU_LAYOUT_KN, false>, 512, "P2w16 probe_mma_smem KN, no barrier");
+    p2(probe_mma_smem<4, GLU_LAYOUT_KN, true>, 512, "P2w16 probe_mma_smem KN, barrier per k-tile");
   }
   {  // P3
     const int64_t M = 4096, N = 11008, K = 4096;
@@ -202,33 +234,62 @@ static void run() {
     GluParams p{};
     p.x = x; p.w_gate = wg; p.w_up = wu; p.out = o; p.m = M; p.n = N; p.k = K;
     p.act = 0; p.beta = 1.f;
-    const dim3 g((unsigned)((N + GLU_MMA_BN - 1) / GLU_MMA_BN), (unsigned)((M + GLU_MMA_BM - 1) / GLU_MMA_BM));
-    const double fl = 4.0 * M * N * K;
+    const char* data = "";  // "" (constant inputs) or ", random data"
     auto p3 = [&](auto kern, int layout, const char* what, int smem_bytes,
                   int threads = GLU_MMA_THREADS) {
       CK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes));
       p.layout = layout;
+      const dim3 g((unsigned)((N + GLU_MMA_BN - 1) / GLU_MMA_BN),
+                   (unsigned)((p.m + GLU_MMA_BM - 1) / GLU_MMA_BM));
+      const double fl = 4.0 * p.m * N * K;
       float ms = time_ms([&] { kern<<<g, threads, smem_bytes>>>(p); });
-      std::printf("perf P3 %s 4096x11008x4096: %.1f TFLOP/s (%.3f ms)\n", what, fl / ms / 1e9, ms);
+      std::printf("perf P3 %s %lldx11008x4096%s: %.1f TFLOP/s (%.3f ms)\n", what,
+                  (long long)p.m, data, fl / ms / 1e9, ms);
     };
-    p3(fused_glu_mma_nk_bf16, GLU_LAYOUT_NK, "fused_glu_mma_nk_bf16", GLU_MMA_SMEM_BYTES);
-    p3(fused_glu_mma_kn_bf16, GLU_LAYOUT_KN, "fused_glu_mma_kn_bf16", GLU_MMA_SMEM_BYTES);
-    // P5: 8 warps per block (same grid, tile and ring).
-    p3(fused_glu_mma8w_nk_bf16, GLU_LAYOUT_NK, "P5 fused_glu_mma8w_nk_bf16 (8 warps)",
-       GLU_MMA_SMEM_BYTES, GLU_MMA8W_THREADS);
-    p3(fused_glu_mma8w_kn_bf16, GLU_LAYOUT_KN, "P5 fused_glu_mma8w_kn_bf16 (8 warps)",
-       GLU_MMA_SMEM_BYTES, GLU_MMA8W_THREADS);
+    int optin = 0;
+    CK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    // The production kernels, then P5, P6, P7: the variants (same grid and
+    // tile; mma_variants.cuh).
+    auto p3_all = [&] {
+      p3(fused_glu_mma_nk_bf16, GLU_LAYOUT_NK, "fused_glu_mma_nk_bf16", GLU_MMA_SMEM_BYTES);
+      p3(fused_glu_mma_kn_bf16, GLU_LAYOUT_KN, "fused_glu_mma_kn_bf16", GLU_MMA_SMEM_BYTES);
+      for (const MmaVariant& v : kMmaVariants)
+        for (int layout : {GLU_LAYOUT_NK, GLU_LAYOUT_KN}) {
+          char what[96];
+          std::snprintf(what, sizeof what, "%s %s_%s_bf16 (%d threads, %u B smem)", v.probe,
+                        v.name, layout ? "nk" : "kn", v.threads, v.smem);
+          if (v.smem > (uint32_t)optin) {
+            std::printf("perf %s: skipped, this GPU gives a block %d bytes of shared memory\n",
+                        what, optin);
+            continue;
+          }
+          p3(v.kern[layout], layout, what, (int)v.smem, v.threads);
+        }
+    };
+    p3_all();
     // P4: the same launch with the loads only; "TFLOP/s" is the rate the
     // kernel would reach if the math were free. It needs few registers, so
     // it asks for more than half the shared memory to keep the kernel's
     // one block per SM.
-    int optin = 0;
-    CK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
     int smem4 = optin / 2 + 1024;
     if (smem4 < GLU_MMA_SMEM_BYTES) smem4 = GLU_MMA_SMEM_BYTES;
     if (smem4 > optin) smem4 = optin;
     p3(probe_mma_loads<__nv_bfloat16, GLU_LAYOUT_NK>, GLU_LAYOUT_NK, "P4 loads only (NK)", smem4);
     p3(probe_mma_loads<__nv_bfloat16, GLU_LAYOUT_KN>, GLU_LAYOUT_KN, "P4 loads only (KN)", smem4);
+    // Again on random inputs in [-1, 1): the crate's bench (random data)
+    // measured the 16-warp kernel at 290-306 TFLOP/s where P3 (constant
+    // inputs) gave 375 (session 16): toggling operands cost power, and
+    // clocks. These lines say whether a variant's gain survives that.
+    probe_fill_random<<<1024, 256>>>(static_cast<uint16_t*>(x), (size_t)(M * K), 1u);
+    probe_fill_random<<<1024, 256>>>(static_cast<uint16_t*>(wg), (size_t)(N * K), 2u);
+    probe_fill_random<<<1024, 256>>>(static_cast<uint16_t*>(wu), (size_t)(N * K), 3u);
+    CK(cudaGetLastError());
+    data = ", random data";
+    p3_all();
+    // M = 64 (one row tile, 86 blocks for 132 SMs: the weights stream
+    // through each SM's ring, so the ring depth shows), random data.
+    p.m = 64;
+    p3_all();
     CK(cudaFree(x)); CK(cudaFree(wg)); CK(cudaFree(wu)); CK(cudaFree(o));
   }
   CK(cudaFree(out));

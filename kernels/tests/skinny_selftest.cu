@@ -228,10 +228,11 @@ static Launched launch(const GluParams& p, int64_t force_splits = 0,
                    : v ? (std::is_same<T, __half>::value ? v->f16 : v->bf16)
                        : pick<T>(p.layout, pl.m_pad);
   CK(cudaFuncSetAttribute((const void*)k, cudaFuncAttributeMaxDynamicSharedMemorySize, pl.smem));
-  // The ring kernels want shared memory; the register-streaming ones none
-  // (x is read through L1).
-  CK(cudaFuncSetAttribute((const void*)k, cudaFuncAttributePreferredSharedMemoryCarveout,
-                          rs ? 0 : 100));
+  // The ring kernels want all the shared memory. The register-streaming
+  // ones keep the driver's default carveout, as the crate's launcher
+  // (src/cuda/skinny.rs) does, so that these lines time what it runs.
+  if (!rs)
+    CK(cudaFuncSetAttribute((const void*)k, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
   GluSkinnySplit s{};
   if (pl.splits > 1) {
     g_ws.ensure((size_t)pl.splits * p.m * 2 * p.n, (size_t)pl.n_tiles);

@@ -915,16 +915,15 @@ impl CudaGlu {
         // every access records and waits on events.
         let dx_per_projection = !dx_fused && !dx_one_gemm;
         for (i, (wt, dh, dw, db)) in halves.into_iter().enumerate() {
-            if dx_per_projection || !dw_fused || db.is_some() {
-                self.mark(if i == 0 {
-                    "bwd: gate projection's cuBLAS GEMMs (dX, dW, db)"
-                } else {
-                    "bwd: up projection's cuBLAS GEMMs (dX, dW, db)"
-                });
-            }
+            // One stage per GEMM, named by projection.
+            let stage = |gate: &'static str, up: &'static str| if i == 0 { gate } else { up };
             let dh_op = Operand::rm(dh, d, 2 * n);
             let x_op = Operand::rm(xp, d, k);
             if dx_per_projection {
+                self.mark(stage(
+                    "bwd: gate dX GEMM (cuBLAS)",
+                    "bwd: up dX GEMM (cuBLAS)",
+                ));
                 let (wp, _gw) = wt.device_ptr(s);
                 // dX (+)= dH · Wᵀ
                 let wt_op = Operand::weight(wp, d, w.layout, n, k, true);
@@ -944,6 +943,10 @@ impl CudaGlu {
                 }?;
             }
             if !dw_fused {
+                self.mark(stage(
+                    "bwd: gate dW GEMM (cuBLAS)",
+                    "bwd: up dW GEMM (cuBLAS)",
+                ));
                 let (dwp, _gdw) = dw.device_ptr_mut(s);
                 let (dims, a, b, ld) = match w.layout {
                     // dW [n, k] = dHᵀ · x
@@ -957,6 +960,10 @@ impl CudaGlu {
                 unsafe { self.gemm_rm(dims, a, b, dw_op, beta_w) }?;
             }
             if let Some(db) = db {
+                self.mark(stage(
+                    "bwd: gate bias gradient (cuBLAS)",
+                    "bwd: up bias gradient (cuBLAS)",
+                ));
                 let (dbp, _gdb) = db.device_ptr_mut(s);
                 // db [1, n] = onesᵀ [1, m] · dH [m, n]
                 let ones_op = Operand::rm(onep, d, m);
