@@ -119,7 +119,6 @@ static_assert(MmaElem<float>::kKnRows == MmaElem<float>::kTileK, "KN tile rows =
 template <typename T, int LAYOUT, int THREADS = GLU_MMA_THREADS>
 struct StageLoader {
   using E = MmaElem<T>;
-  static constexpr int kThreads = THREADS;
   static_assert(THREADS == 256 || THREADS == 512, "512 chunks per operand and k-tile");
   static constexpr int kJ = 512 / THREADS;
   static_assert(E::kKnRows * E::kKnChunks == 512 && E::kKnRows == E::kTileK,
@@ -313,7 +312,7 @@ struct MbarRing {
 
   // Initialises the barriers and issues k-tiles 0 .. S-LAG-1 (those that
   // exist) into stages 0 .. S-LAG-1.
-  template <typename T, typename Loader>
+  template <typename T, int THREADS, typename Loader>
   static __device__ __forceinline__ MbarRing make(uint32_t smem, Loader& loader, int64_t K,
                                                   int64_t k_tiles, int tid) {
     constexpr int kTK = MmaElem<T>::kTileK;
@@ -322,8 +321,8 @@ struct MbarRing {
     r.bars = smem + (uint32_t)S * kStageBytes;
     if (tid == 0)
       for (int s = 0; s < S; ++s) {
-        mbar80_init(r.full(s), Loader::kThreads);
-        mbar80_init(r.empty(s), Loader::kThreads / 32);
+        mbar80_init(r.full(s), THREADS);
+        mbar80_init(r.empty(s), THREADS / 32);
       }
     __syncthreads();  // the barriers are initialised before anyone uses them
     for (int s = 0; s < S - LAG; ++s)
@@ -361,14 +360,15 @@ struct MbarRing {
 
 // 16 warps on MbarRing: the production loop's order, with the barrier
 // replaced by the ring's waits and arrivals.
-template <typename T, int LAYOUT, int MI, int S, int LAG, typename Loader>
+template <typename T, int LAYOUT, int MI, int S, int LAG, int THREADS, typename Loader>
 __device__ __forceinline__ void mma_mainloop_mbar(float (&acc_g)[MI][kNI][4],
                                                   float (&acc_u)[MI][kNI][4], Loader& loader,
                                                   uint32_t smem, int64_t K, int64_t k_tiles,
                                                   uint32_t warp_m, uint32_t warp_n, uint32_t lane,
                                                   int tid) {
   constexpr int kTK = MmaElem<T>::kTileK;
-  MbarRing<S, LAG> ring = MbarRing<S, LAG>::template make<T>(smem, loader, K, k_tiles, tid);
+  MbarRing<S, LAG> ring =
+      MbarRing<S, LAG>::template make<T, THREADS>(smem, loader, K, k_tiles, tid);
   if constexpr (MI == 2) {
     // 16 warps, one fragment buffer.
     for (int64_t kt = 0; kt < k_tiles; ++kt) {
@@ -482,8 +482,8 @@ __device__ __forceinline__ void fused_glu_mma_body(const GluParams& p) {
   // complete.
   StageLoader<T, LAYOUT, kThreads> loader(x, wg, wu, M, N, K, m_blk, n_blk, tid);
   if constexpr (MBAR) {
-    mma_mainloop_mbar<T, LAYOUT, MI, S, (S >= 6 ? 2 : 1)>(acc_g, acc_u, loader, smem, K, k_tiles,
-                                                          warp_m, warp_n, lane, tid);
+    mma_mainloop_mbar<T, LAYOUT, MI, S, (S >= 6 ? 2 : 1), kThreads>(
+        acc_g, acc_u, loader, smem, K, k_tiles, warp_m, warp_n, lane, tid);
   } else {
   constexpr int kStages = S;  // the ring depth of this instantiation
 #pragma unroll
