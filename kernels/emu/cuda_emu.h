@@ -483,15 +483,17 @@ inline char* smem_at(uint32_t addr, size_t n, size_t align, const char* what) {
   return smem_at_cta(cur_cta(), addr, n, align, what);
 }
 
-inline void land(const std::vector<Copy>& g) {
+// Writes cp.async copies into the shared memory of `cta`.
+inline void land_in(Cta& cta, const std::vector<Copy>& g) {
   for (const Copy& c : g) {
-    char* d = smem_at(c.dst, 16, 16, "cp.async (landing)");
+    char* d = smem_at_cta(cta, c.dst, 16, 16, "cp.async (landing)");
     if (c.zero)
       memset(d, 0, 16);
     else
       memcpy(d, c.data, 16);
   }
 }
+inline void land(const std::vector<Copy>& g) { land_in(cur_cta(), g); }
 
 
 inline void set_ids(const Fiber& f) {
@@ -1070,13 +1072,7 @@ inline void cp_async_mbar_arrive(uint32_t bar) {
   f.open.clear();
   auto op = [cta, all, bar]() {
     if (cta->dead) fail("cp.async lands in the shared memory of a CTA that has exited");
-    for (const Copy& cp : all) {
-      char* d = smem_at_cta(*cta, cp.dst, 16, 16, "cp.async (landing)");
-      if (cp.zero)
-        memset(d, 0, 16);
-      else
-        memcpy(d, cp.data, 16);
-    }
+    land_in(*cta, all);
     mbar_arrive_on(*cta, bar, 0);
   };
   if (g_cfg.cp_async_late)

@@ -375,8 +375,8 @@ int main(int argc, char** argv) {
     test_fused<__half>("fused_glu_mma_kn_f16", fused_glu_mma_kn_f16, true, GLU_LAYOUT_KN, 200, 136, 72, act, act % 2 == 1, 0);
   }
 
-  // The probe variants (mma_variants.cuh: P5 8 warps, P6 8 stages, P7 the
-  // mbarrier loops): the same tile edges, bf16, before the probes time them.
+  // The probe variants (mma_variants.cuh: P5 8 warps, P6 8 stages, P7 and
+  // P8 the mbarrier loops): the same tile edges, bf16, before the probes time them.
   // A variant that needs more shared memory than this GPU gives a block is
   // skipped here and there, with a line saying so.
   {

@@ -25,7 +25,7 @@
 //                          and without the barrier per k-tile, which tells
 //                          whether the ldmatrix burst after each barrier is
 //                          what the 16-warp kernel loses (session 18).
-//   P6, P7                 the variants of mma_variants.cuh at P3's shape:
+//   P6, P7, P8             the variants of mma_variants.cuh at P3's shape:
 //                          8 stages, and the mbarrier loops without
 //                          __syncthreads (kernels/NOTES-mma.md "Session 18").
 // P1 ~ P2 ~ P3: the kernel is at the ceiling. P2 << P1: fragment loads or
@@ -248,8 +248,8 @@ static void run() {
     };
     int optin = 0;
     CK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-    // The production kernels, then P5, P6, P7: the variants (same grid and
-    // tile; mma_variants.cuh).
+    // The production kernels, then P5-P8: the variants (same grid and tile;
+    // mma_variants.cuh).
     auto p3_all = [&] {
       p3(fused_glu_mma_nk_bf16, GLU_LAYOUT_NK, "fused_glu_mma_nk_bf16", GLU_MMA_SMEM_BYTES);
       p3(fused_glu_mma_kn_bf16, GLU_LAYOUT_KN, "fused_glu_mma_kn_bf16", GLU_MMA_SMEM_BYTES);
