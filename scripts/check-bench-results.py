@@ -2,21 +2,30 @@
 """Checks that a run of the GPU benches produced every table it should.
 
 Usage: scripts/check-bench-results.py RESULTS_DIR STDERR_LOG --cc 90|80
-    [--train-stderr LOG]
+    [--train-stderr LOG] [--k K] [--n N,N...] [--m M,M...] [--f32-m M,...]
+    [--train-m M,...]
+
+--k, --n, --m, --f32-m and --train-m are the shapes the benches were asked
+for (SWIGLU_BENCH_K, _N, _M, _F32_M, _TRAIN_M): each must be there (a whole
+N or M the bench dropped is a problem, and so is one it was not asked for).
+Without them the shapes are taken from the rows themselves, which cannot
+show a shape missing everywhere.
 
 scripts/emu-bench.sh runs the benches (benches/gpu.rs, benches/gpu_train.rs)
 on the host emulator's stand-in driver at small shapes, so that the code
 a GPU session will spend its minutes on has run before it gets there. The
 emulator's timings mean nothing; this checks the *shape* of the results:
 
-* bench_gpu.json parses and says which shapes it ran;
+* bench_gpu.json parses and says which shapes it ran: exactly the ones
+  asked for, when given;
 * every forward path the device can take has a row at every shape it can
   take, Auto and cuBLAS B1 at every shape, and the paths that were left
   out were left out for the two known reasons only (M above the decode
   kernels' limit; the sm_90a kernels on a device below 9.0);
 * the event-tracking rows (2 handles x 2 M x 2 paths), the f32 table
-  (Auto, SIMT, B1, B2 and B1 with tf32 per M) and one autotuner decision
-  per shape are there, and no autotune candidate failed;
+  (Auto, SIMT, B1, B2 and B1 with tf32 per M) and exactly one autotuner
+  decision per row class (m_class of src/cuda/autotune.rs) of the bf16
+  shapes and the f32 Ms are there, and no autotune candidate failed;
 * every time is a positive finite number;
 * the training table has all 8 configurations per M, each with the bytes
   its mode must keep between the passes (eager: g, u and act(g); the
@@ -99,6 +108,30 @@ def bad(msg):
     problems.append(msg)
 
 
+def m_class(m):
+    """src/cuda/autotune.rs m_class (mirrored): the rows one tuning decision
+    covers. Powers of two up to 64, the 128-row tile count to 2048, powers
+    of two above."""
+    if m <= 64:
+        hi = 1 << (max(m, 1) - 1).bit_length()
+        return (hi // 2 + 1, hi)
+    if m <= 2048:
+        hi = -(-m // 128) * 128
+        return (max(hi - 128 + 1, 65), hi)
+    hi = 1 << (m - 1).bit_length()
+    return (hi // 2 + 1, hi)
+
+
+def int_list(text):
+    try:
+        vals = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of integers: {text!r}")
+    if not vals:
+        raise argparse.ArgumentTypeError("empty list")
+    return vals
+
+
 def positive(v):
     return isinstance(v, (int, float)) and math.isfinite(v) and v > 0
 
@@ -112,13 +145,23 @@ def load(d, name):
     return j
 
 
-def check_forward(d, stderr, cc):
+def check_forward(d, stderr, cc, want_k=None, want_ns=None, want_ms=None, want_f32_ms=None):
     j = load(d, "bench_gpu.json")
     k = j["k"]
+    if want_k is not None and k != want_k:
+        bad(f"bench_gpu.json: K = {k}, the bench was asked for K = {want_k}")
     rows = j["results"]
     shapes = sorted({(r["n"], r["m"]) for r in rows})
     if not shapes:
         bad("bench_gpu.json: no forward rows")
+    # The N and M lists the bench was asked for (else the ones it ran).
+    ns = want_ns or sorted({n for (n, _) in shapes})
+    ms = want_ms or sorted({m for (_, m) in shapes})
+    asked = {(n, m) for n in ns for m in ms}
+    for (n, m) in sorted(asked - set(shapes)):
+        bad(f"forward N={n} M={m}: no rows at all, yet the bench was asked for it")
+    for (n, m) in sorted(set(shapes) - asked):
+        bad(f"forward N={n} M={m}: rows at a shape the bench was not asked for")
     for r in rows:
         if not positive(r["median_s"]) or not positive(r["queued_s"]) or not positive(r["host_enqueue_s"]):
             bad(f"forward N={r['n']} M={r['m']} {r['path']}: time not positive {r}")
@@ -161,6 +204,16 @@ def check_forward(d, stderr, cc):
 
     f32 = j.get("f32", [])
     f32_ms = sorted({r["m"] for r in f32})
+    if want_f32_ms is not None:
+        for m in sorted(set(want_f32_ms) - set(f32_ms)):
+            bad(f"f32 M={m}: no rows, yet the bench was asked for it")
+        for m in sorted(set(f32_ms) - set(want_f32_ms)):
+            bad(f"f32 M={m}: rows at an M the bench was not asked for")
+    # The f32 table (and its autotuning) runs at the first N of the list.
+    f32_ns = sorted({r["n"] for r in f32})
+    if len(f32_ns) > 1 or (want_ns and f32_ns and f32_ns != [want_ns[0]]):
+        bad(f"f32 table at N = {f32_ns}, expected the first N of the list only ({ns[0]})")
+    f32_n = want_ns[0] if want_ns else (f32_ns[0] if f32_ns else None)
     for m in f32_ms:
         got = {r["path"] for r in f32 if r["m"] == m}
         for want in ("fused-simt", "cublas-b1", "cublas-b2", "cublas-b1 tf32 (timed after)"):
@@ -177,12 +230,27 @@ def check_forward(d, stderr, cc):
         if not positive(r["median_s"]):
             bad(f"f32 row not positive: {r}")
 
+    # One decision per row class (shapes whose M share a class are tuned
+    # once, at the first such M the bench ran), each at an M the bench ran.
     tuned = j.get("autotune", [])
-    want_classes = {("bf16", n, m) for (n, m) in shapes} | {("f32", shapes[0][0], m) for m in f32_ms}
-    got_classes = {(t["dtype"], t["n"], t["m"]) for t in tuned}
-    # Shapes that share a class (M rounded) are tuned once: compare counts loosely.
-    if not tuned or len(got_classes) > len(want_classes):
-        bad(f"autotune: {len(got_classes)} classes for {len(want_classes)} shapes")
+    want_m = {"bf16": {(n, m) for n in ns for m in ms},
+              "f32": {(f32_n, m) for m in (want_f32_ms or f32_ms)} if f32_n is not None else set()}
+    want_classes = {(dt, n, m_class(m)) for dt, nm in want_m.items() for (n, m) in nm}
+    got = {}
+    for t in tuned:
+        key = (t["dtype"], t["n"], m_class(t["m"]))
+        got.setdefault(key, []).append(t["m"])
+        if (t["n"], t["m"]) not in want_m.get(t["dtype"], set()):
+            bad(f"autotune {t['dtype']} N={t['n']} M={t['m']}: not a shape the bench ran")
+    for key in sorted(want_classes - set(got)):
+        dt, n, (lo, hi) = key
+        bad(f"autotune {dt} N={n}: no decision for the rows {lo}..{hi} "
+            f"(M = {sorted(m for (n2, m) in want_m[dt] if n2 == n and lo <= m <= hi)})")
+    for key, mlist in sorted(got.items()):
+        if len(mlist) > 1:
+            bad(f"autotune {key[0]} N={key[1]}: {len(mlist)} decisions for the rows {key[2][0]}..{key[2][1]} (M = {mlist})")
+    if not tuned:
+        bad("autotune: no decisions")
     for t in tuned:
         if t["kept"] not in [c["path"] for c in t["candidates"]]:
             bad(f"autotune {t}: kept path is not among its candidates")
@@ -192,13 +260,22 @@ def check_forward(d, stderr, cc):
     return j, shapes, k
 
 
-def check_train(d, stderr, cc):
+def check_train(d, stderr, cc, want_ms=None, want_n=None, want_k=None):
     j = load(d, "bench_gpu_train.json")
     n = j["n"]
     rows = j["results"]
     ms = sorted({r["m"] for r in rows})
     if not ms:
         bad("training table empty")
+    if want_n is not None and n != want_n:
+        bad(f"training: N = {n}, expected the first N of the list, {want_n}")
+    if want_k is not None and j["k"] != want_k:
+        bad(f"training: K = {j['k']}, the bench was asked for K = {want_k}")
+    if want_ms is not None:
+        for m in sorted(set(want_ms) - set(ms)):
+            bad(f"training M={m}: no rows, yet the bench was asked for it")
+        for m in sorted(set(ms) - set(want_ms)):
+            bad(f"training M={m}: rows at an M the bench was not asked for")
     for m in ms:
         got = {(r["kernels"], r["mode"]): r for r in rows if r["m"] == m}
         for cfg in TRAIN_CONFIGS:
@@ -244,12 +321,20 @@ def main():
     ap.add_argument("stderr")
     ap.add_argument("--cc", type=int, required=True)
     ap.add_argument("--train-stderr")
+    ap.add_argument("--k", type=int, help="the K the benches were asked for (SWIGLU_BENCH_K)")
+    ap.add_argument("--n", type=int_list, help="the forward N list, in order (SWIGLU_BENCH_N)")
+    ap.add_argument("--m", type=int_list, help="the forward M list (SWIGLU_BENCH_M)")
+    ap.add_argument("--f32-m", type=int_list, help="the f32 table's M list (SWIGLU_BENCH_F32_M)")
+    ap.add_argument("--train-m", type=int_list, help="the training bench's M list (SWIGLU_BENCH_TRAIN_M)")
     a = ap.parse_args()
+    if a.train_m and not a.train_stderr:
+        ap.error("--train-m needs --train-stderr (the training results are checked only with it)")
     stderr = open(a.stderr, errors="replace").readlines()
-    j, shapes, k = check_forward(a.dir, stderr, a.cc)
+    j, shapes, k = check_forward(a.dir, stderr, a.cc, a.k, a.n, a.m, a.f32_m)
     ms = []
     if a.train_stderr:
-        ms = check_train(a.dir, open(a.train_stderr, errors="replace").readlines(), a.cc)
+        ms = check_train(a.dir, open(a.train_stderr, errors="replace").readlines(), a.cc,
+                         a.train_m, a.n[0] if a.n else None, a.k)
     if problems:
         for p in problems:
             print(f"PROBLEM: {p}")

@@ -8,7 +8,8 @@
 #     block holding the cp.async refill among the HMMA
 #     (scripts/sass_mma_loop.py);
 #   * host test kernels/tests/swizzle_test.cpp (swizzle bijection, bank
-#     conflicts, ldmatrix/mma fragment emulation) passes, if g++ is present;
+#     conflicts, ldmatrix/mma fragment emulation) passes, if g++ is present
+#     (required with SWIGLU_REQUIRE_EMU=1, below);
 #     so do the other host tests (wgmma layouts, the decode kernel's
 #     stream-K schedule, the self-tests' tolerances).
 # Usage: scripts/check-kernels.sh            (NVCC, OUTDIR may be overridden)
@@ -26,6 +27,11 @@
 #          whole kernel-check step, which runs them, took 9 minutes on 2
 #          cores in session 15): scripts/gpu-bundle.sh sets it, since a GPU
 #          session needs the fatbins and self-tests, and CI runs the emulator
+#        SWIGLU_REQUIRE_EMU=1 scripts/check-kernels.sh   (CI: .ci/run exports it)
+#          a check that cannot run for want of g++ (the host tests, the
+#          emulator tests and mutants) or python3 (the SASS main-loop check,
+#          the mbarrier protocol model) fails the script instead of being
+#          skipped; SWIGLU_SKIP_EMU=1 with it is an error
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,6 +43,23 @@ mkdir -p "$OUTDIR"
 
 fail=0
 err() { echo "FAIL: $*" >&2; fail=1; }
+REQUIRE_EMU="${SWIGLU_REQUIRE_EMU:-0}"
+skipped_checks=()
+have() { command -v "$1" >/dev/null 2>&1; }
+# missing TOOL WHAT: WHAT cannot run without TOOL: a failure under
+# SWIGLU_REQUIRE_EMU=1, else a skip, named again at the end.
+missing() {
+  if [ "$REQUIRE_EMU" = "1" ]; then
+    err "$2: no $1 on PATH (SWIGLU_REQUIRE_EMU=1)"
+  else
+    echo "   ($1 not found: $2 SKIPPED; SWIGLU_REQUIRE_EMU=1 makes this a failure)"
+    skipped_checks+=("$2 (no $1)")
+  fi
+}
+if [ "$REQUIRE_EMU" = "1" ] && [ "${SWIGLU_SKIP_EMU:-0}" = "1" ]; then
+  echo "SWIGLU_REQUIRE_EMU=1 and SWIGLU_SKIP_EMU=1 contradict each other" >&2
+  exit 1
+fi
 # host_test NAME OPT [QUIET]: compile kernels/tests/NAME.cpp with g++ at OPT
 # and run it (its output to /dev/null when QUIET is set).
 host_test() {
@@ -128,22 +151,22 @@ for cu in "${cu_files[@]}"; do
         # each k16 step's fragments right before its mma, so the run after
         # the barrier holds them: 41-49 at session 16; the 8-warp loop kept
         # it under 12 with a fragment double buffer); kernels/NOTES-mma.md.
-        if command -v python3 >/dev/null 2>&1; then
+        if have python3; then
           case "$k" in *tf32) lim=215 ;; *) lim=175 ;; esac
           python3 scripts/sass_mma_loop.py "$sass" "$k" "$lim" 3 60 || err "$arch $k: main loop shape"
         else
-          echo "   main loop: SKIPPED (no python3)"
+          missing python3 "$arch $k: main loop check (scripts/sass_mma_loop.py)"
         fi
       done
     done
   fi
 done
 
-if command -v g++ >/dev/null 2>&1; then
-  echo "== kernels/tests/swizzle_test.cpp"
+echo "== kernels/tests/swizzle_test.cpp"
+if have g++; then
   host_test swizzle_test -O1
 else
-  echo "(g++ not found: host swizzle test skipped)"
+  missing g++ "host test swizzle_test"
 fi
 
 # --- The kernels' own source on the host emulator (kernels/emu/cuda_emu.h,
@@ -165,7 +188,7 @@ emu_test() {
 }
 if [ "${SWIGLU_SKIP_EMU:-0}" = "1" ]; then
   echo "== kernels/emu: SKIPPED (SWIGLU_SKIP_EMU=1; CI runs them)"
-elif command -v g++ >/dev/null 2>&1; then
+elif have g++; then
   emu_test mma_test
   emu_test skinny_test
   emu_test hopper_test
@@ -173,6 +196,9 @@ elif command -v g++ >/dev/null 2>&1; then
   emu_test simt_elt_test
   echo "== kernels/emu/mutants.sh"
   bash kernels/emu/mutants.sh || err "emu mutants"
+else
+  echo "== kernels/emu"
+  missing g++ "the host-emulator tests and mutants (kernels/emu)"
 fi
 
 if [ "${BUILD_SELFTEST:-0}" = "1" ]; then
@@ -259,13 +285,17 @@ for fam in fused_glu_wgmma fused_glu_wgmma_train fused_glu_wgmma_staged; do
     [ "$ncl" -eq 4 ] || err "fused_glu_wgmma: $ncl kernels with EIATTR_EXPLICIT_CLUSTER, expected the 4 cluster kernels"
   fi
 done
-if command -v g++ >/dev/null 2>&1; then
-  echo "== kernels/tests/wgmma_layout_test.cpp"
+echo "== kernels/tests/wgmma_layout_test.cpp"
+if have g++; then
   host_test wgmma_layout_test -O1
+else
+  missing g++ "host test wgmma_layout_test"
 fi
-if command -v python3 >/dev/null 2>&1; then
-  echo "== kernels/tests/wgmma_pipeline_model.py"
+echo "== kernels/tests/wgmma_pipeline_model.py"
+if have python3; then
   python3 kernels/tests/wgmma_pipeline_model.py || err "wgmma_pipeline_model"
+else
+  missing python3 "the mbarrier protocol model (wgmma_pipeline_model.py)"
 fi
 if [ "${BUILD_SELFTEST:-0}" = "1" ]; then
   echo "== kernels/tests/wgmma_selftest.cu"
@@ -294,11 +324,17 @@ if [ "${BUILD_SELFTEST:-0}" = "1" ]; then
     err "compile skinny_selftest"
   fi
 fi
-if command -v g++ >/dev/null 2>&1; then
-  echo "== kernels/tests/skinny_streamk_test.cpp (decode kernel's stream-K schedule)"
+echo "== kernels/tests/skinny_streamk_test.cpp (decode kernel's stream-K schedule)"
+if have g++; then
   host_test skinny_streamk_test -O2
-  echo "== kernels/tests/selftest_ref_test.cpp (self-test tolerances)"
+else
+  missing g++ "host test skinny_streamk_test"
+fi
+echo "== kernels/tests/selftest_ref_test.cpp (self-test tolerances)"
+if have g++; then
   host_test selftest_ref_test -O2 quiet
+else
+  missing g++ "host test selftest_ref_test"
 fi
 
 echo "outputs in $OUTDIR"
@@ -306,4 +342,9 @@ if [ "$fail" -ne 0 ]; then
   echo "check-kernels: FAILED" >&2
   exit 1
 fi
-echo "check-kernels: OK"
+if [ ${#skipped_checks[@]} -gt 0 ]; then
+  echo "check-kernels: OK, but ${#skipped_checks[@]} checks SKIPPED (SWIGLU_REQUIRE_EMU=1 fails instead):"
+  printf '   %s\n' "${skipped_checks[@]}"
+else
+  echo "check-kernels: OK"
+fi

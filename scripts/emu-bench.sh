@@ -70,13 +70,15 @@ for cc in 90 80; do
   # K and N with tails of every tile (64-wide k-tiles, 64/128-wide column
   # tiles), M on both sides of the decode limit (64) and of one 128-row tile.
   export SWIGLU_EMU_CC=$cc
-  bench_env=(SWIGLU_BENCH_QUICK=1 SWIGLU_RESULTS_DIR="$r" SWIGLU_BENCH_ROUNDS=1 SWIGLU_BENCH_K=264
-    SWIGLU_BENCH_N=264,136 SWIGLU_BENCH_M=1,16,33,64,130 SWIGLU_BENCH_F32_M=1,7 SWIGLU_BENCH_TRAIN_M=64,130)
+  # The shapes asked for; check-bench-results.py requires each of them.
+  K=264 NS=264,136 MS=1,16,33,64,130 F32_MS=1,7 TRAIN_MS=64,130
+  bench_env=(SWIGLU_BENCH_QUICK=1 SWIGLU_RESULTS_DIR="$r" SWIGLU_BENCH_ROUNDS=1 SWIGLU_BENCH_K=$K
+    SWIGLU_BENCH_N=$NS SWIGLU_BENCH_M=$MS SWIGLU_BENCH_F32_M=$F32_MS SWIGLU_BENCH_TRAIN_M=$TRAIN_MS)
   (cd "$r" && env "${bench_env[@]}" "$bench_fwd" --bench > fwd.out 2> fwd.err) || { tail -20 "$r/fwd.err"; fail "forward bench on sm_$cc"; }
   echo "=== emulated sm_$cc device: training-step bench ($(date -u +%T))"
   (cd "$r" && env "${bench_env[@]}" "$bench_train" --bench > train.out 2> train.err) || { tail -20 "$r/train.err"; fail "training bench on sm_$cc"; }
   python3 scripts/check-bench-results.py "$r" "$r/fwd.err" --cc "$cc" --train-stderr "$r/train.err" \
-    || fail "bench results on sm_$cc"
+    --k "$K" --n "$NS" --m "$MS" --f32-m "$F32_MS" --train-m "$TRAIN_MS" || fail "bench results on sm_$cc"
   python3 scripts/targets.py "$r" > "$r/targets.md" || fail "scripts/targets.py on the sm_$cc results"
   grep -q "not the issues' shapes" "$r/targets.md" || fail "targets.md does not say the shapes are not the issues'"
 

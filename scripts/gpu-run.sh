@@ -5,6 +5,12 @@
 # OUTDIR/results.tgz; OUTDIR also gets summary.txt, tests.log and the bench
 # tables (bench_gpu.md, bench_gpu_train.md) and the targets check
 # (targets.md) as plain files: 6 files at most.
+# summary.txt ends with a verdict line ("verdict: all N steps passed", or
+# "verdict: FAILED: <steps>", naming any skipped steps too); run.sh exits 1
+# when a step failed (after writing every log and the archive), else 0. A
+# step whose binary exits 77 (a self-test with nothing to test on this
+# device, the automake convention) is recorded as "skipped (rc=77)". A run
+# stopped before its end leaves a summary.txt without the verdict line.
 set -uo pipefail
 T0=$(date +%s)
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -80,11 +86,18 @@ export LD_LIBRARY_PATH="${LD_EXTRA}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 } > "$OUT/env.log" 2>&1
 cat "$OUT/env.log"
 
-status=()
+status=() failed=() skips=()
 # Each step's result line carries the seconds since the start; after each
 # step the results so far are packed, so a run cut short still returns them.
+# record NAME RESULT: RESULT "rc=0..." is a pass, "skipped..." or "not
+# available" a skip, anything else a failure (for the verdict).
 record() {
   status+=("$1: $2 (t=$(( $(date +%s) - T0 ))s)")
+  case "$2" in
+    rc=0|"rc=0 "*) ;;
+    skipped*|"not available"*) skips+=("$1") ;;
+    *) failed+=("$1") ;;
+  esac
   printf '%s\n' "${status[@]}" > "$OUT/summary.txt"
   pack
   cp "$OUT/summary.txt" "$FINAL/" 2>/dev/null
@@ -94,6 +107,11 @@ record() {
 pack() {
   tar czf "$FINAL/results-next.tgz" -C "$OUT" . 2>/dev/null &&
     mv -f "$FINAL/results-next.tgz" "$FINAL/results.tgz"
+}
+# result RC: how a step's exit status is recorded (77: the binary skipped
+# itself, e.g. a Hopper self-test on another device).
+result() {
+  if [ "$1" -eq 77 ]; then echo "skipped (rc=77)"; else echo "rc=$1"; fi
 }
 # skipped NAME: records a step left out for lack of budget.
 skipped() {
@@ -113,7 +131,10 @@ if [ -x "$BIN/wgmma_selftest" ] && want selftest && [ -z "${SWIGLU_SKIP_CLUSTER:
     echo "=== wgmma_selftest --cluster-smoke" >> "$OUT/selftest.log"
     timeout "$lim" "$BIN/wgmma_selftest" --cluster-smoke >> "$OUT/selftest.log" 2>&1; rc=$?
     echo "rc=$rc" >> "$OUT/selftest.log"
-    if [ "$rc" -ne 0 ]; then
+    if [ "$rc" -eq 77 ]; then
+      # Not a compute capability 9.0 device: nothing ran, nothing to leave out.
+      record "cluster smoke" "$(result "$rc")"
+    elif [ "$rc" -ne 0 ]; then
       export SWIGLU_SKIP_CLUSTER=1
       record "cluster smoke" "rc=$rc: FAILED, fused-wgmma-cluster left out of the rest of the run"
     else
@@ -131,8 +152,8 @@ for st in "$BIN"/*selftest; do
   echo "=== $name" >> "$OUT/selftest.log"
   timeout "$lim" "$st" >> "$OUT/selftest.log" 2>&1; rc=$?
   echo "rc=$rc" >> "$OUT/selftest.log"
-  echo "=== $name rc=$rc"; grep -E "FAIL|passed|checks" "$OUT/selftest.log" | tail -4
-  record "$name" "rc=$rc"
+  echo "=== $name rc=$rc"; grep -E "FAIL|SKIP|passed|checks" "$OUT/selftest.log" | tail -4
+  record "$name" "$(result "$rc")"
 done
 
 # --- 2. every GPU test, GPU required ------------------------------------------
@@ -192,7 +213,7 @@ san() {  # san TOOL TIMEOUT BINARY [ARGS...]
   local rc=${PIPESTATUS[0]}
   printf '\nrc=%s\n' "$rc" >> "$OUT/sanitizer.log"
   echo "=== $tool $bin $*: rc=$rc $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitizer.log" | tail -1)"
-  record "$tool $bin" "rc=$rc"
+  record "$tool $bin" "$(result "$rc")"
 }
 if ! want sanitizer; then
   echo "sanitizer step not selected (SWIGLU_STEPS)" > "$OUT/sanitizer.log"
@@ -210,10 +231,28 @@ else
   echo "compute-sanitizer not available" > "$OUT/sanitizer.log"; record sanitizer "not available"
 fi
 
+# The verdict: the last line of summary.txt.
+join() { local IFS=,; local s="$*"; echo "${s//,/, }"; }
+n=${#status[@]}
+skipnote=""
+[ ${#skips[@]} -eq 0 ] || skipnote="${#skips[@]} skipped: $(join "${skips[@]}")"
+if [ ${#failed[@]} -gt 0 ]; then
+  verdict="verdict: FAILED: $(join "${failed[@]}") (${#failed[@]} of $n steps failed${skipnote:+; $skipnote})"
+elif [ "$n" -eq 0 ]; then
+  failed=("none ran")
+  verdict="verdict: FAILED: no step ran (no executables in $BIN? SWIGLU_STEPS=\"${SWIGLU_STEPS:-}\")"
+elif [ ${#skips[@]} -eq "$n" ]; then
+  verdict="verdict: none failed, none passed: $skipnote"
+elif [ ${#skips[@]} -gt 0 ]; then
+  verdict="verdict: all $(( n - ${#skips[@]} )) steps run passed; $skipnote"
+else
+  verdict="verdict: all $n steps passed"
+fi
 echo "=== summary"
-printf '%s\n' ${status[@]+"${status[@]}"} | tee "$OUT/summary.txt"
+printf '%s\n' ${status[@]+"${status[@]}"} "$verdict" | tee "$OUT/summary.txt"
 pack
 for f in summary.txt tests.log bench_gpu.md bench_gpu_train.md targets.md; do
   [ -f "$OUT/$f" ] && cp "$OUT/$f" "$FINAL/"
 done
 ls -la "$FINAL"
+[ ${#failed[@]} -eq 0 ]

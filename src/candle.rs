@@ -89,6 +89,16 @@ pub use candle_core::{Error, Result};
 trait Elem: Element + WithDType {}
 impl<T: Element + WithDType> Elem for T {}
 
+/// M (the product of `x`'s leading dims) and the output's `M·N` elements
+/// of `T`, checked before the output is allocated: an empty last dim lets
+/// the leading dims multiply past `usize`, and N > K an output larger than
+/// any buffer.
+fn out_len<T>(x_dims: &[usize], k: usize, n: usize) -> Result<(usize, usize)> {
+    let m = crate::weights::rows_of(x_dims, k).map_err(glu_err)?;
+    let mn = crate::weights::checked_len::<T>("M*N", m, n).map_err(glu_err)?;
+    Ok((m, mn))
+}
+
 fn glu_err(e: crate::GluError) -> Error {
     Error::wrap(e)
 }
@@ -267,8 +277,8 @@ impl GluOp {
         let bs = b.map(|b| cpu_slice::<T>(b.0, b.1, "weight")).transpose()?;
         let w = self.weights(as_, bs, k, n)?;
         let x_dims = x.1.dims();
-        let m: usize = x_dims[..x_dims.len() - 1].iter().product();
-        let mut out = vec![T::default(); m * n];
+        let (_, mn) = out_len::<T>(x_dims, k, n)?;
+        let mut out = vec![T::default(); mn];
         if self.track {
             let saved = cpu::forward_train(xs, x_dims, &w, self.act, self.mode, &mut out)
                 .map_err(glu_err)?;
@@ -826,10 +836,13 @@ impl GatedFfn {
             up: bound,
         };
         if vb.contains_tensor("gate_up_proj.weight") {
+            let Some(n2) = n.checked_mul(2) else {
+                bail!("swiglu: intermediate size {n}: 2N overflows usize")
+            };
             let vb = vb.pp("gate_up_proj");
-            let f = Self::from_gate_up(vb.get_with_hints((2 * n, k), "weight", init_w)?, act)?;
+            let f = Self::from_gate_up(vb.get_with_hints((n2, k), "weight", init_w)?, act)?;
             if bias {
-                f.with_merged_bias(vb.get_with_hints(2 * n, "bias", init_b)?)
+                f.with_merged_bias(vb.get_with_hints(n2, "bias", init_b)?)
             } else {
                 Ok(f)
             }

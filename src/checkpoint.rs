@@ -371,6 +371,7 @@ impl<'a> Checkpoint<'a> {
     ///
     /// [`GluError::Checkpoint`] if the header is malformed.
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
+        check_data_offsets(bytes)?;
         let st = SafeTensors::deserialize(bytes)
             .map_err(|e| GluError::Checkpoint(format!("not a valid safetensors file: {e}")))?;
         Ok(Self { st })
@@ -1492,5 +1493,104 @@ impl<'a, T: Element> FfnWeights<'a, T> {
             TypedBiases::Merged(x) => ob(x),
         };
         gu && bi && ob(&self.down) && ob(&self.down_bias)
+    }
+}
+
+/// Refuses a header whose tensors' data offsets reach past the end of the
+/// file. safetensors 0.8.0 adds the header's data end to the header length
+/// unchecked, after checking that the shapes and offsets agree, so a
+/// crafted header of a few hundred bytes (tensors whose sizes add up to
+/// nearly 2^64 bytes) panics there wherever overflow checks are on, this
+/// crate's test profile included. With every offset inside the file that
+/// sum cannot overflow. Anything else malformed (no header, bad JSON,
+/// offsets that disagree with the shapes) is left to
+/// `SafeTensors::deserialize`, which reports it.
+fn check_data_offsets(bytes: &[u8]) -> Result<()> {
+    let Some((len, rest)) = bytes.split_first_chunk::<8>() else {
+        return Ok(());
+    };
+    let Some(header) = usize::try_from(u64::from_le_bytes(*len))
+        .ok()
+        .and_then(|n| rest.get(..n))
+    else {
+        return Ok(());
+    };
+    let data_len = (rest.len() - header.len()) as u64;
+    let Ok(serde_json::Value::Object(tensors)) = serde_json::from_slice(header) else {
+        return Ok(());
+    };
+    for (name, info) in tensors.iter().filter(|(name, _)| *name != "__metadata__") {
+        let offsets = info.get("data_offsets").and_then(|o| o.as_array());
+        for end in offsets.into_iter().flatten().filter_map(|v| v.as_u64()) {
+            if end > data_len {
+                return Err(GluError::Checkpoint(format!(
+                    "not a valid safetensors file: tensor `{name}` has data offset {end}, past the {data_len}-byte data section"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(header: &str, data: usize) -> Vec<u8> {
+        let mut f = (header.len() as u64).to_le_bytes().to_vec();
+        f.extend_from_slice(header.as_bytes());
+        f.resize(f.len() + data, 0);
+        f
+    }
+
+    /// Eight u8 tensors of 2^61 − 1 bytes each, contiguous: safetensors'
+    /// own checks accept the header and its data end (2^64 − 8) then
+    /// overflows its length sum. Refused with a typed error instead.
+    #[test]
+    fn offsets_past_the_file_are_refused_before_safetensors_sums_them() {
+        let size: u64 = (1 << 61) - 1;
+        let entries: Vec<String> = (0..8u64)
+            .map(|i| {
+                format!(
+                    r#""t{i}":{{"dtype":"U8","shape":[{size}],"data_offsets":[{},{}]}}"#,
+                    i * size,
+                    (i + 1) * size
+                )
+            })
+            .collect();
+        let f = file(&format!("{{{}}}", entries.join(",")), 16);
+        match Checkpoint::parse(&f) {
+            Err(GluError::Checkpoint(why)) => assert!(why.contains("past the 16-byte"), "{why}"),
+            other => panic!(
+                "expected a checkpoint error, got {:?}",
+                other.map(|c| c.names().len())
+            ),
+        }
+    }
+
+    /// A well-formed file still parses, and an offset one byte past the
+    /// data is refused while an exact fit is not.
+    #[test]
+    fn offsets_inside_the_file_pass() {
+        let h = |end: u64| {
+            format!(
+                r#"{{"__metadata__":{{"a":"b"}},"w":{{"dtype":"U8","shape":[{end}],"data_offsets":[0,{end}]}}}}"#
+            )
+        };
+        let ok = Checkpoint::parse(&file(&h(4), 4)).map(|c| c.names().len());
+        assert_eq!(ok.ok(), Some(1));
+        assert!(matches!(
+            Checkpoint::parse(&file(&h(5), 4)),
+            Err(GluError::Checkpoint(_))
+        ));
+        // Malformed headers still get safetensors' own error.
+        assert!(matches!(
+            Checkpoint::parse(b"\x02\0\0\0\0\0\0\0{"),
+            Err(GluError::Checkpoint(_))
+        ));
+        assert!(matches!(
+            Checkpoint::parse(b"abc"),
+            Err(GluError::Checkpoint(_))
+        ));
     }
 }

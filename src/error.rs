@@ -132,7 +132,9 @@ pub enum GluError {
     /// A checkpoint file could not be read or is not valid safetensors.
     #[error("checkpoint: {0}")]
     Checkpoint(String),
-    /// No usable CUDA device: no driver library, no GPU, no cuBLAS, or kernels not built.
+    /// No usable CUDA device: no driver library, no GPU, no cuBLAS, kernels
+    /// not built, a device ordinal that is not present, or a GPU below
+    /// compute capability 8.0.
     #[error("CUDA unavailable: {0}")]
     CudaUnavailable(String),
     /// An autotuner table (`CudaGlu::import_tuned_paths`) that cannot be used

@@ -47,11 +47,15 @@
 //! * [`cpu`]: fused, blocked, multi-threaded; exact f32 accumulation; the
 //!   fallback without a GPU and the oracle for the kernels.
 //! * `cuda` (feature `cuda`, on by default): `CudaGlu` picks a kernel per
-//!   problem with `Path::Auto` and reports which one ran: the Hopper kernel
-//!   (TMA + wgmma) on compute capability 9.0 for M > 32, a weight-streaming
-//!   kernel for M ≤ 32, the portable `mma.sync` kernel on sm_80..sm_89, the
-//!   exact SIMT kernel for f32 or unaligned data, and the cuBLAS baselines
-//!   where no fused kernel has been measured faster. Without a driver, GPU,
+//!   problem with `Path::Auto` and reports which one ran: for bf16/f16 the
+//!   Hopper kernel (TMA + wgmma) on compute capability 9.0 for M > 32, a
+//!   weight-streaming kernel for M ≤ 32 (except on 9.x and newer with
+//!   concatenated weights at 16 ≤ M ≤ 32, where cuBLAS B2 runs), the
+//!   portable `mma.sync` kernel on sm_80..sm_89, and the exact SIMT kernel
+//!   for data the tensor cores cannot take (K or N not a multiple of 8,
+//!   buffers not 16-byte aligned); for f32 cuBLAS's exact SGEMM (B2 for
+//!   concatenated weights, else B1) unless tf32 is allowed; and the cuBLAS
+//!   baselines where no fused kernel has been measured faster. Without a driver, GPU,
 //!   cuBLAS or embedded kernels, or on a GPU below compute capability 8.0
 //!   (Volta and older have none of the tensor-core instructions the kernels
 //!   use), `CudaGlu::new` returns [`GluError::CudaUnavailable`]; nothing

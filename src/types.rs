@@ -173,7 +173,11 @@ pub enum WeightLayout {
 }
 
 impl WeightLayout {
-    /// Index of logical element `(k, n)` in a matrix of logical shape `[k_dim, n_dim]`.
+    /// Index of logical element `(k, n)` in a matrix of logical shape
+    /// `[k_dim, n_dim]`. Plain arithmetic: it does not check `k < k_dim`,
+    /// `n < n_dim` (an index from outside the matrix lands in another
+    /// element or past the end; [`crate::GluWeights::get_gate`] checks), and
+    /// it wraps on overflow in release builds, panics in debug builds.
     ///
     /// ```
     /// use swiglu::WeightLayout;

@@ -50,6 +50,24 @@ pub(crate) fn checked_elems(what: &'static str, a: usize, b: usize) -> Result<us
         })
 }
 
+/// `a * b` elements of `T`, or an [`GluError::Overflow`] naming `what`
+/// when that many elements would take more than `isize::MAX` bytes (more
+/// than any host or device allocation can hold): the check before a buffer
+/// of that size is allocated.
+pub(crate) fn checked_len<T>(what: &'static str, a: usize, b: usize) -> Result<usize> {
+    let size = std::mem::size_of::<T>().max(1);
+    a.checked_mul(b)
+        .filter(|&v| {
+            v.checked_mul(size)
+                .is_some_and(|bytes| bytes <= isize::MAX as usize)
+        })
+        .ok_or_else(|| GluError::Overflow {
+            what,
+            dims: vec![a, b],
+            limit: "isize::MAX bytes",
+        })
+}
+
 /// Checks that `len` equals the element count of `shape`.
 pub(crate) fn check_len(what: &'static str, shape: &[usize], len: usize) -> Result<()> {
     let expected = shape
@@ -281,9 +299,48 @@ impl<'a, T: Element> GluWeights<'a, T> {
     /// assert_eq!(w.gate_at(2, 0), 3.0);
     /// # Ok::<(), swiglu::GluError>(())
     /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `k ≥ K` or `n ≥ N`, as slice indexing does (without the check an
+    /// out-of-range `k` of an `[N, K]` matrix would read the next row);
+    /// [`GluWeights::get_gate`] returns `None` instead.
     #[inline(always)]
+    #[track_caller]
     pub fn gate_at(&self, k: usize, n: usize) -> T {
-        self.gate[self.layout.index(k, n, self.k, self.n)]
+        match self.get_gate(k, n) {
+            Some(v) => v,
+            None => self.out_of_range(k, n),
+        }
+    }
+    /// Logical element `(k, n)` of the gate matrix, or `None` when `k ≥ K`
+    /// or `n ≥ N`.
+    ///
+    /// ```
+    /// # use swiglu::{GluWeights, WeightLayout};
+    /// let nk = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]; // [N = 2, K = 3]
+    /// let w = GluWeights::new(&nk, &nk, 3, 2, WeightLayout::NK)?;
+    /// assert_eq!(w.get_gate(2, 0), Some(3.0));
+    /// assert_eq!(w.get_gate(3, 0), None); // not row 1's first element
+    /// # Ok::<(), swiglu::GluError>(())
+    /// ```
+    #[inline(always)]
+    pub fn get_gate(&self, k: usize, n: usize) -> Option<T> {
+        (k < self.k && n < self.n).then(|| self.gate[self.layout.index(k, n, self.k, self.n)])
+    }
+    /// Logical element `(k, n)` of the up matrix, or `None` when `k ≥ K` or
+    /// `n ≥ N`.
+    #[inline(always)]
+    pub fn get_up(&self, k: usize, n: usize) -> Option<T> {
+        (k < self.k && n < self.n).then(|| self.up[self.layout.index(k, n, self.k, self.n)])
+    }
+    #[cold]
+    #[track_caller]
+    fn out_of_range(&self, k: usize, n: usize) -> ! {
+        panic!(
+            "weight element (k = {k}, n = {n}) out of range for K = {}, N = {}",
+            self.k, self.n
+        )
     }
     /// Logical element `(k, n)` of the up matrix.
     ///
@@ -295,9 +352,17 @@ impl<'a, T: Element> GluWeights<'a, T> {
     /// assert_eq!(w.up_at(1, 0), 3.0);
     /// # Ok::<(), swiglu::GluError>(())
     /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `k ≥ K` or `n ≥ N` ([`GluWeights::get_up`] returns `None`).
     #[inline(always)]
+    #[track_caller]
     pub fn up_at(&self, k: usize, n: usize) -> T {
-        self.up[self.layout.index(k, n, self.k, self.n)]
+        match self.get_up(k, n) {
+            Some(v) => v,
+            None => self.out_of_range(k, n),
+        }
     }
 }
 

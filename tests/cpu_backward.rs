@@ -212,6 +212,8 @@ fn backward_case<T: Element>(
         // plus the normwise check where nothing cancels.
         let check = |name: &str, got: &[f64], want: &[f64], scale: &[f64], terms: usize| {
             let tol = 1e-5 * (terms as f64).sqrt().max(1.0);
+            assert_eq!(got.len(), want.len(), "{ctx}: {name}: length");
+            assert_eq!(scale.len(), want.len(), "{ctx}: {name}: scale length");
             for (j, ((g, w), s)) in got.iter().zip(want).zip(scale).enumerate() {
                 let err = (g - w).abs();
                 assert!(

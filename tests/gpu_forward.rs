@@ -9,7 +9,7 @@ mod common;
 
 use common::gpu::{cluster_skipped, emulated, gpu, runs_here, save, shrink_on_emulator, tolerance};
 
-use common::{Rng, preact_f64, rel_err, store};
+use common::{Rng, check_elems, preact_f64, rel_err, store};
 use std::fmt::Write as _;
 use swiglu::cuda::{CudaElement, CudaGlu, DeviceGluWeights, Path};
 use swiglu::{Activation, DType, GluError, GluWeights, WeightLayout, bf16, f16};
@@ -45,6 +45,9 @@ const SHAPES: &[(usize, usize, usize)] = &[
 /// Normwise bound of the tf32 path (f32 inputs, 10 mantissa bits inside the
 /// tensor core): the bf16 bound.
 const TF32_TOL: f64 = 1e-2;
+
+/// The bias settings `(gate, up)`: none, gate only, both, up only.
+const BIASES: [(bool, bool); 4] = [(false, false), (true, false), (true, true), (false, true)];
 
 /// Where a path rounds to the storage type before the final output.
 #[derive(Clone, Copy)]
@@ -95,27 +98,28 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, table: &mut String) -> Vec<
                 s.clone_htod(&gu).unwrap(),
             );
             let (dbg, dbu) = (s.clone_htod(&bg).unwrap(), s.clone_htod(&bu).unwrap());
-            for (bias_g, bias_u) in [(false, false), (true, true), (true, false)] {
-                let hw = GluWeights::new(&wg, &wu, k, n, layout)
-                    .unwrap()
-                    .with_biases(bias_g.then_some(&bg[..]), bias_u.then_some(&bu[..]))
-                    .unwrap();
-                // Unbiased products, then the biases: the fused kernels add
-                // them before rounding; the cuBLAS baselines store x·W in T
-                // first and add them in the elementwise kernel.
-                let gate0 = preact_f64(&x, m, hw.gate(), None, k, n, layout);
-                let up0 = preact_f64(&x, m, hw.up(), None, k, n, layout);
-                let bias_at =
-                    |b: Option<&[T]>, i: usize| b.map_or(0.0, |b| b[i % n].to_f32() as f64);
-                let round = |v: f64| T::from_f32(v as f32).to_f32() as f64;
-                for (ai, act) in Activation::ALL.into_iter().enumerate() {
-                    // The gate-only bias case runs with one activation only.
-                    if bias_g != bias_u && act != Activation::Silu {
-                        continue;
-                    }
-                    if emu && bias_g == bias_u && (si + fi + ai) % 3 != 0 {
-                        continue;
-                    }
+            // Unbiased products, then the biases: the fused kernels add
+            // them before rounding; the cuBLAS baselines store x·W in T
+            // first and add them in the elementwise kernel.
+            let gate0 = preact_f64(&x, m, &wg, None, k, n, layout);
+            let up0 = preact_f64(&x, m, &wu, None, k, n, layout);
+            for (ai, act) in Activation::ALL.into_iter().enumerate() {
+                let pick = si + fi + ai;
+                if emu && pick % 3 != 0 {
+                    continue;
+                }
+                // Two of the four bias settings per (shape, form, activation),
+                // rotating with the case: every activation and every form
+                // meets none, gate-only, both and up-only across the sweep.
+                for bi in 0..2 {
+                    let (bias_g, bias_u) = BIASES[(pick + bi) % BIASES.len()];
+                    let hw = GluWeights::new(&wg, &wu, k, n, layout)
+                        .unwrap()
+                        .with_biases(bias_g.then_some(&bg[..]), bias_u.then_some(&bu[..]))
+                        .unwrap();
+                    let bias_at =
+                        |b: Option<&[T]>, i: usize| b.map_or(0.0, |b| b[i % n].to_f32() as f64);
+                    let round = |v: f64| T::from_f32(v as f32).to_f32() as f64;
                     let refs = |model: Rounding| -> Vec<f64> {
                         (0..m * n)
                             .map(|i| {
@@ -185,12 +189,15 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, table: &mut String) -> Vec<
                                 };
                                 let err = rel_err(&got, want);
                                 // tf32 keeps 10 mantissa bits per input: bf16's bound.
-                                let ok = err
-                                    <= if ran == Path::FusedMmaTf32 {
-                                        TF32_TOL
-                                    } else {
-                                        tol
-                                    };
+                                let tol = if ran == Path::FusedMmaTf32 {
+                                    TF32_TOL
+                                } else {
+                                    tol
+                                };
+                                // Normwise, and elementwise (one wrong element
+                                // in thousands passes the normwise bound).
+                                let elems = check_elems(&got, want, tol);
+                                let ok = err <= tol && elems.is_ok();
                                 let line = format!(
                                     "{}\t{form:?}\t{m}x{k}x{n}\t{}\tbias={}{}\t{}\t{err:.3e}\t{}",
                                     d.name(),
@@ -198,7 +205,11 @@ fn sweep<T: CudaElement>(g: &CudaGlu, rng: &mut Rng, table: &mut String) -> Vec<
                                     bias_g as u8,
                                     bias_u as u8,
                                     ran.name(),
-                                    if ok { "ok" } else { "FAIL" }
+                                    match (ok, elems) {
+                                        (true, _) => "ok".to_string(),
+                                        (false, Ok(())) => "FAIL".to_string(),
+                                        (false, Err(e)) => format!("FAIL ({e})"),
+                                    }
                                 );
                                 if !ok {
                                     failures.push(line.clone());
@@ -280,6 +291,45 @@ fn forward_all_paths_match_reference() {
         failures.len(),
         table.lines().count() - 1
     );
+}
+
+/// The error checks themselves (CPU only): one sign-flipped element in
+/// 51,000 passes bf16's normwise bound but not the elementwise check; a NaN
+/// or a left-over finite sentinel fails both ways; a NaN reference matched
+/// by a NaN passes; the normwise error is never NaN.
+#[test]
+fn elementwise_check_finds_one_bad_element() {
+    let want: Vec<f64> = (0..51_000)
+        .map(|i| ((i % 97) as f64 - 48.0) / 16.0)
+        .collect();
+    let exact: Vec<bf16> = want.iter().map(|&w| bf16::from_f64(w)).collect();
+    let tol = tolerance(DType::BF16);
+    assert!(rel_err(&exact, &want) <= tol);
+    assert_eq!(check_elems(&exact, &want, tol), Ok(()));
+    let mut flipped = exact.clone();
+    flipped[40_000] = -flipped[40_000];
+    assert!(want[40_000].abs() > 0.5);
+    assert!(
+        rel_err(&flipped, &want) <= tol,
+        "the normwise bound misses it"
+    );
+    let e = check_elems(&flipped, &want, tol).unwrap_err();
+    assert!(e.starts_with("element 40000:"), "{e}");
+    let mut sentinel = exact.clone();
+    sentinel[7] = bf16::from_f32(12345.0);
+    assert!(check_elems(&sentinel, &want, tol).is_err());
+    let mut nan = exact.clone();
+    nan[3] = bf16::NAN;
+    assert_eq!(rel_err(&nan, &want), f64::INFINITY);
+    assert!(check_elems(&nan, &want, tol).is_err());
+    // NaN where the reference is NaN: equal; anything else there is not.
+    let mut want_nan = want.clone();
+    want_nan[3] = f64::NAN;
+    assert!(rel_err(&nan, &want_nan) <= tol);
+    assert_eq!(check_elems(&nan, &want_nan, tol), Ok(()));
+    assert_eq!(rel_err(&exact, &want_nan), f64::INFINITY);
+    assert!(check_elems(&exact, &want_nan, tol).is_err());
+    assert!(check_elems(&exact[1..], &want, tol).is_err(), "length");
 }
 
 #[test]
@@ -534,9 +584,24 @@ fn nan_in_x_poisons_only_its_row() {
     let w: Vec<bf16> = rng.vec(k * n, 0.125);
     let (dx, dw_) = (s.clone_htod(&x).unwrap(), s.clone_htod(&w).unwrap());
     let dw = DeviceGluWeights::new(dw_.as_view(), dw_.as_view(), k, n, WeightLayout::NK).unwrap();
+    // The f64 pre-activations (gate = up: one weight for both); row 5 is NaN.
+    let pre = preact_f64(&x, m, &w, None, k, n, WeightLayout::NK);
+    let round = |v: f64| bf16::from_f64(v).to_f64();
+    // A finite sentinel: an element a path leaves unwritten keeps it and
+    // fails the comparison below.
+    let sentinel = bf16::from_f32(12345.0);
     for path in [Path::FusedMma, Path::FusedSimt, Path::CublasSplit] {
         for act in Activation::ALL {
-            let mut out = s.alloc_zeros::<bf16>(m * n).unwrap();
+            // The fused kernels round once; cuBLAS split stores x·W in bf16
+            // before the activation.
+            let want: Vec<f64> = pre
+                .iter()
+                .map(|&p| match path {
+                    Path::CublasSplit => act.apply_f64(round(p)) * round(p),
+                    _ => act.apply_f64(p) * p,
+                })
+                .collect();
+            let mut out = s.clone_htod(&vec![sentinel; m * n]).unwrap();
             g.forward(&dx, &[m, k], &dw, act, &mut out, path).unwrap();
             let o = s.clone_dtoh(&out).unwrap();
             for r in 0..m {
@@ -546,6 +611,13 @@ fn nan_in_x_poisons_only_its_row() {
                 } else {
                     assert_eq!(nans, 0, "{path:?} {act:?}: NaN leaked into row {r}");
                 }
+            }
+            // The other rows hold the reference's values (row 5 is NaN on
+            // both sides): normwise and element by element, bf16's bound.
+            let e = rel_err(&o, &want);
+            assert!(e <= 1e-2, "{path:?} {act:?}: rel_err {e:.3e}");
+            if let Err(e) = check_elems(&o, &want, 1e-2) {
+                panic!("{path:?} {act:?}: {e}");
             }
         }
     }
@@ -651,7 +723,7 @@ fn one_handle_shared_by_threads() {
                                 let hw = GluWeights::from_gate_up(&w, k, n).unwrap();
                                 let want = common::reference(&x, m, &hw, act);
                                 let e = rel_err(&got, &want);
-                                if e > tolerance(DType::BF16) {
+                                if e.is_nan() || e > tolerance(DType::BF16) {
                                     bad.push(format!(
                                         "thread {t} round {round}: {m}x{k}x{n} {} via {}: rel_err {e:.3e}",
                                         act.name(),
@@ -926,7 +998,7 @@ fn autotune_shared_by_threads() {
                         let hw = GluWeights::from_gate_up(&w, k, n).unwrap();
                         let want = common::reference(&x, m, &hw, Activation::Silu);
                         let e = rel_err(&s.clone_dtoh(&out).unwrap(), &want);
-                        if e > tolerance(DType::BF16) {
+                        if e.is_nan() || e > tolerance(DType::BF16) {
                             return Err(format!(
                                 "thread {t}: {m}x{k}x{n} via {}: rel_err {e:.3e}",
                                 p.name()

@@ -14,7 +14,7 @@ mod common;
 
 use common::gpu::{gpu, runs_here, save, tolerance};
 
-use common::{Rng, preact_f64, rel_err, store, worst_block_rel_err};
+use common::{Rng, preact_f64, rel_err, store, worst_block_rel_err, worst_of};
 use std::fmt::Write as _;
 use swiglu::cuda::{CudaElement, CudaGlu, DeviceGluWeights, Path};
 use swiglu::{Activation, GluError, WeightLayout, bf16, f16};
@@ -114,7 +114,10 @@ fn run_case<T: CudaElement>(
                     let got = s.clone_dtoh(&out).unwrap();
                     // Whole output, and each 64-column tile (where a lost
                     // split-K or stream-K partial would show).
-                    let err = rel_err(&got, &want).max(worst_block_rel_err(&got, &want, n, 64));
+                    let err = worst_of(
+                        rel_err(&got, &want),
+                        worst_block_rel_err(&got, &want, n, 64),
+                    );
                     let ok = err <= tol;
                     format!(
                         "{}\t{}\t{form:?}\t{m}x{k}x{n}\t{}\tbias={}{}\t{err:.3e}\t{}",

@@ -12,27 +12,67 @@ mod common;
 
 use common::gpu::{emulated, gpu, runs_here_sampled};
 
-use common::{Rng, store};
+use common::{Rng, check_elems_wide, store};
 use swiglu::cpu::{self, SaveMode};
 use swiglu::cuda::{
     CudaElement, CudaGlu, DeviceGluWeights, DeviceGrads, DeviceSaved, TrainingKernels,
 };
-use swiglu::{Activation, DType, GluWeights, WeightLayout, bf16, f16};
+use swiglu::{Activation, DType, Element, GluWeights, WeightLayout, bf16, f16};
 
-/// ‖a − b‖/‖b‖ over f32 vectors (inf on NaN).
+/// ‖a − b‖/‖b‖ over f32 vectors ([`common::rel_err`]: +inf on a NaN/Inf
+/// in `a` where `b` is finite or the reverse, never NaN); the lengths must
+/// match (a short or empty result would otherwise compare nothing).
 fn rel(a: &[f32], b: &[f32]) -> f64 {
-    let (mut num, mut den) = (0.0f64, 0.0f64);
-    for (x, y) in a.iter().zip(b) {
-        if !x.is_finite() && y.is_finite() {
-            return f64::INFINITY;
-        }
-        num += ((x - y) as f64).powi(2);
-        den += (*y as f64).powi(2);
+    assert_eq!(a.len(), b.len(), "length");
+    let b: Vec<f64> = b.iter().map(|&v| v as f64).collect();
+    common::rel_err(a, &b)
+}
+
+/// `got` (values stored as `S`, widened to f32) against `want`: the
+/// normwise [`rel`] ≤ `tol` and, element by element, [`check_elems_wide`]
+/// with the same `tol` (one wrong element in thousands passes the normwise
+/// bound). `None` when both pass, else the error(s) as text.
+fn compare<S: Element>(got: &[f32], want: &[f32], tol: f64) -> Option<String> {
+    let e = rel(got, want);
+    let (g, w): (Vec<f64>, Vec<f64>) = (
+        got.iter().map(|&v| v as f64).collect(),
+        want.iter().map(|&v| v as f64).collect(),
+    );
+    let elems = check_elems_wide::<S>(&g, &w, tol);
+    let normwise_bad = e.is_nan() || e > tol;
+    if !normwise_bad && elems.is_ok() {
+        return None;
     }
-    if den == 0.0 {
-        num.sqrt()
-    } else {
-        (num / den).sqrt()
+    Some(match elems {
+        Ok(()) => format!("rel {e:.2e}"),
+        Err(why) => format!("rel {e:.2e}, {why}"),
+    })
+}
+
+/// Fills `v` with NaN, so that an element a call should write but leaves
+/// alone fails the comparison.
+fn poison<G: CudaElement>(
+    s: &std::sync::Arc<cudarc::driver::CudaStream>,
+    v: &mut cudarc::driver::CudaSlice<G>,
+) {
+    s.memcpy_htod(&vec![G::from_f32(f32::NAN); v.len()], v)
+        .unwrap();
+}
+
+/// Every gradient buffer of `grads` filled with NaN: the start of a
+/// backward with `accumulate = false`, which must overwrite them all.
+fn poison_grads<G: CudaElement>(
+    s: &std::sync::Arc<cudarc::driver::CudaStream>,
+    grads: &mut DeviceGrads<G>,
+) {
+    poison(s, &mut grads.dx);
+    poison(s, &mut grads.d_w_gate);
+    poison(s, &mut grads.d_w_up);
+    for b in [&mut grads.d_b_gate, &mut grads.d_b_up]
+        .into_iter()
+        .flatten()
+    {
+        poison(s, b);
     }
 }
 
@@ -234,20 +274,20 @@ fn check<T: CudaElement>(
     );
     let o: Vec<f32> = host_f32(s, &out);
     let oc: Vec<f32> = out_cpu.iter().map(|v| v.to_f32()).collect();
-    let e = rel(&o, &oc);
-    if e > tol {
-        fails.push(format!("{tag}: forward_train out rel {e:.2e}"));
+    if let Some(why) = compare::<T>(&o, &oc, tol) {
+        fails.push(format!("{tag}: forward_train out {why}"));
     }
     for (what, got, want) in [("gate", &gate_gpu, gate_cpu), ("up", &up_gpu, up_cpu)] {
-        let e = rel(got, want);
-        if e > tol {
-            fails.push(format!("{tag}: saved {what} pre-activations rel {e:.2e}"));
+        if let Some(why) = compare::<T>(got, want, tol) {
+            fails.push(format!("{tag}: saved {what} pre-activations {why}"));
         }
     }
     if flips > 0 {
         eprintln!("{tag}: {flips} gate pre-activations differ in sign from the CPU's (diagnostic)");
     }
+    // Poisoned: accumulate = false must write every element.
     let mut grads = DeviceGrads::<f32>::zeros(g, m, &dw).unwrap();
+    poison_grads(s, &mut grads);
     g.backward_into(&dx, &[m, k], &dw, act, &sv, &ddo, &mut grads, false)
         .unwrap();
     // Row length of each gradient as stored: dx [m, k]; weights [n, k]
@@ -267,10 +307,9 @@ fn check<T: CudaElement>(
                want: &[f32],
                fails: &mut Vec<String>| {
         let got = s.clone_dtoh(got).unwrap();
-        let e = rel(&got, want);
-        if e > tol {
+        if let Some(bad) = compare::<f32>(&got, want, tol) {
             let why = diagnose(&got, want, cols_of(what));
-            fails.push(format!("{tag}: {what} rel {e:.2e}{why}"));
+            fails.push(format!("{tag}: {what} {bad}{why}"));
         }
     };
     cmp("dx", &grads.dx, &want.dx, &mut fails);
@@ -287,7 +326,10 @@ fn check<T: CudaElement>(
     if let (Some(got), Some(want)) = (&grads.d_b_up, &want.d_b_up) {
         cmp("dbu", got, want, &mut fails);
     }
-    // Accumulation: a second backward adds the same weight gradients again.
+    // Accumulation: a second backward adds the same weight gradients again
+    // (their start is the first call's result); dx is overwritten, so it
+    // starts poisoned.
+    poison(s, &mut grads.dx);
     g.backward_into(&dx, &[m, k], &dw, act, &sv, &ddo, &mut grads, true)
         .unwrap();
     let twice = |v: &[f32]| v.iter().map(|v| 2.0 * v).collect::<Vec<f32>>();
@@ -317,6 +359,7 @@ fn check<T: CudaElement>(
     );
     // Gradients in the input dtype.
     let mut gt = DeviceGrads::<T>::zeros(g, m, &dw).unwrap();
+    poison_grads(s, &mut gt);
     g.backward_into(&dx, &[m, k], &dw, act, &sv, &ddo, &mut gt, false)
         .unwrap();
     // dWg, dWu, and dX: accumulated in f32 and rounded once, also where it
@@ -326,13 +369,9 @@ fn check<T: CudaElement>(
     let cmp_t =
         |what: &str, got: &cudarc::driver::CudaSlice<T>, want: &[f32], fails: &mut Vec<String>| {
             let got: Vec<f32> = host_f32(s, got);
-            let e = rel(&got, want);
-            if e > tol_t {
+            if let Some(bad) = compare::<T>(&got, want, tol_t) {
                 let why = diagnose(&got, want, cols_of(what));
-                fails.push(format!(
-                    "{tag}: {what} in {} rel {e:.2e}{why}",
-                    T::DTYPE.name()
-                ));
+                fails.push(format!("{tag}: {what} in {} {bad}{why}", T::DTYPE.name()));
             }
         };
     cmp_t("dWg", &gt.d_w_gate, &want.d_w_gate, &mut fails);
@@ -739,6 +778,81 @@ fn backward_rejects_mismatched_state() {
         )
         .unwrap_err();
     assert!(matches!(e, swiglu::GluError::SavedMismatch(_)), "{e}");
+}
+
+/// M = 0: no rows, so the weight and bias gradients are sums over nothing.
+/// With `accumulate = false` they are stored as 0 (as the CPU backward
+/// does), whatever the buffers held; with `accumulate = true` they keep
+/// their contents. Both save modes, bf16 and f32 gradients.
+#[test]
+fn backward_with_no_rows_stores_zero_weight_gradients() {
+    fn case<G: CudaElement>(g: &CudaGlu, mode: SaveMode) {
+        let (k, n) = (8, 16);
+        let s = g.stream();
+        let x = s.alloc_zeros::<bf16>(0).unwrap();
+        let w = s.clone_htod(&vec![bf16::from_f32(0.25); k * n]).unwrap();
+        let b = s.clone_htod(&vec![bf16::from_f32(0.5); n]).unwrap();
+        let dw = DeviceGluWeights::new(w.as_view(), w.as_view(), k, n, WeightLayout::NK)
+            .unwrap()
+            .with_biases(Some(b.as_view()), Some(b.as_view()))
+            .unwrap();
+        let mut out = s.alloc_zeros::<bf16>(0).unwrap();
+        let sv = g
+            .forward_train(&x, &[0, k], &dw, Activation::Silu, mode, &mut out)
+            .unwrap();
+        let d_out = s.alloc_zeros::<bf16>(0).unwrap();
+        let mut grads = DeviceGrads::<G>::zeros(g, 0, &dw).unwrap();
+        let host = |v: &cudarc::driver::CudaSlice<G>| {
+            s.clone_dtoh(v)
+                .unwrap()
+                .iter()
+                .map(|e| e.to_f32())
+                .collect::<Vec<f32>>()
+        };
+        for (accumulate, fill, want) in [(true, 3.0, 3.0), (false, f32::NAN, 0.0)] {
+            for v in [&mut grads.d_w_gate, &mut grads.d_w_up] {
+                s.memcpy_htod(&vec![G::from_f32(fill); k * n], v).unwrap();
+            }
+            for v in [&mut grads.d_b_gate, &mut grads.d_b_up]
+                .into_iter()
+                .flatten()
+            {
+                s.memcpy_htod(&vec![G::from_f32(fill); n], v).unwrap();
+            }
+            g.backward_into(
+                &x,
+                &[0, k],
+                &dw,
+                Activation::Silu,
+                &sv,
+                &d_out,
+                &mut grads,
+                accumulate,
+            )
+            .unwrap();
+            assert!(grads.dx.is_empty());
+            let bias = [&grads.d_b_gate, &grads.d_b_up].map(|b| host(b.as_ref().unwrap()));
+            for (what, got) in [
+                ("d_w_gate", host(&grads.d_w_gate)),
+                ("d_w_up", host(&grads.d_w_up)),
+                ("d_b_gate", bias[0].clone()),
+                ("d_b_up", bias[1].clone()),
+            ] {
+                assert!(
+                    got.iter().all(|&v| v == want),
+                    "{} {mode:?} accumulate={accumulate}: {what} should be all {want}, got {:?}",
+                    G::DTYPE.name(),
+                    &got[..got.len().min(4)]
+                );
+            }
+        }
+    }
+    let Some(shared) = gpu() else { return };
+    let g = common::gpu::own_handle(shared);
+    for mode in [SaveMode::PreActivations, SaveMode::Recompute] {
+        case::<bf16>(&g, mode);
+        case::<f32>(&g, mode);
+    }
 }
 
 #[test]

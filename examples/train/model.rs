@@ -330,7 +330,8 @@ impl Model {
 /// Checks `loss_and_grads` (this file's backward plus the crate's gated FFN
 /// backward on `glu`) against central differences of [`Model::loss_f64`] on
 /// a tiny model, `per_tensor` sampled elements of every tensor. Returns the
-/// largest error, each measured as `|analytic − numeric| / (|numeric| + 1e-3)`.
+/// largest error, each measured as `|analytic − numeric| / (|numeric| + 1e-3)`
+/// (+inf when one is NaN).
 pub fn grad_check(glu: &Glu, seed: u64, per_tensor: usize) -> Res<f64> {
     let mut rng = Rng::new(seed);
     let dims = Dims {
@@ -351,7 +352,13 @@ pub fn grad_check(glu: &Glu, seed: u64, per_tensor: usize) -> Res<f64> {
             let num =
                 (model.loss_f64(&b, (t, i, eps)) - model.loss_f64(&b, (t, i, -eps))) / (2.0 * eps);
             let err = (gt[i] as f64 - num).abs() / (num.abs() + 1e-3);
-            worst = worst.max(err);
+            // NaN-safe: `f64::max` would drop a NaN error (a NaN gradient
+            // or loss), which then passed the caller's `worst < tol`.
+            worst = if err.is_nan() {
+                f64::INFINITY
+            } else {
+                worst.max(err)
+            };
         }
     }
     Ok(worst)

@@ -198,6 +198,10 @@ int main() {
     for (int layout : {GLU_LAYOUT_KN, GLU_LAYOUT_NK}) {
       const int act = (int)((s.m + s.n + s.k + layout + i) % 7);
       const bool bias = (i + layout) % 2 == 0;
+      // The 16-bit kernel's biases: not !bias, which with the dtype chosen
+      // by the same parity ran f16 always with biases, bf16 always without;
+      // each (layout, dtype) gets both over its 2-3 shapes.
+      const bool bias16 = (i / 2 + layout) % 2 == 1;
       const int r = (i + layout) % 3;
       const bool kn = layout == GLU_LAYOUT_KN;
       run_simt<float>(kn ? fused_glu_simt_kn_f32 : fused_glu_simt_nk_f32,
@@ -206,11 +210,11 @@ int main() {
       if ((i + layout) % 2)
         run_simt<__half>(kn ? fused_glu_simt_kn_f16 : fused_glu_simt_nk_f16,
                          kn ? "fused_glu_simt_kn_f16" : "fused_glu_simt_nk_f16", layout, s.m, s.n,
-                         s.k, (act + 1) % 7, !bias, (r + 1) % 3);
+                         s.k, (act + 1) % 7, bias16, (r + 1) % 3);
       else
         run_simt<__nv_bfloat16>(kn ? fused_glu_simt_kn_bf16 : fused_glu_simt_nk_bf16,
                                 kn ? "fused_glu_simt_kn_bf16" : "fused_glu_simt_nk_bf16", layout,
-                                s.m, s.n, s.k, (act + 1) % 7, !bias, (r + 1) % 3);
+                                s.m, s.n, s.k, (act + 1) % 7, bias16, (r + 1) % 3);
     }
     ++i;
   }

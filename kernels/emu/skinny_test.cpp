@@ -193,12 +193,15 @@ int main(int argc, char** argv) {
     int j = 0;
     for (int64_t splits : splits_list) {
       const int round = (r + j) % 3;
+      // Biases on and off for each dtype within every shape (not the
+      // dtype's parity (r + j) % 2, which ran bf16 always without them).
+      const bool bias = (r + j / 2) % 2 == 0;
       if ((r + j) % 2)
-        run_rs_case<__nv_bfloat16>(s.m, s.n, s.k, (act + j) % 7, (r + j) % 2 == 0, round,
+        run_rs_case<__nv_bfloat16>(s.m, s.n, s.k, (act + j) % 7, bias, round,
                                    sms_list[(r + j) % 3], splits);
       else
-        run_rs_case<__half>(s.m, s.n, s.k, (act + j) % 7, (r + j) % 2 == 0, round,
-                            sms_list[(r + j) % 3], splits);
+        run_rs_case<__half>(s.m, s.n, s.k, (act + j) % 7, bias, round, sms_list[(r + j) % 3],
+                            splits);
       ++j;
     }
     ++r;

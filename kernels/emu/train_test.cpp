@@ -392,7 +392,10 @@ int main(int argc, char** argv) {
     if (quick && i > 1) break;
     for (int layout : {GLU_LAYOUT_NK, GLU_LAYOUT_KN}) {
       const int act = (int)((s.m + s.n + s.k / 8 + layout + i) % 7);
-      const bool bias = (i + layout) % 2 == 0;
+      // Not the dtype's parity (i + layout) % 2 (bf16 always without
+      // biases, f16 always with): each dtype gets both, in quick mode too,
+      // and so does each kernel (layout, dtype) that runs twice.
+      const bool bias = (i / 2 + layout) % 2 == 0;
       if ((i + layout) % 2)
         run_pre_dgu<__nv_bfloat16>(layout, s.m, s.n, s.k, act, bias, (i + layout) % 3, s.sms);
       else

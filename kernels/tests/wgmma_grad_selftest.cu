@@ -10,7 +10,8 @@
 //   build (no GPU; scripts/check-kernels.sh does this with BUILD_SELFTEST=1):
 //     $NVCC -O2 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -cudart static \
 //           -I kernels kernels/tests/wgmma_grad_selftest.cu -o target/kcheck/wgmma_grad_selftest
-//   run on an H100/H200: ./wgmma_grad_selftest [--no-perf]   (exit 0 = all passed)
+//   run on an H100/H200: ./wgmma_grad_selftest [--no-perf]   (exit 0 = all passed,
+//                        77 = skipped: not a compute capability 9.x device)
 //                        ./wgmma_grad_selftest --small   a few small cases, for
 //                          compute-sanitizer (racecheck/memcheck) in run.sh
 // Cases go from one k16 step to tails and many tiles per CTA (grid capped at
@@ -326,8 +327,8 @@ int main(int argc, char** argv) {
   CK(cudaGetDeviceProperties(&prop, dev));
   std::printf("device %s (cc %d.%d), %d SMs\n", prop.name, prop.major, prop.minor, sms);
   if (prop.major != 9) {
-    std::printf("SKIPPED: needs compute capability 9.0\n");
-    return 0;
+    std::printf("SKIPPED: needs compute capability 9.0 (exit %d)\n", SELFTEST_SKIP);
+    return SELFTEST_SKIP;
   }
   using B = __nv_bfloat16;
   using H = __half;

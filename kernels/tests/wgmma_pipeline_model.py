@@ -2,13 +2,18 @@
 # Model check of the mbarrier protocol of kernels/fused_glu_wgmma.cu (persistent:
 # one producer thread, 8 consumer warps, kWgStages stages, parity waits, release
 # of stage it-1 after wgmma.wait_group<1>, last stage after wait_group<0>).
-# Random interleavings; asserts no deadlock, no stage overwritten while a
+# Random interleavings; checks no deadlock, no stage overwritten while a
 # consumer still reads it, and every consumer reads the k-tile it expects.
 # Run: python3 kernels/tests/wgmma_pipeline_model.py
 # Random-interleaving model of the persistent kernel's full/empty mbarrier protocol
 # (parity waits, 8 consumer-warp releases, wait_group<1> lag, cross-tile prefetch).
 import random
+import sys
 S=4
+def fail(msg):
+    # Not `assert`: the checks must hold under python3 -O too.
+    print("FAIL:", msg)
+    sys.exit(1)
 class Bar:
     def __init__(s,cnt): s.ph=0; s.arr=0; s.tx=0; s.cnt=cnt
     def check(s):
@@ -38,14 +43,14 @@ def run(tiles, k_tiles, seed, lengths=None):
         if a=='p':
             s=pit%S; r=pit//S
             if r>0 and not empty[s].passed((r-1)&1): continue
-            assert not readers[s], f"producer overwrites stage {s} (it={pit}) still read by {readers[s]}"
+            if readers[s]: fail(f"producer overwrites stage {s} (it={pit}) still read by {readers[s]}")
             full[s].arrive(tx=1); tma.append((s,pit)); data[s]=None; pit+=1
         elif a=='t':
             s,it=tma.pop(rnd.randrange(len(tma))); data[s]=it; full[s].complete_tx()
         else:
             c=cons[a]; it=c['it']; s=it%S
             if not full[s].passed((it//S)&1): continue
-            assert data[s]==it, f"consumer {a} it={it}: stage {s} holds {data[s]}"
+            if data[s]!=it: fail(f"consumer {a} it={it}: stage {s} holds {data[s]}")
             readers[s].add(a); c['fl'].append(s)
             # wait_group<1>: everything but the newest group retired
             while len(c['fl'])>1:
@@ -75,7 +80,7 @@ print("protocol model OK:", n, "random interleavings")
 # warp releases a stage on both CTAs' empty barriers. A part may land on a
 # full barrier before that CTA's producer has armed it (the transaction count
 # goes negative; the phase cannot complete without the producer's arrive).
-# Asserts: no deadlock, no part lands in a stage a consumer of that CTA
+# Checks: no deadlock, no part lands in a stage a consumer of that CTA
 # still reads, and every consumer reads the three parts of the k-tile it
 # expects.
 def run_cluster(lengths, seed):
@@ -109,12 +114,12 @@ def run_cluster(lengths, seed):
             pit[c]+=1
         elif a[0]=='t':
             dst,s,it,part=tma.pop(rnd.randrange(len(tma)))
-            assert not readers[dst][s], f"part {part} of it={it} lands in CTA {dst} stage {s} still read by {readers[dst][s]}"
+            if readers[dst][s]: fail(f"part {part} of it={it} lands in CTA {dst} stage {s} still read by {readers[dst][s]}")
             data[dst][s][part]=it; full[dst][s].complete_tx()
         else:
             _,c,w=a; st=cons[c][w]; it=st['it']; s=it%S
             if not full[c][s].passed((it//S)&1): continue
-            assert data[c][s]==[it]*3, f"CTA {c} warp {w} it={it}: stage {s} holds {data[c][s]}"
+            if data[c][s]!=[it]*3: fail(f"CTA {c} warp {w} it={it}: stage {s} holds {data[c][s]}")
             readers[c][s].add(w); st['fl'].append(s)
             while len(st['fl'])>1:
                 os_=st['fl'].pop(0); readers[c][os_].discard(w)

@@ -8,7 +8,8 @@
 //   build (no GPU needed; scripts/check-kernels.sh does this with BUILD_SELFTEST=1):
 //     $NVCC -O2 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -cudart static \
 //           -I kernels kernels/tests/wgmma_selftest.cu -o target/kcheck/wgmma_selftest
-//   run on an H100/H200: ./wgmma_selftest [--no-perf]   (exit 0 = all passed)
+//   run on an H100/H200: ./wgmma_selftest [--no-perf]   (exit 0 = all passed,
+//     77 = skipped: not a compute capability 9.0 device)
 // Cases run from simplest to fullest, so the first failing line localises a
 // bug: K=16 (one wgmma k16: TMA box + swizzle + fragment map), K=64 (the k16
 // descriptor advance), K=512 (pipeline ring wraps twice), several tiles
@@ -376,7 +377,10 @@ int main(int argc, char** argv) {
               prop.name, prop.major, prop.minor, prop.multiProcessorCount, kWgSmemBytes, kWgThreads,
               kWgBM, kWgBN, kWgBK, kWgStages);
   g_sm_count = prop.multiProcessorCount;
-  if (prop.major != 9 || prop.minor != 0) { std::printf("SKIP: needs compute capability 9.0\n"); return 0; }
+  if (prop.major != 9 || prop.minor != 0) {
+    std::printf("SKIPPED: needs compute capability 9.0 (exit %d)\n", SELFTEST_SKIP);
+    return SELFTEST_SKIP;
+  }
   load_encode();
   cudaFuncAttributes fa;
   CK(cudaFuncGetAttributes(&fa, (const void*)fused_glu_wgmma_nk_bf16));

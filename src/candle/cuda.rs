@@ -3,7 +3,7 @@
 //! in place and writing fresh device buffers that become candle storage.
 //! Nothing is copied to the host.
 
-use super::{Elem, GluOp, Inputs, check_dtypes, glu_err};
+use super::{Elem, GluOp, Inputs, check_dtypes, glu_err, out_len};
 use crate::cuda::{CudaElement, CudaGlu, DeviceGluWeights, DeviceGrads, DeviceSaved, Path};
 use crate::types::WeightLayout;
 use candle_core::cuda::{CudaDType, CudaDevice};
@@ -121,12 +121,12 @@ impl GluOp {
         let bv = b.map(|b| view::<T>(b.0, b.1, "weight")).transpose()?;
         let w = self.dev_weights(av, bv, k, n)?;
         let x_dims = x.1.dims();
-        let m: usize = x_dims[..x_dims.len() - 1].iter().product();
+        let (_, mn) = out_len::<T>(x_dims, k, n)?;
         // SAFETY: uninitialised device memory of m·n elements; every path of
         // `forward` / `forward_train` writes all of it (the GPU tests poison
         // outputs with NaN and check every element), and on an error the
         // buffer is dropped unread.
-        let mut out = unsafe { dev.alloc::<T>(m * n) }?;
+        let mut out = unsafe { dev.alloc::<T>(mn) }?;
         if self.track {
             let saved = glu
                 .forward_train(&xv, x_dims, &w, self.act, self.mode, &mut out)
@@ -189,7 +189,7 @@ impl GluOp {
         let gv = view::<T>(cuda_of(&gs, "output gradient")?, gl, "output gradient")?;
         let w = self.dev_weights(av, bv, k, n)?;
         let x_dims = x.dims();
-        let m: usize = x_dims[..x_dims.len() - 1].iter().product();
+        let (m, _) = out_len::<T>(x_dims, k, n)?;
         let mut grads = DeviceGrads::<T>::zeros(&glu, m, &w).map_err(glu_err)?;
         let guard = self.saved.lock().unwrap_or_else(|p| p.into_inner());
         match guard

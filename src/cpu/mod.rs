@@ -48,7 +48,7 @@ pub use train::{Grads, SaveMode, Saved};
 use crate::error::GluError;
 use crate::error::Result;
 use crate::types::{Activation, Element};
-use crate::weights::{GluWeights, check_io, checked_elems, rows_of};
+use crate::weights::{GluWeights, check_io, checked_len, rows_of};
 
 /// Validates a forward call and returns M.
 fn check_forward<T: Element>(
@@ -137,7 +137,7 @@ pub fn forward_alloc<T: Element>(
     act: Activation,
 ) -> Result<Vec<T>> {
     let m = rows_of(x_shape, w.k())?;
-    let mn = checked_elems("M*N", m, w.n())?;
+    let mn = checked_len::<T>("M*N", m, w.n())?;
     // Validate before allocating, so a bad shape never triggers a huge allocation.
     check_forward(x, x_shape, w, act, mn)?;
     let mut out = vec![T::default(); mn];

@@ -4,7 +4,7 @@ use super::blas::{Mat, MatMut, as_f32_mut, matmul, narrow_into, to_f32, widen_in
 use super::fused::{fused, rows_per_chunk};
 use crate::error::{GluError, Result};
 use crate::types::{Activation, Element, WeightLayout};
-use crate::weights::{GluWeights, check_io, checked_elems, rows_of};
+use crate::weights::{GluWeights, check_io, checked_elems, checked_len, rows_of};
 use gemm::Parallelism;
 use rayon::prelude::*;
 use std::marker::PhantomData;
@@ -269,8 +269,8 @@ impl<G: Element> Grads<G> {
     /// ```
     pub fn zeros<T: Element>(x_shape: &[usize], w: &GluWeights<T>) -> Result<Self> {
         let m = rows_of(x_shape, w.k())?;
-        let mk = checked_elems("M*K", m, w.k())?;
-        let kn = checked_elems("K*N", w.k(), w.n())?;
+        let mk = checked_len::<G>("M*K", m, w.k())?;
+        let kn = checked_len::<G>("K*N", w.k(), w.n())?;
         Ok(Self {
             dx: vec![G::default(); mk],
             d_w_gate: vec![G::default(); kn],
@@ -333,7 +333,7 @@ pub(crate) fn forward_train<T: Element>(
     match mode {
         SaveMode::Recompute => fused(x, m, w, act, out, None),
         SaveMode::PreActivations => {
-            let mn = checked_elems("M*N", m, n)?;
+            let mn = checked_len::<f32>("M*N", m, n)?;
             gate = vec![0.0; mn];
             up = vec![0.0; mn];
             fused(x, m, w, act, out, Some((&mut gate, &mut up)));

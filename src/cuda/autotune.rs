@@ -8,8 +8,8 @@
 //! later call of that class: the "benchmark mode" of cuDNN and Triton.
 
 use super::forward::{Problem, auto_path_for, cublas_baseline, tf32_eligible};
-use super::hopper::wgmma_eligible;
-use super::skinny::skinny_eligible;
+use super::hopper::{tail_split_plan, wgmma_eligible};
+use super::skinny::{SKINNY_MAX_M, skinny_eligible};
 use super::{CudaElement, CudaGlu, DeviceGluWeights, Path};
 use crate::error::Result;
 use crate::types::{Activation, DType, WeightLayout};
@@ -97,12 +97,17 @@ impl TuneKey {
 
 /// The paths the autotuner times for a problem, the built-in choice first.
 ///
-/// Only paths that [`Path::Auto`] may take and that can take the problem:
-/// the experimental paths (staged epilogue, tail split) stay out until they
-/// have run on a GPU, and so does the `mma.sync` kernel on compute
-/// capability 9.x, where it measured ~0.4x of cuBLAS. f32 keeps its
-/// numerics: without tf32 only exact f32 paths (the SIMT kernel, cuBLAS
-/// SGEMM), with tf32 only tf32 ones.
+/// Only paths that can take the problem and were measured faster than the
+/// others somewhere: the Hopper kernel's tail-split schedule above the
+/// decode rows where its plan splits the last wave (on the H200, session
+/// 16: 1.16x over the plain schedule at M = 256, N = 11008, 1.05–1.07x at
+/// M = 512, N = 14336, slower elsewhere below M = 512; where the plan does
+/// not split it is the plain schedule, so it is not timed there); not the
+/// staged and cluster schedules (within ±3% of the plain one at M ≥ 512,
+/// slower below), nor the `mma.sync` kernel on compute capability 9.x
+/// (0.51–0.56x of cuBLAS B1 there). f32 keeps its numerics: without tf32
+/// only exact f32 paths (the SIMT kernel, cuBLAS SGEMM), with tf32 only
+/// tf32 ones.
 pub(crate) fn tune_candidates(cc: (i32, i32), sm_count: u32, p: Problem) -> Vec<Path> {
     let mut c = vec![auto_path_for(cc, sm_count, p)];
     let mut add = |path: Path| {
@@ -126,6 +131,9 @@ pub(crate) fn tune_candidates(cc: (i32, i32), sm_count: u32, p: Problem) -> Vec<
         }
         if wgmma_eligible(cc, p.k, p.n, p.dtype, p.layout, p.aligned) {
             add(Path::FusedWgmma);
+            if p.m > SKINNY_MAX_M && tail_split_plan(p.m, p.n, p.k, sm_count).parts > 1 {
+                add(Path::FusedWgmmaTailSplit);
+            }
         }
         if cc.0 != 9 {
             add(Path::FusedMma);
@@ -1054,7 +1062,6 @@ mod tests {
                                         !matches!(
                                             path,
                                             Path::FusedWgmmaStaged
-                                                | Path::FusedWgmmaTailSplit
                                                 | Path::FusedWgmmaCluster
                                                 | Path::CublasEager
                                                 | Path::Auto
@@ -1066,6 +1073,15 @@ mod tests {
                                     }
                                     if *path == Path::FusedWgmma {
                                         assert_eq!(cc, (9, 0));
+                                    }
+                                    if *path == Path::FusedWgmmaTailSplit {
+                                        // After the plain schedule, above
+                                        // the decode rows, where it splits.
+                                        assert!(c.contains(&Path::FusedWgmma), "{c:?}");
+                                        assert!(m > 64, "{p:?}");
+                                        let plan =
+                                            super::super::hopper::tail_split_plan(m, p.n, p.k, sms);
+                                        assert!(plan.parts > 1, "{plan:?}");
                                     }
                                     if *path == Path::FusedMma {
                                         assert_ne!(cc.0, 9);
@@ -1102,7 +1118,26 @@ mod tests {
         let c = tune_candidates(h200.0, h200.1, problem(16, 4096, 11008, DType::BF16));
         assert_eq!(c, [Path::FusedSkinny, Path::FusedWgmma, Path::CublasSplit]);
         let c = tune_candidates(h200.0, h200.1, problem(256, 4096, 11008, DType::BF16));
-        assert_eq!(c, [Path::CublasSplit, Path::FusedWgmma]);
+        assert_eq!(
+            c,
+            [
+                Path::CublasSplit,
+                Path::FusedWgmma,
+                Path::FusedWgmmaTailSplit
+            ]
+        );
+        let c = tune_candidates(h200.0, h200.1, problem(2048, 4096, 11008, DType::BF16));
+        assert_eq!(
+            c,
+            [
+                Path::FusedWgmma,
+                Path::FusedWgmmaTailSplit,
+                Path::CublasSplit
+            ]
+        );
+        // 132 x 1 tiles fill the 132 SMs exactly: nothing to split.
+        let c = tune_candidates(h200.0, h200.1, problem(132 * 128, 4096, 128, DType::BF16));
+        assert_eq!(c, [Path::FusedWgmma, Path::CublasSplit]);
         let c = tune_candidates(a100.0, a100.1, problem(4096, 4096, 11008, DType::BF16));
         assert_eq!(c, [Path::FusedMma, Path::CublasSplit]);
         let c = tune_candidates(a100.0, a100.1, problem(7, 4096, 11008, DType::F32));

@@ -4,7 +4,7 @@ use super::CudaGlu;
 use super::params::{ELT_THREADS, GluEltParams};
 use crate::error::Result;
 use crate::types::DType;
-use cudarc::driver::{LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaFunction, LaunchConfig, PushKernelArg};
 
 /// The elementwise kernels (see `GluEltParams` in `kernels/glu_params.cuh`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +41,13 @@ impl EltOp {
 }
 
 impl CudaGlu {
+    /// The kernel of `op` for `dtype`, loading its module on first use:
+    /// callers that launch it after writing their outputs ask for it first,
+    /// so that a missing kernel fails the call before anything is written.
+    pub(crate) fn elt_function(&self, op: EltOp, dtype: DType) -> Result<CudaFunction> {
+        self.function("act_and_mul", &format!("{}_{}", op.name(), dtype.name()))
+    }
+
     /// Launches one elementwise kernel.
     ///
     /// # Safety
@@ -60,7 +67,7 @@ impl CudaGlu {
         if total == 0 {
             return Ok(());
         }
-        let f = self.function("act_and_mul", &format!("{}_{}", op.name(), dtype.name()))?;
+        let f = self.elt_function(op, dtype)?;
         // A grid-stride loop covers any size; 8 elements per thread per pass
         // fills the chip without launching more blocks than useful.
         let want = total.div_ceil(ELT_THREADS as u64 * 8);

@@ -6,7 +6,7 @@ use super::skinny::{SKINNY_MAX_M, SKINNY_RS_MAX_M, skinny_eligible};
 use super::{CudaElement, CudaGlu, DeviceGluWeights};
 use crate::error::{GluError, Result};
 use crate::types::{Activation, DType, WeightLayout};
-use crate::weights::{GluWeights, check_io, checked_elems, rows_of};
+use crate::weights::{GluWeights, check_io, checked_len, rows_of};
 use cudarc::driver::{DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg};
 
 /// Which implementation computes the forward pass.
@@ -31,40 +31,47 @@ pub enum Path {
     /// `wgmma`, warp-specialised and persistent. bf16/f16, K and N multiples
     /// of 8, 16-byte aligned buffers.
     FusedWgmma,
-    /// **Experimental** (compiled; not yet run on a GPU): [`Path::FusedWgmma`]
+    /// **Forced only**: [`Path::FusedWgmma`]
     /// with a staged epilogue: the output tile goes through shared memory
     /// and leaves with TMA stores that overlap the next tile's main loop,
     /// instead of 4-byte stores from the accumulator fragments. Same
-    /// requirements; [`Path::Auto`] does not pick it until it has been
-    /// measured faster.
+    /// requirements, bit-identical results. Passed on the H200 (session 16)
+    /// and measured within ±3% of [`Path::FusedWgmma`] at M ≥ 512, so
+    /// [`Path::Auto`] does not pick it.
     FusedWgmmaStaged,
-    /// **Experimental** (compiled; not yet run on a GPU): [`Path::FusedWgmma`]
+    /// **Forced, or kept by the autotuner**: [`Path::FusedWgmma`]
     /// on a tail-split schedule. When the output tiles leave the last wave
     /// over the SMs partly empty (`tiles % #SM` tail tiles), those tiles are
     /// cut along K into 2–4 parts that run side by side on the idle SMs; the
     /// last part of each adds the others' f32 partial sums (from a scratch
-    /// this `CudaGlu` keeps) in a fixed order, then runs the epilogue. The
-    /// model says 1.33x at M = 256, N = 11008 and ~5% at M = 2048 on an
-    /// H200 (132 SMs); where no split pays it is exactly the plain
-    /// schedule. Same requirements as [`Path::FusedWgmma`]; results differ
-    /// from it only by the summation order of the split tiles (deterministic
-    /// from call to call). [`Path::Auto`] does not pick it until measured.
+    /// this `CudaGlu` keeps) in a fixed order, then runs the epilogue; where
+    /// no split pays it is exactly the plain schedule. Passed on the H200
+    /// (session 16): at M = 256, N = 11008 model 1.33x, measured 1.16x over
+    /// [`Path::FusedWgmma`] (a tie with cuBLAS B2, which Auto runs there);
+    /// 1.05–1.07x at M = 512, N = 14336, within ±3% at the other M ≥ 512,
+    /// and up to 1.25x slower at the other M < 512. Same requirements
+    /// as [`Path::FusedWgmma`]; results differ from it only by the
+    /// summation order of the split tiles (deterministic from call to
+    /// call). The built-in rule of [`Path::Auto`] does not pick it; the
+    /// autotuner ([`CudaGlu::set_autotune`]) times it above M = 64 where
+    /// the plan splits, and keeps it where it is faster.
     FusedWgmmaTailSplit,
-    /// **Experimental** (compiled; not yet run on a GPU): [`Path::FusedWgmma`]
+    /// **Forced only**: [`Path::FusedWgmma`]
     /// on thread-block clusters of two CTAs. The two CTAs of a cluster take
     /// two adjacent 128-row tiles of one column tile, and each loads half of
     /// the shared weight stage and multicasts it (TMA `.multicast::cluster`)
     /// into both, so the weights cross from L2 to the SMs half as often (the
     /// step from 778 to 799 TFLOP/s in a published hand-written Hopper GEMM
     /// ladder). Same requirements as [`Path::FusedWgmma`], bit-identical
-    /// results (each tile is computed in the same order). [`Path::Auto`] does
-    /// not pick it until measured.
+    /// results (each tile is computed in the same order). Passed on the H200
+    /// (session 16): within ±3% of [`Path::FusedWgmma`] at M ≥ 512,
+    /// 1.3–1.7x slower at M ≤ 128; [`Path::Auto`] does not pick it.
     FusedWgmmaCluster,
     /// Fused kernel for decode-sized M (1..=64): streams the weights with a
     /// deep pipeline and split-K. bf16/f16, K and N multiples of 8, 16-byte
     /// aligned buffers.
     FusedSkinny,
-    /// **Experimental** (compiled; not yet run on a GPU): [`Path::FusedSkinny`]
+    /// **Forced only**: [`Path::FusedSkinny`]
     /// on a stream-K schedule. The `ceil(N/64) × ceil(K/64)` (column tile,
     /// k-tile) iterations are dealt out in equal contiguous shares to exactly
     /// as many blocks as the GPU holds at once (the driver's occupancy for
@@ -74,8 +81,10 @@ pub enum Path {
     /// and no second wave of a few blocks (N = 14336 on an A100, N = 11008 on
     /// a 128-SM sm_89 part). Tiles shared by several blocks are summed from
     /// f32 partials by the last of them, in a fixed order (deterministic from
-    /// call to call). Same requirements as [`Path::FusedSkinny`];
-    /// [`Path::Auto`] does not pick it until measured.
+    /// call to call). Same requirements as [`Path::FusedSkinny`]. Passed on
+    /// the H200 (session 16): 1–7% faster than [`Path::FusedSkinny`] in a
+    /// single launch at M = 1 and 16, slower when queued (a decode loop),
+    /// so [`Path::Auto`] does not pick it.
     FusedSkinnyStreamK,
     /// **Experimental** (session 17: compiled, passes the host emulator, not
     /// yet run on a GPU): the decode kernel for M ≤ 16 and NK weights (the
@@ -96,12 +105,15 @@ pub enum Path {
     /// relative error up to ~2^-9, like `torch.backends.cuda.matmul.allow_tf32`),
     /// accumulation and output stay f32. Opt-in: force it, or let
     /// [`Path::Auto`] pick it for f32 on sm_80..sm_89 after
-    /// [`CudaGlu::set_allow_tf32`] (on 9.x Auto takes cuBLAS's tf32 GEMMs).
-    /// Needs K and N multiples of 4 and 16-byte aligned buffers. **Compiled,
-    /// not yet run on a GPU.**
+    /// [`CudaGlu::set_allow_tf32`] (on 9.x and newer Auto takes cuBLAS's
+    /// tf32 GEMMs). Needs K and N multiples of 4 and 16-byte aligned
+    /// buffers. Passed on the H200 (session 16); unmeasured on sm_80..sm_89.
     FusedMmaTf32,
     /// Fused dual-GEMM on CUDA cores: exact f32 arithmetic, any alignment,
-    /// every dtype. The default for f32.
+    /// every dtype. The exact f32 kernel when forced; [`Path::Auto`] takes
+    /// it only for bf16/f16 that miss the tensor-core preconditions (K, N
+    /// multiples of 8, 16-byte aligned buffers) and sends f32 to cuBLAS's
+    /// exact SGEMM, which measured 2–6.5x faster on the H200.
     FusedSimt,
     /// Baseline B1: two cuBLAS GEMMs + one vectorised `act_and_mul` kernel.
     CublasSplit,
@@ -327,6 +339,65 @@ pub(crate) fn is_aligned16(ptrs: &[u64]) -> bool {
     ptrs.iter().all(|p| p % 16 == 0)
 }
 
+/// [`CudaGlu::workspace_bytes`] for every path whose scratch follows from
+/// its launch plan alone (all but [`Path::FusedSkinnyStreamK`], whose grid
+/// comes from the driver's occupancy query: 0 here). No scratch where the
+/// path cannot run the problem (K = 0 for the split-K kernels, more rows
+/// than a decode kernel takes, a dimension past the kernels' 32-bit
+/// limits) and for an empty output. Sizes saturate instead of wrapping.
+fn planned_workspace_bytes(
+    path: Path,
+    (m, k, n): (usize, usize, usize),
+    dtype: DType,
+    sm_count: u32,
+    smem_optin: u32,
+) -> usize {
+    let runs = [m, n, k]
+        .iter()
+        .all(|&d| (1..=i32::MAX as usize).contains(&d));
+    let split_bytes = |splits: usize, n_tiles: usize| {
+        splits
+            .saturating_mul(m)
+            .saturating_mul(2 * n)
+            .saturating_add(n_tiles)
+            .saturating_mul(4)
+    };
+    match path {
+        Path::Auto
+        | Path::FusedWgmma
+        | Path::FusedWgmmaStaged
+        | Path::FusedWgmmaCluster
+        | Path::FusedMma
+        | Path::FusedMmaTf32
+        | Path::FusedSimt
+        | Path::FusedSkinnyStreamK => 0,
+        Path::FusedWgmmaTailSplit if runs => {
+            let plan = super::hopper::tail_split_plan(m, n, k, sm_count);
+            (plan.ws_f32() + plan.counters()) * 4
+        }
+        Path::FusedSkinny if runs && m <= SKINNY_MAX_M => {
+            let plan = super::skinny::skinny_plan(m, n, k, sm_count as usize, smem_optin);
+            if plan.splits <= 1 {
+                0
+            } else {
+                split_bytes(plan.splits, plan.n_tiles)
+            }
+        }
+        Path::FusedSkinnyRs if runs && m <= SKINNY_RS_MAX_M => {
+            let plan = super::skinny::skinny_rs_plan(m, n, k, sm_count as usize);
+            if plan.splits <= 1 {
+                0
+            } else {
+                split_bytes(plan.splits, plan.n_tiles)
+            }
+        }
+        Path::FusedWgmmaTailSplit | Path::FusedSkinny | Path::FusedSkinnyRs => 0,
+        Path::CublasSplit | Path::CublasConcat | Path::CublasEager => {
+            (2 * dtype.size()).saturating_mul(m).saturating_mul(n)
+        }
+    }
+}
+
 impl CudaGlu {
     /// Device bytes a call of `path` uses besides its inputs and output:
     /// the baselines' `[M, 2N]` intermediate (allocated and freed, stream
@@ -364,41 +435,11 @@ impl CudaGlu {
     /// # }
     /// ```
     pub fn workspace_bytes(&self, path: Path, m: usize, k: usize, n: usize, dtype: DType) -> usize {
-        match path {
-            Path::Auto
-            | Path::FusedWgmma
-            | Path::FusedWgmmaStaged
-            | Path::FusedWgmmaCluster
-            | Path::FusedMma
-            | Path::FusedMmaTf32
-            | Path::FusedSimt => 0,
-            Path::FusedWgmmaTailSplit => {
-                let plan = super::hopper::tail_split_plan(m, n, k, self.sm_count);
-                (plan.ws_f32() + plan.counters()) * 4
-            }
-            Path::FusedSkinny => {
-                let plan =
-                    super::skinny::skinny_plan(m, n, k, self.sm_count as usize, self.smem_optin);
-                if plan.splits <= 1 {
-                    0
-                } else {
-                    plan.splits * m * 2 * n * 4 + plan.n_tiles * 4
-                }
-            }
-            Path::FusedSkinnyStreamK => {
-                let (ws, counters) = self.skinny_streamk_scratch_need(m, n, k);
-                (ws + counters) * 4
-            }
-            Path::FusedSkinnyRs => {
-                let plan = super::skinny::skinny_rs_plan(m, n, k, self.sm_count as usize);
-                if plan.splits <= 1 || m == 0 || n == 0 || k == 0 {
-                    0
-                } else {
-                    plan.splits * m * 2 * n * 4 + plan.n_tiles * 4
-                }
-            }
-            Path::CublasSplit | Path::CublasConcat | Path::CublasEager => 2 * m * n * dtype.size(),
+        if path == Path::FusedSkinnyStreamK {
+            let (ws, counters) = self.skinny_streamk_scratch_need(m, n, k);
+            return ws.saturating_add(counters).saturating_mul(4);
         }
+        planned_workspace_bytes(path, (m, k, n), dtype, self.sm_count, self.smem_optin)
     }
 
     /// `out = act(x·Wg + bg) ⊙ (x·Wu + bu)` on the device.
@@ -429,12 +470,16 @@ impl CudaGlu {
     /// else; the cuBLAS baselines allocate and free their `[M, 2N]`
     /// intermediate inside the graph. A graph that holds a decode-kernel or
     /// tail-split launch ([`Path::FusedSkinny`], [`Path::FusedSkinnyStreamK`],
-    /// [`Path::FusedWgmmaTailSplit`]) uses the `CudaGlu`'s scratch: replay it
+    /// [`Path::FusedSkinnyRs`], [`Path::FusedWgmmaTailSplit`]) uses the
+    /// `CudaGlu`'s scratch: replay it
     /// only while that `CudaGlu` lives. With the autotuner on ([`CudaGlu::set_autotune`]), make the
     /// direct call before capturing too: it tunes the class, and the
     /// captured call then runs the kept path. `tests/gpu_graph.rs` replays
-    /// captured calls of every path against direct ones (written, not yet
-    /// run on a GPU).
+    /// captured calls against direct ones on every path but
+    /// [`Path::FusedMmaTf32`] and [`Path::CublasEager`]; it passed on the
+    /// H200 in session 16 (18 captured-and-replayed cases, cuBLAS B1/B2
+    /// included; [`Path::FusedSkinnyRs`], added since, has run only on the
+    /// host emulator).
     ///
     /// ```no_run
     /// # fn main() -> swiglu::Result<()> {
@@ -684,19 +729,23 @@ impl CudaGlu {
     /// * bf16/f16 that misses the tensor-core preconditions (K, N multiples
     ///   of 8, 16-byte aligned buffers): [`Path::FusedSimt`], exact.
     /// * M ≤ 32: [`Path::FusedSkinny`] (bound by reading the weights; on the
-    ///   H200 1.0–1.2x over B1), except on 9.x with concatenated `[2N, K]`
-    ///   weights at 16 ≤ M ≤ 32, where cuBLAS B2 measured 3–9% faster in a
-    ///   decode loop (2026-11-30) and runs instead.
+    ///   H200 1.0–1.2x over B1), except on compute capability 9.x and newer
+    ///   with concatenated `[2N, K]` weights at 16 ≤ M ≤ 32, where cuBLAS B2
+    ///   measured 3–9% faster in a decode loop on the H200 (2026-11-30) and
+    ///   runs instead.
     /// * compute capability 9.0 and M > 32: [`Path::FusedWgmma`] (1.2–1.7x
     ///   over B1 at M = 64..128, 713–755 TFLOP/s and 1.2–1.3x over B1 at
     ///   M ≥ 2048 on the H200), except for 129 ≤ M ≤ 1024 when its 128×128
     ///   tiles fill less than 70% of the last wave over the SMs (M = 256,
     ///   N = 11008: cuBLAS measured 10–15% faster).
-    /// * the rest on Hopper-class parts (those cases, and 9.x without the
-    ///   sm_90a kernel, where the `mma.sync` kernel measured ~0.4x of cuBLAS):
-    ///   the cuBLAS baseline (B2 when the weights are one `[2N, K]` tensor,
-    ///   else B1), reported as such.
-    /// * sm_80 .. sm_89: [`Path::FusedMma`].
+    /// * the rest on compute capability 9.x and newer (those cases, and every
+    ///   part other than 9.0, which cannot run the sm_90a kernel; the
+    ///   `mma.sync` kernel measured 0.51–0.56x of B1 at M ≥ 2048 on the
+    ///   H200, session 16): the cuBLAS
+    ///   baseline (B2 when the weights are one `[2N, K]` tensor, else B1),
+    ///   reported as such.
+    /// * the rest on compute capability 8.x (sm_80 .. sm_89), the only parts
+    ///   where Auto takes it: [`Path::FusedMma`].
     ///
     /// This rule was fitted on one H200. With the autotuner on
     /// ([`CudaGlu::set_autotune`]) [`Path::Auto`] instead times this choice
@@ -875,7 +924,7 @@ impl CudaGlu {
             x_shape,
             w.k(),
             w.n(),
-            checked_elems("M*N", m, w.n())?,
+            checked_len::<T>("M*N", m, w.n())?,
         )?;
         let s = &self.stream;
         let dx = s.clone_htod(x)?;
@@ -1055,5 +1104,66 @@ mod tests {
         assert!((eff(512, 11008, 132) - 344.0 / 396.0).abs() < 1e-12);
         assert_eq!(eff(128 * 132, 128, 132), 1.0);
         assert_eq!(eff(0, 128, 132), 1.0);
+    }
+
+    /// The scratch sizes never panic or wrap, whatever the shape: empty
+    /// problems, rows past a decode kernel's limit and sizes at the edge of
+    /// `usize` give 0 or saturate; a split decode plan gives its partial sums.
+    #[test]
+    fn workspace_bytes_take_any_shape() {
+        let paths = [
+            Path::Auto,
+            Path::FusedWgmma,
+            Path::FusedWgmmaStaged,
+            Path::FusedWgmmaTailSplit,
+            Path::FusedWgmmaCluster,
+            Path::FusedSkinny,
+            Path::FusedSkinnyStreamK,
+            Path::FusedSkinnyRs,
+            Path::FusedMma,
+            Path::FusedMmaTf32,
+            Path::FusedSimt,
+            Path::CublasSplit,
+            Path::CublasConcat,
+            Path::CublasEager,
+        ];
+        let big = usize::MAX / 2;
+        let dims = [0, 1, 7, 16, 17, 64, 65, 129, 4096, 1 << 40, big, usize::MAX];
+        for path in paths {
+            for &m in &dims {
+                for &k in &dims {
+                    for &n in &dims {
+                        for sm in [0, 1, 132] {
+                            let b = planned_workspace_bytes(path, (m, k, n), DType::BF16, sm, 0);
+                            if m == 0 || n == 0 {
+                                assert_eq!(b, 0, "{path:?} {m}x{k}x{n}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let ws = |path, m, k, n| planned_workspace_bytes(path, (m, k, n), DType::BF16, 132, 232448);
+        assert_eq!(
+            ws(Path::FusedSkinny, 65, 4096, 4096),
+            0,
+            "beyond the decode rows"
+        );
+        assert_eq!(
+            ws(Path::FusedSkinnyRs, 17, 4096, 4096),
+            0,
+            "beyond the RS rows"
+        );
+        assert_eq!(ws(Path::CublasSplit, big, 1, big), usize::MAX, "saturates");
+        assert_eq!(ws(Path::CublasConcat, 3, 8, 5), 2 * 3 * 5 * 2);
+        // One column tile and a deep K: the decode plans split K, and the
+        // scratch holds `splits` f32 copies of the [M, 2N] partial sums.
+        let plan = super::super::skinny::skinny_plan(16, 64, 1 << 16, 132, 232448);
+        assert!(plan.splits > 1, "{plan:?}");
+        assert_eq!(
+            ws(Path::FusedSkinny, 16, 1 << 16, 64),
+            (plan.splits * 16 * 2 * 64 + plan.n_tiles) * 4
+        );
+        assert!(ws(Path::FusedSkinnyRs, 16, 1 << 16, 64) > 0);
     }
 }

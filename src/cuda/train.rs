@@ -42,7 +42,7 @@ use super::{CudaElement, CudaGlu, DeviceGluWeights, Path, TrainingKernels};
 use crate::cpu::SaveMode;
 use crate::error::{GluError, Result};
 use crate::types::{Activation, DType, Element, WeightLayout};
-use crate::weights::{check_io, checked_elems};
+use crate::weights::{check_io, checked_len};
 use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut};
 use std::ffi::c_void;
 
@@ -199,8 +199,8 @@ impl<G: CudaElement> DeviceGrads<G> {
         w: &DeviceGluWeights<'_, T>,
     ) -> Result<Self> {
         let s = &glu.stream;
-        let mk = checked_elems("M*K", m, w.k)?;
-        let kn = checked_elems("K*N", w.k, w.n)?;
+        let mk = checked_len::<G>("M*K", m, w.k)?;
+        let kn = checked_len::<G>("K*N", w.k, w.n)?;
         Ok(Self {
             dx: s.alloc_zeros(mk)?,
             d_w_gate: s.alloc_zeros(kn)?,
@@ -303,7 +303,8 @@ impl CudaGlu {
                     let s = &self.stream;
                     self.mark(ALLOC_PRE);
                     // SAFETY: the kernel writes every element of [m, 2n].
-                    let mut pre = unsafe { s.alloc::<T>(checked_elems("M*2N", m, 2 * n)?) }?;
+                    let mut pre =
+                        unsafe { s.alloc::<T>(checked_len::<T>("M*2N", m, n.saturating_mul(2))?) }?;
                     self.mark("fwd: fused forward, out + pre-activations (Hopper)");
                     {
                         let (op, _go) = out.device_ptr_mut(s);
@@ -362,7 +363,7 @@ impl CudaGlu {
         let s = &self.stream;
         self.mark("allocate act(g) [M,N] (eager)");
         // SAFETY: the activation kernel writes all [m, n] elements (m > 0).
-        let mut a = unsafe { s.alloc::<T>(checked_elems("M*N", m, n)?) }?;
+        let mut a = unsafe { s.alloc::<T>(checked_len::<T>("M*N", m, n)?) }?;
         if m > 0 {
             self.mark("activation kernel (eager)");
             let (pp, _g1) = pre.device_ptr(s);
@@ -553,7 +554,7 @@ impl CudaGlu {
         let s = &self.stream;
         self.mark(ALLOC_PRE);
         // SAFETY: every element is written below (bias broadcast or beta = 0 GEMM).
-        let mut pre = unsafe { s.alloc::<T>(checked_elems("M*2N", m, 2 * n)?) }?;
+        let mut pre = unsafe { s.alloc::<T>(checked_len::<T>("M*2N", m, n.saturating_mul(2))?) }?;
         if m == 0 {
             return Ok(pre);
         }
@@ -741,10 +742,22 @@ impl CudaGlu {
         for (what, v) in [("M", m), ("K", k), ("2N", 2 * n)] {
             super::blas::to_c_int(what, v)?;
         }
+        let s = &self.stream;
         if m == 0 {
+            // No rows: dX is empty, and the weight and bias gradients are
+            // sums over no rows: 0, added (nothing to do) or stored.
+            if !accumulate {
+                s.memset_zeros(&mut grads.d_w_gate)?;
+                s.memset_zeros(&mut grads.d_w_up)?;
+                for db in [&mut grads.d_b_gate, &mut grads.d_b_up]
+                    .into_iter()
+                    .flatten()
+                {
+                    s.memset_zeros(db)?;
+                }
+            }
             return Ok(());
         }
-        let s = &self.stream;
         let es = d.size() as u64;
         self.mark("bwd: allocate dG|dU [M,2N]");
         // SAFETY: the first stage below (glu_bwd or the fused kernel's
@@ -822,6 +835,28 @@ impl CudaGlu {
         // exactly [Wg | Wu]ᵀ), else one per projection, the second
         // accumulating.
         let dx_fused = self.wgmma_dx_ok(gp, m, w);
+        let dx_one_gemm = !dx_fused && self.concat_gemms(w);
+        // Two dX GEMMs into 16-bit gradients would round the first product
+        // and again the sum: they accumulate into an f32 temporary instead,
+        // narrowed once at the end (as the CPU path and the one-GEMM case).
+        // Allocated, and the narrowing kernel loaded, before the first
+        // launch that writes a gradient: a failure here leaves them as
+        // they were.
+        let mut dx_f32 = if !dx_fused && !dx_one_gemm && gd != DType::F32 {
+            self.elt_function(EltOp::Narrow, gd)?;
+            self.mark("bwd: allocate f32 dX temporary [M,K]");
+            // SAFETY: the first dX GEMM below (beta 0) writes all [m, k].
+            Some(unsafe { s.alloc::<f32>(m * k) }?)
+        } else {
+            None
+        };
+        let (dx32p, _g7) = match dx_f32.as_mut() {
+            Some(t) => {
+                let (p, g) = t.device_ptr_mut(s);
+                (Some(p), Some(g))
+            }
+            None => (None, None),
+        };
         if dx_fused {
             let (wg, _gwg) = w.gate.device_ptr(s);
             let (wu, _gwu) = w.up.device_ptr(s);
@@ -875,24 +910,6 @@ impl CudaGlu {
                 grads.d_b_up.as_mut(),
             ),
         ];
-        let dx_one_gemm = !dx_fused && self.concat_gemms(w);
-        // Two dX GEMMs into 16-bit gradients would round the first product
-        // and again the sum: they accumulate into an f32 temporary instead,
-        // narrowed once at the end (as the CPU path and the one-GEMM case).
-        let mut dx_f32 = if !dx_fused && !dx_one_gemm && gd != DType::F32 {
-            self.mark("bwd: allocate f32 dX temporary [M,K]");
-            // SAFETY: the first dX GEMM below (beta 0) writes all [m, k].
-            Some(unsafe { s.alloc::<f32>(m * k) }?)
-        } else {
-            None
-        };
-        let (dx32p, _g7) = match dx_f32.as_mut() {
-            Some(t) => {
-                let (p, g) = t.device_ptr_mut(s);
-                (Some(p), Some(g))
-            }
-            None => (None, None),
-        };
         if dx_one_gemm {
             self.mark("bwd: dX (one cuBLAS GEMM over K=2N)");
             let (wp, _gw) = w.gate.device_ptr(s);
@@ -1006,7 +1023,7 @@ impl CudaGlu {
         let ld2 = 2 * n as i64;
         self.mark("bwd: allocate t [M,N] (eager)");
         // SAFETY: the multiply kernel below writes all [m, n] elements.
-        let mut t = unsafe { s.alloc::<T>(checked_elems("M*N", m, n)?) }?;
+        let mut t = unsafe { s.alloc::<T>(checked_len::<T>("M*N", m, n)?) }?;
         self.mark("bwd: three gradient kernels (eager)");
         let (pp, _g1) = pre.device_ptr(s);
         let (ap, _g2) = act_g.device_ptr(s);

@@ -4,7 +4,7 @@
 #[cfg(feature = "cuda")]
 pub mod gpu;
 
-use swiglu::{Activation, Element, GluWeights, WeightLayout};
+use swiglu::{Activation, DType, Element, GluWeights, WeightLayout};
 
 /// SplitMix64: small, seedable, and good enough for test data.
 pub struct Rng(u64);
@@ -98,23 +98,41 @@ pub fn reference<T: Element>(
         .collect()
 }
 
-/// ‖got − want‖ / ‖want‖; +inf when `got` has a NaN/Inf where `want` is finite.
+/// ‖got − want‖ / ‖want‖ (‖got − want‖ when `want` is all zeros), never
+/// NaN (panics when the lengths differ): +inf when a pair differs in finiteness (a
+/// NaN/Inf in `got` where `want` is finite, or the reverse); a pair that is
+/// non-finite on both sides counts as equal (no contribution) only when
+/// both are NaN or both the same infinity, and as +inf otherwise.
 pub fn rel_err<T: Element>(got: &[T], want: &[f64]) -> f64 {
     assert_eq!(got.len(), want.len(), "length");
     let (mut num, mut den) = (0.0f64, 0.0f64);
-    for (g, w) in got.iter().zip(want) {
+    for (g, &w) in got.iter().zip(want) {
         let g = g.to_f64();
-        if !g.is_finite() && w.is_finite() {
+        if g.is_finite() && w.is_finite() {
+            num += (g - w) * (g - w);
+            den += w * w;
+        } else if !((g.is_nan() && w.is_nan()) || g == w) {
             return f64::INFINITY;
         }
-        num += (g - w) * (g - w);
-        den += w * w;
     }
-    if den == 0.0 {
+    let e = if den == 0.0 {
         num.sqrt()
     } else {
         (num / den).sqrt()
-    }
+    };
+    nan_to_inf(e)
+}
+
+/// `e`, with NaN read as +inf (an error metric that failed to compute is a
+/// failure, never a pass).
+pub fn nan_to_inf(e: f64) -> f64 {
+    if e.is_nan() { f64::INFINITY } else { e }
+}
+
+/// The larger of two error metrics, NaN-safe (a NaN in either gives +inf;
+/// `f64::max` would drop it).
+pub fn worst_of(a: f64, b: f64) -> f64 {
+    nan_to_inf(a).max(nan_to_inf(b))
 }
 
 /// The largest [`rel_err`] over the column blocks `[c, c + width)` of an
@@ -131,7 +149,70 @@ pub fn worst_block_rel_err<T: Element>(got: &[T], want: &[f64], n: usize, width:
             let w: Vec<f64> = (0..rows).flat_map(pick).map(|i| want[i]).collect();
             rel_err(&g, &w)
         })
-        .fold(0.0, f64::max)
+        .fold(0.0, worst_of)
+}
+
+/// The spacing of `T` values around `v` (one unit in the last place).
+pub fn ulp<T: Element>(v: f64) -> f64 {
+    let (mant_bits, min_exp) = match T::DTYPE {
+        DType::F32 => (23, -126),
+        DType::F16 => (10, -14),
+        DType::BF16 => (7, -126),
+    };
+    let a = v.abs();
+    let e = if a == 0.0 || !a.is_finite() {
+        min_exp
+    } else {
+        (a.log2().floor() as i32).max(min_exp)
+    };
+    2f64.powi(e - mant_bits)
+}
+
+/// Elementwise check of an output of type `T` against its f64 reference,
+/// alongside the normwise [`rel_err`] (which one wrong element in thousands
+/// passes): every element whose reference `w` is finite must satisfy
+/// `|got − w| ≤ ulp_T(w) + tol·scale`, `scale` = the largest finite `|want|`
+/// of the output, `tol` the caller's normwise tolerance for the dtype/path
+/// (f32-accumulating kernels err by far less per element). A non-finite
+/// `got` where `w` is finite fails; where `w` is non-finite, `got` must be
+/// NaN for NaN and the same infinity. `Err` names the first bad element.
+pub fn check_elems<T: Element>(got: &[T], want: &[f64], tol: f64) -> Result<(), String> {
+    let g: Vec<f64> = got.iter().map(|v| v.to_f64()).collect();
+    check_elems_wide::<T>(&g, want, tol)
+}
+
+/// [`check_elems`] on values already widened to f64 that were stored as `T`
+/// (whose ulp is allowed).
+pub fn check_elems_wide<T: Element>(got: &[f64], want: &[f64], tol: f64) -> Result<(), String> {
+    if got.len() != want.len() {
+        return Err(format!(
+            "length {} != reference length {}",
+            got.len(),
+            want.len()
+        ));
+    }
+    let scale = want
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, |a, v| a.max(v.abs()));
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        if !w.is_finite() {
+            if !((g.is_nan() && w.is_nan()) || g == w) {
+                return Err(format!("element {i}: got {g:e}, reference {w:e}"));
+            }
+            continue;
+        }
+        let bound = ulp::<T>(w) + tol * scale;
+        let err = (g - w).abs();
+        // A NaN or infinite `g` fails too.
+        if err.is_nan() || err > bound {
+            return Err(format!(
+                "element {i}: got {g:e}, reference {w:e}, |error| {err:.3e} > {bound:.3e} \
+                 (ulp + {tol:.0e} x max|ref| {scale:.3e})"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Stores a logical `[k, n]` matrix (given as `[k][n]`) in `layout`.
