@@ -289,13 +289,21 @@ pub(crate) fn auto_path_for(cc: (i32, i32), sm_count: u32, p: Problem) -> Path {
         // Not measured on sm_80..89, where the same is expected (cuBLAS's
         // SGEMM runs near the FMA peak; the SIMT kernel ran at 38% of it).
         return match (allow_tf32, cc.0 >= 9) {
-            (true, false) if tf32_eligible(cc, k, n, aligned) => Path::FusedMmaTf32,
+            (true, false)
+                if tf32_eligible(cc, k, n, aligned) && rows_fit_grid(m, params::MMA_BM) =>
+            {
+                Path::FusedMmaTf32
+            }
             _ => cublas_baseline(concatenated),
         };
     }
     let tc_ok = k % 8 == 0 && n % 8 == 0 && aligned;
     if !tc_ok {
-        return Path::FusedSimt;
+        return if rows_fit_grid(m, params::SIMT_BM) {
+            Path::FusedSimt
+        } else {
+            cublas_baseline(concatenated)
+        };
     }
     if m <= SKINNY_AUTO_MAX_M && skinny_eligible(m, k, n, dtype, aligned) {
         if cc.0 >= 9 && concatenated && m >= SKINNY_CONCAT_CUBLAS_MIN_M {
@@ -309,11 +317,22 @@ pub(crate) fn auto_path_for(cc: (i32, i32), sm_count: u32, p: Problem) -> Path {
             return Path::FusedWgmma;
         }
     }
-    if cc.0 >= 9 {
+    if cc.0 >= 9 || !rows_fit_grid(m, params::MMA_BM) {
         return cublas_baseline(concatenated);
     }
     Path::FusedMma
 }
+
+/// Whether the 2-D grid of the SIMT and `mma.sync` kernels (one block row
+/// per `bm` rows, at most 65535) covers M: past about 4.2M rows (SIMT) or
+/// 8.4M (`mma.sync`), [`Path::Auto`] runs cuBLAS instead of returning the
+/// kernels' [`GluError::Overflow`].
+pub(crate) fn rows_fit_grid(m: usize, bm: usize) -> bool {
+    m.div_ceil(bm) <= MAX_ROW_TILES
+}
+
+/// The grid-y limit of the SIMT and `mma.sync` kernels.
+const MAX_ROW_TILES: usize = 65_535;
 
 /// Whether the tf32 kernel can take an f32 problem: sm_80 or newer, K and N
 /// multiples of 4 (16-byte chunks), 16-byte aligned buffers.
@@ -824,7 +843,7 @@ impl CudaGlu {
     ) -> Result<()> {
         let (m, n) = (p.m as usize, p.n as usize);
         let grid_y = m.div_ceil(bm);
-        if grid_y > 65_535 {
+        if !rows_fit_grid(m, bm) {
             return Err(GluError::Overflow {
                 what: "rows of x (grid y of the fused kernel)",
                 dims: vec![m],
@@ -1104,6 +1123,55 @@ mod tests {
         assert!((eff(512, 11008, 132) - 344.0 / 396.0).abs() < 1e-12);
         assert_eq!(eff(128 * 132, 128, 132), 1.0);
         assert_eq!(eff(0, 128, 132), 1.0);
+    }
+
+    /// Past the SIMT and mma.sync kernels' 65535 row tiles Auto takes cuBLAS
+    /// (instead of a path that would return an overflow error); up to it,
+    /// the kernels as before.
+    #[test]
+    fn auto_leaves_the_grid_bound_kernels_past_their_rows() {
+        let simt_max = 65_535 * params::SIMT_BM;
+        let mma_max = 65_535 * params::MMA_BM;
+        let sm80 = (8, 0);
+        // Unaligned bf16: the SIMT kernel.
+        assert_eq!(
+            pick(sm80, simt_max, 11008, DType::BF16, false),
+            Path::FusedSimt
+        );
+        assert_eq!(
+            pick(sm80, simt_max + 1, 11008, DType::BF16, false),
+            Path::CublasConcat
+        );
+        assert_eq!(pick_split((9, 0), simt_max + 1, 11007), Path::CublasSplit);
+        // sm_80..89, aligned: mma.sync.
+        assert_eq!(
+            pick(sm80, mma_max, 11008, DType::BF16, true),
+            Path::FusedMma
+        );
+        assert_eq!(
+            pick(sm80, mma_max + 1, 11008, DType::BF16, true),
+            Path::CublasConcat
+        );
+        // tf32 likewise.
+        let tf32 = |m| {
+            auto_path_for(
+                sm80,
+                108,
+                Problem {
+                    m,
+                    k: 4096,
+                    n: 11008,
+                    dtype: DType::F32,
+                    layout: WeightLayout::NK,
+                    aligned: true,
+                    concatenated: false,
+                    allow_tf32: true,
+                },
+            )
+        };
+        assert_eq!(tf32(mma_max), Path::FusedMmaTf32);
+        assert_eq!(tf32(mma_max + 1), Path::CublasSplit);
+        assert!(rows_fit_grid(0, params::SIMT_BM) && !rows_fit_grid(usize::MAX, 1));
     }
 
     /// The scratch sizes never panic or wrap, whatever the shape: empty
