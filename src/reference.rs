@@ -309,6 +309,33 @@ pub fn rel_err(got: &[f64], want: &[f64]) -> f64 {
     if r.is_nan() { f64::INFINITY } else { r }
 }
 
+/// The spacing of `T` values around `v`: one unit in the last place of the
+/// binade holding `|v|` (the subnormal spacing below the smallest normal;
+/// that spacing for 0 and non-finite `v`). The rounding error of storing
+/// `v` as `T` is at most half of it, which is what per-element tolerances
+/// against this module's f64 results allow for the output's one rounding.
+///
+/// ```
+/// use swiglu::{bf16, f16, reference::ulp};
+/// assert_eq!(ulp::<f32>(1.0), f32::EPSILON as f64);
+/// assert_eq!(ulp::<bf16>(3.0), 2.0f64.powi(-6)); // 3 is in [2, 4): 2^(1-7)
+/// assert_eq!(ulp::<f16>(0.0), 2.0f64.powi(-24)); // f16's subnormal spacing
+/// ```
+pub fn ulp<T: Element>(v: f64) -> f64 {
+    let (mant_bits, min_exp) = match T::DTYPE {
+        crate::DType::F32 => (23, -126),
+        crate::DType::F16 => (10, -14),
+        crate::DType::BF16 => (7, -126),
+    };
+    let a = v.abs();
+    let e = if a == 0.0 || !a.is_finite() {
+        min_exp
+    } else {
+        (a.log2().floor() as i32).max(min_exp)
+    };
+    2f64.powi(e - mant_bits)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

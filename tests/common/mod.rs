@@ -4,7 +4,7 @@
 #[cfg(feature = "cuda")]
 pub mod gpu;
 
-use swiglu::{Activation, DType, Element, GluWeights, WeightLayout};
+use swiglu::{Activation, Element, GluWeights, WeightLayout};
 
 /// SplitMix64: small, seedable, and good enough for test data.
 pub struct Rng(u64);
@@ -152,21 +152,7 @@ pub fn worst_block_rel_err<T: Element>(got: &[T], want: &[f64], n: usize, width:
         .fold(0.0, worst_of)
 }
 
-/// The spacing of `T` values around `v` (one unit in the last place).
-pub fn ulp<T: Element>(v: f64) -> f64 {
-    let (mant_bits, min_exp) = match T::DTYPE {
-        DType::F32 => (23, -126),
-        DType::F16 => (10, -14),
-        DType::BF16 => (7, -126),
-    };
-    let a = v.abs();
-    let e = if a == 0.0 || !a.is_finite() {
-        min_exp
-    } else {
-        (a.log2().floor() as i32).max(min_exp)
-    };
-    2f64.powi(e - mant_bits)
-}
+pub use swiglu::reference::ulp;
 
 /// Elementwise check of an output of type `T` against its f64 reference,
 /// alongside the normwise [`rel_err`] (which one wrong element in thousands

@@ -142,21 +142,7 @@ impl<T: Element> Owned<T> {
     }
 }
 
-/// The spacing of `T` values around `v` (one unit in the last place).
-pub fn ulp<T: Element>(v: f64) -> f64 {
-    let (mant_bits, min_exp) = match T::DTYPE {
-        DType::F32 => (23, -126),
-        DType::F16 => (10, -14),
-        DType::BF16 => (7, -126),
-    };
-    let a = v.abs();
-    let e = if a == 0.0 {
-        min_exp
-    } else {
-        (a.log2().floor() as i32).max(min_exp)
-    };
-    2f64.powi(e - mant_bits)
-}
+pub use swiglu::reference::ulp;
 
 /// Widens a `T` slice to f64.
 pub fn f64s<T: Element>(v: &[T]) -> Vec<f64> {
