@@ -23,60 +23,12 @@
 //! the host emulator that way.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use cudarc::driver::sys::{self, CUevent_flags, CUmemPool_attribute};
+use cudarc::driver::sys::CUevent_flags;
 use std::fmt::Write as _;
 use std::time::Duration;
 use swiglu::cpu::SaveMode;
 use swiglu::cuda::{CudaGlu, DeviceGluWeights, DeviceGrads, TrainingKernels};
 use swiglu::{Activation, bf16};
-
-/// The device's default memory pool, from which cudarc's stream-ordered
-/// allocations (`cuMemAllocAsync`) come: its current use and high-water mark
-/// give the device memory a training step holds at its peak.
-struct Pool(sys::CUmemoryPool);
-
-impl Pool {
-    fn of(dev: sys::CUdevice) -> Option<Self> {
-        let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
-        // SAFETY: FFI with a valid out-pointer and a device handle from cudarc.
-        let r = unsafe { sys::cuDeviceGetDefaultMemPool(&mut pool, dev) };
-        (r == sys::CUresult::CUDA_SUCCESS && !pool.is_null()).then_some(Self(pool))
-    }
-    fn get(&self, attr: CUmemPool_attribute) -> Option<u64> {
-        let mut v: u64 = 0;
-        // SAFETY: the USED_MEM_* attributes are cuuint64_t; `v` outlives the call.
-        let r = unsafe { sys::cuMemPoolGetAttribute(self.0, attr, (&mut v as *mut u64).cast()) };
-        (r == sys::CUresult::CUDA_SUCCESS).then_some(v)
-    }
-    /// Sets the pool's release threshold (bytes of freed memory it keeps
-    /// through a synchronization instead of returning them to the system;
-    /// the driver's default is 0) and returns the previous one.
-    fn set_release_threshold(&self, bytes: u64) -> Option<u64> {
-        let prev = self.get(CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD)?;
-        let mut v = bytes;
-        // SAFETY: RELEASE_THRESHOLD is a cuuint64_t; `v` outlives the call.
-        let r = unsafe {
-            sys::cuMemPoolSetAttribute(
-                self.0,
-                CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
-                (&mut v as *mut u64).cast(),
-            )
-        };
-        (r == sys::CUresult::CUDA_SUCCESS).then_some(prev)
-    }
-    fn reset_high(&self) -> bool {
-        let mut zero: u64 = 0;
-        // SAFETY: as above; the high-water mark may only be reset to zero.
-        let r = unsafe {
-            sys::cuMemPoolSetAttribute(
-                self.0,
-                CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_HIGH,
-                (&mut zero as *mut u64).cast(),
-            )
-        };
-        r == sys::CUresult::CUDA_SUCCESS
-    }
-}
 
 #[path = "common/shapes.rs"]
 mod shapes;
@@ -189,18 +141,14 @@ fn bench(c: &mut Criterion) {
         // Peak device memory of one step beyond what was allocated before it
         // (x, dOut, weights, out, gradients): the pool's high-water mark
         // minus its use before the step (cuBLAS's own workspace not counted).
-        let pool = Pool::of(g.context().cu_device());
         let peak: Vec<Option<u64>> = (0..configs.len())
             .map(|c| {
-                let p = pool.as_ref()?;
                 s.synchronize().ok()?;
-                let before = p.get(CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_CURRENT)?;
-                if !p.reset_high() {
-                    return None;
-                }
+                let before = g.pool_usage().ok()?.used;
+                g.reset_pool_peak().ok()?;
                 step(c);
                 s.synchronize().ok()?;
-                let high = p.get(CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_HIGH)?;
+                let high = g.pool_usage().ok()?.used_peak;
                 Some(high.saturating_sub(before))
             })
             .collect();
@@ -255,10 +203,7 @@ fn bench(c: &mut Criterion) {
         };
         stage_pass(false, &mut step);
         let mut tk = vec![Vec::with_capacity(rounds); configs.len()];
-        if let Some(prev) = pool
-            .as_ref()
-            .and_then(|p| p.set_release_threshold(u64::MAX))
-        {
+        if let Ok(prev) = g.set_pool_release_threshold(u64::MAX) {
             for c in 0..configs.len() {
                 step(c); // fills the pool
             }
@@ -271,8 +216,8 @@ fn bench(c: &mut Criterion) {
                 }
             }
             stage_pass(true, &mut step);
-            if let Some(p) = pool.as_ref() {
-                p.set_release_threshold(prev);
+            if let Err(e) = g.set_pool_release_threshold(prev) {
+                eprintln!("M={m}: restoring the pool's release threshold: {e}");
             }
         } else {
             eprintln!("M={m}: the pool's release threshold cannot be set: no pool-kept timings");

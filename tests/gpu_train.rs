@@ -780,6 +780,33 @@ fn backward_rejects_mismatched_state() {
     assert!(matches!(e, swiglu::GluError::SavedMismatch(_)), "{e}");
 }
 
+/// The device memory pool's settings and counters through the crate's API
+/// (the training bench reads the step's peak from them): the release
+/// threshold round-trips, a live 4 MiB buffer shows in the use and in the
+/// peak since the reset. Other tests allocate concurrently, so only lower
+/// bounds are checked.
+#[test]
+fn pool_threshold_and_usage() {
+    let Some(g) = gpu() else { return };
+    let s = g.stream();
+    let prev = g.set_pool_release_threshold(u64::MAX).unwrap();
+    assert_eq!(g.pool_release_threshold().unwrap(), u64::MAX);
+    s.synchronize().unwrap();
+    g.reset_pool_peak().unwrap();
+    let bytes = 4u64 << 20;
+    let buf = s.alloc_zeros::<f32>((bytes / 4) as usize).unwrap();
+    s.synchronize().unwrap();
+    let u = g.pool_usage().unwrap();
+    assert!(u.used >= bytes, "{u:?}");
+    assert!(u.used_peak >= u.used.min(bytes), "{u:?}");
+    assert!(u.reserved >= bytes, "{u:?}");
+    drop(buf);
+    s.synchronize().unwrap();
+    assert!(g.pool_usage().unwrap().used_peak >= bytes);
+    assert_eq!(g.set_pool_release_threshold(prev).unwrap(), u64::MAX);
+    assert_eq!(g.pool_release_threshold().unwrap(), prev);
+}
+
 /// M = 0: no rows, so the weight and bias gradients are sums over nothing.
 /// With `accumulate = false` they are stored as 0 (as the CPU backward
 /// does), whatever the buffers held; with `accumulate = true` they keep

@@ -65,6 +65,11 @@ impl Glu {
         match swiglu::cuda::CudaGlu::new(0) {
             Ok(g) => {
                 let name = g.device_name().unwrap_or_else(|_| "?".into());
+                // A training loop allocates the same buffers every step
+                // (inputs, saved state, gradients): the device's memory pool
+                // keeps them between steps instead of returning them at each
+                // synchronization, as a framework's caching allocator does.
+                g.set_pool_release_threshold(u64::MAX)?;
                 return Ok((Glu::Cuda(Box::new(g)), format!("cuda ({name})")));
             }
             Err(e) if choice == DeviceChoice::Cuda => return Err(e.into()),

@@ -437,6 +437,8 @@ API CUresult cuDeviceGetDefaultMemPool(void** pool, CUdevice d) {
   *pool = &g_pool_handle;
   return CUDA_SUCCESS;
 }
+// One pool per device: the current pool is the default one.
+API CUresult cuDeviceGetMemPool(void** pool, CUdevice d) { return cuDeviceGetDefaultMemPool(pool, d); }
 // Attributes 4 (RELEASE_THRESHOLD) and 5-8 (RESERVED/USED_MEM_CURRENT/HIGH)
 // are cuuint64_t; the others are not modelled and are refused. The release
 // threshold is only stored: this pool keeps no freed memory either way.
