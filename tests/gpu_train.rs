@@ -19,25 +19,18 @@ use swiglu::cuda::{
 };
 use swiglu::{Activation, DType, Element, GluWeights, WeightLayout, bf16, f16};
 
-/// ‖a − b‖/‖b‖ over f32 vectors ([`common::rel_err`]: +inf on a NaN/Inf
-/// in `a` where `b` is finite or the reverse, never NaN); the lengths must
-/// match (a short or empty result would otherwise compare nothing).
-fn rel(a: &[f32], b: &[f32]) -> f64 {
-    assert_eq!(a.len(), b.len(), "length");
-    let b: Vec<f64> = b.iter().map(|&v| v as f64).collect();
-    common::rel_err(a, &b)
-}
-
 /// `got` (values stored as `S`, widened to f32) against `want`: the
-/// normwise [`rel`] ≤ `tol` and, element by element, [`check_elems_wide`]
-/// with the same `tol` (one wrong element in thousands passes the normwise
-/// bound). `None` when both pass, else the error(s) as text.
+/// normwise ‖got − want‖/‖want‖ ([`common::rel_err`]: +inf on a NaN/Inf on
+/// one side only, never NaN; lengths must match) ≤ `tol` and, element by
+/// element, [`check_elems_wide`] with the same `tol` (one wrong element in
+/// thousands passes the normwise bound). `None` when both pass, else the
+/// error(s) as text.
 fn compare<S: Element>(got: &[f32], want: &[f32], tol: f64) -> Option<String> {
-    let e = rel(got, want);
     let (g, w): (Vec<f64>, Vec<f64>) = (
         got.iter().map(|&v| v as f64).collect(),
         want.iter().map(|&v| v as f64).collect(),
     );
+    let e = common::rel_err(got, &w);
     let elems = check_elems_wide::<S>(&g, &w, tol);
     let normwise_bad = e.is_nan() || e > tol;
     if !normwise_bad && elems.is_ok() {

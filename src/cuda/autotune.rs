@@ -7,9 +7,8 @@
 //! time it meets a problem class, keeps the fastest, and reuses it for every
 //! later call of that class: the "benchmark mode" of cuDNN and Triton.
 
-use super::forward::{Problem, auto_path_for, cublas_baseline, rows_fit_grid, tf32_eligible};
+use super::forward::{Problem, auto_path_for, cublas_baseline, grid_takes_rows, tf32_eligible};
 use super::hopper::{tail_split_plan, wgmma_eligible};
-use super::params::{MMA_BM, SIMT_BM};
 use super::skinny::{SKINNY_MAX_M, skinny_eligible};
 use super::{CudaElement, CudaGlu, DeviceGluWeights, Path};
 use crate::error::Result;
@@ -111,24 +110,22 @@ impl TuneKey {
 /// tf32 ones.
 pub(crate) fn tune_candidates(cc: (i32, i32), sm_count: u32, p: Problem) -> Vec<Path> {
     let mut c = vec![auto_path_for(cc, sm_count, p)];
+    // A candidate must reach the problem's rows (the rule's choice does).
     let mut add = |path: Path| {
-        if !c.contains(&path) {
+        if !c.contains(&path) && grid_takes_rows(path, p.m) {
             c.push(path);
         }
     };
     let baseline = cublas_baseline(p.concatenated);
     let tc_ok = p.k % 8 == 0 && p.n % 8 == 0 && p.aligned;
-    let (simt_ok, mma_ok) = (rows_fit_grid(p.m, SIMT_BM), rows_fit_grid(p.m, MMA_BM));
     if p.dtype == DType::F32 {
-        if !p.allow_tf32 && simt_ok {
+        if !p.allow_tf32 {
             add(Path::FusedSimt);
-        } else if p.allow_tf32 && cc.0 < 9 && tf32_eligible(cc, p.k, p.n, p.aligned) && mma_ok {
+        } else if cc.0 < 9 && tf32_eligible(cc, p.k, p.n, p.aligned) {
             add(Path::FusedMmaTf32);
         }
     } else if !tc_ok {
-        if simt_ok {
-            add(Path::FusedSimt);
-        }
+        add(Path::FusedSimt);
     } else {
         if skinny_eligible(p.m, p.k, p.n, p.dtype, p.aligned) {
             add(Path::FusedSkinny);
@@ -139,7 +136,7 @@ pub(crate) fn tune_candidates(cc: (i32, i32), sm_count: u32, p: Problem) -> Vec<
                 add(Path::FusedWgmmaTailSplit);
             }
         }
-        if cc.0 != 9 && mma_ok {
+        if cc.0 != 9 {
             add(Path::FusedMma);
         }
     }
@@ -625,12 +622,11 @@ impl CudaGlu {
             // may be a fused kernel whose grid does not reach this M (the
             // SIMT and mma.sync kernels stop at 65535 row tiles), where the
             // rule's choice (cuBLAS there) runs instead.
-            let fits = match kept {
-                Path::FusedSimt => rows_fit_grid(p.m, SIMT_BM),
-                Path::FusedMma | Path::FusedMmaTf32 => rows_fit_grid(p.m, MMA_BM),
-                _ => true,
-            };
-            return Ok(Some(if fits { kept } else { heuristic }));
+            return Ok(Some(if grid_takes_rows(kept, p.m) {
+                kept
+            } else {
+                heuristic
+            }));
         }
         if self.stream.capture_status()? != CUstreamCaptureStatus::CU_STREAM_CAPTURE_STATUS_NONE {
             return Ok(Some(heuristic));

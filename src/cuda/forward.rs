@@ -290,7 +290,7 @@ pub(crate) fn auto_path_for(cc: (i32, i32), sm_count: u32, p: Problem) -> Path {
         // SGEMM runs near the FMA peak; the SIMT kernel ran at 38% of it).
         return match (allow_tf32, cc.0 >= 9) {
             (true, false)
-                if tf32_eligible(cc, k, n, aligned) && rows_fit_grid(m, params::MMA_BM) =>
+                if tf32_eligible(cc, k, n, aligned) && grid_takes_rows(Path::FusedMmaTf32, m) =>
             {
                 Path::FusedMmaTf32
             }
@@ -299,7 +299,7 @@ pub(crate) fn auto_path_for(cc: (i32, i32), sm_count: u32, p: Problem) -> Path {
     }
     let tc_ok = k % 8 == 0 && n % 8 == 0 && aligned;
     if !tc_ok {
-        return if rows_fit_grid(m, params::SIMT_BM) {
+        return if grid_takes_rows(Path::FusedSimt, m) {
             Path::FusedSimt
         } else {
             cublas_baseline(concatenated)
@@ -317,7 +317,7 @@ pub(crate) fn auto_path_for(cc: (i32, i32), sm_count: u32, p: Problem) -> Path {
             return Path::FusedWgmma;
         }
     }
-    if cc.0 >= 9 || !rows_fit_grid(m, params::MMA_BM) {
+    if cc.0 >= 9 || !grid_takes_rows(Path::FusedMma, m) {
         return cublas_baseline(concatenated);
     }
     Path::FusedMma
@@ -333,6 +333,18 @@ pub(crate) fn rows_fit_grid(m: usize, bm: usize) -> bool {
 
 /// The grid-y limit of the SIMT and `mma.sync` kernels.
 const MAX_ROW_TILES: usize = 65_535;
+
+/// Whether `path`'s grid reaches M rows: [`rows_fit_grid`] for the SIMT
+/// and `mma.sync` kernels, always for the others (persistent or 1-D grids,
+/// cuBLAS). What the rule, the autotuner's candidates and its kept
+/// decisions all ask.
+pub(crate) fn grid_takes_rows(path: Path, m: usize) -> bool {
+    match path {
+        Path::FusedSimt => rows_fit_grid(m, params::SIMT_BM),
+        Path::FusedMma | Path::FusedMmaTf32 => rows_fit_grid(m, params::MMA_BM),
+        _ => true,
+    }
+}
 
 /// Whether the tf32 kernel can take an f32 problem: sm_80 or newer, K and N
 /// multiples of 4 (16-byte chunks), 16-byte aligned buffers.
