@@ -175,5 +175,29 @@ int main(int argc, char** argv) {
     }
     ++i;
   }
+  // Every activation through every kernel (schedule x layout x dtype), with
+  // M, N and K tails of the tile: the cases above give each schedule two to
+  // four of the seven. Small shapes (the split one still splits its last
+  // wave: 3 tiles on 2 SMs, 9 k-tiles, 2 parts), so the sweep is cheap;
+  // not in quick mode, which the mutants run.
+  if (!quick) {
+    const Case sweeps[] = {{Sched::Plain, 33, 24, 72, 2},
+                           {Sched::Staged, 33, 24, 72, 2},
+                           {Sched::Split, 257, 8, 520, 2},
+                           {Sched::Cluster, 130, 24, 72, 2}};
+    for (const Case& c : sweeps)
+      for (int act = 0; act < 7; ++act)
+        for (int layout : {GLU_LAYOUT_NK, GLU_LAYOUT_KN})
+          for (int f16 = 0; f16 < 2; ++f16) {
+            // Each kernel gets biases on and off across the activations,
+            // and each activation both, across the four kernels.
+            const bool bias = (act + layout + f16) % 2 == 0;
+            const int round = (act + 2 * layout + f16) % 3;
+            if (f16)
+              run_case<__half>(c.s, layout, c.m, c.n, c.k, act, bias, round, c.sms);
+            else
+              run_case<__nv_bfloat16>(c.s, layout, c.m, c.n, c.k, act, bias, round, c.sms);
+          }
+  }
   return finish("emu hopper_test");
 }
