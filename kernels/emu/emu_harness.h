@@ -184,6 +184,18 @@ inline const char* round_name(int r) {
   return r == 0 ? "rr/late" : r == 1 ? "rand/early/skew" : "rand/late/mma-early/skew";
 }
 
+// The activation sweeps: f(act, layout, f16, bias, round) for every
+// activation, weight layout and 16-bit dtype. Each kernel (layout, dtype)
+// gets biases on and off across the activations and each activation both
+// across the kernels; the emulator's rounds rotate.
+template <typename F>
+inline void for_each_act_layout_dtype(F f) {
+  for (int act = 0; act < 7; ++act)
+    for (int layout : {GLU_LAYOUT_NK, GLU_LAYOUT_KN})
+      for (int f16 = 0; f16 < 2; ++f16)
+        f(act, layout, f16 == 1, (act + layout + f16) % 2 == 0, (act + 2 * layout + f16) % 3);
+}
+
 inline int finish(const char* what) {
   const emu::Stats& s = emu::g_stats;
   std::printf("%s: emulated %llu launches, %llu blocks, %llu barriers, %llu warp ldmatrix.x4, "

@@ -186,18 +186,12 @@ int main(int argc, char** argv) {
                            {Sched::Split, 257, 8, 520, 2},
                            {Sched::Cluster, 130, 24, 72, 2}};
     for (const Case& c : sweeps)
-      for (int act = 0; act < 7; ++act)
-        for (int layout : {GLU_LAYOUT_NK, GLU_LAYOUT_KN})
-          for (int f16 = 0; f16 < 2; ++f16) {
-            // Each kernel gets biases on and off across the activations,
-            // and each activation both, across the four kernels.
-            const bool bias = (act + layout + f16) % 2 == 0;
-            const int round = (act + 2 * layout + f16) % 3;
-            if (f16)
-              run_case<__half>(c.s, layout, c.m, c.n, c.k, act, bias, round, c.sms);
-            else
-              run_case<__nv_bfloat16>(c.s, layout, c.m, c.n, c.k, act, bias, round, c.sms);
-          }
+      for_each_act_layout_dtype([&](int act, int layout, bool f16, bool bias, int round) {
+        if (f16)
+          run_case<__half>(c.s, layout, c.m, c.n, c.k, act, bias, round, c.sms);
+        else
+          run_case<__nv_bfloat16>(c.s, layout, c.m, c.n, c.k, act, bias, round, c.sms);
+      });
   }
   return finish("emu hopper_test");
 }

@@ -408,16 +408,12 @@ int main(int argc, char** argv) {
   // with M, N and K tails: the shapes above give each two or three of the
   // seven. Not in quick mode, which the mutants run.
   if (!quick)
-    for (int act = 0; act < 7; ++act)
-      for (int layout : {GLU_LAYOUT_NK, GLU_LAYOUT_KN})
-        for (int f16 = 0; f16 < 2; ++f16) {
-          const bool bias = (act + layout + f16) % 2 == 0;
-          const int round = (act + 2 * layout + f16) % 3;
-          if (f16)
-            run_pre_dgu<__half>(layout, 33, 24, 72, act, bias, round, 2);
-          else
-            run_pre_dgu<__nv_bfloat16>(layout, 33, 24, 72, act, bias, round, 2);
-        }
+    for_each_act_layout_dtype([](int act, int layout, bool f16, bool bias, int round) {
+      if (f16)
+        run_pre_dgu<__half>(layout, 33, 24, 72, act, bias, round, 2);
+      else
+        run_pre_dgu<__nv_bfloat16>(layout, 33, 24, 72, act, bias, round, 2);
+    });
   // dX: K (the model's) a multiple of 16; its halves are the tile's columns.
   const Shape dxs[] = {{33, 64, 80, 4}, {300, 208, 272, 3}, {1, 8, 16, 2}};
   i = 0;
